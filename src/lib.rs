@@ -1,0 +1,14 @@
+//! img-authz: a Docker Engine authorization plugin that lets a host run only
+//! images from authorized registries whose signatures verify.
+//!
+//! Data flows one way: [`protocol`] (wire types, unix-socket server) →
+//! [`request`] (decode like dockerd into a typed action) → [`policy`]
+//! (decide) → [`plugin`] (ties them together and logs the decision).
+
+pub mod config;
+pub mod log;
+pub mod plugin;
+pub mod policy;
+pub mod protocol;
+pub mod request;
+pub mod tls;

@@ -1,0 +1,83 @@
+//! The authorization plugin: decode → decide → log → answer.
+
+use std::time::Instant;
+
+use crate::log::{DecisionLog, Entry};
+use crate::policy::{Decision, Policy, Rule};
+use crate::protocol::{AuthzRequest, AuthzResponse, Authorize, Phase};
+use crate::request::{self, Action};
+
+/// The plugin as dockerd talks to it.
+pub struct Plugin {
+    policy: Policy,
+    log: DecisionLog,
+}
+
+impl Plugin {
+    pub fn new(policy: Policy, log: DecisionLog) -> Plugin {
+        Plugin { policy, log }
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Decide one AuthZReq call, without logging.
+    pub fn evaluate(&self, req: &AuthzRequest) -> (Option<request::Decoded>, Decision) {
+        match request::decode(req) {
+            Ok(d) => {
+                let decision = self.policy.decide(&d.action);
+                (Some(d), decision)
+            }
+            Err(e) => (
+                None,
+                Decision::deny(
+                    Rule::RequestDecoding,
+                    e.to_string(),
+                    "send the request as the Docker CLI does; img-authz refuses requests dockerd might read differently",
+                ),
+            ),
+        }
+    }
+}
+
+/// What a request is, for messages: the action if decoded, else method and URI.
+fn describe(req: &AuthzRequest, decoded: Option<&request::Decoded>) -> String {
+    match decoded {
+        Some(d) => d.action.to_string(),
+        None => format!("{} {}", req.request_method, req.request_uri),
+    }
+}
+
+impl Authorize for Plugin {
+    async fn authorize(&self, phase: Phase, req: AuthzRequest) -> AuthzResponse {
+        let start = Instant::now();
+        if phase == Phase::Response {
+            // The action has already happened; a deny here would only hide
+            // its output. Every check is made in the request phase.
+            return AuthzResponse::allow();
+        }
+        let (decoded, decision) = self.evaluate(&req);
+        let what = describe(&req, decoded.as_ref());
+        let resp = if decision.allow {
+            AuthzResponse::allow()
+        } else {
+            AuthzResponse::deny(decision.message(&what))
+        };
+        self.log.record(&Entry::new(&req, decoded.as_ref().map(|d| &d.action), &decision, start.elapsed()));
+        resp
+    }
+
+    fn undecided(&self, phase: Phase, reason: &str) -> AuthzResponse {
+        if phase == Phase::Request {
+            let d = Decision::deny(Rule::Internal, reason, "");
+            self.log.record(&Entry::undecided(&d));
+        }
+        AuthzResponse::deny(reason)
+    }
+}
+
+/// Is this action a read (for log sampling)?
+pub fn is_read(a: Option<&Action>) -> bool {
+    matches!(a, Some(Action::Read { .. }))
+}

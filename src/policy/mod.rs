@@ -1,0 +1,287 @@
+//! Decide: the rules of img-authz applied to a typed action.
+//!
+//! Every deny names the action, the rule that fired and the setting that
+//! would allow it, so that the person who reads the daemon's 403 knows what
+//! to do.
+
+use std::fmt;
+
+use crate::config::Config;
+use crate::request::action::{Action, HostConfig, Mount, PluginOp};
+use crate::request::reference::{is_identifier, validate_digest, Reference};
+
+/// The rules, by the names used in messages, logs and docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rule {
+    /// Reads and harmless control calls.
+    Default,
+    RegistryAllowlist,
+    Import,
+    Load,
+    Build,
+    Commit,
+    Plugins,
+    Tag,
+    Swarm,
+    /// The call could not be decoded as dockerd would.
+    RequestDecoding,
+    /// No decision could be made (deadline, panic, malformed call).
+    Internal,
+}
+
+impl Rule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::Default => "default",
+            Rule::RegistryAllowlist => "registry-allowlist",
+            Rule::Import => "import",
+            Rule::Load => "load",
+            Rule::Build => "build",
+            Rule::Commit => "commit",
+            Rule::Plugins => "plugins",
+            Rule::Tag => "tag",
+            Rule::Swarm => "swarm",
+            Rule::RequestDecoding => "request-decoding",
+            Rule::Internal => "internal",
+        }
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The outcome for one action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub allow: bool,
+    pub rule: Rule,
+    /// Why, in words.
+    pub reason: String,
+    /// How to allow it; empty for allows.
+    pub hint: String,
+    /// The image the decision is about, if any, normalised.
+    pub image: Option<String>,
+}
+
+impl Decision {
+    pub fn allow(rule: Rule, reason: impl Into<String>) -> Decision {
+        Decision {
+            allow: true,
+            rule,
+            reason: reason.into(),
+            hint: String::new(),
+            image: None,
+        }
+    }
+
+    pub fn deny(rule: Rule, reason: impl Into<String>, hint: impl Into<String>) -> Decision {
+        Decision {
+            allow: false,
+            rule,
+            reason: reason.into(),
+            hint: hint.into(),
+            image: None,
+        }
+    }
+
+    fn with_image(mut self, image: impl fmt::Display) -> Decision {
+        self.image = Some(image.to_string());
+        self
+    }
+
+    /// The message dockerd shows after "authorization denied by plugin NAME: ".
+    pub fn message(&self, what: &str) -> String {
+        if self.allow {
+            return String::new();
+        }
+        let mut m = format!("{what} denied by img-authz rule '{}': {}", self.rule, self.reason);
+        if !self.hint.is_empty() {
+            m.push_str(". To allow it: ");
+            m.push_str(&self.hint);
+        }
+        m
+    }
+}
+
+/// The rules of this plugin, configured.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    cfg: Config,
+}
+
+impl Policy {
+    pub fn new(cfg: Config) -> Policy {
+        Policy { cfg }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Decide one action.
+    pub fn decide(&self, action: &Action) -> Decision {
+        let a = &self.cfg.allow;
+        match action {
+            Action::Read { .. } => Decision::allow(Rule::Default, "reads are allowed"),
+            Action::Control { .. } => Decision::allow(Rule::Default, "does not bring in or run an image"),
+            Action::Login => Decision::allow(Rule::Default, "login only checks credentials"),
+            Action::Push { .. } => Decision::allow(Rule::Default, "push sends an existing image out"),
+
+            Action::Pull(p) => self.registry(&p.image, "the image"),
+
+            Action::Import { .. } => switch(a.import, Rule::Import, "import", "imported images carry no provenance"),
+            Action::Load => switch(a.load, Rule::Load, "load", "loaded images carry no provenance"),
+            Action::Build(_) => switch(a.build, Rule::Build, "build", "built images carry no provenance"),
+            Action::Session | Action::Grpc => switch(
+                a.build,
+                Rule::Build,
+                "build",
+                "BuildKit sessions run builds the plugin cannot see",
+            ),
+            Action::Commit { .. } => switch(a.commit, Rule::Commit, "commit", "committed images carry no provenance"),
+            Action::SwarmJoin => switch(
+                a.swarm,
+                Rule::Swarm,
+                "swarm",
+                "after joining, the swarm's managers run tasks on this host without authorization",
+            ),
+
+            Action::Tag { target, .. } => {
+                if self.cfg.registry_allowed(&target.domain) && !a.tag {
+                    Decision::deny(
+                        Rule::Tag,
+                        format!(
+                            "{target} is in authorized registry {}; a local tag there would make any image look trusted",
+                            target.domain
+                        ),
+                        "pull the image from the registry instead, or set IMG_AUTHZ_ALLOW=tag",
+                    )
+                    .with_image(target)
+                } else {
+                    Decision::allow(Rule::Tag, "the target is not in an authorized registry").with_image(target)
+                }
+            }
+
+            Action::ContainerCreate(c) => {
+                let d = self.image_field(&c.image, "the container image");
+                if !d.allow {
+                    return d;
+                }
+                if let Some(deny) = self.image_mounts(&c.host_configs) {
+                    return deny;
+                }
+                d
+            }
+
+            Action::Service(s) => {
+                if let Some(remote) = &s.plugin_remote {
+                    if !a.plugins {
+                        return Decision::deny(
+                            Rule::Plugins,
+                            "the service runs a plugin, and plugins run with host privileges",
+                            "set IMG_AUTHZ_ALLOW=plugins",
+                        );
+                    }
+                    return self.image_field(remote, "the service plugin");
+                }
+                let d = self.image_field(&s.image, "the service image");
+                if !d.allow {
+                    return d;
+                }
+                if let Some(deny) = self.mounts(&s.mounts) {
+                    return deny;
+                }
+                d
+            }
+
+            Action::Plugin(op) => match op {
+                PluginOp::Pull { remote, .. } | PluginOp::Upgrade { remote, .. } => {
+                    if !a.plugins {
+                        return Decision::deny(
+                            Rule::Plugins,
+                            "plugins run with host privileges",
+                            "set IMG_AUTHZ_ALLOW=plugins",
+                        );
+                    }
+                    self.image_field(remote, "the plugin")
+                }
+                PluginOp::Create { .. } => switch(a.plugins, Rule::Plugins, "plugins", "plugins run with host privileges"),
+                PluginOp::Set { .. }
+                | PluginOp::Enable { .. }
+                | PluginOp::Disable { .. }
+                | PluginOp::Remove { .. }
+                | PluginOp::Push { .. } => Decision::allow(Rule::Default, "plugin management"),
+            },
+
+            Action::ContainerStart { .. }
+            | Action::ContainerUpdate { .. }
+            | Action::ExecCreate { .. }
+            | Action::VolumeCreate { .. } => Decision::allow(Rule::Default, "no image is brought in"),
+        }
+    }
+
+    /// Registry allowlist on a parsed reference.
+    fn registry(&self, r: &Reference, what: &str) -> Decision {
+        if self.cfg.registry_allowed(&r.domain) {
+            Decision::allow(Rule::RegistryAllowlist, format!("registry {} is authorized", r.domain)).with_image(r)
+        } else {
+            Decision::deny(
+                Rule::RegistryAllowlist,
+                format!(
+                    "{what} {r} is from registry {}, which is not authorized (authorized: {})",
+                    r.domain,
+                    self.cfg.registries.join(", ")
+                ),
+                format!("add {} to REGISTRY (a comma-separated list)", r.domain),
+            )
+            .with_image(r)
+        }
+    }
+
+    /// Registry allowlist on an image field as a client wrote it.
+    fn image_field(&self, image: &str, what: &str) -> Decision {
+        if image.is_empty() {
+            return Decision::deny(Rule::RegistryAllowlist, format!("{what} is not named"), "name an image");
+        }
+        let bare = image.strip_prefix("sha256:").unwrap_or(image);
+        if is_identifier(bare) || validate_digest(image).is_ok() {
+            return Decision::deny(
+                Rule::RegistryAllowlist,
+                format!("{what} is given by image ID ({image}), which does not say which registry it came from"),
+                "refer to the image by its name in an authorized registry",
+            );
+        }
+        match Reference::parse_normalized(image) {
+            Ok(r) => self.registry(&r, what),
+            Err(e) => Decision::deny(
+                Rule::RequestDecoding,
+                format!("{what} {image:?} is not a valid image reference ({e})"),
+                "use a valid image reference",
+            ),
+        }
+    }
+
+    fn mounts(&self, mounts: &[Mount]) -> Option<Decision> {
+        mounts
+            .iter()
+            .filter(|m| m.typ == "image")
+            .map(|m| self.image_field(&m.source, "the image mount"))
+            .find(|d| !d.allow)
+    }
+
+    fn image_mounts(&self, hcs: &[HostConfig]) -> Option<Decision> {
+        hcs.iter().find_map(|hc| self.mounts(&hc.mounts))
+    }
+}
+
+/// A switchable deny-by-default rule.
+fn switch(on: bool, rule: Rule, setting: &str, why: &str) -> Decision {
+    if on {
+        Decision::allow(rule, format!("allowed by IMG_AUTHZ_ALLOW={setting}"))
+    } else {
+        Decision::deny(rule, why.to_string(), format!("set IMG_AUTHZ_ALLOW={setting} (or --allow {setting})"))
+    }
+}

@@ -1,0 +1,7 @@
+//! The `docker.authz/1.0` plugin protocol: wire types and the unix-socket server.
+
+pub mod server;
+pub mod wire;
+
+pub use server::{bind, serve, Authorize, Phase, ServerOptions};
+pub use wire::{AuthzRequest, AuthzResponse};

@@ -1,0 +1,257 @@
+//! Typed actions: what dockerd will do with a request, as far as image trust
+//! and container privileges are concerned.
+
+use std::fmt;
+
+use super::reference::Reference;
+
+/// One API request, classified.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// A route that changes nothing (GET/HEAD reads, `/_ping`).
+    Read { route: &'static str },
+    /// A known mutating route that neither brings in nor runs an image and
+    /// grants no privilege (stop, kill, rename, network create, ...).
+    Control { route: &'static str },
+    /// `docker login` (`POST /auth`): checks credentials against a registry.
+    Login,
+    /// `POST /swarm/join`: the swarm's managers may then run tasks here.
+    SwarmJoin,
+    /// `POST /images/create?fromImage=`.
+    Pull(Pull),
+    /// `POST /images/create?fromSrc=` (`docker import`).
+    Import { source: String, repo: String },
+    /// `POST /images/load` (`docker load`).
+    Load,
+    /// `POST /build` (classic builder).
+    Build(Build),
+    /// `POST /session`: BuildKit's session, the start of a BuildKit build.
+    Session,
+    /// `POST /grpc`: BuildKit's gRPC, hijacked and never seen again.
+    Grpc,
+    /// `POST /commit` (`docker commit`).
+    Commit {
+        container: String,
+        repo: String,
+        tag: String,
+    },
+    /// `POST /images/{name}/tag`.
+    Tag { source: String, target: Reference },
+    /// `POST /images/{name}/push`.
+    Push { image: String },
+    /// `POST /containers/create`.
+    ContainerCreate(Box<ContainerSpec>),
+    /// `POST /containers/{id}/start`, which on old API versions can carry a HostConfig.
+    ContainerStart {
+        container: String,
+        host_configs: Vec<HostConfig>,
+        /// `checkpoint-dir`: a host directory to restore from (experimental).
+        checkpoint_dir: String,
+    },
+    /// `POST /containers/{id}/update`.
+    ContainerUpdate { container: String, host: HostConfig },
+    /// `POST /containers/{id}/exec`.
+    ExecCreate {
+        container: String,
+        privileged: bool,
+        user: String,
+    },
+    /// `POST /volumes/create`.
+    VolumeCreate {
+        name: String,
+        driver: String,
+        driver_opts: Vec<(String, String)>,
+    },
+    /// `POST /services/create` and `POST /services/{id}/update`.
+    Service(Box<ServiceSpec>),
+    /// Plugin management.
+    Plugin(PluginOp),
+}
+
+/// A pull as dockerd will run it, after combining `fromImage` and `tag`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pull {
+    /// The resolved reference; no tag and no digest means every tag.
+    pub image: Reference,
+    pub platform: String,
+}
+
+impl Pull {
+    /// `docker pull --all-tags`: dockerd pulls every tag of the repository.
+    pub fn all_tags(&self) -> bool {
+        self.image.tag.is_none() && self.image.digest.is_none()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Build {
+    /// `t` values: the names the result will carry.
+    pub tags: Vec<String>,
+    /// `remote`: a git or HTTP context the daemon fetches itself.
+    pub remote: String,
+    pub network_mode: String,
+    /// `version=2` selects BuildKit.
+    pub buildkit: bool,
+}
+
+/// A container mount (`HostConfig.Mounts[]`, or a service's `ContainerSpec.Mounts[]`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Mount {
+    pub typ: String,
+    pub source: String,
+    pub target: String,
+    /// `VolumeOptions.DriverConfig.Name`.
+    pub volume_driver: String,
+    /// `VolumeOptions.DriverConfig.Options`.
+    pub volume_driver_opts: Vec<(String, String)>,
+}
+
+/// The HostConfig fields that matter for trust and privilege.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HostConfig {
+    pub privileged: bool,
+    pub binds: Vec<String>,
+    pub mounts: Vec<Mount>,
+    pub volumes_from: Vec<String>,
+    pub volume_driver: String,
+    pub network_mode: String,
+    pub pid_mode: String,
+    pub ipc_mode: String,
+    pub uts_mode: String,
+    pub userns_mode: String,
+    pub cgroupns_mode: String,
+    pub cgroup: String,
+    pub cap_add: Vec<String>,
+    /// `Devices[].PathOnHost`.
+    pub devices: Vec<String>,
+    /// `DeviceRequests[].Driver` (one entry per request).
+    pub device_requests: Vec<String>,
+    pub device_cgroup_rules: Vec<String>,
+    pub security_opt: Vec<String>,
+    pub sysctls: Vec<(String, String)>,
+    pub runtime: String,
+    pub cgroup_parent: String,
+}
+
+/// `POST /containers/create`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ContainerSpec {
+    /// `Config.Image` exactly as sent (a name, a digest or an image ID).
+    pub image: String,
+    pub name: String,
+    pub platform: String,
+    pub user: String,
+    /// Every HostConfig dockerd may apply. On 20.10 the HostConfig fields may
+    /// also appear at the top level of the body (a deprecated, still honoured
+    /// form); each source is listed so that every one of them is checked.
+    pub host_configs: Vec<HostConfig>,
+}
+
+/// A swarm service spec (`POST /services/create`, `/services/{id}/update`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ServiceSpec {
+    /// Empty for create.
+    pub service: String,
+    /// `TaskTemplate.ContainerSpec.Image`; empty when the spec has no container.
+    pub image: String,
+    /// `TaskTemplate.PluginSpec` / `Runtime: plugin`: the service installs a plugin.
+    pub plugin_remote: Option<String>,
+    /// `Privileges` that lift confinement, as `SecurityOpt`-style strings.
+    pub security_opt: Vec<String>,
+    pub mounts: Vec<Mount>,
+    pub cap_add: Vec<String>,
+    pub sysctls: Vec<(String, String)>,
+}
+
+/// Plugin management calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginOp {
+    /// `POST /plugins/pull?remote=&name=` (`docker plugin install`).
+    Pull { remote: String, name: String },
+    /// `POST /plugins/create?name=` (tar body).
+    Create { name: String },
+    /// `POST /plugins/{name}/upgrade?remote=`.
+    Upgrade { name: String, remote: String },
+    Set { name: String },
+    Enable { name: String },
+    Disable { name: String },
+    Remove { name: String },
+    Push { name: String },
+}
+
+impl Action {
+    /// A short name for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Read { .. } => "read",
+            Action::Control { .. } => "control",
+            Action::Login => "login",
+            Action::SwarmJoin => "swarm-join",
+            Action::Pull(_) => "pull",
+            Action::Import { .. } => "import",
+            Action::Load => "load",
+            Action::Build(_) => "build",
+            Action::Session => "session",
+            Action::Grpc => "grpc",
+            Action::Commit { .. } => "commit",
+            Action::Tag { .. } => "tag",
+            Action::Push { .. } => "push",
+            Action::ContainerCreate(_) => "container-create",
+            Action::ContainerStart { .. } => "container-start",
+            Action::ContainerUpdate { .. } => "container-update",
+            Action::ExecCreate { .. } => "exec-create",
+            Action::VolumeCreate { .. } => "volume-create",
+            Action::Service(s) if s.service.is_empty() => "service-create",
+            Action::Service(_) => "service-update",
+            Action::Plugin(p) => match p {
+                PluginOp::Pull { .. } => "plugin-pull",
+                PluginOp::Create { .. } => "plugin-create",
+                PluginOp::Upgrade { .. } => "plugin-upgrade",
+                PluginOp::Set { .. } => "plugin-set",
+                PluginOp::Enable { .. } => "plugin-enable",
+                PluginOp::Disable { .. } => "plugin-disable",
+                PluginOp::Remove { .. } => "plugin-remove",
+                PluginOp::Push { .. } => "plugin-push",
+            },
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Read { route } | Action::Control { route } => write!(f, "{route}"),
+            Action::Login => f.write_str("login"),
+            Action::SwarmJoin => f.write_str("swarm join"),
+            Action::Pull(p) if p.all_tags() => write!(f, "pull of every tag of {}", p.image),
+            Action::Pull(p) => write!(f, "pull of {}", p.image),
+            Action::Import { repo, .. } if repo.is_empty() => f.write_str("image import"),
+            Action::Import { repo, .. } => write!(f, "image import as {repo}"),
+            Action::Load => f.write_str("image load"),
+            Action::Build(b) if b.tags.is_empty() => f.write_str("image build"),
+            Action::Build(b) => write!(f, "image build of {}", b.tags.join(", ")),
+            Action::Session => f.write_str("BuildKit session (/session)"),
+            Action::Grpc => f.write_str("BuildKit gRPC (/grpc)"),
+            Action::Commit { container, .. } => write!(f, "commit of container {container}"),
+            Action::Tag { source, target } => write!(f, "tag of {source} as {target}"),
+            Action::Push { image } => write!(f, "push of {image}"),
+            Action::ContainerCreate(c) => write!(f, "container create from image {:?}", c.image),
+            Action::ContainerStart { container, .. } => write!(f, "start of container {container}"),
+            Action::ContainerUpdate { container, .. } => write!(f, "update of container {container}"),
+            Action::ExecCreate { container, .. } => write!(f, "exec in container {container}"),
+            Action::VolumeCreate { name, .. } => write!(f, "volume create {name:?}"),
+            Action::Service(s) if s.service.is_empty() => write!(f, "service create from image {:?}", s.image),
+            Action::Service(s) => write!(f, "update of service {} to image {:?}", s.service, s.image),
+            Action::Plugin(p) => match p {
+                PluginOp::Pull { remote, .. } => write!(f, "plugin install from {remote}"),
+                PluginOp::Create { name } => write!(f, "plugin create {name}"),
+                PluginOp::Upgrade { name, remote } => write!(f, "plugin upgrade of {name} from {remote}"),
+                PluginOp::Set { name } => write!(f, "plugin set on {name}"),
+                PluginOp::Enable { name } => write!(f, "plugin enable of {name}"),
+                PluginOp::Disable { name } => write!(f, "plugin disable of {name}"),
+                PluginOp::Remove { name } => write!(f, "plugin remove of {name}"),
+                PluginOp::Push { name } => write!(f, "plugin push of {name}"),
+            },
+        }
+    }
+}

@@ -1,0 +1,585 @@
+//! Route → typed action.
+
+use crate::protocol::AuthzRequest;
+
+use super::action::{Action, Build, ContainerSpec, HostConfig, Mount, PluginOp, Pull, ServiceSpec};
+use super::body::{Body, BodyError};
+use super::json::{JsonError, Struct, Value};
+use super::query::Query;
+use super::reference::{validate_digest, RefError, Reference};
+use super::routes::{match_route, version_less, Matched, RouteId};
+use super::uri::{parse_target, UriError};
+
+/// A classified call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    pub action: Action,
+    /// The matched route; `None` for a read dockerd would not route.
+    pub route: Option<RouteId>,
+    /// API version from the path prefix, if any.
+    pub version: Option<String>,
+    /// Decoded path, for logs.
+    pub path: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("the request URI cannot be read as dockerd reads it: {0}")]
+    Uri(#[from] UriError),
+    #[error("{method} {path} is not an endpoint img-authz knows; unknown endpoints that may change state are denied")]
+    UnknownRoute { method: String, path: String },
+    #[error("{0}")]
+    Body(#[from] BodyError),
+    #[error("{what}: {err}")]
+    Json { what: &'static str, err: JsonError },
+    #[error("{field} is not a valid image reference: {err}")]
+    Reference { field: &'static str, err: RefError },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn json_err(what: &'static str) -> impl Fn(JsonError) -> DecodeError {
+    move |err| DecodeError::Json { what, err }
+}
+
+/// Decode one AuthZReq call.
+pub fn decode(req: &AuthzRequest) -> Result<Decoded, DecodeError> {
+    let target = parse_target(&req.request_uri)?;
+    let method = req.request_method.as_str();
+    let Some(m) = match_route(method, &target.path) else {
+        // dockerd answers GET/HEAD it cannot route with a 404 before asking
+        // us; if one reaches us anyway it reads nothing. Anything else is
+        // unknown and may change state.
+        if method == "GET" || method == "HEAD" {
+            return Ok(Decoded {
+                action: Action::Read { route: "unrouted read" },
+                route: None,
+                version: None,
+                path: target.path,
+            });
+        }
+        return Err(DecodeError::UnknownRoute {
+            method: method.to_string(),
+            path: target.path,
+        });
+    };
+    let body = Body::of(req);
+    let action = classify(&m, &target.query, &body)?;
+    Ok(Decoded {
+        action,
+        route: Some(m.id),
+        version: m.version,
+        path: target.path,
+    })
+}
+
+fn var(m: &Matched, i: usize) -> String {
+    m.vars.get(i).cloned().unwrap_or_default()
+}
+
+fn classify(m: &Matched, q: &Query, body: &Body<'_>) -> Result<Action, DecodeError> {
+    use RouteId::*;
+    Ok(match m.id {
+        // Reads.
+        CheckpointList | ContainerArchiveHead | ContainerList | ContainerExport | ContainerChanges
+        | ContainerInspect | ContainerTop | ContainerLogs | ContainerStats | ContainerAttachWs | ExecInspect
+        | ContainerArchiveGet | ImageList | ImageSearch | ImageGetAll | ImageGet | ImageHistory
+        | ImageInspect | ImageAttestations | Options | Ping | PingHead | Events | Info | Version | SystemDf
+        | VolumeList | VolumeInspect | SwarmInspect | SwarmUnlockKey | ServiceList | ServiceInspect
+        | ServiceLogs | NodeList | NodeInspect | TaskList | TaskInspect | TaskLogs | SecretList
+        | SecretInspect | ConfigList | ConfigInspect | PluginList | PluginInspect | PluginPrivileges
+        | DistributionInspect | NetworkList | NetworkListSlash | NetworkInspect | Debug => Action::Read {
+            route: route_name(m.id),
+        },
+
+        // State changes that neither bring in nor run images.
+        CheckpointCreate | CheckpointDelete | ContainerKill | ContainerPause | ContainerUnpause
+        | ContainerRestart | ContainerStop | ContainerWait | ContainerResize | ContainerAttach
+        | ContainerCopy | ExecStart | ExecResize | ContainerRename | ContainerPrune | ContainerArchivePut
+        | ContainerDelete | ImagePrune | ImageDelete | VolumePrune | VolumeUpdate | VolumeDelete
+        | BuildPrune | BuildCancel | SwarmInit | SwarmLeave | SwarmUpdate | SwarmUnlock | ServiceDelete
+        | NodeDelete | NodeUpdate | SecretCreate | SecretDelete | SecretUpdate | ConfigCreate
+        | ConfigDelete | ConfigUpdate | NetworkCreate | NetworkConnect | NetworkDisconnect | NetworkPrune
+        | NetworkDelete => Action::Control {
+            route: route_name(m.id),
+        },
+
+        // Joining another swarm lets its managers schedule tasks here that
+        // no authorization call ever sees.
+        SwarmJoin => Action::SwarmJoin,
+
+        Auth => Action::Login,
+
+        ImageCreate => image_create(q, body)?,
+        ImageLoad => Action::Load,
+        ImageTag => {
+            body.forbid_form_override()?;
+            Action::Tag {
+                source: var(m, 0),
+                target: tag_target(q.get("repo"), q.get("tag"))?,
+            }
+        }
+        ImagePush => {
+            body.forbid_form_override()?;
+            let mut image = var(m, 0);
+            if !q.get("tag").is_empty() {
+                image = format!("{image}:{}", q.get("tag"));
+            }
+            Action::Push { image }
+        }
+        Build => {
+            body.forbid_form_type()?;
+            Action::Build(self::Build {
+                tags: q.all("t").map(str::to_string).collect(),
+                remote: q.get("remote").to_string(),
+                network_mode: q.get("networkmode").to_string(),
+                buildkit: q.get("version") == "2",
+            })
+        }
+        Session => Action::Session,
+        Grpc => Action::Grpc,
+        Commit => {
+            body.forbid_form_type()?;
+            // The body (a container Config) is optional and changes nothing
+            // we check; it must still be a valid body if present.
+            body.json()?;
+            Action::Commit {
+                container: q.get("container").to_string(),
+                repo: q.get("repo").to_string(),
+                tag: q.get("tag").to_string(),
+            }
+        }
+
+        ContainerCreate => {
+            let v = body.json()?;
+            Action::ContainerCreate(Box::new(container_create(v.as_ref(), q)?))
+        }
+        ContainerStart => container_start(m, q, body)?,
+        ContainerUpdate => {
+            let v = body.json()?;
+            let host = match v.as_ref() {
+                Some(v) => match Struct::root(v).map_err(json_err("container update"))? {
+                    Some(root) => host_config(&root).map_err(json_err("container update"))?,
+                    None => HostConfig::default(),
+                },
+                None => HostConfig::default(),
+            };
+            Action::ContainerUpdate {
+                container: var(m, 0),
+                host,
+            }
+        }
+        ExecCreate => {
+            let v = body.json()?;
+            let (privileged, user) = match v.as_ref() {
+                Some(v) => match Struct::root(v).map_err(json_err("exec create"))? {
+                    Some(s) => (
+                        s.bool("Privileged").map_err(json_err("exec create"))?,
+                        s.string("User").map_err(json_err("exec create"))?,
+                    ),
+                    None => (false, String::new()),
+                },
+                None => (false, String::new()),
+            };
+            Action::ExecCreate {
+                container: var(m, 0),
+                privileged,
+                user,
+            }
+        }
+        VolumeCreate => {
+            let v = body.json()?;
+            let (mut name, mut driver, mut driver_opts) = (String::new(), String::new(), Vec::new());
+            if let Some(v) = v.as_ref() {
+                if let Some(s) = Struct::root(v).map_err(json_err("volume create"))? {
+                    let e = json_err("volume create");
+                    name = s.string("Name").map_err(&e)?;
+                    driver = s.string("Driver").map_err(&e)?;
+                    driver_opts = s.string_map("DriverOpts").map_err(&e)?;
+                }
+            }
+            Action::VolumeCreate {
+                name,
+                driver,
+                driver_opts,
+            }
+        }
+        ServiceCreate => Action::Service(Box::new(service_spec(String::new(), body)?)),
+        ServiceUpdate => Action::Service(Box::new(service_spec(var(m, 0), body)?)),
+
+        PluginPull => Action::Plugin(PluginOp::Pull {
+            remote: q.get("remote").to_string(),
+            name: q.get("name").to_string(),
+        }),
+        PluginCreate => {
+            body.forbid_form_type()?;
+            Action::Plugin(PluginOp::Create {
+                name: q.get("name").to_string(),
+            })
+        }
+        PluginUpgrade => Action::Plugin(PluginOp::Upgrade {
+            name: var(m, 0),
+            remote: q.get("remote").to_string(),
+        }),
+        PluginSet => {
+            // The body (settings such as "mounts.source=/") is decoded by
+            // dockerd whatever its Content-Type, so it must be visible.
+            body.json()?;
+            Action::Plugin(PluginOp::Set { name: var(m, 0) })
+        }
+        PluginEnable => Action::Plugin(PluginOp::Enable { name: var(m, 0) }),
+        PluginDisable => Action::Plugin(PluginOp::Disable { name: var(m, 0) }),
+        PluginRemove => Action::Plugin(PluginOp::Remove { name: var(m, 0) }),
+        PluginPush => Action::Plugin(PluginOp::Push { name: var(m, 0) }),
+    })
+}
+
+/// `POST /images/create`: a pull when `fromImage` is set, else an import.
+fn image_create(q: &Query, body: &Body<'_>) -> Result<Action, DecodeError> {
+    let from_image = q.get("fromImage");
+    if from_image.is_empty() {
+        // Import: the body is the layer tarball (or empty for a URL source).
+        body.forbid_form_type()?;
+        return Ok(Action::Import {
+            source: q.get("fromSrc").to_string(),
+            repo: q.get("repo").to_string(),
+        });
+    }
+    // A pull has no body; a form body would replace fromImage and tag.
+    body.forbid_form_override()?;
+    Ok(Action::Pull(Pull {
+        image: pull_reference(from_image, q.get("tag"))?,
+        platform: q.get("platform").to_string(),
+    }))
+}
+
+/// The reference dockerd pulls for `fromImage` + `tag` (PullImage /
+/// postImagesCreate): a digest `tag` replaces tag and digest, any other
+/// `tag` replaces the tag and keeps a digest; neither means every tag.
+pub fn pull_reference(from_image: &str, tag: &str) -> Result<Reference, DecodeError> {
+    let image = from_image.strip_suffix(':').unwrap_or(from_image);
+    let r = Reference::parse_normalized(image).map_err(|err| DecodeError::Reference {
+        field: "fromImage",
+        err,
+    })?;
+    if tag.is_empty() {
+        return Ok(r);
+    }
+    let out = if validate_digest(tag).is_ok() {
+        r.trimmed_with_digest(tag)
+    } else {
+        r.with_tag(tag)
+    };
+    out.map_err(|err| DecodeError::Reference { field: "tag", err })
+}
+
+/// The name `POST /images/{name}/tag` gives: `repo` with `tag` (default
+/// `latest`); a digest is not a valid target.
+fn tag_target(repo: &str, tag: &str) -> Result<Reference, DecodeError> {
+    if repo.is_empty() {
+        return Err(DecodeError::Invalid("the tag request has no target repository (repo=)".into()));
+    }
+    let r = Reference::parse_normalized(repo).map_err(|err| DecodeError::Reference { field: "repo", err })?;
+    if r.digest.is_some() {
+        return Err(DecodeError::Invalid(format!("cannot tag as a digest reference: {repo:?}")));
+    }
+    let r = if tag.is_empty() {
+        r
+    } else {
+        Reference {
+            tag: None,
+            ..r
+        }
+        .with_tag(tag)
+        .map_err(|err| DecodeError::Reference { field: "tag", err })?
+    };
+    Ok(r.tag_name_only())
+}
+
+fn container_create(v: Option<&Value>, q: &Query) -> Result<ContainerSpec, DecodeError> {
+    let e = json_err("container create");
+    let Some(root) = v.map(Struct::root).transpose().map_err(&e)?.flatten() else {
+        return Err(DecodeError::Invalid("container create without a configuration body".into()));
+    };
+    Ok(ContainerSpec {
+        image: root.string("Image").map_err(&e)?,
+        name: q.get("name").to_string(),
+        platform: q.get("platform").to_string(),
+        user: root.string("User").map_err(&e)?,
+        host_configs: host_configs(&root).map_err(&e)?,
+    })
+}
+
+/// The HostConfig sources of a container body: `HostConfig`, and (20.10's
+/// deprecated embedding) the same fields at the top level.
+fn host_configs(root: &Struct<'_>) -> Result<Vec<HostConfig>, JsonError> {
+    let mut out = Vec::new();
+    if let Some(hc) = root.sub("HostConfig")? {
+        out.push(host_config(&hc)?);
+    }
+    let top = host_config(root)?;
+    if top != HostConfig::default() {
+        out.push(top);
+    }
+    Ok(out)
+}
+
+/// `POST /containers/{id}/start`. API versions below 1.24 on 20.10 apply a
+/// HostConfig from the body to the existing container.
+fn container_start(m: &Matched, q: &Query, body: &Body<'_>) -> Result<Action, DecodeError> {
+    let old_api = m.version.as_deref().is_some_and(|v| version_less(v, "1.24"));
+    let mut host_configs = Vec::new();
+    if old_api {
+        if let Some(v) = body.json()? {
+            if let Some(root) = Struct::root(&v).map_err(json_err("container start"))? {
+                host_configs = host_configs_of(&root)?;
+            }
+        }
+    }
+    if !q.get("checkpoint-dir").is_empty() || !q.get("checkpoint").is_empty() {
+        body.forbid_form_override()?;
+    }
+    Ok(Action::ContainerStart {
+        container: var(m, 0),
+        host_configs,
+        checkpoint_dir: q.get("checkpoint-dir").to_string(),
+    })
+}
+
+fn host_configs_of(root: &Struct<'_>) -> Result<Vec<HostConfig>, DecodeError> {
+    host_configs(root).map_err(json_err("container start"))
+}
+
+/// `strslice.StrSlice`: a JSON string or an array of strings.
+fn str_slice(s: &Struct<'_>, field: &str) -> Result<Vec<String>, JsonError> {
+    match s.field(field)? {
+        Some(Value::String(v)) => Ok(vec![v.clone()]),
+        _ => s.strings(field),
+    }
+}
+
+fn host_config(s: &Struct<'_>) -> Result<HostConfig, JsonError> {
+    let mut devices = Vec::new();
+    for d in s.structs("Devices")? {
+        devices.push(d.string("PathOnHost")?);
+    }
+    let mut device_requests = Vec::new();
+    for d in s.structs("DeviceRequests")? {
+        device_requests.push(d.string("Driver")?);
+    }
+    Ok(HostConfig {
+        privileged: s.bool("Privileged")?,
+        binds: s.strings("Binds")?,
+        mounts: mounts(s, "Mounts")?,
+        volumes_from: s.strings("VolumesFrom")?,
+        volume_driver: s.string("VolumeDriver")?,
+        network_mode: s.string("NetworkMode")?,
+        pid_mode: s.string("PidMode")?,
+        ipc_mode: s.string("IpcMode")?,
+        uts_mode: s.string("UTSMode")?,
+        userns_mode: s.string("UsernsMode")?,
+        cgroupns_mode: s.string("CgroupnsMode")?,
+        cgroup: s.string("Cgroup")?,
+        cap_add: str_slice(s, "CapAdd")?,
+        devices,
+        device_requests,
+        device_cgroup_rules: s.strings("DeviceCgroupRules")?,
+        security_opt: s.strings("SecurityOpt")?,
+        sysctls: s.string_map("Sysctls")?,
+        runtime: s.string("Runtime")?,
+        cgroup_parent: s.string("CgroupParent")?,
+    })
+}
+
+fn mounts(s: &Struct<'_>, field: &str) -> Result<Vec<Mount>, JsonError> {
+    let mut out = Vec::new();
+    for m in s.structs(field)? {
+        let (mut volume_driver, mut volume_driver_opts) = (String::new(), Vec::new());
+        if let Some(vo) = m.sub("VolumeOptions")? {
+            if let Some(dc) = vo.sub("DriverConfig")? {
+                volume_driver = dc.string("Name")?;
+                volume_driver_opts = dc.string_map("Options")?;
+            }
+        }
+        out.push(Mount {
+            typ: m.string("Type")?,
+            source: m.string("Source")?,
+            target: m.string("Target")?,
+            volume_driver,
+            volume_driver_opts,
+        });
+    }
+    Ok(out)
+}
+
+fn service_spec(service: String, body: &Body<'_>) -> Result<ServiceSpec, DecodeError> {
+    let what = if service.is_empty() { "service create" } else { "service update" };
+    let e = json_err(what);
+    let v = body.json()?;
+    let Some(root) = v.as_ref().map(Struct::root).transpose().map_err(&e)?.flatten() else {
+        return Err(DecodeError::Invalid(format!("{what} without a service spec body")));
+    };
+    let mut spec = ServiceSpec {
+        service,
+        ..Default::default()
+    };
+    let Some(tt) = root.sub("TaskTemplate").map_err(&e)? else {
+        return Ok(spec);
+    };
+    let runtime = tt.string("Runtime").map_err(&e)?;
+    if let Some(ps) = tt.sub("PluginSpec").map_err(&e)? {
+        spec.plugin_remote = Some(ps.string("Remote").map_err(&e)?);
+    } else if runtime.eq_ignore_ascii_case("plugin") {
+        spec.plugin_remote = Some(String::new());
+    }
+    if let Some(cs) = tt.sub("ContainerSpec").map_err(&e)? {
+        spec.image = cs.string("Image").map_err(&e)?;
+        spec.mounts = mounts(&cs, "Mounts").map_err(&e)?;
+        spec.cap_add = cs.strings("CapabilityAdd").map_err(&e)?;
+        spec.sysctls = cs.string_map("Sysctls").map_err(&e)?;
+        if let Some(p) = cs.sub("Privileges").map_err(&e)? {
+            if let Some(se) = p.sub("SELinuxContext").map_err(&e)? {
+                if se.bool("Disable").map_err(&e)? {
+                    spec.security_opt.push("label=disable".into());
+                }
+            }
+            if let Some(sc) = p.sub("Seccomp").map_err(&e)? {
+                let mode = sc.string("Mode").map_err(&e)?;
+                if !mode.is_empty() && mode != "default" {
+                    spec.security_opt.push(format!("seccomp={mode}"));
+                }
+            }
+            if let Some(aa) = p.sub("AppArmor").map_err(&e)? {
+                let mode = aa.string("Mode").map_err(&e)?;
+                if !mode.is_empty() && mode != "default" {
+                    spec.security_opt.push(format!("apparmor={mode}"));
+                }
+            }
+        }
+    }
+    Ok(spec)
+}
+
+/// A stable name for each route, for logs and metrics.
+pub fn route_name(id: RouteId) -> &'static str {
+    use RouteId::*;
+    match id {
+        CheckpointList => "GET /containers/{name}/checkpoints",
+        CheckpointCreate => "POST /containers/{name}/checkpoints",
+        CheckpointDelete => "DELETE /containers/{name}/checkpoints/{checkpoint}",
+        ContainerArchiveHead => "HEAD /containers/{name}/archive",
+        ContainerList => "GET /containers/json",
+        ContainerExport => "GET /containers/{name}/export",
+        ContainerChanges => "GET /containers/{name}/changes",
+        ContainerInspect => "GET /containers/{name}/json",
+        ContainerTop => "GET /containers/{name}/top",
+        ContainerLogs => "GET /containers/{name}/logs",
+        ContainerStats => "GET /containers/{name}/stats",
+        ContainerAttachWs => "GET /containers/{name}/attach/ws",
+        ExecInspect => "GET /exec/{id}/json",
+        ContainerArchiveGet => "GET /containers/{name}/archive",
+        ContainerCreate => "POST /containers/create",
+        ContainerKill => "POST /containers/{name}/kill",
+        ContainerPause => "POST /containers/{name}/pause",
+        ContainerUnpause => "POST /containers/{name}/unpause",
+        ContainerRestart => "POST /containers/{name}/restart",
+        ContainerStart => "POST /containers/{name}/start",
+        ContainerStop => "POST /containers/{name}/stop",
+        ContainerWait => "POST /containers/{name}/wait",
+        ContainerResize => "POST /containers/{name}/resize",
+        ContainerAttach => "POST /containers/{name}/attach",
+        ContainerCopy => "POST /containers/{name}/copy",
+        ExecCreate => "POST /containers/{name}/exec",
+        ExecStart => "POST /exec/{name}/start",
+        ExecResize => "POST /exec/{name}/resize",
+        ContainerRename => "POST /containers/{name}/rename",
+        ContainerUpdate => "POST /containers/{name}/update",
+        ContainerPrune => "POST /containers/prune",
+        Commit => "POST /commit",
+        ContainerArchivePut => "PUT /containers/{name}/archive",
+        ContainerDelete => "DELETE /containers/{name}",
+        ImageList => "GET /images/json",
+        ImageSearch => "GET /images/search",
+        ImageGetAll => "GET /images/get",
+        ImageGet => "GET /images/{name}/get",
+        ImageHistory => "GET /images/{name}/history",
+        ImageInspect => "GET /images/{name}/json",
+        ImageAttestations => "GET /images/{name}/attestations",
+        ImageLoad => "POST /images/load",
+        ImageCreate => "POST /images/create",
+        ImagePush => "POST /images/{name}/push",
+        ImageTag => "POST /images/{name}/tag",
+        ImagePrune => "POST /images/prune",
+        ImageDelete => "DELETE /images/{name}",
+        Options => "OPTIONS /{any}",
+        Ping => "GET /_ping",
+        PingHead => "HEAD /_ping",
+        Events => "GET /events",
+        Info => "GET /info",
+        Version => "GET /version",
+        SystemDf => "GET /system/df",
+        Auth => "POST /auth",
+        VolumeList => "GET /volumes",
+        VolumeInspect => "GET /volumes/{name}",
+        VolumeCreate => "POST /volumes/create",
+        VolumePrune => "POST /volumes/prune",
+        VolumeUpdate => "PUT /volumes/{name}",
+        VolumeDelete => "DELETE /volumes/{name}",
+        Build => "POST /build",
+        BuildPrune => "POST /build/prune",
+        BuildCancel => "POST /build/cancel",
+        Session => "POST /session",
+        SwarmInit => "POST /swarm/init",
+        SwarmJoin => "POST /swarm/join",
+        SwarmLeave => "POST /swarm/leave",
+        SwarmInspect => "GET /swarm",
+        SwarmUnlockKey => "GET /swarm/unlockkey",
+        SwarmUpdate => "POST /swarm/update",
+        SwarmUnlock => "POST /swarm/unlock",
+        ServiceList => "GET /services",
+        ServiceInspect => "GET /services/{id}",
+        ServiceCreate => "POST /services/create",
+        ServiceUpdate => "POST /services/{id}/update",
+        ServiceDelete => "DELETE /services/{id}",
+        ServiceLogs => "GET /services/{id}/logs",
+        NodeList => "GET /nodes",
+        NodeInspect => "GET /nodes/{id}",
+        NodeDelete => "DELETE /nodes/{id}",
+        NodeUpdate => "POST /nodes/{id}/update",
+        TaskList => "GET /tasks",
+        TaskInspect => "GET /tasks/{id}",
+        TaskLogs => "GET /tasks/{id}/logs",
+        SecretList => "GET /secrets",
+        SecretCreate => "POST /secrets/create",
+        SecretDelete => "DELETE /secrets/{id}",
+        SecretInspect => "GET /secrets/{id}",
+        SecretUpdate => "POST /secrets/{id}/update",
+        ConfigList => "GET /configs",
+        ConfigCreate => "POST /configs/create",
+        ConfigDelete => "DELETE /configs/{id}",
+        ConfigInspect => "GET /configs/{id}",
+        ConfigUpdate => "POST /configs/{id}/update",
+        PluginList => "GET /plugins",
+        PluginInspect => "GET /plugins/{name}/json",
+        PluginPrivileges => "GET /plugins/privileges",
+        PluginRemove => "DELETE /plugins/{name}",
+        PluginEnable => "POST /plugins/{name}/enable",
+        PluginDisable => "POST /plugins/{name}/disable",
+        PluginPull => "POST /plugins/pull",
+        PluginPush => "POST /plugins/{name}/push",
+        PluginUpgrade => "POST /plugins/{name}/upgrade",
+        PluginSet => "POST /plugins/{name}/set",
+        PluginCreate => "POST /plugins/create",
+        DistributionInspect => "GET /distribution/{name}/json",
+        NetworkList => "GET /networks",
+        NetworkListSlash => "GET /networks/",
+        NetworkInspect => "GET /networks/{id}",
+        NetworkCreate => "POST /networks/create",
+        NetworkConnect => "POST /networks/{id}/connect",
+        NetworkDisconnect => "POST /networks/{id}/disconnect",
+        NetworkPrune => "POST /networks/prune",
+        NetworkDelete => "DELETE /networks/{id}",
+        Debug => "/debug/*",
+        Grpc => "POST /grpc",
+    }
+}

@@ -1,0 +1,103 @@
+//! Query strings parsed as Go's `url.ParseQuery` and read as `url.Values.Get`.
+//!
+//! dockerd reads every parameter with `r.Form.Get(key)`: the *first* value
+//! wins, `+` is a space, values are percent-decoded exactly once. A `;` makes
+//! Go fail the whole parse (dockerd answers 400), and so does a bad escape.
+//! We refuse both, so a query the daemon might read differently never passes.
+
+/// Why a query is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    #[error("the query contains ';', which dockerd rejects (invalid semicolon separator)")]
+    Semicolon,
+    #[error("invalid percent-escape in query: {0:?}")]
+    BadEscape(String),
+    #[error("query value is not valid UTF-8 after decoding: {0:?}")]
+    NotUtf8(String),
+}
+
+/// Parsed query: pairs in their original order, duplicates kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Query {
+    pairs: Vec<(String, String)>,
+}
+
+impl Query {
+    /// Parse a raw query (the part after `?`, still encoded).
+    pub fn parse(raw: &str) -> Result<Query, QueryError> {
+        let mut pairs = Vec::new();
+        for part in raw.split('&') {
+            // Go checks for ';' before skipping empty parts and before the
+            // key/value split, and rejects the whole query.
+            if part.contains(';') {
+                return Err(QueryError::Semicolon);
+            }
+            if part.is_empty() {
+                continue;
+            }
+            let (k, v) = part.split_once('=').unwrap_or((part, ""));
+            pairs.push((unescape(k)?, unescape(v)?));
+        }
+        Ok(Query { pairs })
+    }
+
+    /// `url.Values.Get`: the first value, or "" when absent.
+    pub fn get(&self, key: &str) -> &str {
+        self.first(key).unwrap_or("")
+    }
+
+    /// The first value, or `None` when the key is absent (Go's `Has`).
+    pub fn first(&self, key: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of `key`, in order.
+    pub fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.pairs
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `httputils.BoolValue`: anything but "", "0", "no", "false", "none"
+    /// (case-insensitive, trimmed) is true.
+    pub fn bool_value(&self, key: &str) -> bool {
+        let v = self.get(key).trim().to_lowercase();
+        !matches!(v.as_str(), "" | "0" | "no" | "false" | "none")
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+}
+
+/// Go's `QueryUnescape`: `+` is a space, `%XX` needs two hex digits.
+fn unescape(s: &str) -> Result<String, QueryError> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                let hex = |c: u8| (c as char).to_digit(16);
+                match (b.get(i + 1).and_then(|&c| hex(c)), b.get(i + 2).and_then(|&c| hex(c))) {
+                    (Some(h), Some(l)) => out.push((h * 16 + l) as u8),
+                    _ => return Err(QueryError::BadEscape(s.to_string())),
+                }
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| QueryError::NotUtf8(s.to_string()))
+}

@@ -1,0 +1,286 @@
+//! Image references parsed and normalised as Docker does
+//! (`github.com/distribution/reference`: `ParseNormalizedNamed`).
+//!
+//! `busybox` → `docker.io/library/busybox`, `index.docker.io/x/y` →
+//! `docker.io/x/y`; the first path component is a registry only if it holds a
+//! `.` or `:`, is `localhost`, or has an upper-case letter. Anything the
+//! grammar rejects is an error: dockerd would reject it too, and we refuse to
+//! guess what it means.
+
+use std::fmt;
+
+pub const DEFAULT_DOMAIN: &str = "docker.io";
+const LEGACY_DEFAULT_DOMAIN: &str = "index.docker.io";
+const OFFICIAL_REPO_PREFIX: &str = "library/";
+const NAME_TOTAL_LENGTH_MAX: usize = 255;
+pub const DEFAULT_TAG: &str = "latest";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RefError {
+    #[error("invalid reference format: {0:?}")]
+    Format(String),
+    #[error("invalid reference format: repository name must be lowercase: {0:?}")]
+    Uppercase(String),
+    #[error("repository name is longer than 255 characters: {0:?}")]
+    TooLong(String),
+    #[error("invalid repository name {0:?}: a 64-character hex string is an image ID, not a name")]
+    Identifier(String),
+    #[error("invalid digest {0:?}")]
+    Digest(String),
+    #[error("invalid tag {0:?}")]
+    Tag(String),
+}
+
+/// A normalised, fully-qualified image reference.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Reference {
+    /// Registry host and optional port, e.g. `docker.io`, `127.0.0.1:5000`.
+    pub domain: String,
+    /// Repository path inside the registry, e.g. `library/busybox`.
+    pub path: String,
+    pub tag: Option<String>,
+    /// `algorithm:hex`, e.g. `sha256:…`.
+    pub digest: Option<String>,
+}
+
+impl Reference {
+    /// `reference.ParseNormalizedNamed`.
+    pub fn parse_normalized(s: &str) -> Result<Reference, RefError> {
+        if is_identifier(s) {
+            return Err(RefError::Identifier(s.to_string()));
+        }
+        let (domain, remainder) = split_docker_domain(s);
+        let remote = remainder.split(':').next().unwrap_or(&remainder);
+        if remote.to_lowercase() != remote {
+            return Err(RefError::Uppercase(s.to_string()));
+        }
+        let full = format!("{domain}/{remainder}");
+        let r = parse(&full).map_err(|e| match e {
+            RefError::Format(_) => RefError::Format(s.to_string()),
+            e => e,
+        })?;
+        Ok(r)
+    }
+
+    /// `domain/path`: the repository without tag or digest.
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.domain, self.path)
+    }
+
+    /// The same repository with `tag` (keeping any digest, like `reference.WithTag`).
+    pub fn with_tag(&self, tag: &str) -> Result<Reference, RefError> {
+        if !is_tag(tag) {
+            return Err(RefError::Tag(tag.to_string()));
+        }
+        Ok(Reference {
+            tag: Some(tag.to_string()),
+            ..self.clone()
+        })
+    }
+
+    /// The bare repository with `digest` (`reference.WithDigest(TrimNamed(r))`).
+    pub fn trimmed_with_digest(&self, digest: &str) -> Result<Reference, RefError> {
+        validate_digest(digest)?;
+        Ok(Reference {
+            domain: self.domain.clone(),
+            path: self.path.clone(),
+            tag: None,
+            digest: Some(digest.to_string()),
+        })
+    }
+
+    /// `reference.TagNameOnly`: add `:latest` when neither tag nor digest is set.
+    pub fn tag_name_only(mut self) -> Reference {
+        if self.tag.is_none() && self.digest.is_none() {
+            self.tag = Some(DEFAULT_TAG.to_string());
+        }
+        self
+    }
+}
+
+impl fmt::Display for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.domain, self.path)?;
+        if let Some(t) = &self.tag {
+            write!(f, ":{t}")?;
+        }
+        if let Some(d) = &self.digest {
+            write!(f, "@{d}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `^[a-f0-9]{64}$`: an image ID, never a name.
+pub fn is_identifier(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+fn split_docker_domain(name: &str) -> (String, String) {
+    let (mut domain, mut remainder) = match name.split_once('/') {
+        Some((first, rest))
+            if first.contains(['.', ':']) || first == "localhost" || first.to_lowercase() != first =>
+        {
+            (first.to_string(), rest.to_string())
+        }
+        _ => (DEFAULT_DOMAIN.to_string(), name.to_string()),
+    };
+    if domain == LEGACY_DEFAULT_DOMAIN {
+        domain = DEFAULT_DOMAIN.to_string();
+    }
+    if domain == DEFAULT_DOMAIN && !remainder.contains('/') {
+        remainder = format!("{OFFICIAL_REPO_PREFIX}{remainder}");
+    }
+    (domain, remainder)
+}
+
+/// `reference.Parse` on an already-qualified string: `name[:tag][@digest]`
+/// where name = `domain/path`.
+fn parse(s: &str) -> Result<Reference, RefError> {
+    let bad = || RefError::Format(s.to_string());
+    let (rest, digest) = match s.split_once('@') {
+        Some((r, d)) => (r, Some(d)),
+        None => (s, None),
+    };
+    // The tag is after the last ':' that follows the last '/', so that a
+    // registry port is not mistaken for a tag.
+    let last_slash = rest.rfind('/').ok_or_else(bad)?;
+    let (name, tag) = match rest[last_slash..].rfind(':') {
+        Some(i) => (&rest[..last_slash + i], Some(&rest[last_slash + i + 1..])),
+        None => (rest, None),
+    };
+    let (domain, path) = name.split_once('/').ok_or_else(bad)?;
+    if !is_domain(domain) {
+        return Err(bad());
+    }
+    if !path.split('/').all(is_path_component) {
+        if path.to_lowercase() != path && path.to_lowercase().split('/').all(is_path_component) {
+            return Err(RefError::Uppercase(s.to_string()));
+        }
+        return Err(bad());
+    }
+    if name.len() > NAME_TOTAL_LENGTH_MAX {
+        return Err(RefError::TooLong(s.to_string()));
+    }
+    if let Some(t) = tag {
+        if !is_tag(t) {
+            return Err(bad());
+        }
+    }
+    if let Some(d) = digest {
+        if !digest_syntax(d) {
+            return Err(bad());
+        }
+        validate_digest(d)?;
+    }
+    Ok(Reference {
+        domain: domain.to_string(),
+        path: path.to_string(),
+        tag: tag.map(str::to_string),
+        digest: digest.map(str::to_string),
+    })
+}
+
+/// `domain := host [':' port]`, host a DNS name, IPv4 address or `[IPv6]`.
+fn is_domain(d: &str) -> bool {
+    let (host, port) = if let Some(rest) = d.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((v6, after)) => {
+                if v6.is_empty() || !v6.bytes().all(|c| c.is_ascii_hexdigit() || c == b':' || c == b'.') {
+                    return false;
+                }
+                match after {
+                    "" => return true,
+                    a => match a.strip_prefix(':') {
+                        Some(p) => ("", Some(p)),
+                        None => return false,
+                    },
+                }
+            }
+            None => return false,
+        }
+    } else {
+        match d.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (d, None),
+        }
+    };
+    if let Some(p) = port {
+        if p.is_empty() || !p.bytes().all(|c| c.is_ascii_digit()) {
+            return false;
+        }
+    }
+    if host.is_empty() {
+        return d.starts_with('[');
+    }
+    host.split('.').all(|c| {
+        let b = c.as_bytes();
+        !b.is_empty()
+            && b[0].is_ascii_alphanumeric()
+            && b[b.len() - 1].is_ascii_alphanumeric()
+            && b.iter().all(|x| x.is_ascii_alphanumeric() || *x == b'-')
+    })
+}
+
+/// `path-component := [a-z0-9]+ (separator [a-z0-9]+)*`,
+/// `separator := [_.] | __ | [-]+`.
+fn is_path_component(c: &str) -> bool {
+    let b = c.as_bytes();
+    let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
+    if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
+        return false;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        if alnum(b[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && !alnum(b[i]) {
+            i += 1;
+        }
+        let sep = &c[start..i];
+        let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-');
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+/// `tag := [\w][\w.-]{0,127}`.
+pub fn is_tag(t: &str) -> bool {
+    let b = t.as_bytes();
+    let word = |x: u8| x.is_ascii_alphanumeric() || x == b'_';
+    !b.is_empty() && b.len() <= 128 && word(b[0]) && b[1..].iter().all(|&x| word(x) || x == b'.' || x == b'-')
+}
+
+/// The reference grammar's digest: `alg(sep alg)* ':' hex{32,}`.
+fn digest_syntax(d: &str) -> bool {
+    let Some((alg, hex)) = d.split_once(':') else {
+        return false;
+    };
+    let comp_ok = |c: &str| {
+        let b = c.as_bytes();
+        !b.is_empty() && b[0].is_ascii_alphabetic() && b.iter().all(|x| x.is_ascii_alphanumeric())
+    };
+    alg.split(['-', '_', '+', '.']).all(comp_ok) && hex.len() >= 32 && hex.bytes().all(|c| c.is_ascii_hexdigit())
+}
+
+/// `go-digest` `Validate`: a known algorithm with lower-case hex of its size.
+pub fn validate_digest(d: &str) -> Result<(), RefError> {
+    let bad = || RefError::Digest(d.to_string());
+    let (alg, hex) = d.split_once(':').ok_or_else(bad)?;
+    let len = match alg {
+        "sha256" => 64,
+        "sha384" => 96,
+        "sha512" => 128,
+        _ => return Err(bad()),
+    };
+    if hex.len() == len && hex.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
+        Ok(())
+    } else {
+        Err(bad())
+    }
+}
