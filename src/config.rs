@@ -123,10 +123,12 @@ impl RawConfig {
     pub fn from_env() -> Result<RawConfig, ConfigError> {
         let var = |k: &str| std::env::var(k).unwrap_or_default();
         let deadline_ms = match std::env::var("IMG_AUTHZ_DEADLINE_MS") {
-            Ok(v) if !v.trim().is_empty() => Some(v.trim().parse::<u64>().map_err(|_| ConfigError::Invalid {
-                name: "IMG_AUTHZ_DEADLINE_MS",
-                why: format!("{v:?} is not a number of milliseconds"),
-            })?),
+            Ok(v) if !v.trim().is_empty() => {
+                Some(v.trim().parse::<u64>().map_err(|_| ConfigError::Invalid {
+                    name: "IMG_AUTHZ_DEADLINE_MS",
+                    why: format!("{v:?} is not a number of milliseconds"),
+                })?)
+            }
             _ => None,
         };
         Ok(RawConfig {
@@ -140,7 +142,12 @@ impl RawConfig {
 
     pub fn validate(&self) -> Result<Config, ConfigError> {
         let mut registries = Vec::new();
-        for r in self.registry.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        for r in self
+            .registry
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
             let r = normalize_registry(r)?;
             if !registries.contains(&r) {
                 registries.push(r);
@@ -175,7 +182,9 @@ impl Config {
     /// Whether images from `domain` may be used. Host names compare without
     /// case (DNS does); ports must match exactly.
     pub fn registry_allowed(&self, domain: &str) -> bool {
-        self.registries.iter().any(|r| r.eq_ignore_ascii_case(domain))
+        self.registries
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(domain))
     }
 }
 
@@ -194,10 +203,15 @@ fn normalize_registry(value: &str) -> Result<String, ConfigError> {
     // Reuse the reference grammar: `<value>/x` must parse with `value` as domain.
     let probe = format!("{value}/x");
     match crate::request::reference::Reference::parse_normalized(&probe) {
-        Ok(r) if r.domain.eq_ignore_ascii_case(value) || (value == "index.docker.io" && r.domain == DEFAULT_DOMAIN) => {
+        Ok(r)
+            if r.domain.eq_ignore_ascii_case(value)
+                || (value == "index.docker.io" && r.domain == DEFAULT_DOMAIN) =>
+        {
             Ok(r.domain.to_ascii_lowercase())
         }
-        _ => Err(err("not a valid host name or address with an optional port")),
+        _ => Err(err(
+            "not a valid host name or address with an optional port",
+        )),
     }
 }
 
@@ -207,7 +221,11 @@ fn normalize_notary(value: &str) -> Result<String, ConfigError> {
         return Ok(DEFAULT_NOTARY.to_string());
     }
     // The prior plugin prepended https:// when the scheme was missing.
-    let with_scheme = if v.contains("://") { v.to_string() } else { format!("https://{v}") };
+    let with_scheme = if v.contains("://") {
+        v.to_string()
+    } else {
+        format!("https://{v}")
+    };
     let err = |why: String| ConfigError::Notary {
         value: value.to_string(),
         why,
@@ -220,7 +238,9 @@ fn normalize_notary(value: &str) -> Result<String, ConfigError> {
         return Err(err("no host".into()));
     }
     if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
-        return Err(err("give only scheme, host, port and an optional path".into()));
+        return Err(err(
+            "give only scheme, host, port and an optional path".into()
+        ));
     }
     Ok(url.as_str().trim_end_matches('/').to_string())
 }
@@ -242,4 +262,108 @@ fn parse_root_ca(value: &str) -> Result<Option<String>, ConfigError> {
         return Err(ConfigError::RootCa("no PEM CERTIFICATE block found".into()));
     }
     Ok(Some(pem))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(registry: &str, notary: &str, ca: &str, allow: &str) -> RawConfig {
+        RawConfig {
+            registry: registry.into(),
+            notary: notary.into(),
+            notary_root_ca: ca.into(),
+            allow: allow.into(),
+            deadline_ms: None,
+        }
+    }
+
+    #[test]
+    fn prior_plugin_defaults() {
+        let c = raw("", "", "", "").validate().unwrap();
+        assert_eq!(c.registries, vec!["docker.io"]);
+        assert_eq!(c.notary.url, DEFAULT_NOTARY);
+        assert_eq!(c.notary.root_ca_pem, None);
+        assert_eq!(c.allow, Allow::default());
+        // The prior plugin prepended https:// to a bare host.
+        assert_eq!(
+            raw("", "reg.local:4443", "", "")
+                .validate()
+                .unwrap()
+                .notary
+                .url,
+            "https://reg.local:4443"
+        );
+    }
+
+    #[test]
+    fn registries() {
+        let c = raw(
+            "reg.local, 127.0.0.1:5000,index.docker.io,REG.local",
+            "",
+            "",
+            "",
+        )
+        .validate()
+        .unwrap();
+        assert_eq!(
+            c.registries,
+            vec!["reg.local", "127.0.0.1:5000", "docker.io"]
+        );
+        assert!(c.registry_allowed("Reg.Local"));
+        assert!(!c.registry_allowed("127.0.0.1:5001"));
+        for bad in [
+            "https://reg.local",
+            "reg.local/path",
+            "re g",
+            "-bad.com",
+            "host:port",
+            "a_b.com",
+        ] {
+            assert!(
+                matches!(
+                    raw(bad, "", "", "").validate(),
+                    Err(ConfigError::Registry { .. })
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn notary_and_ca() {
+        assert!(matches!(
+            raw("", "http://n:4443", "", "").validate(),
+            Err(ConfigError::Notary { .. })
+        ));
+        assert!(matches!(
+            raw("", "https://", "", "").validate(),
+            Err(ConfigError::Notary { .. })
+        ));
+        assert!(matches!(
+            raw("", "https://n?x=1", "", "").validate(),
+            Err(ConfigError::Notary { .. })
+        ));
+        assert!(matches!(
+            raw("", "", "not a pem", "").validate(),
+            Err(ConfigError::RootCa(_))
+        ));
+        let garbage = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        assert!(matches!(
+            raw("", "", garbage, "").validate(),
+            Err(ConfigError::RootCa(_))
+        ));
+    }
+
+    #[test]
+    fn allow_list() {
+        let a = Allow::parse("load, BUILD,tag").unwrap();
+        assert!(a.load && a.build && a.tag && !a.import && !a.commit && !a.plugins && !a.swarm);
+        assert_eq!(a.to_string(), "load,build,tag");
+        assert!(matches!(
+            Allow::parse("everything"),
+            Err(ConfigError::Allow(_))
+        ));
+        assert_eq!(Allow::parse("none").unwrap(), Allow::default());
+    }
 }

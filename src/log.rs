@@ -40,7 +40,12 @@ fn now_rfc3339() -> String {
 }
 
 impl<'a> Entry<'a> {
-    pub fn new(req: &'a AuthzRequest, action: Option<&Action>, d: &'a Decision, latency: Duration) -> Entry<'a> {
+    pub fn new(
+        req: &'a AuthzRequest,
+        action: Option<&Action>,
+        d: &'a Decision,
+        latency: Duration,
+    ) -> Entry<'a> {
         Entry {
             time: now_rfc3339(),
             user: &req.user,

@@ -13,7 +13,11 @@ use img_authz::policy::Policy;
 use img_authz::protocol::{self, ServerOptions};
 
 #[derive(Parser)]
-#[command(name = "img-authz", version, about = "Docker authorization plugin: only trusted images run")]
+#[command(
+    name = "img-authz",
+    version,
+    about = "Docker authorization plugin: only trusted images run"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -30,7 +34,11 @@ enum Command {
 #[derive(clap::Args)]
 struct ServeArgs {
     /// Plugin socket; dockerd finds legacy plugins at /run/docker/plugins/NAME.sock.
-    #[arg(long, env = "IMG_AUTHZ_SOCKET", default_value = "/run/docker/plugins/img-authz.sock")]
+    #[arg(
+        long,
+        env = "IMG_AUTHZ_SOCKET",
+        default_value = "/run/docker/plugins/img-authz.sock"
+    )]
     socket: PathBuf,
     /// Authorized registries, host[:port], comma-separated (empty: docker.io).
     #[arg(long, env = "REGISTRY", default_value = "")]
@@ -39,7 +47,12 @@ struct ServeArgs {
     #[arg(long, env = "NOTARY", default_value = "")]
     notary: String,
     /// PEM of the CA behind the Notary server's TLS certificate.
-    #[arg(long, env = "NOTARY_ROOT_CA", default_value = "", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "NOTARY_ROOT_CA",
+        default_value = "",
+        hide_env_values = true
+    )]
     notary_root_ca: String,
     /// Operations allowed although they bypass verification: import, load,
     /// build, commit, plugins, tag, swarm (comma-separated).
@@ -86,7 +99,10 @@ fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("img-authz: cannot start the runtime: {e}");
@@ -109,7 +125,9 @@ fn serve(args: ServeArgs) -> ExitCode {
             "img-authz {} serving",
             env!("CARGO_PKG_VERSION")
         );
-        let opts = ServerOptions { deadline: cfg.deadline };
+        let opts = ServerOptions {
+            deadline: cfg.deadline,
+        };
         let plugin = Arc::new(Plugin::new(
             Policy::new(cfg),
             DecisionLog {
@@ -134,7 +152,10 @@ fn serve(args: ServeArgs) -> ExitCode {
 /// SIGTERM or SIGINT.
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         // Without signal handlers we still serve; the process can be killed.
         std::future::pending::<()>().await;
         return;

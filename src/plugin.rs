@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use crate::log::{DecisionLog, Entry};
 use crate::policy::{Decision, Policy, Rule};
-use crate::protocol::{AuthzRequest, AuthzResponse, Authorize, Phase};
+use crate::protocol::{Authorize, AuthzRequest, AuthzResponse, Phase};
 use crate::request::{self, Action};
 
 /// The plugin as dockerd talks to it.
@@ -64,7 +64,12 @@ impl Authorize for Plugin {
         } else {
             AuthzResponse::deny(decision.message(&what))
         };
-        self.log.record(&Entry::new(&req, decoded.as_ref().map(|d| &d.action), &decision, start.elapsed()));
+        self.log.record(&Entry::new(
+            &req,
+            decoded.as_ref().map(|d| &d.action),
+            &decision,
+            start.elapsed(),
+        ));
         resp
     }
 

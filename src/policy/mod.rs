@@ -97,7 +97,10 @@ impl Decision {
         if self.allow {
             return String::new();
         }
-        let mut m = format!("{what} denied by img-authz rule '{}': {}", self.rule, self.reason);
+        let mut m = format!(
+            "{what} denied by img-authz rule '{}': {}",
+            self.rule, self.reason
+        );
         if !self.hint.is_empty() {
             m.push_str(". To allow it: ");
             m.push_str(&self.hint);
@@ -126,22 +129,46 @@ impl Policy {
         let a = &self.cfg.allow;
         match action {
             Action::Read { .. } => Decision::allow(Rule::Default, "reads are allowed"),
-            Action::Control { .. } => Decision::allow(Rule::Default, "does not bring in or run an image"),
+            Action::Control { .. } => {
+                Decision::allow(Rule::Default, "does not bring in or run an image")
+            }
             Action::Login => Decision::allow(Rule::Default, "login only checks credentials"),
-            Action::Push { .. } => Decision::allow(Rule::Default, "push sends an existing image out"),
+            Action::Push { .. } => {
+                Decision::allow(Rule::Default, "push sends an existing image out")
+            }
 
             Action::Pull(p) => self.registry(&p.image, "the image"),
 
-            Action::Import { .. } => switch(a.import, Rule::Import, "import", "imported images carry no provenance"),
-            Action::Load => switch(a.load, Rule::Load, "load", "loaded images carry no provenance"),
-            Action::Build(_) => switch(a.build, Rule::Build, "build", "built images carry no provenance"),
+            Action::Import { .. } => switch(
+                a.import,
+                Rule::Import,
+                "import",
+                "imported images carry no provenance",
+            ),
+            Action::Load => switch(
+                a.load,
+                Rule::Load,
+                "load",
+                "loaded images carry no provenance",
+            ),
+            Action::Build(_) => switch(
+                a.build,
+                Rule::Build,
+                "build",
+                "built images carry no provenance",
+            ),
             Action::Session | Action::Grpc => switch(
                 a.build,
                 Rule::Build,
                 "build",
                 "BuildKit sessions run builds the plugin cannot see",
             ),
-            Action::Commit { .. } => switch(a.commit, Rule::Commit, "commit", "committed images carry no provenance"),
+            Action::Commit { .. } => switch(
+                a.commit,
+                Rule::Commit,
+                "commit",
+                "committed images carry no provenance",
+            ),
             Action::SwarmJoin => switch(
                 a.swarm,
                 Rule::Swarm,
@@ -161,7 +188,8 @@ impl Policy {
                     )
                     .with_image(target)
                 } else {
-                    Decision::allow(Rule::Tag, "the target is not in an authorized registry").with_image(target)
+                    Decision::allow(Rule::Tag, "the target is not in an authorized registry")
+                        .with_image(target)
                 }
             }
 
@@ -208,7 +236,12 @@ impl Policy {
                     }
                     self.image_field(remote, "the plugin")
                 }
-                PluginOp::Create { .. } => switch(a.plugins, Rule::Plugins, "plugins", "plugins run with host privileges"),
+                PluginOp::Create { .. } => switch(
+                    a.plugins,
+                    Rule::Plugins,
+                    "plugins",
+                    "plugins run with host privileges",
+                ),
                 PluginOp::Set { .. }
                 | PluginOp::Enable { .. }
                 | PluginOp::Disable { .. }
@@ -219,14 +252,20 @@ impl Policy {
             Action::ContainerStart { .. }
             | Action::ContainerUpdate { .. }
             | Action::ExecCreate { .. }
-            | Action::VolumeCreate { .. } => Decision::allow(Rule::Default, "no image is brought in"),
+            | Action::VolumeCreate { .. } => {
+                Decision::allow(Rule::Default, "no image is brought in")
+            }
         }
     }
 
     /// Registry allowlist on a parsed reference.
     fn registry(&self, r: &Reference, what: &str) -> Decision {
         if self.cfg.registry_allowed(&r.domain) {
-            Decision::allow(Rule::RegistryAllowlist, format!("registry {} is authorized", r.domain)).with_image(r)
+            Decision::allow(
+                Rule::RegistryAllowlist,
+                format!("registry {} is authorized", r.domain),
+            )
+            .with_image(r)
         } else {
             Decision::deny(
                 Rule::RegistryAllowlist,
@@ -244,7 +283,11 @@ impl Policy {
     /// Registry allowlist on an image field as a client wrote it.
     fn image_field(&self, image: &str, what: &str) -> Decision {
         if image.is_empty() {
-            return Decision::deny(Rule::RegistryAllowlist, format!("{what} is not named"), "name an image");
+            return Decision::deny(
+                Rule::RegistryAllowlist,
+                format!("{what} is not named"),
+                "name an image",
+            );
         }
         let bare = image.strip_prefix("sha256:").unwrap_or(image);
         if is_identifier(bare) || validate_digest(image).is_ok() {
@@ -282,6 +325,10 @@ fn switch(on: bool, rule: Rule, setting: &str, why: &str) -> Decision {
     if on {
         Decision::allow(rule, format!("allowed by IMG_AUTHZ_ALLOW={setting}"))
     } else {
-        Decision::deny(rule, why.to_string(), format!("set IMG_AUTHZ_ALLOW={setting} (or --allow {setting})"))
+        Decision::deny(
+            rule,
+            why.to_string(),
+            format!("set IMG_AUTHZ_ALLOW={setting} (or --allow {setting})"),
+        )
     }
 }

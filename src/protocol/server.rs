@@ -38,7 +38,11 @@ pub enum Phase {
 /// Something that decides authorization calls. Implementations must not
 /// panic on purpose, but the server turns a panic into a deny anyway.
 pub trait Authorize: Send + Sync + 'static {
-    fn authorize(&self, phase: Phase, req: AuthzRequest) -> impl Future<Output = AuthzResponse> + Send;
+    fn authorize(
+        &self,
+        phase: Phase,
+        req: AuthzRequest,
+    ) -> impl Future<Output = AuthzResponse> + Send;
 
     /// Called when a call could not be decided (bad envelope, deadline,
     /// panic), so that it reaches the decision log like any other deny.
@@ -70,11 +74,16 @@ pub fn bind(path: &Path) -> io::Result<UnixListener> {
         std::fs::create_dir_all(dir)?;
     }
     match std::fs::symlink_metadata(path) {
-        Ok(m) if std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()) => std::fs::remove_file(path)?,
+        Ok(m) if std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()) => {
+            std::fs::remove_file(path)?
+        }
         Ok(_) => {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
-                format!("{} exists and is not a socket; refusing to replace it", path.display()),
+                format!(
+                    "{} exists and is not a socket; refusing to replace it",
+                    path.display()
+                ),
             ))
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -125,7 +134,10 @@ pub async fn serve<A: Authorize>(
     }
     drop(listener);
     let deadline = opts.deadline + Duration::from_secs(1);
-    if tokio::time::timeout(deadline, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(deadline, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("calls still in flight at shutdown were abandoned");
     }
     Ok(())
@@ -145,7 +157,10 @@ fn json_reply(resp: &AuthzResponse) -> Response<Full<Bytes>> {
     match serde_json::to_vec(resp) {
         Ok(b) => reply(StatusCode::OK, b),
         // Unreachable for this plain struct; still never answer "allow".
-        Err(_) => reply(StatusCode::OK, r#"{"Allow":false,"Msg":"img-authz: internal error","Err":""}"#),
+        Err(_) => reply(
+            StatusCode::OK,
+            r#"{"Allow":false,"Msg":"img-authz: internal error","Err":""}"#,
+        ),
     }
 }
 
@@ -158,19 +173,37 @@ async fn handle<A: Authorize>(
         (&Method::POST, "/Plugin.Activate") => return Ok(reply(StatusCode::OK, ACTIVATE_REPLY)),
         (&Method::POST, "/AuthZPlugin.AuthZReq") => Phase::Request,
         (&Method::POST, "/AuthZPlugin.AuthZRes") => Phase::Response,
-        _ => return Ok(reply(StatusCode::NOT_FOUND, r#"{"Err":"unknown plugin method"}"#)),
+        _ => {
+            return Ok(reply(
+                StatusCode::NOT_FOUND,
+                r#"{"Err":"unknown plugin method"}"#,
+            ))
+        }
     };
-    let body = match Limited::new(req.into_body(), MAX_CALL_BYTES).collect().await {
+    let body = match Limited::new(req.into_body(), MAX_CALL_BYTES)
+        .collect()
+        .await
+    {
         Ok(b) => b.to_bytes(),
         Err(e) => {
-            let msg = format!("img-authz denied the request: could not read the call from dockerd ({e})");
+            let msg =
+                format!("img-authz denied the request: could not read the call from dockerd ({e})");
             return Ok(json_reply(&auth.undecided(phase, &msg)));
         }
     };
-    let call: AuthzRequest = match serde_json::from_slice(&body) {
+    // serde would also accept a struct written as an array; dockerd only
+    // ever sends an object.
+    let is_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let parsed = if is_object {
+        serde_json::from_slice::<AuthzRequest>(&body).map_err(|e| e.to_string())
+    } else {
+        Err("not a JSON object".to_string())
+    };
+    let call: AuthzRequest = match parsed {
         Ok(c) => c,
         Err(e) => {
-            let msg = format!("img-authz denied the request: the call from dockerd is not valid ({e})");
+            let msg =
+                format!("img-authz denied the request: the call from dockerd is not valid ({e})");
             return Ok(json_reply(&auth.undecided(phase, &msg)));
         }
     };
@@ -182,7 +215,11 @@ async fn handle<A: Authorize>(
     let resp = match tokio::time::timeout(opts.deadline, task).await {
         Ok(Ok(resp)) => resp,
         Ok(Err(e)) => {
-            let what = if e.is_panic() { "an internal error (panic)" } else { "cancellation" };
+            let what = if e.is_panic() {
+                "an internal error (panic)"
+            } else {
+                "cancellation"
+            };
             tracing::error!(error = %e, "authorization task failed");
             auth.undecided(
                 phase,

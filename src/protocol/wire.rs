@@ -14,23 +14,53 @@ use serde::{Deserialize, Serialize};
 pub struct AuthzRequest {
     #[serde(rename = "User", default, skip_serializing_if = "String::is_empty")]
     pub user: String,
-    #[serde(rename = "UserAuthNMethod", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "UserAuthNMethod",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub user_authn_method: String,
     #[serde(rename = "RequestMethod", default)]
     pub request_method: String,
     #[serde(rename = "RequestUri", default)]
     pub request_uri: String,
-    #[serde(rename = "RequestBody", default, with = "b64", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "RequestBody",
+        default,
+        with = "b64",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub request_body: Option<Vec<u8>>,
-    #[serde(rename = "RequestHeaders", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "RequestHeaders",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub request_headers: Option<BTreeMap<String, String>>,
-    #[serde(rename = "RequestPeerCertificates", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "RequestPeerCertificates",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub request_peer_certificates: Option<Vec<String>>,
-    #[serde(rename = "ResponseStatusCode", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ResponseStatusCode",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub response_status_code: Option<i64>,
-    #[serde(rename = "ResponseHeaders", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ResponseHeaders",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub response_headers: Option<BTreeMap<String, String>>,
-    #[serde(rename = "ResponseBody", default, with = "b64", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ResponseBody",
+        default,
+        with = "b64",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub response_body: Option<Vec<u8>>,
 }
 
@@ -39,7 +69,11 @@ impl AuthzRequest {
     pub fn header(&self, name: &str) -> Option<&str> {
         let h = self.request_headers.as_ref()?;
         h.get(name)
-            .or_else(|| h.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v))
+            .or_else(|| {
+                h.iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v)
+            })
             .map(String::as_str)
     }
 }

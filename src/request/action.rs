@@ -49,7 +49,10 @@ pub enum Action {
         checkpoint_dir: String,
     },
     /// `POST /containers/{id}/update`.
-    ContainerUpdate { container: String, host: HostConfig },
+    ContainerUpdate {
+        container: String,
+        host: Box<HostConfig>,
+    },
     /// `POST /containers/{id}/exec`.
     ExecCreate {
         container: String,
@@ -167,16 +170,34 @@ pub struct ServiceSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PluginOp {
     /// `POST /plugins/pull?remote=&name=` (`docker plugin install`).
-    Pull { remote: String, name: String },
+    Pull {
+        remote: String,
+        name: String,
+    },
     /// `POST /plugins/create?name=` (tar body).
-    Create { name: String },
+    Create {
+        name: String,
+    },
     /// `POST /plugins/{name}/upgrade?remote=`.
-    Upgrade { name: String, remote: String },
-    Set { name: String },
-    Enable { name: String },
-    Disable { name: String },
-    Remove { name: String },
-    Push { name: String },
+    Upgrade {
+        name: String,
+        remote: String,
+    },
+    Set {
+        name: String,
+    },
+    Enable {
+        name: String,
+    },
+    Disable {
+        name: String,
+    },
+    Remove {
+        name: String,
+    },
+    Push {
+        name: String,
+    },
 }
 
 impl Action {
@@ -237,15 +258,23 @@ impl fmt::Display for Action {
             Action::Push { image } => write!(f, "push of {image}"),
             Action::ContainerCreate(c) => write!(f, "container create from image {:?}", c.image),
             Action::ContainerStart { container, .. } => write!(f, "start of container {container}"),
-            Action::ContainerUpdate { container, .. } => write!(f, "update of container {container}"),
+            Action::ContainerUpdate { container, .. } => {
+                write!(f, "update of container {container}")
+            }
             Action::ExecCreate { container, .. } => write!(f, "exec in container {container}"),
             Action::VolumeCreate { name, .. } => write!(f, "volume create {name:?}"),
-            Action::Service(s) if s.service.is_empty() => write!(f, "service create from image {:?}", s.image),
-            Action::Service(s) => write!(f, "update of service {} to image {:?}", s.service, s.image),
+            Action::Service(s) if s.service.is_empty() => {
+                write!(f, "service create from image {:?}", s.image)
+            }
+            Action::Service(s) => {
+                write!(f, "update of service {} to image {:?}", s.service, s.image)
+            }
             Action::Plugin(p) => match p {
                 PluginOp::Pull { remote, .. } => write!(f, "plugin install from {remote}"),
                 PluginOp::Create { name } => write!(f, "plugin create {name}"),
-                PluginOp::Upgrade { name, remote } => write!(f, "plugin upgrade of {name} from {remote}"),
+                PluginOp::Upgrade { name, remote } => {
+                    write!(f, "plugin upgrade of {name} from {remote}")
+                }
                 PluginOp::Set { name } => write!(f, "plugin set on {name}"),
                 PluginOp::Enable { name } => write!(f, "plugin enable of {name}"),
                 PluginOp::Disable { name } => write!(f, "plugin disable of {name}"),

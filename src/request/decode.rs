@@ -52,7 +52,9 @@ pub fn decode(req: &AuthzRequest) -> Result<Decoded, DecodeError> {
         // unknown and may change state.
         if method == "GET" || method == "HEAD" {
             return Ok(Decoded {
-                action: Action::Read { route: "unrouted read" },
+                action: Action::Read {
+                    route: "unrouted read",
+                },
                 route: None,
                 version: None,
                 path: target.path,
@@ -81,28 +83,33 @@ fn classify(m: &Matched, q: &Query, body: &Body<'_>) -> Result<Action, DecodeErr
     use RouteId::*;
     Ok(match m.id {
         // Reads.
-        CheckpointList | ContainerArchiveHead | ContainerList | ContainerExport | ContainerChanges
-        | ContainerInspect | ContainerTop | ContainerLogs | ContainerStats | ContainerAttachWs | ExecInspect
-        | ContainerArchiveGet | ImageList | ImageSearch | ImageGetAll | ImageGet | ImageHistory
-        | ImageInspect | ImageAttestations | Options | Ping | PingHead | Events | Info | Version | SystemDf
-        | VolumeList | VolumeInspect | SwarmInspect | SwarmUnlockKey | ServiceList | ServiceInspect
-        | ServiceLogs | NodeList | NodeInspect | TaskList | TaskInspect | TaskLogs | SecretList
-        | SecretInspect | ConfigList | ConfigInspect | PluginList | PluginInspect | PluginPrivileges
-        | DistributionInspect | NetworkList | NetworkListSlash | NetworkInspect | Debug => Action::Read {
-            route: route_name(m.id),
-        },
+        CheckpointList | ContainerArchiveHead | ContainerList | ContainerExport
+        | ContainerChanges | ContainerInspect | ContainerTop | ContainerLogs | ContainerStats
+        | ContainerAttachWs | ExecInspect | ContainerArchiveGet | ImageList | ImageSearch
+        | ImageGetAll | ImageGet | ImageHistory | ImageInspect | ImageAttestations | Options
+        | Ping | PingHead | Events | Info | Version | SystemDf | VolumeList | VolumeInspect
+        | SwarmInspect | SwarmUnlockKey | ServiceList | ServiceInspect | ServiceLogs | NodeList
+        | NodeInspect | TaskList | TaskInspect | TaskLogs | SecretList | SecretInspect
+        | ConfigList | ConfigInspect | PluginList | PluginInspect | PluginPrivileges
+        | DistributionInspect | NetworkList | NetworkListSlash | NetworkInspect | Debug => {
+            Action::Read {
+                route: route_name(m.id),
+            }
+        }
 
         // State changes that neither bring in nor run images.
         CheckpointCreate | CheckpointDelete | ContainerKill | ContainerPause | ContainerUnpause
         | ContainerRestart | ContainerStop | ContainerWait | ContainerResize | ContainerAttach
-        | ContainerCopy | ExecStart | ExecResize | ContainerRename | ContainerPrune | ContainerArchivePut
-        | ContainerDelete | ImagePrune | ImageDelete | VolumePrune | VolumeUpdate | VolumeDelete
-        | BuildPrune | BuildCancel | SwarmInit | SwarmLeave | SwarmUpdate | SwarmUnlock | ServiceDelete
-        | NodeDelete | NodeUpdate | SecretCreate | SecretDelete | SecretUpdate | ConfigCreate
-        | ConfigDelete | ConfigUpdate | NetworkCreate | NetworkConnect | NetworkDisconnect | NetworkPrune
-        | NetworkDelete => Action::Control {
-            route: route_name(m.id),
-        },
+        | ContainerCopy | ExecStart | ExecResize | ContainerRename | ContainerPrune
+        | ContainerArchivePut | ContainerDelete | ImagePrune | ImageDelete | VolumePrune
+        | VolumeUpdate | VolumeDelete | BuildPrune | BuildCancel | SwarmInit | SwarmLeave
+        | SwarmUpdate | SwarmUnlock | ServiceDelete | NodeDelete | NodeUpdate | SecretCreate
+        | SecretDelete | SecretUpdate | ConfigCreate | ConfigDelete | ConfigUpdate
+        | NetworkCreate | NetworkConnect | NetworkDisconnect | NetworkPrune | NetworkDelete => {
+            Action::Control {
+                route: route_name(m.id),
+            }
+        }
 
         // Joining another swarm lets its managers schedule tasks here that
         // no authorization call ever sees.
@@ -166,7 +173,7 @@ fn classify(m: &Matched, q: &Query, body: &Body<'_>) -> Result<Action, DecodeErr
             };
             Action::ContainerUpdate {
                 container: var(m, 0),
-                host,
+                host: Box::new(host),
             }
         }
         ExecCreate => {
@@ -189,7 +196,8 @@ fn classify(m: &Matched, q: &Query, body: &Body<'_>) -> Result<Action, DecodeErr
         }
         VolumeCreate => {
             let v = body.json()?;
-            let (mut name, mut driver, mut driver_opts) = (String::new(), String::new(), Vec::new());
+            let (mut name, mut driver, mut driver_opts) =
+                (String::new(), String::new(), Vec::new());
             if let Some(v) = v.as_ref() {
                 if let Some(s) = Struct::root(v).map_err(json_err("volume create"))? {
                     let e = json_err("volume create");
@@ -277,21 +285,23 @@ pub fn pull_reference(from_image: &str, tag: &str) -> Result<Reference, DecodeEr
 /// `latest`); a digest is not a valid target.
 fn tag_target(repo: &str, tag: &str) -> Result<Reference, DecodeError> {
     if repo.is_empty() {
-        return Err(DecodeError::Invalid("the tag request has no target repository (repo=)".into()));
+        return Err(DecodeError::Invalid(
+            "the tag request has no target repository (repo=)".into(),
+        ));
     }
-    let r = Reference::parse_normalized(repo).map_err(|err| DecodeError::Reference { field: "repo", err })?;
+    let r = Reference::parse_normalized(repo)
+        .map_err(|err| DecodeError::Reference { field: "repo", err })?;
     if r.digest.is_some() {
-        return Err(DecodeError::Invalid(format!("cannot tag as a digest reference: {repo:?}")));
+        return Err(DecodeError::Invalid(format!(
+            "cannot tag as a digest reference: {repo:?}"
+        )));
     }
     let r = if tag.is_empty() {
         r
     } else {
-        Reference {
-            tag: None,
-            ..r
-        }
-        .with_tag(tag)
-        .map_err(|err| DecodeError::Reference { field: "tag", err })?
+        Reference { tag: None, ..r }
+            .with_tag(tag)
+            .map_err(|err| DecodeError::Reference { field: "tag", err })?
     };
     Ok(r.tag_name_only())
 }
@@ -299,7 +309,9 @@ fn tag_target(repo: &str, tag: &str) -> Result<Reference, DecodeError> {
 fn container_create(v: Option<&Value>, q: &Query) -> Result<ContainerSpec, DecodeError> {
     let e = json_err("container create");
     let Some(root) = v.map(Struct::root).transpose().map_err(&e)?.flatten() else {
-        return Err(DecodeError::Invalid("container create without a configuration body".into()));
+        return Err(DecodeError::Invalid(
+            "container create without a configuration body".into(),
+        ));
     };
     Ok(ContainerSpec {
         image: root.string("Image").map_err(&e)?,
@@ -327,7 +339,10 @@ fn host_configs(root: &Struct<'_>) -> Result<Vec<HostConfig>, JsonError> {
 /// `POST /containers/{id}/start`. API versions below 1.24 on 20.10 apply a
 /// HostConfig from the body to the existing container.
 fn container_start(m: &Matched, q: &Query, body: &Body<'_>) -> Result<Action, DecodeError> {
-    let old_api = m.version.as_deref().is_some_and(|v| version_less(v, "1.24"));
+    let old_api = m
+        .version
+        .as_deref()
+        .is_some_and(|v| version_less(v, "1.24"));
     let mut host_configs = Vec::new();
     if old_api {
         if let Some(v) = body.json()? {
@@ -413,11 +428,23 @@ fn mounts(s: &Struct<'_>, field: &str) -> Result<Vec<Mount>, JsonError> {
 }
 
 fn service_spec(service: String, body: &Body<'_>) -> Result<ServiceSpec, DecodeError> {
-    let what = if service.is_empty() { "service create" } else { "service update" };
+    let what = if service.is_empty() {
+        "service create"
+    } else {
+        "service update"
+    };
     let e = json_err(what);
     let v = body.json()?;
-    let Some(root) = v.as_ref().map(Struct::root).transpose().map_err(&e)?.flatten() else {
-        return Err(DecodeError::Invalid(format!("{what} without a service spec body")));
+    let Some(root) = v
+        .as_ref()
+        .map(Struct::root)
+        .transpose()
+        .map_err(&e)?
+        .flatten()
+    else {
+        return Err(DecodeError::Invalid(format!(
+            "{what} without a service spec body"
+        )));
     };
     let mut spec = ServiceSpec {
         service,

@@ -13,8 +13,10 @@
 
 use std::fmt;
 
-/// Go's decoder refuses nesting deeper than this (`maxNestingDepth`).
-const MAX_DEPTH: usize = 10_000;
+/// Nesting limit. Go allows 10000 levels; no Docker request body comes
+/// near 20, and a recursive parser must not exhaust a worker's stack, so we
+/// refuse anything deeper than this (a deny, which is always safe).
+const MAX_DEPTH: usize = 128;
 
 /// A decoded JSON value that keeps object members in order, duplicates included.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,7 +39,7 @@ pub enum JsonError {
     TrailingData { offset: usize },
     #[error("the body is empty")]
     Empty,
-    #[error("key {key:?} appears more than once (as {variants}); dockerd would keep only the last")]
+    #[error("key {key:?} appears more than once (as {variants}); dockerd would silently keep one or merge them")]
     DuplicateKey { key: String, variants: String },
     #[error("key {key:?} is not ASCII; dockerd may fold it onto a field name")]
     NonAsciiKey { key: String },
@@ -498,5 +500,134 @@ impl<'a> Struct<'a> {
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.kind())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root(s: &str) -> Value {
+        parse(s.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn parses_json_like_go() {
+        assert_eq!(parse(b" {} \n").unwrap(), Value::Object(vec![]));
+        assert_eq!(parse(b"[1,-2.5e3,true,null]").unwrap().kind(), "an array");
+        assert!(matches!(parse(b""), Err(JsonError::Empty)));
+        assert!(matches!(parse(b"  "), Err(JsonError::Empty)));
+        assert!(matches!(
+            parse(b"{} {}"),
+            Err(JsonError::TrailingData { .. })
+        ));
+        assert!(matches!(parse(b"{}}"), Err(JsonError::TrailingData { .. })));
+        assert!(matches!(parse(b"{}]"), Err(JsonError::TrailingData { .. })));
+        for bad in [
+            &b"{"[..],
+            b"{\"a\"}",
+            b"[1,]",
+            b"{\"a\":1,}",
+            b"01",
+            b"1.",
+            b"-",
+            b"tru",
+            b"\"\x01\"",
+            b"\xef\xbb\xbf{}",
+        ] {
+            assert!(
+                parse(bad).is_err(),
+                "{:?} must not parse",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        // Deep nesting is refused rather than overflowing the stack.
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(parse(deep.as_bytes()).is_err());
+        let ok = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        assert!(parse(ok.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn strings_unquote_like_go() {
+        assert_eq!(root(r#""\u0049mage""#), Value::String("Image".into()));
+        assert_eq!(root(r#""\ud83d\ude00""#), Value::String("\u{1F600}".into()));
+        // Lone surrogates and invalid UTF-8 become U+FFFD, one per bad byte.
+        assert_eq!(root(r#""\ud800x""#), Value::String("\u{FFFD}x".into()));
+        assert_eq!(
+            parse(b"\"a\xff\xfeb\"").unwrap(),
+            Value::String("a\u{FFFD}\u{FFFD}b".into())
+        );
+        assert_eq!(
+            parse(b"\"\xe2\x82\"").unwrap(),
+            Value::String("\u{FFFD}\u{FFFD}".into())
+        );
+    }
+
+    #[test]
+    fn fields_fold_case_like_go() {
+        let v = root(r#"{"image":"a","hostconfig":{"PRIVILEGED":true}}"#);
+        let s = Struct::root(&v).unwrap().unwrap();
+        assert_eq!(s.string("Image").unwrap(), "a");
+        assert!(s
+            .sub("HostConfig")
+            .unwrap()
+            .unwrap()
+            .bool("Privileged")
+            .unwrap());
+        assert_eq!(go_fold("Bind\u{017F}"), "binds");
+        assert_eq!(go_fold("\u{212A}ey"), "key");
+    }
+
+    #[test]
+    fn ambiguous_keys_are_refused() {
+        let dup = root(r#"{"Privileged":false,"privileged":true}"#);
+        let s = Struct::root(&dup).unwrap().unwrap();
+        assert!(matches!(
+            s.bool("Privileged"),
+            Err(JsonError::DuplicateKey { .. })
+        ));
+        let exact_dup = root(r#"{"Image":"a","Image":"b"}"#);
+        let s = Struct::root(&exact_dup).unwrap().unwrap();
+        assert!(matches!(
+            s.string("Image"),
+            Err(JsonError::DuplicateKey { .. })
+        ));
+        // A duplicate of a field we do not read is none of our business.
+        let other = root(r#"{"Tty":true,"tty":false,"Image":"a"}"#);
+        assert_eq!(
+            Struct::root(&other)
+                .unwrap()
+                .unwrap()
+                .string("Image")
+                .unwrap(),
+            "a"
+        );
+        // Non-ASCII keys in a struct are refused outright (ſ folds to s).
+        let uni = root("{\"Bind\u{017F}\":[\"/:/h\"]}");
+        assert!(matches!(
+            Struct::root(&uni),
+            Err(JsonError::NonAsciiKey { .. })
+        ));
+    }
+
+    #[test]
+    fn types_and_nulls_follow_go() {
+        let v = root(r#"{"A":null,"B":"x","C":[null,"y"],"D":{"k":"v","n":null},"E":1}"#);
+        let s = Struct::root(&v).unwrap().unwrap();
+        assert!(!s.bool("A").unwrap());
+        assert_eq!(s.string("A").unwrap(), "");
+        assert!(s.bool("B").is_err());
+        assert_eq!(
+            s.strings("C").unwrap(),
+            vec!["".to_string(), "y".to_string()]
+        );
+        assert_eq!(s.string_map("D").unwrap().len(), 2);
+        assert!(s.string("E").is_err());
+        assert!(s.strings("B").is_err());
+        assert!(!s.has("A").unwrap());
+        assert!(s.has("B").unwrap());
+        assert!(s.sub("A").unwrap().is_none());
+        assert!(s.sub("B").is_err());
     }
 }

@@ -21,4 +21,4 @@ mod decode;
 
 pub use action::Action;
 pub use body::BodyError;
-pub use decode::{decode, Decoded, DecodeError};
+pub use decode::{decode, DecodeError, Decoded};

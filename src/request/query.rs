@@ -83,7 +83,10 @@ fn unescape(s: &str) -> Result<String, QueryError> {
         match b[i] {
             b'%' => {
                 let hex = |c: u8| (c as char).to_digit(16);
-                match (b.get(i + 1).and_then(|&c| hex(c)), b.get(i + 2).and_then(|&c| hex(c))) {
+                match (
+                    b.get(i + 1).and_then(|&c| hex(c)),
+                    b.get(i + 2).and_then(|&c| hex(c)),
+                ) {
                     (Some(h), Some(l)) => out.push((h * 16 + l) as u8),
                     _ => return Err(QueryError::BadEscape(s.to_string())),
                 }
@@ -100,4 +103,58 @@ fn unescape(s: &str) -> Result<String, QueryError> {
         }
     }
     String::from_utf8(out).map_err(|_| QueryError::NotUtf8(s.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_value_wins_and_decodes_once() {
+        let q = Query::parse("fromImage=a&fromImage=b&tag=x+y&e=%2Fz&k").unwrap();
+        assert_eq!(q.get("fromImage"), "a");
+        assert_eq!(q.all("fromImage").collect::<Vec<_>>(), vec!["a", "b"]);
+        assert_eq!(q.get("tag"), "x y");
+        assert_eq!(q.get("e"), "/z");
+        assert_eq!(q.first("k"), Some(""));
+        assert_eq!(q.first("missing"), None);
+        // Decoded exactly once: %2526 is "%26", never "&".
+        let q = Query::parse("x=%2526fromImage%253Devil&fromImage=ok").unwrap();
+        assert_eq!(q.get("fromImage"), "ok");
+        assert_eq!(q.get("x"), "%26fromImage%3Devil");
+        // An encoded '&' does not split.
+        let q = Query::parse("x=%26fromImage%3Devil&fromImage=ok").unwrap();
+        assert_eq!(q.get("fromImage"), "ok");
+    }
+
+    #[test]
+    fn refuses_what_go_rejects() {
+        assert_eq!(Query::parse("a=1;b=2"), Err(QueryError::Semicolon));
+        assert_eq!(Query::parse("a=1&;"), Err(QueryError::Semicolon));
+        assert_eq!(Query::parse("a=%3B"), Ok(Query::parse("a=%3b").unwrap()));
+        assert!(matches!(
+            Query::parse("a=%zz"),
+            Err(QueryError::BadEscape(_))
+        ));
+        assert!(matches!(
+            Query::parse("a=%4"),
+            Err(QueryError::BadEscape(_))
+        ));
+        assert!(matches!(Query::parse("a=%ff"), Err(QueryError::NotUtf8(_))));
+        assert!(Query::parse("").unwrap().is_empty());
+        assert!(Query::parse("&&").unwrap().is_empty());
+    }
+
+    #[test]
+    fn bool_value_like_moby() {
+        let q = Query::parse("a=1&b=0&c=FALSE&d=%20no%20&e=none&f=yes&g=").unwrap();
+        assert!(q.bool_value("a"));
+        assert!(!q.bool_value("b"));
+        assert!(!q.bool_value("c"));
+        assert!(!q.bool_value("d"));
+        assert!(!q.bool_value("e"));
+        assert!(q.bool_value("f"));
+        assert!(!q.bool_value("g"));
+        assert!(!q.bool_value("missing"));
+    }
 }

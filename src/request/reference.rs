@@ -119,7 +119,9 @@ pub fn is_identifier(s: &str) -> bool {
 fn split_docker_domain(name: &str) -> (String, String) {
     let (mut domain, mut remainder) = match name.split_once('/') {
         Some((first, rest))
-            if first.contains(['.', ':']) || first == "localhost" || first.to_lowercase() != first =>
+            if first.contains(['.', ':'])
+                || first == "localhost"
+                || first.to_lowercase() != first =>
         {
             (first.to_string(), rest.to_string())
         }
@@ -186,7 +188,7 @@ fn is_domain(d: &str) -> bool {
     let (host, port) = if let Some(rest) = d.strip_prefix('[') {
         match rest.split_once(']') {
             Some((v6, after)) => {
-                if v6.is_empty() || !v6.bytes().all(|c| c.is_ascii_hexdigit() || c == b':' || c == b'.') {
+                if v6.is_empty() || !v6.bytes().all(|c| c.is_ascii_hexdigit() || c == b':') {
                     return false;
                 }
                 match after {
@@ -253,7 +255,10 @@ fn is_path_component(c: &str) -> bool {
 pub fn is_tag(t: &str) -> bool {
     let b = t.as_bytes();
     let word = |x: u8| x.is_ascii_alphanumeric() || x == b'_';
-    !b.is_empty() && b.len() <= 128 && word(b[0]) && b[1..].iter().all(|&x| word(x) || x == b'.' || x == b'-')
+    !b.is_empty()
+        && b.len() <= 128
+        && word(b[0])
+        && b[1..].iter().all(|&x| word(x) || x == b'.' || x == b'-')
 }
 
 /// The reference grammar's digest: `alg(sep alg)* ':' hex{32,}`.
@@ -265,7 +270,9 @@ fn digest_syntax(d: &str) -> bool {
         let b = c.as_bytes();
         !b.is_empty() && b[0].is_ascii_alphabetic() && b.iter().all(|x| x.is_ascii_alphanumeric())
     };
-    alg.split(['-', '_', '+', '.']).all(comp_ok) && hex.len() >= 32 && hex.bytes().all(|c| c.is_ascii_hexdigit())
+    alg.split(['-', '_', '+', '.']).all(comp_ok)
+        && hex.len() >= 32
+        && hex.bytes().all(|c| c.is_ascii_hexdigit())
 }
 
 /// `go-digest` `Validate`: a known algorithm with lower-case hex of its size.
@@ -282,5 +289,113 @@ pub fn validate_digest(d: &str) -> Result<(), RefError> {
         Ok(())
     } else {
         Err(bad())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every ParseNormalizedNamed vector of the Go library, run through ours.
+    /// We may be stricter than Go (deny what it accepts) only where dockerd
+    /// 20.10's older library rejects the input too, or where Go yields an
+    /// empty registry (`foo_bar.com/x`), which no allowlist can match.
+    #[test]
+    fn go_vectors() {
+        let data = include_str!("../../tests/data/reference_normalized.tsv");
+        let mut checked = 0;
+        for line in data
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+        {
+            let f: Vec<&str> = line.split('\t').collect();
+            let (input, valid, domain, path, tag, digest, legacy) =
+                (f[0], f[1], f[2], f[3], f[4], f[5], f[6]);
+            let input = if input == "<empty>" { "" } else { input };
+            let ours = Reference::parse_normalized(input);
+            match (valid, ours) {
+                ("no", Ok(r)) => panic!("{input:?}: Go rejects it, we accepted {r}"),
+                ("no", Err(_)) => {}
+                (_, Ok(r)) => {
+                    assert_eq!(r.domain, domain, "{input:?} domain");
+                    assert_eq!(r.path, path, "{input:?} path");
+                    assert_eq!(r.tag.as_deref().unwrap_or(""), tag, "{input:?} tag");
+                    assert_eq!(
+                        r.digest.as_deref().unwrap_or(""),
+                        digest,
+                        "{input:?} digest"
+                    );
+                }
+                (_, Err(e)) => assert!(
+                    legacy.starts_with("err:") || domain.is_empty(),
+                    "{input:?}: Go (and dockerd 20.10) accept it, we rejected it: {e}"
+                ),
+            }
+            checked += 1;
+        }
+        assert!(checked > 150, "only {checked} vectors read");
+    }
+
+    #[test]
+    fn normalisation() {
+        let r = Reference::parse_normalized("busybox").unwrap();
+        assert_eq!(r.to_string(), "docker.io/library/busybox");
+        assert_eq!(
+            r.clone().tag_name_only().to_string(),
+            "docker.io/library/busybox:latest"
+        );
+        let r = Reference::parse_normalized("index.docker.io/team/app:v1").unwrap();
+        assert_eq!(r.to_string(), "docker.io/team/app:v1");
+        let r = Reference::parse_normalized("127.0.0.1:5000/a/b/c:v2").unwrap();
+        assert_eq!(
+            (r.domain.as_str(), r.path.as_str()),
+            ("127.0.0.1:5000", "a/b/c")
+        );
+        // A bare host:port is a name and a tag, as in Go.
+        let r = Reference::parse_normalized("localhost:5000").unwrap();
+        assert_eq!(r.to_string(), "docker.io/library/localhost:5000");
+    }
+
+    #[test]
+    fn identifiers_and_digests() {
+        let id = "a".repeat(64);
+        assert!(matches!(
+            Reference::parse_normalized(&id),
+            Err(RefError::Identifier(_))
+        ));
+        assert!(Reference::parse_normalized(&format!("docker.io/{id}")).is_ok());
+        let d = format!("sha256:{}", "b".repeat(64));
+        assert!(validate_digest(&d).is_ok());
+        assert!(validate_digest(&format!("sha256:{}", "B".repeat(64))).is_err());
+        assert!(validate_digest(&format!("sha512:{}", "c".repeat(128))).is_ok());
+        assert!(validate_digest(&format!("md5:{}", "c".repeat(32))).is_err());
+        let r = Reference::parse_normalized(&format!("busybox:1@{d}")).unwrap();
+        assert_eq!(r.tag.as_deref(), Some("1"));
+        assert_eq!(r.digest.as_deref(), Some(d.as_str()));
+    }
+
+    #[test]
+    fn refused_forms() {
+        for bad in [
+            "",
+            "UPPER",
+            "a/B",
+            "busybox:",
+            "-x",
+            "a//b",
+            "a/b/",
+            "foo_bar.com/x",
+            "a:b:c",
+            "host:port/x",
+            "bb:tag@sha256:abc",
+            "x y",
+            "ex\u{212A}/y",
+        ] {
+            assert!(
+                Reference::parse_normalized(bad).is_err(),
+                "{bad:?} must be refused"
+            );
+        }
+        assert!(Reference::parse_normalized(&format!("docker.io/{}", "a".repeat(250))).is_err());
     }
 }

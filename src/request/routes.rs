@@ -171,10 +171,22 @@ use RouteId::*;
 static ROUTES: &[RouteDef] = &[
     // checkpoint router: before container, or DELETE would be masked.
     r("GET", "/containers/{name:.*}/checkpoints", CheckpointList),
-    r("POST", "/containers/{name:.*}/checkpoints", CheckpointCreate),
-    r("DELETE", "/containers/{name}/checkpoints/{checkpoint}", CheckpointDelete),
+    r(
+        "POST",
+        "/containers/{name:.*}/checkpoints",
+        CheckpointCreate,
+    ),
+    r(
+        "DELETE",
+        "/containers/{name}/checkpoints/{checkpoint}",
+        CheckpointDelete,
+    ),
     // container router
-    r("HEAD", "/containers/{name:.*}/archive", ContainerArchiveHead),
+    r(
+        "HEAD",
+        "/containers/{name:.*}/archive",
+        ContainerArchiveHead,
+    ),
     r("GET", "/containers/json", ContainerList),
     r("GET", "/containers/{name:.*}/export", ContainerExport),
     r("GET", "/containers/{name:.*}/changes", ContainerChanges),
@@ -376,7 +388,10 @@ static COMPILED: LazyLock<Compiled> = LazyLock::new(|| {
     #[allow(clippy::expect_used)]
     let set = RegexSet::new(&pats).expect("route table compiles");
     #[allow(clippy::expect_used)]
-    let each = pats.iter().map(|p| Regex::new(p).expect("route compiles")).collect();
+    let each = pats
+        .iter()
+        .map(|p| Regex::new(p).expect("route compiles"))
+        .collect();
     Compiled { set, each }
 });
 
@@ -391,8 +406,16 @@ pub fn match_route(method: &str, path: &str) -> Option<Matched> {
             continue;
         }
         let caps = c.each[i].captures(path)?;
-        let version = caps.get(1).map(|m| m.as_str().to_string()).filter(|v| !v.is_empty());
-        let vars = caps.iter().skip(2).flatten().map(|m| m.as_str().to_string()).collect();
+        let version = caps
+            .get(1)
+            .map(|m| m.as_str().to_string())
+            .filter(|v| !v.is_empty());
+        let vars = caps
+            .iter()
+            .skip(2)
+            .flatten()
+            .map(|m| m.as_str().to_string())
+            .collect();
         return Some(Matched {
             id: def.id,
             version,
@@ -405,14 +428,87 @@ pub fn match_route(method: &str, path: &str) -> Option<Matched> {
 /// `versions.LessThan` of moby: dot-separated parts compared as integers;
 /// an unparsable or missing part counts as 0.
 pub fn version_less(a: &str, b: &str) -> bool {
-    let parse = |s: &str| -> Vec<i64> { s.split('.').map(|p| p.parse::<i64>().unwrap_or(0)).collect() };
+    let parse = |s: &str| -> Vec<i64> {
+        s.split('.')
+            .map(|p| p.parse::<i64>().unwrap_or(0))
+            .collect()
+    };
     let (pa, pb) = (parse(a), parse(b));
     let n = pa.len().max(pb.len());
     for i in 0..n {
-        let (x, y) = (pa.get(i).copied().unwrap_or(0), pb.get(i).copied().unwrap_or(0));
+        let (x, y) = (
+            pa.get(i).copied().unwrap_or(0),
+            pb.get(i).copied().unwrap_or(0),
+        );
         if x != y {
             return x < y;
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(method: &str, path: &str) -> Option<RouteId> {
+        match_route(method, path).map(|m| m.id)
+    }
+
+    #[test]
+    fn mux_order_and_patterns() {
+        assert_eq!(
+            id("POST", "/v1.41/containers/create"),
+            Some(ContainerCreate)
+        );
+        assert_eq!(id("POST", "/containers/create"), Some(ContainerCreate));
+        assert_eq!(id("GET", "/v1.41/containers/json"), Some(ContainerList));
+        // `{name:.*}` spans slashes; the literal suffix decides.
+        let m = match_route("POST", "/v1.41/containers/x/start/kill").unwrap();
+        assert_eq!(
+            (m.id, m.vars.clone()),
+            (ContainerKill, vec!["x/start".to_string()])
+        );
+        let m = match_route("POST", "/v1.41/images/127.0.0.1:5000/a/b:v1/tag").unwrap();
+        assert_eq!(
+            (m.id, m.vars[0].as_str()),
+            (ImageTag, "127.0.0.1:5000/a/b:v1")
+        );
+        assert_eq!(m.version.as_deref(), Some("1.41"));
+        // Checkpoint DELETE is registered before container DELETE.
+        assert_eq!(
+            id("DELETE", "/v1.41/containers/a/checkpoints/b"),
+            Some(CheckpointDelete)
+        );
+        assert_eq!(
+            id("DELETE", "/v1.41/containers/a/b/checkpoints/c"),
+            Some(ContainerDelete)
+        );
+        assert_eq!(id("GET", "/volumes/create"), Some(VolumeInspect));
+        assert_eq!(id("OPTIONS", "/anything/at/all"), Some(Options));
+        assert_eq!(id("GET", "/networks/"), Some(NetworkListSlash));
+        assert_eq!(id("POST", "/debug/pprof/profile"), Some(Debug));
+    }
+
+    #[test]
+    fn what_mux_does_not_route() {
+        assert_eq!(id("post", "/containers/create"), None);
+        assert_eq!(id("HEAD", "/containers/json"), None);
+        assert_eq!(id("PATCH", "/v1.41/containers/create"), None);
+        assert_eq!(id("POST", "/containers/create/"), None);
+        assert_eq!(id("GET", "/v/_ping"), None);
+        assert_eq!(id("GET", "/v1.41/debug/vars"), Some(Debug));
+        // Go's `.` does not match a newline, nor does ours.
+        assert_eq!(id("GET", "/containers/a\nb/json"), None);
+    }
+
+    #[test]
+    fn versions_compare_numerically() {
+        assert!(version_less("1.23", "1.24"));
+        assert!(!version_less("1.041", "1.41"));
+        assert!(!version_less("1.41", "1.041"));
+        assert!(version_less("1..41", "1.12"));
+        assert!(!version_less("1.41.0", "1.41"));
+        assert!(version_less("", "1.24"));
+    }
 }

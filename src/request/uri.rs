@@ -74,10 +74,9 @@ fn strip_scheme_and_authority(raw: &str) -> Result<&str, UriError> {
     let not_path = || UriError::NotAPath(raw.to_string());
     let colon = raw.find(':').ok_or_else(not_path)?;
     let scheme = &raw[..colon];
-    let valid_scheme = scheme
-        .bytes()
-        .enumerate()
-        .all(|(i, c)| c.is_ascii_alphabetic() || (i > 0 && (c.is_ascii_digit() || b"+-.".contains(&c))));
+    let valid_scheme = scheme.bytes().enumerate().all(|(i, c)| {
+        c.is_ascii_alphabetic() || (i > 0 && (c.is_ascii_digit() || b"+-.".contains(&c)))
+    });
     if scheme.is_empty() || !valid_scheme {
         return Err(not_path());
     }
@@ -105,7 +104,10 @@ fn unescape_path(s: &str) -> Result<String, UriError> {
     while i < b.len() {
         if b[i] == b'%' {
             let hex = |c: u8| (c as char).to_digit(16);
-            match (b.get(i + 1).and_then(|&c| hex(c)), b.get(i + 2).and_then(|&c| hex(c))) {
+            match (
+                b.get(i + 1).and_then(|&c| hex(c)),
+                b.get(i + 2).and_then(|&c| hex(c)),
+            ) {
                 (Some(h), Some(l)) => out.push((h * 16 + l) as u8),
                 _ => return Err(UriError::BadEscape(s.to_string())),
             }
@@ -150,10 +152,83 @@ pub fn clean_path(p: &str) -> String {
 /// follows it.
 pub fn split_version(path: &str) -> (Option<&str>, &str) {
     if let Some(rest) = path.strip_prefix("/v") {
-        let n = rest.bytes().take_while(|c| c.is_ascii_digit() || *c == b'.').count();
+        let n = rest
+            .bytes()
+            .take_while(|c| c.is_ascii_digit() || *c == b'.')
+            .count();
         if n > 0 && rest[n..].starts_with('/') {
             return (Some(&rest[..n]), &rest[n..]);
         }
     }
     (None, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_and_absolute_forms() {
+        let t = parse_target("/v1.41/containers/%63reate?name=x").unwrap();
+        assert_eq!(t.path, "/v1.41/containers/create");
+        assert_eq!(t.query.get("name"), "x");
+        let t = parse_target("http://evil/v1.41/containers/json?all=1").unwrap();
+        assert_eq!(t.path, "/v1.41/containers/json");
+        let t = parse_target("unix:/v1.41/info").unwrap();
+        assert_eq!(t.path, "/v1.41/info");
+        // '#' is not a fragment for a request target.
+        let t = parse_target("/v1.41/images/a#b/json").unwrap();
+        assert_eq!(t.path, "/v1.41/images/a#b/json");
+        // %2F is a slash once decoded; '+' stays '+' in a path.
+        assert_eq!(
+            parse_target("/images/a%2Fb+c/json").unwrap().path,
+            "/images/a/b+c/json"
+        );
+    }
+
+    #[test]
+    fn refuses_what_never_reaches_a_handler() {
+        assert!(matches!(parse_target(""), Err(UriError::Empty)));
+        assert!(matches!(parse_target("/a\nb"), Err(UriError::ControlChar)));
+        assert!(matches!(parse_target("/a%zz"), Err(UriError::BadEscape(_))));
+        assert!(matches!(
+            parse_target("/v1.41//containers/json"),
+            Err(UriError::NotClean(_))
+        ));
+        assert!(matches!(
+            parse_target("/v1.41/containers/./json"),
+            Err(UriError::NotClean(_))
+        ));
+        assert!(matches!(
+            parse_target("/v1.41/x/%2e%2e/containers/create"),
+            Err(UriError::NotClean(_))
+        ));
+        assert!(matches!(
+            parse_target("//evil/v1.41/info"),
+            Err(UriError::NotClean(_))
+        ));
+        assert!(matches!(parse_target("*"), Err(UriError::NotAPath(_))));
+        assert!(matches!(
+            parse_target("http://host?x=1"),
+            Err(UriError::NotAPath(_))
+        ));
+        assert!(matches!(parse_target("/x?a;b"), Err(UriError::Query(_))));
+    }
+
+    #[test]
+    fn clean_path_matches_mux() {
+        assert_eq!(clean_path("/a/b/"), "/a/b/");
+        assert_eq!(clean_path("/a/../b"), "/b");
+        assert_eq!(clean_path(""), "/");
+        assert_eq!(clean_path("/.."), "/");
+    }
+
+    #[test]
+    fn version_prefix() {
+        assert_eq!(split_version("/v1.41/info"), (Some("1.41"), "/info"));
+        assert_eq!(split_version("/v1..41/info"), (Some("1..41"), "/info"));
+        assert_eq!(split_version("/v/info"), (None, "/v/info"));
+        assert_eq!(split_version("/v1.41"), (None, "/v1.41"));
+        assert_eq!(split_version("/info"), (None, "/info"));
+    }
 }

@@ -1,0 +1,393 @@
+//! Policy table: each rule of issue 1/7 with its default and its switch.
+
+use std::collections::BTreeMap;
+
+use img_authz::config::RawConfig;
+use img_authz::policy::{Policy, Rule};
+use img_authz::protocol::AuthzRequest;
+use img_authz::request::decode;
+
+fn policy(allow: &str) -> Policy {
+    Policy::new(
+        RawConfig {
+            registry: "127.0.0.1:5000,reg.local".into(),
+            allow: allow.into(),
+            ..Default::default()
+        }
+        .validate()
+        .unwrap(),
+    )
+}
+
+fn req(method: &str, uri: &str, body: Option<&str>) -> AuthzRequest {
+    let mut h = BTreeMap::new();
+    let (ct, len) = match body {
+        Some(b) => ("application/json".to_string(), b.len().to_string()),
+        None => ("text/plain".to_string(), "0".to_string()),
+    };
+    h.insert("Content-Type".to_string(), ct);
+    h.insert("Content-Length".to_string(), len);
+    AuthzRequest {
+        request_method: method.into(),
+        request_uri: uri.into(),
+        request_body: body.map(|b| b.as_bytes().to_vec()),
+        request_headers: Some(h),
+        ..Default::default()
+    }
+}
+
+/// (allow setting, method, uri, body, allowed?, rule)
+type Row = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    bool,
+    Rule,
+);
+
+const ROWS: &[Row] = &[
+    (
+        "",
+        "GET",
+        "/v1.41/containers/json",
+        None,
+        true,
+        Rule::Default,
+    ),
+    (
+        "",
+        "POST",
+        "/v1.41/images/create?fromImage=127.0.0.1:5000/a/b&tag=v1",
+        None,
+        true,
+        Rule::RegistryAllowlist,
+    ),
+    (
+        "",
+        "POST",
+        "/v1.41/images/create?fromImage=reg.local/a&tag=v1",
+        None,
+        true,
+        Rule::RegistryAllowlist,
+    ),
+    (
+        "",
+        "POST",
+        "/v1.41/images/create?fromImage=REG.LOCAL/a&tag=v1",
+        None,
+        true,
+        Rule::RegistryAllowlist,
+    ),
+    (
+        "",
+        "POST",
+        "/v1.41/images/create?fromImage=docker.io/library/busybox&tag=latest",
+        None,
+        false,
+        Rule::RegistryAllowlist,
+    ),
+    (
+        "",
+        "POST",
+        "/v1.41/images/create?fromImage=127.0.0.1:5001/a&tag=v1",
+        None,
+        false,
+        Rule::RegistryAllowlist,
+    ),
+    (
+        "",
+        "POST",
+        "/v1.41/containers/create",
+        Some(r#"{"Image":"127.0.0.1:5000/a:v1"}"#),
+        true,
+        Rule::RegistryAllowlist,
+    ),
+    (
+        "",
+        "POST",
+        "/v1.41/containers/create",
+        Some(r#"{"Image":"busybox"}"#),
+        false,
+        Rule::RegistryAllowlist,
+    ),
+    (
+        "",
+        "POST",
+        "/v1.41/containers/create",
+        Some(
+            r#"{"Image":"sha256:e6693c20186f837fc393390135d8a598a96a833917917789d63766cab6c59582"}"#,
+        ),
+        false,
+        Rule::RegistryAllowlist,
+    ),
+    (
+        "",
+        "POST",
+        "/v1.41/containers/create",
+        Some(r#"{"Image":"e6693c20186f837fc393390135d8a598a96a833917917789d63766cab6c59582"}"#),
+        false,
+        Rule::RegistryAllowlist,
+    ),
+    (
+        "",
+        "POST",
+        "/v1.41/containers/create",
+        Some(r#"{"Image":""}"#),
+        false,
+        Rule::RegistryAllowlist,
+    ),
+    (
+        "",
+        "POST",
+        "/v1.41/containers/create",
+        Some(r#"{"Image":"Bad Ref"}"#),
+        false,
+        Rule::RequestDecoding,
+    ),
+    (
+        "",
+        "POST",
+        "/v1.48/containers/create",
+        Some(
+            r#"{"Image":"127.0.0.1:5000/a","HostConfig":{"Mounts":[{"Type":"image","Source":"evil.io/x"}]}}"#,
+        ),
+        false,
+        Rule::RegistryAllowlist,
+    ),
+    (
+        "",
+        "POST",
+        "/v1.48/containers/create",
+        Some(r#"{"Image":"127.0.0.1:5000/a","Mounts":[{"Type":"image","Source":"evil.io/x"}]}"#),
+        false,
+        Rule::RegistryAllowlist,
+    ),
+    (
+        "",
+        "POST",
+        "/v1.48/containers/create",
+        Some(
+            r#"{"Image":"127.0.0.1:5000/a","HostConfig":{"Mounts":[{"Type":"image","Source":"127.0.0.1:5000/b"}]}}"#,
+        ),
+        true,
+        Rule::RegistryAllowlist,
+    ),
+    (
+        "",
+        "POST",
+        "/v1.41/services/create",
+        Some(r#"{"TaskTemplate":{"ContainerSpec":{"Image":"evil.io/x:1"}}}"#),
+        false,
+        Rule::RegistryAllowlist,
+    ),
+    (
+        "",
+        "POST",
+        "/v1.41/services/create",
+        Some(r#"{"TaskTemplate":{"ContainerSpec":{"Image":"127.0.0.1:5000/x:1"}}}"#),
+        true,
+        Rule::RegistryAllowlist,
+    ),
+    (
+        "",
+        "POST",
+        "/v1.41/services/s/update?version=1",
+        Some(
+            r#"{"TaskTemplate":{"ContainerSpec":{"Image":"127.0.0.1:5000/x:1","Mounts":[{"Type":"image","Source":"busybox"}]}}}"#,
+        ),
+        false,
+        Rule::RegistryAllowlist,
+    ),
+    (
+        "",
+        "POST",
+        "/v1.41/services/create",
+        Some(r#"{"TaskTemplate":{"PluginSpec":{"Remote":"127.0.0.1:5000/p"}}}"#),
+        false,
+        Rule::Plugins,
+    ),
+    (
+        "plugins",
+        "POST",
+        "/v1.41/services/create",
+        Some(r#"{"TaskTemplate":{"PluginSpec":{"Remote":"127.0.0.1:5000/p"}}}"#),
+        true,
+        Rule::RegistryAllowlist,
+    ),
+    (
+        "",
+        "POST",
+        "/v1.41/images/create?fromSrc=-&repo=x",
+        None,
+        false,
+        Rule::Import,
+    ),
+    (
+        "import",
+        "POST",
+        "/v1.41/images/create?fromSrc=-&repo=x",
+        None,
+        true,
+        Rule::Import,
+    ),
+    ("", "POST", "/v1.41/images/load", None, false, Rule::Load),
+    ("load", "POST", "/v1.41/images/load", None, true, Rule::Load),
+    ("", "POST", "/v1.41/build?t=x", None, false, Rule::Build),
+    ("build", "POST", "/v1.41/build?t=x", None, true, Rule::Build),
+    ("", "POST", "/session", None, false, Rule::Build),
+    ("", "POST", "/grpc", None, false, Rule::Build),
+    ("build", "POST", "/grpc", None, true, Rule::Build),
+    (
+        "",
+        "POST",
+        "/v1.41/commit?container=c&repo=x",
+        None,
+        false,
+        Rule::Commit,
+    ),
+    (
+        "commit",
+        "POST",
+        "/v1.41/commit?container=c&repo=x",
+        None,
+        true,
+        Rule::Commit,
+    ),
+    (
+        "",
+        "POST",
+        "/v1.41/images/x/tag?repo=127.0.0.1:5000/a&tag=v1",
+        None,
+        false,
+        Rule::Tag,
+    ),
+    (
+        "tag",
+        "POST",
+        "/v1.41/images/x/tag?repo=127.0.0.1:5000/a&tag=v1",
+        None,
+        true,
+        Rule::Tag,
+    ),
+    (
+        "",
+        "POST",
+        "/v1.41/images/x/tag?repo=mine/a&tag=v1",
+        None,
+        true,
+        Rule::Tag,
+    ),
+    (
+        "",
+        "POST",
+        "/v1.41/plugins/pull?remote=127.0.0.1:5000/p&name=p",
+        Some("[]"),
+        false,
+        Rule::Plugins,
+    ),
+    (
+        "plugins",
+        "POST",
+        "/v1.41/plugins/pull?remote=127.0.0.1:5000/p&name=p",
+        Some("[]"),
+        true,
+        Rule::RegistryAllowlist,
+    ),
+    (
+        "plugins",
+        "POST",
+        "/v1.41/plugins/pull?remote=evil.io/p&name=p",
+        Some("[]"),
+        false,
+        Rule::RegistryAllowlist,
+    ),
+    (
+        "",
+        "POST",
+        "/v1.41/plugins/create?name=p",
+        None,
+        false,
+        Rule::Plugins,
+    ),
+    (
+        "",
+        "POST",
+        "/v1.41/plugins/p/upgrade?remote=127.0.0.1:5000/p",
+        Some("[]"),
+        false,
+        Rule::Plugins,
+    ),
+    (
+        "",
+        "POST",
+        "/v1.41/swarm/join",
+        Some("{}"),
+        false,
+        Rule::Swarm,
+    ),
+    (
+        "swarm",
+        "POST",
+        "/v1.41/swarm/join",
+        Some("{}"),
+        true,
+        Rule::Swarm,
+    ),
+    (
+        "",
+        "POST",
+        "/v1.41/containers/c/stop",
+        None,
+        true,
+        Rule::Default,
+    ),
+];
+
+#[test]
+fn policy_table() {
+    let mut failures = Vec::new();
+    for (allow, method, uri, body, want_allow, want_rule) in ROWS {
+        let p = policy(allow);
+        let d = match decode(&req(method, uri, *body)) {
+            Ok(d) => p.decide(&d.action),
+            Err(e) => panic!("{method} {uri}: does not decode: {e}"),
+        };
+        if d.allow != *want_allow || d.rule != *want_rule {
+            failures.push(format!(
+                "[{allow}] {method} {uri}: got allow={} rule={} ({})",
+                d.allow, d.rule, d.reason
+            ));
+        }
+        if !d.allow {
+            // Every deny says why and how to allow it.
+            assert!(
+                !d.reason.is_empty() && !d.hint.is_empty(),
+                "{uri}: deny without reason or hint"
+            );
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn deny_message_names_action_rule_and_setting() {
+    let p = policy("");
+    let d = decode(&req("POST", "/v1.41/images/load", None)).unwrap();
+    let decision = p.decide(&d.action);
+    let msg = decision.message(&d.action.to_string());
+    assert!(msg.contains("image load"), "{msg}");
+    assert!(msg.contains("rule 'load'"), "{msg}");
+    assert!(msg.contains("IMG_AUTHZ_ALLOW"), "{msg}");
+    let d = decode(&req(
+        "POST",
+        "/v1.41/images/create?fromImage=busybox&tag=latest",
+        None,
+    ))
+    .unwrap();
+    let msg = p.decide(&d.action).message(&d.action.to_string());
+    assert!(
+        msg.contains("docker.io/library/busybox:latest") && msg.contains("REGISTRY"),
+        "{msg}"
+    );
+}
