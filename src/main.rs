@@ -62,7 +62,8 @@ struct ServeArgs {
     #[arg(long, env = "IMG_AUTHZ_DEADLINE_MS")]
     deadline_ms: Option<u64>,
     /// Also log allowed reads.
-    #[arg(long, env = "IMG_AUTHZ_LOG_READS")]
+    #[arg(long, env = "IMG_AUTHZ_LOG_READS", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
     log_reads: bool,
 }
 

@@ -1,0 +1,6 @@
+//! Integration tests: the real docker CLI against a real dockerd guarded by
+//! img-authz, with a real registry and notary-server. Run by `make test`.
+
+mod core;
+mod raw;
+mod stack;

@@ -1,0 +1,175 @@
+//! Access to the real test stack started by `scripts/stack run`: a registry,
+//! a notary-server, an unguarded publisher dockerd and a dockerd guarded by
+//! img-authz. The tests drive them with the real `docker` CLI.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+#[allow(dead_code)] // notary fields serve the trust tests
+pub struct Stack {
+    pub dir: PathBuf,
+    /// `127.0.0.1:PORT` of the registry, authorized in the plugin.
+    pub registry: String,
+    pub notary: String,
+    pub notary_ca: PathBuf,
+    pub publisher: String,
+    pub guarded: String,
+    pub plugin_log: PathBuf,
+    pub root: PathBuf,
+}
+
+fn var(k: &str) -> String {
+    std::env::var(k).unwrap_or_else(|_| {
+        panic!(
+            "{k} is not set: the integration tests need the real stack. \
+             Run them with `make test` (or scripts/stack run DIR -- cargo nextest run --test integration)"
+        )
+    })
+}
+
+pub fn stack() -> &'static Stack {
+    static S: OnceLock<Stack> = OnceLock::new();
+    S.get_or_init(|| Stack {
+        dir: PathBuf::from(var("STACK_DIR")),
+        registry: var("STACK_REGISTRY"),
+        notary: var("STACK_NOTARY"),
+        notary_ca: PathBuf::from(var("STACK_NOTARY_CA")),
+        publisher: var("STACK_PUBLISHER"),
+        guarded: var("STACK_GUARDED"),
+        plugin_log: PathBuf::from(var("STACK_PLUGIN_LOG")),
+        root: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+    })
+}
+
+/// The result of one CLI run.
+pub struct Run {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Run {
+    fn from(o: Output, elapsed: Duration) -> Run {
+        Run {
+            ok: o.status.success(),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+            elapsed,
+        }
+    }
+
+    pub fn text(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+
+    /// Succeeded; shows the output otherwise.
+    #[track_caller]
+    pub fn allowed(&self) -> &Run {
+        assert!(self.ok, "expected success, got:\n{}", self.text());
+        assert!(
+            !self.text().contains("authorization denied"),
+            "{}",
+            self.text()
+        );
+        self
+    }
+
+    /// Failed because img-authz denied it, with a message naming the rule.
+    #[track_caller]
+    pub fn denied(&self, rule: &str) -> &Run {
+        assert!(
+            !self.ok,
+            "expected a deny, but it succeeded:\n{}",
+            self.text()
+        );
+        let t = self.text();
+        assert!(
+            t.contains("authorization denied by plugin"),
+            "not denied by the plugin:\n{t}"
+        );
+        assert!(
+            t.contains(&format!("rule '{rule}'")),
+            "expected rule '{rule}':\n{t}"
+        );
+        self
+    }
+}
+
+impl Stack {
+    /// `docker -H HOST args...`, with the stack's isolated CLI config.
+    pub fn docker(&self, host: &str, args: &[&str]) -> Run {
+        self.docker_stdin(host, args, None)
+    }
+
+    pub fn docker_stdin(&self, host: &str, args: &[&str], stdin: Option<&[u8]>) -> Run {
+        use std::io::Write;
+        let start = Instant::now();
+        let mut cmd = Command::new("docker");
+        cmd.arg("-H").arg(host).args(args);
+        cmd.env("DOCKER_CONFIG", self.dir.join("docker-config"));
+        cmd.stdin(if stdin.is_some() {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        });
+        cmd.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().expect("docker CLI runs");
+        if let (Some(data), Some(mut si)) = (stdin, child.stdin.take()) {
+            // The daemon may refuse before reading everything.
+            let _ = si.write_all(data);
+        }
+        let out = child.wait_with_output().expect("docker CLI finishes");
+        Run::from(out, start.elapsed())
+    }
+
+    /// The docker CLI against the guarded daemon.
+    pub fn guarded(&self, args: &[&str]) -> Run {
+        self.docker(&self.guarded, args)
+    }
+
+    /// The docker CLI against the unguarded publisher daemon.
+    pub fn publisher(&self, args: &[&str]) -> Run {
+        self.docker(&self.publisher, args)
+    }
+
+    /// A distinct busybox image at `reference`, pushed to the registry by
+    /// the publisher. Returns `repo@sha256:…` as the registry serves it.
+    pub fn image(&self, reference: &str) -> String {
+        let out = Command::new(self.root.join("scripts/stack"))
+            .args([
+                "image",
+                self.dir.to_str().unwrap_or_default(),
+                reference,
+                &unique("marker"),
+            ])
+            .output()
+            .expect("scripts/stack image runs");
+        assert!(
+            out.status.success(),
+            "making {reference} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// `REGISTRY/name`.
+    pub fn repo(&self, name: &str) -> String {
+        format!("{}/{}", self.registry, name)
+    }
+}
+
+/// A name unique to this test run and call.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{prefix}{}x{n}x{}", std::process::id(), t % 1_000_000_000)
+}
