@@ -4,9 +4,12 @@
 //! value stops the plugin with a message naming the variable.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::request::reference::DEFAULT_DOMAIN;
+use crate::trust::notary::root::{Pin, PinRule};
+use crate::trust::notary_verifier::SignerRule;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -95,7 +98,39 @@ pub struct Notary {
     pub root_ca_pem: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which signatures images must carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrustMode {
+    /// Notary v1 (Docker Content Trust) signatures, bound to content.
+    Notary,
+    /// No signature checks: the registry allowlist only.
+    None,
+}
+
+/// Settings of signature verification.
+#[derive(Debug, Clone)]
+pub struct TrustConfig {
+    pub mode: TrustMode,
+    /// Where trusted roots and seen versions persist.
+    pub state_dir: PathBuf,
+    pub root_pins: Vec<PinRule>,
+    /// Trust a repository's first root when no pin applies.
+    pub tofu: bool,
+    pub signers: Vec<SignerRule>,
+    /// A docker `config.json` with credentials for registries and notary.
+    pub docker_config: Option<PathBuf>,
+    /// dockerd's API, to learn which image a container would run.
+    pub docker_host: String,
+    /// Upper bound on reuse of verified metadata.
+    pub cache_ttl: Duration,
+    /// Reuse of a pull decision (signed digest and registry digest); zero
+    /// asks the registry on every pull.
+    pub pull_cache_ttl: Duration,
+    /// Registries reached over plain HTTP if HTTPS fails (loopback always is).
+    pub insecure_registries: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
 pub struct Config {
     /// Authorized registries, normalised (`index.docker.io` → `docker.io`).
     pub registries: Vec<String>,
@@ -103,6 +138,7 @@ pub struct Config {
     pub allow: Allow,
     /// Deadline of one authorization decision.
     pub deadline: Duration,
+    pub trust: TrustConfig,
 }
 
 /// Raw settings as read from flags and environment.
@@ -113,41 +149,29 @@ pub struct RawConfig {
     pub notary_root_ca: String,
     pub allow: String,
     pub deadline_ms: Option<u64>,
+    pub trust: String,
+    pub state_dir: String,
+    pub root_pins: String,
+    pub disable_tofu: bool,
+    pub signers: String,
+    pub docker_config: String,
+    pub docker_host: String,
+    pub cache_ttl_secs: Option<u64>,
+    pub pull_cache_secs: Option<u64>,
+    pub insecure_registries: String,
 }
 
 pub const DEFAULT_NOTARY: &str = "https://notary.docker.io";
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/img-authz";
+pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(30);
+pub const DEFAULT_PULL_CACHE_TTL: Duration = Duration::from_secs(10);
 
 impl RawConfig {
-    /// Read the settings from the process environment.
-    pub fn from_env() -> Result<RawConfig, ConfigError> {
-        let var = |k: &str| std::env::var(k).unwrap_or_default();
-        let deadline_ms = match std::env::var("IMG_AUTHZ_DEADLINE_MS") {
-            Ok(v) if !v.trim().is_empty() => {
-                Some(v.trim().parse::<u64>().map_err(|_| ConfigError::Invalid {
-                    name: "IMG_AUTHZ_DEADLINE_MS",
-                    why: format!("{v:?} is not a number of milliseconds"),
-                })?)
-            }
-            _ => None,
-        };
-        Ok(RawConfig {
-            registry: var("REGISTRY"),
-            notary: var("NOTARY"),
-            notary_root_ca: var("NOTARY_ROOT_CA"),
-            allow: var("IMG_AUTHZ_ALLOW"),
-            deadline_ms,
-        })
-    }
-
     pub fn validate(&self) -> Result<Config, ConfigError> {
         let mut registries = Vec::new();
-        for r in self
-            .registry
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
+        for r in list(&self.registry) {
             let r = normalize_registry(r)?;
             if !registries.contains(&r) {
                 registries.push(r);
@@ -166,6 +190,51 @@ impl RawConfig {
             }
             Some(ms) => Duration::from_millis(ms),
         };
+        let mode = match self.trust.trim().to_ascii_lowercase().as_str() {
+            "" | "notary" => TrustMode::Notary,
+            "none" => TrustMode::None,
+            other => {
+                return Err(ConfigError::Invalid {
+                    name: "IMG_AUTHZ_TRUST",
+                    why: format!("{other:?} is not notary or none"),
+                })
+            }
+        };
+        let docker_host = match self.docker_host.trim() {
+            "" => DEFAULT_DOCKER_HOST.to_string(),
+            h if h.starts_with("unix://") || h.starts_with("tcp://") => h.to_string(),
+            h => {
+                return Err(ConfigError::Invalid {
+                    name: "DOCKER_HOST",
+                    why: format!("{h:?} is not a unix:// or tcp:// address"),
+                })
+            }
+        };
+        let mut insecure_registries = Vec::new();
+        for r in list(&self.insecure_registries) {
+            insecure_registries.push(normalize_registry(r).map_err(|_| ConfigError::Invalid {
+                name: "IMG_AUTHZ_INSECURE_REGISTRIES",
+                why: format!("{r:?} is not host[:port]"),
+            })?);
+        }
+        let trust = TrustConfig {
+            mode,
+            state_dir: PathBuf::from(match self.state_dir.trim() {
+                "" => DEFAULT_STATE_DIR,
+                d => d,
+            }),
+            root_pins: parse_pins(&self.root_pins)?,
+            tofu: !self.disable_tofu,
+            signers: parse_signers(&self.signers)?,
+            docker_config: match self.docker_config.trim() {
+                "" => None,
+                p => Some(PathBuf::from(p)),
+            },
+            docker_host,
+            cache_ttl: self.cache_ttl_secs.map_or(DEFAULT_CACHE_TTL, Duration::from_secs),
+            pull_cache_ttl: self.pull_cache_secs.map_or(DEFAULT_PULL_CACHE_TTL, Duration::from_secs),
+            insecure_registries,
+        };
         Ok(Config {
             registries,
             notary: Notary {
@@ -174,17 +243,119 @@ impl RawConfig {
             },
             allow: Allow::parse(&self.allow)?,
             deadline,
+            trust,
         })
     }
+}
+
+/// Items of a list separated by commas, semicolons or newlines.
+fn list(s: &str) -> impl Iterator<Item = &str> {
+    s.split([',', ';', '\n']).map(str::trim).filter(|x| !x.is_empty())
+}
+
+/// Entries `PATTERN=VALUE` separated by `;` or newlines.
+fn entries<'a>(s: &'a str, name: &'static str) -> Result<Vec<(&'a str, &'a str)>, ConfigError> {
+    s.split([';', '\n'])
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|e| {
+            e.split_once('=')
+                .map(|(p, v)| (p.trim(), v.trim()))
+                .filter(|(p, v)| !p.is_empty() && !v.is_empty())
+                .ok_or_else(|| ConfigError::Invalid {
+                    name,
+                    why: format!("{e:?} is not PATTERN=VALUE"),
+                })
+        })
+        .collect()
+}
+
+/// `IMG_AUTHZ_ROOT_PINS`: `PATTERN=certs:ID[,ID]`, `PATTERN=ca:FILE` or
+/// `PATTERN=key:FILE`, where PATTERN is a repository (`host/path`) or a
+/// prefix ending in `*`.
+fn parse_pins(s: &str) -> Result<Vec<PinRule>, ConfigError> {
+    let err = |why: String| ConfigError::Invalid {
+        name: "IMG_AUTHZ_ROOT_PINS",
+        why,
+    };
+    let mut out = Vec::new();
+    for (pattern, value) in entries(s, "IMG_AUTHZ_ROOT_PINS")? {
+        let (kind, arg) = value
+            .split_once(':')
+            .ok_or_else(|| err(format!("{value:?} is not certs:IDS, ca:FILE or key:FILE")))?;
+        let pin = match kind.trim() {
+            "certs" => {
+                let ids: Vec<String> = arg.split(',').map(|i| i.trim().to_ascii_lowercase()).filter(|i| !i.is_empty()).collect();
+                if ids.is_empty() || ids.iter().any(|i| i.len() != 64 || !i.bytes().all(|c| c.is_ascii_hexdigit())) {
+                    return Err(err(format!("{arg:?}: root certificate IDs are 64 hex digits")));
+                }
+                Pin::Certs(ids)
+            }
+            "ca" => {
+                let pem = std::fs::read(arg.trim()).map_err(|e| err(format!("{arg}: {e}")))?;
+                let certs = crate::tls::parse_pem_certificates(&pem).map_err(|e| err(format!("{arg}: {e}")))?;
+                if certs.is_empty() {
+                    return Err(err(format!("{arg}: no CERTIFICATE in the file")));
+                }
+                Pin::Ca(certs)
+            }
+            "key" => {
+                let pem = std::fs::read_to_string(arg.trim()).map_err(|e| err(format!("{arg}: {e}")))?;
+                Pin::Keys(vec![public_key_spki(&pem).map_err(|e| err(format!("{arg}: {e}")))?])
+            }
+            other => return Err(err(format!("unknown pin kind {other:?} (certs, ca or key)"))),
+        };
+        out.push(PinRule {
+            pattern: pattern.to_string(),
+            pin,
+        });
+    }
+    Ok(out)
+}
+
+/// The SPKI (DER) of a PEM `PUBLIC KEY`, or of a PEM certificate's key.
+fn public_key_spki(pem: &str) -> Result<Vec<u8>, String> {
+    use x509_cert::der::{Decode, Encode};
+    for item in rustls_pemfile::read_all(&mut pem.as_bytes()) {
+        match item.map_err(|e| format!("invalid PEM: {e}"))? {
+            rustls_pemfile::Item::SubjectPublicKeyInfo(spki) => {
+                crate::trust::notary::keys::verifier_from_spki(spki.as_ref()).map_err(|e| e.to_string())?;
+                return Ok(spki.as_ref().to_vec());
+            }
+            rustls_pemfile::Item::X509Certificate(der) => {
+                let c = x509_cert::Certificate::from_der(der.as_ref()).map_err(|e| e.to_string())?;
+                return c.tbs_certificate.subject_public_key_info.to_der().map_err(|e| e.to_string());
+            }
+            _ => {}
+        }
+    }
+    Err("no PUBLIC KEY or CERTIFICATE block".into())
+}
+
+/// `IMG_AUTHZ_SIGNERS`: `PATTERN=targets/alice[,targets/bob]`.
+fn parse_signers(s: &str) -> Result<Vec<SignerRule>, ConfigError> {
+    let mut out = Vec::new();
+    for (pattern, value) in entries(s, "IMG_AUTHZ_SIGNERS")? {
+        let roles: Vec<String> = value.split(',').map(|r| r.trim().to_string()).filter(|r| !r.is_empty()).collect();
+        if let Some(bad) = roles.iter().find(|r| !r.starts_with("targets/") || r.len() <= "targets/".len()) {
+            return Err(ConfigError::Invalid {
+                name: "IMG_AUTHZ_SIGNERS",
+                why: format!("{bad:?} is not a delegation role (targets/NAME)"),
+            });
+        }
+        out.push(SignerRule {
+            pattern: pattern.to_string(),
+            roles,
+        });
+    }
+    Ok(out)
 }
 
 impl Config {
     /// Whether images from `domain` may be used. Host names compare without
     /// case (DNS does); ports must match exactly.
     pub fn registry_allowed(&self, domain: &str) -> bool {
-        self.registries
-            .iter()
-            .any(|r| r.eq_ignore_ascii_case(domain))
+        self.registries.iter().any(|r| r.eq_ignore_ascii_case(domain))
     }
 }
 
@@ -274,7 +445,7 @@ mod tests {
             notary: notary.into(),
             notary_root_ca: ca.into(),
             allow: allow.into(),
-            deadline_ms: None,
+            ..Default::default()
         }
     }
 

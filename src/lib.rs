@@ -6,9 +6,14 @@
 //! (decide) → [`plugin`] (ties them together and logs the decision).
 
 pub mod config;
+pub mod credentials;
+pub mod daemon;
+pub mod http;
 pub mod log;
 pub mod plugin;
 pub mod policy;
 pub mod protocol;
+pub mod registry;
 pub mod request;
 pub mod tls;
+pub mod trust;

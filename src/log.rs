@@ -27,6 +27,9 @@ pub struct Entry<'a> {
     pub action: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image: Option<&'a str>,
+    /// The manifest digest the decision was bound to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<&'a str>,
     pub decision: &'static str,
     pub rule: &'static str,
     pub reason: &'a str,
@@ -53,6 +56,7 @@ impl<'a> Entry<'a> {
             uri: &req.request_uri,
             action: action.map_or("undecodable", Action::kind),
             image: d.image.as_deref(),
+            digest: d.digest.as_deref(),
             decision: if d.allow { "allow" } else { "deny" },
             rule: d.rule.as_str(),
             reason: &d.reason,
@@ -68,6 +72,7 @@ impl<'a> Entry<'a> {
             uri: "",
             action: "undecided",
             image: None,
+            digest: None,
             decision: "deny",
             rule: d.rule.as_str(),
             reason: &d.reason,

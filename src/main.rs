@@ -61,6 +61,38 @@ struct ServeArgs {
     /// Deadline of one decision, in milliseconds.
     #[arg(long, env = "IMG_AUTHZ_DEADLINE_MS")]
     deadline_ms: Option<u64>,
+    /// Signature verification: notary (default) or none.
+    #[arg(long, env = "IMG_AUTHZ_TRUST", default_value = "notary")]
+    trust: String,
+    /// Where trusted roots and seen metadata versions persist.
+    #[arg(long, env = "IMG_AUTHZ_STATE_DIR", default_value = "/var/lib/img-authz")]
+    state_dir: String,
+    /// Root pins: PATTERN=certs:ID[,ID] | PATTERN=ca:FILE | PATTERN=key:FILE, separated by ';'.
+    #[arg(long, env = "IMG_AUTHZ_ROOT_PINS", default_value = "")]
+    root_pins: String,
+    /// Refuse repositories whose root is not pinned (no trust on first use).
+    #[arg(long, env = "IMG_AUTHZ_DISABLE_TOFU", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    disable_tofu: bool,
+    /// Required signer roles: PATTERN=targets/NAME[,targets/NAME], separated by ';'.
+    #[arg(long, env = "IMG_AUTHZ_SIGNERS", default_value = "")]
+    signers: String,
+    /// A docker config.json with credentials for registries and notary servers.
+    #[arg(long, env = "IMG_AUTHZ_DOCKER_CONFIG", default_value = "")]
+    docker_config: String,
+    /// dockerd's API, to learn which image a container would run.
+    #[arg(long, env = "DOCKER_HOST", default_value = "unix:///var/run/docker.sock")]
+    docker_host: String,
+    /// Seconds verified metadata and pull decisions are reused (never past
+    /// the metadata's own expiry).
+    #[arg(long, env = "IMG_AUTHZ_CACHE_TTL_SECS")]
+    cache_ttl_secs: Option<u64>,
+    /// Seconds a pull decision (signed digest = registry digest) is reused; 0 asks every time.
+    #[arg(long, env = "IMG_AUTHZ_PULL_CACHE_SECS")]
+    pull_cache_secs: Option<u64>,
+    /// Registries to reach over plain HTTP if HTTPS fails (loopback always is).
+    #[arg(long, env = "IMG_AUTHZ_INSECURE_REGISTRIES", default_value = "")]
+    insecure_registries: String,
     /// Also log allowed reads.
     #[arg(long, env = "IMG_AUTHZ_LOG_READS", action = clap::ArgAction::SetTrue,
           value_parser = clap::builder::BoolishValueParser::new())]
@@ -92,9 +124,27 @@ fn serve(args: ServeArgs) -> ExitCode {
         notary_root_ca: args.notary_root_ca,
         allow: args.allow,
         deadline_ms: args.deadline_ms,
+        trust: args.trust,
+        state_dir: args.state_dir,
+        root_pins: args.root_pins,
+        disable_tofu: args.disable_tofu,
+        signers: args.signers,
+        docker_config: args.docker_config,
+        docker_host: args.docker_host,
+        cache_ttl_secs: args.cache_ttl_secs,
+        pull_cache_secs: args.pull_cache_secs,
+        insecure_registries: args.insecure_registries,
     };
     let cfg = match raw.validate() {
         Ok(c) => c,
+        Err(e) => {
+            eprintln!("img-authz: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    warn_about_trust(&cfg);
+    let policy = match Policy::new(cfg.clone()) {
+        Ok(p) => p,
         Err(e) => {
             eprintln!("img-authz: invalid configuration: {e}");
             return ExitCode::from(2);
@@ -123,6 +173,8 @@ fn serve(args: ServeArgs) -> ExitCode {
             registries = %cfg.registries.join(","),
             notary = %cfg.notary.url,
             allow = %cfg.allow,
+            trust = ?cfg.trust.mode,
+            state_dir = %cfg.trust.state_dir.display(),
             "img-authz {} serving",
             env!("CARGO_PKG_VERSION")
         );
@@ -130,7 +182,7 @@ fn serve(args: ServeArgs) -> ExitCode {
             deadline: cfg.deadline,
         };
         let plugin = Arc::new(Plugin::new(
-            Policy::new(cfg),
+            policy,
             DecisionLog {
                 log_reads: args.log_reads,
             },
@@ -148,6 +200,20 @@ fn serve(args: ServeArgs) -> ExitCode {
             }
         }
     })
+}
+
+/// Trust on first use is Docker's model and the prior plugin's; say so.
+fn warn_about_trust(cfg: &img_authz::config::Config) {
+    use img_authz::config::TrustMode;
+    match cfg.trust.mode {
+        TrustMode::None => tracing::warn!("IMG_AUTHZ_TRUST=none: images are not signature-checked"),
+        TrustMode::Notary if cfg.trust.tofu => tracing::warn!(
+            pins = cfg.trust.root_pins.len(),
+            "repositories without a root pin are trusted on first use; pin their roots (IMG_AUTHZ_ROOT_PINS) \
+             and set IMG_AUTHZ_DISABLE_TOFU=1"
+        ),
+        TrustMode::Notary => {}
+    }
 }
 
 /// SIGTERM or SIGINT.

@@ -23,10 +23,10 @@ impl Plugin {
     }
 
     /// Decide one AuthZReq call, without logging.
-    pub fn evaluate(&self, req: &AuthzRequest) -> (Option<request::Decoded>, Decision) {
+    pub async fn evaluate(&self, req: &AuthzRequest) -> (Option<request::Decoded>, Decision) {
         match request::decode(req) {
             Ok(d) => {
-                let decision = self.policy.decide(&d.action);
+                let decision = self.policy.decide(&d.action).await;
                 (Some(d), decision)
             }
             Err(e) => (
@@ -57,7 +57,7 @@ impl Authorize for Plugin {
             // its output. Every check is made in the request phase.
             return AuthzResponse::allow();
         }
-        let (decoded, decision) = self.evaluate(&req);
+        let (decoded, decision) = self.evaluate(&req).await;
         let what = describe(&req, decoded.as_ref());
         let resp = if decision.allow {
             AuthzResponse::allow()

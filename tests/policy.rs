@@ -8,7 +8,7 @@ use img_authz::protocol::AuthzRequest;
 use img_authz::request::decode;
 
 fn policy(allow: &str) -> Policy {
-    Policy::new(
+    Policy::without_trust(
         RawConfig {
             registry: "127.0.0.1:5000,reg.local".into(),
             allow: allow.into(),
@@ -350,7 +350,7 @@ fn policy_table() {
     for (allow, method, uri, body, want_allow, want_rule) in ROWS {
         let p = policy(allow);
         let d = match decode(&req(method, uri, *body)) {
-            Ok(d) => p.decide(&d.action),
+            Ok(d) => futures_block(p.decide(&d.action)),
             Err(e) => panic!("{method} {uri}: does not decode: {e}"),
         };
         if d.allow != *want_allow || d.rule != *want_rule {
@@ -374,7 +374,7 @@ fn policy_table() {
 fn deny_message_names_action_rule_and_setting() {
     let p = policy("");
     let d = decode(&req("POST", "/v1.41/images/load", None)).unwrap();
-    let decision = p.decide(&d.action);
+    let decision = futures_block(p.decide(&d.action));
     let msg = decision.message(&d.action.to_string());
     assert!(msg.contains("image load"), "{msg}");
     assert!(msg.contains("rule 'load'"), "{msg}");
@@ -385,9 +385,13 @@ fn deny_message_names_action_rule_and_setting() {
         None,
     ))
     .unwrap();
-    let msg = p.decide(&d.action).message(&d.action.to_string());
+    let msg = futures_block(p.decide(&d.action)).message(&d.action.to_string());
     assert!(
         msg.contains("docker.io/library/busybox:latest") && msg.contains("REGISTRY"),
         "{msg}"
     );
+}
+
+fn futures_block<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
 }

@@ -6,8 +6,12 @@
 
 use std::fmt;
 
-use crate::config::Config;
-use crate::request::action::{Action, HostConfig, Mount, PluginOp};
+mod trust;
+
+pub use trust::Trust;
+
+use crate::config::{Config, ConfigError, TrustMode};
+use crate::request::action::{Action, Mount, PluginOp};
 use crate::request::reference::{is_identifier, validate_digest, Reference};
 
 /// The rules, by the names used in messages, logs and docs.
@@ -23,6 +27,11 @@ pub enum Rule {
     Plugins,
     Tag,
     Swarm,
+    /// The image's signature is missing, invalid or cannot be checked.
+    Signature,
+    /// The content is not the signed content (a moved tag, a retagged,
+    /// loaded or built image).
+    ContentBinding,
     /// The call could not be decoded as dockerd would.
     RequestDecoding,
     /// No decision could be made (deadline, panic, malformed call).
@@ -41,6 +50,8 @@ impl Rule {
             Rule::Plugins => "plugins",
             Rule::Tag => "tag",
             Rule::Swarm => "swarm",
+            Rule::Signature => "signature",
+            Rule::ContentBinding => "content-binding",
             Rule::RequestDecoding => "request-decoding",
             Rule::Internal => "internal",
         }
@@ -64,6 +75,8 @@ pub struct Decision {
     pub hint: String,
     /// The image the decision is about, if any, normalised.
     pub image: Option<String>,
+    /// The manifest digest the decision was bound to, if any.
+    pub digest: Option<String>,
 }
 
 impl Decision {
@@ -74,6 +87,7 @@ impl Decision {
             reason: reason.into(),
             hint: String::new(),
             image: None,
+            digest: None,
         }
     }
 
@@ -84,11 +98,17 @@ impl Decision {
             reason: reason.into(),
             hint: hint.into(),
             image: None,
+            digest: None,
         }
     }
 
-    fn with_image(mut self, image: impl fmt::Display) -> Decision {
+    pub(crate) fn with_image(mut self, image: impl fmt::Display) -> Decision {
         self.image = Some(image.to_string());
+        self
+    }
+
+    pub(crate) fn with_digest(mut self, digest: impl Into<String>) -> Decision {
+        self.digest = Some(digest.into());
         self
     }
 
@@ -110,65 +130,72 @@ impl Decision {
 }
 
 /// The rules of this plugin, configured.
-#[derive(Debug, Clone)]
 pub struct Policy {
     cfg: Config,
+    /// Signature verification and content binding; `None` when
+    /// `IMG_AUTHZ_TRUST=none`.
+    trust: Option<Trust>,
 }
 
 impl Policy {
-    pub fn new(cfg: Config) -> Policy {
-        Policy { cfg }
+    /// Build the policy and the clients it needs (state directory, Notary,
+    /// registry and daemon clients).
+    pub fn new(cfg: Config) -> Result<Policy, ConfigError> {
+        let trust = match cfg.trust.mode {
+            TrustMode::None => None,
+            TrustMode::Notary => Some(Trust::new(&cfg)?),
+        };
+        Ok(Policy { cfg, trust })
+    }
+
+    /// A policy without signature checks (the registry allowlist only).
+    pub fn without_trust(cfg: Config) -> Policy {
+        Policy { cfg, trust: None }
+    }
+
+    /// A policy verifying with the given components (tests, benchmarks).
+    pub fn with_trust(cfg: Config, trust: Trust) -> Policy {
+        Policy {
+            cfg,
+            trust: Some(trust),
+        }
     }
 
     pub fn config(&self) -> &Config {
         &self.cfg
     }
 
+    pub fn trust(&self) -> Option<&Trust> {
+        self.trust.as_ref()
+    }
+
     /// Decide one action.
-    pub fn decide(&self, action: &Action) -> Decision {
+    pub async fn decide(&self, action: &Action) -> Decision {
         let a = &self.cfg.allow;
         match action {
             Action::Read { .. } => Decision::allow(Rule::Default, "reads are allowed"),
-            Action::Control { .. } => {
-                Decision::allow(Rule::Default, "does not bring in or run an image")
-            }
+            Action::Control { .. } => Decision::allow(Rule::Default, "does not bring in or run an image"),
             Action::Login => Decision::allow(Rule::Default, "login only checks credentials"),
-            Action::Push { .. } => {
-                Decision::allow(Rule::Default, "push sends an existing image out")
+            Action::Push { .. } => Decision::allow(Rule::Default, "push sends an existing image out"),
+
+            Action::Pull(p) => {
+                let d = self.registry(&p.image, "the image");
+                match (&self.trust, d.allow) {
+                    (Some(t), true) => t.pull(p).await,
+                    _ => d,
+                }
             }
 
-            Action::Pull(p) => self.registry(&p.image, "the image"),
-
-            Action::Import { .. } => switch(
-                a.import,
-                Rule::Import,
-                "import",
-                "imported images carry no provenance",
-            ),
-            Action::Load => switch(
-                a.load,
-                Rule::Load,
-                "load",
-                "loaded images carry no provenance",
-            ),
-            Action::Build(_) => switch(
-                a.build,
-                Rule::Build,
-                "build",
-                "built images carry no provenance",
-            ),
+            Action::Import { .. } => switch(a.import, Rule::Import, "import", "imported images carry no provenance"),
+            Action::Load => switch(a.load, Rule::Load, "load", "loaded images carry no provenance"),
+            Action::Build(_) => switch(a.build, Rule::Build, "build", "built images carry no provenance"),
             Action::Session | Action::Grpc => switch(
                 a.build,
                 Rule::Build,
                 "build",
                 "BuildKit sessions run builds the plugin cannot see",
             ),
-            Action::Commit { .. } => switch(
-                a.commit,
-                Rule::Commit,
-                "commit",
-                "committed images carry no provenance",
-            ),
+            Action::Commit { .. } => switch(a.commit, Rule::Commit, "commit", "committed images carry no provenance"),
             Action::SwarmJoin => switch(
                 a.swarm,
                 Rule::Swarm,
@@ -176,30 +203,38 @@ impl Policy {
                 "after joining, the swarm's managers run tasks on this host without authorization",
             ),
 
-            Action::Tag { target, .. } => {
-                if self.cfg.registry_allowed(&target.domain) && !a.tag {
-                    Decision::deny(
-                        Rule::Tag,
-                        format!(
-                            "{target} is in authorized registry {}; a local tag there would make any image look trusted",
-                            target.domain
-                        ),
-                        "pull the image from the registry instead, or set IMG_AUTHZ_ALLOW=tag",
-                    )
-                    .with_image(target)
-                } else {
-                    Decision::allow(Rule::Tag, "the target is not in an authorized registry")
-                        .with_image(target)
+            Action::Tag { source, target } => {
+                if !self.cfg.registry_allowed(&target.domain) || a.tag {
+                    return Decision::allow(Rule::Tag, "the target is not in an authorized registry").with_image(target);
                 }
+                // Docker Content Trust's pull tags `repo@<signed digest>` as
+                // `repo:tag`: allowed when that digest is the one signed for
+                // the tag.
+                if let Some(t) = &self.trust {
+                    if let Some(d) = t.signed_retag(source, target).await {
+                        return d;
+                    }
+                }
+                Decision::deny(
+                    Rule::Tag,
+                    format!(
+                        "{target} is in authorized registry {}; a local tag there would make any image look trusted",
+                        target.domain
+                    ),
+                    "pull the image from the registry instead, or set IMG_AUTHZ_ALLOW=tag",
+                )
+                .with_image(target)
             }
 
             Action::ContainerCreate(c) => {
-                let d = self.image_field(&c.image, "the container image");
+                let d = self.image_in_use(&c.image, "the container image").await;
                 if !d.allow {
                     return d;
                 }
-                if let Some(deny) = self.image_mounts(&c.host_configs) {
-                    return deny;
+                for hc in &c.host_configs {
+                    if let Some(deny) = self.image_mounts(&hc.mounts).await {
+                        return deny;
+                    }
                 }
                 d
             }
@@ -219,7 +254,14 @@ impl Policy {
                 if !d.allow {
                     return d;
                 }
-                if let Some(deny) = self.mounts(&s.mounts) {
+                let d = match &self.trust {
+                    Some(t) => t.service_image(&s.image).await,
+                    None => d,
+                };
+                if !d.allow {
+                    return d;
+                }
+                if let Some(deny) = self.service_mounts(&s.mounts).await {
                     return deny;
                 }
                 d
@@ -236,12 +278,7 @@ impl Policy {
                     }
                     self.image_field(remote, "the plugin")
                 }
-                PluginOp::Create { .. } => switch(
-                    a.plugins,
-                    Rule::Plugins,
-                    "plugins",
-                    "plugins run with host privileges",
-                ),
+                PluginOp::Create { .. } => switch(a.plugins, Rule::Plugins, "plugins", "plugins run with host privileges"),
                 PluginOp::Set { .. }
                 | PluginOp::Enable { .. }
                 | PluginOp::Disable { .. }
@@ -252,20 +289,14 @@ impl Policy {
             Action::ContainerStart { .. }
             | Action::ContainerUpdate { .. }
             | Action::ExecCreate { .. }
-            | Action::VolumeCreate { .. } => {
-                Decision::allow(Rule::Default, "no image is brought in")
-            }
+            | Action::VolumeCreate { .. } => Decision::allow(Rule::Default, "no image is brought in"),
         }
     }
 
     /// Registry allowlist on a parsed reference.
-    fn registry(&self, r: &Reference, what: &str) -> Decision {
+    pub(crate) fn registry(&self, r: &Reference, what: &str) -> Decision {
         if self.cfg.registry_allowed(&r.domain) {
-            Decision::allow(
-                Rule::RegistryAllowlist,
-                format!("registry {} is authorized", r.domain),
-            )
-            .with_image(r)
+            Decision::allow(Rule::RegistryAllowlist, format!("registry {} is authorized", r.domain)).with_image(r)
         } else {
             Decision::deny(
                 Rule::RegistryAllowlist,
@@ -282,41 +313,95 @@ impl Policy {
 
     /// Registry allowlist on an image field as a client wrote it.
     fn image_field(&self, image: &str, what: &str) -> Decision {
-        if image.is_empty() {
-            return Decision::deny(
+        match ImageRef::parse(image, what) {
+            Ok(ImageRef::Id(id)) => Decision::deny(
                 Rule::RegistryAllowlist,
-                format!("{what} is not named"),
-                "name an image",
-            );
+                format!("{what} is given by image ID ({id}), which does not say which registry it came from"),
+                "refer to the image by its name in an authorized registry",
+            ),
+            Ok(ImageRef::Named(r)) => self.registry(&r, what),
+            Err(d) => d,
+        }
+    }
+
+    /// The image a container (or image mount) will use: by name it must be
+    /// from an authorized registry; with signatures on, the image the daemon
+    /// resolves must be bound to a signed digest.
+    async fn image_in_use(&self, image: &str, what: &str) -> Decision {
+        match &self.trust {
+            None => self.image_field(image, what),
+            Some(t) => match ImageRef::parse(image, what) {
+                Err(d) => d,
+                Ok(ImageRef::Named(r)) if !self.cfg.registry_allowed(&r.domain) => {
+                    let mut d = self.registry(&r, what);
+                    d.hint = format!(
+                        "{}, or refer to the image by its name in an authorized registry or by its full ID",
+                        d.hint
+                    );
+                    d
+                }
+                Ok(r) => t.local_image(&self.cfg, image, &r, what).await,
+            },
+        }
+    }
+
+    async fn image_mounts(&self, mounts: &[Mount]) -> Option<Decision> {
+        for m in mounts.iter().filter(|m| m.typ == "image") {
+            let d = self.image_in_use(&m.source, "the image mount").await;
+            if !d.allow {
+                return Some(d);
+            }
+        }
+        None
+    }
+
+    async fn service_mounts(&self, mounts: &[Mount]) -> Option<Decision> {
+        for m in mounts.iter().filter(|m| m.typ == "image") {
+            let mut d = self.image_field(&m.source, "the image mount");
+            if d.allow {
+                if let Some(t) = &self.trust {
+                    d = t.service_image(&m.source).await;
+                }
+            }
+            if !d.allow {
+                return Some(d);
+            }
+        }
+        None
+    }
+}
+
+/// An image field: a full image ID, or a name.
+pub enum ImageRef {
+    /// `sha256:<64 hex>`.
+    Id(String),
+    Named(Reference),
+}
+
+impl ImageRef {
+    pub fn parse(image: &str, what: &str) -> Result<ImageRef, Decision> {
+        if image.is_empty() {
+            return Err(Decision::deny(Rule::RegistryAllowlist, format!("{what} is not named"), "name an image"));
         }
         let bare = image.strip_prefix("sha256:").unwrap_or(image);
-        if is_identifier(bare) || validate_digest(image).is_ok() {
-            return Decision::deny(
-                Rule::RegistryAllowlist,
-                format!("{what} is given by image ID ({image}), which does not say which registry it came from"),
-                "refer to the image by its name in an authorized registry",
-            );
+        if is_identifier(bare) {
+            return Ok(ImageRef::Id(format!("sha256:{bare}")));
         }
-        match Reference::parse_normalized(image) {
-            Ok(r) => self.registry(&r, what),
-            Err(e) => Decision::deny(
+        if validate_digest(image).is_ok() {
+            // sha384/sha512 image IDs: not used by dockerd's image store.
+            return Err(Decision::deny(
+                Rule::RequestDecoding,
+                format!("{what} {image:?} is not a sha256 image ID"),
+                "use the image's name or its sha256 ID",
+            ));
+        }
+        Reference::parse_normalized(image).map(ImageRef::Named).map_err(|e| {
+            Decision::deny(
                 Rule::RequestDecoding,
                 format!("{what} {image:?} is not a valid image reference ({e})"),
                 "use a valid image reference",
-            ),
-        }
-    }
-
-    fn mounts(&self, mounts: &[Mount]) -> Option<Decision> {
-        mounts
-            .iter()
-            .filter(|m| m.typ == "image")
-            .map(|m| self.image_field(&m.source, "the image mount"))
-            .find(|d| !d.allow)
-    }
-
-    fn image_mounts(&self, hcs: &[HostConfig]) -> Option<Decision> {
-        hcs.iter().find_map(|hc| self.mounts(&hc.mounts))
+            )
+        })
     }
 }
 

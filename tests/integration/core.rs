@@ -28,9 +28,9 @@ fn pull_and_run_from_the_authorized_registry() {
     let tagged = s.repo(&format!("test/{name}:v1"));
     let untagged = s.repo(&format!("test/{name}-latest"));
     let nested = s.repo(&format!("team/{name}/sub/tool:v2"));
-    s.image(&tagged);
-    s.image(&format!("{untagged}:latest"));
-    s.image(&nested);
+    s.signed_image(&tagged);
+    s.signed_image(&format!("{untagged}:latest"));
+    s.signed_image(&nested);
 
     s.guarded(&["pull", &tagged]).allowed();
     s.guarded(&["pull", &untagged]).allowed();
@@ -46,7 +46,7 @@ fn pull_and_run_from_the_authorized_registry() {
 fn run_pulls_what_is_missing() {
     let s = stack();
     let image = s.repo(&format!("test/{}:v1", unique("fresh")));
-    s.image(&image);
+    s.signed_image(&image);
     // Not pulled before: create answers 404, the CLI pulls, then creates.
     let r = s.guarded(&["run", "--rm", &image, "echo", "ran"]);
     r.allowed();
@@ -135,7 +135,7 @@ fn load_import_and_build_are_denied_by_default() {
 fn tagging_into_the_authorized_registry_is_denied() {
     let s = stack();
     let image = s.repo(&format!("test/{}:v1", unique("tagsrc")));
-    s.image(&image);
+    s.signed_image(&image);
     s.guarded(&["pull", &image]).allowed();
     let target = s.repo(&format!("test/{}:trusted", unique("tagdst")));
     s.guarded(&["tag", &image, &target]).denied("tag");

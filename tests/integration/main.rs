@@ -4,3 +4,4 @@
 mod core;
 mod raw;
 mod stack;
+mod trust;

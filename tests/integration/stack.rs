@@ -7,15 +7,17 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-#[allow(dead_code)] // notary fields serve the trust tests
 pub struct Stack {
     pub dir: PathBuf,
     /// `127.0.0.1:PORT` of the registry, authorized in the plugin.
     pub registry: String,
     pub notary: String,
-    pub notary_ca: PathBuf,
     pub publisher: String,
     pub guarded: String,
+    /// A guarded daemon whose plugin allows import, load, build, commit, tag.
+    pub permissive: String,
+    /// A guarded daemon whose plugin's notary server never answers.
+    pub offline: String,
     pub plugin_log: PathBuf,
     pub root: PathBuf,
 }
@@ -35,9 +37,10 @@ pub fn stack() -> &'static Stack {
         dir: PathBuf::from(var("STACK_DIR")),
         registry: var("STACK_REGISTRY"),
         notary: var("STACK_NOTARY"),
-        notary_ca: PathBuf::from(var("STACK_NOTARY_CA")),
         publisher: var("STACK_PUBLISHER"),
         guarded: var("STACK_GUARDED"),
+        permissive: var("STACK_PERMISSIVE"),
+        offline: var("STACK_OFFLINE"),
         plugin_log: PathBuf::from(var("STACK_PLUGIN_LOG")),
         root: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
     })
@@ -154,6 +157,39 @@ impl Stack {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Sign, in `role` (e.g. `targets/releases`), the digest the registry
+    /// serves for `reference` now, with the notary CLI. Returns the digest.
+    pub fn sign_as(&self, reference: &str, role: &str) -> String {
+        let out = Command::new(self.root.join("scripts/stack"))
+            .args(["sign", self.dir.to_str().unwrap_or_default(), reference, role])
+            .output()
+            .expect("scripts/stack sign runs");
+        assert!(out.status.success(), "signing {reference} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    pub fn sign(&self, reference: &str) -> String {
+        self.sign_as(reference, "targets/releases")
+    }
+
+    /// A distinct image at `reference`, pushed and signed. Returns its digest.
+    pub fn signed_image(&self, reference: &str) -> String {
+        self.image(reference);
+        self.sign(reference)
+    }
+
+    /// `docker inspect` of an image on `host`.
+    pub fn image_id(&self, host: &str, image: &str) -> String {
+        let r = self.docker(host, &["image", "inspect", "--format", "{{.Id}}", image]);
+        assert!(r.ok, "{}", r.text());
+        r.stdout.trim().to_string()
+    }
+
+    /// The plugin's metadata cache lives this long in the stack (seconds).
+    pub fn cache_ttl(&self) -> Duration {
+        Duration::from_millis(2500)
     }
 
     /// `REGISTRY/name`.

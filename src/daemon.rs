@@ -1,0 +1,181 @@
+//! Client to dockerd's API: which image the daemon will use for a reference.
+//!
+//! The daemon asks the plugin about the plugin's own calls too. Those are
+//! reads, answered without calling back into the daemon, on their own task,
+//! so a lookup made while deciding another call cannot deadlock.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper::{Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DaemonError {
+    #[error("DOCKER_HOST {0:?} is not a unix:// or tcp:// address")]
+    Address(String),
+    #[error("cannot reach dockerd at {addr}: {why}")]
+    Unreachable { addr: String, why: String },
+    #[error("dockerd did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("dockerd answered {status} to {path}: {body}")]
+    Status { path: String, status: u16, body: String },
+    #[error("dockerd's answer to {path} is not valid: {why}")]
+    Invalid { path: String, why: String },
+}
+
+#[derive(Debug, Clone)]
+enum Addr {
+    Unix(String),
+    Tcp(String),
+}
+
+/// The parts of `GET /images/{name}/json` that tie an image to its origin.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ImageInfo {
+    #[serde(rename = "Id")]
+    pub id: String,
+    #[serde(rename = "RepoTags", default)]
+    pub repo_tags: Option<Vec<String>>,
+    /// `name@sha256:…`: the manifests this image was pulled by.
+    #[serde(rename = "RepoDigests", default)]
+    pub repo_digests: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DaemonClient {
+    addr: Addr,
+    timeout: Duration,
+}
+
+impl DaemonClient {
+    /// From a `DOCKER_HOST` value (`unix:///var/run/docker.sock`, `tcp://h:2375`).
+    pub fn new(docker_host: &str, timeout: Duration) -> Result<DaemonClient, DaemonError> {
+        let addr = if let Some(p) = docker_host.strip_prefix("unix://") {
+            Addr::Unix(p.to_string())
+        } else if let Some(h) = docker_host.strip_prefix("tcp://") {
+            Addr::Tcp(h.trim_end_matches('/').to_string())
+        } else {
+            return Err(DaemonError::Address(docker_host.to_string()));
+        };
+        Ok(DaemonClient { addr, timeout })
+    }
+
+    fn describe(&self) -> String {
+        match &self.addr {
+            Addr::Unix(p) => format!("unix://{p}"),
+            Addr::Tcp(h) => format!("tcp://{h}"),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Result<(StatusCode, Bytes), DaemonError> {
+        match tokio::time::timeout(self.timeout, self.get_inner(path)).await {
+            Ok(r) => r,
+            Err(_) => Err(DaemonError::Timeout(self.timeout)),
+        }
+    }
+
+    async fn get_inner(&self, path: &str) -> Result<(StatusCode, Bytes), DaemonError> {
+        let unreachable = |why: String| DaemonError::Unreachable {
+            addr: self.describe(),
+            why,
+        };
+        let req = Request::get(path)
+            .header(hyper::header::HOST, "docker")
+            .header(hyper::header::USER_AGENT, concat!("img-authz/", env!("CARGO_PKG_VERSION")))
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| unreachable(e.to_string()))?;
+        // One connection per lookup: lookups are rare next to the calls they
+        // serve, and a fresh unix connection costs microseconds.
+        let resp = match &self.addr {
+            Addr::Unix(p) => {
+                let s = tokio::net::UnixStream::connect(p).await.map_err(|e| unreachable(e.to_string()))?;
+                send(TokioIo::new(s), req).await
+            }
+            Addr::Tcp(h) => {
+                let s = tokio::net::TcpStream::connect(h).await.map_err(|e| unreachable(e.to_string()))?;
+                send(TokioIo::new(s), req).await
+            }
+        }
+        .map_err(unreachable)?;
+        let status = resp.status();
+        let body = Limited::new(resp.into_body(), 4 * 1024 * 1024)
+            .collect()
+            .await
+            .map_err(|e| unreachable(e.to_string()))?
+            .to_bytes();
+        Ok((status, body))
+    }
+
+    /// Inspect the image dockerd resolves `reference` to (name, digest
+    /// reference, full or short ID), exactly as `containers/create` does.
+    /// `None` when the daemon has no such image.
+    pub async fn inspect_image(&self, reference: &str) -> Result<Option<ImageInfo>, DaemonError> {
+        let path = format!("/images/{}/json", encode_path(reference));
+        let (status, body) = self.get(&path).await?;
+        match status {
+            StatusCode::OK => serde_json::from_slice(&body).map(Some).map_err(|e| DaemonError::Invalid {
+                path,
+                why: e.to_string(),
+            }),
+            StatusCode::NOT_FOUND => Ok(None),
+            s => Err(DaemonError::Status {
+                path,
+                status: s.as_u16(),
+                body: String::from_utf8_lossy(&body).chars().take(300).collect(),
+            }),
+        }
+    }
+
+    /// `GET /version`: the daemon's version, for start-up checks.
+    pub async fn version(&self) -> Result<String, DaemonError> {
+        let (status, body) = self.get("/version").await?;
+        if status != StatusCode::OK {
+            return Err(DaemonError::Status {
+                path: "/version".into(),
+                status: status.as_u16(),
+                body: String::from_utf8_lossy(&body).chars().take(300).collect(),
+            });
+        }
+        #[derive(Deserialize)]
+        struct V {
+            #[serde(rename = "Version", default)]
+            version: String,
+        }
+        let v: V = serde_json::from_slice(&body).map_err(|e| DaemonError::Invalid {
+            path: "/version".into(),
+            why: e.to_string(),
+        })?;
+        Ok(v.version)
+    }
+}
+
+async fn send<T>(io: T, req: Request<Empty<Bytes>>) -> Result<hyper::Response<hyper::body::Incoming>, String>
+where
+    T: hyper::rt::Read + hyper::rt::Write + Send + Unpin + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    sender.send_request(req).await.map_err(|e| e.to_string())
+}
+
+/// Percent-encode what could change the meaning of a path; image names and
+/// IDs never contain these, but a decoded name must not grow a query.
+fn encode_path(s: &str) -> String {
+    const SET: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+        .add(b' ')
+        .add(b'"')
+        .add(b'#')
+        .add(b'%')
+        .add(b'?')
+        .add(b'<')
+        .add(b'>')
+        .add(b'`')
+        .add(b'{')
+        .add(b'}');
+    percent_encoding::utf8_percent_encode(s, SET).to_string()
+}

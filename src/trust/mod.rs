@@ -1,0 +1,49 @@
+//! Signature verification behind one interface, with caching.
+//!
+//! A [`Verifier`] answers two questions about a repository: which digest is
+//! signed for a tag, and whether a digest is signed at all. The policy binds
+//! those answers to what the registry serves and what the daemon runs.
+
+pub mod cache;
+pub mod notary;
+pub mod notary_verifier;
+
+use async_trait::async_trait;
+
+use crate::request::reference::Reference;
+
+/// What a signature vouches for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signed {
+    /// `sha256:…` of the manifest.
+    pub digest: String,
+    /// Who signed it, e.g. `notary targets/releases`.
+    pub signer: String,
+}
+
+/// Why an image is not trusted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TrustError {
+    /// The metadata is fine and does not sign this.
+    #[error("{0}")]
+    NotSigned(String),
+    /// The metadata cannot be trusted (bad signature, expired, rollback, ...).
+    #[error("{0}")]
+    Invalid(String),
+    /// The trust server could not be asked.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// A signature verifier (Notary v1, cosign, ...).
+#[async_trait]
+pub trait Verifier: Send + Sync {
+    /// A short name for messages (`notary`).
+    fn name(&self) -> &'static str;
+
+    /// The digest signed for `repo:tag` (`repo` without tag or digest).
+    async fn signed_digest(&self, repo: &Reference, tag: &str) -> Result<Signed, TrustError>;
+
+    /// Whether `digest` is signed for `repo`, under any tag.
+    async fn digest_signed(&self, repo: &Reference, digest: &str) -> Result<Signed, TrustError>;
+}

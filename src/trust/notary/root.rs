@@ -1,0 +1,196 @@
+//! The root of trust: validating `root.json` against pins, trust on first
+//! use, and rotations.
+//!
+//! As notary's `ValidateRoot`: every root-role key must be an X.509
+//! certificate whose leaf names the repository (CN = GUN, or a `prefix/*`
+//! wildcard), valid now (one day of clock skew on NotBefore), not signed
+//! with SHA-1; only certificates that also satisfy the pin applying to the
+//! repository count towards the root threshold. A root that replaces a
+//! trusted one must also meet the trusted root's threshold.
+
+use rustls::pki_types::{CertificateDer, UnixTime};
+use time::OffsetDateTime;
+
+use super::keys::{canonical_key_id, Cert, Key};
+use super::metadata::{parse_root, verify_threshold, Envelope, RoleKeys, Root};
+use super::TufError;
+
+/// One day of tolerance on NotBefore, as notary allows.
+const NOT_BEFORE_LEEWAY: i64 = 24 * 3600;
+
+/// How the root certificates of matching repositories are pinned.
+#[derive(Debug, Clone)]
+pub enum Pin {
+    /// Root certificate key IDs (notary's canonical IDs, or TUF IDs).
+    Certs(Vec<String>),
+    /// The root certificate must chain to one of these CAs.
+    Ca(Vec<CertificateDer<'static>>),
+    /// The root certificate must hold one of these public keys (SPKI DER).
+    Keys(Vec<Vec<u8>>),
+}
+
+/// A pin for repositories matching `pattern`: an exact GUN, or a prefix
+/// followed by `*`.
+#[derive(Debug, Clone)]
+pub struct PinRule {
+    pub pattern: String,
+    pub pin: Pin,
+}
+
+impl PinRule {
+    fn matches(&self, gun: &str) -> bool {
+        match self.pattern.strip_suffix('*') {
+            Some(prefix) => gun.starts_with(prefix),
+            None => gun == self.pattern,
+        }
+    }
+}
+
+/// Pins and the trust-on-first-use setting.
+#[derive(Debug, Clone, Default)]
+pub struct RootPolicy {
+    pub pins: Vec<PinRule>,
+    /// Trust a repository's first root when no pin applies (Docker's default).
+    pub tofu: bool,
+}
+
+impl RootPolicy {
+    /// The most specific pin for `gun`: an exact pattern, else the longest prefix.
+    pub fn pin_for(&self, gun: &str) -> Option<&PinRule> {
+        self.pins
+            .iter()
+            .filter(|p| p.matches(gun))
+            .max_by_key(|p| (!p.pattern.ends_with('*'), p.pattern.len()))
+    }
+}
+
+fn cn_matches(cn: &str, gun: &str) -> bool {
+    match cn.strip_suffix("/*") {
+        Some(prefix) => gun.starts_with(&format!("{prefix}/")),
+        None => cn == gun,
+    }
+}
+
+/// Why a root certificate does not count, if it does not.
+fn cert_problem(k: &Key, gun: &str, now: i64) -> Option<String> {
+    let Some(leaf) = k.leaf() else {
+        return Some("is not an X.509 certificate".into());
+    };
+    if !cn_matches(&leaf.common_name, gun) {
+        return Some(format!("names {:?}, not {gun:?}", leaf.common_name));
+    }
+    if now + NOT_BEFORE_LEEWAY < leaf.not_before {
+        return Some("is not valid yet".into());
+    }
+    if now > leaf.not_after {
+        let when = OffsetDateTime::from_unix_timestamp(leaf.not_after)
+            .map(|t| t.to_string())
+            .unwrap_or_default();
+        return Some(format!("expired at {when}"));
+    }
+    if leaf.sha1_signed || k.certs.iter().skip(1).any(|c| c.sha1_signed) {
+        return Some("is signed with SHA-1".into());
+    }
+    None
+}
+
+fn pin_allows(pin: &Pin, k: &Key, leaf: &Cert, now: i64) -> bool {
+    match pin {
+        Pin::Certs(ids) => {
+            let canonical = canonical_key_id(leaf).unwrap_or_default();
+            ids.iter().any(|id| *id == canonical || *id == k.id)
+        }
+        Pin::Keys(spkis) => spkis.iter().any(|s| *s == leaf.spki_der),
+        Pin::Ca(cas) => chains_to(leaf, &k.certs[1..], cas, now),
+    }
+}
+
+/// The leaf chains to one of `cas` (intermediates from the key's own chain).
+fn chains_to(leaf: &Cert, intermediates: &[Cert], cas: &[CertificateDer<'static>], now: i64) -> bool {
+    let leaf_der = CertificateDer::from(leaf.der.clone());
+    let Ok(ee) = webpki::EndEntityCert::try_from(&leaf_der) else {
+        return false;
+    };
+    let anchors: Vec<_> = cas
+        .iter()
+        .filter_map(|c| webpki::anchor_from_trusted_cert(c).ok().map(|a| a.to_owned()))
+        .collect();
+    let inter: Vec<CertificateDer<'static>> = intermediates.iter().map(|c| CertificateDer::from(c.der.clone())).collect();
+    let Ok(secs) = u64::try_from(now) else { return false };
+    // Notary root certificates carry the code-signing EKU.
+    const CODE_SIGNING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x03];
+    ee.verify_for_usage(
+        webpki::ALL_VERIFICATION_ALGS,
+        &anchors,
+        &inter,
+        UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs)),
+        webpki::KeyUsage::required_if_present(CODE_SIGNING),
+        None,
+        None,
+    )
+    .is_ok()
+}
+
+/// Validate a root file for `gun`. `trusted`: the root currently trusted
+/// (for a rotation); `pin`: the pin that applies, if any.
+pub fn validate_root(
+    env: &Envelope,
+    gun: &str,
+    pin: Option<&PinRule>,
+    trusted: Option<&Root>,
+    now: OffsetDateTime,
+) -> Result<Root, TufError> {
+    let root = parse_root(env)?;
+    let role = root.role("root")?;
+    let secs = now.unix_timestamp();
+    let mut counted = RoleKeys {
+        name: "root".into(),
+        keys: Default::default(),
+        threshold: role.threshold,
+    };
+    let mut problems = Vec::new();
+    for (id, k) in &role.keys {
+        if let Some(p) = cert_problem(k, gun, secs) {
+            problems.push(format!("root certificate {} {p}", super::keys::short(id)));
+            continue;
+        }
+        if let (Some(rule), Some(leaf)) = (pin, k.leaf()) {
+            if !pin_allows(&rule.pin, k, leaf, secs) {
+                problems.push(format!(
+                    "root certificate {} does not satisfy the pin for {:?}",
+                    super::keys::short(id),
+                    rule.pattern
+                ));
+                continue;
+            }
+        }
+        counted.keys.insert(id.clone(), k.clone());
+    }
+    if counted.keys.is_empty() {
+        let why = if problems.is_empty() {
+            "no root certificates".to_string()
+        } else {
+            problems.join("; ")
+        };
+        return Err(TufError::Root(why));
+    }
+    verify_threshold(env, &counted).map_err(|e| {
+        let mut m = e.to_string();
+        if !problems.is_empty() {
+            m.push_str(&format!(" ({})", problems.join("; ")));
+        }
+        TufError::Root(m)
+    })?;
+    if let Some(old) = trusted {
+        if root.common.version < old.common.version {
+            return Err(TufError::Rollback(format!(
+                "root version {} is older than the trusted {}",
+                root.common.version, old.common.version
+            )));
+        }
+        verify_threshold(env, old.role("root")?)
+            .map_err(|e| TufError::Root(format!("the new root is not signed by the trusted root's keys: {e}")))?;
+    }
+    root.common.check_expiry("root", now)?;
+    Ok(root)
+}
