@@ -78,7 +78,11 @@ pub fn parse_challenge(h: &str) -> Option<Challenge> {
 
 impl HttpClient {
     /// `ca_pem`: trust exactly these CAs; `None`: the system roots.
-    pub fn new(ca_pem: Option<&str>, creds: Arc<Credentials>, timeout: Duration) -> Result<HttpClient, HttpError> {
+    pub fn new(
+        ca_pem: Option<&str>,
+        creds: Arc<Credentials>,
+        timeout: Duration,
+    ) -> Result<HttpClient, HttpError> {
         let tls = crate::tls::client_config(ca_pem).map_err(HttpError::Tls)?;
         let client = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
@@ -109,8 +113,9 @@ impl HttpClient {
     }
 
     /// One request with Docker-style auth: a cached token is sent up front;
-    /// a 401 with a Bearer challenge fetches a token for `scope` (the
-    /// challenge's own scope when it names one) and retries once.
+    /// a 401 with a Bearer challenge fetches a token for `scope` and retries
+    /// once. Like Docker's clients, we ask for the scope we need, not the one
+    /// the challenge names (notary-server's `/v2/` names the catalog).
     /// `cred_host` selects credentials from the docker config.
     pub async fn request(
         &self,
@@ -124,7 +129,15 @@ impl HttpClient {
         let origin = origin(url);
         let token_key = format!("{origin} {scope}");
         let token = self.cached_token(&token_key);
-        let first = self.send(method.clone(), url, accept, token.as_deref().map(Auth::Bearer), limit).await?;
+        let first = self
+            .send(
+                method.clone(),
+                url,
+                accept,
+                token.as_deref().map(Auth::Bearer),
+                limit,
+            )
+            .await?;
         if first.status != StatusCode::UNAUTHORIZED {
             return Ok(first);
         }
@@ -139,16 +152,30 @@ impl HttpClient {
         let cred = self.creds.get(cred_host);
         match ch.scheme.as_str() {
             "bearer" => {
-                let scope = if ch.scope.is_empty() { scope } else { ch.scope.as_str() };
+                let scope = if scope.is_empty() {
+                    ch.scope.as_str()
+                } else {
+                    scope
+                };
                 let (tok, ttl) = self.fetch_token(url, &ch, scope, cred).await?;
                 if let Ok(mut g) = self.tokens.lock() {
                     // A token is reused until shortly before it expires.
-                    g.insert(token_key, (tok.clone(), Instant::now() + ttl.saturating_sub(Duration::from_secs(5))));
+                    g.insert(
+                        token_key,
+                        (
+                            tok.clone(),
+                            Instant::now() + ttl.saturating_sub(Duration::from_secs(5)),
+                        ),
+                    );
                 }
-                self.send(method, url, accept, Some(Auth::Bearer(&tok)), limit).await
+                self.send(method, url, accept, Some(Auth::Bearer(&tok)), limit)
+                    .await
             }
             "basic" => match cred {
-                Some(c) => self.send(method, url, accept, Some(Auth::Basic(c)), limit).await,
+                Some(c) => {
+                    self.send(method, url, accept, Some(Auth::Basic(c)), limit)
+                        .await
+                }
                 None => Ok(first),
             },
             _ => Ok(first),
@@ -186,7 +213,10 @@ impl HttpClient {
         let status = resp.status();
         let body = read_limited(resp, 64 * 1024, &ch.realm).await?;
         if !status.is_success() {
-            return Err(auth_err(format!("token server {} answered {status}", ch.realm)));
+            return Err(auth_err(format!(
+                "token server {} answered {status}",
+                ch.realm
+            )));
         }
         #[derive(serde::Deserialize)]
         struct Tok {
@@ -197,13 +227,22 @@ impl HttpClient {
             #[serde(default)]
             expires_in: u64,
         }
-        let t: Tok = serde_json::from_slice(&body).map_err(|e| auth_err(format!("bad token response: {e}")))?;
-        let tok = if t.token.is_empty() { t.access_token } else { t.token };
+        let t: Tok = serde_json::from_slice(&body)
+            .map_err(|e| auth_err(format!("bad token response: {e}")))?;
+        let tok = if t.token.is_empty() {
+            t.access_token
+        } else {
+            t.token
+        };
         if tok.is_empty() {
             return Err(auth_err("the token server returned no token".into()));
         }
         // The distribution spec's default lifetime is 60 s.
-        let ttl = Duration::from_secs(if t.expires_in == 0 { 60 } else { t.expires_in.min(3600) });
+        let ttl = Duration::from_secs(if t.expires_in == 0 {
+            60
+        } else {
+            t.expires_in.min(3600)
+        });
         Ok((tok, ttl))
     }
 
@@ -231,7 +270,11 @@ impl HttpClient {
         let status = resp.status();
         let headers = resp.headers().clone();
         let body = read_limited(resp, limit, url).await?;
-        Ok(Fetched { status, headers, body })
+        Ok(Fetched {
+            status,
+            headers,
+            body,
+        })
     }
 }
 
@@ -251,7 +294,11 @@ fn origin(url: &str) -> &str {
 
 /// Read a body, refusing more than `limit` bytes (the Content-Length is not
 /// trusted: the stream is cut as soon as it passes the limit).
-async fn read_limited(mut resp: reqwest::Response, limit: usize, url: &str) -> Result<Bytes, HttpError> {
+async fn read_limited(
+    mut resp: reqwest::Response,
+    limit: usize,
+    url: &str,
+) -> Result<Bytes, HttpError> {
     if resp.content_length().is_some_and(|n| n > limit as u64) {
         return Err(HttpError::TooLarge {
             url: url.to_string(),

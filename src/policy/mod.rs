@@ -174,9 +174,13 @@ impl Policy {
         let a = &self.cfg.allow;
         match action {
             Action::Read { .. } => Decision::allow(Rule::Default, "reads are allowed"),
-            Action::Control { .. } => Decision::allow(Rule::Default, "does not bring in or run an image"),
+            Action::Control { .. } => {
+                Decision::allow(Rule::Default, "does not bring in or run an image")
+            }
             Action::Login => Decision::allow(Rule::Default, "login only checks credentials"),
-            Action::Push { .. } => Decision::allow(Rule::Default, "push sends an existing image out"),
+            Action::Push { .. } => {
+                Decision::allow(Rule::Default, "push sends an existing image out")
+            }
 
             Action::Pull(p) => {
                 let d = self.registry(&p.image, "the image");
@@ -186,16 +190,36 @@ impl Policy {
                 }
             }
 
-            Action::Import { .. } => switch(a.import, Rule::Import, "import", "imported images carry no provenance"),
-            Action::Load => switch(a.load, Rule::Load, "load", "loaded images carry no provenance"),
-            Action::Build(_) => switch(a.build, Rule::Build, "build", "built images carry no provenance"),
+            Action::Import { .. } => switch(
+                a.import,
+                Rule::Import,
+                "import",
+                "imported images carry no provenance",
+            ),
+            Action::Load => switch(
+                a.load,
+                Rule::Load,
+                "load",
+                "loaded images carry no provenance",
+            ),
+            Action::Build(_) => switch(
+                a.build,
+                Rule::Build,
+                "build",
+                "built images carry no provenance",
+            ),
             Action::Session | Action::Grpc => switch(
                 a.build,
                 Rule::Build,
                 "build",
                 "BuildKit sessions run builds the plugin cannot see",
             ),
-            Action::Commit { .. } => switch(a.commit, Rule::Commit, "commit", "committed images carry no provenance"),
+            Action::Commit { .. } => switch(
+                a.commit,
+                Rule::Commit,
+                "commit",
+                "committed images carry no provenance",
+            ),
             Action::SwarmJoin => switch(
                 a.swarm,
                 Rule::Swarm,
@@ -205,7 +229,11 @@ impl Policy {
 
             Action::Tag { source, target } => {
                 if !self.cfg.registry_allowed(&target.domain) || a.tag {
-                    return Decision::allow(Rule::Tag, "the target is not in an authorized registry").with_image(target);
+                    return Decision::allow(
+                        Rule::Tag,
+                        "the target is not in an authorized registry",
+                    )
+                    .with_image(target);
                 }
                 // Docker Content Trust's pull tags `repo@<signed digest>` as
                 // `repo:tag`: allowed when that digest is the one signed for
@@ -278,7 +306,12 @@ impl Policy {
                     }
                     self.image_field(remote, "the plugin")
                 }
-                PluginOp::Create { .. } => switch(a.plugins, Rule::Plugins, "plugins", "plugins run with host privileges"),
+                PluginOp::Create { .. } => switch(
+                    a.plugins,
+                    Rule::Plugins,
+                    "plugins",
+                    "plugins run with host privileges",
+                ),
                 PluginOp::Set { .. }
                 | PluginOp::Enable { .. }
                 | PluginOp::Disable { .. }
@@ -289,14 +322,20 @@ impl Policy {
             Action::ContainerStart { .. }
             | Action::ContainerUpdate { .. }
             | Action::ExecCreate { .. }
-            | Action::VolumeCreate { .. } => Decision::allow(Rule::Default, "no image is brought in"),
+            | Action::VolumeCreate { .. } => {
+                Decision::allow(Rule::Default, "no image is brought in")
+            }
         }
     }
 
     /// Registry allowlist on a parsed reference.
     pub(crate) fn registry(&self, r: &Reference, what: &str) -> Decision {
         if self.cfg.registry_allowed(&r.domain) {
-            Decision::allow(Rule::RegistryAllowlist, format!("registry {} is authorized", r.domain)).with_image(r)
+            Decision::allow(
+                Rule::RegistryAllowlist,
+                format!("registry {} is authorized", r.domain),
+            )
+            .with_image(r)
         } else {
             Decision::deny(
                 Rule::RegistryAllowlist,
@@ -332,6 +371,16 @@ impl Policy {
             None => self.image_field(image, what),
             Some(t) => match ImageRef::parse(image, what) {
                 Err(d) => d,
+                Ok(ImageRef::Named(r)) if !self.cfg.registry_allowed(&r.domain) && looks_like_short_id(image) => {
+                    Decision::deny(
+                        Rule::RegistryAllowlist,
+                        format!(
+                            "{what} {image:?} looks like a short image ID, but dockerd reads it first as the name {r}, \
+                             which a local tag could take between this check and the container's creation"
+                        ),
+                        "use the full image ID (docker image inspect --format '{{.Id}}') or the image's name",
+                    )
+                }
                 Ok(ImageRef::Named(r)) if !self.cfg.registry_allowed(&r.domain) => {
                     let mut d = self.registry(&r, what);
                     d.hint = format!(
@@ -371,6 +420,12 @@ impl Policy {
     }
 }
 
+/// `abc123` or `sha256:abc123`: what `docker run` users type for an ID.
+fn looks_like_short_id(image: &str) -> bool {
+    let hex = image.strip_prefix("sha256:").unwrap_or(image);
+    (4..64).contains(&hex.len()) && hex.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// An image field: a full image ID, or a name.
 pub enum ImageRef {
     /// `sha256:<64 hex>`.
@@ -381,7 +436,11 @@ pub enum ImageRef {
 impl ImageRef {
     pub fn parse(image: &str, what: &str) -> Result<ImageRef, Decision> {
         if image.is_empty() {
-            return Err(Decision::deny(Rule::RegistryAllowlist, format!("{what} is not named"), "name an image"));
+            return Err(Decision::deny(
+                Rule::RegistryAllowlist,
+                format!("{what} is not named"),
+                "name an image",
+            ));
         }
         let bare = image.strip_prefix("sha256:").unwrap_or(image);
         if is_identifier(bare) {
@@ -395,13 +454,15 @@ impl ImageRef {
                 "use the image's name or its sha256 ID",
             ));
         }
-        Reference::parse_normalized(image).map(ImageRef::Named).map_err(|e| {
-            Decision::deny(
-                Rule::RequestDecoding,
-                format!("{what} {image:?} is not a valid image reference ({e})"),
-                "use a valid image reference",
-            )
-        })
+        Reference::parse_normalized(image)
+            .map(ImageRef::Named)
+            .map_err(|e| {
+                Decision::deny(
+                    Rule::RequestDecoding,
+                    format!("{what} {image:?} is not a valid image reference ({e})"),
+                    "use a valid image reference",
+                )
+            })
     }
 }
 

@@ -47,8 +47,12 @@ impl Trust {
         };
         let creds = Arc::new(creds);
         let tls_err = |why: String| ConfigError::RootCa(why);
-        let notary_http = HttpClient::new(cfg.notary.root_ca_pem.as_deref(), creds.clone(), UPSTREAM_TIMEOUT)
-            .map_err(|e| tls_err(e.to_string()))?;
+        let notary_http = HttpClient::new(
+            cfg.notary.root_ca_pem.as_deref(),
+            creds.clone(),
+            UPSTREAM_TIMEOUT,
+        )
+        .map_err(|e| tls_err(e.to_string()))?;
         let registry_http =
             HttpClient::new(None, creds, UPSTREAM_TIMEOUT).map_err(|e| tls_err(e.to_string()))?;
         let store = StateStore::new(Some(&t.state_dir)).map_err(|e| ConfigError::Invalid {
@@ -66,9 +70,11 @@ impl Trust {
             t.cache_ttl,
             4096,
         );
-        let daemon = DaemonClient::new(&t.docker_host, UPSTREAM_TIMEOUT).map_err(|e| ConfigError::Invalid {
-            name: "DOCKER_HOST",
-            why: e.to_string(),
+        let daemon = DaemonClient::new(&t.docker_host, UPSTREAM_TIMEOUT).map_err(|e| {
+            ConfigError::Invalid {
+                name: "DOCKER_HOST",
+                why: e.to_string(),
+            }
         })?;
         Ok(Trust::from_parts(
             Arc::new(verifier),
@@ -105,15 +111,22 @@ impl Trust {
         let (reason, hint) = match e {
             TrustError::NotSigned(m) => (
                 m.clone(),
-                format!("sign it (docker trust sign {image}) on the notary server {}", self.notary_url),
+                format!(
+                    "sign it (docker trust sign {image}) on the notary server {}",
+                    self.notary_url
+                ),
             ),
             TrustError::Invalid(m) => (
                 m.clone(),
-                "the trust data failed verification; the repository's publisher must re-sign it".to_string(),
+                "the trust data failed verification; the repository's publisher must re-sign it"
+                    .to_string(),
             ),
             TrustError::Unavailable(m) => (
                 format!("the signature could not be checked: {m}"),
-                format!("make the notary server {} reachable (NOTARY, NOTARY_ROOT_CA) and retry", self.notary_url),
+                format!(
+                    "make the notary server {} reachable (NOTARY, NOTARY_ROOT_CA) and retry",
+                    self.notary_url
+                ),
             ),
         };
         Decision::deny(Rule::Signature, reason, hint).with_image(image)
@@ -134,7 +147,13 @@ impl Trust {
         }
         if self.pull_ttl.is_zero() {
             let registry_call = self.registry_digest_future(&image);
-            return decide_pull(self.verifier.as_ref(), registry_call, &image, &self.notary_url).await;
+            return decide_pull(
+                self.verifier.as_ref(),
+                registry_call,
+                &image,
+                &self.notary_url,
+            )
+            .await;
         }
         let key = image.to_string();
         let run = {
@@ -146,7 +165,10 @@ impl Trust {
                 let d = decide_pull(verifier.as_ref(), registry_call, &image, &notary_url).await;
                 // Denies are cached too, briefly, so a retry storm costs
                 // nothing; errors reaching a server are not.
-                if d.allow || d.rule != Rule::Signature || !d.reason.contains("could not be checked") {
+                if d.allow
+                    || d.rule != Rule::Signature
+                    || !d.reason.contains("could not be checked")
+                {
                     Ok((d, Instant::now() + ttl))
                 } else {
                     Err(d)
@@ -179,13 +201,22 @@ impl Trust {
     /// Local images: the image dockerd resolves `image` to must carry a
     /// RepoDigest, in the repository it is referred to by (or, by ID, in an
     /// authorized one), whose digest is signed.
-    pub async fn local_image(&self, cfg: &Config, image: &str, r: &ImageRef, what: &str) -> Decision {
+    pub async fn local_image(
+        &self,
+        cfg: &Config,
+        image: &str,
+        r: &ImageRef,
+        what: &str,
+    ) -> Decision {
         let info = match self.daemon.inspect_image(image).await {
             Ok(Some(i)) => i,
             Ok(None) => {
                 // dockerd answers 404; the client then pulls (which is
                 // checked) and asks again.
-                return Decision::allow(Rule::ContentBinding, format!("{what} {image} is not present locally"));
+                return Decision::allow(
+                    Rule::ContentBinding,
+                    format!("{what} {image} is not present locally"),
+                );
             }
             Err(e) => {
                 return Decision::deny(
@@ -211,7 +242,9 @@ impl Trust {
                         let tag = named.tag.clone().unwrap_or_else(|| DEFAULT_TAG.to_string());
                         match self.verifier.signed_digest(&repo, &tag).await {
                             Ok(s) => (s.digest.clone(), s),
-                            Err(e) => return self.trust_deny(&e, &format!("{}:{tag}", repo.name())),
+                            Err(e) => {
+                                return self.trust_deny(&e, &format!("{}:{tag}", repo.name()))
+                            }
                         }
                     }
                 };
@@ -252,7 +285,9 @@ impl Trust {
     ) -> Decision {
         let mut last = None;
         for (name, d) in digests {
-            let Ok(repo) = Reference::parse_normalized(name) else { continue };
+            let Ok(repo) = Reference::parse_normalized(name) else {
+                continue;
+            };
             if !cfg.registry_allowed(&repo.domain) {
                 continue;
             }
@@ -260,7 +295,11 @@ impl Trust {
                 Ok(s) => {
                     return Decision::allow(
                         Rule::ContentBinding,
-                        format!("{what} {} was pulled as {name}@{d}, signed ({})", short_id(&info.id), s.signer),
+                        format!(
+                            "{what} {} was pulled as {name}@{d}, signed ({})",
+                            short_id(&info.id),
+                            s.signer
+                        ),
                     )
                     .with_image(format!("{name}@{d}"))
                     .with_digest(d.clone())
@@ -289,7 +328,11 @@ impl Trust {
     /// where no authorization call sees it), and that digest signed.
     pub async fn service_image(&self, image: &str) -> Decision {
         let Ok(named) = Reference::parse_normalized(image) else {
-            return Decision::deny(Rule::RequestDecoding, format!("{image:?} is not a valid image reference"), "");
+            return Decision::deny(
+                Rule::RequestDecoding,
+                format!("{image:?} is not a valid image reference"),
+                "",
+            );
         };
         let Some(d) = &named.digest else {
             return Decision::deny(
@@ -318,9 +361,12 @@ impl Trust {
         let tag = target.tag.as_deref().unwrap_or(DEFAULT_TAG);
         match self.verifier.signed_digest(&bare(target), tag).await {
             Ok(s) if s.digest == d => Some(
-                Decision::allow(Rule::Tag, format!("{d} is the signed digest of {target} ({})", s.signer))
-                    .with_image(target)
-                    .with_digest(d),
+                Decision::allow(
+                    Rule::Tag,
+                    format!("{d} is the signed digest of {target} ({})", s.signer),
+                )
+                .with_image(target)
+                .with_digest(d),
             ),
             _ => None,
         }
@@ -338,7 +384,9 @@ async fn decide_pull(
         Decision::deny(
             Rule::Signature,
             format!("the signature could not be checked: {m}"),
-            format!("make the notary server {notary_url} reachable (NOTARY, NOTARY_ROOT_CA) and retry"),
+            format!(
+                "make the notary server {notary_url} reachable (NOTARY, NOTARY_ROOT_CA) and retry"
+            ),
         )
         .with_image(image)
     };
@@ -386,7 +434,10 @@ async fn decide_pull(
     if served == signed.digest {
         Decision::allow(
             Rule::ContentBinding,
-            format!("the registry serves the signed {served} ({})", signed.signer),
+            format!(
+                "the registry serves the signed {served} ({})",
+                signed.signer
+            ),
         )
         .with_image(image)
         .with_digest(served)

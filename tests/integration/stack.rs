@@ -163,10 +163,19 @@ impl Stack {
     /// serves for `reference` now, with the notary CLI. Returns the digest.
     pub fn sign_as(&self, reference: &str, role: &str) -> String {
         let out = Command::new(self.root.join("scripts/stack"))
-            .args(["sign", self.dir.to_str().unwrap_or_default(), reference, role])
+            .args([
+                "sign",
+                self.dir.to_str().unwrap_or_default(),
+                reference,
+                role,
+            ])
             .output()
             .expect("scripts/stack sign runs");
-        assert!(out.status.success(), "signing {reference} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "signing {reference} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 

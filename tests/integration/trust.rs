@@ -27,7 +27,10 @@ fn signed_images_pull_and_run_by_tag_without_tag_and_by_digest() {
     }
     // The decision log records the bound digest.
     let log = std::fs::read_to_string(&s.plugin_log).unwrap_or_default();
-    assert!(log.contains(&format!("\"digest\":\"{d1}\"")), "digest not in the decision log");
+    assert!(
+        log.contains(&format!("\"digest\":\"{d1}\"")),
+        "digest not in the decision log"
+    );
 }
 
 #[test]
@@ -38,8 +41,13 @@ fn unsigned_tags_are_denied() {
     s.image(&format!("{r}:v2"));
     let out = s.guarded(&["pull", &format!("{r}:v2")]);
     out.denied("signature");
-    assert!(out.text().contains("is not signed") && out.text().contains("docker trust sign"), "{}", out.text());
-    s.guarded(&["run", "--rm", &format!("{r}:v2"), "true"]).denied("signature");
+    assert!(
+        out.text().contains("is not signed") && out.text().contains("docker trust sign"),
+        "{}",
+        out.text()
+    );
+    s.guarded(&["run", "--rm", &format!("{r}:v2"), "true"])
+        .denied("signature");
     // A repository the notary server knows nothing of.
     let none = repo("nodata");
     s.image(&format!("{none}:v1"));
@@ -60,19 +68,26 @@ fn a_tag_moved_to_unsigned_content_never_runs() {
     assert!(!moved.ends_with(&signed));
     let out = s.guarded(&["pull", &image]);
     out.denied("content-binding");
-    assert!(out.text().contains("the tag moved") && out.text().contains(&signed), "{}", out.text());
+    assert!(
+        out.text().contains("the tag moved") && out.text().contains(&signed),
+        "{}",
+        out.text()
+    );
     // The daemon that already has the signed content still runs exactly that.
     let ran = s.guarded(&["run", "--rm", &image, "cat", "/etc/marker"]);
     ran.allowed();
     // Even a daemon that may load images never runs the moved content: it
     // cannot pull it, and loaded under the signed name it is refused.
-    s.docker(&s.permissive, &["pull", &image]).denied("content-binding");
+    s.docker(&s.permissive, &["pull", &image])
+        .denied("content-binding");
     let tar = std::process::Command::new("docker")
         .args(["-H", &s.publisher, "save", &image])
         .output()
         .expect("docker save");
-    s.docker_stdin(&s.permissive, &["load"], Some(&tar.stdout)).allowed();
-    s.docker(&s.permissive, &["run", "--rm", &image, "true"]).denied("content-binding");
+    s.docker_stdin(&s.permissive, &["load"], Some(&tar.stdout))
+        .allowed();
+    s.docker(&s.permissive, &["run", "--rm", &image, "true"])
+        .denied("content-binding");
 }
 
 #[test]
@@ -84,7 +99,11 @@ fn an_unsigned_digest_is_denied() {
     let digest = other.rsplit('@').next().unwrap_or_default().to_string();
     let out = s.guarded(&["pull", &format!("{r}@{digest}")]);
     out.denied("signature");
-    assert!(out.text().contains("is not a signed target"), "{}", out.text());
+    assert!(
+        out.text().contains("is not a signed target"),
+        "{}",
+        out.text()
+    );
 }
 
 #[test]
@@ -117,7 +136,8 @@ fn running_by_image_id() {
     s.guarded(&["pull", &image]).allowed();
     let id = s.image_id(&s.guarded, &image);
     s.guarded(&["run", "--rm", &id, "true"]).allowed();
-    s.guarded(&["run", "--rm", id.trim_start_matches("sha256:"), "true"]).allowed();
+    s.guarded(&["run", "--rm", id.trim_start_matches("sha256:"), "true"])
+        .allowed();
     // A short ID is a name to dockerd first; it is refused with advice.
     let short = &id.trim_start_matches("sha256:")[..12];
     let out = s.guarded(&["run", "--rm", short, "true"]);
@@ -140,9 +160,11 @@ fn loaded_imported_built_and_committed_images_never_run() {
         .expect("docker save");
     s.docker_stdin(p, &["load"], Some(&tar.stdout)).allowed();
     s.docker(p, &["tag", &unsigned, &image]).allowed();
-    s.docker(p, &["run", "--rm", &image, "true"]).denied("content-binding");
+    s.docker(p, &["run", "--rm", &image, "true"])
+        .denied("content-binding");
     let id = s.image_id(p, &unsigned);
-    s.docker(p, &["run", "--rm", &id, "true"]).denied("content-binding");
+    s.docker(p, &["run", "--rm", &id, "true"])
+        .denied("content-binding");
 
     // Import.
     let imported = format!("{}:v1", repo("imported"));
@@ -152,28 +174,49 @@ fn loaded_imported_built_and_committed_images_never_run() {
         .args(["-C", rootfs.path().to_str().unwrap_or("."), "-c", "."])
         .output()
         .expect("tar");
-    s.docker_stdin(p, &["import", "-", &imported], Some(&tar.stdout)).allowed();
-    s.docker(p, &["run", "--rm", &imported, "true"]).denied("signature");
+    s.docker_stdin(p, &["import", "-", &imported], Some(&tar.stdout))
+        .allowed();
+    s.docker(p, &["run", "--rm", &imported, "true"])
+        .denied("signature");
 
     // Build (classic builder) from the signed image, tagged as it.
     s.docker(p, &["pull", &image]).allowed();
     let ctx = tempfile::tempdir().expect("tempdir");
-    std::fs::write(ctx.path().join("Dockerfile"), format!("FROM {image}\nRUN echo built > /etc/marker\n")).expect("Dockerfile");
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!("FROM {image}\nRUN echo built > /etc/marker\n"),
+    )
+    .expect("Dockerfile");
     let built = std::process::Command::new("docker")
         .env("DOCKER_BUILDKIT", "0")
         .env("DOCKER_CONFIG", s.dir.join("docker-config"))
-        .args(["-H", p, "build", "-q", "-t", &image, ctx.path().to_str().unwrap_or(".")])
+        .args([
+            "-H",
+            p,
+            "build",
+            "-q",
+            "-t",
+            &image,
+            ctx.path().to_str().unwrap_or("."),
+        ])
         .output()
         .expect("docker build");
-    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
-    s.docker(p, &["run", "--rm", &image, "true"]).denied("content-binding");
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    s.docker(p, &["run", "--rm", &image, "true"])
+        .denied("content-binding");
 
     // Commit a container of the signed image under the signed name.
     s.docker(p, &["pull", &image]).allowed();
     let name = unique("c");
-    s.docker(p, &["create", "--name", &name, &image, "true"]).allowed();
+    s.docker(p, &["create", "--name", &name, &image, "true"])
+        .allowed();
     s.docker(p, &["commit", &name, &image]).allowed();
-    s.docker(p, &["run", "--rm", &image, "true"]).denied("content-binding");
+    s.docker(p, &["run", "--rm", &image, "true"])
+        .denied("content-binding");
     s.docker(p, &["rm", &name]).allowed();
 }
 
@@ -184,8 +227,16 @@ fn notary_down_is_denied_in_bounded_time() {
     s.signed_image(&image);
     let out = s.docker(&s.offline, &["pull", &image]);
     out.denied("signature");
-    assert!(out.text().contains("could not be checked") && out.text().contains("NOTARY"), "{}", out.text());
-    assert!(out.elapsed < Duration::from_secs(12), "took {:?}", out.elapsed);
+    assert!(
+        out.text().contains("could not be checked") && out.text().contains("NOTARY"),
+        "{}",
+        out.text()
+    );
+    assert!(
+        out.elapsed < Duration::from_secs(12),
+        "took {:?}",
+        out.elapsed
+    );
 }
 
 #[test]
@@ -214,8 +265,20 @@ fn docker_trust_signing_is_honoured() {
     };
     let signer = unique("alice");
     trust(&["trust", "key", "generate", &signer, "--dir", "."]);
-    let repo_name = image.rsplit_once(':').map(|(r, _)| r).unwrap_or(&image).to_string();
-    trust(&["trust", "signer", "add", "--key", &format!("{signer}.pub"), &signer, &repo_name]);
+    let repo_name = image
+        .rsplit_once(':')
+        .map(|(r, _)| r)
+        .unwrap_or(&image)
+        .to_string();
+    trust(&[
+        "trust",
+        "signer",
+        "add",
+        "--key",
+        &format!("{signer}.pub"),
+        &signer,
+        &repo_name,
+    ]);
     trust(&["trust", "sign", &image]);
     std::thread::sleep(s.cache_ttl());
     s.guarded(&["pull", &image]).allowed();

@@ -53,14 +53,19 @@ fn u64_field(v: &Value, k: &str, what: &str) -> Result<u64, TufError> {
         .ok_or_else(|| TufError::Format(format!("{what}: missing unsigned integer {k:?}")))
 }
 
-fn obj<'a>(v: &'a Value, k: &str, what: &str) -> Result<&'a serde_json::Map<String, Value>, TufError> {
+fn obj<'a>(
+    v: &'a Value,
+    k: &str,
+    what: &str,
+) -> Result<&'a serde_json::Map<String, Value>, TufError> {
     v.get(k)
         .and_then(Value::as_object)
         .ok_or_else(|| TufError::Format(format!("{what}: missing object {k:?}")))
 }
 
 pub fn parse_envelope(bytes: &[u8], role: &str) -> Result<Envelope, TufError> {
-    let v: Value = serde_json::from_slice(bytes).map_err(|e| TufError::Format(format!("{role}: not JSON: {e}")))?;
+    let v: Value = serde_json::from_slice(bytes)
+        .map_err(|e| TufError::Format(format!("{role}: not JSON: {e}")))?;
     let signed = v
         .get("signed")
         .filter(|s| s.is_object())
@@ -98,12 +103,17 @@ pub struct RoleKeys {
 /// Signatures by unknown keys, and bad signatures, do not count.
 pub fn verify_threshold(env: &Envelope, role: &RoleKeys) -> Result<(), TufError> {
     if role.threshold == 0 {
-        return Err(TufError::Threshold(format!("{}: threshold is 0", role.name)));
+        return Err(TufError::Threshold(format!(
+            "{}: threshold is 0",
+            role.name
+        )));
     }
     let mut good: Vec<&str> = Vec::new();
     let mut errors = Vec::new();
     for s in &env.signatures {
-        let Some(k) = role.keys.get(&s.keyid) else { continue };
+        let Some(k) = role.keys.get(&s.keyid) else {
+            continue;
+        };
         if good.contains(&k.id.as_str()) {
             continue;
         }
@@ -137,7 +147,9 @@ pub struct Common {
 pub fn common(signed: &Value, ty: &str, role: &str) -> Result<Common, TufError> {
     let t = str_field(signed, "_type", role)?;
     if t != ty {
-        return Err(TufError::Format(format!("{role}: _type is {t:?}, expected {ty:?}")));
+        return Err(TufError::Format(format!(
+            "{role}: _type is {t:?}, expected {ty:?}"
+        )));
     }
     let expires = str_field(signed, "expires", role)?;
     let expires = OffsetDateTime::parse(expires, &time::format_description::well_known::Rfc3339)
@@ -151,7 +163,10 @@ pub fn common(signed: &Value, ty: &str, role: &str) -> Result<Common, TufError> 
 impl Common {
     pub fn check_expiry(&self, role: &str, now: OffsetDateTime) -> Result<(), TufError> {
         if self.expires <= now {
-            Err(TufError::Expired(format!("{role} expired at {}", self.expires)))
+            Err(TufError::Expired(format!(
+                "{role} expired at {}",
+                self.expires
+            )))
         } else {
             Ok(())
         }
@@ -174,7 +189,9 @@ fn meta_entry(v: &Value, what: &str) -> Result<MetaEntry, TufError> {
             Some(s) => {
                 let h = b64(s, &format!("{what} {alg} hash"))?;
                 if h.len() != len {
-                    return Err(TufError::Format(format!("{what}: {alg} hash of wrong length")));
+                    return Err(TufError::Format(format!(
+                        "{what}: {alg} hash of wrong length"
+                    )));
                 }
                 Ok(Some(h))
             }
@@ -186,7 +203,9 @@ fn meta_entry(v: &Value, what: &str) -> Result<MetaEntry, TufError> {
         sha512: get("sha512", 64)?,
     };
     if e.sha256.is_none() && e.sha512.is_none() {
-        return Err(TufError::Format(format!("{what}: neither sha256 nor sha512 hash")));
+        return Err(TufError::Format(format!(
+            "{what}: neither sha256 nor sha512 hash"
+        )));
     }
     Ok(e)
 }
@@ -195,7 +214,11 @@ impl MetaEntry {
     /// notary's CheckHashes plus the length: every listed hash must match.
     pub fn check(&self, bytes: &[u8], what: &str) -> Result<(), TufError> {
         if bytes.len() as u64 != self.length {
-            return Err(TufError::Hash(format!("{what}: {} bytes, expected {}", bytes.len(), self.length)));
+            return Err(TufError::Hash(format!(
+                "{what}: {} bytes, expected {}",
+                bytes.len(),
+                self.length
+            )));
         }
         if let Some(h) = &self.sha256 {
             if Sha256::digest(bytes)[..] != h[..] {
@@ -217,7 +240,10 @@ impl MetaEntry {
 }
 
 /// Keys listed in a `keys` object, each ID checked against its content.
-fn keys_map(v: &serde_json::Map<String, Value>, what: &str) -> Result<HashMap<String, Key>, TufError> {
+fn keys_map(
+    v: &serde_json::Map<String, Value>,
+    what: &str,
+) -> Result<HashMap<String, Key>, TufError> {
     let mut out = HashMap::new();
     for (id, kv) in v {
         let k = parse_key(kv)?;
@@ -234,16 +260,21 @@ fn keys_map(v: &serde_json::Map<String, Value>, what: &str) -> Result<HashMap<St
 }
 
 /// `{"keyids":[…],"threshold":N}`.
-fn role_keys(name: &str, def: &Value, keys: &HashMap<String, Key>, what: &str) -> Result<RoleKeys, TufError> {
+fn role_keys(
+    name: &str,
+    def: &Value,
+    keys: &HashMap<String, Key>,
+    what: &str,
+) -> Result<RoleKeys, TufError> {
     let ids = def
         .get("keyids")
         .and_then(Value::as_array)
         .ok_or_else(|| TufError::Format(format!("{what}: role {name} has no keyids")))?;
     let mut rk = BTreeMap::new();
     for id in ids {
-        let id = id
-            .as_str()
-            .ok_or_else(|| TufError::Format(format!("{what}: role {name}: key ID is not a string")))?;
+        let id = id.as_str().ok_or_else(|| {
+            TufError::Format(format!("{what}: role {name}: key ID is not a string"))
+        })?;
         // A listed key that is missing cannot sign; it is simply not usable.
         if let Some(k) = keys.get(id) {
             rk.insert(id.to_string(), k.clone());
@@ -277,7 +308,11 @@ pub fn parse_root(env: &Envelope) -> Result<Root, TufError> {
             .ok_or_else(|| TufError::Format(format!("root: no {name} role")))?;
         roles.insert(name.to_string(), role_keys(name, def, &keys, "root")?);
     }
-    Ok(Root { common, keys, roles })
+    Ok(Root {
+        common,
+        keys,
+        roles,
+    })
 }
 
 impl Root {
@@ -336,18 +371,14 @@ pub struct Target {
 pub struct DelegatedRole {
     pub keys: RoleKeys,
     pub paths: Vec<String>,
-    pub path_hash_prefixes: Vec<String>,
 }
 
 impl DelegatedRole {
     /// notary's `CheckPaths`: a target name matches a path prefix ("" is
-    /// every name) or a hash prefix of the name's sha256.
+    /// every name). notary ignores `path_hash_prefixes`, and so do we: a
+    /// role limited only by hash prefixes signs nothing.
     pub fn allows(&self, target: &str) -> bool {
         self.paths.iter().any(|p| target.starts_with(p.as_str()))
-            || self.path_hash_prefixes.iter().any(|p| {
-                let h = super::keys::hex(&Sha256::digest(target.as_bytes()));
-                h.starts_with(p.as_str())
-            })
     }
 }
 
@@ -388,22 +419,35 @@ pub fn parse_targets(env: &Envelope, role: &str) -> Result<Targets, TufError> {
             Some(k) => keys_map(k, role)?,
             None => HashMap::new(),
         };
-        for r in d.get("roles").and_then(Value::as_array).into_iter().flatten() {
+        for r in d
+            .get("roles")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let name = str_field(r, "name", role)?;
             // A delegation may only name a role below its parent.
-            if !name.starts_with(&format!("{role}/")) || name.matches('/').count() != role.matches('/').count() + 1 {
-                return Err(TufError::Format(format!("{role}: delegates to invalid role {name:?}")));
+            if !name.starts_with(&format!("{role}/"))
+                || name.matches('/').count() != role.matches('/').count() + 1
+            {
+                return Err(TufError::Format(format!(
+                    "{role}: delegates to invalid role {name:?}"
+                )));
             }
             let strs = |k: &str| -> Vec<String> {
                 r.get(k)
                     .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect()
+                    })
                     .unwrap_or_default()
             };
             delegations.push(DelegatedRole {
                 keys: role_keys(name, r, &keys, role)?,
                 paths: strs("paths"),
-                path_hash_prefixes: strs("path_hash_prefixes"),
             });
         }
     }
