@@ -231,8 +231,12 @@ impl RawConfig {
                 p => Some(PathBuf::from(p)),
             },
             docker_host,
-            cache_ttl: self.cache_ttl_secs.map_or(DEFAULT_CACHE_TTL, Duration::from_secs),
-            pull_cache_ttl: self.pull_cache_secs.map_or(DEFAULT_PULL_CACHE_TTL, Duration::from_secs),
+            cache_ttl: self
+                .cache_ttl_secs
+                .map_or(DEFAULT_CACHE_TTL, Duration::from_secs),
+            pull_cache_ttl: self
+                .pull_cache_secs
+                .map_or(DEFAULT_PULL_CACHE_TTL, Duration::from_secs),
             insecure_registries,
         };
         Ok(Config {
@@ -250,7 +254,9 @@ impl RawConfig {
 
 /// Items of a list separated by commas, semicolons or newlines.
 fn list(s: &str) -> impl Iterator<Item = &str> {
-    s.split([',', ';', '\n']).map(str::trim).filter(|x| !x.is_empty())
+    s.split([',', ';', '\n'])
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
 }
 
 /// Entries `PATTERN=VALUE` separated by `;` or newlines.
@@ -285,25 +291,43 @@ fn parse_pins(s: &str) -> Result<Vec<PinRule>, ConfigError> {
             .ok_or_else(|| err(format!("{value:?} is not certs:IDS, ca:FILE or key:FILE")))?;
         let pin = match kind.trim() {
             "certs" => {
-                let ids: Vec<String> = arg.split(',').map(|i| i.trim().to_ascii_lowercase()).filter(|i| !i.is_empty()).collect();
-                if ids.is_empty() || ids.iter().any(|i| i.len() != 64 || !i.bytes().all(|c| c.is_ascii_hexdigit())) {
-                    return Err(err(format!("{arg:?}: root certificate IDs are 64 hex digits")));
+                let ids: Vec<String> = arg
+                    .split(',')
+                    .map(|i| i.trim().to_ascii_lowercase())
+                    .filter(|i| !i.is_empty())
+                    .collect();
+                if ids.is_empty()
+                    || ids
+                        .iter()
+                        .any(|i| i.len() != 64 || !i.bytes().all(|c| c.is_ascii_hexdigit()))
+                {
+                    return Err(err(format!(
+                        "{arg:?}: root certificate IDs are 64 hex digits"
+                    )));
                 }
                 Pin::Certs(ids)
             }
             "ca" => {
                 let pem = std::fs::read(arg.trim()).map_err(|e| err(format!("{arg}: {e}")))?;
-                let certs = crate::tls::parse_pem_certificates(&pem).map_err(|e| err(format!("{arg}: {e}")))?;
+                let certs = crate::tls::parse_pem_certificates(&pem)
+                    .map_err(|e| err(format!("{arg}: {e}")))?;
                 if certs.is_empty() {
                     return Err(err(format!("{arg}: no CERTIFICATE in the file")));
                 }
                 Pin::Ca(certs)
             }
             "key" => {
-                let pem = std::fs::read_to_string(arg.trim()).map_err(|e| err(format!("{arg}: {e}")))?;
-                Pin::Keys(vec![public_key_spki(&pem).map_err(|e| err(format!("{arg}: {e}")))?])
+                let pem =
+                    std::fs::read_to_string(arg.trim()).map_err(|e| err(format!("{arg}: {e}")))?;
+                Pin::Keys(vec![
+                    public_key_spki(&pem).map_err(|e| err(format!("{arg}: {e}")))?
+                ])
             }
-            other => return Err(err(format!("unknown pin kind {other:?} (certs, ca or key)"))),
+            other => {
+                return Err(err(format!(
+                    "unknown pin kind {other:?} (certs, ca or key)"
+                )))
+            }
         };
         out.push(PinRule {
             pattern: pattern.to_string(),
@@ -319,12 +343,18 @@ fn public_key_spki(pem: &str) -> Result<Vec<u8>, String> {
     for item in rustls_pemfile::read_all(&mut pem.as_bytes()) {
         match item.map_err(|e| format!("invalid PEM: {e}"))? {
             rustls_pemfile::Item::SubjectPublicKeyInfo(spki) => {
-                crate::trust::notary::keys::verifier_from_spki(spki.as_ref()).map_err(|e| e.to_string())?;
+                crate::trust::notary::keys::verifier_from_spki(spki.as_ref())
+                    .map_err(|e| e.to_string())?;
                 return Ok(spki.as_ref().to_vec());
             }
             rustls_pemfile::Item::X509Certificate(der) => {
-                let c = x509_cert::Certificate::from_der(der.as_ref()).map_err(|e| e.to_string())?;
-                return c.tbs_certificate.subject_public_key_info.to_der().map_err(|e| e.to_string());
+                let c =
+                    x509_cert::Certificate::from_der(der.as_ref()).map_err(|e| e.to_string())?;
+                return c
+                    .tbs_certificate
+                    .subject_public_key_info
+                    .to_der()
+                    .map_err(|e| e.to_string());
             }
             _ => {}
         }
@@ -336,8 +366,15 @@ fn public_key_spki(pem: &str) -> Result<Vec<u8>, String> {
 fn parse_signers(s: &str) -> Result<Vec<SignerRule>, ConfigError> {
     let mut out = Vec::new();
     for (pattern, value) in entries(s, "IMG_AUTHZ_SIGNERS")? {
-        let roles: Vec<String> = value.split(',').map(|r| r.trim().to_string()).filter(|r| !r.is_empty()).collect();
-        if let Some(bad) = roles.iter().find(|r| !r.starts_with("targets/") || r.len() <= "targets/".len()) {
+        let roles: Vec<String> = value
+            .split(',')
+            .map(|r| r.trim().to_string())
+            .filter(|r| !r.is_empty())
+            .collect();
+        if let Some(bad) = roles
+            .iter()
+            .find(|r| !r.starts_with("targets/") || r.len() <= "targets/".len())
+        {
             return Err(ConfigError::Invalid {
                 name: "IMG_AUTHZ_SIGNERS",
                 why: format!("{bad:?} is not a delegation role (targets/NAME)"),
@@ -355,7 +392,9 @@ impl Config {
     /// Whether images from `domain` may be used. Host names compare without
     /// case (DNS does); ports must match exactly.
     pub fn registry_allowed(&self, domain: &str) -> bool {
-        self.registries.iter().any(|r| r.eq_ignore_ascii_case(domain))
+        self.registries
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(domain))
     }
 }
 

@@ -64,7 +64,8 @@ impl Credentials {
                 let raw = base64::engine::general_purpose::STANDARD
                     .decode(e.auth.trim())
                     .map_err(|_| format!("auths[{k:?}].auth is not base64"))?;
-                let s = String::from_utf8(raw).map_err(|_| format!("auths[{k:?}].auth is not UTF-8"))?;
+                let s = String::from_utf8(raw)
+                    .map_err(|_| format!("auths[{k:?}].auth is not UTF-8"))?;
                 let (u, p) = s
                     .split_once(':')
                     .ok_or_else(|| format!("auths[{k:?}].auth is not user:password"))?;

@@ -21,7 +21,11 @@ pub enum DaemonError {
     #[error("dockerd did not answer within {0:?}")]
     Timeout(Duration),
     #[error("dockerd answered {status} to {path}: {body}")]
-    Status { path: String, status: u16, body: String },
+    Status {
+        path: String,
+        status: u16,
+        body: String,
+    },
     #[error("dockerd's answer to {path} is not valid: {why}")]
     Invalid { path: String, why: String },
 }
@@ -84,18 +88,25 @@ impl DaemonClient {
         };
         let req = Request::get(path)
             .header(hyper::header::HOST, "docker")
-            .header(hyper::header::USER_AGENT, concat!("img-authz/", env!("CARGO_PKG_VERSION")))
+            .header(
+                hyper::header::USER_AGENT,
+                concat!("img-authz/", env!("CARGO_PKG_VERSION")),
+            )
             .body(Empty::<Bytes>::new())
             .map_err(|e| unreachable(e.to_string()))?;
         // One connection per lookup: lookups are rare next to the calls they
         // serve, and a fresh unix connection costs microseconds.
         let resp = match &self.addr {
             Addr::Unix(p) => {
-                let s = tokio::net::UnixStream::connect(p).await.map_err(|e| unreachable(e.to_string()))?;
+                let s = tokio::net::UnixStream::connect(p)
+                    .await
+                    .map_err(|e| unreachable(e.to_string()))?;
                 send(TokioIo::new(s), req).await
             }
             Addr::Tcp(h) => {
-                let s = tokio::net::TcpStream::connect(h).await.map_err(|e| unreachable(e.to_string()))?;
+                let s = tokio::net::TcpStream::connect(h)
+                    .await
+                    .map_err(|e| unreachable(e.to_string()))?;
                 send(TokioIo::new(s), req).await
             }
         }
@@ -116,10 +127,14 @@ impl DaemonClient {
         let path = format!("/images/{}/json", encode_path(reference));
         let (status, body) = self.get(&path).await?;
         match status {
-            StatusCode::OK => serde_json::from_slice(&body).map(Some).map_err(|e| DaemonError::Invalid {
-                path,
-                why: e.to_string(),
-            }),
+            StatusCode::OK => {
+                serde_json::from_slice(&body)
+                    .map(Some)
+                    .map_err(|e| DaemonError::Invalid {
+                        path,
+                        why: e.to_string(),
+                    })
+            }
             StatusCode::NOT_FOUND => Ok(None),
             s => Err(DaemonError::Status {
                 path,
@@ -152,11 +167,16 @@ impl DaemonClient {
     }
 }
 
-async fn send<T>(io: T, req: Request<Empty<Bytes>>) -> Result<hyper::Response<hyper::body::Incoming>, String>
+async fn send<T>(
+    io: T,
+    req: Request<Empty<Bytes>>,
+) -> Result<hyper::Response<hyper::body::Incoming>, String>
 where
     T: hyper::rt::Read + hyper::rt::Write + Send + Unpin + 'static,
 {
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.map_err(|e| e.to_string())?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(|e| e.to_string())?;
     tokio::spawn(async move {
         let _ = conn.await;
     });

@@ -65,7 +65,11 @@ struct ServeArgs {
     #[arg(long, env = "IMG_AUTHZ_TRUST", default_value = "notary")]
     trust: String,
     /// Where trusted roots and seen metadata versions persist.
-    #[arg(long, env = "IMG_AUTHZ_STATE_DIR", default_value = "/var/lib/img-authz")]
+    #[arg(
+        long,
+        env = "IMG_AUTHZ_STATE_DIR",
+        default_value = "/var/lib/img-authz"
+    )]
     state_dir: String,
     /// Root pins: PATTERN=certs:ID[,ID] | PATTERN=ca:FILE | PATTERN=key:FILE, separated by ';'.
     #[arg(long, env = "IMG_AUTHZ_ROOT_PINS", default_value = "")]
@@ -81,7 +85,11 @@ struct ServeArgs {
     #[arg(long, env = "IMG_AUTHZ_DOCKER_CONFIG", default_value = "")]
     docker_config: String,
     /// dockerd's API, to learn which image a container would run.
-    #[arg(long, env = "DOCKER_HOST", default_value = "unix:///var/run/docker.sock")]
+    #[arg(
+        long,
+        env = "DOCKER_HOST",
+        default_value = "unix:///var/run/docker.sock"
+    )]
     docker_host: String,
     /// Seconds verified metadata and pull decisions are reused (never past
     /// the metadata's own expiry).

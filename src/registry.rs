@@ -65,7 +65,8 @@ fn is_loopback(domain: &str) -> bool {
         _ => domain,
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 impl RegistryClient {
@@ -78,7 +79,12 @@ impl RegistryClient {
     }
 
     /// The digest `domain/path:reference` resolves to at the registry now.
-    pub async fn manifest_digest(&self, domain: &str, path: &str, reference: &str) -> Result<String, RegistryError> {
+    pub async fn manifest_digest(
+        &self,
+        domain: &str,
+        path: &str,
+        reference: &str,
+    ) -> Result<String, RegistryError> {
         let host = api_host(domain);
         let scope = format!("repository:{path}:pull");
         let what = format!("{domain}/{path}:{reference}");
@@ -122,9 +128,15 @@ impl RegistryClient {
             reference: what.clone(),
             why,
         };
-        let digest = match resp.headers.get("Docker-Content-Digest").and_then(|v| v.to_str().ok()) {
+        let digest = match resp
+            .headers
+            .get("Docker-Content-Digest")
+            .and_then(|v| v.to_str().ok())
+        {
             Some(d) => d.trim().to_string(),
-            None if resp.body.is_empty() => return Err(bad("no Docker-Content-Digest header".into())),
+            None if resp.body.is_empty() => {
+                return Err(bad("no Docker-Content-Digest header".into()))
+            }
             None => format!("sha256:{:x}", Sha256::digest(&resp.body)),
         };
         validate_digest(&digest).map_err(|e| bad(e.to_string()))?;
@@ -132,7 +144,9 @@ impl RegistryClient {
         if !resp.body.is_empty() && digest.starts_with("sha256:") {
             let actual = format!("sha256:{:x}", Sha256::digest(&resp.body));
             if actual != digest {
-                return Err(bad(format!("header says {digest}, body hashes to {actual}")));
+                return Err(bad(format!(
+                    "header says {digest}, body hashes to {actual}"
+                )));
             }
         }
         Ok(digest)

@@ -24,7 +24,9 @@ pub fn root_store(ca_pem: Option<&str>) -> Result<rustls::RootCertStore, String>
     let mut store = rustls::RootCertStore::empty();
     if let Some(pem) = ca_pem {
         for c in parse_pem_certificates(pem.as_bytes())? {
-            store.add(c).map_err(|e| format!("unusable CA certificate: {e}"))?;
+            store
+                .add(c)
+                .map_err(|e| format!("unusable CA certificate: {e}"))?;
         }
         return Ok(store);
     }
