@@ -13,7 +13,11 @@ use futures_util::future::{BoxFuture, FutureExt, Shared};
 type Pending<V, E> = Shared<BoxFuture<'static, Result<(V, Instant), E>>>;
 
 enum Slot<V, E> {
-    Ready { value: V, expires: Instant, inserted: Instant },
+    Ready {
+        value: V,
+        expires: Instant,
+        inserted: Instant,
+    },
     Pending(Pending<V, E>),
 }
 
@@ -170,7 +174,11 @@ mod tests {
         for t in tasks {
             assert_eq!(t.await.unwrap(), Ok(7));
         }
-        assert_eq!(calls.load(Ordering::SeqCst), 1, "concurrent misses share one fetch");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "concurrent misses share one fetch"
+        );
         tokio::time::sleep(Duration::from_millis(120)).await;
         let c2 = calls.clone();
         let v = cache
@@ -180,17 +188,33 @@ mod tests {
             })
             .await;
         assert_eq!(v, Ok(8));
-        assert_eq!(calls.load(Ordering::SeqCst), 2, "an expired entry is fetched again");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "an expired entry is fetched again"
+        );
     }
 
     #[tokio::test]
     async fn errors_are_not_cached_and_size_is_bounded() {
         let cache: TtlCache<u32, u32, String> = TtlCache::new(3);
-        assert!(cache.get_or_fetch(1, || async { Err("down".to_string()) }).await.is_err());
-        assert_eq!(cache.get_or_fetch(1, || async { Ok((1, Instant::now() + Duration::from_secs(60))) }).await, Ok(1));
+        assert!(cache
+            .get_or_fetch(1, || async { Err("down".to_string()) })
+            .await
+            .is_err());
+        assert_eq!(
+            cache
+                .get_or_fetch(1, || async {
+                    Ok((1, Instant::now() + Duration::from_secs(60)))
+                })
+                .await,
+            Ok(1)
+        );
         for k in 2..10 {
             cache
-                .get_or_fetch(k, move || async move { Ok((k, Instant::now() + Duration::from_secs(60))) })
+                .get_or_fetch(k, move || async move {
+                    Ok((k, Instant::now() + Duration::from_secs(60)))
+                })
                 .await
                 .unwrap();
         }

@@ -46,4 +46,9 @@ pub trait Verifier: Send + Sync {
 
     /// Whether `digest` is signed for `repo`, under any tag.
     async fn digest_signed(&self, repo: &Reference, digest: &str) -> Result<Signed, TrustError>;
+
+    /// Figures of the verifier's caches, for status and metrics.
+    fn cache_figures(&self) -> Vec<crate::metrics::CacheFigures> {
+        Vec::new()
+    }
 }

@@ -71,7 +71,12 @@ impl NotaryVerifier {
 
     /// Verified metadata of `gun`, from the cache or the server.
     pub async fn repo(&self, gun: &str) -> Result<Arc<RepoTrust>, TrustError> {
-        let (fetch, roots, store, ttl) = (self.fetch.clone(), self.roots.clone(), self.store.clone(), self.ttl);
+        let (fetch, roots, store, ttl) = (
+            self.fetch.clone(),
+            self.roots.clone(),
+            self.store.clone(),
+            self.ttl,
+        );
         let extra = self.required_roles(gun);
         let key = gun.to_string();
         let g = gun.to_string();
@@ -90,7 +95,9 @@ impl NotaryVerifier {
 
 fn to_trust_error(gun: &str, e: TufError) -> TrustError {
     match e {
-        TufError::Missing(_) => TrustError::NotSigned(format!("the notary server has no trust data for {gun}")),
+        TufError::Missing(_) => {
+            TrustError::NotSigned(format!("the notary server has no trust data for {gun}"))
+        }
         TufError::Unavailable(m) => TrustError::Unavailable(m),
         e => TrustError::Invalid(format!("trust data for {gun} rejected: {e}")),
     }
@@ -102,6 +109,16 @@ impl Verifier for NotaryVerifier {
         "notary"
     }
 
+    fn cache_figures(&self) -> Vec<crate::metrics::CacheFigures> {
+        use std::sync::atomic::Ordering;
+        vec![crate::metrics::CacheFigures {
+            name: "notary",
+            entries: self.cache.len(),
+            hits: self.cache.stats.hits.load(Ordering::Relaxed),
+            misses: self.cache.stats.misses.load(Ordering::Relaxed),
+        }]
+    }
+
     async fn signed_digest(&self, repo: &Reference, tag: &str) -> Result<Signed, TrustError> {
         let gun = repo.name();
         let trust = self.repo(&gun).await?;
@@ -110,10 +127,9 @@ impl Verifier for NotaryVerifier {
                 "tag {tag:?} of {gun} is not signed (it is in neither {RELEASES} nor targets)"
             )));
         };
-        let digest = target
-            .digest
-            .clone()
-            .ok_or_else(|| TrustError::NotSigned(format!("the signed target {gun}:{tag} carries no sha256")))?;
+        let digest = target.digest.clone().ok_or_else(|| {
+            TrustError::NotSigned(format!("the signed target {gun}:{tag} carries no sha256"))
+        })?;
         for r in self.required_roles(&gun) {
             let ok = trust
                 .roles
@@ -135,11 +151,15 @@ impl Verifier for NotaryVerifier {
     async fn digest_signed(&self, repo: &Reference, digest: &str) -> Result<Signed, TrustError> {
         let gun = repo.name();
         let trust = self.repo(&gun).await?;
-        let found = [RELEASES, "targets"]
-            .iter()
-            .find_map(|role| trust.signs_digest(role, digest).map(|tag| (*role, tag.to_string())));
+        let found = [RELEASES, "targets"].iter().find_map(|role| {
+            trust
+                .signs_digest(role, digest)
+                .map(|tag| (*role, tag.to_string()))
+        });
         let Some((role, tag)) = found else {
-            return Err(TrustError::NotSigned(format!("{digest} is not a signed target of {gun}")));
+            return Err(TrustError::NotSigned(format!(
+                "{digest} is not a signed target of {gun}"
+            )));
         };
         for r in self.required_roles(&gun) {
             if trust.signs_digest(&r, digest).is_none() {

@@ -15,7 +15,8 @@ fn safe_str(s: &str, is_key: bool) -> bool {
     // Quoted-key sorting equals Go's string sorting only if no key byte
     // sorts below '"'.
     let lo = if is_key { 0x23 } else { 0x20 };
-    s.bytes().all(|b| (lo..0x7f).contains(&b) || (!is_key && b == b'"'))
+    s.bytes()
+        .all(|b| (lo..0x7f).contains(&b) || (!is_key && b == b'"'))
 }
 
 fn check(v: &Value) -> Result<(), TufError> {
@@ -23,13 +24,17 @@ fn check(v: &Value) -> Result<(), TufError> {
         Value::String(s) if !safe_str(s, false) => Err(TufError::Format(format!(
             "string {s:?} has characters whose canonical form is ambiguous"
         ))),
-        Value::Number(n) if !(n.is_i64() || n.is_u64()) => Err(TufError::Format(format!("non-integer number {n}"))),
+        Value::Number(n) if !(n.is_i64() || n.is_u64()) => {
+            Err(TufError::Format(format!("non-integer number {n}")))
+        }
         Value::Array(a) => a.iter().try_for_each(check),
         Value::Object(o) => o.iter().try_for_each(|(k, v)| {
             if safe_str(k, true) {
                 check(v)
             } else {
-                Err(TufError::Format(format!("key {k:?} has characters whose canonical form is ambiguous")))
+                Err(TufError::Format(format!(
+                    "key {k:?} has characters whose canonical form is ambiguous"
+                )))
             }
         }),
         _ => Ok(()),
@@ -40,7 +45,8 @@ fn check(v: &Value) -> Result<(), TufError> {
 pub fn canonical(v: &Value) -> Result<Vec<u8>, TufError> {
     check(v)?;
     let mut out = Vec::new();
-    let mut ser = serde_json::Serializer::with_formatter(&mut out, olpc_cjson::CanonicalFormatter::new());
+    let mut ser =
+        serde_json::Serializer::with_formatter(&mut out, olpc_cjson::CanonicalFormatter::new());
     v.serialize(&mut ser)
         .map_err(|e| TufError::Format(format!("cannot canonicalise: {e}")))?;
     Ok(out)

@@ -58,13 +58,26 @@ impl Fetch for HttpFetch {
         // the image's registry.
         let scope = format!("repository:{gun}:pull");
         let cred_host = gun.split('/').next().unwrap_or_default();
-        let cred_host = if self.http_has_creds(&self.host) { &self.host } else { cred_host };
+        let cred_host = if self.http_has_creds(&self.host) {
+            &self.host
+        } else {
+            cred_host
+        };
         let r = self
             .http
-            .request(Method::GET, &url, &["application/json"], &scope, cred_host, limit)
+            .request(
+                Method::GET,
+                &url,
+                &["application/json"],
+                &scope,
+                cred_host,
+                limit,
+            )
             .await
             .map_err(|e| match e {
-                HttpError::TooLarge { .. } => TufError::TooLarge(format!("{file} is larger than {limit} bytes")),
+                HttpError::TooLarge { .. } => {
+                    TufError::TooLarge(format!("{file} is larger than {limit} bytes"))
+                }
                 e => TufError::Unavailable(e.to_string()),
             })?;
         match r.status {

@@ -81,11 +81,16 @@ pub fn verifier_from_spki(der: &[u8]) -> Result<Verifier, TufError> {
     if let Ok(k) = rsa::RsaPublicKey::from_public_key_der(der) {
         use rsa::traits::PublicKeyParts;
         if k.size() * 8 < MIN_RSA_BITS {
-            return Err(TufError::Key(format!("RSA key of {} bits is below {MIN_RSA_BITS}", k.size() * 8)));
+            return Err(TufError::Key(format!(
+                "RSA key of {} bits is below {MIN_RSA_BITS}",
+                k.size() * 8
+            )));
         }
         return Ok(Verifier::Rsa(k));
     }
-    Err(TufError::Key("unsupported public key (P-256, P-384 and RSA are)".into()))
+    Err(TufError::Key(
+        "unsupported public key (P-256, P-384 and RSA are)".into(),
+    ))
 }
 
 /// Notary's "canonical" ID of an x509 key (`X509PublicKeyID`): the TUF ID
@@ -96,10 +101,14 @@ pub fn canonical_key_id(cert: &Cert) -> Result<String, TufError> {
         Verifier::Rsa(_) => "rsa",
         _ => "ecdsa",
     };
-    tuf_key_id(kt, &base64::engine::general_purpose::STANDARD.encode(&cert.spki_der))
+    tuf_key_id(
+        kt,
+        &base64::engine::general_purpose::STANDARD.encode(&cert.spki_der),
+    )
 }
 
-const OID_CN: x509_cert::der::asn1::ObjectIdentifier = x509_cert::der::asn1::ObjectIdentifier::new_unwrap("2.5.4.3");
+const OID_CN: x509_cert::der::asn1::ObjectIdentifier =
+    x509_cert::der::asn1::ObjectIdentifier::new_unwrap("2.5.4.3");
 const OID_SHA1_RSA: &str = "1.2.840.113549.1.1.5";
 const OID_SHA1_ECDSA: &str = "1.2.840.10045.4.1";
 const OID_BASIC_CONSTRAINTS: &str = "2.5.29.19";
@@ -110,7 +119,8 @@ fn time_secs(t: &x509_cert::time::Time) -> i64 {
 
 /// Parse one DER certificate.
 pub fn parse_cert(der: &[u8]) -> Result<Cert, TufError> {
-    let c = x509_cert::Certificate::from_der(der).map_err(|e| TufError::Key(format!("bad certificate: {e}")))?;
+    let c = x509_cert::Certificate::from_der(der)
+        .map_err(|e| TufError::Key(format!("bad certificate: {e}")))?;
     let tbs = &c.tbs_certificate;
     let mut common_name = String::new();
     for rdn in tbs.subject.0.iter() {
@@ -120,8 +130,14 @@ pub fn parse_cert(der: &[u8]) -> Result<Cert, TufError> {
                 common_name = v
                     .decode_as::<x509_cert::der::asn1::Utf8StringRef<'_>>()
                     .map(|s| s.as_str().to_string())
-                    .or_else(|_| v.decode_as::<x509_cert::der::asn1::PrintableStringRef<'_>>().map(|s| s.as_str().to_string()))
-                    .or_else(|_| v.decode_as::<x509_cert::der::asn1::Ia5StringRef<'_>>().map(|s| s.as_str().to_string()))
+                    .or_else(|_| {
+                        v.decode_as::<x509_cert::der::asn1::PrintableStringRef<'_>>()
+                            .map(|s| s.as_str().to_string())
+                    })
+                    .or_else(|_| {
+                        v.decode_as::<x509_cert::der::asn1::Ia5StringRef<'_>>()
+                            .map(|s| s.as_str().to_string())
+                    })
                     .unwrap_or_default();
             }
         }
@@ -130,8 +146,13 @@ pub fn parse_cert(der: &[u8]) -> Result<Cert, TufError> {
     let is_ca = tbs
         .extensions
         .as_ref()
-        .and_then(|exts| exts.iter().find(|e| e.extn_id.to_string() == OID_BASIC_CONSTRAINTS))
-        .and_then(|e| x509_cert::ext::pkix::BasicConstraints::from_der(e.extn_value.as_bytes()).ok())
+        .and_then(|exts| {
+            exts.iter()
+                .find(|e| e.extn_id.to_string() == OID_BASIC_CONSTRAINTS)
+        })
+        .and_then(|e| {
+            x509_cert::ext::pkix::BasicConstraints::from_der(e.extn_value.as_bytes()).ok()
+        })
         .is_some_and(|bc| bc.ca);
     Ok(Cert {
         der: der.to_vec(),
@@ -158,7 +179,10 @@ pub fn parse_key(v: &Value) -> Result<Key, TufError> {
         .and_then(|kv| kv.get("public"))
         .and_then(Value::as_str)
         .ok_or_else(|| TufError::Key("key without keyval.public".into()))?;
-    if v.get("keyval").and_then(|kv| kv.get("private")).is_some_and(|p| !p.is_null()) {
+    if v.get("keyval")
+        .and_then(|kv| kv.get("private"))
+        .is_some_and(|p| !p.is_null())
+    {
         return Err(TufError::Key("metadata carries a private key".into()));
     }
     let raw = b64(public)?;
@@ -188,14 +212,19 @@ pub fn parse_key(v: &Value) -> Result<Key, TufError> {
                 let der = c.to_der().map_err(|e| TufError::Key(e.to_string()))?;
                 certs.push(parse_cert(&der)?);
             }
-            let leaf = certs.first().ok_or_else(|| TufError::Key("empty certificate chain".into()))?;
+            let leaf = certs
+                .first()
+                .ok_or_else(|| TufError::Key("empty certificate chain".into()))?;
             let v = verifier_from_spki(&leaf.spki_der)?;
             let matches = matches!(
                 (keytype, &v),
-                ("rsa-x509", Verifier::Rsa(_)) | ("ecdsa-x509", Verifier::P256(_) | Verifier::P384(_))
+                ("rsa-x509", Verifier::Rsa(_))
+                    | ("ecdsa-x509", Verifier::P256(_) | Verifier::P384(_))
             );
             if !matches {
-                return Err(TufError::Key(format!("{keytype} certificate holds another kind of key")));
+                return Err(TufError::Key(format!(
+                    "{keytype} certificate holds another kind of key"
+                )));
             }
             (v, certs)
         }
@@ -216,15 +245,18 @@ impl Key {
         let bad = |why: &str| TufError::Signature(format!("key {}: {why}", short(&self.id)));
         match (method, &self.verifier) {
             ("eddsa", Verifier::Ed25519(k)) => {
-                let s = ed25519_dalek::Signature::from_slice(sig).map_err(|_| bad("malformed ed25519 signature"))?;
-                k.verify_strict(msg, &s).map_err(|_| bad("ed25519 signature does not verify"))
+                let s = ed25519_dalek::Signature::from_slice(sig)
+                    .map_err(|_| bad("malformed ed25519 signature"))?;
+                k.verify_strict(msg, &s)
+                    .map_err(|_| bad("ed25519 signature does not verify"))
             }
             ("ecdsa", Verifier::P256(k)) => {
                 use p256::ecdsa::signature::hazmat::PrehashVerifier;
                 if sig.len() != 64 {
                     return Err(bad("P-256 signature is not 64 bytes of r‖s"));
                 }
-                let s = p256::ecdsa::Signature::from_slice(sig).map_err(|_| bad("malformed ecdsa signature"))?;
+                let s = p256::ecdsa::Signature::from_slice(sig)
+                    .map_err(|_| bad("malformed ecdsa signature"))?;
                 k.verify_prehash(&Sha256::digest(msg), &s)
                     .map_err(|_| bad("ecdsa signature does not verify"))
             }
@@ -233,23 +265,31 @@ impl Key {
                 if sig.len() != 96 {
                     return Err(bad("P-384 signature is not 96 bytes of r‖s"));
                 }
-                let s = p384::ecdsa::Signature::from_slice(sig).map_err(|_| bad("malformed ecdsa signature"))?;
+                let s = p384::ecdsa::Signature::from_slice(sig)
+                    .map_err(|_| bad("malformed ecdsa signature"))?;
                 k.verify_prehash(&Sha256::digest(msg), &s)
                     .map_err(|_| bad("ecdsa signature does not verify"))
             }
             ("rsapss" | "pycrypto-pkcs#1 pss", Verifier::Rsa(k)) => {
                 use rsa::signature::Verifier as _;
                 let vk = rsa::pss::VerifyingKey::<Sha256>::new(k.clone());
-                let s = rsa::pss::Signature::try_from(sig).map_err(|_| bad("malformed RSA-PSS signature"))?;
-                vk.verify(msg, &s).map_err(|_| bad("RSA-PSS signature does not verify"))
+                let s = rsa::pss::Signature::try_from(sig)
+                    .map_err(|_| bad("malformed RSA-PSS signature"))?;
+                vk.verify(msg, &s)
+                    .map_err(|_| bad("RSA-PSS signature does not verify"))
             }
             ("rsapkcs1v15", Verifier::Rsa(k)) => {
                 use rsa::signature::Verifier as _;
                 let vk = rsa::pkcs1v15::VerifyingKey::<Sha256>::new(k.clone());
-                let s = rsa::pkcs1v15::Signature::try_from(sig).map_err(|_| bad("malformed PKCS#1 signature"))?;
-                vk.verify(msg, &s).map_err(|_| bad("PKCS#1 v1.5 signature does not verify"))
+                let s = rsa::pkcs1v15::Signature::try_from(sig)
+                    .map_err(|_| bad("malformed PKCS#1 signature"))?;
+                vk.verify(msg, &s)
+                    .map_err(|_| bad("PKCS#1 v1.5 signature does not verify"))
             }
-            (m, _) => Err(bad(&format!("method {m:?} does not fit a {} key", self.keytype))),
+            (m, _) => Err(bad(&format!(
+                "method {m:?} does not fit a {} key",
+                self.keytype
+            ))),
         }
     }
 

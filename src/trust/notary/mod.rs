@@ -54,6 +54,9 @@ pub enum TufError {
 impl TufError {
     /// Failures a newer root could explain (key rotation).
     pub fn suggests_new_root(&self) -> bool {
-        matches!(self, TufError::Threshold(_) | TufError::Signature(_) | TufError::RootMismatch(_))
+        matches!(
+            self,
+            TufError::Threshold(_) | TufError::Signature(_) | TufError::RootMismatch(_)
+        )
     }
 }

@@ -76,6 +76,10 @@ fn cert_problem(k: &Key, gun: &str, now: i64) -> Option<String> {
     let Some(leaf) = k.leaf() else {
         return Some("is not an X.509 certificate".into());
     };
+    // notary counts only leaf (non-CA) certificates as root keys.
+    if leaf.is_ca {
+        return Some("is a CA certificate, not a leaf".into());
+    }
     if !cn_matches(&leaf.common_name, gun) {
         return Some(format!("names {:?}, not {gun:?}", leaf.common_name));
     }
@@ -106,17 +110,31 @@ fn pin_allows(pin: &Pin, k: &Key, leaf: &Cert, now: i64) -> bool {
 }
 
 /// The leaf chains to one of `cas` (intermediates from the key's own chain).
-fn chains_to(leaf: &Cert, intermediates: &[Cert], cas: &[CertificateDer<'static>], now: i64) -> bool {
+fn chains_to(
+    leaf: &Cert,
+    intermediates: &[Cert],
+    cas: &[CertificateDer<'static>],
+    now: i64,
+) -> bool {
     let leaf_der = CertificateDer::from(leaf.der.clone());
     let Ok(ee) = webpki::EndEntityCert::try_from(&leaf_der) else {
         return false;
     };
     let anchors: Vec<_> = cas
         .iter()
-        .filter_map(|c| webpki::anchor_from_trusted_cert(c).ok().map(|a| a.to_owned()))
+        .filter_map(|c| {
+            webpki::anchor_from_trusted_cert(c)
+                .ok()
+                .map(|a| a.to_owned())
+        })
         .collect();
-    let inter: Vec<CertificateDer<'static>> = intermediates.iter().map(|c| CertificateDer::from(c.der.clone())).collect();
-    let Ok(secs) = u64::try_from(now) else { return false };
+    let inter: Vec<CertificateDer<'static>> = intermediates
+        .iter()
+        .map(|c| CertificateDer::from(c.der.clone()))
+        .collect();
+    let Ok(secs) = u64::try_from(now) else {
+        return false;
+    };
     // Notary root certificates carry the code-signing EKU.
     const CODE_SIGNING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x03];
     ee.verify_for_usage(
@@ -188,8 +206,11 @@ pub fn validate_root(
                 root.common.version, old.common.version
             )));
         }
-        verify_threshold(env, old.role("root")?)
-            .map_err(|e| TufError::Root(format!("the new root is not signed by the trusted root's keys: {e}")))?;
+        verify_threshold(env, old.role("root")?).map_err(|e| {
+            TufError::Root(format!(
+                "the new root is not signed by the trusted root's keys: {e}"
+            ))
+        })?;
     }
     root.common.check_expiry("root", now)?;
     Ok(root)

@@ -65,7 +65,8 @@ impl StateStore {
         let dir = match dir {
             Some(d) => {
                 let nd = d.join("notary");
-                std::fs::create_dir_all(&nd).map_err(|e| TufError::State(format!("{}: {e}", nd.display())))?;
+                std::fs::create_dir_all(&nd)
+                    .map_err(|e| TufError::State(format!("{}: {e}", nd.display())))?;
                 use std::os::unix::fs::PermissionsExt;
                 let _ = std::fs::set_permissions(&nd, std::fs::Permissions::from_mode(0o700));
                 Some(nd)
@@ -80,7 +81,9 @@ impl StateStore {
 
     fn path(&self, gun: &str) -> Option<PathBuf> {
         let h = super::keys::hex(&Sha256::digest(gun.as_bytes()));
-        self.dir.as_ref().map(|d| d.join(format!("{}.json", &h[..32])))
+        self.dir
+            .as_ref()
+            .map(|d| d.join(format!("{}.json", &h[..32])))
     }
 
     pub fn load(&self, gun: &str) -> Result<RepoState, TufError> {
@@ -91,13 +94,19 @@ impl StateStore {
             gun: gun.to_string(),
             ..Default::default()
         };
-        let Some(p) = self.path(gun) else { return Ok(fresh) };
+        let Some(p) = self.path(gun) else {
+            return Ok(fresh);
+        };
         match std::fs::read(&p) {
             Ok(b) => {
-                let s: RepoState =
-                    serde_json::from_slice(&b).map_err(|e| TufError::State(format!("{}: {e}", p.display())))?;
+                let s: RepoState = serde_json::from_slice(&b)
+                    .map_err(|e| TufError::State(format!("{}: {e}", p.display())))?;
                 if s.gun != gun {
-                    return Err(TufError::State(format!("{} belongs to {}", p.display(), s.gun)));
+                    return Err(TufError::State(format!(
+                        "{} belongs to {}",
+                        p.display(),
+                        s.gun
+                    )));
                 }
                 Ok(s)
             }
@@ -140,7 +149,10 @@ mod tests {
         let again = StateStore::new(Some(dir.path())).unwrap();
         let mut s2 = again.load("reg/x").unwrap();
         assert_eq!(s2.root_bytes().unwrap().unwrap(), b"root-bytes");
-        assert!(matches!(s2.ratchet("timestamp", 4), Err(TufError::Rollback(_))));
+        assert!(matches!(
+            s2.ratchet("timestamp", 4),
+            Err(TufError::Rollback(_))
+        ));
         s2.ratchet("timestamp", 5).unwrap();
         assert_eq!(again.load("reg/other").unwrap().root, None);
     }

@@ -19,7 +19,9 @@
 //! replay old metadata.
 //!
 //! Keys are derived from labels through SHA-2, so every run signs with the
-//! same keys; RSA keys (slow to generate) are cached per label.
+//! same keys; RSA keys (slow to generate) are cached per label. Certificates
+//! are made by rcgen, whose ECDSA signatures are randomised: a root key's ID
+//! is stable within one [`Repo`] (cloned with it), not across runs.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -114,7 +116,10 @@ impl rsa::rand_core::CryptoRng for LabelRng {}
 
 fn rsa_key(label: &str) -> rsa::RsaPrivateKey {
     static CACHE: OnceLock<Mutex<HashMap<String, rsa::RsaPrivateKey>>> = OnceLock::new();
-    let mut cache = CACHE.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+    let mut cache = CACHE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
     cache
         .entry(label.to_string())
         .or_insert_with(|| {
@@ -153,13 +158,17 @@ pub(crate) struct TestKey {
     pub public: String,
     /// The signature method used by [`TestKey::sign`].
     pub method: String,
-    /// For x509 keys: the certificate chain (PEM), leaf first.
-    pub cert_pem: Option<String>,
 }
 
 impl std::fmt::Debug for TestKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "TestKey({} {} {})", self.keytype, self.method, &self.id()[..12])
+        write!(
+            f,
+            "TestKey({} {} {})",
+            self.keytype,
+            self.method,
+            &self.id()[..12]
+        )
     }
 }
 
@@ -169,15 +178,25 @@ impl TestKey {
         let (secret, keytype, method) = match kind {
             KeyKind::Ed25519 => {
                 let seed: [u8; 32] = derive(&format!("ed25519:{label}"), 32).try_into().unwrap();
-                (Secret::Ed25519(ed25519_dalek::SigningKey::from_bytes(&seed)), "ed25519", "eddsa")
+                (
+                    Secret::Ed25519(ed25519_dalek::SigningKey::from_bytes(&seed)),
+                    "ed25519",
+                    "eddsa",
+                )
             }
             KeyKind::P256 => (
-                Secret::P256(p256::ecdsa::SigningKey::from_slice(&derive(&format!("p256:{label}"), 32)).unwrap()),
+                Secret::P256(
+                    p256::ecdsa::SigningKey::from_slice(&derive(&format!("p256:{label}"), 32))
+                        .unwrap(),
+                ),
                 "ecdsa",
                 "ecdsa",
             ),
             KeyKind::P384 => (
-                Secret::P384(p384::ecdsa::SigningKey::from_slice(&derive(&format!("p384:{label}"), 48)).unwrap()),
+                Secret::P384(
+                    p384::ecdsa::SigningKey::from_slice(&derive(&format!("p384:{label}"), 48))
+                        .unwrap(),
+                ),
                 "ecdsa",
                 "ecdsa",
             ),
@@ -188,7 +207,6 @@ impl TestKey {
             keytype: keytype.to_string(),
             public: String::new(),
             method: method.to_string(),
-            cert_pem: None,
         };
         k.public = match &k.secret {
             Secret::Ed25519(s) => b64(s.verifying_key().as_bytes()),
@@ -269,7 +287,9 @@ impl TestKey {
             }
             (Secret::Rsa(s), "rsapkcs1v15") => {
                 use rsa::signature::{SignatureEncoding, Signer};
-                rsa::pkcs1v15::SigningKey::<Sha256>::new((**s).clone()).sign(msg).to_vec()
+                rsa::pkcs1v15::SigningKey::<Sha256>::new((**s).clone())
+                    .sign(msg)
+                    .to_vec()
             }
             (Secret::Rsa(s), _) => {
                 use rsa::signature::{RandomizedSigner, SignatureEncoding};
@@ -287,7 +307,9 @@ impl TestKey {
     /// A DER signature (not notary's raw r‖s), for negative tests.
     pub fn sign_ecdsa_der(&self, msg: &[u8]) -> Vec<u8> {
         use p256::ecdsa::signature::hazmat::PrehashSigner;
-        let Secret::P256(s) = &self.secret else { panic!("not a P-256 key") };
+        let Secret::P256(s) = &self.secret else {
+            panic!("not a P-256 key")
+        };
         let sig: p256::ecdsa::Signature = s.sign_prehash(&Sha256::digest(msg)).unwrap();
         sig.to_der().as_bytes().to_vec()
     }
@@ -325,7 +347,6 @@ impl TestKey {
             keytype: keytype.to_string(),
             public: b64(pem.as_bytes()),
             method: self.method.clone(),
-            cert_pem: Some(pem),
         }
     }
 
@@ -342,6 +363,8 @@ pub(crate) struct CertSpec {
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
     pub issuer: Option<Arc<TestCa>>,
+    /// A CA certificate (CA:TRUE), which is no root key.
+    pub ca: bool,
 }
 
 impl CertSpec {
@@ -352,24 +375,35 @@ impl CertSpec {
             not_before: day(-1),
             not_after: day(3650),
             issuer: None,
+            ca: false,
         }
     }
 
+    /// NotBefore and NotAfter.
     pub fn valid(mut self, not_before: OffsetDateTime, not_after: OffsetDateTime) -> CertSpec {
         self.not_before = not_before;
         self.not_after = not_after;
         self
     }
 
+    /// Issued by `ca` instead of self-signed; the key's PEM bundle then
+    /// carries `ca`'s intermediates after the leaf.
     pub fn issued_by(mut self, ca: &Arc<TestCa>) -> CertSpec {
         self.issuer = Some(ca.clone());
+        self
+    }
+
+    /// Mark the certificate CA:TRUE (with keyCertSign): no valid root key.
+    pub fn ca_certificate(mut self) -> CertSpec {
+        self.ca = true;
         self
     }
 
     fn params(&self) -> rcgen::CertificateParams {
         let mut p = rcgen::CertificateParams::default();
         p.distinguished_name = rcgen::DistinguishedName::new();
-        p.distinguished_name.push(rcgen::DnType::CommonName, self.cn.as_str());
+        p.distinguished_name
+            .push(rcgen::DnType::CommonName, self.cn.as_str());
         p.not_before = self.not_before;
         p.not_after = self.not_after;
         p.is_ca = rcgen::IsCa::ExplicitNoCa;
@@ -378,6 +412,10 @@ impl CertSpec {
             rcgen::KeyUsagePurpose::KeyEncipherment,
         ];
         p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::CodeSigning];
+        if self.ca {
+            p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            p.key_usages.push(rcgen::KeyUsagePurpose::KeyCertSign);
+        }
         p
     }
 }
@@ -410,7 +448,9 @@ impl TestCa {
     /// A self-signed CA.
     pub fn root(label: &str) -> Arc<TestCa> {
         let kp = TestKey::p256(&format!("ca:{label}")).rcgen_key();
-        let cert = TestCa::ca_params(&format!("Test CA {label}")).self_signed(&kp).unwrap();
+        let cert = TestCa::ca_params(&format!("Test CA {label}"))
+            .self_signed(&kp)
+            .unwrap();
         Arc::new(TestCa {
             kp,
             cert,
@@ -425,7 +465,11 @@ impl TestCa {
             .signed_by(&kp, &self.cert, &self.kp)
             .unwrap();
         let chain_pem = format!("{}{}", cert.pem(), self.chain_pem);
-        Arc::new(TestCa { kp, cert, chain_pem })
+        Arc::new(TestCa {
+            kp,
+            cert,
+            chain_pem,
+        })
     }
 
     /// The CA certificate, as a pin bundle holds it.
@@ -516,7 +560,8 @@ pub(crate) struct Repo {
 /// Expiry in notary's form: RFC 3339, nanoseconds, a non-UTC offset.
 pub(crate) fn expires_str(t: OffsetDateTime) -> String {
     let t = (t + Duration::nanoseconds(123_456_789)).to_offset(time::macros::offset!(-5));
-    t.format(&time::format_description::well_known::Rfc3339).unwrap()
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
 }
 
 fn meta_entry(bytes: &[u8]) -> Value {
@@ -528,7 +573,12 @@ fn meta_entry(bytes: &[u8]) -> Value {
 
 fn targets_map(tags: &BTreeMap<String, TestTarget>) -> Value {
     tags.iter()
-        .map(|(tag, t)| (tag.clone(), json!({"hashes": {"sha256": b64(&t.sha256)}, "length": t.length})))
+        .map(|(tag, t)| {
+            (
+                tag.clone(),
+                json!({"hashes": {"sha256": b64(&t.sha256)}, "length": t.length}),
+            )
+        })
         .collect::<Map<_, _>>()
         .into()
 }
@@ -587,7 +637,9 @@ pub(crate) struct Built {
 
 impl Built {
     pub fn file(&self, role: &str) -> &[u8] {
-        self.files.get(role).unwrap_or_else(|| panic!("no {role} in this build"))
+        self.files
+            .get(role)
+            .unwrap_or_else(|| panic!("no {role} in this build"))
     }
 
     /// `<role>.<sha256hex>.json`, the name a parent's meta fetches.
@@ -670,7 +722,11 @@ impl Repo {
     }
 
     /// Change `role`'s `signed` object before it is signed.
-    pub fn edit(&mut self, role: &str, f: impl Fn(&mut Value) + Send + Sync + 'static) -> &mut Repo {
+    pub fn edit(
+        &mut self,
+        role: &str,
+        f: impl Fn(&mut Value) + Send + Sync + 'static,
+    ) -> &mut Repo {
         self.edits.push((role.to_string(), Arc::new(f)));
         self
     }
@@ -757,6 +813,11 @@ impl Repo {
         sign_envelope(&signed, spec.signers())
     }
 
+    /// The root file alone (cheaper than a whole build).
+    pub fn root_file(&self) -> Vec<u8> {
+        self.file("root", &self.root, self.root_signed())
+    }
+
     /// Every role file, consistent with each other.
     pub fn build(&self) -> Built {
         let mut files = BTreeMap::new();
@@ -765,7 +826,7 @@ impl Repo {
             files.insert(role.to_string(), bytes);
             versions.insert(role.to_string(), version);
         };
-        let root = self.file("root", &self.root, self.root_signed());
+        let root = self.root_file();
         let targets = self.file("targets", &self.targets, self.targets_signed());
         let mut meta = Map::new();
         meta.insert("root".into(), meta_entry(&root));
@@ -823,12 +884,16 @@ impl MemFetch {
     }
 
     pub fn put(&self, gun: &str, file: &str, bytes: impl Into<Vec<u8>>) {
-        self.files()
-            .insert((gun.to_string(), file.to_string()), Bytes::from(bytes.into()));
+        self.files().insert(
+            (gun.to_string(), file.to_string()),
+            Bytes::from(bytes.into()),
+        );
     }
 
     pub fn get(&self, gun: &str, file: &str) -> Option<Bytes> {
-        self.files().get(&(gun.to_string(), file.to_string())).cloned()
+        self.files()
+            .get(&(gun.to_string(), file.to_string()))
+            .cloned()
     }
 
     pub fn remove(&self, gun: &str, file: &str) {
@@ -844,7 +909,11 @@ impl MemFetch {
     /// `<version>.<role>.json`.
     pub fn serve_role(&self, gun: &str, role: &str, version: u64, bytes: &[u8]) {
         self.put(gun, &format!("{role}.json"), bytes);
-        self.put(gun, &format!("{role}.{}.json", hex(&Sha256::digest(bytes))), bytes);
+        self.put(
+            gun,
+            &format!("{role}.{}.json", hex(&Sha256::digest(bytes))),
+            bytes,
+        );
         self.put(gun, &format!("{version}.{role}.json"), bytes);
     }
 
@@ -881,7 +950,9 @@ impl Fetch for MemFetch {
         }
         match self.get(gun, file) {
             // As HttpFetch: a body over the limit is refused, not truncated.
-            Some(b) if b.len() > limit => Err(TufError::TooLarge(format!("{file} is larger than {limit} bytes"))),
+            Some(b) if b.len() > limit => Err(TufError::TooLarge(format!(
+                "{file} is larger than {limit} bytes"
+            ))),
             other => Ok(other),
         }
     }

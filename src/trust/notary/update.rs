@@ -8,7 +8,8 @@ use time::OffsetDateTime;
 
 use super::client::Fetch;
 use super::metadata::{
-    parse_envelope, parse_snapshot, parse_targets, parse_timestamp, verify_threshold, MetaEntry, Root, Target,
+    parse_envelope, parse_snapshot, parse_targets, parse_timestamp, verify_threshold, MetaEntry,
+    Root, Target,
 };
 use super::root::{validate_root, RootPolicy};
 use super::state::{RepoState, StateStore};
@@ -66,7 +67,12 @@ impl RepoTrust {
 }
 
 /// Fetch `file`, requiring its presence.
-async fn must(fetch: &dyn Fetch, gun: &str, file: &str, limit: usize) -> Result<bytes::Bytes, TufError> {
+async fn must(
+    fetch: &dyn Fetch,
+    gun: &str,
+    file: &str,
+    limit: usize,
+) -> Result<bytes::Bytes, TufError> {
     fetch
         .fetch(gun, file, limit)
         .await?
@@ -74,7 +80,12 @@ async fn must(fetch: &dyn Fetch, gun: &str, file: &str, limit: usize) -> Result<
 }
 
 /// Fetch a role file by the hash its parent lists, and check it.
-async fn by_hash(fetch: &dyn Fetch, gun: &str, role: &str, e: &MetaEntry) -> Result<bytes::Bytes, TufError> {
+async fn by_hash(
+    fetch: &dyn Fetch,
+    gun: &str,
+    role: &str,
+    e: &MetaEntry,
+) -> Result<bytes::Bytes, TufError> {
     let hex = e
         .sha256_hex()
         .ok_or_else(|| TufError::Format(format!("{role} is listed without a sha256")))?;
@@ -98,7 +109,11 @@ pub async fn update(
 ) -> Result<RepoTrust, TufError> {
     let mut st = store.load(gun)?;
     let pin = policy.pin_for(gun);
-    let source = if pin.is_some() { RootSource::Pinned } else { RootSource::FirstUse };
+    let source = if pin.is_some() {
+        RootSource::Pinned
+    } else {
+        RootSource::FirstUse
+    };
 
     // The root: the one trusted before (re-checked now: its certificates
     // may have expired), or the server's, which must satisfy the pin or be
@@ -130,15 +145,23 @@ pub async fn update(
             // signed by its predecessor, then try once more.
             let mut rotated = false;
             let mut v = root.common.version;
-            while v < root.common.version + MAX_ROTATIONS {
+            // `root` moves on with each step: bound the walk from where it started.
+            let last = root.common.version.saturating_add(MAX_ROTATIONS);
+            while v < last {
                 v += 1;
-                let Some(b) = fetch.fetch(gun, &format!("{v}.root.json"), MAX_ROOT).await? else {
+                let Some(b) = fetch
+                    .fetch(gun, &format!("{v}.root.json"), MAX_ROOT)
+                    .await?
+                else {
                     break;
                 };
                 let env = parse_envelope(&b, "root")?;
                 let next = validate_root(&env, gun, pin, Some(&root), now)?;
                 if next.common.version != v {
-                    return Err(TufError::Format(format!("{v}.root.json holds version {}", next.common.version)));
+                    return Err(TufError::Format(format!(
+                        "{v}.root.json holds version {}",
+                        next.common.version
+                    )));
                 }
                 st.ratchet("root", v)?;
                 root = next;
@@ -222,7 +245,11 @@ async fn attempt(
     st.ratchet("targets", targets.common.version)?;
     targets.common.check_expiry("targets", now)?;
 
-    let mut expires = ts.common.expires.min(snap.common.expires).min(targets.common.expires);
+    let mut expires = ts
+        .common
+        .expires
+        .min(snap.common.expires)
+        .min(targets.common.expires);
     let mut roles = HashMap::new();
     for (name, bytes) in wanted.iter().zip(dbs) {
         let Some(bytes) = bytes? else { continue };
@@ -244,7 +271,11 @@ async fn attempt(
             continue;
         }
         expires = expires.min(dt.common.expires);
-        let allowed: HashMap<String, Target> = dt.targets.into_iter().filter(|(t, _)| d.allows(t)).collect();
+        let allowed: HashMap<String, Target> = dt
+            .targets
+            .into_iter()
+            .filter(|(t, _)| d.allows(t))
+            .collect();
         roles.insert(name.clone(), allowed);
     }
     roles.insert("targets".to_string(), targets.targets);
