@@ -389,6 +389,26 @@ fn parse_signers(s: &str) -> Result<Vec<SignerRule>, ConfigError> {
 }
 
 impl Config {
+    /// What is loaded, without secrets (for `img-authz status`).
+    pub fn summary(&self) -> serde_json::Value {
+        let t = &self.trust;
+        serde_json::json!({
+            "registries": self.registries,
+            "notary": self.notary.url,
+            "notary_tls_ca": if self.notary.root_ca_pem.is_some() { "NOTARY_ROOT_CA" } else { "system roots" },
+            "allow": self.allow.to_string(),
+            "deadline_ms": u64::try_from(self.deadline.as_millis()).unwrap_or(u64::MAX),
+            "trust": match t.mode { TrustMode::Notary => "notary", TrustMode::None => "none" },
+            "state_dir": t.state_dir.display().to_string(),
+            "root_pins": t.root_pins.iter().map(|p| p.pattern.clone()).collect::<Vec<_>>(),
+            "trust_on_first_use": t.tofu,
+            "signers": t.signers.iter().map(|s| format!("{}={}", s.pattern, s.roles.join(","))).collect::<Vec<_>>(),
+            "docker_host": t.docker_host,
+            "cache_ttl_secs": t.cache_ttl.as_secs(),
+            "pull_cache_secs": t.pull_cache_ttl.as_secs(),
+        })
+    }
+
     /// Whether images from `domain` may be used. Host names compare without
     /// case (DNS does); ports must match exactly.
     pub fn registry_allowed(&self, domain: &str) -> bool {

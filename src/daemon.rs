@@ -75,10 +75,14 @@ impl DaemonClient {
     }
 
     async fn get(&self, path: &str) -> Result<(StatusCode, Bytes), DaemonError> {
-        match tokio::time::timeout(self.timeout, self.get_inner(path)).await {
+        let start = std::time::Instant::now();
+        let r = match tokio::time::timeout(self.timeout, self.get_inner(path)).await {
             Ok(r) => r,
             Err(_) => Err(DaemonError::Timeout(self.timeout)),
-        }
+        };
+        let ok = matches!(&r, Ok((s, _)) if !s.is_server_error());
+        crate::metrics::METRICS.upstream(crate::metrics::Upstream::Daemon, ok, start.elapsed());
+        r
     }
 
     async fn get_inner(&self, path: &str) -> Result<(StatusCode, Bytes), DaemonError> {

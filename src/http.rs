@@ -10,6 +10,7 @@ use reqwest::header::{HeaderMap, ACCEPT, WWW_AUTHENTICATE};
 use reqwest::{Method, StatusCode};
 
 use crate::credentials::{Credential, Credentials};
+use crate::metrics::{Upstream, METRICS};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HttpError {
@@ -34,6 +35,8 @@ pub struct Fetched {
 /// An HTTP client with one trust store, credentials and a token cache.
 pub struct HttpClient {
     client: reqwest::Client,
+    /// What this client talks to, for metrics.
+    upstream: Upstream,
     creds: Arc<Credentials>,
     tokens: Mutex<HashMap<String, (String, Instant)>>,
 }
@@ -79,6 +82,7 @@ pub fn parse_challenge(h: &str) -> Option<Challenge> {
 impl HttpClient {
     /// `ca_pem`: trust exactly these CAs; `None`: the system roots.
     pub fn new(
+        upstream: Upstream,
         ca_pem: Option<&str>,
         creds: Arc<Credentials>,
         timeout: Duration,
@@ -90,10 +94,12 @@ impl HttpClient {
             .timeout(timeout)
             .redirect(reqwest::redirect::Policy::limited(3))
             .user_agent(concat!("img-authz/", env!("CARGO_PKG_VERSION")))
+            .hickory_dns(true)
             .build()
             .map_err(|e| HttpError::Tls(e.to_string()))?;
         Ok(HttpClient {
             client,
+            upstream,
             creds,
             tokens: Mutex::new(HashMap::new()),
         })
@@ -263,11 +269,19 @@ impl HttpClient {
             Some(Auth::Basic(c)) => req.basic_auth(&c.username, Some(&c.password)),
             None => req,
         };
-        let resp = req.send().await.map_err(|e| HttpError::Unreachable {
-            url: url.to_string(),
-            why: error_chain(&e),
-        })?;
+        let start = std::time::Instant::now();
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                METRICS.upstream(self.upstream, false, start.elapsed());
+                return Err(HttpError::Unreachable {
+                    url: url.to_string(),
+                    why: error_chain(&e),
+                });
+            }
+        };
         let status = resp.status();
+        METRICS.upstream(self.upstream, !status.is_server_error(), start.elapsed());
         let headers = resp.headers().clone();
         let body = read_limited(resp, limit, url).await?;
         Ok(Fetched {

@@ -1,7 +1,11 @@
 //! The decision log: one JSON line per decision, on stderr (journald and
 //! dockerd keep it).
 
+use std::fs::File;
 use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
@@ -10,11 +14,14 @@ use crate::policy::Decision;
 use crate::protocol::AuthzRequest;
 use crate::request::Action;
 
-/// Where decisions go.
-#[derive(Debug, Clone, Default)]
+/// Where decisions go: stderr, and optionally a file.
+#[derive(Debug, Default)]
 pub struct DecisionLog {
-    /// Log allowed reads too (they are most of the traffic).
-    pub log_reads: bool,
+    /// Log one allowed read in this many (they are most of the traffic):
+    /// 0 logs none, 1 all.
+    reads_sample: u64,
+    reads_seen: AtomicU64,
+    file: Option<Mutex<File>>,
 }
 
 /// One line of the decision log.
@@ -82,14 +89,97 @@ impl<'a> Entry<'a> {
 }
 
 impl DecisionLog {
+    /// `reads_sample`: log one allowed read in N (0: none). `file`: also
+    /// append every line there.
+    pub fn new(reads_sample: u64, file: Option<&Path>) -> std::io::Result<DecisionLog> {
+        let file = match file {
+            Some(p) => Some(Mutex::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)?,
+            )),
+            None => None,
+        };
+        Ok(DecisionLog {
+            reads_sample,
+            reads_seen: AtomicU64::new(0),
+            file,
+        })
+    }
+
     pub fn record(&self, e: &Entry<'_>) {
-        if e.decision == "allow" && e.action == "read" && !self.log_reads {
-            return;
+        if e.decision == "allow" && e.action == "read" {
+            let n = self.reads_seen.fetch_add(1, Ordering::Relaxed);
+            if self.reads_sample == 0 || n % self.reads_sample != 0 {
+                return;
+            }
         }
         if let Ok(mut line) = serde_json::to_vec(e) {
             line.push(b'\n');
-            // A failed write to stderr must not change the decision.
+            // A failed write must not change the decision.
             let _ = std::io::stderr().lock().write_all(&line);
+            if let Some(f) = &self.file {
+                if let Ok(mut f) = f.lock() {
+                    let _ = f.write_all(&line);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{Decision, Rule};
+
+    #[test]
+    fn samples_reads_and_writes_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("decisions.log");
+        let log = DecisionLog::new(3, Some(&path)).unwrap();
+        let req = AuthzRequest {
+            request_method: "GET".into(),
+            request_uri: "/_ping".into(),
+            ..Default::default()
+        };
+        let read = Decision::allow(Rule::Default, "reads are allowed");
+        let deny = Decision::deny(Rule::Load, "no", "yes");
+        for _ in 0..6 {
+            log.record(&Entry::new(
+                &req,
+                Some(&Action::Read { route: "x" }),
+                &read,
+                Duration::ZERO,
+            ));
+        }
+        log.record(&Entry::new(
+            &req,
+            Some(&Action::Load),
+            &deny,
+            Duration::from_micros(7),
+        ));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 3, "two of six reads, and the deny");
+        assert_eq!(lines[2]["decision"], "deny");
+        assert_eq!(lines[2]["rule"], "load");
+        assert_eq!(lines[2]["latency_us"], 7);
+        for k in [
+            "time",
+            "user",
+            "method",
+            "uri",
+            "action",
+            "decision",
+            "rule",
+            "reason",
+            "latency_us",
+        ] {
+            assert!(lines[2].get(k).is_some(), "{k} missing");
         }
     }
 }

@@ -4,13 +4,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
-use img_authz::config::RawConfig;
+use img_authz::config::{Config, RawConfig, TrustMode};
 use img_authz::log::DecisionLog;
 use img_authz::plugin::Plugin;
 use img_authz::policy::Policy;
 use img_authz::protocol::{self, ServerOptions};
+use img_authz::service;
 
 #[derive(Parser)]
 #[command(
@@ -25,21 +26,25 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the plugin on a unix socket.
-    Serve(ServeArgs),
+    /// Serve the plugin on a unix socket (or on the socket systemd passes).
+    Serve(Box<ServeArgs>),
+    /// Ask a running plugin whether it answers, what it loaded, and its cache figures.
+    Status {
+        #[arg(long, env = "IMG_AUTHZ_SOCKET", default_value = DEFAULT_SOCKET)]
+        socket: PathBuf,
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the version.
     Version,
 }
 
-#[derive(clap::Args)]
-struct ServeArgs {
-    /// Plugin socket; dockerd finds legacy plugins at /run/docker/plugins/NAME.sock.
-    #[arg(
-        long,
-        env = "IMG_AUTHZ_SOCKET",
-        default_value = "/run/docker/plugins/img-authz.sock"
-    )]
-    socket: PathBuf,
+const DEFAULT_SOCKET: &str = "/run/docker/plugins/img-authz.sock";
+
+/// Settings of the policy, from flags or the environment.
+#[derive(Args)]
+struct PolicyArgs {
     /// Authorized registries, host[:port], comma-separated (empty: docker.io).
     #[arg(long, env = "REGISTRY", default_value = "")]
     registry: String,
@@ -91,8 +96,7 @@ struct ServeArgs {
         default_value = "unix:///var/run/docker.sock"
     )]
     docker_host: String,
-    /// Seconds verified metadata and pull decisions are reused (never past
-    /// the metadata's own expiry).
+    /// Seconds verified metadata is reused (never past its own expiry).
     #[arg(long, env = "IMG_AUTHZ_CACHE_TTL_SECS")]
     cache_ttl_secs: Option<u64>,
     /// Seconds a pull decision (signed digest = registry digest) is reused; 0 asks every time.
@@ -101,10 +105,51 @@ struct ServeArgs {
     /// Registries to reach over plain HTTP if HTTPS fails (loopback always is).
     #[arg(long, env = "IMG_AUTHZ_INSECURE_REGISTRIES", default_value = "")]
     insecure_registries: String,
-    /// Also log allowed reads.
+}
+
+impl PolicyArgs {
+    fn raw(&self) -> RawConfig {
+        RawConfig {
+            registry: self.registry.clone(),
+            notary: self.notary.clone(),
+            notary_root_ca: self.notary_root_ca.clone(),
+            allow: self.allow.clone(),
+            deadline_ms: self.deadline_ms,
+            trust: self.trust.clone(),
+            state_dir: self.state_dir.clone(),
+            root_pins: self.root_pins.clone(),
+            disable_tofu: self.disable_tofu,
+            signers: self.signers.clone(),
+            docker_config: self.docker_config.clone(),
+            docker_host: self.docker_host.clone(),
+            cache_ttl_secs: self.cache_ttl_secs,
+            pull_cache_secs: self.pull_cache_secs,
+            insecure_registries: self.insecure_registries.clone(),
+        }
+    }
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Plugin socket; dockerd finds legacy plugins at /run/docker/plugins/NAME.sock.
+    /// Ignored when systemd passes a listening socket (socket activation).
+    #[arg(long, env = "IMG_AUTHZ_SOCKET", default_value = DEFAULT_SOCKET)]
+    socket: PathBuf,
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// Also append the decision log (JSON lines) to this file.
+    #[arg(long, env = "IMG_AUTHZ_DECISION_LOG")]
+    decision_log: Option<PathBuf>,
+    /// Log one allowed read in N (0: none, the default; 1: all).
+    #[arg(long, env = "IMG_AUTHZ_LOG_READS_SAMPLE", default_value_t = 0)]
+    log_reads_sample: u64,
+    /// Log every allowed read (same as --log-reads-sample 1).
     #[arg(long, env = "IMG_AUTHZ_LOG_READS", action = clap::ArgAction::SetTrue,
           value_parser = clap::builder::BoolishValueParser::new())]
     log_reads: bool,
+    /// Serve Prometheus metrics on this address: HOST:PORT, or unix:PATH.
+    #[arg(long, env = "IMG_AUTHZ_METRICS_ADDR")]
+    metrics_addr: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -114,7 +159,23 @@ fn main() -> ExitCode {
             println!("img-authz {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        Command::Serve(args) => serve(args),
+        Command::Status { socket, json } => runtime().map_or(ExitCode::FAILURE, |rt| {
+            rt.block_on(service::status(&socket, json))
+        }),
+        Command::Serve(args) => serve(*args),
+    }
+}
+
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            eprintln!("img-authz: cannot start the runtime: {e}");
+            None
+        }
     }
 }
 
@@ -126,24 +187,7 @@ fn serve(args: ServeArgs) -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let raw = RawConfig {
-        registry: args.registry,
-        notary: args.notary,
-        notary_root_ca: args.notary_root_ca,
-        allow: args.allow,
-        deadline_ms: args.deadline_ms,
-        trust: args.trust,
-        state_dir: args.state_dir,
-        root_pins: args.root_pins,
-        disable_tofu: args.disable_tofu,
-        signers: args.signers,
-        docker_config: args.docker_config,
-        docker_host: args.docker_host,
-        cache_ttl_secs: args.cache_ttl_secs,
-        pull_cache_secs: args.pull_cache_secs,
-        insecure_registries: args.insecure_registries,
-    };
-    let cfg = match raw.validate() {
+    let cfg = match args.policy.raw().validate() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("img-authz: invalid configuration: {e}");
@@ -158,18 +202,23 @@ fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
+    let sample = if args.log_reads {
+        1
+    } else {
+        args.log_reads_sample
+    };
+    let log = match DecisionLog::new(sample, args.decision_log.as_deref()) {
+        Ok(l) => l,
         Err(e) => {
-            eprintln!("img-authz: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
+            eprintln!("img-authz: cannot open the decision log: {e}");
+            return ExitCode::from(2);
         }
     };
+    let Some(rt) = runtime() else {
+        return ExitCode::FAILURE;
+    };
     rt.block_on(async move {
-        let listener = match protocol::bind(&args.socket) {
+        let (listener, activated) = match service::listener(&args.socket) {
             Ok(l) => l,
             Err(e) => {
                 eprintln!("img-authz: cannot listen on {}: {e}", args.socket.display());
@@ -177,7 +226,7 @@ fn serve(args: ServeArgs) -> ExitCode {
             }
         };
         tracing::info!(
-            socket = %args.socket.display(),
+            socket = %if activated { "from systemd".to_string() } else { args.socket.display().to_string() },
             registries = %cfg.registries.join(","),
             notary = %cfg.notary.url,
             allow = %cfg.allow,
@@ -186,17 +235,18 @@ fn serve(args: ServeArgs) -> ExitCode {
             "img-authz {} serving",
             env!("CARGO_PKG_VERSION")
         );
-        let opts = ServerOptions {
-            deadline: cfg.deadline,
-        };
-        let plugin = Arc::new(Plugin::new(
-            policy,
-            DecisionLog {
-                log_reads: args.log_reads,
-            },
-        ));
-        let result = protocol::serve(listener, plugin, opts, shutdown_signal()).await;
-        let _ = std::fs::remove_file(&args.socket);
+        let opts = ServerOptions { deadline: cfg.deadline };
+        let plugin = Arc::new(Plugin::new(policy, log));
+        if let Some(addr) = &args.metrics_addr {
+            if let Err(e) = service::spawn_metrics(addr, plugin.clone()).await {
+                eprintln!("img-authz: cannot serve metrics on {addr}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+        let result = protocol::serve(listener, plugin, opts, service::shutdown_signal()).await;
+        if !activated {
+            let _ = std::fs::remove_file(&args.socket);
+        }
         match result {
             Ok(()) => {
                 tracing::info!("stopped");
@@ -211,32 +261,14 @@ fn serve(args: ServeArgs) -> ExitCode {
 }
 
 /// Trust on first use is Docker's model and the prior plugin's; say so.
-fn warn_about_trust(cfg: &img_authz::config::Config) {
-    use img_authz::config::TrustMode;
+fn warn_about_trust(cfg: &Config) {
     match cfg.trust.mode {
         TrustMode::None => tracing::warn!("IMG_AUTHZ_TRUST=none: images are not signature-checked"),
         TrustMode::Notary if cfg.trust.tofu => tracing::warn!(
             pins = cfg.trust.root_pins.len(),
-            "repositories without a root pin are trusted on first use; pin their roots (IMG_AUTHZ_ROOT_PINS) \
-             and set IMG_AUTHZ_DISABLE_TOFU=1"
+            "repositories without a root pin are trusted on first use; pin their roots \
+             (IMG_AUTHZ_ROOT_PINS) and set IMG_AUTHZ_DISABLE_TOFU=1"
         ),
         TrustMode::Notary => {}
-    }
-}
-
-/// SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        // Without signal handlers we still serve; the process can be killed.
-        std::future::pending::<()>().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
     }
 }

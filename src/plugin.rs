@@ -3,6 +3,7 @@
 use std::time::Instant;
 
 use crate::log::{DecisionLog, Entry};
+use crate::metrics::METRICS;
 use crate::policy::{Decision, Policy, Rule};
 use crate::protocol::{Authorize, AuthzRequest, AuthzResponse, Phase};
 use crate::request::{self, Action};
@@ -11,11 +12,24 @@ use crate::request::{self, Action};
 pub struct Plugin {
     policy: Policy,
     log: DecisionLog,
+    started: Instant,
 }
 
 impl Plugin {
     pub fn new(policy: Policy, log: DecisionLog) -> Plugin {
-        Plugin { policy, log }
+        Plugin {
+            policy,
+            log,
+            started: Instant::now(),
+        }
+    }
+
+    /// Figures of every cache.
+    pub fn cache_figures(&self) -> Vec<crate::metrics::CacheFigures> {
+        self.policy
+            .trust()
+            .map(|t| t.cache_figures())
+            .unwrap_or_default()
     }
 
     pub fn policy(&self) -> &Policy {
@@ -73,9 +87,32 @@ impl Authorize for Plugin {
         resp
     }
 
+    fn status(&self) -> serde_json::Value {
+        let decisions: Vec<serde_json::Value> = METRICS
+            .decisions()
+            .into_iter()
+            .map(|((action, decision, rule), n)| {
+                serde_json::json!({"action": action, "decision": decision, "rule": rule, "count": n})
+            })
+            .collect();
+        serde_json::json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "uptime_secs": self.started.elapsed().as_secs(),
+            "config": self.policy.config().summary(),
+            "caches": self.cache_figures(),
+            "decisions": decisions,
+        })
+    }
+
     fn undecided(&self, phase: Phase, reason: &str) -> AuthzResponse {
         if phase == Phase::Request {
             let d = Decision::deny(Rule::Internal, reason, "");
+            METRICS.decision(
+                "undecided",
+                false,
+                Rule::Internal.as_str(),
+                std::time::Duration::ZERO,
+            );
             self.log.record(&Entry::undecided(&d));
         }
         AuthzResponse::deny(reason)

@@ -181,7 +181,10 @@ static CASES: &[Case] = &[
     Case { name: "service update", method: "POST", uri: "/v1.41/services/s1/update?version=3", headers: &[], body: Some(r#"{"TaskTemplate":{"ContainerSpec":{"Image":"evil.io/x"}}}"#), expect: Expect::Ok("service-update", |a| matches!(a, Action::Service(s) if s.service == "s1" && s.image == "evil.io/x")) },
     Case { name: "service create, text/plain body (no CheckForJSON)", method: "POST", uri: "/v1.41/services/create", headers: &[("Content-Type", "text/plain"), ("Content-Length", "80")], body: None, expect: Expect::Refused("not application/json") },
     Case { name: "service with plugin runtime", method: "POST", uri: "/v1.41/services/create", headers: &[], body: Some(r#"{"TaskTemplate":{"Runtime":"plugin","PluginSpec":{"Remote":"evil.io/p:1"}}}"#), expect: Expect::Ok("service-create", |a| matches!(a, Action::Service(s) if s.plugin_remote.as_deref() == Some("evil.io/p:1"))) },
-    Case { name: "swarm join", method: "POST", uri: "/v1.41/swarm/join", headers: &[], body: Some(r#"{"RemoteAddrs":["10.0.0.1:2377"]}"#), expect: Expect::Ok("swarm-join", any) },
+    Case { name: "swarm join", method: "POST", uri: "/v1.41/swarm/join", headers: &[], body: Some(r#"{"RemoteAddrs":["10.0.0.1:2377"]}"#), expect: Expect::Ok("swarm", any) },
+    Case { name: "swarm init", method: "POST", uri: "/v1.41/swarm/init", headers: &[], body: Some("{}"), expect: Expect::Ok("swarm", any) },
+    Case { name: "swarm join tokens", method: "GET", uri: "/v1.41/swarm", headers: &[], body: None, expect: Expect::Ok("swarm", any) },
+    Case { name: "service rollback", method: "POST", uri: "/v1.41/services/s1/update?version=3&rollback=previous", headers: &[], body: Some(r#"{"TaskTemplate":{"ContainerSpec":{"Image":"a"}}}"#), expect: Expect::Ok("service-update", |a| matches!(a, Action::Service(s) if s.rollback)) },
 
     // --- Plugins ---------------------------------------------------------
     Case { name: "plugin install", method: "POST", uri: "/v1.41/plugins/pull?remote=evil.io/p:1&name=p", headers: &[], body: Some("[]"), expect: Expect::Ok("plugin-pull", |a| matches!(a, Action::Plugin(PluginOp::Pull { remote, .. }) if remote == "evil.io/p:1")) },

@@ -190,11 +190,15 @@ impl Policy {
                 }
             }
 
-            Action::Import { .. } => switch(
-                a.import,
-                Rule::Import,
+            Action::Import { repo, .. } => self.then_naming(
+                switch(
+                    a.import,
+                    Rule::Import,
+                    "import",
+                    "imported images carry no provenance",
+                ),
+                [repo.as_str()],
                 "import",
-                "imported images carry no provenance",
             ),
             Action::Load => switch(
                 a.load,
@@ -202,11 +206,15 @@ impl Policy {
                 "load",
                 "loaded images carry no provenance",
             ),
-            Action::Build(_) => switch(
-                a.build,
-                Rule::Build,
+            Action::Build(b) => self.then_naming(
+                switch(
+                    a.build,
+                    Rule::Build,
+                    "build",
+                    "built images carry no provenance",
+                ),
+                b.tags.iter().map(String::as_str),
                 "build",
-                "built images carry no provenance",
             ),
             Action::Session | Action::Grpc => switch(
                 a.build,
@@ -214,17 +222,28 @@ impl Policy {
                 "build",
                 "BuildKit sessions run builds the plugin cannot see",
             ),
-            Action::Commit { .. } => switch(
-                a.commit,
-                Rule::Commit,
-                "commit",
-                "committed images carry no provenance",
-            ),
-            Action::SwarmJoin => switch(
+            Action::Commit { repo, tag, .. } => {
+                let name = if tag.is_empty() || repo.is_empty() {
+                    repo.clone()
+                } else {
+                    format!("{repo}:{tag}")
+                };
+                self.then_naming(
+                    switch(
+                        a.commit,
+                        Rule::Commit,
+                        "commit",
+                        "committed images carry no provenance",
+                    ),
+                    [name.as_str()],
+                    "commit",
+                )
+            }
+            Action::Swarm { .. } => switch(
                 a.swarm,
                 Rule::Swarm,
                 "swarm",
-                "after joining, the swarm's managers run tasks on this host without authorization",
+                "in a swarm, other managers run tasks on this host without any authorization call",
             ),
 
             Action::Tag { source, target } => {
@@ -268,6 +287,13 @@ impl Policy {
             }
 
             Action::Service(s) => {
+                if s.rollback {
+                    return Decision::deny(
+                        Rule::ContentBinding,
+                        "a rollback deploys the service's previous spec, which this request does not show",
+                        "update the service to the image you want (docker service update --image)",
+                    );
+                }
                 if let Some(remote) = &s.plugin_remote {
                     if !a.plugins {
                         return Decision::deny(
@@ -328,6 +354,56 @@ impl Policy {
         }
     }
 
+    /// An allowed operation that names its result must also pass the
+    /// naming rule.
+    fn then_naming<'n>(
+        &self,
+        d: Decision,
+        names: impl IntoIterator<Item = &'n str>,
+        how: &str,
+    ) -> Decision {
+        if !d.allow {
+            return d;
+        }
+        names
+            .into_iter()
+            .find_map(|n| self.naming(n, how))
+            .unwrap_or(d)
+    }
+
+    /// Giving a local image a name in an authorized registry is the tag
+    /// rule, whichever route does it (build -t, commit, import).
+    fn naming(&self, name: &str, how: &str) -> Option<Decision> {
+        if name.is_empty() || self.cfg.allow.tag {
+            return None;
+        }
+        let r =
+            match Reference::parse_normalized(name) {
+                Ok(r) => r,
+                Err(e) => return Some(Decision::deny(
+                    Rule::RequestDecoding,
+                    format!(
+                        "the {how} names the image {name:?}, which is not a valid reference ({e})"
+                    ),
+                    "use a valid image reference",
+                )),
+            };
+        if !self.cfg.registry_allowed(&r.domain) {
+            return None;
+        }
+        Some(
+            Decision::deny(
+                Rule::Tag,
+                format!(
+                    "the {how} would name a local image {r}, in authorized registry {}; that name would make it look trusted",
+                    r.domain
+                ),
+                "name it outside the authorized registries, or set IMG_AUTHZ_ALLOW=tag",
+            )
+            .with_image(&r),
+        )
+    }
+
     /// Registry allowlist on a parsed reference.
     pub(crate) fn registry(&self, r: &Reference, what: &str) -> Decision {
         if self.cfg.registry_allowed(&r.domain) {
@@ -352,6 +428,15 @@ impl Policy {
 
     /// Registry allowlist on an image field as a client wrote it.
     fn image_field(&self, image: &str, what: &str) -> Decision {
+        if looks_like_short_id(image) {
+            // dockerd tries the name (docker.io/library/<hex>) first, then any
+            // local image whose ID starts with it: no registry can be told.
+            return Decision::deny(
+                Rule::RegistryAllowlist,
+                format!("{what} {image:?} may be read by dockerd as a short image ID, which names no registry"),
+                "refer to the image by its name in an authorized registry",
+            );
+        }
         match ImageRef::parse(image, what) {
             Ok(ImageRef::Id(id)) => Decision::deny(
                 Rule::RegistryAllowlist,

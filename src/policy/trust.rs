@@ -9,6 +9,7 @@ use crate::config::{Config, ConfigError};
 use crate::credentials::Credentials;
 use crate::daemon::{DaemonClient, ImageInfo};
 use crate::http::HttpClient;
+use crate::metrics::Upstream;
 use crate::registry::RegistryClient;
 use crate::request::action::Pull;
 use crate::request::reference::{Reference, DEFAULT_TAG};
@@ -48,13 +49,14 @@ impl Trust {
         let creds = Arc::new(creds);
         let tls_err = |why: String| ConfigError::RootCa(why);
         let notary_http = HttpClient::new(
+            Upstream::Notary,
             cfg.notary.root_ca_pem.as_deref(),
             creds.clone(),
             UPSTREAM_TIMEOUT,
         )
         .map_err(|e| tls_err(e.to_string()))?;
-        let registry_http =
-            HttpClient::new(None, creds, UPSTREAM_TIMEOUT).map_err(|e| tls_err(e.to_string()))?;
+        let registry_http = HttpClient::new(Upstream::Registry, None, creds, UPSTREAM_TIMEOUT)
+            .map_err(|e| tls_err(e.to_string()))?;
         let store = StateStore::new(Some(&t.state_dir)).map_err(|e| ConfigError::Invalid {
             name: "IMG_AUTHZ_STATE_DIR",
             why: e.to_string(),
@@ -102,8 +104,17 @@ impl Trust {
         }
     }
 
-    pub fn pull_cache(&self) -> &TtlCache<String, Decision, Decision> {
-        &self.pulls
+    /// Figures of the verifier's caches and of the pull-decision cache.
+    pub fn cache_figures(&self) -> Vec<crate::metrics::CacheFigures> {
+        use std::sync::atomic::Ordering;
+        let mut v = self.verifier.cache_figures();
+        v.push(crate::metrics::CacheFigures {
+            name: "pull",
+            entries: self.pulls.len(),
+            hits: self.pulls.stats.hits.load(Ordering::Relaxed),
+            misses: self.pulls.stats.misses.load(Ordering::Relaxed),
+        });
+        v
     }
 
     /// A deny for a verification failure.

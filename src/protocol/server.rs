@@ -50,7 +50,15 @@ pub trait Authorize: Send + Sync + 'static {
         let _ = phase;
         AuthzResponse::deny(reason)
     }
+
+    /// What `GET /img-authz/status` reports (for `img-authz status`).
+    fn status(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
 }
+
+/// Path of the status endpoint, beside the protocol's.
+pub const STATUS_PATH: &str = "/img-authz/status";
 
 /// Server settings.
 #[derive(Debug, Clone)]
@@ -173,6 +181,15 @@ async fn handle<A: Authorize>(
         (&Method::POST, "/Plugin.Activate") => return Ok(reply(StatusCode::OK, ACTIVATE_REPLY)),
         (&Method::POST, "/AuthZPlugin.AuthZReq") => Phase::Request,
         (&Method::POST, "/AuthZPlugin.AuthZRes") => Phase::Response,
+        (&Method::GET, STATUS_PATH) => {
+            let body = serde_json::to_vec(&auth.status()).unwrap_or_default();
+            let mut r = reply(StatusCode::OK, body);
+            r.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("application/json"),
+            );
+            return Ok(r);
+        }
         _ => {
             return Ok(reply(
                 StatusCode::NOT_FOUND,
@@ -180,6 +197,19 @@ async fn handle<A: Authorize>(
             ))
         }
     };
+    if phase == Phase::Response {
+        // Every check is made on the request; the response call carries the
+        // daemon's whole JSON response, which may be large and is not needed.
+        // Drain it without keeping it.
+        let mut body = req.into_body();
+        while let Some(frame) = body.frame().await {
+            if frame.is_err() {
+                break;
+            }
+        }
+        let resp = auth.authorize(phase, AuthzRequest::default()).await;
+        return Ok(json_reply(&resp));
+    }
     let body = match Limited::new(req.into_body(), MAX_CALL_BYTES)
         .collect()
         .await

@@ -15,8 +15,10 @@ pub enum Action {
     Control { route: &'static str },
     /// `docker login` (`POST /auth`): checks credentials against a registry.
     Login,
-    /// `POST /swarm/join`: the swarm's managers may then run tasks here.
-    SwarmJoin,
+    /// Swarm membership and its secrets (init, join, update, unlock, node
+    /// update, join tokens): other managers could then run tasks here, which
+    /// no authorization call ever sees.
+    Swarm { route: &'static str },
     /// `POST /images/create?fromImage=`.
     Pull(Pull),
     /// `POST /images/create?fromSrc=` (`docker import`).
@@ -159,6 +161,8 @@ pub struct ServiceSpec {
     pub image: String,
     /// `TaskTemplate.PluginSpec` / `Runtime: plugin`: the service installs a plugin.
     pub plugin_remote: Option<String>,
+    /// `?rollback=previous`: dockerd deploys the previous spec, not this one.
+    pub rollback: bool,
     /// `Privileges` that lift confinement, as `SecurityOpt`-style strings.
     pub security_opt: Vec<String>,
     pub mounts: Vec<Mount>,
@@ -207,7 +211,7 @@ impl Action {
             Action::Read { .. } => "read",
             Action::Control { .. } => "control",
             Action::Login => "login",
-            Action::SwarmJoin => "swarm-join",
+            Action::Swarm { .. } => "swarm",
             Action::Pull(_) => "pull",
             Action::Import { .. } => "import",
             Action::Load => "load",
@@ -243,7 +247,7 @@ impl fmt::Display for Action {
         match self {
             Action::Read { route } | Action::Control { route } => write!(f, "{route}"),
             Action::Login => f.write_str("login"),
-            Action::SwarmJoin => f.write_str("swarm join"),
+            Action::Swarm { route } => write!(f, "swarm management ({route})"),
             Action::Pull(p) if p.all_tags() => write!(f, "pull of every tag of {}", p.image),
             Action::Pull(p) => write!(f, "pull of {}", p.image),
             Action::Import { repo, .. } if repo.is_empty() => f.write_str("image import"),

@@ -88,32 +88,31 @@ fn classify(m: &Matched, q: &Query, body: &Body<'_>) -> Result<Action, DecodeErr
         | ContainerAttachWs | ExecInspect | ContainerArchiveGet | ImageList | ImageSearch
         | ImageGetAll | ImageGet | ImageHistory | ImageInspect | ImageAttestations | Options
         | Ping | PingHead | Events | Info | Version | SystemDf | VolumeList | VolumeInspect
-        | SwarmInspect | SwarmUnlockKey | ServiceList | ServiceInspect | ServiceLogs | NodeList
-        | NodeInspect | TaskList | TaskInspect | TaskLogs | SecretList | SecretInspect
-        | ConfigList | ConfigInspect | PluginList | PluginInspect | PluginPrivileges
-        | DistributionInspect | NetworkList | NetworkListSlash | NetworkInspect | Debug => {
-            Action::Read {
-                route: route_name(m.id),
-            }
-        }
+        | ServiceList | ServiceInspect | ServiceLogs | NodeList | NodeInspect | TaskList
+        | TaskInspect | TaskLogs | SecretList | SecretInspect | ConfigList | ConfigInspect
+        | PluginList | PluginInspect | PluginPrivileges | DistributionInspect | NetworkList
+        | NetworkListSlash | NetworkInspect | Debug => Action::Read {
+            route: route_name(m.id),
+        },
 
         // State changes that neither bring in nor run images.
         CheckpointCreate | CheckpointDelete | ContainerKill | ContainerPause | ContainerUnpause
         | ContainerRestart | ContainerStop | ContainerWait | ContainerResize | ContainerAttach
         | ContainerCopy | ExecStart | ExecResize | ContainerRename | ContainerPrune
         | ContainerArchivePut | ContainerDelete | ImagePrune | ImageDelete | VolumePrune
-        | VolumeUpdate | VolumeDelete | BuildPrune | BuildCancel | SwarmInit | SwarmLeave
-        | SwarmUpdate | SwarmUnlock | ServiceDelete | NodeDelete | NodeUpdate | SecretCreate
-        | SecretDelete | SecretUpdate | ConfigCreate | ConfigDelete | ConfigUpdate
-        | NetworkCreate | NetworkConnect | NetworkDisconnect | NetworkPrune | NetworkDelete => {
-            Action::Control {
-                route: route_name(m.id),
-            }
-        }
+        | VolumeUpdate | VolumeDelete | BuildPrune | BuildCancel | SwarmLeave | ServiceDelete
+        | NodeDelete | SecretCreate | SecretDelete | SecretUpdate | ConfigCreate | ConfigDelete
+        | ConfigUpdate | NetworkCreate | NetworkConnect | NetworkDisconnect | NetworkPrune
+        | NetworkDelete => Action::Control {
+            route: route_name(m.id),
+        },
 
         // Joining another swarm lets its managers schedule tasks here that
         // no authorization call ever sees.
-        SwarmJoin => Action::SwarmJoin,
+        SwarmInit | SwarmJoin | SwarmUpdate | SwarmUnlock | SwarmInspect | SwarmUnlockKey
+        | NodeUpdate => Action::Swarm {
+            route: route_name(m.id),
+        },
 
         Auth => Action::Login,
 
@@ -213,7 +212,12 @@ fn classify(m: &Matched, q: &Query, body: &Body<'_>) -> Result<Action, DecodeErr
             }
         }
         ServiceCreate => Action::Service(Box::new(service_spec(String::new(), body)?)),
-        ServiceUpdate => Action::Service(Box::new(service_spec(var(m, 0), body)?)),
+        ServiceUpdate => {
+            let mut spec = service_spec(var(m, 0), body)?;
+            // The swarm handlers read the query with URL.Query(), not Form.
+            spec.rollback = q.get("rollback") == "previous";
+            Action::Service(Box::new(spec))
+        }
 
         PluginPull => Action::Plugin(PluginOp::Pull {
             remote: q.get("remote").to_string(),

@@ -339,6 +339,24 @@ pub fn go_fold(key: &str) -> String {
         .collect()
 }
 
+/// `go_fold(key) == go_fold(name)` without allocating: this runs for every
+/// key of every object we read, and a hostile body can have many.
+fn fold_eq(key: &str, name: &str) -> bool {
+    let mut a = key.chars().map(|c| match c {
+        '\u{017F}' => 's',
+        '\u{212A}' => 'k',
+        c => c.to_ascii_lowercase(),
+    });
+    let mut b = name.chars().map(|c| c.to_ascii_lowercase());
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return true,
+            (Some(x), Some(y)) if x == y => {}
+            _ => return false,
+        }
+    }
+}
+
 /// A JSON object viewed as a Go struct: fields are looked up as Go would
 /// assign them, refusing any ambiguity.
 #[derive(Debug, Clone)]
@@ -377,11 +395,10 @@ impl<'a> Struct<'a> {
     /// The value Go would decode into field `name`, if any key maps onto it.
     /// More than one such key (duplicate or case variant) is refused.
     pub fn field(&self, name: &str) -> Result<Option<&'a Value>, JsonError> {
-        let want = go_fold(name);
         let mut found: Option<&'a Value> = None;
         let mut variants: Vec<&str> = Vec::new();
         for (k, v) in self.members {
-            if go_fold(k) == want {
+            if fold_eq(k, name) {
                 variants.push(k);
                 found = Some(v);
             }

@@ -14,7 +14,15 @@ pub enum QueryError {
     BadEscape(String),
     #[error("query value is not valid UTF-8 after decoding: {0:?}")]
     NotUtf8(String),
+    #[error(
+        "the query has more than {MAX_PAIRS} parameters; newer Go versions then ignore all of them"
+    )]
+    TooMany,
 }
+
+/// Go 1.24+ (GODEBUG urlmaxqueryparams) drops a query with more pairs than
+/// this altogether, so the daemon would see none of what we check.
+const MAX_PAIRS: usize = 10_000;
 
 /// Parsed query: pairs in their original order, duplicates kept.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -34,6 +42,9 @@ impl Query {
             }
             if part.is_empty() {
                 continue;
+            }
+            if pairs.len() == MAX_PAIRS {
+                return Err(QueryError::TooMany);
             }
             let (k, v) = part.split_once('=').unwrap_or((part, ""));
             pairs.push((unescape(k)?, unescape(v)?));

@@ -221,3 +221,12 @@ fn request_smuggling_against_the_real_daemon_is_denied() {
         "registry-allowlist",
     );
 }
+
+#[test]
+fn joining_or_initialising_a_swarm_is_denied() {
+    let s = stack();
+    s.guarded(&["swarm", "init", "--advertise-addr", "127.0.0.1"])
+        .denied("swarm");
+    s.guarded(&["swarm", "join", "--token", "SWMTKN-1-x", "127.0.0.1:2377"])
+        .denied("swarm");
+}

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use img_authz::credentials::Credentials;
 use img_authz::http::HttpClient;
+use img_authz::metrics::Upstream;
 use img_authz::trust::notary::client::HttpFetch;
 use img_authz::trust::notary::root::RootPolicy;
 use img_authz::trust::notary::state::StateStore;
@@ -240,8 +241,13 @@ async fn token_auth_with_docker_config_credentials() {
 
     let ca = std::fs::read_to_string(s.dir.join("tls/ca.crt")).expect("ca");
     let fetch_with = |creds: Credentials| {
-        let http =
-            HttpClient::new(Some(&ca), Arc::new(creds), Duration::from_secs(5)).expect("client");
+        let http = HttpClient::new(
+            Upstream::Notary,
+            Some(&ca),
+            Arc::new(creds),
+            Duration::from_secs(5),
+        )
+        .expect("client");
         HttpFetch::new(&url, Arc::new(http))
     };
     let roots = RootPolicy {

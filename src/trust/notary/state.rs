@@ -57,6 +57,8 @@ impl RepoState {
 pub struct StateStore {
     dir: Option<PathBuf>,
     mem: Mutex<HashMap<String, RepoState>>,
+    /// Serialises read-merge-write in `save`.
+    write_lock: Mutex<()>,
 }
 
 impl StateStore {
@@ -76,6 +78,7 @@ impl StateStore {
         Ok(StateStore {
             dir,
             mem: Mutex::new(HashMap::new()),
+            write_lock: Mutex::new(()),
         })
     }
 
@@ -116,19 +119,33 @@ impl StateStore {
     }
 
     /// Save atomically (write, fsync, rename) so a crash never leaves a
-    /// half-written root.
+    /// half-written root. Versions merge with what is stored, keeping the
+    /// highest, so that two updates racing cannot lower them; the root with
+    /// the higher version wins.
     pub fn save(&self, s: &RepoState) -> Result<(), TufError> {
-        if let Some(p) = self.path(&s.gun) {
+        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut merged = self.load(&s.gun)?;
+        let stored_root = merged.versions.get("root").copied().unwrap_or(0);
+        let new_root = s.versions.get("root").copied().unwrap_or(0);
+        if merged.root.is_none() || new_root >= stored_root {
+            merged.root = s.root.clone();
+        }
+        for (role, v) in &s.versions {
+            let e = merged.versions.entry(role.clone()).or_insert(0);
+            *e = (*e).max(*v);
+        }
+        if let Some(p) = self.path(&merged.gun) {
             let err = |e: std::io::Error| TufError::State(format!("{}: {e}", p.display()));
             let tmp = p.with_extension("json.tmp");
-            let body = serde_json::to_vec_pretty(s).map_err(|e| TufError::State(e.to_string()))?;
+            let body =
+                serde_json::to_vec_pretty(&merged).map_err(|e| TufError::State(e.to_string()))?;
             let mut f = std::fs::File::create(&tmp).map_err(err)?;
             f.write_all(&body).map_err(err)?;
             f.sync_all().map_err(err)?;
             std::fs::rename(&tmp, &p).map_err(err)?;
         }
         if let Ok(mut m) = self.mem.lock() {
-            m.insert(s.gun.clone(), s.clone());
+            m.insert(merged.gun.clone(), merged);
         }
         Ok(())
     }

@@ -11,7 +11,7 @@ use super::metadata::{
     parse_envelope, parse_snapshot, parse_targets, parse_timestamp, verify_threshold, MetaEntry,
     Root, Target,
 };
-use super::root::{validate_root, RootPolicy};
+use super::root::{validate_root, Check, PinRule, RootPolicy};
 use super::state::{RepoState, StateStore};
 use super::TufError;
 
@@ -19,8 +19,10 @@ use super::TufError;
 /// length nothing lists on first contact).
 pub const MAX_TIMESTAMP: usize = 1024 * 1024;
 pub const MAX_ROOT: usize = 1024 * 1024;
+/// Largest snapshot, targets or delegation file accepted.
+pub const MAX_ROLE: u64 = 64 * 1024 * 1024;
 /// Rotations walked in one update at most.
-const MAX_ROTATIONS: u64 = 64;
+pub const MAX_ROTATIONS: u64 = 256;
 
 pub const RELEASES: &str = "targets/releases";
 
@@ -89,6 +91,14 @@ async fn by_hash(
     let hex = e
         .sha256_hex()
         .ok_or_else(|| TufError::Format(format!("{role} is listed without a sha256")))?;
+    // The server holds the timestamp and snapshot keys: it could list a
+    // huge length. No Docker repository's metadata comes near this.
+    if e.length > MAX_ROLE {
+        return Err(TufError::TooLarge(format!(
+            "{role} is listed as {} bytes",
+            e.length
+        )));
+    }
     let limit = usize::try_from(e.length).unwrap_or(usize::MAX);
     let b = must(fetch, gun, &format!("{role}.{hex}.json"), limit).await?;
     e.check(&b, role)?;
@@ -115,14 +125,24 @@ pub async fn update(
         RootSource::FirstUse
     };
 
-    // The root: the one trusted before (re-checked now: its certificates
-    // may have expired), or the server's, which must satisfy the pin or be
-    // trusted on first use.
+    // The root: the one trusted before, or the server's, which must satisfy
+    // the pin or be trusted on first use. A stored root is checked in full
+    // again (its certificates may have expired since); if that fails, a
+    // rotation it vouches for may still replace it.
     let (mut root_bytes, mut root) = match st.root_bytes()? {
         Some(b) => {
             let env = parse_envelope(&b, "root")?;
-            let r = validate_root(&env, gun, pin, None, now)?;
-            (b, r)
+            match validate_root(&env, gun, pin, None, now, Check::Full) {
+                Ok(r) => (b, r),
+                Err(full) => {
+                    let mut r = validate_root(&env, gun, pin, None, now, Check::Rotation)?;
+                    let mut bytes = b;
+                    if !rotate(fetch, gun, pin, &mut r, &mut bytes, &mut st, now).await? {
+                        return Err(full);
+                    }
+                    (bytes, r)
+                }
+            }
         }
         None => {
             if pin.is_none() && !policy.tofu {
@@ -132,7 +152,7 @@ pub async fn update(
             }
             let b = must(fetch, gun, "root.json", MAX_ROOT).await?.to_vec();
             let env = parse_envelope(&b, "root")?;
-            let r = validate_root(&env, gun, pin, None, now)?;
+            let r = validate_root(&env, gun, pin, None, now, Check::Full)?;
             st.ratchet("root", r.common.version)?;
             st.set_root(&b);
             (b, r)
@@ -140,38 +160,11 @@ pub async fn update(
     };
 
     let result = match attempt(fetch, gun, &root, &root_bytes, &mut st, extra_roles, now).await {
+        // The root may have rotated: walk to the newest, then try once more.
         Err(e) if e.suggests_new_root() => {
-            // The root may have rotated: walk the versions after ours, each
-            // signed by its predecessor, then try once more.
-            let mut rotated = false;
-            let mut v = root.common.version;
-            // `root` moves on with each step: bound the walk from where it started.
-            let last = root.common.version.saturating_add(MAX_ROTATIONS);
-            while v < last {
-                v += 1;
-                let Some(b) = fetch
-                    .fetch(gun, &format!("{v}.root.json"), MAX_ROOT)
-                    .await?
-                else {
-                    break;
-                };
-                let env = parse_envelope(&b, "root")?;
-                let next = validate_root(&env, gun, pin, Some(&root), now)?;
-                if next.common.version != v {
-                    return Err(TufError::Format(format!(
-                        "{v}.root.json holds version {}",
-                        next.common.version
-                    )));
-                }
-                st.ratchet("root", v)?;
-                root = next;
-                root_bytes = b.to_vec();
-                rotated = true;
-            }
-            if !rotated {
+            if !rotate(fetch, gun, pin, &mut root, &mut root_bytes, &mut st, now).await? {
                 return Err(e);
             }
-            st.set_root(&root_bytes);
             attempt(fetch, gun, &root, &root_bytes, &mut st, extra_roles, now).await
         }
         r => r,
@@ -181,6 +174,52 @@ pub async fn update(
     trust.expires = trust.expires.min(root.common.expires);
     store.save(&st)?;
     Ok(trust)
+}
+
+/// Walk the root versions after `root`, each signed by the threshold of
+/// its predecessor's keys and its own. Only the last one must be unexpired.
+/// Returns whether the root changed.
+#[allow(clippy::too_many_arguments)]
+async fn rotate(
+    fetch: &dyn Fetch,
+    gun: &str,
+    pin: Option<&PinRule>,
+    root: &mut Root,
+    root_bytes: &mut Vec<u8>,
+    st: &mut RepoState,
+    now: OffsetDateTime,
+) -> Result<bool, TufError> {
+    let start = root.common.version;
+    let last = start.saturating_add(MAX_ROTATIONS);
+    let mut v = start;
+    while v < last {
+        v += 1;
+        let Some(b) = fetch
+            .fetch(gun, &format!("{v}.root.json"), MAX_ROOT)
+            .await?
+        else {
+            break;
+        };
+        let env = parse_envelope(&b, "root")?;
+        let next = validate_root(&env, gun, pin, Some(root), now, Check::Rotation)?;
+        if next.common.version != v {
+            return Err(TufError::Format(format!(
+                "{v}.root.json holds version {}",
+                next.common.version
+            )));
+        }
+        *root = next;
+        *root_bytes = b.to_vec();
+    }
+    if root.common.version == start {
+        return Ok(false);
+    }
+    // The root we end on is the one we use: check it in full.
+    let env = parse_envelope(root_bytes, "root")?;
+    *root = validate_root(&env, gun, pin, None, now, Check::Full)?;
+    st.ratchet("root", root.common.version)?;
+    st.set_root(root_bytes);
+    Ok(true)
 }
 
 #[allow(clippy::too_many_arguments)]

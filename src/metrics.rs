@@ -1,0 +1,246 @@
+//! Prometheus metrics: decisions by action and outcome, decision latency,
+//! cache hits and misses, and calls to upstream services.
+//!
+//! One plugin runs per process, so the figures live in a process-wide
+//! registry of atomics; recording costs a few nanoseconds.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex};
+use std::time::Duration;
+
+/// Bucket upper bounds, in seconds.
+const BUCKETS: &[f64] = &[
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5, 5.0, 10.0,
+];
+
+/// A latency histogram.
+pub struct Histogram {
+    buckets: Vec<AtomicU64>,
+    count: AtomicU64,
+    sum_us: AtomicU64,
+}
+
+impl Histogram {
+    fn new() -> Histogram {
+        Histogram {
+            buckets: BUCKETS.iter().map(|_| AtomicU64::new(0)).collect(),
+            count: AtomicU64::new(0),
+            sum_us: AtomicU64::new(0),
+        }
+    }
+
+    pub fn observe(&self, d: Duration) {
+        let s = d.as_secs_f64();
+        if let Some(i) = BUCKETS.iter().position(|b| s <= *b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_us.fetch_add(
+            u64::try_from(d.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let mut cum = 0;
+        let sep = if labels.is_empty() { "" } else { "," };
+        for (b, c) in BUCKETS.iter().zip(&self.buckets) {
+            cum += c.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {cum}");
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
+        let sum = self.sum_us.load(Ordering::Relaxed) as f64 / 1e6;
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let _ = writeln!(out, "{name}_sum{braces} {sum}");
+        let _ = writeln!(out, "{name}_count{braces} {count}");
+    }
+}
+
+/// Which service a call went to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Upstream {
+    Notary,
+    Registry,
+    Daemon,
+}
+
+impl Upstream {
+    fn name(self) -> &'static str {
+        match self {
+            Upstream::Notary => "notary",
+            Upstream::Registry => "registry",
+            Upstream::Daemon => "daemon",
+        }
+    }
+}
+
+pub struct Metrics {
+    decisions: Mutex<BTreeMap<(&'static str, &'static str, &'static str), u64>>,
+    latency: Histogram,
+    upstream_ok: [AtomicU64; 3],
+    upstream_err: [AtomicU64; 3],
+    upstream_latency: [Histogram; 3],
+}
+
+/// The process-wide metrics.
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
+    decisions: Mutex::new(BTreeMap::new()),
+    latency: Histogram::new(),
+    upstream_ok: Default::default(),
+    upstream_err: Default::default(),
+    upstream_latency: [Histogram::new(), Histogram::new(), Histogram::new()],
+});
+
+/// Cache figures supplied by whoever owns the caches.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct CacheFigures {
+    pub name: &'static str,
+    pub entries: usize,
+    pub hits: u64,
+    pub misses: u64,
+}
+
+impl Metrics {
+    /// One decision of the request phase.
+    pub fn decision(&self, action: &'static str, allow: bool, rule: &'static str, took: Duration) {
+        let d = if allow { "allow" } else { "deny" };
+        if let Ok(mut m) = self.decisions.lock() {
+            *m.entry((action, d, rule)).or_insert(0) += 1;
+        }
+        self.latency.observe(took);
+    }
+
+    /// One call to an upstream service.
+    pub fn upstream(&self, u: Upstream, ok: bool, took: Duration) {
+        let i = u as usize;
+        if ok {
+            self.upstream_ok[i].fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.upstream_err[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.upstream_latency[i].observe(took);
+    }
+
+    /// Decisions so far, by (action, decision, rule).
+    pub fn decisions(&self) -> BTreeMap<(&'static str, &'static str, &'static str), u64> {
+        self.decisions.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// Prometheus text exposition format.
+    pub fn render(&self, caches: &[CacheFigures]) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP img_authz_decisions_total Authorization decisions, by action, decision and rule.\n");
+        out.push_str("# TYPE img_authz_decisions_total counter\n");
+        for ((a, d, r), n) in self.decisions() {
+            let _ = writeln!(
+                out,
+                "img_authz_decisions_total{{action=\"{a}\",decision=\"{d}\",rule=\"{r}\"}} {n}"
+            );
+        }
+        out.push_str("# HELP img_authz_decision_seconds Time to decide one request.\n");
+        out.push_str("# TYPE img_authz_decision_seconds histogram\n");
+        self.latency
+            .render(&mut out, "img_authz_decision_seconds", "");
+        out.push_str(
+            "# HELP img_authz_cache_hits_total Cache hits (including waits on a shared fetch).\n",
+        );
+        out.push_str("# TYPE img_authz_cache_hits_total counter\n");
+        for c in caches {
+            let _ = writeln!(
+                out,
+                "img_authz_cache_hits_total{{cache=\"{}\"}} {}",
+                c.name, c.hits
+            );
+        }
+        out.push_str("# HELP img_authz_cache_misses_total Cache misses.\n");
+        out.push_str("# TYPE img_authz_cache_misses_total counter\n");
+        for c in caches {
+            let _ = writeln!(
+                out,
+                "img_authz_cache_misses_total{{cache=\"{}\"}} {}",
+                c.name, c.misses
+            );
+        }
+        out.push_str("# HELP img_authz_cache_entries Entries held.\n");
+        out.push_str("# TYPE img_authz_cache_entries gauge\n");
+        for c in caches {
+            let _ = writeln!(
+                out,
+                "img_authz_cache_entries{{cache=\"{}\"}} {}",
+                c.name, c.entries
+            );
+        }
+        out.push_str("# HELP img_authz_upstream_requests_total Calls to notary servers, registries and dockerd.\n");
+        out.push_str("# TYPE img_authz_upstream_requests_total counter\n");
+        for u in [Upstream::Notary, Upstream::Registry, Upstream::Daemon] {
+            let i = u as usize;
+            let n = u.name();
+            let _ = writeln!(
+                out,
+                "img_authz_upstream_requests_total{{upstream=\"{n}\",outcome=\"ok\"}} {}",
+                self.upstream_ok[i].load(Ordering::Relaxed)
+            );
+            let _ = writeln!(
+                out,
+                "img_authz_upstream_requests_total{{upstream=\"{n}\",outcome=\"error\"}} {}",
+                self.upstream_err[i].load(Ordering::Relaxed)
+            );
+        }
+        out.push_str("# HELP img_authz_upstream_seconds Latency of calls to upstream services.\n");
+        out.push_str("# TYPE img_authz_upstream_seconds histogram\n");
+        for u in [Upstream::Notary, Upstream::Registry, Upstream::Daemon] {
+            self.upstream_latency[u as usize].render(
+                &mut out,
+                "img_authz_upstream_seconds",
+                &format!("upstream=\"{}\"", u.name()),
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text() {
+        let m = Metrics {
+            decisions: Mutex::new(BTreeMap::new()),
+            latency: Histogram::new(),
+            upstream_ok: Default::default(),
+            upstream_err: Default::default(),
+            upstream_latency: [Histogram::new(), Histogram::new(), Histogram::new()],
+        };
+        m.decision("pull", false, "signature", Duration::from_micros(300));
+        m.decision("pull", false, "signature", Duration::from_millis(3));
+        m.upstream(Upstream::Notary, false, Duration::from_millis(40));
+        let text = m.render(&[CacheFigures {
+            name: "notary",
+            entries: 2,
+            hits: 5,
+            misses: 1,
+        }]);
+        assert!(text.contains(
+            "img_authz_decisions_total{action=\"pull\",decision=\"deny\",rule=\"signature\"} 2"
+        ));
+        assert!(text.contains("img_authz_decision_seconds_bucket{le=\"0.0005\"} 1"));
+        assert!(text.contains("img_authz_decision_seconds_bucket{le=\"+Inf\"} 2"));
+        assert!(text.contains("img_authz_decision_seconds_count 2"));
+        assert!(text.contains("img_authz_cache_hits_total{cache=\"notary\"} 5"));
+        assert!(text.contains(
+            "img_authz_upstream_requests_total{upstream=\"notary\",outcome=\"error\"} 1"
+        ));
+        assert!(
+            text.contains("img_authz_upstream_seconds_bucket{upstream=\"notary\",le=\"0.05\"} 1")
+        );
+    }
+}

@@ -1,0 +1,215 @@
+//! Running as a service: the listening socket (bound, or passed by systemd
+//! socket activation), signals, the metrics listener and `img-authz status`.
+
+use std::convert::Infallible;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::UnixListener;
+
+use crate::metrics::METRICS;
+use crate::plugin::Plugin;
+use crate::protocol::{self, STATUS_PATH};
+
+/// The plugin's listener: the socket systemd passed (`LISTEN_FDS`), or a
+/// fresh one at `path`. The flag says which.
+pub fn listener(path: &Path) -> std::io::Result<(UnixListener, bool)> {
+    let mut fds = listenfd::ListenFd::from_env();
+    if let Some(std_listener) = fds.take_unix_listener(0)? {
+        std_listener.set_nonblocking(true)?;
+        return Ok((UnixListener::from_std(std_listener)?, true));
+    }
+    Ok((protocol::bind(path)?, false))
+}
+
+/// SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // Without signal handlers we still serve; the process can be killed.
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+/// Serve `GET /metrics` on `addr` (`HOST:PORT` or `unix:PATH`) in the background.
+pub async fn spawn_metrics(addr: &str, plugin: Arc<Plugin>) -> std::io::Result<()> {
+    enum L {
+        Tcp(tokio::net::TcpListener),
+        Unix(UnixListener),
+    }
+    let l = match addr.strip_prefix("unix:") {
+        Some(p) => L::Unix(protocol::bind(Path::new(p))?),
+        None => L::Tcp(tokio::net::TcpListener::bind(addr).await?),
+    };
+    tracing::info!(addr, "serving metrics");
+    tokio::spawn(async move {
+        loop {
+            let plugin = plugin.clone();
+            let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
+                let plugin = plugin.clone();
+                async move {
+                    let (status, body) =
+                        if req.method() == Method::GET && req.uri().path() == "/metrics" {
+                            (StatusCode::OK, METRICS.render(&plugin.cache_figures()))
+                        } else {
+                            (StatusCode::NOT_FOUND, "see /metrics\n".to_string())
+                        };
+                    let mut r = Response::new(Full::new(Bytes::from(body)));
+                    *r.status_mut() = status;
+                    r.headers_mut().insert(
+                        hyper::header::CONTENT_TYPE,
+                        hyper::header::HeaderValue::from_static("text/plain; version=0.0.4"),
+                    );
+                    Ok::<_, Infallible>(r)
+                }
+            });
+            let conn = match &l {
+                L::Tcp(t) => t.accept().await.map(|(s, _)| {
+                    tokio::spawn(
+                        hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(s), svc),
+                    )
+                }),
+                L::Unix(u) => u.accept().await.map(|(s, _)| {
+                    tokio::spawn(
+                        hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(s), svc),
+                    )
+                }),
+            };
+            if let Err(e) = conn {
+                tracing::warn!(error = %e, "metrics accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    });
+    Ok(())
+}
+
+/// One request over a unix socket.
+pub async fn unix_request(
+    socket: &Path,
+    method: Method,
+    path: &str,
+) -> Result<(StatusCode, Bytes), String> {
+    let s = tokio::net::UnixStream::connect(socket)
+        .await
+        .map_err(|e| format!("cannot connect to {}: {e}", socket.display()))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(hyper::header::HOST, "plugin")
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| e.to_string())?;
+    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+    let status = resp.status();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok((status, body))
+}
+
+/// `img-authz status`: 0 when the plugin answers as an authz plugin.
+pub async fn status(socket: &Path, json: bool) -> ExitCode {
+    let run = async {
+        let (st, body) = unix_request(socket, Method::POST, "/Plugin.Activate").await?;
+        let activate: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+        let implements_authz = activate["Implements"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|v| v == "authz"));
+        if st != StatusCode::OK || !implements_authz {
+            return Err(format!(
+                "{} answers, but not as an authz plugin: {activate}",
+                socket.display()
+            ));
+        }
+        let (_, body) = unix_request(socket, Method::GET, STATUS_PATH).await?;
+        serde_json::from_slice::<serde_json::Value>(&body)
+            .map_err(|e| format!("bad status answer: {e}"))
+    };
+    match tokio::time::timeout(Duration::from_secs(10), run).await {
+        Ok(Ok(s)) => {
+            if json {
+                println!("{s:#}");
+            } else {
+                print_status(socket, &s);
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(Err(e)) => {
+            eprintln!("img-authz status: {e}");
+            ExitCode::FAILURE
+        }
+        Err(_) => {
+            eprintln!(
+                "img-authz status: {} did not answer within 10 s",
+                socket.display()
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_status(socket: &Path, s: &serde_json::Value) {
+    println!(
+        "img-authz {} answering on {}",
+        s["version"].as_str().unwrap_or("?"),
+        socket.display()
+    );
+    println!("  up for {} s", s["uptime_secs"]);
+    if let Some(cfg) = s["config"].as_object() {
+        println!("configuration:");
+        for (k, v) in cfg {
+            println!("  {k}: {v}");
+        }
+    }
+    if let Some(caches) = s["caches"].as_array() {
+        println!("caches:");
+        for c in caches {
+            println!(
+                "  {}: {} entries, {} hits, {} misses",
+                c["name"].as_str().unwrap_or("?"),
+                c["entries"],
+                c["hits"],
+                c["misses"]
+            );
+        }
+    }
+    if let Some(ds) = s["decisions"].as_array() {
+        println!("decisions:");
+        for d in ds {
+            println!(
+                "  {:>8}  {} {} ({})",
+                d["count"],
+                d["decision"].as_str().unwrap_or(""),
+                d["action"].as_str().unwrap_or(""),
+                d["rule"].as_str().unwrap_or("")
+            );
+        }
+    }
+}
