@@ -377,17 +377,18 @@ impl Policy {
         if name.is_empty() || self.cfg.allow.tag {
             return None;
         }
-        let r =
-            match Reference::parse_normalized(name) {
-                Ok(r) => r,
-                Err(e) => return Some(Decision::deny(
+        let r = match Reference::parse_normalized(name) {
+            Ok(r) => r,
+            Err(e) => {
+                return Some(Decision::deny(
                     Rule::RequestDecoding,
                     format!(
                         "the {how} names the image {name:?}, which is not a valid reference ({e})"
                     ),
                     "use a valid image reference",
-                )),
-            };
+                ))
+            }
+        };
         if !self.cfg.registry_allowed(&r.domain) {
             return None;
         }
