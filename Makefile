@@ -1,15 +1,37 @@
 # img-authz — Docker authorization plugin.
 #
-#   make demo    sandbox dockerd + registry + notary: a trusted image runs, others are denied
-#   make test    every test: unit, decoder table, and integration against real daemons
+#   make demo    sandbox dockerd + registry + notary: a signed image runs, others are denied
+#   make test    every test: unit, decoder table, integration against real daemons
 #
-# Both install what they need (Debian packages) and run as root.
+# Managed plugin (the prior img-authz-plugin's targets and meaning):
+#   make build          static binary + rootfs + config.json in $(PLUGIN_DIR)
+#   make create         docker plugin create $(PLUGIN_NAME):$(PLUGIN_TAG) (left disabled)
+#   make push           docker plugin push $(PLUGIN_NAME):$(PLUGIN_TAG)
+#   make enable         docker plugin set (REGISTRY, NOTARY, NOTARY_ROOT_CA if given) and enable
+#   make local_install  build create enable
+#   make all            build create push
+# Legacy plugin (systemd, socket activation):
+#   make install / make uninstall   (DESTDIR and PREFIX honoured)
+#
+# Everything installs what it needs (Debian packages) and runs as root.
 
 CARGO        ?= cargo
+TRIPLE       := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
 BIN          := target/debug/img-authz
 RELEASE_BIN  := target/release/img-authz
+STATIC_BIN   := target/$(TRIPLE)/release/img-authz
 
-.PHONY: demo test unit itest lint deps binary release clean
+PLUGIN_NAME  ?= img-authz
+PLUGIN_TAG   ?= $(shell uname -m)
+PLUGIN_DIR   ?= build/plugin-$(PLUGIN_TAG)
+STATE_DIR    ?= /var/lib/img-authz
+
+PREFIX       ?= /usr/local
+DESTDIR      ?=
+UNITDIR      ?= /etc/systemd/system
+
+.PHONY: demo test unit itest lint deps binary release static build clean-plugin create push enable \
+        local_install all install uninstall clean
 
 deps:
 	@scripts/stack deps
@@ -21,6 +43,10 @@ binary:
 release:
 	$(CARGO) build --locked --release
 
+# A static binary (glibc static-pie): the plugin rootfs holds nothing else.
+static:
+	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --locked --release --target $(TRIPLE)
+
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
@@ -30,14 +56,79 @@ unit:
 	$(CARGO) test --locked --lib --bins --test decoder --test policy --test server
 
 # Integration tests need the real stack; scripts/stack starts and stops it.
-itest: deps binary
-	scripts/stack run "$$(mktemp -d /tmp/iaz-test.XXXXXX)" -- scripts/nextest --test integration
+itest: deps binary build
+	IMG_AUTHZ_PLUGIN_DIR=$(CURDIR)/$(PLUGIN_DIR) \
+	  scripts/stack run "$$(mktemp -d /tmp/iaz-test.XXXXXX)" -- scripts/nextest --test integration
 
-test: deps lint binary
-	scripts/stack run "$$(mktemp -d /tmp/iaz-test.XXXXXX)" -- scripts/nextest --workspace
+test: deps lint binary build
+	IMG_AUTHZ_PLUGIN_DIR=$(CURDIR)/$(PLUGIN_DIR) \
+	  scripts/stack run "$$(mktemp -d /tmp/iaz-test.XXXXXX)" -- scripts/nextest --workspace
 
 demo: deps release
 	IMG_AUTHZ_BIN=$(CURDIR)/$(RELEASE_BIN) scripts/stack run "$$(mktemp -d /tmp/iaz-demo.XXXXXX)" -- scripts/demo
 
+# --- managed plugin -------------------------------------------------------
+
+clean-plugin:
+	rm -rf $(PLUGIN_DIR)
+
+# The rootfs is assembled from the static binary: no base image is pulled.
+build: clean-plugin static
+	install -d $(PLUGIN_DIR)/rootfs/usr/libexec $(PLUGIN_DIR)/rootfs/run/docker/plugins \
+	  $(PLUGIN_DIR)/rootfs/run/img-authz $(PLUGIN_DIR)/rootfs/var/lib/img-authz \
+	  $(PLUGIN_DIR)/rootfs/etc $(PLUGIN_DIR)/rootfs/tmp
+	install -s -m 0755 $(STATIC_BIN) $(PLUGIN_DIR)/rootfs/usr/libexec/img-authz
+	touch $(PLUGIN_DIR)/rootfs/etc/resolv.conf $(PLUGIN_DIR)/rootfs/etc/hosts
+	install -m 0644 packaging/managed/config.json $(PLUGIN_DIR)/config.json
+
+create:
+	docker plugin rm -f $(PLUGIN_NAME):$(PLUGIN_TAG) 2>/dev/null || true
+	docker plugin create $(PLUGIN_NAME):$(PLUGIN_TAG) $(PLUGIN_DIR)
+
+push:
+	docker plugin push $(PLUGIN_NAME):$(PLUGIN_TAG)
+
+# Settings are given like the prior plugin's: make enable REGISTRY=... NOTARY=... NOTARY_ROOT_CA="$$(cat ca.crt)"
+enable:
+	install -d -m 0700 $(STATE_DIR)
+	set -e; args=""; \
+	  if [ -n "$(REGISTRY)" ]; then docker plugin set $(PLUGIN_NAME):$(PLUGIN_TAG) REGISTRY="$(REGISTRY)"; fi; \
+	  if [ -n "$(NOTARY)" ]; then docker plugin set $(PLUGIN_NAME):$(PLUGIN_TAG) NOTARY="$(NOTARY)"; fi; \
+	  if [ -n "$$NOTARY_ROOT_CA" ]; then docker plugin set $(PLUGIN_NAME):$(PLUGIN_TAG) NOTARY_ROOT_CA="$$NOTARY_ROOT_CA"; fi
+	docker plugin enable $(PLUGIN_NAME):$(PLUGIN_TAG)
+	@echo
+	@echo "Now add \"authorization-plugins\": [\"$(PLUGIN_NAME):$(PLUGIN_TAG)\"] to /etc/docker/daemon.json"
+	@echo "and reload dockerd: kill -HUP \$$(pidof dockerd)"
+
+local_install: build create enable
+
+all: build create push
+
+# --- legacy plugin (systemd socket activation) ----------------------------
+
+install: release
+	install -D -m 0755 $(RELEASE_BIN) $(DESTDIR)$(PREFIX)/bin/img-authz
+	install -D -m 0644 contrib/systemd/img-authz.socket $(DESTDIR)$(UNITDIR)/img-authz.socket
+	sed 's|/usr/local/bin/img-authz|$(PREFIX)/bin/img-authz|' contrib/systemd/img-authz.service \
+	  > $(DESTDIR)$(UNITDIR)/img-authz.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/img-authz.service
+	install -d -m 0700 $(DESTDIR)/etc/img-authz $(DESTDIR)$(STATE_DIR)
+	[ -e $(DESTDIR)/etc/img-authz/env ] || install -m 0600 contrib/img-authz.env.example $(DESTDIR)/etc/img-authz/env
+	if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then \
+	  systemctl daemon-reload && systemctl enable --now img-authz.socket; fi
+	@echo
+	@echo "Installed. Edit /etc/img-authz/env, then add to /etc/docker/daemon.json:"
+	@echo '  { "authorization-plugins": ["img-authz"] }'
+	@echo "and restart dockerd (systemctl restart docker). See README: Install on a host."
+
+uninstall:
+	@echo "Remove \"img-authz\" from authorization-plugins in /etc/docker/daemon.json and reload dockerd FIRST:"
+	@echo "a daemon that names a missing plugin fails every API call, and refuses to start."
+	if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then \
+	  systemctl disable --now img-authz.socket img-authz.service || true; systemctl daemon-reload; fi
+	rm -f $(DESTDIR)$(PREFIX)/bin/img-authz $(DESTDIR)$(UNITDIR)/img-authz.socket $(DESTDIR)$(UNITDIR)/img-authz.service
+	@echo "Kept /etc/img-authz and $(STATE_DIR) (configuration and trusted roots); remove them by hand if wanted."
+
 clean:
 	$(CARGO) clean
+	rm -rf build

@@ -252,6 +252,29 @@ impl RawConfig {
     }
 }
 
+/// A number setting; empty means unset.
+pub fn opt_u64(name: &'static str, v: &str) -> Result<Option<u64>, ConfigError> {
+    match v.trim() {
+        "" => Ok(None),
+        t => t.parse().map(Some).map_err(|_| ConfigError::Invalid {
+            name,
+            why: format!("{t:?} is not a whole number"),
+        }),
+    }
+}
+
+/// A yes/no setting; empty means no.
+pub fn flag(name: &'static str, v: &str) -> Result<bool, ConfigError> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "" | "0" | "false" | "no" | "off" => Ok(false),
+        "1" | "true" | "yes" | "on" => Ok(true),
+        t => Err(ConfigError::Invalid {
+            name,
+            why: format!("{t:?} is not 1 or 0"),
+        }),
+    }
+}
+
 /// Items of a list separated by commas, semicolons or newlines.
 fn list(s: &str) -> impl Iterator<Item = &str> {
     s.split([',', ';', '\n'])

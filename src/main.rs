@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
-use img_authz::config::{Config, RawConfig, TrustMode};
+use img_authz::config::{flag, opt_u64, Config, ConfigError, RawConfig, TrustMode};
 use img_authz::log::DecisionLog;
 use img_authz::plugin::Plugin;
 use img_authz::policy::Policy;
@@ -63,9 +63,9 @@ struct PolicyArgs {
     /// build, commit, plugins, tag, swarm (comma-separated).
     #[arg(long, env = "IMG_AUTHZ_ALLOW", default_value = "")]
     allow: String,
-    /// Deadline of one decision, in milliseconds.
-    #[arg(long, env = "IMG_AUTHZ_DEADLINE_MS")]
-    deadline_ms: Option<u64>,
+    /// Deadline of one decision, in milliseconds (default 10000).
+    #[arg(long, env = "IMG_AUTHZ_DEADLINE_MS", default_value = "")]
+    deadline_ms: String,
     /// Signature verification: notary (default) or none.
     #[arg(long, env = "IMG_AUTHZ_TRUST", default_value = "notary")]
     trust: String,
@@ -79,10 +79,9 @@ struct PolicyArgs {
     /// Root pins: PATTERN=certs:ID[,ID] | PATTERN=ca:FILE | PATTERN=key:FILE, separated by ';'.
     #[arg(long, env = "IMG_AUTHZ_ROOT_PINS", default_value = "")]
     root_pins: String,
-    /// Refuse repositories whose root is not pinned (no trust on first use).
-    #[arg(long, env = "IMG_AUTHZ_DISABLE_TOFU", action = clap::ArgAction::SetTrue,
-          value_parser = clap::builder::BoolishValueParser::new())]
-    disable_tofu: bool,
+    /// Refuse repositories whose root is not pinned (no trust on first use): 1 or 0.
+    #[arg(long, env = "IMG_AUTHZ_DISABLE_TOFU", default_value = "", num_args = 0..=1, default_missing_value = "1")]
+    disable_tofu: String,
     /// Required signer roles: PATTERN=targets/NAME[,targets/NAME], separated by ';'.
     #[arg(long, env = "IMG_AUTHZ_SIGNERS", default_value = "")]
     signers: String,
@@ -96,36 +95,38 @@ struct PolicyArgs {
         default_value = "unix:///var/run/docker.sock"
     )]
     docker_host: String,
-    /// Seconds verified metadata is reused (never past its own expiry).
-    #[arg(long, env = "IMG_AUTHZ_CACHE_TTL_SECS")]
-    cache_ttl_secs: Option<u64>,
-    /// Seconds a pull decision (signed digest = registry digest) is reused; 0 asks every time.
-    #[arg(long, env = "IMG_AUTHZ_PULL_CACHE_SECS")]
-    pull_cache_secs: Option<u64>,
+    /// Seconds verified metadata is reused, never past its own expiry (default 30).
+    #[arg(long, env = "IMG_AUTHZ_CACHE_TTL_SECS", default_value = "")]
+    cache_ttl_secs: String,
+    /// Seconds a pull decision (signed digest = registry digest) is reused; 0 asks every time (default 10).
+    #[arg(long, env = "IMG_AUTHZ_PULL_CACHE_SECS", default_value = "")]
+    pull_cache_secs: String,
     /// Registries to reach over plain HTTP if HTTPS fails (loopback always is).
     #[arg(long, env = "IMG_AUTHZ_INSECURE_REGISTRIES", default_value = "")]
     insecure_registries: String,
 }
 
 impl PolicyArgs {
-    fn raw(&self) -> RawConfig {
-        RawConfig {
+    /// Managed plugins pass every declared variable, set or not: an empty
+    /// value means "not set".
+    fn raw(&self) -> Result<RawConfig, ConfigError> {
+        Ok(RawConfig {
             registry: self.registry.clone(),
             notary: self.notary.clone(),
             notary_root_ca: self.notary_root_ca.clone(),
             allow: self.allow.clone(),
-            deadline_ms: self.deadline_ms,
+            deadline_ms: opt_u64("IMG_AUTHZ_DEADLINE_MS", &self.deadline_ms)?,
             trust: self.trust.clone(),
             state_dir: self.state_dir.clone(),
             root_pins: self.root_pins.clone(),
-            disable_tofu: self.disable_tofu,
+            disable_tofu: flag("IMG_AUTHZ_DISABLE_TOFU", &self.disable_tofu)?,
             signers: self.signers.clone(),
             docker_config: self.docker_config.clone(),
             docker_host: self.docker_host.clone(),
-            cache_ttl_secs: self.cache_ttl_secs,
-            pull_cache_secs: self.pull_cache_secs,
+            cache_ttl_secs: opt_u64("IMG_AUTHZ_CACHE_TTL_SECS", &self.cache_ttl_secs)?,
+            pull_cache_secs: opt_u64("IMG_AUTHZ_PULL_CACHE_SECS", &self.pull_cache_secs)?,
             insecure_registries: self.insecure_registries.clone(),
-        }
+        })
     }
 }
 
@@ -138,18 +139,17 @@ struct ServeArgs {
     #[command(flatten)]
     policy: PolicyArgs,
     /// Also append the decision log (JSON lines) to this file.
-    #[arg(long, env = "IMG_AUTHZ_DECISION_LOG")]
-    decision_log: Option<PathBuf>,
+    #[arg(long, env = "IMG_AUTHZ_DECISION_LOG", default_value = "")]
+    decision_log: String,
     /// Log one allowed read in N (0: none, the default; 1: all).
-    #[arg(long, env = "IMG_AUTHZ_LOG_READS_SAMPLE", default_value_t = 0)]
-    log_reads_sample: u64,
-    /// Log every allowed read (same as --log-reads-sample 1).
-    #[arg(long, env = "IMG_AUTHZ_LOG_READS", action = clap::ArgAction::SetTrue,
-          value_parser = clap::builder::BoolishValueParser::new())]
-    log_reads: bool,
+    #[arg(long, env = "IMG_AUTHZ_LOG_READS_SAMPLE", default_value = "")]
+    log_reads_sample: String,
+    /// Log every allowed read (same as --log-reads-sample 1): 1 or 0.
+    #[arg(long, env = "IMG_AUTHZ_LOG_READS", default_value = "", num_args = 0..=1, default_missing_value = "1")]
+    log_reads: String,
     /// Serve Prometheus metrics on this address: HOST:PORT, or unix:PATH.
-    #[arg(long, env = "IMG_AUTHZ_METRICS_ADDR")]
-    metrics_addr: Option<String>,
+    #[arg(long, env = "IMG_AUTHZ_METRICS_ADDR", default_value = "")]
+    metrics_addr: String,
 }
 
 fn main() -> ExitCode {
@@ -187,7 +187,7 @@ fn serve(args: ServeArgs) -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let cfg = match args.policy.raw().validate() {
+    let cfg = match args.policy.raw().and_then(|r| r.validate()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("img-authz: invalid configuration: {e}");
@@ -202,12 +202,21 @@ fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let sample = if args.log_reads {
-        1
-    } else {
-        args.log_reads_sample
+    let sample = match (
+        flag("IMG_AUTHZ_LOG_READS", &args.log_reads),
+        opt_u64("IMG_AUTHZ_LOG_READS_SAMPLE", &args.log_reads_sample),
+    ) {
+        (Ok(true), _) => 1,
+        (Ok(false), Ok(n)) => n.unwrap_or(0),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("img-authz: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
     };
-    let log = match DecisionLog::new(sample, args.decision_log.as_deref()) {
+    let log_file = Some(args.decision_log.trim())
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from);
+    let log = match DecisionLog::new(sample, log_file.as_deref()) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("img-authz: cannot open the decision log: {e}");
@@ -237,7 +246,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         );
         let opts = ServerOptions { deadline: cfg.deadline };
         let plugin = Arc::new(Plugin::new(policy, log));
-        if let Some(addr) = &args.metrics_addr {
+        if let Some(addr) = Some(args.metrics_addr.trim()).filter(|a| !a.is_empty()) {
             if let Err(e) = service::spawn_metrics(addr, plugin.clone()).await {
                 eprintln!("img-authz: cannot serve metrics on {addr}: {e}");
                 return ExitCode::FAILURE;

@@ -78,12 +78,15 @@ impl Authorize for Plugin {
         } else {
             AuthzResponse::deny(decision.message(&what))
         };
-        self.log.record(&Entry::new(
-            &req,
-            decoded.as_ref().map(|d| &d.action),
-            &decision,
-            start.elapsed(),
-        ));
+        let action = decoded.as_ref().map(|d| &d.action);
+        let took = start.elapsed();
+        METRICS.decision(
+            action.map_or("undecodable", Action::kind),
+            decision.allow,
+            decision.rule.as_str(),
+            took,
+        );
+        self.log.record(&Entry::new(&req, action, &decision, took));
         resp
     }
 

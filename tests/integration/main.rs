@@ -3,6 +3,7 @@
 
 mod core;
 mod notary_auth;
+mod ops;
 mod raw;
 mod stack;
 mod trust;

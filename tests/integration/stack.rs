@@ -19,6 +19,10 @@ pub struct Stack {
     /// A guarded daemon whose plugin's notary server never answers.
     pub offline: String,
     pub plugin_log: PathBuf,
+    /// The guarded daemon's plugin: its socket, metrics socket, decision log file.
+    pub plugin_socket: PathBuf,
+    pub plugin_metrics: PathBuf,
+    pub plugin_decisions: PathBuf,
     pub root: PathBuf,
 }
 
@@ -42,6 +46,9 @@ pub fn stack() -> &'static Stack {
         permissive: var("STACK_PERMISSIVE"),
         offline: var("STACK_OFFLINE"),
         plugin_log: PathBuf::from(var("STACK_PLUGIN_LOG")),
+        plugin_socket: PathBuf::from(var("STACK_PLUGIN_SOCKET")),
+        plugin_metrics: PathBuf::from(var("STACK_PLUGIN_METRICS")),
+        plugin_decisions: PathBuf::from(var("STACK_PLUGIN_DECISIONS")),
         root: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
     })
 }
@@ -217,4 +224,131 @@ pub fn unique(prefix: &str) -> String {
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     format!("{prefix}{}x{n}x{}", std::process::id(), t % 1_000_000_000)
+}
+
+/// A dockerd of a test's own (own data and exec roots), stopped by PID and
+/// cleaned up when dropped; `timeout` bounds its life if the test dies.
+pub struct Daemon {
+    pub host: String,
+    dir: PathBuf,
+    exec_root: PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl Daemon {
+    pub fn start(dir: &std::path::Path, extra: &[&str]) -> Daemon {
+        std::fs::create_dir_all(dir).expect("daemon dir");
+        let mut d = Daemon {
+            host: format!("unix://{}", dir.join("d.sock").display()),
+            dir: dir.to_path_buf(),
+            exec_root: PathBuf::from(format!("/run/iaz-t{}", unique("d"))),
+            child: None,
+        };
+        d.spawn(extra);
+        d
+    }
+
+    /// Stop and start again with the same roots and other flags.
+    pub fn restart(&mut self, extra: &[&str]) {
+        self.stop();
+        self.spawn(extra);
+    }
+
+    fn spawn(&mut self, extra: &[&str]) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("dockerd.log"))
+            .expect("log");
+        let child = Command::new("timeout")
+            .args([
+                "--kill-after=10",
+                "900",
+                "dockerd",
+                "--bridge=none",
+                "--iptables=false",
+                "--ip-masq=false",
+            ])
+            .arg("--data-root")
+            .arg(self.dir.join("data"))
+            .arg("--exec-root")
+            .arg(&self.exec_root)
+            .arg("--pidfile")
+            .arg(self.dir.join("dockerd.pid"))
+            .arg("-H")
+            .arg(&self.host)
+            .args(extra)
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("dockerd starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if stack().docker(&self.host, &["version"]).ok {
+                return;
+            }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+                panic!("dockerd exited ({status}): {}", self.log_tail());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "dockerd did not start: {}",
+                self.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.join("dockerd.log")).unwrap_or_default();
+        log.lines()
+            .rev()
+            .take(15)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Stop dockerd (it stops its managed plugins and containerd first).
+    pub fn stop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(self.dir.join("dockerd.pid")) {
+            let _ = Command::new("kill").arg("-TERM").arg(pid.trim()).status();
+        }
+        if let Some(mut c) = self.child.take() {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.stop();
+        // Leftover mounts would make the data root undeletable.
+        let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+        let mut ours: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .filter(|m| {
+                m.starts_with(self.dir.to_str().unwrap_or("?"))
+                    || m.starts_with(self.exec_root.to_str().unwrap_or("?"))
+            })
+            .collect();
+        ours.sort_by(|a, b| b.cmp(a));
+        for m in ours {
+            let _ = Command::new("umount").arg("-l").arg(m).status();
+        }
+        let _ = std::fs::remove_dir_all(&self.exec_root);
+        let _ = std::fs::remove_dir_all(self.dir.join("data"));
+    }
 }

@@ -141,7 +141,11 @@ fn running_by_image_id() {
     // A short ID is a name to dockerd first; it is refused with advice.
     let short = &id.trim_start_matches("sha256:")[..12];
     let out = s.guarded(&["run", "--rm", short, "true"]);
-    assert!(!out.ok && out.text().contains("full image ID"), "{}", out.text());
+    assert!(
+        !out.ok && out.text().contains("full image ID"),
+        "{}",
+        out.text()
+    );
 }
 
 #[test]
