@@ -361,7 +361,7 @@ fn parse_pins(s: &str) -> Result<Vec<PinRule>, ConfigError> {
 }
 
 /// The SPKI (DER) of a PEM `PUBLIC KEY`, or of a PEM certificate's key.
-fn public_key_spki(pem: &str) -> Result<Vec<u8>, String> {
+pub fn public_key_spki(pem: &str) -> Result<Vec<u8>, String> {
     use x509_cert::der::{Decode, Encode};
     for item in rustls_pemfile::read_all(&mut pem.as_bytes()) {
         match item.map_err(|e| format!("invalid PEM: {e}"))? {

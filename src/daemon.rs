@@ -48,6 +48,53 @@ pub struct ImageInfo {
     pub repo_digests: Option<Vec<String>>,
 }
 
+/// The parts of `GET /plugins/{name}/json` that identify a plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PluginInfo {
+    #[serde(rename = "Id", default)]
+    pub id: String,
+    #[serde(rename = "Name", default)]
+    pub name: String,
+    #[serde(rename = "Config", default)]
+    pub config: PluginConfig,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct PluginConfig {
+    #[serde(rename = "Interface", default)]
+    pub interface: PluginInterface,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct PluginInterface {
+    #[serde(rename = "Socket", default)]
+    pub socket: String,
+    #[serde(rename = "Types", default)]
+    pub types: Vec<String>,
+}
+
+impl PluginInfo {
+    /// An authorization plugin built from our `config.json` (socket
+    /// `img-authz.sock`), or one named like us.
+    pub fn is_img_authz(&self, names: &[String]) -> bool {
+        let authz = self
+            .config
+            .interface
+            .types
+            .iter()
+            .any(|t| t.starts_with("docker.authz/"));
+        if authz && self.config.interface.socket == "img-authz.sock" {
+            return true;
+        }
+        let bare = self.name.split(':').next().unwrap_or(&self.name);
+        let last = bare.rsplit('/').next().unwrap_or(bare);
+        names.iter().any(|n| {
+            let nb = n.split(':').next().unwrap_or(n);
+            n == &self.name || nb == bare || nb == last
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct DaemonClient {
     addr: Addr,
@@ -138,6 +185,54 @@ impl DaemonClient {
                         path,
                         why: e.to_string(),
                     })
+            }
+            StatusCode::NOT_FOUND => Ok(None),
+            s => Err(DaemonError::Status {
+                path,
+                status: s.as_u16(),
+                body: String::from_utf8_lossy(&body).chars().take(300).collect(),
+            }),
+        }
+    }
+
+    /// The plugin dockerd resolves `name` to (name, tag or ID prefix).
+    pub async fn inspect_plugin(&self, name: &str) -> Result<Option<PluginInfo>, DaemonError> {
+        let path = format!("/plugins/{}/json", encode_path(name));
+        let (status, body) = self.get(&path).await?;
+        match status {
+            StatusCode::OK => {
+                serde_json::from_slice(&body)
+                    .map(Some)
+                    .map_err(|e| DaemonError::Invalid {
+                        path,
+                        why: e.to_string(),
+                    })
+            }
+            StatusCode::NOT_FOUND => Ok(None),
+            s => Err(DaemonError::Status {
+                path,
+                status: s.as_u16(),
+                body: String::from_utf8_lossy(&body).chars().take(300).collect(),
+            }),
+        }
+    }
+
+    /// The name (without its leading '/') of the container `id` names.
+    pub async fn inspect_container(&self, id: &str) -> Result<Option<String>, DaemonError> {
+        let path = format!("/containers/{}/json", encode_path(id));
+        let (status, body) = self.get(&path).await?;
+        match status {
+            StatusCode::OK => {
+                #[derive(Deserialize)]
+                struct C {
+                    #[serde(rename = "Name", default)]
+                    name: String,
+                }
+                let c: C = serde_json::from_slice(&body).map_err(|e| DaemonError::Invalid {
+                    path,
+                    why: e.to_string(),
+                })?;
+                Ok(Some(c.name.trim_start_matches('/').to_string()))
             }
             StatusCode::NOT_FOUND => Ok(None),
             s => Err(DaemonError::Status {

@@ -37,8 +37,12 @@ pub struct Entry<'a> {
     /// The manifest digest the decision was bound to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub digest: Option<&'a str>,
+    /// `allow`, `deny`, or `audit` (would be denied; allowed in audit mode).
     pub decision: &'static str,
     pub rule: &'static str,
+    /// The policy rule (or setting) behind the decision.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_rule: Option<&'a str>,
     pub reason: &'a str,
     pub latency_us: u64,
 }
@@ -50,6 +54,15 @@ fn now_rfc3339() -> String {
 }
 
 impl<'a> Entry<'a> {
+    /// `allow`, `deny` or `audit`.
+    pub fn outcome(d: &Decision) -> &'static str {
+        match (d.allow, d.audit) {
+            (true, true) => "audit",
+            (true, false) => "allow",
+            (false, _) => "deny",
+        }
+    }
+
     pub fn new(
         req: &'a AuthzRequest,
         action: Option<&Action>,
@@ -64,8 +77,9 @@ impl<'a> Entry<'a> {
             action: action.map_or("undecodable", Action::kind),
             image: d.image.as_deref(),
             digest: d.digest.as_deref(),
-            decision: if d.allow { "allow" } else { "deny" },
+            decision: Entry::outcome(d),
             rule: d.rule.as_str(),
+            policy_rule: d.source.as_deref(),
             reason: &d.reason,
             latency_us: u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
         }
@@ -82,6 +96,7 @@ impl<'a> Entry<'a> {
             digest: None,
             decision: "deny",
             rule: d.rule.as_str(),
+            policy_rule: None,
             reason: &d.reason,
             latency_us: 0,
         }

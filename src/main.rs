@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use img_authz::config::{flag, opt_u64, Config, ConfigError, RawConfig, TrustMode};
 use img_authz::log::DecisionLog;
 use img_authz::plugin::Plugin;
-use img_authz::policy::Policy;
+use img_authz::policy::{Policy, PolicyFile};
 use img_authz::protocol::{self, ServerOptions};
 use img_authz::service;
 
@@ -36,8 +36,41 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Would a pull and run of IMAGE be allowed, and why? Or decide an
+    /// AuthZReq call from a file. Exit code 0 allow, 1 deny, 2 error.
+    Check(Box<CheckArgs>),
+    /// Policy file tools.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// Print the version.
     Version,
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Validate a policy file; every error is reported with its location.
+    Validate {
+        /// The policy file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// The image to check, e.g. registry.example.com/app:v1.
+    #[arg(required_unless_present = "request", conflicts_with = "request")]
+    image: Option<String>,
+    /// An AuthZReq call (JSON, as dockerd sends it) to decide instead.
+    #[arg(long)]
+    request: Option<PathBuf>,
+    /// The identity to decide for (a TLS client certificate CN); default:
+    /// the policy's local user.
+    #[arg(long, default_value = "")]
+    user: String,
+    #[command(flatten)]
+    policy: PolicyArgs,
 }
 
 const DEFAULT_SOCKET: &str = "/run/docker/plugins/img-authz.sock";
@@ -104,6 +137,10 @@ struct PolicyArgs {
     /// Registries to reach over plain HTTP if HTTPS fails (loopback always is).
     #[arg(long, env = "IMG_AUTHZ_INSECURE_REGISTRIES", default_value = "")]
     insecure_registries: String,
+    /// Policy file (TOML): per-repository rules, hardening, users, modes.
+    /// It extends the settings above and is reloaded on SIGHUP and on change.
+    #[arg(long, env = "IMG_AUTHZ_POLICY", default_value = "")]
+    policy: String,
 }
 
 impl PolicyArgs {
@@ -163,6 +200,130 @@ fn main() -> ExitCode {
             rt.block_on(service::status(&socket, json))
         }),
         Command::Serve(args) => serve(*args),
+        Command::Check(args) => check(*args),
+        Command::Policy {
+            command: PolicyCommand::Validate { file },
+        } => match img_authz::policy::file::load(&file) {
+            Ok(f) => {
+                println!(
+                    "{}: valid ({} rule(s){})",
+                    file.display(),
+                    f.rules.len(),
+                    if f.hardening.is_some() {
+                        ", hardening"
+                    } else {
+                        ""
+                    }
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                eprintln!("{} error(s)", e.errors.len());
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+/// The configuration and policy file named by the arguments.
+fn load_config(args: &PolicyArgs) -> Result<(Config, Option<PolicyFile>), String> {
+    let cfg = args
+        .raw()
+        .and_then(|r| r.validate())
+        .map_err(|e| format!("invalid configuration: {e}"))?;
+    let file = match args.policy.trim() {
+        "" => None,
+        p => Some(
+            img_authz::policy::file::load(std::path::Path::new(p))
+                .map_err(|e| format!("invalid policy:\n{e}"))?,
+        ),
+    };
+    Ok((cfg, file))
+}
+
+fn check(args: CheckArgs) -> ExitCode {
+    let (cfg, file) = match load_config(&args.policy) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("img-authz check: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let policy = match Policy::new(cfg, file) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("img-authz check: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(rt) = runtime() else {
+        return ExitCode::from(2);
+    };
+    let outcome = rt.block_on(async {
+        match (&args.image, &args.request) {
+            (Some(image), _) => {
+                let reference =
+                    match img_authz::request::reference::Reference::parse_normalized(image) {
+                        Ok(r) => r.tag_name_only(),
+                        Err(e) => return Err(format!("{image:?} is not an image reference: {e}")),
+                    };
+                let action = img_authz::request::Action::Pull(img_authz::request::action::Pull {
+                    image: reference.clone(),
+                    platform: String::new(),
+                });
+                let ctx = img_authz::policy::Ctx {
+                    user: policy.user_of(&args.user),
+                    api_version: None,
+                };
+                Ok((
+                    format!("pull and run of {reference}"),
+                    policy.decide(&action, &ctx).await,
+                ))
+            }
+            (None, Some(file)) => {
+                let text = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+                let req: img_authz::protocol::AuthzRequest = serde_json::from_slice(&text)
+                    .map_err(|e| format!("{}: not an AuthZReq call: {e}", file.display()))?;
+                let plugin = Plugin::new(policy, DecisionLog::default());
+                let (decoded, d) = plugin.evaluate(&req).await;
+                Ok((img_authz::plugin::describe(&req, decoded.as_ref()), d))
+            }
+            (None, None) => Err("give an IMAGE or --request FILE".to_string()),
+        }
+    });
+    let (what, d) = match outcome {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("img-authz check: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = match (d.allow, d.audit) {
+        (true, false) => "ALLOW",
+        (true, true) => "ALLOW (audit mode: would be denied)",
+        (false, _) => "DENY",
+    };
+    println!("{outcome}: {what}");
+    println!(
+        "  rule:   {}{}",
+        d.rule,
+        d.source
+            .as_deref()
+            .map(|s| format!(" ({s})"))
+            .unwrap_or_default()
+    );
+    println!("  reason: {}", d.reason);
+    if let Some(digest) = &d.digest {
+        println!("  digest: {digest}");
+    }
+    if !d.allow || d.audit {
+        println!("  to allow it: {}", d.hint);
+    }
+    if d.allow {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 
@@ -187,15 +348,15 @@ fn serve(args: ServeArgs) -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let cfg = match args.policy.raw().and_then(|r| r.validate()) {
+    let (cfg, file) = match load_config(&args.policy) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("img-authz: invalid configuration: {e}");
+            eprintln!("img-authz: {e}");
             return ExitCode::from(2);
         }
     };
     warn_about_trust(&cfg);
-    let policy = match Policy::new(cfg.clone()) {
+    let policy = match Policy::new(cfg.clone(), file) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("img-authz: invalid configuration: {e}");
@@ -251,6 +412,9 @@ fn serve(args: ServeArgs) -> ExitCode {
                 eprintln!("img-authz: cannot serve metrics on {addr}: {e}");
                 return ExitCode::FAILURE;
             }
+        }
+        if let Some(path) = Some(args.policy.policy.trim()).filter(|p| !p.is_empty()) {
+            service::spawn_reloader(plugin.clone(), cfg.clone(), PathBuf::from(path));
         }
         let result = protocol::serve(listener, plugin, opts, service::shutdown_signal()).await;
         if !activated {

@@ -110,8 +110,13 @@ pub struct CacheFigures {
 
 impl Metrics {
     /// One decision of the request phase.
-    pub fn decision(&self, action: &'static str, allow: bool, rule: &'static str, took: Duration) {
-        let d = if allow { "allow" } else { "deny" };
+    pub fn decision(
+        &self,
+        action: &'static str,
+        d: &'static str,
+        rule: &'static str,
+        took: Duration,
+    ) {
         if let Ok(mut m) = self.decisions.lock() {
             *m.entry((action, d, rule)).or_insert(0) += 1;
         }
@@ -220,8 +225,8 @@ mod tests {
             upstream_err: Default::default(),
             upstream_latency: [Histogram::new(), Histogram::new(), Histogram::new()],
         };
-        m.decision("pull", false, "signature", Duration::from_micros(300));
-        m.decision("pull", false, "signature", Duration::from_millis(3));
+        m.decision("pull", "deny", "signature", Duration::from_micros(300));
+        m.decision("pull", "deny", "signature", Duration::from_millis(3));
         m.upstream(Upstream::Notary, false, Duration::from_millis(40));
         let text = m.render(&[CacheFigures {
             name: "notary",

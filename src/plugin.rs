@@ -1,16 +1,22 @@
 //! The authorization plugin: decode → decide → log → answer.
+//!
+//! The policy in force can be replaced while the plugin serves (a reload):
+//! each call decides with the policy it started with.
 
+use std::sync::Arc;
 use std::time::Instant;
+
+use arc_swap::ArcSwap;
 
 use crate::log::{DecisionLog, Entry};
 use crate::metrics::METRICS;
-use crate::policy::{Decision, Policy, Rule};
+use crate::policy::{Ctx, Decision, Policy, Rule};
 use crate::protocol::{Authorize, AuthzRequest, AuthzResponse, Phase};
 use crate::request::{self, Action};
 
 /// The plugin as dockerd talks to it.
 pub struct Plugin {
-    policy: Policy,
+    policy: ArcSwap<Policy>,
     log: DecisionLog,
     started: Instant,
 }
@@ -18,29 +24,40 @@ pub struct Plugin {
 impl Plugin {
     pub fn new(policy: Policy, log: DecisionLog) -> Plugin {
         Plugin {
-            policy,
+            policy: ArcSwap::from_pointee(policy),
             log,
             started: Instant::now(),
         }
     }
 
+    /// The policy in force.
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy.load_full()
+    }
+
+    /// Put a new policy in force; calls in flight finish with the old one.
+    pub fn replace_policy(&self, p: Policy) {
+        self.policy.store(Arc::new(p));
+    }
+
     /// Figures of every cache.
     pub fn cache_figures(&self) -> Vec<crate::metrics::CacheFigures> {
-        self.policy
+        self.policy()
             .trust()
             .map(|t| t.cache_figures())
             .unwrap_or_default()
     }
 
-    pub fn policy(&self) -> &Policy {
-        &self.policy
-    }
-
     /// Decide one AuthZReq call, without logging.
     pub async fn evaluate(&self, req: &AuthzRequest) -> (Option<request::Decoded>, Decision) {
+        let policy = self.policy();
         match request::decode(req) {
             Ok(d) => {
-                let decision = self.policy.decide(&d.action).await;
+                let ctx = Ctx {
+                    user: policy.user_of(&req.user),
+                    api_version: d.version.clone(),
+                };
+                let decision = policy.decide(&d.action, &ctx).await;
                 (Some(d), decision)
             }
             Err(e) => (
@@ -56,7 +73,7 @@ impl Plugin {
 }
 
 /// What a request is, for messages: the action if decoded, else method and URI.
-fn describe(req: &AuthzRequest, decoded: Option<&request::Decoded>) -> String {
+pub fn describe(req: &AuthzRequest, decoded: Option<&request::Decoded>) -> String {
     match decoded {
         Some(d) => d.action.to_string(),
         None => format!("{} {}", req.request_method, req.request_uri),
@@ -72,17 +89,16 @@ impl Authorize for Plugin {
             return AuthzResponse::allow();
         }
         let (decoded, decision) = self.evaluate(&req).await;
-        let what = describe(&req, decoded.as_ref());
         let resp = if decision.allow {
             AuthzResponse::allow()
         } else {
-            AuthzResponse::deny(decision.message(&what))
+            AuthzResponse::deny(decision.message(&describe(&req, decoded.as_ref())))
         };
         let action = decoded.as_ref().map(|d| &d.action);
         let took = start.elapsed();
         METRICS.decision(
             action.map_or("undecodable", Action::kind),
-            decision.allow,
+            Entry::outcome(&decision),
             decision.rule.as_str(),
             took,
         );
@@ -98,10 +114,17 @@ impl Authorize for Plugin {
                 serde_json::json!({"action": action, "decision": decision, "rule": rule, "count": n})
             })
             .collect();
+        let policy = self.policy();
         serde_json::json!({
             "version": env!("CARGO_PKG_VERSION"),
             "uptime_secs": self.started.elapsed().as_secs(),
-            "config": self.policy.config().summary(),
+            "config": policy.config().summary(),
+            "policy_file": policy.file().map(|f| serde_json::json!({
+                "path": f.path.display().to_string(),
+                "rules": f.rules.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
+                "hardening": f.hardening.is_some(),
+                "mode": format!("{:?}", f.global.mode).to_lowercase(),
+            })),
             "caches": self.cache_figures(),
             "decisions": decisions,
         })
@@ -112,7 +135,7 @@ impl Authorize for Plugin {
             let d = Decision::deny(Rule::Internal, reason, "");
             METRICS.decision(
                 "undecided",
-                false,
+                "deny",
                 Rule::Internal.as_str(),
                 std::time::Duration::ZERO,
             );
@@ -120,9 +143,4 @@ impl Authorize for Plugin {
         }
         AuthzResponse::deny(reason)
     }
-}
-
-/// Is this action a read (for log sampling)?
-pub fn is_read(a: Option<&Action>) -> bool {
-    matches!(a, Some(Action::Read { .. }))
 }

@@ -46,6 +46,76 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// Reload the policy file on SIGHUP and whenever it changes. A file that
+/// fails validation is refused, with an error logged, and the policy in
+/// force stays: never a silent fall to allow-all or deny-all.
+pub fn spawn_reloader(plugin: Arc<Plugin>, cfg: crate::config::Config, path: std::path::PathBuf) {
+    use tokio::signal::unix::{signal, SignalKind};
+    tokio::spawn(async move {
+        let mut hup = signal(SignalKind::hangup()).ok();
+        let mut seen = fingerprint(&path);
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            let by_signal = tokio::select! {
+                _ = async { match hup.as_mut() { Some(h) => { h.recv().await; } None => std::future::pending().await } } => true,
+                _ = tick.tick() => false,
+            };
+            let now = fingerprint(&path);
+            if !by_signal && now == seen {
+                continue;
+            }
+            seen = now;
+            reload(
+                &plugin,
+                &cfg,
+                &path,
+                if by_signal { "SIGHUP" } else { "file change" },
+            );
+        }
+    });
+}
+
+/// What identifies a version of the file: its content.
+fn fingerprint(path: &Path) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let bytes = std::fs::read(path).ok()?;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    Some(h.finish())
+}
+
+/// Load, validate and put in force the policy at `path`; on any error keep
+/// the current one. Returns whether the new policy is in force.
+pub fn reload(plugin: &Plugin, cfg: &crate::config::Config, path: &Path, why: &str) -> bool {
+    let file = match crate::policy::file::load(path) {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::error!(policy = %path.display(), trigger = why, errors = %e, "policy reload refused; the running policy stays");
+            RELOADS.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return false;
+        }
+    };
+    match crate::policy::Policy::new(cfg.clone(), Some(file)) {
+        Ok(p) => {
+            plugin.replace_policy(p);
+            RELOADS.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::info!(policy = %path.display(), trigger = why, "policy reloaded");
+            true
+        }
+        Err(e) => {
+            tracing::error!(policy = %path.display(), trigger = why, error = %e, "policy reload refused; the running policy stays");
+            RELOADS.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            false
+        }
+    }
+}
+
+/// Reloads done and refused.
+pub static RELOADS: (std::sync::atomic::AtomicU64, std::sync::atomic::AtomicU64) = (
+    std::sync::atomic::AtomicU64::new(0),
+    std::sync::atomic::AtomicU64::new(0),
+);
+
 /// Serve `GET /metrics` on `addr` (`HOST:PORT` or `unix:PATH`) in the background.
 pub async fn spawn_metrics(addr: &str, plugin: Arc<Plugin>) -> std::io::Result<()> {
     enum L {

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use img_authz::config::RawConfig;
-use img_authz::policy::{Policy, Rule};
+use img_authz::policy::{Ctx, Policy, Rule};
 use img_authz::protocol::AuthzRequest;
 use img_authz::request::decode;
 
@@ -12,6 +12,12 @@ fn policy(allow: &str) -> Policy {
         RawConfig {
             registry: "127.0.0.1:5000,reg.local".into(),
             allow: allow.into(),
+            // No daemon: a lookup fails, and fails closed.
+            docker_host: "unix:///nonexistent/docker.sock".into(),
+            state_dir: std::env::temp_dir()
+                .join("img-authz-policy-test")
+                .display()
+                .to_string(),
             ..Default::default()
         }
         .validate()
@@ -46,191 +52,30 @@ type Row = (
     Rule,
 );
 
+#[rustfmt::skip]
 const ROWS: &[Row] = &[
-    (
-        "",
-        "GET",
-        "/v1.41/containers/json",
-        None,
-        true,
-        Rule::Default,
-    ),
-    (
-        "",
-        "POST",
-        "/v1.41/images/create?fromImage=127.0.0.1:5000/a/b&tag=v1",
-        None,
-        true,
-        Rule::RegistryAllowlist,
-    ),
-    (
-        "",
-        "POST",
-        "/v1.41/images/create?fromImage=reg.local/a&tag=v1",
-        None,
-        true,
-        Rule::RegistryAllowlist,
-    ),
-    (
-        "",
-        "POST",
-        "/v1.41/images/create?fromImage=REG.LOCAL/a&tag=v1",
-        None,
-        true,
-        Rule::RegistryAllowlist,
-    ),
-    (
-        "",
-        "POST",
-        "/v1.41/images/create?fromImage=docker.io/library/busybox&tag=latest",
-        None,
-        false,
-        Rule::RegistryAllowlist,
-    ),
-    (
-        "",
-        "POST",
-        "/v1.41/images/create?fromImage=127.0.0.1:5001/a&tag=v1",
-        None,
-        false,
-        Rule::RegistryAllowlist,
-    ),
-    (
-        "",
-        "POST",
-        "/v1.41/containers/create",
-        Some(r#"{"Image":"127.0.0.1:5000/a:v1"}"#),
-        true,
-        Rule::RegistryAllowlist,
-    ),
-    (
-        "",
-        "POST",
-        "/v1.41/containers/create",
-        Some(r#"{"Image":"busybox"}"#),
-        false,
-        Rule::RegistryAllowlist,
-    ),
-    (
-        "",
-        "POST",
-        "/v1.41/containers/create",
-        Some(
-            r#"{"Image":"sha256:e6693c20186f837fc393390135d8a598a96a833917917789d63766cab6c59582"}"#,
-        ),
-        false,
-        Rule::RegistryAllowlist,
-    ),
-    (
-        "",
-        "POST",
-        "/v1.41/containers/create",
-        Some(r#"{"Image":"e6693c20186f837fc393390135d8a598a96a833917917789d63766cab6c59582"}"#),
-        false,
-        Rule::RegistryAllowlist,
-    ),
-    (
-        "",
-        "POST",
-        "/v1.41/containers/create",
-        Some(r#"{"Image":""}"#),
-        false,
-        Rule::RegistryAllowlist,
-    ),
-    (
-        "",
-        "POST",
-        "/v1.41/containers/create",
-        Some(r#"{"Image":"Bad Ref"}"#),
-        false,
-        Rule::RequestDecoding,
-    ),
-    (
-        "",
-        "POST",
-        "/v1.48/containers/create",
-        Some(
-            r#"{"Image":"127.0.0.1:5000/a","HostConfig":{"Mounts":[{"Type":"image","Source":"evil.io/x"}]}}"#,
-        ),
-        false,
-        Rule::RegistryAllowlist,
-    ),
-    (
-        "",
-        "POST",
-        "/v1.48/containers/create",
-        Some(r#"{"Image":"127.0.0.1:5000/a","Mounts":[{"Type":"image","Source":"evil.io/x"}]}"#),
-        false,
-        Rule::RegistryAllowlist,
-    ),
-    (
-        "",
-        "POST",
-        "/v1.48/containers/create",
-        Some(
-            r#"{"Image":"127.0.0.1:5000/a","HostConfig":{"Mounts":[{"Type":"image","Source":"127.0.0.1:5000/b"}]}}"#,
-        ),
-        true,
-        Rule::RegistryAllowlist,
-    ),
-    (
-        "",
-        "POST",
-        "/v1.41/services/create",
-        Some(r#"{"TaskTemplate":{"ContainerSpec":{"Image":"evil.io/x:1"}}}"#),
-        false,
-        Rule::RegistryAllowlist,
-    ),
-    (
-        "",
-        "POST",
-        "/v1.41/services/create",
-        Some(r#"{"TaskTemplate":{"ContainerSpec":{"Image":"127.0.0.1:5000/x:1"}}}"#),
-        true,
-        Rule::RegistryAllowlist,
-    ),
-    (
-        "",
-        "POST",
-        "/v1.41/services/s/update?version=1",
-        Some(
-            r#"{"TaskTemplate":{"ContainerSpec":{"Image":"127.0.0.1:5000/x:1","Mounts":[{"Type":"image","Source":"busybox"}]}}}"#,
-        ),
-        false,
-        Rule::RegistryAllowlist,
-    ),
-    (
-        "",
-        "POST",
-        "/v1.41/services/create",
-        Some(r#"{"TaskTemplate":{"PluginSpec":{"Remote":"127.0.0.1:5000/p"}}}"#),
-        false,
-        Rule::Plugins,
-    ),
-    (
-        "plugins",
-        "POST",
-        "/v1.41/services/create",
-        Some(r#"{"TaskTemplate":{"PluginSpec":{"Remote":"127.0.0.1:5000/p"}}}"#),
-        true,
-        Rule::RegistryAllowlist,
-    ),
-    (
-        "",
-        "POST",
-        "/v1.41/images/create?fromSrc=-&repo=x",
-        None,
-        false,
-        Rule::Import,
-    ),
-    (
-        "import",
-        "POST",
-        "/v1.41/images/create?fromSrc=-&repo=x",
-        None,
-        true,
-        Rule::Import,
-    ),
+    ("", "GET", "/v1.41/containers/json", None, true, Rule::Default),
+    ("", "POST", "/v1.41/images/create?fromImage=127.0.0.1:5000/a/b&tag=v1", None, true, Rule::RegistryAllowlist),
+    ("", "POST", "/v1.41/images/create?fromImage=reg.local/a&tag=v1", None, true, Rule::RegistryAllowlist),
+    ("", "POST", "/v1.41/images/create?fromImage=REG.LOCAL/a&tag=v1", None, true, Rule::RegistryAllowlist),
+    ("", "POST", "/v1.41/images/create?fromImage=docker.io/library/busybox&tag=latest", None, false, Rule::RegistryAllowlist),
+    ("", "POST", "/v1.41/images/create?fromImage=127.0.0.1:5001/a&tag=v1", None, false, Rule::RegistryAllowlist),
+    ("", "POST", "/v1.41/containers/create", Some(r#"{"Image":"127.0.0.1:5000/a:v1"}"#), true, Rule::RegistryAllowlist),
+    ("", "POST", "/v1.41/containers/create", Some(r#"{"Image":"busybox"}"#), false, Rule::RegistryAllowlist),
+    ("", "POST", "/v1.41/containers/create", Some(r#"{"Image":"sha256:e6693c20186f837fc393390135d8a598a96a833917917789d63766cab6c59582"}"#), false, Rule::ContentBinding),
+    ("", "POST", "/v1.41/containers/create", Some(r#"{"Image":"e6693c20186f837fc393390135d8a598a96a833917917789d63766cab6c59582"}"#), false, Rule::ContentBinding),
+    ("", "POST", "/v1.41/containers/create", Some(r#"{"Image":""}"#), false, Rule::RegistryAllowlist),
+    ("", "POST", "/v1.41/containers/create", Some(r#"{"Image":"Bad Ref"}"#), false, Rule::RequestDecoding),
+    ("", "POST", "/v1.48/containers/create", Some(r#"{"Image":"127.0.0.1:5000/a","HostConfig":{"Mounts":[{"Type":"image","Source":"evil.io/x"}]}}"#), false, Rule::RegistryAllowlist),
+    ("", "POST", "/v1.48/containers/create", Some(r#"{"Image":"127.0.0.1:5000/a","Mounts":[{"Type":"image","Source":"evil.io/x"}]}"#), false, Rule::RegistryAllowlist),
+    ("", "POST", "/v1.48/containers/create", Some(r#"{"Image":"127.0.0.1:5000/a","HostConfig":{"Mounts":[{"Type":"image","Source":"127.0.0.1:5000/b"}]}}"#), true, Rule::RegistryAllowlist),
+    ("", "POST", "/v1.41/services/create", Some(r#"{"TaskTemplate":{"ContainerSpec":{"Image":"evil.io/x:1"}}}"#), false, Rule::RegistryAllowlist),
+    ("", "POST", "/v1.41/services/create", Some(r#"{"TaskTemplate":{"ContainerSpec":{"Image":"127.0.0.1:5000/x:1"}}}"#), true, Rule::RegistryAllowlist),
+    ("", "POST", "/v1.41/services/s/update?version=1", Some(r#"{"TaskTemplate":{"ContainerSpec":{"Image":"127.0.0.1:5000/x:1","Mounts":[{"Type":"image","Source":"busybox"}]}}}"#), false, Rule::RegistryAllowlist),
+    ("", "POST", "/v1.41/services/create", Some(r#"{"TaskTemplate":{"PluginSpec":{"Remote":"127.0.0.1:5000/p"}}}"#), false, Rule::Plugins),
+    ("plugins", "POST", "/v1.41/services/create", Some(r#"{"TaskTemplate":{"PluginSpec":{"Remote":"127.0.0.1:5000/p"}}}"#), true, Rule::RegistryAllowlist),
+    ("", "POST", "/v1.41/images/create?fromSrc=-&repo=x", None, false, Rule::Import),
+    ("import", "POST", "/v1.41/images/create?fromSrc=-&repo=x", None, true, Rule::Import),
     ("", "POST", "/v1.41/images/load", None, false, Rule::Load),
     ("load", "POST", "/v1.41/images/load", None, true, Rule::Load),
     ("", "POST", "/v1.41/build?t=x", None, false, Rule::Build),
@@ -238,110 +83,45 @@ const ROWS: &[Row] = &[
     ("", "POST", "/session", None, false, Rule::Build),
     ("", "POST", "/grpc", None, false, Rule::Build),
     ("build", "POST", "/grpc", None, true, Rule::Build),
-    (
-        "",
-        "POST",
-        "/v1.41/commit?container=c&repo=x",
-        None,
-        false,
-        Rule::Commit,
-    ),
-    (
-        "commit",
-        "POST",
-        "/v1.41/commit?container=c&repo=x",
-        None,
-        true,
-        Rule::Commit,
-    ),
-    (
-        "",
-        "POST",
-        "/v1.41/images/x/tag?repo=127.0.0.1:5000/a&tag=v1",
-        None,
-        false,
-        Rule::Tag,
-    ),
-    (
-        "tag",
-        "POST",
-        "/v1.41/images/x/tag?repo=127.0.0.1:5000/a&tag=v1",
-        None,
-        true,
-        Rule::Tag,
-    ),
-    (
-        "",
-        "POST",
-        "/v1.41/images/x/tag?repo=mine/a&tag=v1",
-        None,
-        true,
-        Rule::Tag,
-    ),
-    (
-        "",
-        "POST",
-        "/v1.41/plugins/pull?remote=127.0.0.1:5000/p&name=p",
-        Some("[]"),
-        false,
-        Rule::Plugins,
-    ),
-    (
-        "plugins",
-        "POST",
-        "/v1.41/plugins/pull?remote=127.0.0.1:5000/p&name=p",
-        Some("[]"),
-        true,
-        Rule::RegistryAllowlist,
-    ),
-    (
-        "plugins",
-        "POST",
-        "/v1.41/plugins/pull?remote=evil.io/p&name=p",
-        Some("[]"),
-        false,
-        Rule::RegistryAllowlist,
-    ),
-    (
-        "",
-        "POST",
-        "/v1.41/plugins/create?name=p",
-        None,
-        false,
-        Rule::Plugins,
-    ),
-    (
-        "",
-        "POST",
-        "/v1.41/plugins/p/upgrade?remote=127.0.0.1:5000/p",
-        Some("[]"),
-        false,
-        Rule::Plugins,
-    ),
-    (
-        "",
-        "POST",
-        "/v1.41/swarm/join",
-        Some("{}"),
-        false,
-        Rule::Swarm,
-    ),
-    (
-        "swarm",
-        "POST",
-        "/v1.41/swarm/join",
-        Some("{}"),
-        true,
-        Rule::Swarm,
-    ),
-    (
-        "",
-        "POST",
-        "/v1.41/containers/c/stop",
-        None,
-        true,
-        Rule::Default,
-    ),
+    ("", "POST", "/v1.41/commit?container=c&repo=x", None, false, Rule::Commit),
+    ("commit", "POST", "/v1.41/commit?container=c&repo=x", None, true, Rule::Commit),
+    ("", "POST", "/v1.41/images/x/tag?repo=127.0.0.1:5000/a&tag=v1", None, false, Rule::Tag),
+    ("tag", "POST", "/v1.41/images/x/tag?repo=127.0.0.1:5000/a&tag=v1", None, true, Rule::Tag),
+    ("", "POST", "/v1.41/images/x/tag?repo=mine/a&tag=v1", None, true, Rule::Tag),
+    ("", "POST", "/v1.41/plugins/pull?remote=127.0.0.1:5000/p&name=p", Some("[]"), false, Rule::Plugins),
+    ("plugins", "POST", "/v1.41/plugins/pull?remote=127.0.0.1:5000/p&name=p", Some("[]"), true, Rule::RegistryAllowlist),
+    ("plugins", "POST", "/v1.41/plugins/pull?remote=evil.io/p&name=p", Some("[]"), false, Rule::RegistryAllowlist),
+    ("", "POST", "/v1.41/plugins/create?name=p", None, false, Rule::Plugins),
+    ("", "POST", "/v1.41/plugins/p/upgrade?remote=127.0.0.1:5000/p", Some("[]"), false, Rule::SelfProtection),
+    ("", "POST", "/v1.41/swarm/join", Some("{}"), false, Rule::Swarm),
+    ("swarm", "POST", "/v1.41/swarm/join", Some("{}"), true, Rule::Swarm),
+    // Initialising a swarm, or reading its join tokens, lets other managers
+    // run tasks here just as joining one does.
+    ("", "POST", "/v1.41/swarm/init", Some("{}"), false, Rule::Swarm),
+    ("", "GET", "/v1.41/swarm", None, false, Rule::Swarm),
+    ("", "GET", "/v1.41/swarm/unlockkey", None, false, Rule::Swarm),
+    ("", "POST", "/v1.41/swarm/update?version=1", Some("{}"), false, Rule::Swarm),
+    ("", "POST", "/v1.41/nodes/n1/update?version=1", Some("{}"), false, Rule::Swarm),
+    ("", "POST", "/v1.41/swarm/leave", None, true, Rule::Default),
+    // A short ID is a name to the allowlist but an ID prefix to dockerd.
+    ("", "POST", "/v1.41/containers/create", Some(r#"{"Image":"5c4763"}"#), false, Rule::RegistryAllowlist),
+    ("", "POST", "/v1.41/containers/create", Some(r#"{"Image":"sha256:5c47635e"}"#), false, Rule::RegistryAllowlist),
+    ("", "POST", "/v1.41/containers/create", Some(r#"{"Image":"5"}"#), false, Rule::RegistryAllowlist),
+    ("", "POST", "/v1.41/services/create", Some(r#"{"TaskTemplate":{"ContainerSpec":{"Image":"5c4763"}}}"#), false, Rule::RegistryAllowlist),
+    // Naming a local image into an authorized registry by any route.
+    ("build", "POST", "/v1.41/build?t=127.0.0.1:5000/app:v1", None, false, Rule::Tag),
+    ("build", "POST", "/v1.41/build?t=mine/app:v1", None, true, Rule::Build),
+    ("build,tag", "POST", "/v1.41/build?t=127.0.0.1:5000/app:v1", None, true, Rule::Build),
+    ("commit", "POST", "/v1.41/commit?container=c&repo=reg.local/app&tag=v1", None, false, Rule::Tag),
+    ("import", "POST", "/v1.41/images/create?fromSrc=-&repo=127.0.0.1:5000/app:v1", None, false, Rule::Tag),
+    ("import", "POST", "/v1.41/images/create?fromSrc=-&repo=mine/app:v1", None, true, Rule::Import),
+    // A rollback deploys a spec the request does not show.
+    ("", "POST", "/v1.41/services/s/update?version=1&rollback=previous", Some(r#"{"TaskTemplate":{"ContainerSpec":{"Image":"127.0.0.1:5000/x:1"}}}"#), false, Rule::ContentBinding),
+    // Plugin management that cannot be shown not to target img-authz (no daemon here).
+    ("", "POST", "/v1.41/plugins/img-authz/disable", None, false, Rule::SelfProtection),
+    ("", "DELETE", "/v1.41/plugins/other", None, false, Rule::SelfProtection),
+    ("", "POST", "/v1.41/plugins/other/enable", None, true, Rule::Default),
+    ("", "POST", "/v1.41/containers/c/stop", None, true, Rule::Default),
 ];
 
 #[test]
@@ -350,7 +130,7 @@ fn policy_table() {
     for (allow, method, uri, body, want_allow, want_rule) in ROWS {
         let p = policy(allow);
         let d = match decode(&req(method, uri, *body)) {
-            Ok(d) => futures_block(p.decide(&d.action)),
+            Ok(d) => futures_block(p.decide(&d.action, &Ctx::default())),
             Err(e) => panic!("{method} {uri}: does not decode: {e}"),
         };
         if d.allow != *want_allow || d.rule != *want_rule {
@@ -374,7 +154,7 @@ fn policy_table() {
 fn deny_message_names_action_rule_and_setting() {
     let p = policy("");
     let d = decode(&req("POST", "/v1.41/images/load", None)).unwrap();
-    let decision = futures_block(p.decide(&d.action));
+    let decision = futures_block(p.decide(&d.action, &Ctx::default()));
     let msg = decision.message(&d.action.to_string());
     assert!(msg.contains("image load"), "{msg}");
     assert!(msg.contains("rule 'load'"), "{msg}");
@@ -385,7 +165,7 @@ fn deny_message_names_action_rule_and_setting() {
         None,
     ))
     .unwrap();
-    let msg = futures_block(p.decide(&d.action)).message(&d.action.to_string());
+    let msg = futures_block(p.decide(&d.action, &Ctx::default())).message(&d.action.to_string());
     assert!(
         msg.contains("docker.io/library/busybox:latest") && msg.contains("REGISTRY"),
         "{msg}"

@@ -1,18 +1,30 @@
 //! Decide: the rules of img-authz applied to a typed action.
 //!
-//! Every deny names the action, the rule that fired and the setting that
-//! would allow it, so that the person who reads the daemon's 403 knows what
-//! to do.
+//! The rules come from the environment (the prior plugin's `REGISTRY`,
+//! `NOTARY`, ... : one rule per authorized registry) and, when given, from
+//! the policy file, which adds per-repository trust rules, container
+//! hardening, per-user scoping and audit modes. Every deny names the action,
+//! the rule that fired and what would allow it.
 
 use std::fmt;
+use std::sync::Arc;
 
+pub mod file;
+pub mod hardening;
+pub mod rules;
 mod trust;
 
+pub use file::{Mode, Op, PolicyFile};
 pub use trust::Trust;
 
 use crate::config::{Config, ConfigError, TrustMode};
-use crate::request::action::{Action, Mount, PluginOp};
+use crate::daemon::DaemonClient;
+use crate::request::action::{Action, HostConfig, Mount, PluginOp};
 use crate::request::reference::{is_identifier, validate_digest, Reference};
+use crate::trust::Verifier;
+
+use file::{HardeningSpec, VerifierKind};
+use rules::{pattern_matches, specificity, user_matches};
 
 /// The rules, by the names used in messages, logs and docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -32,6 +44,10 @@ pub enum Rule {
     /// The content is not the signed content (a moved tag, a retagged,
     /// loaded or built image).
     ContentBinding,
+    /// A container-hardening check of the policy file.
+    Hardening,
+    /// The request would disable, remove or reconfigure this plugin.
+    SelfProtection,
     /// The call could not be decoded as dockerd would.
     RequestDecoding,
     /// No decision could be made (deadline, panic, malformed call).
@@ -52,6 +68,8 @@ impl Rule {
             Rule::Swarm => "swarm",
             Rule::Signature => "signature",
             Rule::ContentBinding => "content-binding",
+            Rule::Hardening => "hardening",
+            Rule::SelfProtection => "self-protection",
             Rule::RequestDecoding => "request-decoding",
             Rule::Internal => "internal",
         }
@@ -77,6 +95,12 @@ pub struct Decision {
     pub image: Option<String>,
     /// The manifest digest the decision was bound to, if any.
     pub digest: Option<String>,
+    /// The policy rule (or setting) the decision comes from, for logs.
+    pub source: Option<String>,
+    /// Audit mode: this would have been denied, and is allowed.
+    pub audit: bool,
+    /// The mode that applies to this decision.
+    pub mode: Mode,
 }
 
 impl Decision {
@@ -88,17 +112,17 @@ impl Decision {
             hint: String::new(),
             image: None,
             digest: None,
+            source: None,
+            audit: false,
+            mode: Mode::Enforce,
         }
     }
 
     pub fn deny(rule: Rule, reason: impl Into<String>, hint: impl Into<String>) -> Decision {
         Decision {
             allow: false,
-            rule,
-            reason: reason.into(),
             hint: hint.into(),
-            image: None,
-            digest: None,
+            ..Decision::allow(rule, reason)
         }
     }
 
@@ -109,6 +133,12 @@ impl Decision {
 
     pub(crate) fn with_digest(mut self, digest: impl Into<String>) -> Decision {
         self.digest = Some(digest.into());
+        self
+    }
+
+    fn by_rule(mut self, r: &CompiledRule) -> Decision {
+        self.source = Some(r.name.clone());
+        self.mode = r.mode;
         self
     }
 
@@ -129,35 +159,164 @@ impl Decision {
     }
 }
 
+/// Who is asking and how.
+#[derive(Debug, Clone, Default)]
+pub struct Ctx {
+    /// TLS client certificate CN, or the policy's local user for requests
+    /// over the unix socket.
+    pub user: String,
+    /// API version of the request path, if given.
+    pub api_version: Option<String>,
+}
+
+/// A trust rule, ready to apply.
+pub struct CompiledRule {
+    pub name: String,
+    pub patterns: Vec<String>,
+    pub users: Vec<String>,
+    /// `None`: unsigned images are allowed (`verifier = "none"`, or
+    /// `IMG_AUTHZ_TRUST=none` for the environment's rules).
+    pub verifier: Option<Arc<dyn Verifier>>,
+    pub mode: Mode,
+    pub allow: Vec<Op>,
+}
+
 /// The rules of this plugin, configured.
 pub struct Policy {
     cfg: Config,
-    /// Signature verification and content binding; `None` when
-    /// `IMG_AUTHZ_TRUST=none`.
+    file: Option<PolicyFile>,
+    /// File rules first: among equally specific rules the first wins, so a
+    /// file rule overrides the environment's rule for the same pattern.
+    rules: Vec<CompiledRule>,
+    /// Operations allowed everywhere (environment and `[global]`).
+    allow: Vec<Op>,
+    mode: Mode,
+    local_user: String,
+    self_names: Vec<String>,
+    self_containers: Vec<String>,
+    daemon: DaemonClient,
     trust: Option<Trust>,
 }
 
+fn env_ops(cfg: &Config) -> Vec<Op> {
+    let a = &cfg.allow;
+    [
+        (a.import, Op::Import),
+        (a.load, Op::Load),
+        (a.build, Op::Build),
+        (a.commit, Op::Commit),
+        (a.plugins, Op::Plugins),
+        (a.tag, Op::Tag),
+        (a.swarm, Op::Swarm),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, op)| *op)
+    .collect()
+}
+
+fn op_name(op: Op) -> &'static str {
+    match op {
+        Op::Import => "import",
+        Op::Load => "load",
+        Op::Build => "build",
+        Op::Commit => "commit",
+        Op::Plugins => "plugins",
+        Op::Tag => "tag",
+        Op::Swarm => "swarm",
+    }
+}
+
 impl Policy {
-    /// Build the policy and the clients it needs (state directory, Notary,
-    /// registry and daemon clients).
-    pub fn new(cfg: Config) -> Result<Policy, ConfigError> {
-        let trust = match cfg.trust.mode {
+    /// Build the policy from the environment's configuration and, if given,
+    /// a policy file, with the clients they need.
+    pub fn new(cfg: Config, file: Option<PolicyFile>) -> Result<Policy, ConfigError> {
+        let daemon =
+            DaemonClient::new(&cfg.trust.docker_host, trust::UPSTREAM_TIMEOUT).map_err(|e| {
+                ConfigError::Invalid {
+                    name: "DOCKER_HOST",
+                    why: e.to_string(),
+                }
+            })?;
+        let trust = Trust::new(&cfg)?;
+        let mut rules = Vec::new();
+        if let Some(f) = &file {
+            for r in &f.rules {
+                let verifier = match r.verifier {
+                    VerifierKind::None => None,
+                    VerifierKind::Notary => Some(trust.notary_verifier(&cfg, Some(&r.notary))?),
+                    VerifierKind::Cosign => {
+                        return Err(ConfigError::Invalid {
+                            name: "IMG_AUTHZ_POLICY",
+                            why: format!(
+                                "{}: the cosign verifier is not available in this version",
+                                r.name
+                            ),
+                        })
+                    }
+                };
+                rules.push(CompiledRule {
+                    name: r.name.clone(),
+                    patterns: r.repositories.clone(),
+                    users: r.users.clone(),
+                    verifier,
+                    mode: r.mode.unwrap_or(f.global.mode),
+                    allow: r.allow.clone(),
+                });
+            }
+        }
+        let env_verifier = match cfg.trust.mode {
+            TrustMode::Notary => Some(trust.notary_verifier(&cfg, None)?),
             TrustMode::None => None,
-            TrustMode::Notary => Some(Trust::new(&cfg)?),
         };
-        Ok(Policy { cfg, trust })
-    }
-
-    /// A policy without signature checks (the registry allowlist only).
-    pub fn without_trust(cfg: Config) -> Policy {
-        Policy { cfg, trust: None }
-    }
-
-    /// A policy verifying with the given components (tests, benchmarks).
-    pub fn with_trust(cfg: Config, trust: Trust) -> Policy {
-        Policy {
+        let global_mode = file.as_ref().map(|f| f.global.mode).unwrap_or_default();
+        for reg in &cfg.registries {
+            rules.push(CompiledRule {
+                name: format!("REGISTRY {reg}"),
+                patterns: vec![format!("{reg}/*")],
+                users: Vec::new(),
+                verifier: env_verifier.clone(),
+                mode: global_mode,
+                allow: Vec::new(),
+            });
+        }
+        let mut allow = env_ops(&cfg);
+        let (mut local_user, mut self_names, mut self_containers) = (
+            "local".to_string(),
+            vec!["img-authz".to_string()],
+            Vec::new(),
+        );
+        if let Some(f) = &file {
+            allow.extend(f.global.allow.iter().copied());
+            if let Some(u) = &f.global.local_user {
+                local_user = u.clone();
+            }
+            self_names.extend(f.global.self_names.iter().cloned());
+            self_containers = f.global.self_containers.clone();
+        }
+        Ok(Policy {
             cfg,
+            rules,
+            allow,
+            mode: global_mode,
+            local_user,
+            self_names,
+            self_containers,
+            daemon,
             trust: Some(trust),
+            file,
+        })
+    }
+
+    /// A policy without signature checks (the registry allowlist only) and
+    /// no policy file, for tests of the decoding rules.
+    pub fn without_trust(mut cfg: Config) -> Policy {
+        cfg.trust.mode = TrustMode::None;
+        // Building clients can only fail on bad settings, which a validated
+        // configuration does not have.
+        match Policy::new(cfg.clone(), None) {
+            Ok(p) => p,
+            Err(e) => panic!("a validated configuration builds: {e}"),
         }
     }
 
@@ -165,13 +324,88 @@ impl Policy {
         &self.cfg
     }
 
+    pub fn file(&self) -> Option<&PolicyFile> {
+        self.file.as_ref()
+    }
+
     pub fn trust(&self) -> Option<&Trust> {
         self.trust.as_ref()
     }
 
+    /// The identity rules see for a request's `User`.
+    pub fn user_of(&self, tls_user: &str) -> String {
+        if tls_user.is_empty() {
+            self.local_user.clone()
+        } else {
+            tls_user.to_string()
+        }
+    }
+
+    /// The most specific rule for a repository and user.
+    pub fn rule_for(&self, repo: &Reference, user: &str) -> Option<&CompiledRule> {
+        let name = repo.name();
+        self.rules
+            .iter()
+            .filter(|r| user_matches(&r.users, user))
+            .filter_map(|r| {
+                r.patterns
+                    .iter()
+                    .filter(|p| pattern_matches(p, &name))
+                    .map(|p| specificity(p))
+                    .max()
+                    .map(|s| (s, r))
+            })
+            // max_by_key keeps the last maximum; reverse so the first wins.
+            .rev()
+            .max_by_key(|(s, _)| *s)
+            .map(|(_, r)| r)
+    }
+
+    fn op_allowed(&self, op: Op, target: Option<&Reference>, user: &str) -> bool {
+        self.allow.contains(&op)
+            || target
+                .and_then(|t| self.rule_for(t, user))
+                .is_some_and(|r| r.allow.contains(&op))
+    }
+
+    /// Hardening in effect for `user`, if the policy file has any.
+    fn hardening_for(&self, user: &str) -> Option<(HardeningSpec, Mode)> {
+        let h = self.file.as_ref()?.hardening.as_ref()?;
+        let mut spec = h.base.clone();
+        for o in h.overrides.iter().filter(|o| user_matches(&o.users, user)) {
+            spec.overlay(&o.spec);
+        }
+        Some((spec, h.mode))
+    }
+
     /// Decide one action.
-    pub async fn decide(&self, action: &Action) -> Decision {
-        let a = &self.cfg.allow;
+    pub async fn decide(&self, action: &Action, ctx: &Ctx) -> Decision {
+        let mut d = self.decide_inner(action, ctx).await;
+        if !d.allow
+            && d.mode == Mode::Audit
+            && !matches!(
+                d.rule,
+                Rule::RequestDecoding | Rule::Internal | Rule::SelfProtection
+            )
+        {
+            d.allow = true;
+            d.audit = true;
+        }
+        d
+    }
+
+    async fn decide_inner(&self, action: &Action, ctx: &Ctx) -> Decision {
+        let user = ctx.user.as_str();
+        let global = |d: Decision| Decision {
+            mode: self.mode,
+            ..d
+        };
+        if let Some(d) = self.self_protection(action).await {
+            return d;
+        }
+        if let Some(d) = self.hardening(action, ctx) {
+            return d;
+        }
         match action {
             Action::Read { .. } => Decision::allow(Rule::Default, "reads are allowed"),
             Action::Control { .. } => {
@@ -182,104 +416,98 @@ impl Policy {
                 Decision::allow(Rule::Default, "push sends an existing image out")
             }
 
-            Action::Pull(p) => {
-                let d = self.registry(&p.image, "the image");
-                match (&self.trust, d.allow) {
-                    (Some(t), true) => t.pull(p).await,
-                    _ => d,
-                }
-            }
+            Action::Pull(p) => match self.rule_for(&p.image, user) {
+                None => global(self.no_rule(&p.image, "the image")),
+                Some(r) => match (&r.verifier, &self.trust) {
+                    (Some(v), Some(t)) => t.pull(p, v, &r.name).await.by_rule(r),
+                    _ => unsigned_ok(r, &p.image),
+                },
+            },
 
-            Action::Import { repo, .. } => self.then_naming(
-                switch(
-                    a.import,
-                    Rule::Import,
-                    "import",
+            Action::Import { repo, .. } => {
+                let target = parse_opt(repo);
+                let d = global(self.switch(
+                    Op::Import,
+                    target.as_ref(),
+                    user,
                     "imported images carry no provenance",
-                ),
-                [repo.as_str()],
-                "import",
-            ),
-            Action::Load => switch(
-                a.load,
-                Rule::Load,
-                "load",
-                "loaded images carry no provenance",
-            ),
-            Action::Build(b) => self.then_naming(
-                switch(
-                    a.build,
-                    Rule::Build,
-                    "build",
+                ));
+                self.then_naming(d, [repo.as_str()], "import", user)
+            }
+            Action::Load => {
+                global(self.switch(Op::Load, None, user, "loaded images carry no provenance"))
+            }
+            Action::Build(b) => {
+                let target = b.tags.first().and_then(|t| parse_opt(t));
+                let d = global(self.switch(
+                    Op::Build,
+                    target.as_ref(),
+                    user,
                     "built images carry no provenance",
-                ),
-                b.tags.iter().map(String::as_str),
-                "build",
-            ),
-            Action::Session | Action::Grpc => switch(
-                a.build,
-                Rule::Build,
-                "build",
+                ));
+                self.then_naming(d, b.tags.iter().map(String::as_str), "build", user)
+            }
+            Action::Session | Action::Grpc => global(self.switch(
+                Op::Build,
+                None,
+                user,
                 "BuildKit sessions run builds the plugin cannot see",
-            ),
+            )),
             Action::Commit { repo, tag, .. } => {
                 let name = if tag.is_empty() || repo.is_empty() {
                     repo.clone()
                 } else {
                     format!("{repo}:{tag}")
                 };
-                self.then_naming(
-                    switch(
-                        a.commit,
-                        Rule::Commit,
-                        "commit",
-                        "committed images carry no provenance",
-                    ),
-                    [name.as_str()],
-                    "commit",
-                )
+                let target = parse_opt(&name);
+                let d = global(self.switch(
+                    Op::Commit,
+                    target.as_ref(),
+                    user,
+                    "committed images carry no provenance",
+                ));
+                self.then_naming(d, [name.as_str()], "commit", user)
             }
-            Action::Swarm { .. } => switch(
-                a.swarm,
-                Rule::Swarm,
-                "swarm",
+            Action::Swarm { .. } => global(self.switch(
+                Op::Swarm,
+                None,
+                user,
                 "in a swarm, other managers run tasks on this host without any authorization call",
-            ),
+            )),
 
             Action::Tag { source, target } => {
-                if !self.cfg.registry_allowed(&target.domain) || a.tag {
+                let Some(rule) = self.rule_for(target, user) else {
                     return Decision::allow(
                         Rule::Tag,
-                        "the target is not in an authorized registry",
+                        "the target is not in an authorized repository",
                     )
                     .with_image(target);
+                };
+                if self.op_allowed(Op::Tag, Some(target), user) {
+                    return Decision::allow(Rule::Tag, "tagging is allowed here")
+                        .with_image(target)
+                        .by_rule(rule);
                 }
                 // Docker Content Trust's pull tags `repo@<signed digest>` as
                 // `repo:tag`: allowed when that digest is the one signed for
                 // the tag.
-                if let Some(t) = &self.trust {
-                    if let Some(d) = t.signed_retag(source, target).await {
-                        return d;
+                if let (Some(v), Some(t)) = (&rule.verifier, &self.trust) {
+                    if let Some(d) = t.signed_retag(v.as_ref(), source, target).await {
+                        return d.by_rule(rule);
                     }
                 }
-                Decision::deny(
-                    Rule::Tag,
-                    format!(
-                        "{target} is in authorized registry {}; a local tag there would make any image look trusted",
-                        target.domain
-                    ),
-                    "pull the image from the registry instead, or set IMG_AUTHZ_ALLOW=tag",
-                )
-                .with_image(target)
+                self.naming_deny(target, "tag").by_rule(rule)
             }
 
             Action::ContainerCreate(c) => {
-                let d = self.image_in_use(&c.image, "the container image").await;
+                let d = self
+                    .image_in_use(&c.image, "the container image", user)
+                    .await;
                 if !d.allow {
                     return d;
                 }
                 for hc in &c.host_configs {
-                    if let Some(deny) = self.image_mounts(&hc.mounts).await {
+                    if let Some(deny) = self.image_mounts(&hc.mounts, user).await {
                         return deny;
                     }
                 }
@@ -288,56 +516,57 @@ impl Policy {
 
             Action::Service(s) => {
                 if s.rollback {
-                    return Decision::deny(
+                    return global(Decision::deny(
                         Rule::ContentBinding,
                         "a rollback deploys the service's previous spec, which this request does not show",
                         "update the service to the image you want (docker service update --image)",
-                    );
+                    ));
                 }
                 if let Some(remote) = &s.plugin_remote {
-                    if !a.plugins {
-                        return Decision::deny(
-                            Rule::Plugins,
-                            "the service runs a plugin, and plugins run with host privileges",
-                            "set IMG_AUTHZ_ALLOW=plugins",
-                        );
+                    let target = parse_opt(remote);
+                    let d = global(self.switch(
+                        Op::Plugins,
+                        target.as_ref(),
+                        user,
+                        "the service runs a plugin, and plugins run with host privileges",
+                    ));
+                    if !d.allow {
+                        return d;
                     }
-                    return self.image_field(remote, "the service plugin");
+                    return self.image_named(remote, "the service plugin", user);
                 }
-                let d = self.image_field(&s.image, "the service image");
+                let d = self
+                    .service_image(&s.image, "the service image", user)
+                    .await;
                 if !d.allow {
                     return d;
                 }
-                let d = match &self.trust {
-                    Some(t) => t.service_image(&s.image).await,
-                    None => d,
-                };
-                if !d.allow {
-                    return d;
-                }
-                if let Some(deny) = self.service_mounts(&s.mounts).await {
-                    return deny;
+                for m in s.mounts.iter().filter(|m| m.typ == "image") {
+                    let md = self.service_image(&m.source, "the image mount", user).await;
+                    if !md.allow {
+                        return md;
+                    }
                 }
                 d
             }
 
             Action::Plugin(op) => match op {
                 PluginOp::Pull { remote, .. } | PluginOp::Upgrade { remote, .. } => {
-                    if !a.plugins {
-                        return Decision::deny(
-                            Rule::Plugins,
-                            "plugins run with host privileges",
-                            "set IMG_AUTHZ_ALLOW=plugins",
-                        );
+                    let target = parse_opt(remote);
+                    let d = global(self.switch(
+                        Op::Plugins,
+                        target.as_ref(),
+                        user,
+                        "plugins run with host privileges",
+                    ));
+                    if !d.allow {
+                        return d;
                     }
-                    self.image_field(remote, "the plugin")
+                    self.image_named(remote, "the plugin", user)
                 }
-                PluginOp::Create { .. } => switch(
-                    a.plugins,
-                    Rule::Plugins,
-                    "plugins",
-                    "plugins run with host privileges",
-                ),
+                PluginOp::Create { .. } => {
+                    global(self.switch(Op::Plugins, None, user, "plugins run with host privileges"))
+                }
                 PluginOp::Set { .. }
                 | PluginOp::Enable { .. }
                 | PluginOp::Disable { .. }
@@ -354,6 +583,31 @@ impl Policy {
         }
     }
 
+    /// A switchable operation: allowed globally, or by the rule of the
+    /// repository it names.
+    fn switch(&self, op: Op, target: Option<&Reference>, user: &str, why: &str) -> Decision {
+        let rule = match op {
+            Op::Import => Rule::Import,
+            Op::Load => Rule::Load,
+            Op::Build => Rule::Build,
+            Op::Commit => Rule::Commit,
+            Op::Plugins => Rule::Plugins,
+            Op::Tag => Rule::Tag,
+            Op::Swarm => Rule::Swarm,
+        };
+        let name = op_name(op);
+        if self.op_allowed(op, target, user) {
+            Decision::allow(rule, format!("{name} is allowed"))
+        } else {
+            let how = if self.file.is_some() {
+                format!("add \"{name}\" to allow in the policy file ([global] or the repository's rule), or to IMG_AUTHZ_ALLOW")
+            } else {
+                format!("set IMG_AUTHZ_ALLOW={name} (or --allow {name})")
+            };
+            Decision::deny(rule, why.to_string(), how)
+        }
+    }
+
     /// An allowed operation that names its result must also pass the
     /// naming rule.
     fn then_naming<'n>(
@@ -361,155 +615,312 @@ impl Policy {
         d: Decision,
         names: impl IntoIterator<Item = &'n str>,
         how: &str,
+        user: &str,
     ) -> Decision {
         if !d.allow {
             return d;
         }
-        names
-            .into_iter()
-            .find_map(|n| self.naming(n, how))
-            .unwrap_or(d)
-    }
-
-    /// Giving a local image a name in an authorized registry is the tag
-    /// rule, whichever route does it (build -t, commit, import).
-    fn naming(&self, name: &str, how: &str) -> Option<Decision> {
-        if name.is_empty() || self.cfg.allow.tag {
-            return None;
-        }
-        let r = match Reference::parse_normalized(name) {
-            Ok(r) => r,
-            Err(e) => {
-                return Some(Decision::deny(
-                    Rule::RequestDecoding,
-                    format!(
-                        "the {how} names the image {name:?}, which is not a valid reference ({e})"
-                    ),
-                    "use a valid image reference",
-                ))
+        for n in names {
+            if n.is_empty() {
+                continue;
             }
-        };
-        if !self.cfg.registry_allowed(&r.domain) {
-            return None;
+            let r = match Reference::parse_normalized(n) {
+                Ok(r) => r,
+                Err(e) => {
+                    return Decision::deny(
+                        Rule::RequestDecoding,
+                        format!(
+                            "the {how} names the image {n:?}, which is not a valid reference ({e})"
+                        ),
+                        "use a valid image reference",
+                    )
+                }
+            };
+            if let Some(rule) = self.rule_for(&r, user) {
+                if !self.op_allowed(Op::Tag, Some(&r), user) {
+                    return self.naming_deny(&r, how).by_rule(rule);
+                }
+            }
         }
-        Some(
-            Decision::deny(
-                Rule::Tag,
-                format!(
-                    "the {how} would name a local image {r}, in authorized registry {}; that name would make it look trusted",
-                    r.domain
-                ),
-                "name it outside the authorized registries, or set IMG_AUTHZ_ALLOW=tag",
-            )
-            .with_image(&r),
+        d
+    }
+
+    /// Giving a local image a name under a trust rule is the tag rule,
+    /// whichever route does it (tag, build -t, commit, import).
+    fn naming_deny(&self, r: &Reference, how: &str) -> Decision {
+        Decision::deny(
+            Rule::Tag,
+            format!(
+                "the {how} would name a local image {r}, under a trust rule (registry {}); that name would make it look trusted",
+                r.domain
+            ),
+            "pull the image from the registry instead, name it outside the authorized repositories, or allow \"tag\" \
+             (IMG_AUTHZ_ALLOW=tag)",
         )
+        .with_image(r)
     }
 
-    /// Registry allowlist on a parsed reference.
-    pub(crate) fn registry(&self, r: &Reference, what: &str) -> Decision {
-        if self.cfg.registry_allowed(&r.domain) {
-            Decision::allow(
-                Rule::RegistryAllowlist,
-                format!("registry {} is authorized", r.domain),
-            )
-            .with_image(r)
+    /// The deny when no rule covers a repository.
+    fn no_rule(&self, r: &Reference, what: &str) -> Decision {
+        let mut authorized: Vec<&str> = self
+            .rules
+            .iter()
+            .flat_map(|r| r.patterns.iter().map(String::as_str))
+            .collect();
+        authorized.dedup();
+        let shown = if authorized.len() > 6 {
+            format!("{}, ...", authorized[..6].join(", "))
         } else {
-            Decision::deny(
-                Rule::RegistryAllowlist,
-                format!(
-                    "{what} {r} is from registry {}, which is not authorized (authorized: {})",
-                    r.domain,
-                    self.cfg.registries.join(", ")
-                ),
-                format!("add {} to REGISTRY (a comma-separated list)", r.domain),
+            authorized.join(", ")
+        };
+        let hint = if self.file.is_some() {
+            format!(
+                "add {} to REGISTRY (a comma-separated list), or a rule for it in the policy file",
+                r.domain
             )
-            .with_image(r)
-        }
+        } else {
+            format!("add {} to REGISTRY (a comma-separated list)", r.domain)
+        };
+        Decision::deny(
+            Rule::RegistryAllowlist,
+            format!(
+                "{what} {r} is from registry {}, which is not authorized (authorized: {shown})",
+                r.domain
+            ),
+            hint,
+        )
+        .with_image(r)
     }
 
-    /// Registry allowlist on an image field as a client wrote it.
-    fn image_field(&self, image: &str, what: &str) -> Decision {
-        if looks_like_short_id(image) {
-            // dockerd tries the name (docker.io/library/<hex>) first, then any
-            // local image whose ID starts with it: no registry can be told.
-            return Decision::deny(
-                Rule::RegistryAllowlist,
-                format!("{what} {image:?} may be read by dockerd as a short image ID, which names no registry"),
-                "refer to the image by its name in an authorized registry",
-            );
-        }
+    /// An image named in a request, with no local resolution (plugins).
+    fn image_named(&self, image: &str, what: &str, user: &str) -> Decision {
         match ImageRef::parse(image, what) {
             Ok(ImageRef::Id(id)) => Decision::deny(
                 Rule::RegistryAllowlist,
                 format!("{what} is given by image ID ({id}), which does not say which registry it came from"),
                 "refer to the image by its name in an authorized registry",
             ),
-            Ok(ImageRef::Named(r)) => self.registry(&r, what),
+            Ok(ImageRef::Named(r)) => match self.rule_for(&r, user) {
+                None => self.no_rule(&r, what),
+                Some(rule) => Decision::allow(Rule::RegistryAllowlist, format!("{r} is under rule {}", rule.name))
+                    .with_image(&r)
+                    .by_rule(rule),
+            },
             Err(d) => d,
         }
     }
 
     /// The image a container (or image mount) will use: by name it must be
-    /// from an authorized registry; with signatures on, the image the daemon
-    /// resolves must be bound to a signed digest.
-    async fn image_in_use(&self, image: &str, what: &str) -> Decision {
-        match &self.trust {
-            None => self.image_field(image, what),
-            Some(t) => match ImageRef::parse(image, what) {
-                Err(d) => d,
-                Ok(ImageRef::Named(r)) if !self.cfg.registry_allowed(&r.domain) && looks_like_short_id(image) => {
-                    Decision::deny(
+    /// under a trust rule; with a verifier, the image the daemon resolves
+    /// must be bound to a signed digest.
+    async fn image_in_use(&self, image: &str, what: &str, user: &str) -> Decision {
+        let parsed = match ImageRef::parse(image, what) {
+            Ok(p) => p,
+            Err(d) => return d,
+        };
+        let rule = match &parsed {
+            ImageRef::Named(r) => match self.rule_for(r, user) {
+                Some(rule) => Some(rule),
+                None if looks_like_short_id(image) => {
+                    return Decision::deny(
                         Rule::RegistryAllowlist,
                         format!(
                             "{what} {image:?} looks like a short image ID, but dockerd reads it first as the name {r}, \
-                             which a local tag could take between this check and the container's creation"
+                             which no rule authorizes and a local tag could take between this check and the \
+                             container's creation"
                         ),
                         "use the full image ID (docker image inspect --format '{{.Id}}') or the image's name",
                     )
                 }
-                Ok(ImageRef::Named(r)) if !self.cfg.registry_allowed(&r.domain) => {
-                    let mut d = self.registry(&r, what);
+                None => {
+                    let mut d = self.no_rule(r, what);
                     d.hint = format!(
                         "{}, or refer to the image by its name in an authorized registry or by its full ID",
                         d.hint
                     );
-                    d
+                    return d;
                 }
-                Ok(r) => t.local_image(&self.cfg, image, &r, what).await,
             },
-        }
-    }
-
-    async fn image_mounts(&self, mounts: &[Mount]) -> Option<Decision> {
-        for m in mounts.iter().filter(|m| m.typ == "image") {
-            let d = self.image_in_use(&m.source, "the image mount").await;
-            if !d.allow {
-                return Some(d);
-            }
-        }
-        None
-    }
-
-    async fn service_mounts(&self, mounts: &[Mount]) -> Option<Decision> {
-        for m in mounts.iter().filter(|m| m.typ == "image") {
-            let mut d = self.image_field(&m.source, "the image mount");
-            if d.allow {
-                if let Some(t) = &self.trust {
-                    d = t.service_image(&m.source).await;
+            ImageRef::Id(_) => None,
+        };
+        let Some(t) = &self.trust else {
+            return Decision::deny(Rule::Internal, "no trust client", "");
+        };
+        match rule {
+            // Named, and the rule requires no signature.
+            Some(r) if r.verifier.is_none() => {
+                if looks_like_short_id(image) {
+                    return Decision::deny(
+                        Rule::RegistryAllowlist,
+                        format!("{what} {image:?} may be read by dockerd as a short image ID, which names no registry"),
+                        "refer to the image by its name",
+                    );
+                }
+                match &parsed {
+                    ImageRef::Named(n) => unsigned_ok(r, n),
+                    ImageRef::Id(_) => unreachable_id(),
                 }
             }
+            _ => {
+                let policy = self;
+                t.local_image(image, &parsed, what, &|repo: &Reference| {
+                    policy
+                        .rule_for(repo, user)
+                        .map(|r| (r.verifier.clone(), r.name.clone(), r.mode))
+                })
+                .await
+            }
+        }
+    }
+
+    async fn image_mounts(&self, mounts: &[Mount], user: &str) -> Option<Decision> {
+        for m in mounts.iter().filter(|m| m.typ == "image") {
+            let d = self.image_in_use(&m.source, "the image mount", user).await;
             if !d.allow {
                 return Some(d);
             }
         }
         None
     }
+
+    /// A service image: under a rule, and with a verifier pinned by a
+    /// signed digest (the swarm pulls it later, unseen).
+    async fn service_image(&self, image: &str, what: &str, user: &str) -> Decision {
+        if looks_like_short_id(image) {
+            return Decision::deny(
+                Rule::RegistryAllowlist,
+                format!("{what} {image:?} may be read by dockerd as a short image ID, which names no registry"),
+                "refer to the image by its name in an authorized registry",
+            );
+        }
+        let r = match ImageRef::parse(image, what) {
+            Ok(ImageRef::Named(r)) => r,
+            Ok(ImageRef::Id(id)) => {
+                return Decision::deny(
+                    Rule::RegistryAllowlist,
+                    format!("{what} is given by image ID ({id}), which does not say which registry it came from"),
+                    "refer to the image by its name in an authorized registry",
+                )
+            }
+            Err(d) => return d,
+        };
+        let Some(rule) = self.rule_for(&r, user) else {
+            return self.no_rule(&r, what);
+        };
+        match (&rule.verifier, &self.trust) {
+            (Some(v), Some(t)) => t.service_image(v.as_ref(), &r).await.by_rule(rule),
+            _ => unsigned_ok(rule, &r),
+        }
+    }
+
+    /// Hardening of the policy file, for the actions it covers.
+    fn hardening(&self, action: &Action, ctx: &Ctx) -> Option<Decision> {
+        let (h, mode) = self.hardening_for(&ctx.user)?;
+        let api = ctx.api_version.as_deref();
+        let hcs = |list: &[HostConfig]| list.iter().try_for_each(|hc| h.host_config(hc, api));
+        // A create without a HostConfig still gets dockerd's defaults, some
+        // of which depend on the API version.
+        let default = [HostConfig::default()];
+        let r = match action {
+            Action::ContainerCreate(c) if c.host_configs.is_empty() => hcs(&default),
+            Action::ContainerCreate(c) => hcs(&c.host_configs),
+            Action::ContainerStart { host_configs, .. } => hcs(host_configs),
+            Action::ContainerUpdate { host, .. } => h.host_config(host, api),
+            Action::ExecCreate { privileged, .. } => h.exec(*privileged),
+            Action::VolumeCreate {
+                driver,
+                driver_opts,
+                ..
+            } => h.volume_create(driver, driver_opts),
+            Action::Service(s) => h.service(s),
+            _ => Ok(()),
+        };
+        let v = r.err()?;
+        let mut d = Decision::deny(
+            Rule::Hardening,
+            format!("{} is not allowed by the policy's hardening ({})", v.reason, v.check),
+            format!(
+                "change [hardening] {} in the policy file {}, or add a [[hardening.overrides]] for this user",
+                v.check,
+                self.file.as_ref().map(|f| f.path.display().to_string()).unwrap_or_default()
+            ),
+        );
+        d.mode = mode;
+        d.source = Some(format!("hardening.{}", v.check));
+        Some(d)
+    }
+
+    /// Requests that would disable, remove, upgrade or reconfigure this
+    /// plugin, or stop its container, are denied whatever else allows them.
+    async fn self_protection(&self, action: &Action) -> Option<Decision> {
+        let deny = |what: String| {
+            Decision::deny(
+                Rule::SelfProtection,
+                format!("{what}: img-authz does not let the API switch it off"),
+                "as root on the host, take img-authz out of dockerd's authorization-plugins and restart dockerd \
+                 (see the README: Locked out?)",
+            )
+        };
+        match action {
+            Action::Plugin(
+                PluginOp::Disable { name } | PluginOp::Remove { name } | PluginOp::Upgrade { name, .. } | PluginOp::Set { name },
+            ) => match self.daemon.inspect_plugin(name).await {
+                Ok(None) => None,
+                Ok(Some(p)) if p.is_img_authz(&self.self_names) => Some(deny(format!("plugin {} is img-authz", p.name))),
+                Ok(Some(_)) => None,
+                Err(e) => Some(deny(format!(
+                    "plugin {name:?} cannot be shown not to be img-authz (dockerd could not be asked: {e})"
+                ))),
+            },
+            Action::Control { route, target } if !self.self_containers.is_empty() && !target.is_empty() => {
+                let stops = ["stop", "kill", "pause", "restart", "rename", "update"]
+                    .iter()
+                    .any(|w| route.ends_with(&format!("/{w}")))
+                    || route.starts_with("DELETE /containers/");
+                if !stops {
+                    return None;
+                }
+                match self.daemon.inspect_container(target).await {
+                    Ok(None) => None,
+                    Ok(Some(name)) if self.self_containers.iter().any(|c| c.trim_start_matches('/') == name) => {
+                        Some(deny(format!("container {name} runs img-authz")))
+                    }
+                    Ok(Some(_)) => None,
+                    Err(e) => Some(deny(format!(
+                        "container {target:?} cannot be shown not to run img-authz (dockerd could not be asked: {e})"
+                    ))),
+                }
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Unsigned images are allowed under `rule`.
+fn unsigned_ok(rule: &CompiledRule, image: &Reference) -> Decision {
+    Decision::allow(
+        Rule::RegistryAllowlist,
+        format!("{} allows unsigned images ({})", rule.name, image.domain),
+    )
+    .with_image(image)
+    .by_rule(rule)
+}
+
+fn unreachable_id() -> Decision {
+    Decision::deny(Rule::Internal, "an image ID has no rule", "")
+}
+
+fn parse_opt(name: &str) -> Option<Reference> {
+    if name.is_empty() {
+        return None;
+    }
+    Reference::parse_normalized(name).ok()
 }
 
 /// `abc123` or `sha256:abc123`: what `docker run` users type for an ID.
 fn looks_like_short_id(image: &str) -> bool {
     let hex = image.strip_prefix("sha256:").unwrap_or(image);
-    (4..64).contains(&hex.len()) && hex.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+    (1..64).contains(&hex.len()) && hex.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// An image field: a full image ID, or a name.
@@ -520,6 +931,7 @@ pub enum ImageRef {
 }
 
 impl ImageRef {
+    #[allow(clippy::result_large_err)] // a refusal is a whole Decision, built once per request
     pub fn parse(image: &str, what: &str) -> Result<ImageRef, Decision> {
         if image.is_empty() {
             return Err(Decision::deny(
@@ -549,18 +961,5 @@ impl ImageRef {
                     "use a valid image reference",
                 )
             })
-    }
-}
-
-/// A switchable deny-by-default rule.
-fn switch(on: bool, rule: Rule, setting: &str, why: &str) -> Decision {
-    if on {
-        Decision::allow(rule, format!("allowed by IMG_AUTHZ_ALLOW={setting}"))
-    } else {
-        Decision::deny(
-            rule,
-            why.to_string(),
-            format!("set IMG_AUTHZ_ALLOW={setting} (or --allow {setting})"),
-        )
     }
 }

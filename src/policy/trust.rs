@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::file::{Mode, NotarySpec, PinSpec};
 use super::{Decision, ImageRef, Rule};
 use crate::config::{Config, ConfigError};
 use crate::credentials::Credentials;
@@ -15,25 +16,30 @@ use crate::request::action::Pull;
 use crate::request::reference::{Reference, DEFAULT_TAG};
 use crate::trust::cache::TtlCache;
 use crate::trust::notary::client::HttpFetch;
-use crate::trust::notary::root::RootPolicy;
+use crate::trust::notary::root::{Pin, PinRule, RootPolicy};
 use crate::trust::notary::state::StateStore;
-use crate::trust::notary_verifier::NotaryVerifier;
+use crate::trust::notary_verifier::{NotaryVerifier, SignerRule};
 use crate::trust::{TrustError, Verifier};
 
 /// Timeout of each call to a registry, notary server or the daemon; the
 /// decision as a whole is bounded by the plugin's deadline.
-const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Verification and its clients.
+/// What the rule of a repository says: its verifier (none: unsigned is
+/// fine), name and mode.
+pub type RuleInfo = (Option<Arc<dyn Verifier>>, String, Mode);
+
+/// The clients and caches of verification, shared by the rules.
 pub struct Trust {
-    verifier: Arc<dyn Verifier>,
     registry: RegistryClient,
     daemon: DaemonClient,
-    /// Pull decisions by image reference.
+    creds: Arc<Credentials>,
+    store: Arc<StateStore>,
+    /// Pull decisions by rule and image reference.
     pulls: TtlCache<String, Decision, Decision>,
     /// How long a pull decision is reused; zero: never.
     pull_ttl: Duration,
-    notary_url: String,
+    verifiers: std::sync::Mutex<Vec<Arc<dyn Verifier>>>,
 }
 
 impl Trust {
@@ -47,106 +53,142 @@ impl Trust {
             None => Credentials::default(),
         };
         let creds = Arc::new(creds);
-        let tls_err = |why: String| ConfigError::RootCa(why);
-        let notary_http = HttpClient::new(
-            Upstream::Notary,
-            cfg.notary.root_ca_pem.as_deref(),
-            creds.clone(),
-            UPSTREAM_TIMEOUT,
-        )
-        .map_err(|e| tls_err(e.to_string()))?;
-        let registry_http = HttpClient::new(Upstream::Registry, None, creds, UPSTREAM_TIMEOUT)
-            .map_err(|e| tls_err(e.to_string()))?;
+        let registry_http =
+            HttpClient::new(Upstream::Registry, None, creds.clone(), UPSTREAM_TIMEOUT)
+                .map_err(|e| ConfigError::RootCa(e.to_string()))?;
         let store = StateStore::new(Some(&t.state_dir)).map_err(|e| ConfigError::Invalid {
             name: "IMG_AUTHZ_STATE_DIR",
             why: e.to_string(),
         })?;
-        let verifier = NotaryVerifier::new(
-            Arc::new(HttpFetch::new(&cfg.notary.url, Arc::new(notary_http))),
-            RootPolicy {
-                pins: t.root_pins.clone(),
-                tofu: t.tofu,
-            },
-            Arc::new(store),
-            t.signers.clone(),
-            t.cache_ttl,
-            4096,
-        );
         let daemon = DaemonClient::new(&t.docker_host, UPSTREAM_TIMEOUT).map_err(|e| {
             ConfigError::Invalid {
                 name: "DOCKER_HOST",
                 why: e.to_string(),
             }
         })?;
-        Ok(Trust::from_parts(
-            Arc::new(verifier),
-            RegistryClient::new(Arc::new(registry_http), t.insecure_registries.clone()),
+        Ok(Trust {
+            registry: RegistryClient::new(Arc::new(registry_http), t.insecure_registries.clone()),
             daemon,
-            t.pull_cache_ttl,
-            cfg.notary.url.clone(),
-        ))
-    }
-
-    pub fn from_parts(
-        verifier: Arc<dyn Verifier>,
-        registry: RegistryClient,
-        daemon: DaemonClient,
-        pull_ttl: Duration,
-        notary_url: String,
-    ) -> Trust {
-        Trust {
-            verifier,
-            registry,
-            daemon,
+            creds,
+            store: Arc::new(store),
             pulls: TtlCache::new(4096),
-            pull_ttl,
-            notary_url,
-        }
+            pull_ttl: t.pull_cache_ttl,
+            verifiers: std::sync::Mutex::new(Vec::new()),
+        })
     }
 
-    /// Figures of the verifier's caches and of the pull-decision cache.
+    /// A Notary verifier from the environment's settings, refined by a
+    /// policy rule's `[rules.notary]` when given.
+    pub fn notary_verifier(
+        &self,
+        cfg: &Config,
+        spec: Option<&NotarySpec>,
+    ) -> Result<Arc<dyn Verifier>, ConfigError> {
+        let t = &cfg.trust;
+        let invalid = |why: String| ConfigError::Invalid {
+            name: "IMG_AUTHZ_POLICY",
+            why,
+        };
+        let server = spec
+            .and_then(|s| s.server.clone())
+            .unwrap_or_else(|| cfg.notary.url.clone())
+            .trim_end_matches('/')
+            .to_string();
+        let ca = match spec.and_then(|s| s.tls_ca.as_ref()) {
+            Some(p) => Some(
+                std::fs::read_to_string(p).map_err(|e| invalid(format!("{}: {e}", p.display())))?,
+            ),
+            None => cfg.notary.root_ca_pem.clone(),
+        };
+        let http = HttpClient::new(
+            Upstream::Notary,
+            ca.as_deref(),
+            self.creds.clone(),
+            UPSTREAM_TIMEOUT,
+        )
+        .map_err(|e| ConfigError::RootCa(e.to_string()))?;
+        let mut pins = t.root_pins.clone();
+        let mut signers = t.signers.clone();
+        let mut tofu = t.tofu;
+        if let Some(s) = spec {
+            // A rule's own pin covers every repository of the rule; it is
+            // placed first so that it wins over environment pins.
+            if let Some(p) = &s.root_pin {
+                let pin = match p {
+                    PinSpec::Certs(ids) => Pin::Certs(ids.clone()),
+                    PinSpec::Ca(f) => {
+                        let pem = std::fs::read(f)
+                            .map_err(|e| invalid(format!("{}: {e}", f.display())))?;
+                        Pin::Ca(
+                            crate::tls::parse_pem_certificates(&pem)
+                                .map_err(|e| invalid(format!("{}: {e}", f.display())))?,
+                        )
+                    }
+                    PinSpec::Key(f) => {
+                        let pem = std::fs::read_to_string(f)
+                            .map_err(|e| invalid(format!("{}: {e}", f.display())))?;
+                        Pin::Keys(vec![crate::config::public_key_spki(&pem)
+                            .map_err(|e| invalid(format!("{}: {e}", f.display())))?])
+                    }
+                };
+                pins = vec![PinRule {
+                    pattern: "*".into(),
+                    pin,
+                }];
+            }
+            if !s.signers.is_empty() {
+                signers = vec![SignerRule {
+                    pattern: "*".into(),
+                    roles: s.signers.clone(),
+                }];
+            }
+            if let Some(t) = s.tofu {
+                tofu = t;
+            }
+        }
+        let v: Arc<dyn Verifier> = Arc::new(NotaryVerifier::new(
+            Arc::new(HttpFetch::new(&server, Arc::new(http))),
+            RootPolicy { pins, tofu },
+            self.store.clone(),
+            signers,
+            t.cache_ttl,
+            4096,
+        ));
+        if let Ok(mut vs) = self.verifiers.lock() {
+            vs.push(v.clone());
+        }
+        Ok(v)
+    }
+
+    /// Figures of the verifiers' caches and of the pull-decision cache.
     pub fn cache_figures(&self) -> Vec<crate::metrics::CacheFigures> {
         use std::sync::atomic::Ordering;
-        let mut v = self.verifier.cache_figures();
-        v.push(crate::metrics::CacheFigures {
-            name: "pull",
-            entries: self.pulls.len(),
-            hits: self.pulls.stats.hits.load(Ordering::Relaxed),
-            misses: self.pulls.stats.misses.load(Ordering::Relaxed),
-        });
-        v
-    }
-
-    /// A deny for a verification failure.
-    fn trust_deny(&self, e: &TrustError, image: &str) -> Decision {
-        let (reason, hint) = match e {
-            TrustError::NotSigned(m) => (
-                m.clone(),
-                format!(
-                    "sign it (docker trust sign {image}) on the notary server {}",
-                    self.notary_url
-                ),
-            ),
-            TrustError::Invalid(m) => (
-                m.clone(),
-                "the trust data failed verification; the repository's publisher must re-sign it"
-                    .to_string(),
-            ),
-            TrustError::Unavailable(m) => (
-                format!("the signature could not be checked: {m}"),
-                format!(
-                    "make the notary server {} reachable (NOTARY, NOTARY_ROOT_CA) and retry",
-                    self.notary_url
-                ),
-            ),
+        let mut notary = crate::metrics::CacheFigures {
+            name: "notary",
+            ..Default::default()
         };
-        Decision::deny(Rule::Signature, reason, hint).with_image(image)
+        for v in self.verifiers.lock().map(|v| v.clone()).unwrap_or_default() {
+            for f in v.cache_figures() {
+                notary.entries += f.entries;
+                notary.hits += f.hits;
+                notary.misses += f.misses;
+            }
+        }
+        vec![
+            notary,
+            crate::metrics::CacheFigures {
+                name: "pull",
+                entries: self.pulls.len(),
+                hits: self.pulls.stats.hits.load(Ordering::Relaxed),
+                misses: self.pulls.stats.misses.load(Ordering::Relaxed),
+            },
+        ]
     }
 
-    /// A pull from an authorized registry: by digest, the digest must be
-    /// signed; by tag, the tag's signed digest must be what the registry
-    /// serves for it now.
-    pub async fn pull(&self, p: &Pull) -> Decision {
+    /// A pull from a repository under a verifying rule: by digest, the
+    /// digest must be signed; by tag, the tag's signed digest must be what
+    /// the registry serves for it now.
+    pub async fn pull(&self, p: &Pull, verifier: &Arc<dyn Verifier>, rule: &str) -> Decision {
         let image = p.image.clone();
         if p.all_tags() {
             return Decision::deny(
@@ -157,29 +199,18 @@ impl Trust {
             .with_image(&image);
         }
         if self.pull_ttl.is_zero() {
-            let registry_call = self.registry_digest_future(&image);
-            return decide_pull(
-                self.verifier.as_ref(),
-                registry_call,
-                &image,
-                &self.notary_url,
-            )
-            .await;
+            return decide_pull(verifier.as_ref(), self.registry_digest(&image), &image).await;
         }
-        let key = image.to_string();
+        let key = format!("{rule}\u{0}{image}");
         let run = {
-            let verifier = self.verifier.clone();
-            let registry_call = self.registry_digest_future(&image);
-            let notary_url = self.notary_url.clone();
+            let verifier = verifier.clone();
+            let registry_call = self.registry_digest(&image);
             let ttl = self.pull_ttl;
             async move {
-                let d = decide_pull(verifier.as_ref(), registry_call, &image, &notary_url).await;
-                // Denies are cached too, briefly, so a retry storm costs
-                // nothing; errors reaching a server are not.
-                if d.allow
-                    || d.rule != Rule::Signature
-                    || !d.reason.contains("could not be checked")
-                {
+                let d = decide_pull(verifier.as_ref(), registry_call, &image).await;
+                // Decisions are reused briefly, denies included; failures to
+                // reach a server are not.
+                if d.allow || !d.reason.contains("could not be checked") {
                     Ok((d, Instant::now() + ttl))
                 } else {
                     Err(d)
@@ -191,7 +222,7 @@ impl Trust {
         }
     }
 
-    fn registry_digest_future(
+    fn registry_digest(
         &self,
         image: &Reference,
     ) -> impl std::future::Future<Output = Result<String, String>> + Send + 'static {
@@ -210,14 +241,14 @@ impl Trust {
     }
 
     /// Local images: the image dockerd resolves `image` to must carry a
-    /// RepoDigest, in the repository it is referred to by (or, by ID, in an
-    /// authorized one), whose digest is signed.
+    /// RepoDigest, in the repository it is referred to by (or, by ID, in
+    /// any repository under a rule), whose digest is signed.
     pub async fn local_image(
         &self,
-        cfg: &Config,
         image: &str,
-        r: &ImageRef,
+        parsed: &ImageRef,
         what: &str,
+        rule_of: &(dyn Fn(&Reference) -> Option<RuleInfo> + Sync),
     ) -> Decision {
         let info = match self.daemon.inspect_image(image).await {
             Ok(Some(i)) => i,
@@ -238,31 +269,60 @@ impl Trust {
             }
         };
         let digests = repo_digests(&info);
-        match r {
-            ImageRef::Named(named) if resolved_by_id(image, named, &info) => {
-                self.by_id(cfg, image, &info, &digests, what).await
-            }
-            ImageRef::Named(named) => {
+        match parsed {
+            ImageRef::Named(named) if !resolved_by_id(image, named, &info) => {
                 let repo = bare(named);
+                let Some((verifier, rule, mode)) = rule_of(&repo) else {
+                    return Decision::deny(
+                        Rule::RegistryAllowlist,
+                        format!("{named} is under no rule"),
+                        "",
+                    );
+                };
+                let Some(verifier) = verifier else {
+                    return with_rule(
+                        Decision::allow(
+                            Rule::RegistryAllowlist,
+                            format!("{rule} allows unsigned images"),
+                        )
+                        .with_image(named),
+                        &rule,
+                        mode,
+                    );
+                };
                 let (want, signed) = match &named.digest {
-                    Some(d) => match self.verifier.digest_signed(&repo, d).await {
+                    Some(d) => match verifier.digest_signed(&repo, d).await {
                         Ok(s) => (d.clone(), s),
-                        Err(e) => return self.trust_deny(&e, &named.to_string()),
+                        Err(e) => {
+                            return with_rule(
+                                trust_deny(verifier.as_ref(), &e, &named.to_string()),
+                                &rule,
+                                mode,
+                            )
+                        }
                     },
                     None => {
                         let tag = named.tag.clone().unwrap_or_else(|| DEFAULT_TAG.to_string());
-                        match self.verifier.signed_digest(&repo, &tag).await {
+                        match verifier.signed_digest(&repo, &tag).await {
                             Ok(s) => (s.digest.clone(), s),
                             Err(e) => {
-                                return self.trust_deny(&e, &format!("{}:{tag}", repo.name()))
+                                return with_rule(
+                                    trust_deny(
+                                        verifier.as_ref(),
+                                        &e,
+                                        &format!("{}:{tag}", repo.name()),
+                                    ),
+                                    &rule,
+                                    mode,
+                                )
                             }
                         }
                     }
                 };
-                if digests.iter().any(|(n, d)| *n == repo.name() && *d == want) {
+                let d = if digests.iter().any(|(n, d)| *n == repo.name() && *d == want) {
                     Decision::allow(
                         Rule::ContentBinding,
-                        format!("{} is the signed {want} ({})", named, signed.signer),
+                        format!("{named} is the signed {want} ({})", signed.signer),
                     )
                     .with_image(named)
                     .with_digest(want)
@@ -278,33 +338,45 @@ impl Trust {
                         format!("pull {named} from the registry so that the signed content is what runs"),
                     )
                     .with_image(named)
-                }
+                };
+                with_rule(d, &rule, mode)
             }
-            ImageRef::Id(_) => self.by_id(cfg, image, &info, &digests, what).await,
+            _ => self.by_id(image, &info, &digests, what, rule_of).await,
         }
     }
 
-    /// By image ID: any RepoDigest in an authorized registry whose digest is
-    /// signed for its repository.
+    /// By image ID: any RepoDigest in a repository under a rule whose
+    /// digest is signed for it (or whose rule needs no signature).
     async fn by_id(
         &self,
-        cfg: &Config,
         image: &str,
         info: &ImageInfo,
         digests: &[(String, String)],
         what: &str,
+        rule_of: &(dyn Fn(&Reference) -> Option<RuleInfo> + Sync),
     ) -> Decision {
-        let mut last = None;
+        let mut unavailable = None;
         for (name, d) in digests {
             let Ok(repo) = Reference::parse_normalized(name) else {
                 continue;
             };
-            if !cfg.registry_allowed(&repo.domain) {
+            let Some((verifier, rule, mode)) = rule_of(&repo) else {
                 continue;
-            }
-            match self.verifier.digest_signed(&repo, d).await {
+            };
+            let Some(verifier) = verifier else {
+                let d = Decision::allow(
+                    Rule::RegistryAllowlist,
+                    format!(
+                        "{what} {} was pulled as {name}@{d}; {rule} allows unsigned images",
+                        short_id(&info.id)
+                    ),
+                )
+                .with_image(format!("{name}@{d}"));
+                return with_rule(d, &rule, mode);
+            };
+            match verifier.digest_signed(&repo, d).await {
                 Ok(s) => {
-                    return Decision::allow(
+                    let dec = Decision::allow(
                         Rule::ContentBinding,
                         format!(
                             "{what} {} was pulled as {name}@{d}, signed ({})",
@@ -313,20 +385,26 @@ impl Trust {
                         ),
                     )
                     .with_image(format!("{name}@{d}"))
-                    .with_digest(d.clone())
+                    .with_digest(d.clone());
+                    return with_rule(dec, &rule, mode);
                 }
-                Err(e) => last = Some((e, format!("{name}@{d}"))),
+                Err(e @ TrustError::Unavailable(_)) => {
+                    unavailable = Some(with_rule(
+                        trust_deny(verifier.as_ref(), &e, &format!("{name}@{d}")),
+                        &rule,
+                        mode,
+                    ))
+                }
+                Err(_) => {}
             }
         }
-        if let Some((TrustError::Unavailable(_), img)) = &last {
-            if let Some((e, _)) = &last {
-                return self.trust_deny(e, img);
-            }
+        if let Some(d) = unavailable {
+            return d;
         }
         Decision::deny(
             Rule::ContentBinding,
             format!(
-                "{what} {image} ({}) has no registry digest from an authorized registry whose signature verifies \
+                "{what} {image} ({}) has no registry digest from an authorized repository whose signature verifies \
                  (loaded, imported, built, committed or retagged images have none); its registry digests are [{}]",
                 short_id(&info.id),
                 list(digests)
@@ -337,40 +415,38 @@ impl Trust {
 
     /// A service image: pinned by digest (the swarm agent pulls it later,
     /// where no authorization call sees it), and that digest signed.
-    pub async fn service_image(&self, image: &str) -> Decision {
-        let Ok(named) = Reference::parse_normalized(image) else {
-            return Decision::deny(
-                Rule::RequestDecoding,
-                format!("{image:?} is not a valid image reference"),
-                "",
-            );
-        };
+    pub async fn service_image(&self, verifier: &dyn Verifier, named: &Reference) -> Decision {
         let Some(d) = &named.digest else {
             return Decision::deny(
                 Rule::ContentBinding,
                 format!("the service image {named} is not pinned by digest; the swarm would resolve the tag later, unchecked"),
                 "let docker service create/update resolve the digest (the default), or give image@sha256:…",
             )
-            .with_image(&named);
+            .with_image(named);
         };
-        match self.verifier.digest_signed(&bare(&named), d).await {
+        match verifier.digest_signed(&bare(named), d).await {
             Ok(s) => Decision::allow(Rule::Signature, format!("{d} is signed ({})", s.signer))
-                .with_image(&named)
+                .with_image(named)
                 .with_digest(d.clone()),
-            Err(e) => self.trust_deny(&e, &named.to_string()),
+            Err(e) => trust_deny(verifier, &e, &named.to_string()),
         }
     }
 
     /// Docker Content Trust's local tag `repo@D` → `repo:T`: allowed when D
     /// is the digest signed for T. `None` when the request is not of that shape.
-    pub async fn signed_retag(&self, source: &str, target: &Reference) -> Option<Decision> {
+    pub async fn signed_retag(
+        &self,
+        verifier: &dyn Verifier,
+        source: &str,
+        target: &Reference,
+    ) -> Option<Decision> {
         let src = Reference::parse_normalized(source).ok()?;
         let d = src.digest.as_deref()?;
         if src.name() != target.name() {
             return None;
         }
         let tag = target.tag.as_deref().unwrap_or(DEFAULT_TAG);
-        match self.verifier.signed_digest(&bare(target), tag).await {
+        match verifier.signed_digest(&bare(target), tag).await {
             Ok(s) if s.digest == d => Some(
                 Decision::allow(
                     Rule::Tag,
@@ -384,52 +460,53 @@ impl Trust {
     }
 }
 
+fn with_rule(mut d: Decision, rule: &str, mode: Mode) -> Decision {
+    d.source = Some(rule.to_string());
+    d.mode = mode;
+    d
+}
+
+/// A deny for a verification failure.
+fn trust_deny(verifier: &dyn Verifier, e: &TrustError, image: &str) -> Decision {
+    let server = verifier.server();
+    let (reason, hint) = match e {
+        TrustError::NotSigned(m) => (
+            m.clone(),
+            format!("sign it (docker trust sign {image}) on {server}"),
+        ),
+        TrustError::Invalid(m) => (
+            m.clone(),
+            "the trust data failed verification; the repository's publisher must re-sign it"
+                .to_string(),
+        ),
+        TrustError::Unavailable(m) => (
+            format!("the signature could not be checked: {m}"),
+            format!("make {server} reachable (NOTARY, NOTARY_ROOT_CA) and retry"),
+        ),
+    };
+    Decision::deny(Rule::Signature, reason, hint).with_image(image)
+}
+
 async fn decide_pull(
     verifier: &dyn Verifier,
     registry: impl std::future::Future<Output = Result<String, String>>,
     image: &Reference,
-    notary_url: &str,
 ) -> Decision {
     let repo = bare(image);
-    let unavailable = |m: String| {
-        Decision::deny(
-            Rule::Signature,
-            format!("the signature could not be checked: {m}"),
-            format!(
-                "make the notary server {notary_url} reachable (NOTARY, NOTARY_ROOT_CA) and retry"
-            ),
-        )
-        .with_image(image)
-    };
-    let not_trusted = |e: TrustError| match e {
-        TrustError::Unavailable(m) => unavailable(m),
-        TrustError::NotSigned(m) => Decision::deny(
-            Rule::Signature,
-            m,
-            format!("sign it (docker trust sign {image}) on the notary server {notary_url}"),
-        )
-        .with_image(image),
-        TrustError::Invalid(m) => Decision::deny(
-            Rule::Signature,
-            m,
-            "the trust data failed verification; the repository's publisher must re-sign it",
-        )
-        .with_image(image),
-    };
     // `name:tag@digest` pulls by digest: the digest decides.
     if let Some(d) = &image.digest {
         return match verifier.digest_signed(&repo, d).await {
             Ok(s) => Decision::allow(Rule::Signature, format!("{d} is signed ({})", s.signer))
                 .with_image(image)
                 .with_digest(d.clone()),
-            Err(e) => not_trusted(e),
+            Err(e) => trust_deny(verifier, &e, &image.to_string()),
         };
     }
     let tag = image.tag.clone().unwrap_or_else(|| DEFAULT_TAG.to_string());
     let (signed, served) = tokio::join!(verifier.signed_digest(&repo, &tag), registry);
     let signed = match signed {
         Ok(s) => s,
-        Err(e) => return not_trusted(e),
+        Err(e) => return trust_deny(verifier, &e, &image.to_string()),
     };
     let served = match served {
         Ok(d) => d,
@@ -459,7 +536,11 @@ async fn decide_pull(
                 "the registry serves {served} for {image}, but the signed digest is {} ({}): the tag moved",
                 signed.digest, signed.signer
             ),
-            format!("pull the signed digest ({}@{}) or have the publisher sign the new content", repo.name(), signed.digest),
+            format!(
+                "pull the signed digest ({}@{}) or have the publisher sign the new content",
+                repo.name(),
+                signed.digest
+            ),
         )
         .with_image(image)
     }
@@ -492,7 +573,7 @@ fn repo_digests(info: &ImageInfo) -> Vec<(String, String)> {
 /// or `sha256:abc123`) rather than by a tag of that name.
 fn resolved_by_id(image: &str, named: &Reference, info: &ImageInfo) -> bool {
     let hex = image.strip_prefix("sha256:").unwrap_or(image);
-    let is_hex = hex.len() >= 4 && hex.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
+    let is_hex = !hex.is_empty() && hex.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
     if !is_hex || named.digest.is_some() {
         return false;
     }

@@ -12,7 +12,8 @@ pub enum Action {
     Read { route: &'static str },
     /// A known mutating route that neither brings in nor runs an image and
     /// grants no privilege (stop, kill, rename, network create, ...).
-    Control { route: &'static str },
+    /// `target`: the container, image, ... the route names, if any.
+    Control { route: &'static str, target: String },
     /// `docker login` (`POST /auth`): checks credentials against a registry.
     Login,
     /// Swarm membership and its secrets (init, join, update, unlock, node
@@ -245,7 +246,7 @@ impl Action {
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Action::Read { route } | Action::Control { route } => write!(f, "{route}"),
+            Action::Read { route } | Action::Control { route, .. } => write!(f, "{route}"),
             Action::Login => f.write_str("login"),
             Action::Swarm { route } => write!(f, "swarm management ({route})"),
             Action::Pull(p) if p.all_tags() => write!(f, "pull of every tag of {}", p.image),

@@ -105,6 +105,7 @@ fn classify(m: &Matched, q: &Query, body: &Body<'_>) -> Result<Action, DecodeErr
         | ConfigUpdate | NetworkCreate | NetworkConnect | NetworkDisconnect | NetworkPrune
         | NetworkDelete => Action::Control {
             route: route_name(m.id),
+            target: var(m, 0),
         },
 
         // Joining another swarm lets its managers schedule tasks here that

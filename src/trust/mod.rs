@@ -41,6 +41,9 @@ pub trait Verifier: Send + Sync {
     /// A short name for messages (`notary`).
     fn name(&self) -> &'static str;
 
+    /// Where the signatures live, for messages (`notary server https://…`).
+    fn server(&self) -> String;
+
     /// The digest signed for `repo:tag` (`repo` without tag or digest).
     async fn signed_digest(&self, repo: &Reference, tag: &str) -> Result<Signed, TrustError>;
 

@@ -109,6 +109,10 @@ impl Verifier for NotaryVerifier {
         "notary"
     }
 
+    fn server(&self) -> String {
+        format!("the notary server {}", self.fetch.server())
+    }
+
     fn cache_figures(&self) -> Vec<crate::metrics::CacheFigures> {
         use std::sync::atomic::Ordering;
         vec![crate::metrics::CacheFigures {

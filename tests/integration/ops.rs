@@ -63,6 +63,13 @@ fn managed_plugin_enforces_signatures() {
     out.denied("signature");
     s.docker(&d.host, &["pull", "busybox"])
         .denied("registry-allowlist");
+    // The plugin cannot be switched off or reconfigured through the API.
+    s.docker(&d.host, &["plugin", "disable", &name])
+        .denied("self-protection");
+    s.docker(&d.host, &["plugin", "rm", "-f", &name])
+        .denied("self-protection");
+    s.docker(&d.host, &["plugin", "set", &name, "REGISTRY=evil.io"])
+        .denied("self-protection");
     // Trust state went to the mounted state directory.
     assert!(
         std::fs::read_dir(state.join("notary"))

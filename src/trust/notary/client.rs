@@ -18,6 +18,11 @@ pub trait Fetch: Send + Sync {
     /// `2.root.json`. `None` when the server has no such file. At most
     /// `limit` bytes are read.
     async fn fetch(&self, gun: &str, file: &str, limit: usize) -> Result<Option<Bytes>, TufError>;
+
+    /// The server, for messages.
+    fn server(&self) -> String {
+        "the notary server".to_string()
+    }
 }
 
 /// A Notary server over HTTPS.
@@ -43,14 +48,14 @@ impl HttpFetch {
             http,
         }
     }
-
-    pub fn server(&self) -> &str {
-        &self.base
-    }
 }
 
 #[async_trait]
 impl Fetch for HttpFetch {
+    fn server(&self) -> String {
+        self.base.clone()
+    }
+
     async fn fetch(&self, gun: &str, file: &str, limit: usize) -> Result<Option<Bytes>, TufError> {
         let url = format!("{}/v2/{gun}/_trust/tuf/{file}", self.base);
         // Docker asks the notary server for `repository:<GUN>:pull`, the

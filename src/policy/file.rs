@@ -1,0 +1,918 @@
+//! The policy file (TOML): per-repository trust rules, container hardening,
+//! per-user scoping, modes. Parsed with locations so that `img-authz policy
+//! validate` can report every error with its line and column.
+//!
+//! Schema (version 1), all sections optional:
+//!
+//! ```toml
+//! version = 1
+//! [global]
+//! mode = "enforce"            # enforce | audit
+//! allow = ["load"]            # import, load, build, commit, plugins, tag, swarm
+//! local_user = "local"        # identity of requests without a TLS client certificate
+//! self_names = ["img-authz"]  # plugin names that are this plugin
+//! self_containers = []        # containers running this plugin (legacy setups)
+//!
+//! [[rules]]
+//! name = "team"
+//! repositories = ["registry.example.com/team/*"]
+//! users = ["*"]
+//! verifier = "notary"         # notary | none | cosign (reserved)
+//! mode = "enforce"
+//! allow = ["tag"]             # operations that may name images here
+//! [rules.notary]
+//! server = "https://notary.example.com:4443"
+//! tls_ca = "/etc/img-authz/notary-ca.pem"
+//! trust_on_first_use = false
+//! signers = ["targets/alice"]
+//! root_pin = { certs = ["<64 hex>"] }   # or { ca = "FILE" } or { key = "FILE" }
+//!
+//! [hardening]
+//! mode = "enforce"
+//! privileged = false
+//! ...
+//! [[hardening.overrides]]
+//! users = ["admin"]
+//! privileged = true
+//! ```
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use toml_edit::{Array, InlineTable, Item, Table, Value};
+
+/// One problem in a policy file, with its place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyError {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.line, self.column, self.message)
+    }
+}
+
+/// Every error of a file, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyErrors {
+    pub file: String,
+    pub errors: Vec<PolicyError>,
+}
+
+impl fmt::Display for PolicyErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.errors.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}:{e}", self.file)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for PolicyErrors {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    #[default]
+    Enforce,
+    /// Allow, but log what would have been denied.
+    Audit,
+}
+
+/// Operations that bypass verification, switchable globally or per rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    Import,
+    Load,
+    Build,
+    Commit,
+    Plugins,
+    Tag,
+    Swarm,
+}
+
+impl Op {
+    pub fn parse(s: &str) -> Option<Op> {
+        Some(match s {
+            "import" => Op::Import,
+            "load" => Op::Load,
+            "build" => Op::Build,
+            "commit" => Op::Commit,
+            "plugins" => Op::Plugins,
+            "tag" => Op::Tag,
+            "swarm" => Op::Swarm,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifierKind {
+    Notary,
+    /// Unsigned images are explicitly allowed.
+    None,
+    Cosign,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PinSpec {
+    Certs(Vec<String>),
+    Ca(PathBuf),
+    Key(PathBuf),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NotarySpec {
+    pub server: Option<String>,
+    pub tls_ca: Option<PathBuf>,
+    pub tofu: Option<bool>,
+    pub signers: Vec<String>,
+    pub root_pin: Option<PinSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleSpec {
+    pub name: String,
+    pub repositories: Vec<String>,
+    /// Empty: everyone.
+    pub users: Vec<String>,
+    pub verifier: VerifierKind,
+    pub mode: Option<Mode>,
+    pub allow: Vec<Op>,
+    pub notary: NotarySpec,
+    /// Line of the rule, for messages.
+    pub line: usize,
+}
+
+/// Container hardening; `None` leaves a check off.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HardeningSpec {
+    pub privileged: Option<bool>,
+    pub host_namespaces: Option<bool>,
+    /// Host paths (prefixes) that may be bind-mounted; `None`: any.
+    pub bind_mounts: Option<Vec<String>>,
+    pub docker_socket: Option<bool>,
+    pub cap_add: Option<Vec<String>>,
+    pub devices: Option<bool>,
+    pub unconfined: Option<bool>,
+    pub sysctls: Option<bool>,
+    pub runtimes: Option<Vec<String>>,
+    pub cgroup_parent: Option<bool>,
+    pub exec_privileged: Option<bool>,
+    pub volume_drivers: Option<Vec<String>>,
+    pub volumes_from: Option<bool>,
+}
+
+impl HardeningSpec {
+    /// Fields set in `o` replace ours.
+    pub fn overlay(&mut self, o: &HardeningSpec) {
+        macro_rules! take {
+            ($($f:ident),*) => { $( if o.$f.is_some() { self.$f = o.$f.clone(); } )* };
+        }
+        take!(
+            privileged,
+            host_namespaces,
+            bind_mounts,
+            docker_socket,
+            cap_add,
+            devices,
+            unconfined,
+            sysctls,
+            runtimes,
+            cgroup_parent,
+            exec_privileged,
+            volume_drivers,
+            volumes_from
+        );
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HardeningOverride {
+    pub users: Vec<String>,
+    pub spec: HardeningSpec,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hardening {
+    pub mode: Mode,
+    pub base: HardeningSpec,
+    pub overrides: Vec<HardeningOverride>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Global {
+    pub mode: Mode,
+    pub allow: Vec<Op>,
+    pub local_user: Option<String>,
+    pub self_names: Vec<String>,
+    pub self_containers: Vec<String>,
+}
+
+/// A parsed, validated policy file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicyFile {
+    pub path: PathBuf,
+    pub global: Global,
+    pub rules: Vec<RuleSpec>,
+    pub hardening: Option<Hardening>,
+}
+
+/// Read and validate a policy file; every error is reported.
+pub fn load(path: &Path) -> Result<PolicyFile, PolicyErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| PolicyErrors {
+        file: path.display().to_string(),
+        errors: vec![PolicyError {
+            line: 0,
+            column: 0,
+            message: format!("cannot read the file: {e}"),
+        }],
+    })?;
+    parse(&text, path)
+}
+
+/// Validate policy text; `path` names it and anchors relative file paths.
+pub fn parse(text: &str, path: &Path) -> Result<PolicyFile, PolicyErrors> {
+    let mut p = Parser {
+        text,
+        base: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        errors: Vec::new(),
+    };
+    let file = path.display().to_string();
+    let doc = match toml_edit::Document::parse(text) {
+        Ok(d) => d,
+        Err(e) => {
+            let (line, column) = p.locate(e.span());
+            return Err(PolicyErrors {
+                file,
+                errors: vec![PolicyError {
+                    line,
+                    column,
+                    message: e.message().trim().to_string(),
+                }],
+            });
+        }
+    };
+    let out = p.document(&doc, path);
+    p.errors.sort_by_key(|e| (e.line, e.column));
+    if p.errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(PolicyErrors {
+            file,
+            errors: p.errors,
+        })
+    }
+}
+
+struct Parser<'t> {
+    text: &'t str,
+    base: PathBuf,
+    errors: Vec<PolicyError>,
+}
+
+/// A table, whether written as a section or inline.
+#[derive(Clone, Copy)]
+enum Tbl<'a> {
+    Section(&'a Table),
+    Inline(&'a InlineTable),
+}
+
+impl<'a> Tbl<'a> {
+    fn of(item: &'a Item) -> Option<Tbl<'a>> {
+        match item {
+            Item::Table(t) => Some(Tbl::Section(t)),
+            Item::Value(Value::InlineTable(t)) => Some(Tbl::Inline(t)),
+            _ => None,
+        }
+    }
+
+    fn keys(&self) -> Vec<(String, Option<Range<usize>>)> {
+        match self {
+            Tbl::Section(t) => t
+                .iter()
+                .map(|(k, _)| (k.to_string(), t.key(k).and_then(|k| k.span())))
+                .collect(),
+            Tbl::Inline(t) => t
+                .iter()
+                .map(|(k, _)| (k.to_string(), t.key(k).and_then(|k| k.span())))
+                .collect(),
+        }
+    }
+
+    fn get(&self, k: &str) -> Option<Item> {
+        match self {
+            Tbl::Section(t) => t.get(k).cloned(),
+            Tbl::Inline(t) => t.get(k).map(|v| Item::Value(v.clone())),
+        }
+    }
+
+    fn span(&self) -> Option<Range<usize>> {
+        match self {
+            Tbl::Section(t) => t.span(),
+            Tbl::Inline(t) => t.span(),
+        }
+    }
+}
+
+fn item_span(i: &Item) -> Option<Range<usize>> {
+    match i {
+        Item::Value(v) => v.span(),
+        Item::Table(t) => t.span(),
+        Item::ArrayOfTables(a) => a.span(),
+        Item::None => None,
+    }
+}
+
+impl Parser<'_> {
+    fn locate(&self, span: Option<Range<usize>>) -> (usize, usize) {
+        let Some(s) = span else { return (0, 0) };
+        let before = &self.text[..s.start.min(self.text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        (line, column)
+    }
+
+    fn err(&mut self, span: Option<Range<usize>>, message: impl Into<String>) {
+        let (line, column) = self.locate(span);
+        self.errors.push(PolicyError {
+            line,
+            column,
+            message: message.into(),
+        });
+    }
+
+    /// Unknown keys are errors: a misspelt setting must not silently be off.
+    fn known(&mut self, t: Tbl<'_>, what: &str, allowed: &[&str]) {
+        for (k, span) in t.keys() {
+            if !allowed.contains(&k.as_str()) {
+                self.err(
+                    span,
+                    format!(
+                        "unknown key {k:?} in {what} (known: {})",
+                        allowed.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+
+    fn string(&mut self, t: Tbl<'_>, k: &str) -> Option<String> {
+        let item = t.get(k)?;
+        match item.as_str() {
+            Some(s) => Some(s.to_string()),
+            None => {
+                self.err(item_span(&item), format!("{k} must be a string"));
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, t: Tbl<'_>, k: &str) -> Option<bool> {
+        let item = t.get(k)?;
+        match item.as_bool() {
+            Some(b) => Some(b),
+            None => {
+                self.err(item_span(&item), format!("{k} must be true or false"));
+                None
+            }
+        }
+    }
+
+    fn strings(&mut self, t: Tbl<'_>, k: &str) -> Option<Vec<String>> {
+        let item = t.get(k)?;
+        let Some(arr) = item.as_array() else {
+            self.err(item_span(&item), format!("{k} must be a list of strings"));
+            return None;
+        };
+        Some(self.array_strings(arr, k))
+    }
+
+    fn array_strings(&mut self, arr: &Array, k: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for v in arr.iter() {
+            match v.as_str() {
+                Some(s) => out.push(s.to_string()),
+                None => self.err(v.span(), format!("{k} must hold only strings")),
+            }
+        }
+        out
+    }
+
+    fn mode(&mut self, t: Tbl<'_>) -> Option<Mode> {
+        let item = t.get("mode")?;
+        match item.as_str() {
+            Some("enforce") => Some(Mode::Enforce),
+            Some("audit") => Some(Mode::Audit),
+            _ => {
+                self.err(item_span(&item), "mode must be \"enforce\" or \"audit\"");
+                None
+            }
+        }
+    }
+
+    fn ops(&mut self, t: Tbl<'_>) -> Vec<Op> {
+        let Some(item) = t.get("allow") else {
+            return Vec::new();
+        };
+        let Some(arr) = item.as_array() else {
+            self.err(item_span(&item), "allow must be a list of operations");
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for v in arr.iter() {
+            match v.as_str().and_then(Op::parse) {
+                Some(op) => out.push(op),
+                None => self.err(
+                    v.span(),
+                    format!(
+                        "unknown operation {} (known: import, load, build, commit, plugins, tag, swarm)",
+                        v.as_str().map_or_else(|| "(not a string)".to_string(), |s| format!("{s:?}"))
+                    ),
+                ),
+            }
+        }
+        out
+    }
+
+    /// A file path, relative to the policy file, that must exist.
+    fn file(&mut self, t: Tbl<'_>, k: &str) -> Option<PathBuf> {
+        let item = t.get(k)?;
+        let Some(s) = item.as_str() else {
+            self.err(item_span(&item), format!("{k} must be a file path"));
+            return None;
+        };
+        let p = if Path::new(s).is_absolute() {
+            PathBuf::from(s)
+        } else {
+            self.base.join(s)
+        };
+        if !p.is_file() {
+            self.err(
+                item_span(&item),
+                format!("{k}: {} does not exist or is not a file", p.display()),
+            );
+            return None;
+        }
+        Some(p)
+    }
+
+    fn document(&mut self, doc: &Table, path: &Path) -> PolicyFile {
+        let root = Tbl::Section(doc);
+        self.known(
+            root,
+            "the policy",
+            &["version", "global", "rules", "hardening"],
+        );
+        match doc.get("version") {
+            Some(v) if v.as_integer() == Some(1) => {}
+            Some(v) => self.err(item_span(v), "version must be 1"),
+            None => self.err(Some(0..0), "the policy must say version = 1"),
+        }
+        let mut out = PolicyFile {
+            path: path.to_path_buf(),
+            ..Default::default()
+        };
+        if let Some(item) = doc.get("global") {
+            match Tbl::of(item) {
+                Some(g) => out.global = self.global(g),
+                None => self.err(item_span(item), "[global] must be a table"),
+            }
+        }
+        if let Some(item) = doc.get("rules") {
+            match item {
+                Item::ArrayOfTables(a) => {
+                    for t in a.iter() {
+                        if let Some(r) = self.rule(t) {
+                            out.rules.push(r);
+                        }
+                    }
+                }
+                other => self.err(item_span(other), "rules must be [[rules]] tables"),
+            }
+        }
+        if let Some(item) = doc.get("hardening") {
+            match Tbl::of(item) {
+                Some(h) => out.hardening = Some(self.hardening(h)),
+                None => self.err(item_span(item), "[hardening] must be a table"),
+            }
+        }
+        out
+    }
+
+    fn global(&mut self, g: Tbl<'_>) -> Global {
+        self.known(
+            g,
+            "[global]",
+            &[
+                "mode",
+                "allow",
+                "local_user",
+                "self_names",
+                "self_containers",
+            ],
+        );
+        Global {
+            mode: self.mode(g).unwrap_or_default(),
+            allow: self.ops(g),
+            local_user: self.string(g, "local_user"),
+            self_names: self.strings(g, "self_names").unwrap_or_default(),
+            self_containers: self.strings(g, "self_containers").unwrap_or_default(),
+        }
+    }
+
+    fn rule(&mut self, t: &Table) -> Option<RuleSpec> {
+        let r = Tbl::Section(t);
+        self.known(
+            r,
+            "[[rules]]",
+            &[
+                "name",
+                "repositories",
+                "users",
+                "verifier",
+                "mode",
+                "allow",
+                "notary",
+                "cosign",
+            ],
+        );
+        let line = self.locate(t.span()).0;
+        let repositories = match self.strings(r, "repositories") {
+            Some(v) if !v.is_empty() => v,
+            Some(_) => {
+                self.err(t.span(), "a rule needs at least one repository pattern");
+                Vec::new()
+            }
+            None => {
+                self.err(
+                    t.span(),
+                    "a rule needs repositories = [\"host/path/*\", ...]",
+                );
+                Vec::new()
+            }
+        };
+        for pat in &repositories {
+            if let Err(why) = super::rules::check_pattern(pat) {
+                let span = r.get("repositories").and_then(|i| item_span(&i));
+                self.err(span, format!("repository pattern {pat:?}: {why}"));
+            }
+        }
+        let verifier = match r.get("verifier") {
+            None => {
+                self.err(
+                    t.span(),
+                    "a rule must name its verifier (notary, none or cosign)",
+                );
+                VerifierKind::None
+            }
+            Some(item) => match item.as_str() {
+                Some("notary") => VerifierKind::Notary,
+                Some("none") => VerifierKind::None,
+                Some("cosign") => VerifierKind::Cosign,
+                _ => {
+                    self.err(
+                        item_span(&item),
+                        "verifier must be \"notary\", \"none\" or \"cosign\"",
+                    );
+                    VerifierKind::None
+                }
+            },
+        };
+        let mut notary = NotarySpec::default();
+        if let Some(item) = r.get("notary") {
+            match Tbl::of(&item) {
+                Some(n) => notary = self.notary(n),
+                None => self.err(item_span(&item), "[rules.notary] must be a table"),
+            }
+            if verifier != VerifierKind::Notary {
+                self.err(
+                    item_span(&item),
+                    "[rules.notary] is given but the verifier is not notary",
+                );
+            }
+        }
+        if let Some(item) = r.get("cosign") {
+            self.err(
+                item_span(&item),
+                "the cosign verifier is not available in this version",
+            );
+        }
+        if verifier == VerifierKind::Cosign {
+            self.err(
+                r.get("verifier").and_then(|i| item_span(&i)),
+                "the cosign verifier is not available in this version",
+            );
+        }
+        Some(RuleSpec {
+            name: self
+                .string(r, "name")
+                .unwrap_or_else(|| format!("rule at line {line}")),
+            repositories,
+            users: self.strings(r, "users").unwrap_or_default(),
+            verifier,
+            mode: self.mode(r),
+            allow: self.ops(r),
+            notary,
+            line,
+        })
+    }
+
+    fn notary(&mut self, n: Tbl<'_>) -> NotarySpec {
+        self.known(
+            n,
+            "[rules.notary]",
+            &[
+                "server",
+                "tls_ca",
+                "trust_on_first_use",
+                "signers",
+                "root_pin",
+            ],
+        );
+        let server = self.string(n, "server");
+        if let Some(s) = &server {
+            if !s.starts_with("https://") {
+                self.err(
+                    n.get("server").and_then(|i| item_span(&i)),
+                    "server must be an https:// URL",
+                );
+            }
+        }
+        let signers = self.strings(n, "signers").unwrap_or_default();
+        for s in &signers {
+            if !s.starts_with("targets/") || s.len() <= "targets/".len() {
+                self.err(
+                    n.get("signers").and_then(|i| item_span(&i)),
+                    format!("signer {s:?} is not a delegation role (targets/NAME)"),
+                );
+            }
+        }
+        let mut root_pin = None;
+        if let Some(item) = n.get("root_pin") {
+            match Tbl::of(&item) {
+                Some(p) => {
+                    self.known(p, "root_pin", &["certs", "ca", "key"]);
+                    let given = ["certs", "ca", "key"]
+                        .iter()
+                        .filter(|k| p.get(k).is_some())
+                        .count();
+                    if given != 1 {
+                        self.err(p.span(), "root_pin takes exactly one of certs, ca or key");
+                    } else if let Some(ids) = self.strings(p, "certs") {
+                        for id in &ids {
+                            if id.len() != 64 || !id.bytes().all(|c| c.is_ascii_hexdigit()) {
+                                self.err(
+                                    p.get("certs").and_then(|i| item_span(&i)),
+                                    format!("root certificate ID {id:?} is not 64 hex digits"),
+                                );
+                            }
+                        }
+                        root_pin = Some(PinSpec::Certs(
+                            ids.iter().map(|i| i.to_ascii_lowercase()).collect(),
+                        ));
+                    } else if let Some(f) = self.file(p, "ca") {
+                        root_pin = Some(PinSpec::Ca(f));
+                    } else if let Some(f) = self.file(p, "key") {
+                        root_pin = Some(PinSpec::Key(f));
+                    }
+                }
+                None => self.err(item_span(&item), "root_pin must be a table"),
+            }
+        }
+        NotarySpec {
+            server,
+            tls_ca: self.file(n, "tls_ca"),
+            tofu: self.boolean(n, "trust_on_first_use"),
+            signers,
+            root_pin,
+        }
+    }
+
+    const HARDENING_KEYS: &'static [&'static str] = &[
+        "privileged",
+        "host_namespaces",
+        "bind_mounts",
+        "docker_socket",
+        "cap_add",
+        "devices",
+        "unconfined",
+        "sysctls",
+        "runtimes",
+        "cgroup_parent",
+        "exec_privileged",
+        "volume_drivers",
+        "volumes_from",
+    ];
+
+    fn hardening_spec(&mut self, h: Tbl<'_>) -> HardeningSpec {
+        let bind_mounts = self.strings(h, "bind_mounts");
+        for p in bind_mounts.iter().flatten() {
+            if !p.starts_with('/') || p.split('/').any(|c| c == "..") {
+                self.err(
+                    h.get("bind_mounts").and_then(|i| item_span(&i)),
+                    format!("bind mount path {p:?} must be absolute, without '..'"),
+                );
+            }
+        }
+        HardeningSpec {
+            privileged: self.boolean(h, "privileged"),
+            host_namespaces: self.boolean(h, "host_namespaces"),
+            bind_mounts,
+            docker_socket: self.boolean(h, "docker_socket"),
+            cap_add: self.strings(h, "cap_add"),
+            devices: self.boolean(h, "devices"),
+            unconfined: self.boolean(h, "unconfined"),
+            sysctls: self.boolean(h, "sysctls"),
+            runtimes: self.strings(h, "runtimes"),
+            cgroup_parent: self.boolean(h, "cgroup_parent"),
+            exec_privileged: self.boolean(h, "exec_privileged"),
+            volume_drivers: self.strings(h, "volume_drivers"),
+            volumes_from: self.boolean(h, "volumes_from"),
+        }
+    }
+
+    fn hardening(&mut self, h: Tbl<'_>) -> Hardening {
+        let mut keys: Vec<&str> = Self::HARDENING_KEYS.to_vec();
+        keys.extend(["mode", "overrides"]);
+        self.known(h, "[hardening]", &keys);
+        let mut out = Hardening {
+            mode: self.mode(h).unwrap_or_default(),
+            base: self.hardening_spec(h),
+            overrides: Vec::new(),
+        };
+        if let Some(item) = h.get("overrides") {
+            match &item {
+                Item::ArrayOfTables(a) => {
+                    for t in a.iter() {
+                        let o = Tbl::Section(t);
+                        let mut keys: Vec<&str> = Self::HARDENING_KEYS.to_vec();
+                        keys.push("users");
+                        self.known(o, "[[hardening.overrides]]", &keys);
+                        let users = self.strings(o, "users").unwrap_or_default();
+                        if users.is_empty() {
+                            self.err(t.span(), "an override needs users = [...]");
+                        }
+                        out.overrides.push(HardeningOverride {
+                            users,
+                            spec: self.hardening_spec(o),
+                        });
+                    }
+                }
+                other => self.err(
+                    item_span(other),
+                    "overrides must be [[hardening.overrides]] tables",
+                ),
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(text: &str) -> Result<PolicyFile, PolicyErrors> {
+        parse(text, Path::new("/etc/img-authz/policy.toml"))
+    }
+
+    #[test]
+    fn parses_a_full_policy() {
+        let f = p(r#"
+version = 1
+[global]
+mode = "audit"
+allow = ["load"]
+local_user = "root@host"
+[[rules]]
+name = "team"
+repositories = ["reg.example.com/team/*", "reg.example.com/base"]
+users = ["ci-*"]
+verifier = "notary"
+allow = ["tag"]
+[rules.notary]
+server = "https://notary.example.com"
+trust_on_first_use = false
+signers = ["targets/alice"]
+root_pin = { certs = ["AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"] }
+[[rules]]
+repositories = ["localhost:5000/*"]
+verifier = "none"
+mode = "audit"
+[hardening]
+privileged = false
+bind_mounts = ["/srv/data"]
+cap_add = ["NET_BIND_SERVICE"]
+[[hardening.overrides]]
+users = ["admin"]
+privileged = true
+"#)
+        .unwrap();
+        assert_eq!(f.global.mode, Mode::Audit);
+        assert_eq!(f.global.allow, vec![Op::Load]);
+        assert_eq!(f.rules.len(), 2);
+        assert_eq!(f.rules[0].notary.signers, vec!["targets/alice"]);
+        assert!(
+            matches!(&f.rules[0].notary.root_pin, Some(PinSpec::Certs(ids)) if ids[0].starts_with("aaaa"))
+        );
+        assert_eq!(f.rules[1].verifier, VerifierKind::None);
+        assert_eq!(f.rules[1].mode, Some(Mode::Audit));
+        let h = f.hardening.unwrap();
+        assert_eq!(h.base.privileged, Some(false));
+        assert_eq!(h.base.devices, None);
+        assert_eq!(h.overrides[0].spec.privileged, Some(true));
+    }
+
+    #[test]
+    fn reports_every_error_with_its_location() {
+        let e = p(r#"version = 1
+[global]
+mode = "loud"
+allow = ["load", "everything"]
+[[rules]]
+repositories = ["reg.example.com/team/*", "UPPER/*", "*x"]
+verifier = "notary"
+[rules.notary]
+server = "http://plain"
+signers = ["alice"]
+root_pin = { certs = ["short"], ca = "x" }
+[[rules]]
+verifier = "maybe"
+colour = "blue"
+[hardening]
+privileged = "no"
+bind_mounts = ["relative", "/a/../b"]
+"#)
+        .unwrap_err();
+        let text = e.to_string();
+        let want = [
+            ("3:", "mode must be"),
+            ("4:", "unknown operation \"everything\""),
+            ("6:", "UPPER/*"),
+            ("6:", "\"*x\""),
+            ("9:", "https://"),
+            ("10:", "\"alice\" is not a delegation role"),
+            ("11:", "exactly one of certs, ca or key"),
+            ("12:", "needs repositories"),
+            ("13:", "verifier must be"),
+            ("14:", "unknown key \"colour\""),
+            ("16:", "privileged must be true or false"),
+            ("17:", "\"relative\" must be absolute"),
+            ("17:", "\"/a/../b\" must be absolute"),
+        ];
+        for (line, msg) in want {
+            assert!(
+                e.errors
+                    .iter()
+                    .any(|x| format!("{}:", x.line) == line && x.message.contains(msg)),
+                "missing {line} {msg} in:\n{text}"
+            );
+        }
+        assert!(text.starts_with("/etc/img-authz/policy.toml:"), "{text}");
+    }
+
+    #[test]
+    fn syntax_errors_and_versions() {
+        let e = p("version = 1\n[global\n").unwrap_err();
+        assert_eq!(e.errors.len(), 1);
+        assert_eq!(e.errors[0].line, 2);
+        assert!(p("[global]\n")
+            .unwrap_err()
+            .to_string()
+            .contains("version = 1"));
+        assert!(p("version = 2\n")
+            .unwrap_err()
+            .to_string()
+            .contains("version must be 1"));
+        assert!(p("version = 1\n").is_ok());
+    }
+
+    #[test]
+    fn referenced_files_must_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca.pem"), "x").unwrap();
+        let path = dir.path().join("policy.toml");
+        let ok = parse(
+            "version = 1\n[[rules]]\nrepositories = [\"r.io/*\"]\nverifier = \"notary\"\n[rules.notary]\ntls_ca = \"ca.pem\"\n",
+            &path,
+        )
+        .unwrap();
+        assert_eq!(
+            ok.rules[0].notary.tls_ca.as_deref(),
+            Some(dir.path().join("ca.pem").as_path())
+        );
+        let bad = parse(
+            "version = 1\n[[rules]]\nrepositories = [\"r.io/*\"]\nverifier = \"notary\"\n[rules.notary]\ntls_ca = \"nope.pem\"\n",
+            &path,
+        )
+        .unwrap_err();
+        assert!(bad.to_string().contains("nope.pem does not exist"), "{bad}");
+    }
+}

@@ -1,0 +1,692 @@
+//! Container hardening: the API lock-down that keeps an API user from
+//! turning a container into the host.
+//!
+//! Each check is off until the policy file sets it. Every path by which a
+//! container can reach the host is checked where dockerd takes it:
+//! `HostConfig` (and 20.10's top-level copy), `Mounts` of type bind and
+//! volume (with the local driver's `o=bind`), volume creation, exec, service
+//! specs, and the deprecated HostConfig of `start`.
+
+use crate::request::action::{HostConfig, Mount, ServiceSpec};
+use crate::request::routes::version_less;
+
+use super::file::HardeningSpec;
+
+/// A hardening check that failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The policy key, e.g. `privileged`.
+    pub check: &'static str,
+    pub reason: String,
+}
+
+type Check = Result<(), Violation>;
+
+fn fail(check: &'static str, reason: impl Into<String>) -> Check {
+    Err(Violation {
+        check,
+        reason: reason.into(),
+    })
+}
+
+/// Host paths a container must never reach: dockerd's and containerd's
+/// sockets and state, and the plugin sockets (ours among them).
+const SENSITIVE: &[&str] = &[
+    "/var/run/docker.sock",
+    "/run/docker.sock",
+    "/var/run/docker",
+    "/run/docker",
+    "/run/docker/plugins",
+    "/etc/docker",
+    "/var/lib/docker",
+    "/run/containerd",
+    "/var/run/containerd",
+    "/var/lib/containerd",
+    "/var/lib/img-authz",
+    "/etc/img-authz",
+];
+
+/// `path.Clean`, refusing `..` (which a bind source has no business holding).
+fn clean(p: &str) -> Option<String> {
+    if !p.starts_with('/') || p.split('/').any(|c| c == "..") {
+        return None;
+    }
+    let parts: Vec<&str> = p
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    Some(format!("/{}", parts.join("/")))
+}
+
+/// `a` is `b` or below it.
+fn within(a: &str, b: &str) -> bool {
+    b == "/" || a == b || (a.starts_with(b) && a.as_bytes().get(b.len()) == Some(&b'/'))
+}
+
+impl HardeningSpec {
+    /// A host path a container would mount.
+    fn host_path(&self, raw: &str, via: &str) -> Check {
+        let Some(lexical) = clean(raw) else {
+            return fail(
+                "bind_mounts",
+                format!("{via} of {raw:?}: not a clean absolute path"),
+            );
+        };
+        // The plugin sees the host's filesystem in a legacy install: a
+        // symlink is checked where it leads too.
+        let mut paths = vec![lexical.clone()];
+        if let Ok(real) = std::fs::canonicalize(&lexical) {
+            let real = real.to_string_lossy().into_owned();
+            if real != lexical {
+                paths.push(real);
+            }
+        }
+        for p in &paths {
+            if self.docker_socket == Some(false) {
+                if let Some(s) = SENSITIVE.iter().find(|s| within(p, s) || within(s, p)) {
+                    return fail(
+                        "docker_socket",
+                        format!("{via} of {p} would expose {s}, which controls the host"),
+                    );
+                }
+            }
+            if let Some(allowed) = &self.bind_mounts {
+                if !allowed
+                    .iter()
+                    .any(|a| clean(a).is_some_and(|a| within(p, &a)))
+                {
+                    let list = if allowed.is_empty() {
+                        "none".to_string()
+                    } else {
+                        allowed.join(", ")
+                    };
+                    return fail(
+                        "bind_mounts",
+                        format!("{via} of host path {p} (allowed: {list})"),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn volume_driver(&self, driver: &str, opts: &[(String, String)], via: &str) -> Check {
+        let driver = if driver.is_empty() { "local" } else { driver };
+        if let Some(allowed) = &self.volume_drivers {
+            if !allowed.iter().any(|a| a == driver) {
+                return fail(
+                    "volume_drivers",
+                    format!(
+                        "{via} with volume driver {driver:?} (allowed: {})",
+                        allowed.join(", ")
+                    ),
+                );
+            }
+        }
+        // The local driver mounts whatever `type`/`o`/`device` say: with
+        // `o=bind` (or type none) `device` is a host path.
+        if driver == "local" {
+            let get = |k: &str| {
+                opts.iter()
+                    .filter(|(ok, _)| ok == k)
+                    .map(|(_, v)| v.as_str())
+                    .collect::<Vec<_>>()
+            };
+            let binds = get("o").iter().any(|o| {
+                o.split(',')
+                    .any(|x| x.trim() == "bind" || x.trim() == "rbind")
+            }) || get("type").contains(&"none");
+            if binds {
+                let devices = get("device");
+                if devices.is_empty() {
+                    return fail(
+                        "bind_mounts",
+                        format!("{via}: a local bind volume without a device"),
+                    );
+                }
+                for d in devices {
+                    self.host_path(d, &format!("{via} (local driver, o=bind)"))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn mounts(&self, mounts: &[Mount], via: &str) -> Check {
+        for m in mounts {
+            match m.typ.as_str() {
+                "bind" => self.host_path(&m.source, &format!("{via} bind mount"))?,
+                "volume" | "" => self.volume_driver(
+                    &m.volume_driver,
+                    &m.volume_driver_opts,
+                    &format!("{via} volume mount"),
+                )?,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn caps(&self, caps: &[String]) -> Check {
+        if let Some(allowed) = &self.cap_add {
+            let norm = |c: &str| {
+                c.trim()
+                    .to_ascii_uppercase()
+                    .trim_start_matches("CAP_")
+                    .to_string()
+            };
+            let allowed: Vec<String> = allowed.iter().map(|c| norm(c)).collect();
+            for c in caps {
+                if !allowed.contains(&norm(c)) {
+                    return fail("cap_add", format!("adding capability {c}"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn security_opts(&self, opts: &[String]) -> Check {
+        if self.unconfined != Some(false) {
+            return Ok(());
+        }
+        for o in opts {
+            let (k, v) = o.split_once(['=', ':']).unwrap_or((o.as_str(), ""));
+            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
+            let unconfined = match k.as_str() {
+                "seccomp" => v == "unconfined" || permissive_seccomp(v),
+                "apparmor" | "systempaths" => v == "unconfined",
+                "label" => v == "disable",
+                _ => false,
+            };
+            if unconfined {
+                return fail(
+                    "unconfined",
+                    format!("security option {o:?} lifts the container's confinement"),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Every check on a HostConfig, for `api` (the request's API version).
+    pub fn host_config(&self, hc: &HostConfig, api: Option<&str>) -> Check {
+        if self.privileged == Some(false) && hc.privileged {
+            fail("privileged", "a privileged container")?;
+        }
+        if self.host_namespaces == Some(false) {
+            let shared = |m: &str| m == "host" || m.starts_with("container:");
+            for (name, mode) in [
+                ("network", &hc.network_mode),
+                ("pid", &hc.pid_mode),
+                ("ipc", &hc.ipc_mode),
+                ("uts", &hc.uts_mode),
+                ("userns", &hc.userns_mode),
+                ("cgroupns", &hc.cgroupns_mode),
+                ("cgroup", &hc.cgroup),
+            ] {
+                if shared(mode) {
+                    fail(
+                        "host_namespaces",
+                        format!("sharing the {name} namespace ({mode})"),
+                    )?;
+                }
+            }
+            // Before API 1.41 dockerd gives an empty cgroupns mode the
+            // host's namespace on cgroup v1 hosts.
+            if hc.cgroupns_mode.is_empty() && api.is_some_and(|v| version_less(v, "1.41")) {
+                fail(
+                    "host_namespaces",
+                    "an API version below 1.41 without CgroupnsMode, which means the host's",
+                )?;
+            }
+        }
+        for b in &hc.binds {
+            // `src:dst[:opts]`; a source without '/' is a named volume.
+            let src = b.split(':').next().unwrap_or_default();
+            if src.starts_with('/') {
+                self.host_path(src, "bind mount")?;
+            } else if src.contains('/') || src.is_empty() {
+                fail(
+                    "bind_mounts",
+                    format!("bind {b:?}: the source is not an absolute path"),
+                )?;
+            } else {
+                self.volume_driver(&hc.volume_driver, &[], &format!("named volume {src}"))?;
+            }
+        }
+        self.mounts(&hc.mounts, "")?;
+        if self.volumes_from == Some(false) && !hc.volumes_from.is_empty() {
+            fail(
+                "volumes_from",
+                format!("mounting the volumes of {}", hc.volumes_from.join(", ")),
+            )?;
+        }
+        if !hc.volume_driver.is_empty() {
+            self.volume_driver(&hc.volume_driver, &[], "the container's volume driver")?;
+        }
+        self.caps(&hc.cap_add)?;
+        if self.devices == Some(false) {
+            if let Some(d) = hc.devices.first() {
+                fail("devices", format!("access to host device {d}"))?;
+            }
+            if !hc.device_requests.is_empty() {
+                fail("devices", "device requests (GPUs, CDI devices)")?;
+            }
+            if let Some(r) = hc.device_cgroup_rules.first() {
+                fail("devices", format!("device cgroup rule {r:?}"))?;
+            }
+        }
+        self.security_opts(&hc.security_opt)?;
+        if self.sysctls == Some(false) {
+            if let Some((k, _)) = hc.sysctls.first() {
+                fail("sysctls", format!("setting sysctl {k}"))?;
+            }
+        }
+        if let Some(allowed) = &self.runtimes {
+            if !hc.runtime.is_empty() && !allowed.contains(&hc.runtime) {
+                fail(
+                    "runtimes",
+                    format!("runtime {:?} (allowed: {})", hc.runtime, allowed.join(", ")),
+                )?;
+            }
+        }
+        if self.cgroup_parent == Some(false) && !hc.cgroup_parent.is_empty() {
+            fail(
+                "cgroup_parent",
+                format!("cgroup parent {:?}", hc.cgroup_parent),
+            )?;
+        }
+        Ok(())
+    }
+
+    pub fn exec(&self, privileged: bool) -> Check {
+        if self.exec_privileged == Some(false) && privileged {
+            return fail("exec_privileged", "a privileged exec");
+        }
+        Ok(())
+    }
+
+    pub fn volume_create(&self, driver: &str, opts: &[(String, String)]) -> Check {
+        self.volume_driver(driver, opts, "volume")
+    }
+
+    pub fn service(&self, s: &ServiceSpec) -> Check {
+        self.mounts(&s.mounts, "service")?;
+        self.caps(&s.cap_add)?;
+        self.security_opts(&s.security_opt)?;
+        if self.sysctls == Some(false) {
+            if let Some((k, _)) = s.sysctls.first() {
+                fail("sysctls", format!("setting sysctl {k}"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A seccomp profile (the API carries its JSON) that allows or only logs
+/// by default confines nothing.
+fn permissive_seccomp(v: &str) -> bool {
+    if !v.starts_with('{') {
+        return false;
+    }
+    match serde_json::from_str::<serde_json::Value>(v) {
+        Ok(p) => matches!(
+            p.get("defaultAction").and_then(|a| a.as_str()),
+            Some("SCMP_ACT_ALLOW" | "SCMP_ACT_LOG" | "SCMP_ACT_TRACE")
+        ),
+        // A profile we cannot read confines nothing we can vouch for.
+        Err(_) => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hardened() -> HardeningSpec {
+        HardeningSpec {
+            privileged: Some(false),
+            host_namespaces: Some(false),
+            bind_mounts: Some(vec!["/srv/data".into()]),
+            docker_socket: Some(false),
+            cap_add: Some(vec!["NET_BIND_SERVICE".into()]),
+            devices: Some(false),
+            unconfined: Some(false),
+            sysctls: Some(false),
+            runtimes: Some(vec!["runc".into()]),
+            cgroup_parent: Some(false),
+            exec_privileged: Some(false),
+            volume_drivers: Some(vec!["local".into()]),
+            volumes_from: Some(false),
+        }
+    }
+
+    fn check(hc: HostConfig) -> Option<&'static str> {
+        hardened().host_config(&hc, None).err().map(|v| v.check)
+    }
+
+    #[test]
+    fn every_escape_route() {
+        let d = HostConfig::default;
+        assert_eq!(check(d()), None);
+        assert_eq!(
+            check(HostConfig {
+                privileged: true,
+                ..d()
+            }),
+            Some("privileged")
+        );
+        for (f, v) in [
+            ("net", "host"),
+            ("pid", "host"),
+            ("ipc", "container:x"),
+            ("uts", "host"),
+            ("userns", "host"),
+            ("cgroupns", "host"),
+            ("pid", "container:abc"),
+        ] {
+            let mut hc = d();
+            match f {
+                "net" => hc.network_mode = v.into(),
+                "pid" => hc.pid_mode = v.into(),
+                "ipc" => hc.ipc_mode = v.into(),
+                "uts" => hc.uts_mode = v.into(),
+                "userns" => hc.userns_mode = v.into(),
+                _ => hc.cgroupns_mode = v.into(),
+            }
+            assert_eq!(check(hc), Some("host_namespaces"), "{f}={v}");
+        }
+        assert_eq!(
+            check(HostConfig {
+                network_mode: "bridge".into(),
+                ipc_mode: "private".into(),
+                ..d()
+            }),
+            None
+        );
+        assert_eq!(
+            check(HostConfig {
+                binds: vec!["/:/host".into()],
+                ..d()
+            }),
+            Some("docker_socket")
+        );
+        assert_eq!(
+            check(HostConfig {
+                binds: vec!["/var/run:/r".into()],
+                ..d()
+            }),
+            Some("docker_socket")
+        );
+        assert_eq!(
+            check(HostConfig {
+                binds: vec!["/var/run/docker.sock:/s".into()],
+                ..d()
+            }),
+            Some("docker_socket")
+        );
+        assert_eq!(
+            check(HostConfig {
+                binds: vec!["/etc:/e:ro".into()],
+                ..d()
+            }),
+            Some("docker_socket")
+        );
+        assert_eq!(
+            check(HostConfig {
+                binds: vec!["/home:/h".into()],
+                ..d()
+            }),
+            Some("bind_mounts")
+        );
+        assert_eq!(
+            check(HostConfig {
+                binds: vec!["/srv/data/x:/x".into()],
+                ..d()
+            }),
+            None
+        );
+        assert_eq!(
+            check(HostConfig {
+                binds: vec!["/srv/database:/x".into()],
+                ..d()
+            }),
+            Some("bind_mounts")
+        );
+        assert_eq!(
+            check(HostConfig {
+                binds: vec!["/srv/data/../../etc:/x".into()],
+                ..d()
+            }),
+            Some("bind_mounts")
+        );
+        assert_eq!(
+            check(HostConfig {
+                binds: vec!["vol:/x".into()],
+                ..d()
+            }),
+            None
+        );
+        let bind = |src: &str| Mount {
+            typ: "bind".into(),
+            source: src.into(),
+            target: "/t".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            check(HostConfig {
+                mounts: vec![bind("/")],
+                ..d()
+            }),
+            Some("docker_socket")
+        );
+        let local_bind = Mount {
+            typ: "volume".into(),
+            volume_driver: "local".into(),
+            volume_driver_opts: vec![
+                ("type".into(), "none".into()),
+                ("o".into(), "bind".into()),
+                ("device".into(), "/".into()),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(
+            check(HostConfig {
+                mounts: vec![local_bind],
+                ..d()
+            }),
+            Some("docker_socket")
+        );
+        let other_driver = Mount {
+            typ: "volume".into(),
+            volume_driver: "sshfs".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            check(HostConfig {
+                mounts: vec![other_driver],
+                ..d()
+            }),
+            Some("volume_drivers")
+        );
+        assert_eq!(
+            check(HostConfig {
+                volumes_from: vec!["c".into()],
+                ..d()
+            }),
+            Some("volumes_from")
+        );
+        assert_eq!(
+            check(HostConfig {
+                cap_add: vec!["SYS_ADMIN".into()],
+                ..d()
+            }),
+            Some("cap_add")
+        );
+        assert_eq!(
+            check(HostConfig {
+                cap_add: vec!["cap_net_bind_service".into()],
+                ..d()
+            }),
+            None
+        );
+        assert_eq!(
+            check(HostConfig {
+                cap_add: vec!["ALL".into()],
+                ..d()
+            }),
+            Some("cap_add")
+        );
+        assert_eq!(
+            check(HostConfig {
+                devices: vec!["/dev/sda".into()],
+                ..d()
+            }),
+            Some("devices")
+        );
+        assert_eq!(
+            check(HostConfig {
+                device_requests: vec!["nvidia".into()],
+                ..d()
+            }),
+            Some("devices")
+        );
+        assert_eq!(
+            check(HostConfig {
+                device_cgroup_rules: vec!["c *:* rwm".into()],
+                ..d()
+            }),
+            Some("devices")
+        );
+        for o in [
+            "seccomp=unconfined",
+            "seccomp:unconfined",
+            "apparmor=unconfined",
+            "label=disable",
+            "label:disable",
+            "systempaths=unconfined",
+            r#"seccomp={"defaultAction":"SCMP_ACT_ALLOW"}"#,
+        ] {
+            assert_eq!(
+                check(HostConfig {
+                    security_opt: vec![o.into()],
+                    ..d()
+                }),
+                Some("unconfined"),
+                "{o}"
+            );
+        }
+        assert_eq!(
+            check(HostConfig {
+                security_opt: vec![
+                    "no-new-privileges".into(),
+                    r#"seccomp={"defaultAction":"SCMP_ACT_ERRNO"}"#.into()
+                ],
+                ..d()
+            }),
+            None
+        );
+        assert_eq!(
+            check(HostConfig {
+                sysctls: vec![("kernel.x".into(), "1".into())],
+                ..d()
+            }),
+            Some("sysctls")
+        );
+        assert_eq!(
+            check(HostConfig {
+                runtime: "kata".into(),
+                ..d()
+            }),
+            Some("runtimes")
+        );
+        assert_eq!(
+            check(HostConfig {
+                runtime: "runc".into(),
+                ..d()
+            }),
+            None
+        );
+        assert_eq!(
+            check(HostConfig {
+                cgroup_parent: "/".into(),
+                ..d()
+            }),
+            Some("cgroup_parent")
+        );
+        assert_eq!(
+            hardened()
+                .host_config(&d(), Some("1.40"))
+                .err()
+                .map(|v| v.check),
+            Some("host_namespaces"),
+            "old API versions default cgroupns to host"
+        );
+    }
+
+    #[test]
+    fn off_checks_allow_everything() {
+        let off = HardeningSpec::default();
+        let hc = HostConfig {
+            privileged: true,
+            binds: vec!["/:/host".into()],
+            pid_mode: "host".into(),
+            cap_add: vec!["ALL".into()],
+            ..Default::default()
+        };
+        assert!(off.host_config(&hc, None).is_ok());
+        assert!(off.exec(true).is_ok());
+    }
+
+    #[test]
+    fn exec_volumes_and_services() {
+        let h = hardened();
+        assert_eq!(h.exec(true).err().map(|v| v.check), Some("exec_privileged"));
+        assert!(h.exec(false).is_ok());
+        let bind = vec![
+            ("type".into(), "none".into()),
+            ("o".into(), "bind".into()),
+            ("device".into(), "/etc".into()),
+        ];
+        assert_eq!(
+            h.volume_create("local", &bind).err().map(|v| v.check),
+            Some("docker_socket")
+        );
+        let ok = vec![
+            ("type".into(), "none".into()),
+            ("o".into(), "bind".into()),
+            ("device".into(), "/srv/data/v".into()),
+        ];
+        assert!(h.volume_create("", &ok).is_ok());
+        assert!(h
+            .volume_create(
+                "local",
+                &[
+                    ("type".into(), "tmpfs".into()),
+                    ("device".into(), "tmpfs".into())
+                ]
+            )
+            .is_ok());
+        assert_eq!(
+            h.volume_create("rexray", &[]).err().map(|v| v.check),
+            Some("volume_drivers")
+        );
+        let svc = ServiceSpec {
+            cap_add: vec!["SYS_ADMIN".into()],
+            ..Default::default()
+        };
+        assert_eq!(h.service(&svc).err().map(|v| v.check), Some("cap_add"));
+        let svc = ServiceSpec {
+            mounts: vec![Mount {
+                typ: "bind".into(),
+                source: "/".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        assert_eq!(
+            h.service(&svc).err().map(|v| v.check),
+            Some("docker_socket")
+        );
+    }
+}

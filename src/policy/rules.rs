@@ -1,0 +1,155 @@
+//! Repository patterns and user patterns, and the order of precedence.
+//!
+//! A repository pattern is `*` (every repository), a repository
+//! (`registry.example.com/team/app`), or a prefix ending in `/*`
+//! (`registry.example.com/team/*`, `registry.example.com/*`). Patterns are
+//! fully qualified: Docker Hub images are `docker.io/library/busybox`.
+//!
+//! For a repository, the most specific matching rule wins: an exact
+//! repository beats any prefix, a longer prefix beats a shorter one, and
+//! `*` comes last. Among equally specific rules, the first in the file
+//! wins. No matching rule: the image is denied.
+
+use crate::request::reference::Reference;
+
+/// Why a repository pattern is invalid, if it is.
+pub fn check_pattern(p: &str) -> Result<(), String> {
+    if p == "*" {
+        return Ok(());
+    }
+    let (stem, prefix) = match p.strip_suffix("/*") {
+        Some(s) => (s, true),
+        None => (p, false),
+    };
+    if stem.contains('*') {
+        return Err("'*' may only be the whole pattern or follow the last '/'".into());
+    }
+    let first = stem.split('/').next().unwrap_or_default();
+    let is_domain = first.contains(['.', ':']) || first == "localhost";
+    if !is_domain {
+        return Err(
+            "patterns start with a registry host (docker.io/library/... for Docker Hub)".into(),
+        );
+    }
+    if prefix && !stem.contains('/') {
+        // `host/*`: the host alone must be a valid registry.
+        let probe = format!("{stem}/x");
+        return match Reference::parse_normalized(&probe) {
+            Ok(r) if r.domain == stem => Ok(()),
+            _ => Err(format!("{stem:?} is not a registry host[:port]")),
+        };
+    }
+    match Reference::parse_normalized(stem) {
+        Ok(r) if r.tag.is_none() && r.digest.is_none() && r.name() == stem => Ok(()),
+        Ok(_) => Err("a pattern names a repository, without tag or digest".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// How specific a pattern is, for precedence (higher wins).
+pub fn specificity(p: &str) -> (u8, usize) {
+    match p {
+        "*" => (0, 0),
+        _ if p.ends_with("/*") => (1, p.len()),
+        _ => (2, p.len()),
+    }
+}
+
+/// Whether `repo` (a `domain/path` name) matches `p`. Hosts compare
+/// without case, as DNS does.
+pub fn pattern_matches(p: &str, repo: &str) -> bool {
+    if p == "*" {
+        return true;
+    }
+    let eq = |a: &str, b: &str| {
+        let (ad, ap) = a.split_once('/').unwrap_or((a, ""));
+        let (bd, bp) = b.split_once('/').unwrap_or((b, ""));
+        ad.eq_ignore_ascii_case(bd) && ap == bp
+    };
+    match p.strip_suffix("/*") {
+        Some(stem) => {
+            repo.len() > stem.len() + 1
+                && repo.as_bytes()[stem.len()] == b'/'
+                && eq(&repo[..stem.len()], stem)
+        }
+        None => eq(p, repo),
+    }
+}
+
+/// Whether `user` matches one of `patterns` (`*`, `prefix*`, `*suffix`,
+/// or exact). No patterns: everyone.
+pub fn user_matches(patterns: &[String], user: &str) -> bool {
+    patterns.is_empty()
+        || patterns.iter().any(|p| {
+            if p == "*" {
+                true
+            } else if let Some(prefix) = p.strip_suffix('*') {
+                user.starts_with(prefix)
+            } else if let Some(suffix) = p.strip_prefix('*') {
+                user.ends_with(suffix)
+            } else {
+                p == user
+            }
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns() {
+        for ok in [
+            "*",
+            "reg.io/*",
+            "reg.io:5000/*",
+            "localhost/*",
+            "reg.io/team/*",
+            "reg.io/team/app",
+            "docker.io/library/busybox",
+            "127.0.0.1:5000/a/b",
+        ] {
+            assert_eq!(check_pattern(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "busybox",
+            "team/*",
+            "reg.io/*/x",
+            "*x",
+            "reg.io/Team/*",
+            "reg.io/app:v1",
+            "reg.io/a@sha256:0",
+            "re g.io/*",
+            "",
+        ] {
+            assert!(check_pattern(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn matching_and_precedence() {
+        assert!(pattern_matches("reg.io/*", "reg.io/a/b"));
+        assert!(pattern_matches("REG.io/*", "reg.IO/a"));
+        assert!(!pattern_matches("reg.io/*", "reg.iox/a"));
+        assert!(!pattern_matches("reg.io/team/*", "reg.io/team"));
+        assert!(pattern_matches("reg.io/team/*", "reg.io/team/x"));
+        assert!(!pattern_matches("reg.io/team/*", "reg.io/teams/x"));
+        assert!(pattern_matches("reg.io/team/app", "reg.io/team/app"));
+        assert!(!pattern_matches("reg.io/team/app", "reg.io/team/app2"));
+        assert!(pattern_matches("*", "anything/at/all"));
+        let mut ps = ["*", "reg.io/*", "reg.io/team/app", "reg.io/team/*"];
+        ps.sort_by_key(|p| std::cmp::Reverse(specificity(p)));
+        assert_eq!(ps, ["reg.io/team/app", "reg.io/team/*", "reg.io/*", "*"]);
+    }
+
+    #[test]
+    fn users() {
+        let p = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(user_matches(&[], "anyone"));
+        assert!(user_matches(&p(&["ci-*"]), "ci-bot"));
+        assert!(!user_matches(&p(&["ci-*"]), "alice"));
+        assert!(user_matches(&p(&["*@example.com"]), "a@example.com"));
+        assert!(user_matches(&p(&["alice", "bob"]), "bob"));
+        assert!(!user_matches(&p(&["alice"]), ""));
+    }
+}

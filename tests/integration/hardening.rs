@@ -1,0 +1,226 @@
+//! Issue 4/7: the policy file against the real guarded daemon, whose plugin
+//! runs examples/hardened.toml — every escape route denied, a plain run of
+//! a signed image allowed — plus `img-authz check`, hot reload and
+//! self-protection.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::raw;
+use crate::stack::{stack, unique};
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_img-authz"))
+}
+
+#[test]
+fn every_escape_route_is_denied_and_a_plain_run_allowed() {
+    let s = stack();
+    let image = s.repo(&format!("hardened/{}:v1", unique("app")));
+    s.signed_image(&image);
+    s.guarded(&["pull", &image]).allowed();
+    let out = s.guarded(&["run", "--rm", &image, "cat", "/etc/marker"]);
+    out.allowed();
+    for flags in [
+        &["--privileged"][..],
+        &["-v", "/:/host"],
+        &["--pid", "host"],
+        &["--network", "host"],
+        &["--cap-add", "SYS_ADMIN"],
+        &["--device", "/dev/null"],
+        &["--security-opt", "seccomp=unconfined"],
+        &["--security-opt", "apparmor=unconfined"],
+        &["--mount", "type=volume,dst=/m,volume-driver=local,volume-opt=type=none,volume-opt=o=bind,volume-opt=device=/"],
+        &["--mount", "type=bind,src=/etc,dst=/e"],
+        &["-v", "/var/run/docker.sock:/var/run/docker.sock"],
+        &["--sysctl", "net.ipv4.ip_forward=1"],
+        &["--cgroup-parent", "/evil"],
+    ] {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&[&image, "true"]);
+        let out = s.guarded(&args);
+        out.denied("hardening");
+        assert!(out.text().contains("[hardening]"), "{flags:?}: {}", out.text());
+    }
+    // Volumes that bind the host, created on their own.
+    s.guarded(&[
+        "volume",
+        "create",
+        "--driver",
+        "local",
+        "-o",
+        "type=none",
+        "-o",
+        "o=bind",
+        "-o",
+        "device=/etc",
+        &unique("v"),
+    ])
+    .denied("hardening");
+    s.guarded(&["volume", "create", &unique("plain")]).allowed();
+    // A privileged exec into a running container.
+    let name = unique("c");
+    s.guarded(&["run", "-d", "--name", &name, &image, "sleep", "30"])
+        .allowed();
+    s.guarded(&["exec", "--privileged", &name, "true"])
+        .denied("hardening");
+    s.guarded(&["exec", &name, "true"]).allowed();
+    s.guarded(&["rm", "-f", &name]).allowed();
+    // Raw API: the top-level HostConfig of 20.10, with lower-case keys.
+    raw::assert_denied(
+        &raw::json(
+            &s.guarded,
+            "POST",
+            "/v1.41/containers/create",
+            &format!(r#"{{"Image":"{image}","privileged":true}}"#),
+        ),
+        "hardening",
+    );
+}
+
+#[test]
+fn check_command() {
+    let s = stack();
+    let signed = s.repo(&format!("check/{}:v1", unique("app")));
+    s.signed_image(&signed);
+    let unsigned = s.repo(&format!("check/{}:v1", unique("app")));
+    s.image(&unsigned);
+    let state = tempfile::tempdir().expect("tempdir");
+    let ca = std::fs::read_to_string(s.dir.join("tls/ca.crt")).expect("ca");
+    let check = |args: &[&str]| {
+        Command::new(bin())
+            .arg("check")
+            .args(args)
+            .env("REGISTRY", &s.registry)
+            .env("NOTARY", &s.notary)
+            .env("NOTARY_ROOT_CA", &ca)
+            .env("IMG_AUTHZ_STATE_DIR", state.path())
+            .env("DOCKER_HOST", "unix:///nonexistent.sock")
+            .output()
+            .expect("img-authz check")
+    };
+    let ok = check(&[&signed]);
+    let text = String::from_utf8_lossy(&ok.stdout).into_owned();
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(
+        text.starts_with("ALLOW") && text.contains("digest: sha256:"),
+        "{text}"
+    );
+    let no = check(&[&unsigned]);
+    let text = String::from_utf8_lossy(&no.stdout).into_owned();
+    assert_eq!(no.status.code(), Some(1), "{text}");
+    assert!(
+        text.starts_with("DENY")
+            && text.contains("rule:   signature")
+            && text.contains("to allow it"),
+        "{text}"
+    );
+    assert_eq!(check(&["docker.io/library/busybox"]).status.code(), Some(1));
+    assert_eq!(check(&["Not A Reference"]).status.code(), Some(2));
+    assert_eq!(
+        check(&["--policy", "/nonexistent.toml", &signed])
+            .status
+            .code(),
+        Some(2)
+    );
+    // An AuthZReq call, as dockerd sends it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let call = dir.path().join("req.json");
+    std::fs::write(
+        &call,
+        r#"{"RequestMethod":"POST","RequestUri":"/v1.41/containers/create","RequestBody":"eyJJbWFnZSI6ImV4YW1wbGUuY29tL3gifQ==","RequestHeaders":{"Content-Type":"application/json","Content-Length":"24"}}"#,
+    )
+    .expect("write");
+    let out = check(&["--request", call.to_str().unwrap_or_default()]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("rule:   registry-allowlist") && text.contains("example.com/x"),
+        "{text}"
+    );
+}
+
+/// A running plugin reloads its policy file on change and on SIGHUP, and
+/// keeps the running policy when the new one is invalid.
+#[test]
+fn hot_reload_of_a_running_plugin() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let policy = dir.path().join("policy.toml");
+    let sock = dir.path().join("p.sock");
+    let rule = |name: &str| {
+        format!("version = 1\n[[rules]]\nname = \"{name}\"\nrepositories = [\"a.io/*\"]\nverifier = \"none\"\n")
+    };
+    std::fs::write(&policy, rule("first")).expect("write");
+    let mut child = Command::new("timeout")
+        .arg("120")
+        .arg(bin())
+        .args(["serve", "--socket"])
+        .arg(&sock)
+        .arg("--policy")
+        .arg(&policy)
+        .env("IMG_AUTHZ_STATE_DIR", dir.path())
+        .env("IMG_AUTHZ_TRUST", "none")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("plugin starts");
+    let rules = || -> Option<Vec<String>> {
+        let out = Command::new(bin())
+            .args(["status", "--json", "--socket"])
+            .arg(&sock)
+            .output()
+            .ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        Some(
+            v["policy_file"]["rules"]
+                .as_array()?
+                .iter()
+                .filter_map(|r| r.as_str().map(str::to_string))
+                .collect(),
+        )
+    };
+    let wait_for = |want: &str| {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if rules().is_some_and(|r| r == [want]) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the plugin never showed rule {want:?}: {:?}",
+                rules()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    wait_for("first");
+    // Changed on disk: picked up without a signal.
+    std::fs::write(&policy, rule("second")).expect("write");
+    wait_for("second");
+    // Invalid: refused, the running policy stays.
+    std::fs::write(
+        &policy,
+        "version = 1\n[[rules]]\nrepositories = [\"a.io/*\"]\nverifier = \"maybe\"\n",
+    )
+    .expect("write");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(rules(), Some(vec!["second".to_string()]));
+    // SIGHUP reloads a valid file at once.
+    std::fs::write(&policy, rule("third")).expect("write");
+    let pid = child.id();
+    let _ = Command::new("pkill")
+        .args(["-HUP", "-P", &pid.to_string()])
+        .status();
+    wait_for("third");
+    let _ = Command::new("pkill")
+        .args(["-TERM", "-P", &pid.to_string()])
+        .status();
+    let _ = child.wait();
+}

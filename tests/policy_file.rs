@@ -1,0 +1,520 @@
+//! The policy file: rule precedence, users, modes, per-rule operations,
+//! container hardening per escape route, and hot reload (good, bad, racing).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use img_authz::config::{Config, RawConfig};
+use img_authz::log::DecisionLog;
+use img_authz::plugin::Plugin;
+use img_authz::policy::{file, Ctx, Decision, Policy, Rule};
+use img_authz::protocol::AuthzRequest;
+use img_authz::request::decode;
+
+fn cfg(dir: &Path) -> Config {
+    RawConfig {
+        registry: "reg.io".into(),
+        trust: "none".into(),
+        docker_host: "unix:///nonexistent/docker.sock".into(),
+        state_dir: dir.display().to_string(),
+        ..Default::default()
+    }
+    .validate()
+    .unwrap()
+}
+
+fn policy(dir: &Path, text: &str) -> Policy {
+    let f = file::parse(text, &dir.join("policy.toml")).unwrap_or_else(|e| panic!("{e}"));
+    Policy::new(cfg(dir), Some(f)).unwrap()
+}
+
+fn req(method: &str, uri: &str, body: Option<&str>) -> AuthzRequest {
+    let mut h = BTreeMap::new();
+    let (ct, len) = match body {
+        Some(b) => ("application/json".to_string(), b.len().to_string()),
+        None => ("text/plain".to_string(), "0".to_string()),
+    };
+    h.insert("Content-Type".to_string(), ct);
+    h.insert("Content-Length".to_string(), len);
+    AuthzRequest {
+        request_method: method.into(),
+        request_uri: uri.into(),
+        request_body: body.map(|b| b.as_bytes().to_vec()),
+        request_headers: Some(h),
+        ..Default::default()
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn decide(p: &Policy, user: &str, method: &str, uri: &str, body: Option<&str>) -> Decision {
+    let d = decode(&req(method, uri, body)).unwrap_or_else(|e| panic!("{uri}: {e}"));
+    let ctx = Ctx {
+        user: p.user_of(user),
+        api_version: d.version.clone(),
+    };
+    rt().block_on(p.decide(&d.action, &ctx))
+}
+
+fn pull(p: &Policy, user: &str, image: &str) -> Decision {
+    decide(
+        p,
+        user,
+        "POST",
+        &format!("/v1.41/images/create?fromImage={image}&tag=v1"),
+        None,
+    )
+}
+
+fn create(p: &Policy, user: &str, body: &str) -> Decision {
+    decide(p, user, "POST", "/v1.41/containers/create", Some(body))
+}
+
+const RULES: &str = r#"
+version = 1
+[[rules]]
+name = "everything"
+repositories = ["*"]
+verifier = "none"
+[[rules]]
+name = "host"
+repositories = ["other.io/*"]
+verifier = "none"
+[[rules]]
+name = "team prefix"
+repositories = ["other.io/team/*"]
+verifier = "none"
+allow = ["tag"]
+[[rules]]
+name = "one repo"
+repositories = ["other.io/team/app"]
+verifier = "none"
+[[rules]]
+name = "alice only"
+repositories = ["private.io/*"]
+users = ["alice", "ci-*"]
+verifier = "none"
+"#;
+
+#[test]
+fn the_most_specific_rule_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = policy(dir.path(), RULES);
+    let source = |image: &str| pull(&p, "", image).source.unwrap_or_default();
+    assert_eq!(source("other.io/team/app"), "one repo");
+    assert_eq!(source("other.io/team/app2"), "team prefix");
+    assert_eq!(source("other.io/team/sub/x"), "team prefix");
+    assert_eq!(source("other.io/x"), "host");
+    assert_eq!(source("docker.io/library/busybox"), "everything");
+    // The environment's REGISTRY rule (reg.io/*) beats "*".
+    assert_eq!(source("reg.io/x"), "REGISTRY reg.io");
+    // Per-rule operations follow the winning rule: tagging into the team
+    // prefix is allowed, into its one exact repository it is not.
+    assert!(
+        decide(
+            &p,
+            "",
+            "POST",
+            "/v1.41/images/x/tag?repo=other.io/team/b&tag=1",
+            None
+        )
+        .allow
+    );
+    let d = decide(
+        &p,
+        "",
+        "POST",
+        "/v1.41/images/x/tag?repo=other.io/team/app&tag=1",
+        None,
+    );
+    assert!(
+        !d.allow && d.rule == Rule::Tag && d.source.as_deref() == Some("one repo"),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn rules_can_be_scoped_to_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"
+version = 1
+[global]
+local_user = "root-on-host"
+[[rules]]
+name = "alice only"
+repositories = ["private.io/*"]
+users = ["alice", "ci-*"]
+verifier = "none"
+"#;
+    let p = policy(dir.path(), text);
+    assert!(pull(&p, "alice", "private.io/x").allow);
+    assert!(pull(&p, "ci-runner-7", "private.io/x").allow);
+    let d = pull(&p, "bob", "private.io/x");
+    assert!(!d.allow && d.rule == Rule::RegistryAllowlist, "{d:?}");
+    // The unix socket carries no identity: the configured local user.
+    assert_eq!(p.user_of(""), "root-on-host");
+    assert!(!pull(&p, "", "private.io/x").allow);
+}
+
+#[test]
+fn no_rule_means_deny() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = policy(dir.path(), "version = 1\n");
+    let d = pull(&p, "", "elsewhere.io/x");
+    assert!(!d.allow && d.rule == Rule::RegistryAllowlist);
+    assert!(d.hint.contains("policy file"), "{d:?}");
+}
+
+#[test]
+fn audit_mode_allows_and_says_what_it_would_deny() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = policy(dir.path(), "version = 1\n[global]\nmode = \"audit\"\n");
+    let d = decide(&p, "", "POST", "/v1.41/images/load", None);
+    assert!(d.allow && d.audit && d.rule == Rule::Load, "{d:?}");
+    let d = pull(&p, "", "elsewhere.io/x");
+    assert!(
+        d.allow && d.audit && d.rule == Rule::RegistryAllowlist,
+        "{d:?}"
+    );
+    // What cannot be read as dockerd reads it is never waved through.
+    let bad = req(
+        "POST",
+        "/v1.41/containers/create",
+        Some(r#"{"Image":"a","image":"b"}"#),
+    );
+    assert!(decode(&bad).is_err());
+    // Per rule: only that rule's decisions are audited.
+    let text = r#"
+version = 1
+[[rules]]
+name = "audited"
+repositories = ["a.io/*"]
+verifier = "none"
+mode = "audit"
+"#;
+    let p = policy(dir.path(), text);
+    let d = decide(
+        &p,
+        "",
+        "POST",
+        "/v1.41/images/x/tag?repo=a.io/y&tag=1",
+        None,
+    );
+    assert!(d.allow && d.audit && d.rule == Rule::Tag, "{d:?}");
+    let d = decide(&p, "", "POST", "/v1.41/images/load", None);
+    assert!(!d.allow && !d.audit, "global mode is enforce: {d:?}");
+}
+
+#[test]
+fn global_and_per_rule_operations() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"
+version = 1
+[global]
+allow = ["load"]
+[[rules]]
+name = "builds"
+repositories = ["dev.io/*"]
+verifier = "none"
+allow = ["build", "tag"]
+"#;
+    let p = policy(dir.path(), text);
+    assert!(decide(&p, "", "POST", "/v1.41/images/load", None).allow);
+    assert!(decide(&p, "", "POST", "/v1.41/build?t=dev.io/app:1", None).allow);
+    let d = decide(&p, "", "POST", "/v1.41/build?t=reg.io/app:1", None);
+    assert!(!d.allow && d.rule == Rule::Build, "{d:?}");
+    assert!(
+        !decide(
+            &p,
+            "",
+            "POST",
+            "/v1.41/images/create?fromSrc=-&repo=dev.io/x",
+            None
+        )
+        .allow
+    );
+}
+
+const HARDENED: &str = r#"
+version = 1
+[[rules]]
+name = "images"
+repositories = ["reg.io/*"]
+verifier = "none"
+[hardening]
+privileged = false
+host_namespaces = false
+bind_mounts = ["/srv/data"]
+docker_socket = false
+cap_add = ["NET_BIND_SERVICE"]
+devices = false
+unconfined = false
+sysctls = false
+runtimes = ["runc"]
+cgroup_parent = false
+exec_privileged = false
+volume_drivers = ["local"]
+volumes_from = false
+[[hardening.overrides]]
+users = ["ops"]
+privileged = true
+bind_mounts = ["/"]
+docker_socket = true
+"#;
+
+#[test]
+fn hardening_per_escape_route() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = policy(dir.path(), HARDENED);
+    let c = |hc: &str| {
+        create(
+            &p,
+            "",
+            &format!(r#"{{"Image":"reg.io/app:1","HostConfig":{hc}}}"#),
+        )
+    };
+    let denied = |d: Decision, check: &str| {
+        assert!(!d.allow && d.rule == Rule::Hardening, "{check}: {d:?}");
+        assert!(d.reason.contains(check), "{check}: {}", d.reason);
+    };
+    assert!(c("{}").allow);
+    denied(c(r#"{"Privileged":true}"#), "privileged");
+    denied(c(r#"{"Binds":["/:/host"]}"#), "docker_socket");
+    denied(
+        c(r#"{"Binds":["/var/run/docker.sock:/s"]}"#),
+        "docker_socket",
+    );
+    denied(c(r#"{"Binds":["/home:/h"]}"#), "bind_mounts");
+    assert!(c(r#"{"Binds":["/srv/data/app:/data","vol:/v"]}"#).allow);
+    denied(
+        c(r#"{"Mounts":[{"Type":"bind","Source":"/etc","Target":"/e"}]}"#),
+        "docker_socket",
+    );
+    denied(
+        c(
+            r#"{"Mounts":[{"Type":"volume","Target":"/m","VolumeOptions":{"DriverConfig":{"Name":"local","Options":{"type":"none","o":"bind","device":"/"}}}}]}"#,
+        ),
+        "docker_socket",
+    );
+    for ns in [
+        "NetworkMode",
+        "PidMode",
+        "IpcMode",
+        "UTSMode",
+        "UsernsMode",
+        "CgroupnsMode",
+    ] {
+        denied(c(&format!(r#"{{"{ns}":"host"}}"#)), "host_namespaces");
+    }
+    denied(c(r#"{"PidMode":"container:abc"}"#), "host_namespaces");
+    denied(c(r#"{"CapAdd":["SYS_ADMIN"]}"#), "cap_add");
+    denied(c(r#"{"CapAdd":"ALL"}"#), "cap_add");
+    assert!(c(r#"{"CapAdd":["NET_BIND_SERVICE"]}"#).allow);
+    denied(
+        c(r#"{"Devices":[{"PathOnHost":"/dev/sda","PathInContainer":"/dev/sda"}]}"#),
+        "devices",
+    );
+    denied(
+        c(r#"{"DeviceRequests":[{"Driver":"nvidia","Count":-1}]}"#),
+        "devices",
+    );
+    denied(
+        c(r#"{"DeviceRequests":[{"Driver":"cdi","DeviceIDs":["vendor.com/gpu=0"]}]}"#),
+        "devices",
+    );
+    denied(c(r#"{"DeviceCgroupRules":["c *:* rwm"]}"#), "devices");
+    denied(c(r#"{"SecurityOpt":["seccomp=unconfined"]}"#), "unconfined");
+    denied(
+        c(r#"{"SecurityOpt":["apparmor=unconfined"]}"#),
+        "unconfined",
+    );
+    denied(c(r#"{"SecurityOpt":["label=disable"]}"#), "unconfined");
+    denied(c(r#"{"Sysctls":{"net.ipv4.ip_forward":"1"}}"#), "sysctls");
+    denied(c(r#"{"Runtime":"kata"}"#), "runtimes");
+    denied(c(r#"{"CgroupParent":"/"}"#), "cgroup_parent");
+    denied(c(r#"{"VolumesFrom":["other"]}"#), "volumes_from");
+    denied(c(r#"{"VolumeDriver":"sshfs"}"#), "volume_drivers");
+    // dockerd 20.10 honours HostConfig fields at the top level too.
+    denied(
+        create(&p, "", r#"{"Image":"reg.io/app:1","Privileged":true}"#),
+        "privileged",
+    );
+    // Exec, start with a HostConfig (old API), update, volumes and services.
+    denied(
+        decide(
+            &p,
+            "",
+            "POST",
+            "/v1.41/containers/c/exec",
+            Some(r#"{"Cmd":["sh"],"Privileged":true}"#),
+        ),
+        "exec_privileged",
+    );
+    denied(
+        decide(
+            &p,
+            "",
+            "POST",
+            "/v1.23/containers/c/start",
+            Some(r#"{"Binds":["/:/h"],"CgroupnsMode":"private"}"#),
+        ),
+        "docker_socket",
+    );
+    denied(
+        decide(
+            &p,
+            "",
+            "POST",
+            "/v1.41/volumes/create",
+            Some(r#"{"Driver":"local","DriverOpts":{"type":"none","o":"bind","device":"/etc"}}"#),
+        ),
+        "docker_socket",
+    );
+    assert!(
+        decide(
+            &p,
+            "",
+            "POST",
+            "/v1.41/volumes/create",
+            Some(r#"{"Name":"v"}"#)
+        )
+        .allow
+    );
+    denied(
+        decide(
+            &p,
+            "",
+            "POST",
+            "/v1.41/services/create",
+            Some(
+                r#"{"TaskTemplate":{"ContainerSpec":{"Image":"reg.io/a@sha256:e6693c20186f837fc393390135d8a598a96a833917917789d63766cab6c59582","CapabilityAdd":["SYS_ADMIN"]}}}"#,
+            ),
+        ),
+        "cap_add",
+    );
+    // Old API versions default the cgroup namespace to the host's.
+    denied(
+        decide(
+            &p,
+            "",
+            "POST",
+            "/v1.40/containers/create",
+            Some(r#"{"Image":"reg.io/app:1"}"#),
+        ),
+        "host_namespaces",
+    );
+}
+
+#[test]
+fn hardening_overrides_for_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = policy(dir.path(), HARDENED);
+    let body = r#"{"Image":"reg.io/app:1","HostConfig":{"Privileged":true,"Binds":["/:/host"]}}"#;
+    assert!(!create(&p, "dev", body).allow);
+    let d = create(&p, "ops", body);
+    assert!(d.allow, "{d:?}");
+    // What the override does not set stays locked.
+    assert!(
+        !create(
+            &p,
+            "ops",
+            r#"{"Image":"reg.io/app:1","HostConfig":{"PidMode":"host"}}"#
+        )
+        .allow
+    );
+}
+
+#[test]
+fn without_a_policy_file_hardening_is_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Policy::new(cfg(dir.path()), None).unwrap();
+    assert!(
+        create(
+            &p,
+            "",
+            r#"{"Image":"reg.io/app:1","HostConfig":{"Privileged":true,"Binds":["/:/h"]}}"#
+        )
+        .allow
+    );
+}
+
+#[test]
+fn reload_good_bad_and_racing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.toml");
+    let allow_load = "version = 1\n[global]\nallow = [\"load\"]\n";
+    let deny_load = "version = 1\n";
+    std::fs::write(&path, allow_load).unwrap();
+    let cfg = cfg(dir.path());
+    let p = Policy::new(cfg.clone(), Some(file::load(&path).unwrap())).unwrap();
+    let plugin = Arc::new(Plugin::new(p, DecisionLog::default()));
+    let load = req("POST", "/v1.41/images/load", None);
+    let rt = rt();
+    let allowed = |plugin: &Plugin| rt.block_on(plugin.evaluate(&load)).1.allow;
+    assert!(allowed(&plugin));
+
+    // Good: the new policy is in force.
+    std::fs::write(&path, deny_load).unwrap();
+    assert!(img_authz::service::reload(&plugin, &cfg, &path, "test"));
+    assert!(!allowed(&plugin));
+
+    // Bad: refused, and the running policy stays (not allow-all, not deny-all).
+    std::fs::write(&path, "version = 1\n[global]\nallow = [\"everything\"]\n").unwrap();
+    assert!(!img_authz::service::reload(&plugin, &cfg, &path, "test"));
+    assert!(!allowed(&plugin));
+    assert!(
+        rt.block_on(plugin.evaluate(&req("GET", "/v1.41/info", None)))
+            .1
+            .allow
+    );
+    std::fs::remove_file(&path).unwrap();
+    assert!(!img_authz::service::reload(&plugin, &cfg, &path, "test"));
+    assert!(!allowed(&plugin));
+
+    // Racing: decisions made while policies alternate are each one policy's
+    // answer, never an error.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut tasks = Vec::new();
+        for _ in 0..4 {
+            let plugin = plugin.clone();
+            let load = load.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut seen = (0, 0);
+                for _ in 0..300 {
+                    let (_, d) = plugin.evaluate(&load).await;
+                    assert!(d.rule == Rule::Load, "{d:?}");
+                    if d.allow {
+                        seen.0 += 1
+                    } else {
+                        seen.1 += 1
+                    }
+                    tokio::task::yield_now().await;
+                }
+                seen
+            }));
+        }
+        for i in 0..200 {
+            std::fs::write(&path, if i % 2 == 0 { allow_load } else { deny_load }).unwrap();
+            assert!(img_authz::service::reload(&plugin, &cfg, &path, "race"));
+            tokio::task::yield_now().await;
+        }
+        let mut total = (0, 0);
+        for t in tasks {
+            let (a, d) = t.await.unwrap();
+            total.0 += a;
+            total.1 += d;
+        }
+        assert_eq!(total.0 + total.1, 1200);
+    });
+}
