@@ -1,12 +1,14 @@
-//! Registry client: which manifest digest a registry serves for a tag now.
+//! Registry client: which manifest digest a registry serves for a tag now,
+//! and the manifests, blobs and referrers that carry cosign signatures.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use reqwest::{Method, StatusCode};
 use sha2::{Digest as _, Sha256};
 
-use crate::http::{HttpClient, HttpError};
+use crate::http::{Fetched, HttpClient, HttpError};
 use crate::request::reference::validate_digest;
 
 /// Every manifest type dockerd pulls; schema 1 is not accepted.
@@ -18,7 +20,7 @@ pub const MANIFEST_TYPES: &[&str] = &[
 ];
 
 /// Manifests larger than this are refused (dockerd's own limit is 4 MiB).
-const MAX_MANIFEST: usize = 4 * 1024 * 1024;
+pub const MAX_MANIFEST: usize = 4 * 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegistryError {
@@ -69,6 +71,10 @@ fn is_loopback(domain: &str) -> bool {
         || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+fn sha256_of(b: &[u8]) -> String {
+    format!("sha256:{:x}", Sha256::digest(b))
+}
+
 impl RegistryClient {
     pub fn new(https: Arc<HttpClient>, insecure: Vec<String>) -> RegistryClient {
         RegistryClient { https, insecure }
@@ -78,6 +84,37 @@ impl RegistryClient {
         is_loopback(domain) || self.insecure.iter().any(|h| h.eq_ignore_ascii_case(domain))
     }
 
+    /// One call to `/v2/<path>/<what>`, over HTTPS, or HTTP when HTTPS is
+    /// unreachable on an insecure registry (as dockerd does).
+    async fn call(
+        &self,
+        method: Method,
+        domain: &str,
+        path: &str,
+        what: &str,
+        accept: &[&str],
+        limit: usize,
+    ) -> Result<Fetched, RegistryError> {
+        let host = api_host(domain);
+        let scope = format!("repository:{path}:pull");
+        let https = format!("https://{host}/v2/{path}/{what}");
+        match self
+            .https
+            .request(method.clone(), &https, accept, &scope, domain, limit)
+            .await
+        {
+            Ok(r) => Ok(r),
+            Err(HttpError::Unreachable { .. }) if self.insecure(domain) => {
+                let http = format!("http://{host}/v2/{path}/{what}");
+                Ok(self
+                    .https
+                    .request(method, &http, accept, &scope, domain, limit)
+                    .await?)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The digest `domain/path:reference` resolves to at the registry now.
     pub async fn manifest_digest(
         &self,
@@ -85,36 +122,39 @@ impl RegistryClient {
         path: &str,
         reference: &str,
     ) -> Result<String, RegistryError> {
-        let host = api_host(domain);
-        let scope = format!("repository:{path}:pull");
         let what = format!("{domain}/{path}:{reference}");
-        let https = format!("https://{host}/v2/{path}/manifests/{reference}");
-        let fetch = |url: String, method: Method| {
-            let scope = scope.clone();
-            async move {
-                self.https
-                    .request(method, &url, MANIFEST_TYPES, &scope, domain, MAX_MANIFEST)
-                    .await
-            }
-        };
-        let (resp, url) = match fetch(https.clone(), Method::HEAD).await {
-            Ok(r) => (r, https),
-            Err(HttpError::Unreachable { .. }) if self.insecure(domain) => {
-                let http = format!("http://{host}/v2/{path}/manifests/{reference}");
-                (fetch(http.clone(), Method::HEAD).await?, http)
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let resp = match resp.status {
-            StatusCode::OK => resp,
+        let resource = format!("manifests/{reference}");
+        let mut resp = self
+            .call(
+                Method::HEAD,
+                domain,
+                path,
+                &resource,
+                MANIFEST_TYPES,
+                MAX_MANIFEST,
+            )
+            .await?;
+        if resp.status == StatusCode::METHOD_NOT_ALLOWED {
+            // Some registries refuse HEAD; GET has the same semantics.
+            resp = self
+                .call(
+                    Method::GET,
+                    domain,
+                    path,
+                    &resource,
+                    MANIFEST_TYPES,
+                    MAX_MANIFEST,
+                )
+                .await?;
+        }
+        match resp.status {
+            StatusCode::OK => {}
             StatusCode::NOT_FOUND => {
                 return Err(RegistryError::NotFound {
                     registry: domain.to_string(),
                     reference: what,
                 })
             }
-            // Some registries refuse HEAD; GET has the same semantics.
-            StatusCode::METHOD_NOT_ALLOWED => fetch(url, Method::GET).await?,
             s => {
                 return Err(RegistryError::Status {
                     registry: domain.to_string(),
@@ -122,7 +162,7 @@ impl RegistryClient {
                     status: s.as_u16(),
                 })
             }
-        };
+        }
         let bad = |why: String| RegistryError::BadDigest {
             registry: domain.to_string(),
             reference: what.clone(),
@@ -137,12 +177,12 @@ impl RegistryClient {
             None if resp.body.is_empty() => {
                 return Err(bad("no Docker-Content-Digest header".into()))
             }
-            None => format!("sha256:{:x}", Sha256::digest(&resp.body)),
+            None => sha256_of(&resp.body),
         };
         validate_digest(&digest).map_err(|e| bad(e.to_string()))?;
         // A GET body must hash to the digest the registry claims.
         if !resp.body.is_empty() && digest.starts_with("sha256:") {
-            let actual = format!("sha256:{:x}", Sha256::digest(&resp.body));
+            let actual = sha256_of(&resp.body);
             if actual != digest {
                 return Err(bad(format!(
                     "header says {digest}, body hashes to {actual}"
@@ -150,6 +190,129 @@ impl RegistryClient {
             }
         }
         Ok(digest)
+    }
+
+    /// A manifest by tag or digest, with its digest (checked against the
+    /// body). `None` when the registry has none.
+    pub async fn get_manifest(
+        &self,
+        domain: &str,
+        path: &str,
+        reference: &str,
+    ) -> Result<Option<(String, Bytes)>, RegistryError> {
+        let what = format!("{domain}/{path}:{reference}");
+        let resp = self
+            .call(
+                Method::GET,
+                domain,
+                path,
+                &format!("manifests/{reference}"),
+                MANIFEST_TYPES,
+                MAX_MANIFEST,
+            )
+            .await?;
+        match resp.status {
+            StatusCode::OK => {}
+            StatusCode::NOT_FOUND => return Ok(None),
+            s => {
+                return Err(RegistryError::Status {
+                    registry: domain.to_string(),
+                    reference: what,
+                    status: s.as_u16(),
+                })
+            }
+        }
+        let digest = sha256_of(&resp.body);
+        if reference.starts_with("sha256:") && reference != digest {
+            return Err(RegistryError::BadDigest {
+                registry: domain.to_string(),
+                reference: what,
+                why: format!("the body hashes to {digest}"),
+            });
+        }
+        Ok(Some((digest, resp.body)))
+    }
+
+    /// A blob, checked against its digest.
+    pub async fn get_blob(
+        &self,
+        domain: &str,
+        path: &str,
+        digest: &str,
+        limit: usize,
+    ) -> Result<Bytes, RegistryError> {
+        let what = format!("{domain}/{path}@{digest}");
+        validate_digest(digest).map_err(|e| RegistryError::BadDigest {
+            registry: domain.to_string(),
+            reference: what.clone(),
+            why: e.to_string(),
+        })?;
+        let resp = self
+            .call(
+                Method::GET,
+                domain,
+                path,
+                &format!("blobs/{digest}"),
+                &["*/*"],
+                limit,
+            )
+            .await?;
+        match resp.status {
+            StatusCode::OK => {}
+            StatusCode::NOT_FOUND => {
+                return Err(RegistryError::NotFound {
+                    registry: domain.to_string(),
+                    reference: what,
+                })
+            }
+            s => {
+                return Err(RegistryError::Status {
+                    registry: domain.to_string(),
+                    reference: what,
+                    status: s.as_u16(),
+                })
+            }
+        }
+        if digest.starts_with("sha256:") && sha256_of(&resp.body) != digest {
+            return Err(RegistryError::BadDigest {
+                registry: domain.to_string(),
+                reference: what,
+                why: "the blob does not hash to its digest".into(),
+            });
+        }
+        Ok(resp.body)
+    }
+
+    /// The OCI 1.1 referrers index of `digest`, or `None` when the registry
+    /// has no referrers API (404, or 400/405 from registries that do not
+    /// route it) — callers then use the tag scheme.
+    pub async fn referrers(
+        &self,
+        domain: &str,
+        path: &str,
+        digest: &str,
+    ) -> Result<Option<Bytes>, RegistryError> {
+        let resp = self
+            .call(
+                Method::GET,
+                domain,
+                path,
+                &format!("referrers/{digest}"),
+                &["application/vnd.oci.image.index.v1+json"],
+                MAX_MANIFEST,
+            )
+            .await?;
+        match resp.status {
+            StatusCode::OK => Ok(Some(resp.body)),
+            StatusCode::NOT_FOUND | StatusCode::BAD_REQUEST | StatusCode::METHOD_NOT_ALLOWED => {
+                Ok(None)
+            }
+            s => Err(RegistryError::Status {
+                registry: domain.to_string(),
+                reference: format!("{domain}/{path} referrers of {digest}"),
+                status: s.as_u16(),
+            }),
+        }
     }
 }
 

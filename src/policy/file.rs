@@ -17,9 +17,17 @@
 //! name = "team"
 //! repositories = ["registry.example.com/team/*"]
 //! users = ["*"]
-//! verifier = "notary"         # notary | none | cosign (reserved)
+//! verifier = "notary"         # notary | cosign | none, or a list: ["notary", "cosign"]
+//! require = "all"             # with a list: all (every verifier) | any (one is enough)
 //! mode = "enforce"
 //! allow = ["tag"]             # operations that may name images here
+//! [rules.cosign]
+//! keys = ["keys/release.pub"]           # PEM public keys (P-256, P-384, Ed25519, RSA)
+//! identities = [{ issuer = "https://token.actions.githubusercontent.com",
+//!                 subject = "https://github.com/acme/*" }]   # keyless; `*` globs
+//! trusted_root = "trusted_root.json"    # Sigstore trusted root, for keyless and tlog
+//! threshold = 1                         # distinct keys/identities that must sign
+//! tlog = "ignore"                       # ignore | required (key-based; keyless always needs it)
 //! [rules.notary]
 //! server = "https://notary.example.com:4443"
 //! tls_ca = "/etc/img-authz/notary-ca.pem"
@@ -41,6 +49,8 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use toml_edit::{Array, InlineTable, Item, Table, Value};
+
+pub use crate::trust::combined::Require;
 
 /// One problem in a policy file, with its place.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,12 +122,21 @@ impl Op {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VerifierKind {
     Notary,
-    /// Unsigned images are explicitly allowed.
-    None,
     Cosign,
+}
+
+/// Cosign settings of a rule; files are checked to parse when the policy is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CosignSpec {
+    pub keys: Vec<PathBuf>,
+    /// `(issuer, subject)`.
+    pub identities: Vec<(String, String)>,
+    pub threshold: usize,
+    pub trusted_root: Option<PathBuf>,
+    pub tlog_required: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,10 +161,13 @@ pub struct RuleSpec {
     pub repositories: Vec<String>,
     /// Empty: everyone.
     pub users: Vec<String>,
-    pub verifier: VerifierKind,
+    /// Empty: unsigned images are explicitly allowed (`verifier = "none"`).
+    pub verifiers: Vec<VerifierKind>,
+    pub require: Require,
     pub mode: Option<Mode>,
     pub allow: Vec<Op>,
     pub notary: NotarySpec,
+    pub cosign: CosignSpec,
     /// Line of the rule, for messages.
     pub line: usize,
 }
@@ -441,6 +463,15 @@ impl Parser<'_> {
         out
     }
 
+    /// A path relative to the policy file.
+    fn resolve(&self, s: &str) -> PathBuf {
+        if Path::new(s).is_absolute() {
+            PathBuf::from(s)
+        } else {
+            self.base.join(s)
+        }
+    }
+
     /// A file path, relative to the policy file, that must exist.
     fn file(&mut self, t: Tbl<'_>, k: &str) -> Option<PathBuf> {
         let item = t.get(k)?;
@@ -448,11 +479,7 @@ impl Parser<'_> {
             self.err(item_span(&item), format!("{k} must be a file path"));
             return None;
         };
-        let p = if Path::new(s).is_absolute() {
-            PathBuf::from(s)
-        } else {
-            self.base.join(s)
-        };
+        let p = self.resolve(s);
         if !p.is_file() {
             self.err(
                 item_span(&item),
@@ -537,6 +564,7 @@ impl Parser<'_> {
                 "repositories",
                 "users",
                 "verifier",
+                "require",
                 "mode",
                 "allow",
                 "notary",
@@ -564,24 +592,15 @@ impl Parser<'_> {
                 self.err(span, format!("repository pattern {pat:?}: {why}"));
             }
         }
-        let verifier = match r.get("verifier") {
-            None => {
-                self.err(
-                    t.span(),
-                    "a rule must name its verifier (notary, none or cosign)",
-                );
-                VerifierKind::None
-            }
+        let verifiers = self.verifiers(r, t);
+        let require = match r.get("require") {
+            None => Require::All,
             Some(item) => match item.as_str() {
-                Some("notary") => VerifierKind::Notary,
-                Some("none") => VerifierKind::None,
-                Some("cosign") => VerifierKind::Cosign,
+                Some("all") => Require::All,
+                Some("any") => Require::Any,
                 _ => {
-                    self.err(
-                        item_span(&item),
-                        "verifier must be \"notary\", \"none\" or \"cosign\"",
-                    );
-                    VerifierKind::None
+                    self.err(item_span(&item), "require must be \"all\" or \"any\"");
+                    Require::All
                 }
             },
         };
@@ -591,24 +610,32 @@ impl Parser<'_> {
                 Some(n) => notary = self.notary(n),
                 None => self.err(item_span(&item), "[rules.notary] must be a table"),
             }
-            if verifier != VerifierKind::Notary {
+            if !verifiers.contains(&VerifierKind::Notary) {
                 self.err(
                     item_span(&item),
-                    "[rules.notary] is given but the verifier is not notary",
+                    "[rules.notary] is given but the rule's verifiers do not include notary",
                 );
             }
         }
-        if let Some(item) = r.get("cosign") {
-            self.err(
-                item_span(&item),
-                "the cosign verifier is not available in this version",
-            );
-        }
-        if verifier == VerifierKind::Cosign {
-            self.err(
-                r.get("verifier").and_then(|i| item_span(&i)),
-                "the cosign verifier is not available in this version",
-            );
+        let mut cosign = CosignSpec::default();
+        match r.get("cosign") {
+            Some(item) => {
+                match Tbl::of(&item) {
+                    Some(c) => cosign = self.cosign(c),
+                    None => self.err(item_span(&item), "[rules.cosign] must be a table"),
+                }
+                if !verifiers.contains(&VerifierKind::Cosign) {
+                    self.err(
+                        item_span(&item),
+                        "[rules.cosign] is given but the rule's verifiers do not include cosign",
+                    );
+                }
+            }
+            None if verifiers.contains(&VerifierKind::Cosign) => self.err(
+                t.span(),
+                "the cosign verifier needs [rules.cosign] with keys or identities",
+            ),
+            None => {}
         }
         Some(RuleSpec {
             name: self
@@ -616,12 +643,179 @@ impl Parser<'_> {
                 .unwrap_or_else(|| format!("rule at line {line}")),
             repositories,
             users: self.strings(r, "users").unwrap_or_default(),
-            verifier,
+            verifiers,
+            require,
             mode: self.mode(r),
             allow: self.ops(r),
             notary,
+            cosign,
             line,
         })
+    }
+
+    /// `verifier = "notary" | "cosign" | "none"`, or a list of the first two.
+    fn verifiers(&mut self, r: Tbl<'_>, t: &Table) -> Vec<VerifierKind> {
+        let Some(item) = r.get("verifier") else {
+            self.err(
+                t.span(),
+                "a rule must name its verifier (notary, cosign or none)",
+            );
+            return Vec::new();
+        };
+        let one = |s: &str| match s {
+            "notary" => Some(VerifierKind::Notary),
+            "cosign" => Some(VerifierKind::Cosign),
+            _ => None,
+        };
+        if item.as_str() == Some("none") {
+            return Vec::new();
+        }
+        if let Some(k) = item.as_str().and_then(one) {
+            return vec![k];
+        }
+        let mut out = Vec::new();
+        match item.as_array() {
+            Some(arr) if !arr.is_empty() => {
+                for v in arr.iter() {
+                    match v.as_str().and_then(one) {
+                        Some(k) if !out.contains(&k) => out.push(k),
+                        Some(_) => self.err(v.span(), "a verifier is listed twice"),
+                        None => self.err(
+                            v.span(),
+                            "a verifier list holds \"notary\" and/or \"cosign\"",
+                        ),
+                    }
+                }
+            }
+            _ => self.err(
+                item_span(&item),
+                "verifier must be \"notary\", \"cosign\", \"none\" or a list like [\"notary\", \"cosign\"]",
+            ),
+        }
+        out
+    }
+
+    fn cosign(&mut self, c: Tbl<'_>) -> CosignSpec {
+        self.known(
+            c,
+            "[rules.cosign]",
+            &["keys", "identities", "trusted_root", "threshold", "tlog"],
+        );
+        let mut keys = Vec::new();
+        if let Some(item) = c.get("keys") {
+            match item.as_array() {
+                Some(arr) => {
+                    for v in arr.iter() {
+                        let Some(f) = v.as_str() else {
+                            self.err(v.span(), "keys must hold file paths");
+                            continue;
+                        };
+                        let p = self.resolve(f);
+                        match std::fs::read_to_string(&p) {
+                            Err(e) => self.err(v.span(), format!("key {}: {e}", p.display())),
+                            Ok(pem) => {
+                                match crate::trust::cosign::keys::PublicKey::from_pem(&pem) {
+                                    Ok(_) => keys.push(p),
+                                    Err(e) => {
+                                        self.err(v.span(), format!("key {}: {e}", p.display()))
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                None => self.err(
+                    item_span(&item),
+                    "keys must be a list of PEM public key files",
+                ),
+            }
+        }
+        let mut identities = Vec::new();
+        if let Some(item) = c.get("identities") {
+            let tables: Vec<(Option<Range<usize>>, Option<Tbl<'_>>)> = match &item {
+                Item::Value(Value::Array(a)) => a
+                    .iter()
+                    .map(|v| (v.span(), v.as_inline_table().map(Tbl::Inline)))
+                    .collect(),
+                Item::ArrayOfTables(a) => a
+                    .iter()
+                    .map(|t| (t.span(), Some(Tbl::Section(t))))
+                    .collect(),
+                _ => {
+                    self.err(
+                        item_span(&item),
+                        "identities must be a list of { issuer, subject }",
+                    );
+                    Vec::new()
+                }
+            };
+            for (span, t) in tables {
+                let Some(t) = t else {
+                    self.err(
+                        span,
+                        "an identity is a table { issuer = \"...\", subject = \"...\" }",
+                    );
+                    continue;
+                };
+                self.known(t, "an identity", &["issuer", "subject"]);
+                match (self.string(t, "issuer"), self.string(t, "subject")) {
+                    (Some(i), Some(s)) if !i.is_empty() && !s.is_empty() => identities.push((i, s)),
+                    _ => self.err(span, "an identity needs a non-empty issuer and subject"),
+                }
+            }
+        }
+        let trusted_root = self.file(c, "trusted_root");
+        if let Some(p) = &trusted_root {
+            if let Err(e) = crate::trust::cosign::root::TrustedRoot::load(p) {
+                self.err(c.get("trusted_root").and_then(|i| item_span(&i)), e);
+            }
+        }
+        let tlog_required = match c.get("tlog") {
+            None => false,
+            Some(item) => match item.as_str() {
+                Some("required") => true,
+                Some("ignore") => false,
+                _ => {
+                    self.err(item_span(&item), "tlog must be \"required\" or \"ignore\"");
+                    false
+                }
+            },
+        };
+        let authorities = keys.len() + identities.len();
+        let threshold = match c.get("threshold") {
+            None => 1,
+            Some(item) => match item.as_integer() {
+                Some(n) if n >= 1 && usize::try_from(n).is_ok_and(|n| n <= authorities.max(1)) => {
+                    usize::try_from(n).unwrap_or(1)
+                }
+                _ => {
+                    self.err(
+                        item_span(&item),
+                        format!("threshold must be between 1 and the number of keys and identities ({authorities})"),
+                    );
+                    1
+                }
+            },
+        };
+        if c.get("keys").is_none() && c.get("identities").is_none() {
+            self.err(c.span(), "[rules.cosign] needs keys or identities");
+        }
+        if !identities.is_empty() && trusted_root.is_none() && c.get("trusted_root").is_none() {
+            self.err(c.span(), "keyless identities need a trusted_root");
+        }
+        if tlog_required && trusted_root.is_none() && c.get("trusted_root").is_none() {
+            self.err(
+                c.span(),
+                "tlog = \"required\" needs a trusted_root with the Rekor key",
+            );
+        }
+        CosignSpec {
+            keys,
+            identities,
+            threshold,
+            trusted_root,
+            tlog_required,
+        }
     }
 
     fn notary(&mut self, n: Tbl<'_>) -> NotarySpec {
@@ -822,7 +1016,7 @@ privileged = true
         assert!(
             matches!(&f.rules[0].notary.root_pin, Some(PinSpec::Certs(ids)) if ids[0].starts_with("aaaa"))
         );
-        assert_eq!(f.rules[1].verifier, VerifierKind::None);
+        assert!(f.rules[1].verifiers.is_empty());
         assert_eq!(f.rules[1].mode, Some(Mode::Audit));
         let h = f.hardening.unwrap();
         assert_eq!(h.base.privileged, Some(false));

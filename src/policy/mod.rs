@@ -242,18 +242,20 @@ impl Policy {
         let mut rules = Vec::new();
         if let Some(f) = &file {
             for r in &f.rules {
-                let verifier = match r.verifier {
-                    VerifierKind::None => None,
-                    VerifierKind::Notary => Some(trust.notary_verifier(&cfg, Some(&r.notary))?),
-                    VerifierKind::Cosign => {
-                        return Err(ConfigError::Invalid {
-                            name: "IMG_AUTHZ_POLICY",
-                            why: format!(
-                                "{}: the cosign verifier is not available in this version",
-                                r.name
-                            ),
-                        })
-                    }
+                let mut vs = Vec::new();
+                for k in &r.verifiers {
+                    vs.push(match k {
+                        VerifierKind::Notary => trust.notary_verifier(&cfg, Some(&r.notary))?,
+                        VerifierKind::Cosign => trust.cosign_verifier(&cfg, &r.cosign)?,
+                    });
+                }
+                let verifier = match vs.len() {
+                    0 => None,
+                    1 => vs.pop(),
+                    _ => Some(
+                        Arc::new(crate::trust::combined::Combined::new(vs, r.require))
+                            as Arc<dyn Verifier>,
+                    ),
                 };
                 rules.push(CompiledRule {
                     name: r.name.clone(),

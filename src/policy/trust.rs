@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::file::{Mode, NotarySpec, PinSpec};
+use super::file::{CosignSpec, Mode, NotarySpec, PinSpec};
 use super::{Decision, ImageRef, Rule};
 use crate::config::{Config, ConfigError};
 use crate::credentials::Credentials;
@@ -15,6 +15,9 @@ use crate::registry::RegistryClient;
 use crate::request::action::Pull;
 use crate::request::reference::{Reference, DEFAULT_TAG};
 use crate::trust::cache::TtlCache;
+use crate::trust::cosign::keys::PublicKey;
+use crate::trust::cosign::root::TrustedRoot;
+use crate::trust::cosign::{CosignPolicy, CosignVerifier, Identity, Tlog};
 use crate::trust::notary::client::HttpFetch;
 use crate::trust::notary::root::{Pin, PinRule, RootPolicy};
 use crate::trust::notary::state::StateStore;
@@ -160,29 +163,89 @@ impl Trust {
         Ok(v)
     }
 
+    /// A cosign verifier for a policy rule's `[rules.cosign]`.
+    pub fn cosign_verifier(
+        &self,
+        cfg: &Config,
+        spec: &CosignSpec,
+    ) -> Result<Arc<dyn Verifier>, ConfigError> {
+        let invalid = |why: String| ConfigError::Invalid {
+            name: "IMG_AUTHZ_POLICY",
+            why,
+        };
+        let mut keys = Vec::new();
+        for f in &spec.keys {
+            let pem =
+                std::fs::read_to_string(f).map_err(|e| invalid(format!("{}: {e}", f.display())))?;
+            let key =
+                PublicKey::from_pem(&pem).map_err(|e| invalid(format!("{}: {e}", f.display())))?;
+            let name = f.file_name().map_or_else(
+                || f.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            keys.push((name, key));
+        }
+        let root = match &spec.trusted_root {
+            Some(p) => Some(Arc::new(TrustedRoot::load(p).map_err(invalid)?)),
+            None => None,
+        };
+        let policy = CosignPolicy {
+            keys,
+            identities: spec
+                .identities
+                .iter()
+                .map(|(issuer, subject)| Identity {
+                    issuer: issuer.clone(),
+                    subject: subject.clone(),
+                })
+                .collect(),
+            threshold: spec.threshold.max(1),
+            root,
+            tlog: if spec.tlog_required {
+                Tlog::Required
+            } else {
+                Tlog::Ignore
+            },
+        };
+        let v: Arc<dyn Verifier> = Arc::new(CosignVerifier::new(
+            policy,
+            self.registry.clone(),
+            cfg.trust.cache_ttl,
+            4096,
+        ));
+        if let Ok(mut vs) = self.verifiers.lock() {
+            vs.push(v.clone());
+        }
+        Ok(v)
+    }
+
     /// Figures of the verifiers' caches and of the pull-decision cache.
     pub fn cache_figures(&self) -> Vec<crate::metrics::CacheFigures> {
         use std::sync::atomic::Ordering;
-        let mut notary = crate::metrics::CacheFigures {
+        // Totals per kind of verifier; notary is always listed.
+        let mut kinds = vec![crate::metrics::CacheFigures {
             name: "notary",
             ..Default::default()
-        };
+        }];
         for v in self.verifiers.lock().map(|v| v.clone()).unwrap_or_default() {
             for f in v.cache_figures() {
-                notary.entries += f.entries;
-                notary.hits += f.hits;
-                notary.misses += f.misses;
+                match kinds.iter_mut().find(|k| k.name == f.name) {
+                    Some(k) => {
+                        k.entries += f.entries;
+                        k.hits += f.hits;
+                        k.misses += f.misses;
+                    }
+                    None => kinds.push(f),
+                }
             }
         }
-        vec![
-            notary,
-            crate::metrics::CacheFigures {
-                name: "pull",
-                entries: self.pulls.len(),
-                hits: self.pulls.stats.hits.load(Ordering::Relaxed),
-                misses: self.pulls.stats.misses.load(Ordering::Relaxed),
-            },
-        ]
+        kinds.push(crate::metrics::CacheFigures {
+            name: "pull",
+            entries: self.pulls.len(),
+            hits: self.pulls.stats.hits.load(Ordering::Relaxed),
+            misses: self.pulls.stats.misses.load(Ordering::Relaxed),
+        });
+        kinds
     }
 
     /// A pull from a repository under a verifying rule: by digest, the
@@ -290,6 +353,12 @@ impl Trust {
                         mode,
                     );
                 };
+                if named.digest.is_none() && !verifier.binds_tags() {
+                    let d = self
+                        .pulled_as(image, &info, &digests, &repo, named, verifier.as_ref())
+                        .await;
+                    return with_rule(d, &rule, mode);
+                }
                 let (want, signed) = match &named.digest {
                     Some(d) => match verifier.digest_signed(&repo, d).await {
                         Ok(s) => (d.clone(), s),
@@ -343,6 +412,52 @@ impl Trust {
             }
             _ => self.by_id(image, &info, &digests, what, rule_of).await,
         }
+    }
+
+    /// A local image by tag, under a verifier that signs digests only
+    /// (cosign): a digest it was pulled by from this repository must be
+    /// signed. The tag itself is local and vouches for nothing.
+    async fn pulled_as(
+        &self,
+        image: &str,
+        info: &ImageInfo,
+        digests: &[(String, String)],
+        repo: &Reference,
+        named: &Reference,
+        verifier: &dyn Verifier,
+    ) -> Decision {
+        let name = repo.name();
+        let mut failure = None;
+        for (_, d) in digests.iter().filter(|(n, _)| *n == name) {
+            match verifier.digest_signed(repo, d).await {
+                Ok(s) => {
+                    return Decision::allow(
+                        Rule::ContentBinding,
+                        format!("{named} was pulled as {name}@{d}, signed ({})", s.signer),
+                    )
+                    .with_image(named)
+                    .with_digest(d.clone())
+                }
+                Err(e) => {
+                    // An unreachable registry is worth reporting over "not signed".
+                    if failure.is_none() || matches!(e, TrustError::Unavailable(_)) {
+                        failure = Some(trust_deny(verifier, &e, &format!("{name}@{d}")));
+                    }
+                }
+            }
+        }
+        failure.unwrap_or_else(|| {
+            Decision::deny(
+                Rule::ContentBinding,
+                format!(
+                    "the local image {image} ({}) was not pulled from {name}, so no signature can vouch for it; its registry digests are [{}]",
+                    short_id(&info.id),
+                    list(digests)
+                ),
+                format!("pull {named} from the registry so that the signed content is what runs"),
+            )
+            .with_image(named)
+        })
     }
 
     /// By image ID: any RepoDigest in a repository under a rule whose
@@ -468,12 +583,8 @@ fn with_rule(mut d: Decision, rule: &str, mode: Mode) -> Decision {
 
 /// A deny for a verification failure.
 fn trust_deny(verifier: &dyn Verifier, e: &TrustError, image: &str) -> Decision {
-    let server = verifier.server();
     let (reason, hint) = match e {
-        TrustError::NotSigned(m) => (
-            m.clone(),
-            format!("sign it (docker trust sign {image}) on {server}"),
-        ),
+        TrustError::NotSigned(m) => (m.clone(), verifier.unsigned_hint(image)),
         TrustError::Invalid(m) => (
             m.clone(),
             "the trust data failed verification; the repository's publisher must re-sign it"
@@ -481,7 +592,7 @@ fn trust_deny(verifier: &dyn Verifier, e: &TrustError, image: &str) -> Decision 
         ),
         TrustError::Unavailable(m) => (
             format!("the signature could not be checked: {m}"),
-            format!("make {server} reachable (NOTARY, NOTARY_ROOT_CA) and retry"),
+            verifier.unavailable_hint(),
         ),
     };
     Decision::deny(Rule::Signature, reason, hint).with_image(image)

@@ -5,6 +5,8 @@
 //! those answers to what the registry serves and what the daemon runs.
 
 pub mod cache;
+pub mod combined;
+pub mod cosign;
 pub mod notary;
 pub mod notary_verifier;
 
@@ -49,6 +51,26 @@ pub trait Verifier: Send + Sync {
 
     /// Whether `digest` is signed for `repo`, under any tag.
     async fn digest_signed(&self, repo: &Reference, digest: &str) -> Result<Signed, TrustError>;
+
+    /// Whether the verifier signs tags (Notary) rather than only digests
+    /// (cosign). A local image by tag is then checked by the signed tag's
+    /// digest, else by the digest it was pulled by.
+    fn binds_tags(&self) -> bool {
+        true
+    }
+
+    /// How to get `image` signed, for deny messages.
+    fn unsigned_hint(&self, image: &str) -> String {
+        format!("sign it (docker trust sign {image}) on {}", self.server())
+    }
+
+    /// How to fix an unreachable trust source, for deny messages.
+    fn unavailable_hint(&self) -> String {
+        format!(
+            "make {} reachable (NOTARY, NOTARY_ROOT_CA) and retry",
+            self.server()
+        )
+    }
 
     /// Figures of the verifier's caches, for status and metrics.
     fn cache_figures(&self) -> Vec<crate::metrics::CacheFigures> {

@@ -1,0 +1,315 @@
+//! Fulcio-style signing certificates: the chain to a trusted CA at the
+//! signing time, the identity (SAN + OIDC issuer extension) and the embedded
+//! certificate-transparency SCT.
+
+use rustls::pki_types::{CertificateDer, UnixTime};
+use sha2::{Digest as _, Sha256};
+use time::OffsetDateTime;
+use x509_cert::der::asn1::{ObjectIdentifier, OctetString, Utf8StringRef};
+use x509_cert::der::{Decode, Encode};
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::ext::pkix::SubjectAltName;
+
+use super::keys::PublicKey;
+use super::root::{Authority, TrustedRoot};
+
+/// Fulcio's OIDC issuer, DER UTF8String (current certificates).
+const OID_ISSUER_V2: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.8");
+/// Fulcio's OIDC issuer, raw bytes (older certificates).
+const OID_ISSUER_V1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.1");
+const OID_SAN: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.17");
+const OID_SCT_LIST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.11129.2.4.2");
+/// id-kp-codeSigning, DER content octets.
+const CODE_SIGNING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x03];
+
+/// A parsed signing certificate.
+#[derive(Debug, Clone)]
+pub struct SigningCert {
+    pub der: Vec<u8>,
+    pub key: PublicKey,
+    /// SAN emails and URIs.
+    pub subjects: Vec<String>,
+    pub issuer: Option<String>,
+    pub not_before: i64,
+    pub not_after: i64,
+    cert: x509_cert::Certificate,
+}
+
+fn secs(t: &x509_cert::time::Time) -> i64 {
+    i64::try_from(t.to_unix_duration().as_secs()).unwrap_or(i64::MAX)
+}
+
+impl SigningCert {
+    pub fn parse(der: &[u8]) -> Result<SigningCert, String> {
+        let cert = x509_cert::Certificate::from_der(der)
+            .map_err(|e| format!("the signing certificate is not X.509: {e}"))?;
+        let tbs = &cert.tbs_certificate;
+        let spki = tbs
+            .subject_public_key_info
+            .to_der()
+            .map_err(|e| format!("the certificate's key: {e}"))?;
+        let key = PublicKey::from_spki(&spki)?;
+        let mut subjects = Vec::new();
+        let mut issuer = None;
+        let (mut v1, mut v2) = (None, None);
+        for ext in tbs.extensions.iter().flatten() {
+            let value = ext.extn_value.as_bytes();
+            if ext.extn_id == OID_SAN {
+                let san = SubjectAltName::from_der(value)
+                    .map_err(|e| format!("the certificate's SAN: {e}"))?;
+                for n in san.0 {
+                    match n {
+                        GeneralName::Rfc822Name(s) => subjects.push(s.to_string()),
+                        GeneralName::UniformResourceIdentifier(s) => subjects.push(s.to_string()),
+                        _ => {}
+                    }
+                }
+            } else if ext.extn_id == OID_ISSUER_V2 {
+                let s = Utf8StringRef::from_der(value)
+                    .map_err(|e| format!("the certificate's issuer extension: {e}"))?;
+                v2 = Some(s.as_str().to_string());
+            } else if ext.extn_id == OID_ISSUER_V1 {
+                v1 = Some(
+                    String::from_utf8(value.to_vec())
+                        .map_err(|_| "the certificate's issuer extension is not UTF-8")?,
+                );
+            }
+        }
+        // Certificates may carry both; the newer one wins, and they must agree.
+        if let (Some(a), Some(b)) = (&v1, &v2) {
+            if a != b {
+                return Err(format!(
+                    "the certificate names two OIDC issuers ({a:?} and {b:?})"
+                ));
+            }
+        }
+        if let Some(i) = v2.or(v1) {
+            issuer = Some(i);
+        }
+        Ok(SigningCert {
+            der: der.to_vec(),
+            key,
+            subjects,
+            issuer,
+            not_before: secs(&tbs.validity.not_before),
+            not_after: secs(&tbs.validity.not_after),
+            cert,
+        })
+    }
+
+    /// Was the certificate valid at `t` (Unix seconds)?
+    pub fn valid_at(&self, t: i64) -> bool {
+        self.not_before <= t && t <= self.not_after
+    }
+
+    /// The certificate chains, with the code-signing usage, to a CA of
+    /// `root` at time `t`. Returns the issuer's SubjectPublicKeyInfo (for
+    /// the SCT).
+    pub fn verify_chain(&self, root: &TrustedRoot, t: i64) -> Result<Vec<u8>, String> {
+        let at = OffsetDateTime::from_unix_timestamp(t).map_err(|e| e.to_string())?;
+        let leaf = CertificateDer::from(self.der.clone());
+        let ee = webpki::EndEntityCert::try_from(&leaf)
+            .map_err(|e| format!("the signing certificate is unusable: {e:?}"))?;
+        let unix = UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+            u64::try_from(t).map_err(|_| "signing time before 1970")?,
+        ));
+        let mut last = String::from("the trusted root names no certificate authority");
+        for ca in root.authorities.iter().filter(|a| authority_valid(a, at)) {
+            let Some(anchor_der) = ca.chain.last() else {
+                continue;
+            };
+            let anchor_der = CertificateDer::from(anchor_der.clone());
+            let Ok(anchor) = webpki::anchor_from_trusted_cert(&anchor_der) else {
+                continue;
+            };
+            let inter: Vec<CertificateDer<'static>> = ca.chain[..ca.chain.len() - 1]
+                .iter()
+                .map(|c| CertificateDer::from(c.clone()))
+                .collect();
+            match ee.verify_for_usage(
+                webpki::ALL_VERIFICATION_ALGS,
+                &[anchor.to_owned()],
+                &inter,
+                unix,
+                webpki::KeyUsage::required(CODE_SIGNING),
+                None,
+                None,
+            ) {
+                Ok(path) => return Ok(path.issuer_spki().as_ref().to_vec()),
+                Err(e) => last = format!("it does not chain to a trusted CA: {e:?}"),
+            }
+        }
+        Err(last)
+    }
+
+    /// The embedded SCT verifies with a CT log of `root` (RFC 6962 §3.2,
+    /// precertificate entry); `issuer_spki` is the key that signed this
+    /// certificate.
+    pub fn verify_sct(&self, root: &TrustedRoot, issuer_spki: &[u8]) -> Result<(), String> {
+        let mut tbs = self.cert.tbs_certificate.clone();
+        let exts = tbs
+            .extensions
+            .as_mut()
+            .ok_or("the certificate carries no SCT")?;
+        let Some(pos) = exts.iter().position(|e| e.extn_id == OID_SCT_LIST) else {
+            return Err("the certificate carries no SCT".into());
+        };
+        let sct_ext = exts.remove(pos);
+        let precert_tbs = tbs.to_der().map_err(|e| e.to_string())?;
+        let issuer_key_hash = Sha256::digest(issuer_spki);
+        let list = OctetString::from_der(sct_ext.extn_value.as_bytes())
+            .map_err(|e| format!("the SCT list is not an OCTET STRING: {e}"))?;
+        let scts = parse_sct_list(list.as_bytes())?;
+        let mut why = String::from("no SCT");
+        for sct in scts {
+            let Some(log) = root.ctlog(&sct.log_id) else {
+                why = "the SCT is from a CT log the trusted root does not name".into();
+                continue;
+            };
+            let t = i64::try_from(sct.timestamp_ms / 1000).unwrap_or(i64::MAX);
+            if !OffsetDateTime::from_unix_timestamp(t).is_ok_and(|t| log.valid_at(t)) {
+                why = "the SCT's time is outside its CT log's validity".into();
+                continue;
+            }
+            let mut signed = Vec::with_capacity(precert_tbs.len() + 64);
+            signed.push(0); // v1
+            signed.push(0); // certificate_timestamp
+            signed.extend_from_slice(&sct.timestamp_ms.to_be_bytes());
+            signed.extend_from_slice(&1u16.to_be_bytes()); // precert_entry
+            signed.extend_from_slice(&issuer_key_hash);
+            let len = u32::try_from(precert_tbs.len()).map_err(|_| "TBS too large")?;
+            signed.extend_from_slice(&len.to_be_bytes()[1..]);
+            signed.extend_from_slice(&precert_tbs);
+            let ext_len = u16::try_from(sct.extensions.len()).map_err(|_| "SCT extensions")?;
+            signed.extend_from_slice(&ext_len.to_be_bytes());
+            signed.extend_from_slice(&sct.extensions);
+            if log.key.verify(&signed, &sct.signature) {
+                return Ok(());
+            }
+            why = "the SCT's signature does not verify".into();
+        }
+        Err(why)
+    }
+}
+
+fn authority_valid(a: &Authority, t: OffsetDateTime) -> bool {
+    a.valid_from.is_none_or(|s| t >= s) && a.valid_until.is_none_or(|e| t <= e)
+}
+
+struct Sct {
+    log_id: Vec<u8>,
+    timestamp_ms: u64,
+    extensions: Vec<u8>,
+    signature: Vec<u8>,
+}
+
+/// A TLS reader over `b`.
+struct Tls<'a>(&'a [u8]);
+
+impl<'a> Tls<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        if self.0.len() < n {
+            return Err("the SCT list is cut short".into());
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Ok(a)
+    }
+    fn u8(&mut self) -> Result<u8, String> {
+        Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Result<usize, String> {
+        let b = self.take(2)?;
+        Ok(usize::from(u16::from_be_bytes([b[0], b[1]])))
+    }
+    fn u64(&mut self) -> Result<u64, String> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_be_bytes(a))
+    }
+}
+
+fn parse_sct_list(b: &[u8]) -> Result<Vec<Sct>, String> {
+    let mut r = Tls(b);
+    let total = r.u16()?;
+    let mut list = Tls(r.take(total)?);
+    if !r.0.is_empty() {
+        return Err("trailing bytes after the SCT list".into());
+    }
+    let mut out = Vec::new();
+    while !list.0.is_empty() {
+        let n = list.u16()?;
+        let mut s = Tls(list.take(n)?);
+        if s.u8()? != 0 {
+            // Unknown SCT versions are skipped, as RFC 6962 asks.
+            continue;
+        }
+        let log_id = s.take(32)?.to_vec();
+        let timestamp_ms = s.u64()?;
+        let ext_len = s.u16()?;
+        let extensions = s.take(ext_len)?.to_vec();
+        let (_hash, _sig_alg) = (s.u8()?, s.u8()?);
+        let sig_len = s.u16()?;
+        let signature = s.take(sig_len)?.to_vec();
+        out.push(Sct {
+            log_id,
+            timestamp_ms,
+            extensions,
+            signature,
+        });
+    }
+    Ok(out)
+}
+
+/// Does `pattern` (with `*` matching any run of characters) match `s`?
+pub fn glob(pattern: &str, s: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == s;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !s.starts_with(first) || s.len() < first.len() + last.len() || !s.ends_with(last) {
+        return false;
+    }
+    let mut rest = &s[first.len()..s.len() - last.len()];
+    for p in &parts[1..parts.len() - 1] {
+        match rest.find(p) {
+            Some(i) => rest = &rest[i + p.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob("a@example.com", "a@example.com"));
+        assert!(!glob("a@example.com", "b@example.com"));
+        assert!(glob(
+            "https://github.com/acme/*",
+            "https://github.com/acme/app/x.yml@refs/heads/main"
+        ));
+        assert!(!glob(
+            "https://github.com/acme/*",
+            "https://github.com/acme-evil/app"
+        ));
+        assert!(glob("*@example.com", "x@example.com"));
+        assert!(!glob("*@example.com", "x@example.com.evil"));
+        assert!(glob("a*b*c", "abc"));
+        assert!(glob("a*b*c", "aXbYc"));
+        assert!(!glob("a*b*c", "acb"));
+        assert!(!glob("ab*ba", "aba"));
+    }
+
+    #[test]
+    fn sct_lists_are_parsed_strictly() {
+        assert!(parse_sct_list(&[0, 5, 0]).is_err());
+        assert!(parse_sct_list(&[0, 0, 1]).is_err());
+        assert_eq!(parse_sct_list(&[0, 0]).map(|v| v.len()), Ok(0));
+    }
+}

@@ -1,0 +1,140 @@
+//! Public keys as cosign uses them (PEM SubjectPublicKeyInfo), and its
+//! signature encodings: ECDSA in ASN.1 DER, Ed25519, RSA PKCS#1 v1.5 or PSS,
+//! all over SHA-256 of the payload (cosign's default for every key type).
+
+use p256::pkcs8::DecodePublicKey;
+use sha2::{Digest as _, Sha256, Sha384};
+
+/// A verification key.
+#[derive(Debug, Clone)]
+pub enum PublicKey {
+    P256(p256::ecdsa::VerifyingKey),
+    P384(p384::ecdsa::VerifyingKey),
+    Ed25519(ed25519_dalek::VerifyingKey),
+    Rsa(rsa::RsaPublicKey),
+}
+
+impl PartialEq for PublicKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.spki() == other.spki()
+    }
+}
+
+/// RSA keys below this size are refused.
+const MIN_RSA_BITS: usize = 2048;
+
+impl PublicKey {
+    /// From SubjectPublicKeyInfo DER.
+    pub fn from_spki(der: &[u8]) -> Result<PublicKey, String> {
+        if let Ok(k) = p256::ecdsa::VerifyingKey::from_public_key_der(der) {
+            return Ok(PublicKey::P256(k));
+        }
+        if let Ok(k) = p384::ecdsa::VerifyingKey::from_public_key_der(der) {
+            return Ok(PublicKey::P384(k));
+        }
+        if let Ok(k) = ed25519_dalek::VerifyingKey::from_public_key_der(der) {
+            return Ok(PublicKey::Ed25519(k));
+        }
+        if let Ok(k) = rsa::RsaPublicKey::from_public_key_der(der) {
+            use rsa::traits::PublicKeyParts;
+            if k.size() * 8 < MIN_RSA_BITS {
+                return Err(format!(
+                    "RSA key of {} bits is below {MIN_RSA_BITS}",
+                    k.size() * 8
+                ));
+            }
+            return Ok(PublicKey::Rsa(k));
+        }
+        Err("not a P-256, P-384, Ed25519 or RSA public key".into())
+    }
+
+    /// From PEM (`PUBLIC KEY`).
+    pub fn from_pem(pem: &str) -> Result<PublicKey, String> {
+        for item in rustls_pemfile::read_all(&mut pem.as_bytes()) {
+            if let rustls_pemfile::Item::SubjectPublicKeyInfo(spki) =
+                item.map_err(|e| format!("invalid PEM: {e}"))?
+            {
+                return PublicKey::from_spki(spki.as_ref());
+            }
+        }
+        Err("no PUBLIC KEY block".into())
+    }
+
+    /// SubjectPublicKeyInfo DER, for comparisons.
+    pub fn spki(&self) -> Vec<u8> {
+        use p256::pkcs8::EncodePublicKey;
+        let der = match self {
+            PublicKey::P256(k) => k.to_public_key_der(),
+            PublicKey::P384(k) => k.to_public_key_der(),
+            PublicKey::Ed25519(k) => k.to_public_key_der(),
+            PublicKey::Rsa(k) => k.to_public_key_der(),
+        };
+        der.map(|d| d.as_bytes().to_vec()).unwrap_or_default()
+    }
+
+    /// Verify `sig` over `msg`.
+    pub fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
+        match self {
+            PublicKey::P256(k) => {
+                use p256::ecdsa::signature::hazmat::PrehashVerifier;
+                let Ok(s) = p256::ecdsa::Signature::from_der(sig) else {
+                    return false;
+                };
+                k.verify_prehash(&Sha256::digest(msg), &s).is_ok()
+            }
+            PublicKey::P384(k) => {
+                use p384::ecdsa::signature::hazmat::PrehashVerifier;
+                let Ok(s) = p384::ecdsa::Signature::from_der(sig) else {
+                    return false;
+                };
+                // cosign signs with SHA-256 by default; P-384 keys made
+                // elsewhere often pair with SHA-384.
+                k.verify_prehash(&Sha256::digest(msg), &s).is_ok()
+                    || k.verify_prehash(&Sha384::digest(msg), &s).is_ok()
+            }
+            PublicKey::Ed25519(k) => {
+                let Ok(s) = ed25519_dalek::Signature::from_slice(sig) else {
+                    return false;
+                };
+                k.verify_strict(msg, &s).is_ok()
+            }
+            PublicKey::Rsa(k) => {
+                use rsa::signature::Verifier as _;
+                let pkcs1 = rsa::pkcs1v15::Signature::try_from(sig).is_ok_and(|s| {
+                    rsa::pkcs1v15::VerifyingKey::<Sha256>::new(k.clone())
+                        .verify(msg, &s)
+                        .is_ok()
+                });
+                pkcs1
+                    || rsa::pss::Signature::try_from(sig).is_ok_and(|s| {
+                        rsa::pss::VerifyingKey::<Sha256>::new(k.clone())
+                            .verify(msg, &s)
+                            .is_ok()
+                    })
+            }
+        }
+    }
+
+    /// Verify `sig` over a message known only by its SHA-256 digest
+    /// (Sigstore bundles' messageSignature).
+    pub fn verify_prehashed_sha256(&self, digest: &[u8], sig: &[u8]) -> bool {
+        match self {
+            PublicKey::P256(k) => {
+                use p256::ecdsa::signature::hazmat::PrehashVerifier;
+                p256::ecdsa::Signature::from_der(sig)
+                    .is_ok_and(|s| k.verify_prehash(digest, &s).is_ok())
+            }
+            PublicKey::P384(k) => {
+                use p384::ecdsa::signature::hazmat::PrehashVerifier;
+                p384::ecdsa::Signature::from_der(sig)
+                    .is_ok_and(|s| k.verify_prehash(digest, &s).is_ok())
+            }
+            PublicKey::Rsa(k) => {
+                let scheme = rsa::Pkcs1v15Sign::new::<Sha256>();
+                k.verify(scheme, digest, sig).is_ok()
+            }
+            // Ed25519 signs messages, not digests.
+            PublicKey::Ed25519(_) => false,
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! The Sigstore cosign [`Verifier`]: signatures stored next to the image in
+//! its registry (classic `.sig` tag or Sigstore bundles), verified offline
+//! against configured keys, or keyless against a local trusted root.
+//!
+//! Cosign signs digests, never tags; a tag is trusted when the digest the
+//! registry serves for it now is signed, and a local image when the
+//! RepoDigest it was pulled by is signed.
+
+pub mod cert;
+pub mod discover;
+pub mod keys;
+pub mod rekor;
+pub mod root;
+pub mod signature;
+pub mod verify;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use super::cache::TtlCache;
+use super::{Signed, TrustError, Verifier};
+use crate::registry::{RegistryClient, RegistryError};
+use crate::request::reference::Reference;
+pub use verify::{CosignPolicy, Identity, Tlog};
+
+pub struct CosignVerifier {
+    policy: Arc<CosignPolicy>,
+    registry: RegistryClient,
+    /// Verified results by `repository@digest`.
+    cache: TtlCache<String, Signed, TrustError>,
+    ttl: Duration,
+}
+
+impl CosignVerifier {
+    pub fn new(
+        policy: CosignPolicy,
+        registry: RegistryClient,
+        ttl: Duration,
+        capacity: usize,
+    ) -> CosignVerifier {
+        CosignVerifier {
+            policy: Arc::new(policy),
+            registry,
+            cache: TtlCache::new(capacity),
+            ttl,
+        }
+    }
+
+    fn who(&self) -> String {
+        let mut w: Vec<String> = self
+            .policy
+            .keys
+            .iter()
+            .map(|(n, _)| format!("key {n}"))
+            .collect();
+        w.extend(
+            self.policy
+                .identities
+                .iter()
+                .map(|i| format!("identity {} from {}", i.subject, i.issuer)),
+        );
+        w.join(", ")
+    }
+}
+
+fn unavailable(e: RegistryError) -> TrustError {
+    TrustError::Unavailable(format!("cannot read cosign signatures: {e}"))
+}
+
+/// Verify `repo@digest` against `policy`.
+pub async fn verify_digest(
+    policy: &CosignPolicy,
+    registry: &RegistryClient,
+    repo: &Reference,
+    digest: &str,
+) -> Result<Signed, TrustError> {
+    let name = repo.name();
+    let found = discover::find(registry, &repo.domain, &repo.path, digest)
+        .await
+        .map_err(unavailable)?;
+    let mut authorities = BTreeSet::new();
+    let mut why: Vec<String> = found.unreadable.clone();
+    for c in &found.candidates {
+        match policy.check(c, digest) {
+            Ok(a) => authorities.extend(a),
+            Err(e) => why.push(format!("{}: {e}", c.origin)),
+        }
+    }
+    if authorities.len() >= policy.threshold.max(1) {
+        let by: Vec<String> = authorities.iter().map(|a| policy.describe(*a)).collect();
+        return Ok(Signed {
+            digest: digest.to_string(),
+            signer: format!("cosign, signed by {}", by.join(" and ")),
+        });
+    }
+    if found.candidates.is_empty() && found.unreadable.is_empty() {
+        return Err(TrustError::NotSigned(format!(
+            "{name}@{digest} has no cosign signature (tag {}.sig, or a Sigstore bundle among its referrers)",
+            digest.replacen(':', "-", 1)
+        )));
+    }
+    let need = policy.threshold.max(1);
+    let head = if authorities.is_empty() {
+        format!("no cosign signature of {name}@{digest} verifies")
+    } else {
+        format!(
+            "{name}@{digest} is signed by {} of the {need} trusted signers it needs",
+            authorities.len()
+        )
+    };
+    why.truncate(8);
+    Err(TrustError::NotSigned(format!("{head}: {}", why.join("; "))))
+}
+
+#[async_trait]
+impl Verifier for CosignVerifier {
+    fn name(&self) -> &'static str {
+        "cosign"
+    }
+
+    fn server(&self) -> String {
+        "the registry holding the image's cosign signatures".into()
+    }
+
+    fn binds_tags(&self) -> bool {
+        false
+    }
+
+    fn unsigned_hint(&self, image: &str) -> String {
+        format!(
+            "sign {image} with cosign (cosign sign --key KEY IMAGE@DIGEST) so that it verifies with {}",
+            self.who()
+        )
+    }
+
+    fn unavailable_hint(&self) -> String {
+        "make the image's registry reachable by the plugin and retry".into()
+    }
+
+    fn cache_figures(&self) -> Vec<crate::metrics::CacheFigures> {
+        use std::sync::atomic::Ordering;
+        vec![crate::metrics::CacheFigures {
+            name: "cosign",
+            entries: self.cache.len(),
+            hits: self.cache.stats.hits.load(Ordering::Relaxed),
+            misses: self.cache.stats.misses.load(Ordering::Relaxed),
+        }]
+    }
+
+    async fn signed_digest(&self, repo: &Reference, tag: &str) -> Result<Signed, TrustError> {
+        let digest = self
+            .registry
+            .manifest_digest(&repo.domain, &repo.path, tag)
+            .await
+            .map_err(|e| match e {
+                RegistryError::NotFound { .. } => {
+                    TrustError::NotSigned(format!("{}:{tag} is not in its registry", repo.name()))
+                }
+                e => unavailable(e),
+            })?;
+        self.digest_signed(repo, &digest).await
+    }
+
+    async fn digest_signed(&self, repo: &Reference, digest: &str) -> Result<Signed, TrustError> {
+        let key = format!("{}@{digest}", repo.name());
+        let (policy, registry, repo, digest, ttl) = (
+            self.policy.clone(),
+            self.registry.clone(),
+            repo.clone(),
+            digest.to_string(),
+            self.ttl,
+        );
+        self.cache
+            .get_or_fetch(key, move || async move {
+                let s = verify_digest(&policy, &registry, &repo, &digest).await?;
+                Ok((s, Instant::now() + ttl))
+            })
+            .await
+    }
+}

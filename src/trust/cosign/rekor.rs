@@ -1,0 +1,213 @@
+//! Rekor transparency-log entries: the Signed Entry Timestamp (a signed
+//! promise of inclusion, and the only signed time keyless signatures have),
+//! and the inclusion proof with its signed checkpoint.
+
+use base64::Engine as _;
+use sha2::{Digest as _, Sha256};
+use time::OffsetDateTime;
+
+use super::root::{LogKey, TrustedRoot};
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// A log entry as carried by a signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlogEntry {
+    /// The canonicalized entry body (JSON).
+    pub body: Vec<u8>,
+    pub integrated_time: i64,
+    pub log_index: i64,
+    /// sha256 of the log's public key.
+    pub log_id: Vec<u8>,
+    pub set: Option<Vec<u8>>,
+    pub proof: Option<InclusionProof>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InclusionProof {
+    pub log_index: u64,
+    pub tree_size: u64,
+    pub root_hash: Vec<u8>,
+    pub hashes: Vec<Vec<u8>>,
+    pub checkpoint: String,
+}
+
+/// What a verified entry proves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Logged {
+    /// The log signed this time (SET); `None` when only an inclusion proof
+    /// was checked, whose time is not signed.
+    pub signed_time: Option<i64>,
+}
+
+impl TlogEntry {
+    /// Verify the entry against the logs of `root`: its SET, else its
+    /// inclusion proof and checkpoint.
+    pub fn verify(&self, root: &TrustedRoot) -> Result<Logged, String> {
+        let log = root
+            .tlog(&self.log_id)
+            .ok_or("the Rekor entry is from a log the trusted root does not name")?;
+        let t = OffsetDateTime::from_unix_timestamp(self.integrated_time)
+            .map_err(|_| "the Rekor entry's time is out of range")?;
+        if !log.valid_at(t) {
+            return Err("the Rekor entry's time is outside its log's validity".into());
+        }
+        let mut why = String::from("the Rekor entry has neither a SET nor an inclusion proof");
+        if let Some(set) = &self.set {
+            if log.key.verify(&self.set_payload(), set) {
+                return Ok(Logged {
+                    signed_time: Some(self.integrated_time),
+                });
+            }
+            why = "the Rekor SET does not verify".into();
+        }
+        if let Some(p) = &self.proof {
+            p.verify(&self.body, log)?;
+            return Ok(Logged { signed_time: None });
+        }
+        Err(why)
+    }
+
+    /// What the SET signs: canonical JSON (sorted keys, no spaces).
+    fn set_payload(&self) -> Vec<u8> {
+        format!(
+            r#"{{"body":"{}","integratedTime":{},"logID":"{}","logIndex":{}}}"#,
+            B64.encode(&self.body),
+            self.integrated_time,
+            hex(&self.log_id),
+            self.log_index
+        )
+        .into_bytes()
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn node(l: &[u8], r: &[u8]) -> Vec<u8> {
+    let mut h = Sha256::new();
+    h.update([1u8]);
+    h.update(l);
+    h.update(r);
+    h.finalize().to_vec()
+}
+
+/// RFC 9162 §2.1.3.2: the root a leaf's audit path leads to.
+fn root_from_path(index: u64, size: u64, leaf: Vec<u8>, path: &[Vec<u8>]) -> Option<Vec<u8>> {
+    if index >= size {
+        return None;
+    }
+    let (mut f, mut s, mut r) = (index, size - 1, leaf);
+    for p in path {
+        if s == 0 {
+            return None;
+        }
+        if f & 1 == 1 || f == s {
+            r = node(p, &r);
+            while f & 1 == 0 && f != 0 {
+                f >>= 1;
+                s >>= 1;
+            }
+        } else {
+            r = node(&r, p);
+        }
+        f >>= 1;
+        s >>= 1;
+    }
+    (s == 0).then_some(r)
+}
+
+impl InclusionProof {
+    fn verify(&self, body: &[u8], log: &LogKey) -> Result<(), String> {
+        let mut h = Sha256::new();
+        h.update([0u8]);
+        h.update(body);
+        let leaf = h.finalize().to_vec();
+        let root = root_from_path(self.log_index, self.tree_size, leaf, &self.hashes)
+            .ok_or("the Rekor inclusion proof is malformed")?;
+        if root != self.root_hash {
+            return Err("the Rekor inclusion proof does not lead to its root hash".into());
+        }
+        let (size, cp_root) = verify_checkpoint(&self.checkpoint, log)?;
+        if size != self.tree_size || cp_root != self.root_hash {
+            return Err("the Rekor checkpoint is for another tree".into());
+        }
+        Ok(())
+    }
+}
+
+/// A signed note (`origin\nsize\nroot\n...\n\n— name sig\n`), signed by
+/// `log`. Returns its tree size and root hash.
+fn verify_checkpoint(note: &str, log: &LogKey) -> Result<(u64, Vec<u8>), String> {
+    let bad = |w: &str| format!("the Rekor checkpoint {w}");
+    let split = note.find("\n\n").ok_or_else(|| bad("has no signature"))?;
+    let (text, sigs) = (&note[..split + 1], &note[split + 2..]);
+    let mut lines = text.lines();
+    let _origin = lines.next().ok_or_else(|| bad("is empty"))?;
+    let size: u64 = lines
+        .next()
+        .and_then(|l| l.parse().ok())
+        .ok_or_else(|| bad("has no tree size"))?;
+    let root = lines
+        .next()
+        .and_then(|l| B64.decode(l).ok())
+        .ok_or_else(|| bad("has no root hash"))?;
+    let hint = log.log_id.get(..4).unwrap_or_default();
+    for line in sigs.lines() {
+        let Some(rest) = line.strip_prefix("\u{2014} ") else {
+            continue;
+        };
+        let Some((_name, sig)) = rest.rsplit_once(' ') else {
+            continue;
+        };
+        let Ok(sig) = B64.decode(sig) else { continue };
+        if sig.len() > 4 && sig[..4] == *hint && log.key.verify(text.as_bytes(), &sig[4..]) {
+            return Ok((size, root));
+        }
+    }
+    Err(bad("is not signed by its log"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaf(b: &[u8]) -> Vec<u8> {
+        let mut h = Sha256::new();
+        h.update([0u8]);
+        h.update(b);
+        h.finalize().to_vec()
+    }
+
+    #[test]
+    fn audit_paths_of_rfc9162() {
+        // A tree of 3 leaves: root = H(H(l0, l1), l2).
+        let l: Vec<_> = [b"a", b"b", b"c"].iter().map(|x| leaf(*x)).collect();
+        let n01 = node(&l[0], &l[1]);
+        let root = node(&n01, &l[2]);
+        assert_eq!(
+            root_from_path(0, 3, l[0].clone(), &[l[1].clone(), l[2].clone()]),
+            Some(root.clone())
+        );
+        assert_eq!(
+            root_from_path(2, 3, l[2].clone(), std::slice::from_ref(&n01)),
+            Some(root.clone())
+        );
+        // Wrong sibling, wrong index, index beyond the tree, extra hashes.
+        assert_ne!(
+            root_from_path(0, 3, l[0].clone(), &[l[2].clone(), l[1].clone()]),
+            Some(root.clone())
+        );
+        assert_ne!(
+            root_from_path(1, 3, l[0].clone(), &[l[1].clone(), l[2].clone()]),
+            Some(root.clone())
+        );
+        assert_eq!(root_from_path(3, 3, l[0].clone(), &[]), None);
+        assert_eq!(
+            root_from_path(2, 3, l[2].clone(), &[n01.clone(), n01]),
+            None
+        );
+        assert_eq!(root_from_path(0, 1, l[0].clone(), &[]), Some(l[0].clone()));
+    }
+}

@@ -1,0 +1,306 @@
+//! The cosign verifier against signatures made by an independent
+//! implementation (tests/cosign/signer.mjs: Node's crypto and
+//! @sigstore/mock's Fulcio, CT log and Rekor), stored by
+//! tests/cosign/make-fixtures.sh. Keyless certificates there expired ten
+//! minutes after they were made: they verify only because the log's signed
+//! time is used, never the clock.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use base64::Engine as _;
+use img_authz::trust::cosign::keys::PublicKey;
+use img_authz::trust::cosign::root::TrustedRoot;
+use img_authz::trust::cosign::signature::{from_bundle, from_simple_layer, Candidate};
+use img_authz::trust::cosign::verify::Authority;
+use img_authz::trust::cosign::{CosignPolicy, Identity, Tlog};
+
+const SUBJECT: &str = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main";
+const ISSUER: &str = "https://token.actions.githubusercontent.com";
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cosign")
+}
+
+fn digest() -> String {
+    std::fs::read_to_string(dir().join("digest"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+fn other_digest() -> String {
+    format!("sha256:{}", "0".repeat(64))
+}
+
+fn case(name: &str) -> Vec<Candidate> {
+    let text = std::fs::read(dir().join("cases").join(format!("{name}.json"))).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&text).unwrap();
+    match v.get("payload").and_then(|p| p.as_str()) {
+        Some(p) => {
+            let payload = base64::engine::general_purpose::STANDARD.decode(p).unwrap();
+            let ann = v["annotations"].as_object().unwrap();
+            vec![from_simple_layer(name.to_string(), payload, ann).unwrap()]
+        }
+        None => from_bundle(name, &text).unwrap(),
+    }
+}
+
+fn key(name: &str) -> (String, PublicKey) {
+    let pem = std::fs::read_to_string(dir().join("keys").join(format!("{name}.pub"))).unwrap();
+    (format!("{name}.pub"), PublicKey::from_pem(&pem).unwrap())
+}
+
+fn root(name: &str) -> Arc<TrustedRoot> {
+    Arc::new(TrustedRoot::load(&dir().join(name)).unwrap())
+}
+
+fn keys(names: &[&str]) -> CosignPolicy {
+    CosignPolicy {
+        keys: names.iter().map(|n| key(n)).collect(),
+        identities: Vec::new(),
+        threshold: 1,
+        root: Some(root("trusted_root.json")),
+        tlog: Tlog::Ignore,
+    }
+}
+
+fn keyless(subject: &str, issuer: &str) -> CosignPolicy {
+    CosignPolicy {
+        keys: Vec::new(),
+        identities: vec![Identity {
+            issuer: issuer.into(),
+            subject: subject.into(),
+        }],
+        threshold: 1,
+        root: Some(root("trusted_root.json")),
+        tlog: Tlog::Ignore,
+    }
+}
+
+/// The verdict on the first candidate of a case.
+fn check(p: &CosignPolicy, name: &str) -> Result<Vec<Authority>, String> {
+    let c = &case(name)[0];
+    p.check(c, &digest()).map(|a| a.into_iter().collect())
+}
+
+fn denied(p: &CosignPolicy, name: &str, why: &str) {
+    match check(p, name) {
+        Ok(a) => panic!("{name} was accepted ({a:?}), expected: {why}"),
+        Err(e) => assert!(e.contains(why), "{name}: {e:?} does not say {why:?}"),
+    }
+}
+
+#[test]
+fn every_key_type_verifies() {
+    for k in ["p256", "p384", "ed25519", "rsa"] {
+        assert_eq!(
+            check(&keys(&[k]), &format!("simple-{k}")),
+            Ok(vec![Authority::Key(0)]),
+            "{k}"
+        );
+    }
+    assert!(check(&keys(&["ed25519"]), "bundle-ed25519").is_ok());
+    assert!(check(&keys(&["p256"]), "bundle-p256").is_ok());
+}
+
+#[test]
+fn a_signature_by_another_key_does_not_count() {
+    denied(
+        &keys(&["p256"]),
+        "simple-other",
+        "does not verify with any trusted key",
+    );
+    denied(
+        &keys(&["p256", "rsa"]),
+        "simple-ed25519",
+        "does not verify with any trusted key",
+    );
+    denied(
+        &keys(&["other"]),
+        "bundle-p256",
+        "does not verify with any trusted key",
+    );
+    // Keys of one type never verify another's signature.
+    denied(&keys(&["p384"]), "simple-p256", "does not verify");
+    // With several keys, the one that signed is named.
+    assert_eq!(
+        check(&keys(&["other", "p256"]), "simple-p256"),
+        Ok(vec![Authority::Key(1)])
+    );
+}
+
+#[test]
+fn a_tampered_signature_is_refused() {
+    denied(
+        &keys(&["p256"]),
+        "simple-tampered-signature",
+        "does not verify",
+    );
+    denied(
+        &keyless(SUBJECT, ISSUER),
+        "bundle-keyless-tampered-signature",
+        "does not verify with its certificate",
+    );
+}
+
+#[test]
+fn the_payload_must_name_the_exact_digest() {
+    denied(
+        &keys(&["p256"]),
+        "simple-wrong-digest",
+        "its payload is for sha256:",
+    );
+    denied(
+        &keyless(SUBJECT, ISSUER),
+        "bundle-wrong-digest",
+        "subject is not",
+    );
+    // A valid signature of this image says nothing about another one.
+    let c = &case("simple-p256")[0];
+    assert!(keys(&["p256"]).check(c, &other_digest()).is_err());
+    let c = &case("bundle-keyless")[0];
+    assert!(keyless(SUBJECT, ISSUER).check(c, &other_digest()).is_err());
+}
+
+#[test]
+fn keyless_needs_the_trusted_identity() {
+    assert_eq!(
+        check(&keyless(SUBJECT, ISSUER), "simple-keyless"),
+        Ok(vec![Authority::Identity(0)])
+    );
+    assert!(check(&keyless(SUBJECT, ISSUER), "bundle-keyless").is_ok());
+    assert!(check(&keyless(SUBJECT, ISSUER), "simple-keyless-legacy-issuer").is_ok());
+    assert!(check(
+        &keyless("https://github.com/acme/*", ISSUER),
+        "simple-keyless"
+    )
+    .is_ok());
+    denied(
+        &keyless("https://github.com/acme/*", ISSUER),
+        "simple-keyless-other",
+        "not a trusted identity",
+    );
+    denied(
+        &keyless(SUBJECT, "https://accounts.google.com"),
+        "simple-keyless",
+        "not a trusted identity",
+    );
+    denied(
+        &keyless("https://github.com/acme/app/*@refs/heads/dev", ISSUER),
+        "simple-keyless",
+        "not a trusted identity",
+    );
+}
+
+#[test]
+fn keyless_needs_a_chain_to_the_trusted_root() {
+    // A whole rogue Sigstore instance (CA, CT log, Rekor) is not ours.
+    denied(
+        &keyless(SUBJECT, ISSUER),
+        "simple-keyless-rogue-ca",
+        "log the trusted root does not name",
+    );
+    let mut p = keyless(SUBJECT, ISSUER);
+    p.root = Some(root("rogue_root.json"));
+    assert!(check(&p, "simple-keyless-rogue-ca").is_ok());
+    // Our log and CT log, but a certificate from another CA.
+    let mut r = (*root("trusted_root.json")).clone();
+    r.authorities = root("rogue_root.json").authorities.clone();
+    p.root = Some(Arc::new(r));
+    denied(&p, "simple-keyless", "does not chain to a trusted CA");
+    p.root = None;
+    denied(&p, "simple-keyless", "need a trusted root");
+}
+
+#[test]
+fn keyless_needs_a_valid_set_bound_to_the_signature() {
+    denied(
+        &keyless(SUBJECT, ISSUER),
+        "simple-keyless-tampered-set",
+        "SET does not verify",
+    );
+    // Another signature's (valid) log entry does not vouch for this one.
+    let mut c = case("simple-keyless")[0].clone();
+    c.tlog = case("simple-keyless-legacy-issuer")[0].tlog.clone();
+    let e = keyless(SUBJECT, ISSUER).check(&c, &digest()).unwrap_err();
+    assert!(e.contains("Rekor entry is for"), "{e}");
+    // No log entry: no trusted time for the short-lived certificate.
+    let mut c = case("simple-keyless")[0].clone();
+    c.tlog.clear();
+    let e = keyless(SUBJECT, ISSUER).check(&c, &digest()).unwrap_err();
+    assert!(e.contains("not in the transparency log"), "{e}");
+    // An inclusion proof alone proves inclusion, not the time.
+    let mut c = case("bundle-keyless")[0].clone();
+    for t in &mut c.tlog {
+        t.set = None;
+    }
+    let e = keyless(SUBJECT, ISSUER).check(&c, &digest()).unwrap_err();
+    assert!(e.contains("no signed time"), "{e}");
+}
+
+#[test]
+fn keyless_needs_an_sct_from_a_trusted_ct_log() {
+    let mut r = (*root("trusted_root.json")).clone();
+    r.ctlogs.clear();
+    let mut p = keyless(SUBJECT, ISSUER);
+    p.root = Some(Arc::new(r.clone()));
+    denied(&p, "simple-keyless", "no CT log");
+    r.ctlogs = root("rogue_root.json").ctlogs.clone();
+    p.root = Some(Arc::new(r));
+    denied(&p, "simple-keyless", "SCT");
+}
+
+#[test]
+fn the_log_requirement_for_keys() {
+    let mut p = keys(&["p256"]);
+    p.tlog = Tlog::Required;
+    denied(&p, "simple-p256", "not in the transparency log");
+    assert!(check(&p, "simple-p256-tlog").is_ok());
+    assert!(check(&p, "bundle-p256-tlog").is_ok());
+    // The bundle's inclusion proof and signed checkpoint suffice for keys.
+    let mut c = case("bundle-p256-tlog")[0].clone();
+    for t in &mut c.tlog {
+        t.set = None;
+    }
+    assert!(p.check(&c, &digest()).is_ok());
+    // A proof for another entry does not.
+    let mut c2 = c.clone();
+    let other = case("bundle-keyless")[0].tlog[0].proof.clone();
+    c2.tlog[0].proof = other;
+    assert!(p.check(&c2, &digest()).is_err());
+    // A log the trusted root does not name does not count.
+    p.root = Some(root("rogue_root.json"));
+    denied(&p, "simple-p256-tlog", "log the trusted root does not name");
+}
+
+#[test]
+fn a_threshold_counts_distinct_signers() {
+    let p = CosignPolicy {
+        threshold: 2,
+        ..keys(&["p256", "ed25519"])
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for name in ["simple-p256", "simple-ed25519", "simple-p256-tlog"] {
+        seen.extend(p.check(&case(name)[0], &digest()).unwrap());
+    }
+    assert_eq!(seen.len(), 2);
+    let mut one = std::collections::BTreeSet::new();
+    for name in ["simple-p256", "simple-p256-tlog"] {
+        one.extend(p.check(&case(name)[0], &digest()).unwrap());
+    }
+    // The same key twice is still one signer.
+    assert_eq!(one.len(), 1);
+}
+
+#[test]
+fn trusted_roots_and_keys_are_validated() {
+    assert!(TrustedRoot::parse(b"{}").is_ok_and(|r| r.tlogs.is_empty()));
+    assert!(TrustedRoot::parse(b"not json").is_err());
+    assert!(TrustedRoot::parse(br#"{"tlogs":[{"publicKey":{"rawBytes":"AAAA"}}]}"#).is_err());
+    assert!(
+        PublicKey::from_pem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")
+            .is_err()
+    );
+    assert!(PublicKey::from_pem("").is_err());
+}
