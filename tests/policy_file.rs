@@ -518,3 +518,14 @@ fn reload_good_bad_and_racing() {
         assert_eq!(total.0 + total.1, 1200);
     });
 }
+
+#[test]
+fn the_examples_are_valid() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for f in ["examples/policy.toml", "examples/hardened.toml"] {
+        let p = img_authz::policy::file::load(&root.join(f)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(p.hardening.is_some(), "{f}");
+    }
+    let p = img_authz::policy::file::load(&root.join("examples/policy.toml")).unwrap();
+    assert!(p.rules.iter().any(|r| r.name == "ci images (cosign)"));
+}

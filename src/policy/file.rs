@@ -1109,4 +1109,125 @@ bind_mounts = ["relative", "/a/../b"]
         .unwrap_err();
         assert!(bad.to_string().contains("nope.pem does not exist"), "{bad}");
     }
+
+    fn fixtures() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cosign")
+    }
+
+    #[test]
+    fn cosign_rules() {
+        let f = fixtures();
+        let text = format!(
+            r#"version = 1
+[[rules]]
+name = "keys"
+repositories = ["r.io/a/*"]
+verifier = "cosign"
+[rules.cosign]
+keys = ["keys/p256.pub", "{f}/keys/rsa.pub"]
+threshold = 2
+[[rules]]
+name = "both"
+repositories = ["r.io/b/*"]
+verifier = ["notary", "cosign"]
+require = "any"
+[rules.cosign]
+identities = [{{ issuer = "https://i.example", subject = "https://s.example/*" }}]
+trusted_root = "trusted_root.json"
+tlog = "required"
+"#,
+            f = f.display()
+        );
+        let p = parse(&text, &f.join("policy.toml")).unwrap();
+        let a = &p.rules[0];
+        assert_eq!(a.verifiers, vec![VerifierKind::Cosign]);
+        assert_eq!(
+            a.cosign.keys,
+            vec![f.join("keys/p256.pub"), f.join("keys/rsa.pub")]
+        );
+        assert_eq!(a.cosign.threshold, 2);
+        assert_eq!(a.require, Require::All);
+        let b = &p.rules[1];
+        assert_eq!(
+            b.verifiers,
+            vec![VerifierKind::Notary, VerifierKind::Cosign]
+        );
+        assert_eq!(b.require, Require::Any);
+        assert_eq!(
+            b.cosign.identities,
+            vec![(
+                "https://i.example".to_string(),
+                "https://s.example/*".to_string()
+            )]
+        );
+        assert!(b.cosign.tlog_required);
+        assert_eq!(b.cosign.trusted_root, Some(f.join("trusted_root.json")));
+    }
+
+    #[test]
+    fn cosign_rule_errors() {
+        let f = fixtures();
+        let e = parse(
+            r#"version = 1
+[[rules]]
+repositories = ["r.io/a/*"]
+verifier = "cosign"
+[[rules]]
+repositories = ["r.io/b/*"]
+verifier = "cosign"
+[rules.cosign]
+keys = ["digest", "nope.pub"]
+identities = [{ issuer = "https://i.example" }]
+threshold = 5
+tlog = "sometimes"
+[[rules]]
+repositories = ["r.io/c/*"]
+verifier = ["notary", "notary", "sigstore"]
+require = "most"
+[rules.cosign]
+keys = ["keys/p256.pub"]
+[[rules]]
+repositories = ["r.io/d/*"]
+verifier = "notary"
+[rules.cosign]
+identities = [{ issuer = "https://i.example", subject = "x" }]
+tlog = "required"
+"#,
+            &f.join("policy.toml"),
+        )
+        .unwrap_err();
+        let text = e.to_string();
+        let want = [
+            ("2:", "needs [rules.cosign]"),
+            ("9:", "digest: no PUBLIC KEY block"),
+            ("9:", "nope.pub"),
+            ("10:", "needs a non-empty issuer and subject"),
+            ("11:", "threshold must be between 1 and"),
+            ("12:", "tlog must be"),
+            ("15:", "listed twice"),
+            ("15:", "holds \"notary\" and/or \"cosign\""),
+            ("16:", "require must be"),
+            ("17:", "do not include cosign"),
+            ("22:", "do not include cosign"),
+            ("22:", "keyless identities need a trusted_root"),
+            ("22:", "needs a trusted_root with the Rekor key"),
+        ];
+        for (line, msg) in want {
+            assert!(
+                e.errors
+                    .iter()
+                    .any(|x| format!("{}:", x.line) == line && x.message.contains(msg)),
+                "missing {line} {msg} in:\n{text}"
+            );
+        }
+        let bad_root = parse(
+            "version = 1\n[[rules]]\nrepositories = [\"r.io/*\"]\nverifier = \"cosign\"\n[rules.cosign]\nkeys = [\"keys/p256.pub\"]\ntrusted_root = \"digest\"\n",
+            &f.join("policy.toml"),
+        )
+        .unwrap_err();
+        assert!(
+            bad_root.to_string().contains("not a trusted root"),
+            "{bad_root}"
+        );
+    }
 }

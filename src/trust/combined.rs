@@ -180,3 +180,146 @@ impl Verifier for Combined {
         Ok(joined(ok, digest.to_string()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A verifier with fixed answers: tags it signs, digests it signs.
+    struct Fixed {
+        name: &'static str,
+        tags: bool,
+        tag_digest: Option<&'static str>,
+        digests: Vec<&'static str>,
+        down: bool,
+    }
+
+    #[async_trait]
+    impl Verifier for Fixed {
+        fn name(&self) -> &'static str {
+            self.name
+        }
+        fn server(&self) -> String {
+            self.name.into()
+        }
+        fn binds_tags(&self) -> bool {
+            self.tags
+        }
+        async fn signed_digest(&self, repo: &Reference, _tag: &str) -> Result<Signed, TrustError> {
+            if self.down {
+                return Err(TrustError::Unavailable("down".into()));
+            }
+            match self.tag_digest {
+                Some(d) => self.digest_signed(repo, d).await,
+                None => Err(TrustError::NotSigned("no tag".into())),
+            }
+        }
+        async fn digest_signed(&self, _repo: &Reference, d: &str) -> Result<Signed, TrustError> {
+            if self.down {
+                return Err(TrustError::Unavailable("down".into()));
+            }
+            if self.digests.contains(&d) {
+                Ok(Signed {
+                    digest: d.into(),
+                    signer: self.name.into(),
+                })
+            } else {
+                Err(TrustError::NotSigned(format!("{d} unsigned")))
+            }
+        }
+    }
+
+    fn notary(tag: Option<&'static str>, digests: &[&'static str]) -> Arc<dyn Verifier> {
+        Arc::new(Fixed {
+            name: "notary",
+            tags: true,
+            tag_digest: tag,
+            digests: digests.to_vec(),
+            down: false,
+        })
+    }
+
+    /// Like cosign: the tag means what the registry serves (`served`).
+    fn cosign(served: &'static str, digests: &[&'static str]) -> Arc<dyn Verifier> {
+        Arc::new(Fixed {
+            name: "cosign",
+            tags: false,
+            tag_digest: Some(served),
+            digests: digests.to_vec(),
+            down: false,
+        })
+    }
+
+    fn repo() -> Reference {
+        Reference::parse_normalized("r.io/app").unwrap()
+    }
+
+    fn block<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn all_needs_every_verifier_on_the_same_digest() {
+        // Cosign is listed first but the tag-signing verifier decides the digest.
+        let c = Combined::new(
+            vec![cosign("B", &["A", "B"]), notary(Some("A"), &["A"])],
+            Require::All,
+        );
+        let s = block(c.signed_digest(&repo(), "v1")).unwrap();
+        assert_eq!(s.digest, "A");
+        assert_eq!(s.signer, "notary and cosign");
+        assert!(c.binds_tags());
+        // The tag's Notary digest is not cosign-signed.
+        let c = Combined::new(
+            vec![notary(Some("A"), &["A"]), cosign("A", &["B"])],
+            Require::All,
+        );
+        assert!(
+            matches!(block(c.signed_digest(&repo(), "v1")), Err(TrustError::NotSigned(m)) if m.contains("cosign"))
+        );
+        assert!(block(c.digest_signed(&repo(), "A")).is_err());
+        // Two tag-signing verifiers must agree.
+        let c = Combined::new(
+            vec![
+                notary(Some("A"), &["A", "B"]),
+                notary(Some("B"), &["A", "B"]),
+            ],
+            Require::All,
+        );
+        assert!(block(c.signed_digest(&repo(), "v1")).is_err());
+        assert!(block(c.digest_signed(&repo(), "B")).is_ok());
+    }
+
+    #[test]
+    fn any_needs_one_and_explains_all() {
+        let c = Combined::new(vec![notary(None, &[]), cosign("B", &["B"])], Require::Any);
+        assert_eq!(block(c.signed_digest(&repo(), "v1")).unwrap().digest, "B");
+        assert_eq!(
+            block(c.digest_signed(&repo(), "B")).unwrap().signer,
+            "cosign"
+        );
+        assert!(!c.binds_tags());
+        let c = Combined::new(vec![notary(None, &[]), cosign("B", &[])], Require::Any);
+        let e = block(c.digest_signed(&repo(), "B")).unwrap_err();
+        assert!(
+            matches!(&e, TrustError::NotSigned(m) if m.contains("notary:") && m.contains("cosign:")),
+            "{e}"
+        );
+        // An unreachable server makes the whole answer "unavailable".
+        let down: Arc<dyn Verifier> = Arc::new(Fixed {
+            name: "notary",
+            tags: true,
+            tag_digest: None,
+            digests: vec![],
+            down: true,
+        });
+        let c = Combined::new(vec![down, cosign("B", &[])], Require::Any);
+        assert!(matches!(
+            block(c.signed_digest(&repo(), "v1")),
+            Err(TrustError::Unavailable(_))
+        ));
+    }
+}

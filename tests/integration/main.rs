@@ -2,6 +2,7 @@
 //! img-authz, with a real registry and notary-server. Run by `make test`.
 
 mod core;
+mod cosign;
 mod hardening;
 mod notary_auth;
 mod ops;

@@ -196,6 +196,23 @@ impl Stack {
         self.sign(reference)
     }
 
+    /// Cosign-sign `image` (`repo@sha256:…`) with the test signer, an
+    /// implementation independent of img-authz (tests/cosign/signer.mjs),
+    /// pushing the signature to the registry. `opts`: `--key p256`,
+    /// `--keyless SUBJECT ISSUER`, `--format bundle`, `--tamper ...`.
+    pub fn cosign(&self, image: &str, opts: &[&str]) {
+        let out = Command::new(self.root.join("scripts/stack"))
+            .args(["cosign", self.dir.to_str().unwrap_or_default(), image])
+            .args(opts)
+            .output()
+            .expect("scripts/stack cosign runs");
+        assert!(
+            out.status.success(),
+            "cosign-signing {image} {opts:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// `docker inspect` of an image on `host`.
     pub fn image_id(&self, host: &str, image: &str) -> String {
         let r = self.docker(host, &["image", "inspect", "--format", "{{.Id}}", image]);

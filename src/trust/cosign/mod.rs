@@ -130,8 +130,20 @@ impl Verifier for CosignVerifier {
     }
 
     fn unsigned_hint(&self, image: &str) -> String {
+        let how = match (
+            self.policy.keys.is_empty(),
+            self.policy.identities.is_empty(),
+        ) {
+            (false, true) => "cosign sign --key KEY IMAGE@DIGEST",
+            (true, false) => "keyless: cosign sign IMAGE@DIGEST, as the identity",
+            _ => "cosign sign --key KEY IMAGE@DIGEST, or keyless as the identity",
+        };
+        let need = match self.policy.threshold {
+            0 | 1 => String::new(),
+            n => format!(" ({n} distinct signers needed)"),
+        };
         format!(
-            "sign {image} with cosign (cosign sign --key KEY IMAGE@DIGEST) so that it verifies with {}",
+            "sign {image} with cosign ({how}) so that it verifies with {}{need}",
             self.who()
         )
     }
