@@ -12,7 +12,7 @@ use base64::Engine as _;
 use img_authz::trust::cosign::keys::PublicKey;
 use img_authz::trust::cosign::root::TrustedRoot;
 use img_authz::trust::cosign::signature::{from_bundle, from_simple_layer, Candidate};
-use img_authz::trust::cosign::verify::Authority;
+use img_authz::trust::cosign::verify::{distinct_authorities, Authority, Verified};
 use img_authz::trust::cosign::{CosignPolicy, Identity, Tlog};
 
 const SUBJECT: &str = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main";
@@ -81,7 +81,8 @@ fn keyless(subject: &str, issuer: &str) -> CosignPolicy {
 /// The verdict on the first candidate of a case.
 fn check(p: &CosignPolicy, name: &str) -> Result<Vec<Authority>, String> {
     let c = &case(name)[0];
-    p.check(c, &digest()).map(|a| a.into_iter().collect())
+    p.check(c, &digest())
+        .map(|v| v.authorities.into_iter().collect())
 }
 
 fn denied(p: &CosignPolicy, name: &str, why: &str) {
@@ -280,17 +281,50 @@ fn a_threshold_counts_distinct_signers() {
         threshold: 2,
         ..keys(&["p256", "ed25519"])
     };
-    let mut seen = std::collections::BTreeSet::new();
-    for name in ["simple-p256", "simple-ed25519", "simple-p256-tlog"] {
-        seen.extend(p.check(&case(name)[0], &digest()).unwrap());
-    }
-    assert_eq!(seen.len(), 2);
-    let mut one = std::collections::BTreeSet::new();
-    for name in ["simple-p256", "simple-p256-tlog"] {
-        one.extend(p.check(&case(name)[0], &digest()).unwrap());
-    }
+    let verified = |names: &[&str]| -> Vec<Verified> {
+        names
+            .iter()
+            .map(|n| p.check(&case(n)[0], &digest()).unwrap())
+            .collect()
+    };
+    let two = distinct_authorities(&verified(&[
+        "simple-p256",
+        "simple-ed25519",
+        "simple-p256-tlog",
+    ]));
+    assert_eq!(two.len(), 2);
     // The same key twice is still one signer.
-    assert_eq!(one.len(), 1);
+    assert_eq!(
+        distinct_authorities(&verified(&["simple-p256", "simple-p256-tlog"])).len(),
+        1
+    );
+    // One certificate matching two trusted identities is one signer too.
+    let both = CosignPolicy {
+        keys: Vec::new(),
+        identities: vec![
+            Identity {
+                issuer: ISSUER.into(),
+                subject: SUBJECT.into(),
+            },
+            Identity {
+                issuer: ISSUER.into(),
+                subject: "https://github.com/acme/*".into(),
+            },
+        ],
+        threshold: 2,
+        root: Some(root("trusted_root.json")),
+        tlog: Tlog::Ignore,
+    };
+    let v = both.check(&case("simple-keyless")[0], &digest()).unwrap();
+    assert_eq!(v.authorities.len(), 2);
+    assert_eq!(distinct_authorities(&[v.clone(), v]).len(), 1);
+    // Two certificates, each matching both identities: two signers.
+    let w = both
+        .check(&case("simple-keyless-legacy-issuer")[0], &digest())
+        .unwrap();
+    let v = both.check(&case("simple-keyless")[0], &digest()).unwrap();
+    assert_ne!(v.signer, w.signer);
+    assert_eq!(distinct_authorities(&[v, w]).len(), 2);
 }
 
 #[test]

@@ -14,7 +14,6 @@ pub mod root;
 pub mod signature;
 pub mod verify;
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -81,14 +80,15 @@ pub async fn verify_digest(
     let found = discover::find(registry, &repo.domain, &repo.path, digest)
         .await
         .map_err(unavailable)?;
-    let mut authorities = BTreeSet::new();
+    let mut verified = Vec::new();
     let mut why: Vec<String> = found.unreadable.clone();
     for c in &found.candidates {
         match policy.check(c, digest) {
-            Ok(a) => authorities.extend(a),
+            Ok(v) => verified.push(v),
             Err(e) => why.push(format!("{}: {e}", c.origin)),
         }
     }
+    let authorities = verify::distinct_authorities(&verified);
     if authorities.len() >= policy.threshold.max(1) {
         let by: Vec<String> = authorities.iter().map(|a| policy.describe(*a)).collect();
         return Ok(Signed {

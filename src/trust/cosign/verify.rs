@@ -47,6 +47,62 @@ pub struct CosignPolicy {
     pub tlog: Tlog,
 }
 
+/// What one signature proved: who signed (the signing key's
+/// SubjectPublicKeyInfo) and which authorities of the policy that satisfies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub signer: Vec<u8>,
+    pub authorities: BTreeSet<Authority>,
+}
+
+/// The authorities satisfied by distinct signers: one signer (one key, one
+/// certificate's key) counts for at most one authority, however many
+/// signatures it made or identities its certificate matches. A maximum
+/// bipartite matching of signers to authorities.
+pub fn distinct_authorities(found: &[Verified]) -> BTreeSet<Authority> {
+    let mut by_signer: Vec<(&[u8], BTreeSet<Authority>)> = Vec::new();
+    for v in found {
+        match by_signer
+            .iter_mut()
+            .find(|(s, _)| *s == v.signer.as_slice())
+        {
+            Some((_, a)) => a.extend(v.authorities.iter().copied()),
+            None => by_signer.push((&v.signer, v.authorities.clone())),
+        }
+    }
+    let edges: Vec<Vec<Authority>> = by_signer
+        .into_iter()
+        .map(|(_, a)| a.into_iter().collect())
+        .collect();
+    // owner[authority] = signer index it is matched to.
+    let mut owner: std::collections::BTreeMap<Authority, usize> = Default::default();
+    fn augment(
+        i: usize,
+        edges: &[Vec<Authority>],
+        seen: &mut BTreeSet<Authority>,
+        owner: &mut std::collections::BTreeMap<Authority, usize>,
+    ) -> bool {
+        for &a in &edges[i] {
+            if !seen.insert(a) {
+                continue;
+            }
+            let free = match owner.get(&a) {
+                None => true,
+                Some(&j) => augment(j, edges, seen, owner),
+            };
+            if free {
+                owner.insert(a, i);
+                return true;
+            }
+        }
+        false
+    }
+    for i in 0..edges.len() {
+        augment(i, &edges, &mut BTreeSet::new(), &mut owner);
+    }
+    owner.into_keys().collect()
+}
+
 /// An authority of the policy: key `i` or identity `i`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Authority {
@@ -66,7 +122,7 @@ impl CosignPolicy {
     }
 
     /// The authorities that `c` shows signed `digest`, or why none.
-    pub fn check(&self, c: &Candidate, digest: &str) -> Result<BTreeSet<Authority>, String> {
+    pub fn check(&self, c: &Candidate, digest: &str) -> Result<Verified, String> {
         names_digest(&c.content, digest)?;
         let msg = c.content.signed_bytes();
         let verify = |k: &PublicKey| match &c.content {
@@ -74,26 +130,30 @@ impl CosignPolicy {
             _ => k.verify(&msg, &c.signature),
         };
         let mut found = BTreeSet::new();
+        let mut signer = None;
         let mut why = Vec::new();
         for (i, (name, key)) in self.keys.iter().enumerate() {
             if !verify(key) {
                 continue;
             }
-            match self.tlog {
-                Tlog::Ignore => {
+            let logged = match self.tlog {
+                Tlog::Ignore => Ok(None),
+                Tlog::Required => self.logged(c, &key.spki(), None),
+            };
+            match logged {
+                Ok(_) => {
                     found.insert(Authority::Key(i));
+                    signer = Some(key.spki());
                 }
-                Tlog::Required => match self.logged(c, &key.spki(), None) {
-                    Ok(_) => {
-                        found.insert(Authority::Key(i));
-                    }
-                    Err(e) => why.push(format!("signed with key {name}, but {e}")),
-                },
+                Err(e) => why.push(format!("signed with key {name}, but {e}")),
             }
         }
         if let (Some(der), false) = (&c.cert, self.identities.is_empty()) {
             match self.keyless(c, der, &verify) {
-                Ok(ids) => found.extend(ids),
+                Ok((ids, spki)) => {
+                    found.extend(ids);
+                    signer.get_or_insert(spki);
+                }
                 Err(e) => why.push(e),
             }
         }
@@ -107,7 +167,10 @@ impl CosignPolicy {
             }
             return Err(why.join("; "));
         }
-        Ok(found)
+        Ok(Verified {
+            signer: signer.unwrap_or_default(),
+            authorities: found,
+        })
     }
 
     fn keyless(
@@ -115,7 +178,7 @@ impl CosignPolicy {
         c: &Candidate,
         der: &[u8],
         verify: &dyn Fn(&PublicKey) -> bool,
-    ) -> Result<Vec<Authority>, String> {
+    ) -> Result<(Vec<Authority>, Vec<u8>), String> {
         let root = self
             .root
             .as_ref()
@@ -157,7 +220,7 @@ impl CosignPolicy {
                 issuer
             ));
         }
-        Ok(ids)
+        Ok((ids, cert.key.spki()))
     }
 
     /// A Rekor entry of `c` that verifies and is about this very signature,
@@ -368,6 +431,31 @@ fn bound(e: &TlogEntry, c: &Candidate, key_spki: &[u8], cert: Option<&[u8]>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn distinct_signers_are_matched_to_authorities() {
+        use Authority::{Identity as I, Key as K};
+        let v = |s: u8, a: &[Authority]| Verified {
+            signer: vec![s],
+            authorities: a.iter().copied().collect(),
+        };
+        // S1 could be A or B, S2 only A: both count, by giving S1 B.
+        assert_eq!(
+            distinct_authorities(&[v(1, &[I(0), I(1)]), v(2, &[I(0)])]).len(),
+            2
+        );
+        // One signer, many signatures and authorities: one.
+        assert_eq!(
+            distinct_authorities(&[v(1, &[I(0), I(1)]), v(1, &[K(0)])]).len(),
+            1
+        );
+        // Three signers over two authorities: two.
+        assert_eq!(
+            distinct_authorities(&[v(1, &[K(0)]), v(2, &[K(0)]), v(3, &[K(1)])]).len(),
+            2
+        );
+        assert!(distinct_authorities(&[]).is_empty());
+    }
 
     #[test]
     fn payloads_must_name_the_exact_digest() {
