@@ -64,8 +64,20 @@ test: deps lint binary build
 	IMG_AUTHZ_PLUGIN_DIR=$(CURDIR)/$(PLUGIN_DIR) \
 	  scripts/stack run "$$(mktemp -d /tmp/iaz-test.XXXXXX)" -- scripts/nextest --workspace
 
+# Long fuzzing (TESTING.md): the differential run against Go's stdlib for
+# FUZZ_SECONDS, then every libFuzzer target under fuzz/ for
+# FUZZ_TARGET_SECONDS each. Findings land in target/fuzz-findings.
+FUZZ_SECONDS        ?= 600
+FUZZ_TARGET_SECONDS ?= 60
+.PHONY: fuzz
+fuzz:
+	@command -v go >/dev/null || scripts/stack deps
+	DIFF_SECONDS=$(FUZZ_SECONDS) $(CARGO) test --locked --release --test differential long_differential -- --ignored --nocapture
+	scripts/fuzz $(FUZZ_TARGET_SECONDS)
+
 demo: deps release
 	IMG_AUTHZ_BIN=$(CURDIR)/$(RELEASE_BIN) scripts/stack run "$$(mktemp -d /tmp/iaz-demo.XXXXXX)" -- scripts/demo
+
 
 # --- managed plugin -------------------------------------------------------
 

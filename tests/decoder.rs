@@ -9,21 +9,21 @@ use img_authz::protocol::AuthzRequest;
 use img_authz::request::action::{Action, PluginOp};
 use img_authz::request::{decode, DecodeError};
 
-enum Expect {
+pub enum Expect {
     /// Decodes to this action kind, and the check holds.
     Ok(&'static str, fn(&Action) -> bool),
     /// Refused; the message contains this text.
     Refused(&'static str),
 }
 
-struct Case {
-    name: &'static str,
-    method: &'static str,
-    uri: &'static str,
+pub struct Case {
+    pub name: &'static str,
+    pub method: &'static str,
+    pub uri: &'static str,
     /// Extra headers; a JSON body gets Content-Type and Content-Length by default.
-    headers: &'static [(&'static str, &'static str)],
-    body: Option<&'static str>,
-    expect: Expect,
+    pub headers: &'static [(&'static str, &'static str)],
+    pub body: Option<&'static str>,
+    pub expect: Expect,
 }
 
 fn any(_: &Action) -> bool {
@@ -78,7 +78,8 @@ fn binds(a: &Action, want: &str) -> bool {
 
 const D: &str = "sha256:e6693c20186f837fc393390135d8a598a96a833917917789d63766cab6c59582";
 
-static CASES: &[Case] = &[
+/// Shared with tests/differential.rs, which seeds its generator with it.
+pub static CASES: &[Case] = &[
     // --- Reads and the version prefix ---------------------------------
     Case { name: "ping", method: "HEAD", uri: "/_ping", headers: &[], body: None, expect: Expect::Ok("read", any) },
     Case { name: "ps", method: "GET", uri: "/v1.41/containers/json?all=1", headers: &[], body: None, expect: Expect::Ok("read", any) },

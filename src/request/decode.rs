@@ -288,7 +288,7 @@ pub fn pull_reference(from_image: &str, tag: &str) -> Result<Reference, DecodeEr
 
 /// The name `POST /images/{name}/tag` gives: `repo` with `tag` (default
 /// `latest`); a digest is not a valid target.
-fn tag_target(repo: &str, tag: &str) -> Result<Reference, DecodeError> {
+pub fn tag_target(repo: &str, tag: &str) -> Result<Reference, DecodeError> {
     if repo.is_empty() {
         return Err(DecodeError::Invalid(
             "the tag request has no target repository (repo=)".into(),

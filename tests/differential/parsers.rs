@@ -1,0 +1,214 @@
+//! One check per parser on a request path, shared by `tests/parsers_fuzz.rs`
+//! (proptest, stable Rust, in `make test`) and the libFuzzer targets under
+//! `fuzz/` (`make fuzz`). Each takes arbitrary bytes and must not panic; the
+//! asserts are the "no allow on malformed input" properties of each parser.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use img_authz::protocol::AuthzRequest;
+use img_authz::request::action::Action;
+use img_authz::request::query::Query;
+use img_authz::request::reference::{validate_digest, Reference};
+use img_authz::request::uri::{clean_path, parse_target};
+use img_authz::request::{decode, json, pull_reference};
+use img_authz::trust::notary::{keys, metadata};
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The AuthZReq envelope as the server reads it: only a JSON object is a
+/// call, and a call that does not deserialize is never decoded (the server
+/// denies it). Whatever deserializes must decode or be refused, not panic.
+pub fn envelope(data: &[u8]) {
+    let is_object = data.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if let Ok(req) = serde_json::from_slice::<AuthzRequest>(data) {
+        if is_object {
+            let _ = decode(&req);
+        }
+    }
+}
+
+const METHODS: &[&str] = &[
+    "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "post",
+];
+
+/// An authorization call built from bytes: a method, a URI line, header
+/// lines, an empty line and the body.
+pub fn request_from(data: &[u8]) -> AuthzRequest {
+    let method = METHODS[usize::from(data.first().copied().unwrap_or(0)) % METHODS.len()];
+    let rest = data.get(1..).unwrap_or(&[]);
+    let mut parts = rest.splitn(2, |&b| b == b'\n');
+    let uri = text(parts.next().unwrap_or(&[]));
+    let rest = parts.next().unwrap_or(&[]);
+    let (head, body) = match rest.windows(2).position(|w| w == b"\n\n") {
+        Some(i) => (&rest[..i], Some(rest[i + 2..].to_vec())),
+        None => (rest, None),
+    };
+    let mut headers = BTreeMap::new();
+    for line in head.split(|&b| b == b'\n') {
+        let line = text(line);
+        if let Some((k, v)) = line.split_once(':') {
+            headers.insert(k.trim().to_string(), v.trim().to_string());
+        }
+    }
+    AuthzRequest {
+        request_method: method.into(),
+        request_uri: uri,
+        request_body: body.filter(|b| !b.is_empty()),
+        request_headers: Some(headers),
+        ..Default::default()
+    }
+}
+
+/// The whole decoder. A decoded body-reading action implies its body was
+/// seen and is valid JSON (a body we cannot read is never allowed).
+pub fn decode_request(data: &[u8]) {
+    let req = request_from(data);
+    let Ok(d) = decode(&req) else { return };
+    let body = req.request_body.as_deref().unwrap_or(&[]);
+    let reads_json = matches!(
+        d.action,
+        Action::ContainerCreate(_)
+            | Action::ContainerUpdate { .. }
+            | Action::ExecCreate { .. }
+            | Action::VolumeCreate { .. }
+            | Action::Service(_)
+    );
+    if reads_json {
+        let cl = req.header("Content-Length").map(str::trim);
+        assert!(
+            json::parse(body).is_ok() || (body.is_empty() && cl == Some("0")),
+            "{} decoded from a body it could not read",
+            d.action.kind()
+        );
+    }
+    assert!(
+        parse_target(&req.request_uri).is_ok(),
+        "decoded a URI that does not parse"
+    );
+}
+
+/// `url.ParseRequestURI` + mux's clean-path rule: what parses is a clean,
+/// decoded path without control characters.
+pub fn uri(data: &[u8]) {
+    let s = text(data);
+    if let Ok(t) = parse_target(&s) {
+        assert_eq!(clean_path(&t.path), t.path, "unclean path accepted");
+        assert!(!s.bytes().any(|b| b < 0x20 || b == 0x7f));
+    }
+}
+
+/// `url.ParseQuery`: a raw ';' is always refused; first value wins.
+pub fn query(data: &[u8]) {
+    let s = text(data);
+    if let Ok(q) = Query::parse(&s) {
+        assert!(!s.contains(';'), "a ';' query was accepted");
+        if let Some(v) = q.first("fromImage") {
+            assert_eq!(q.all("fromImage").next(), Some(v));
+        }
+    }
+}
+
+/// Body JSON: parse errors, never panics; what parses is one value.
+pub fn body_json(data: &[u8]) {
+    if let Ok(v) = json::parse(data) {
+        // Whatever we accept as UTF-8 JSON without escapes, serde_json
+        // (a strict RFC 8259 parser) accepts too.
+        if std::str::from_utf8(data).is_ok()
+            && !data.contains(&b'\\')
+            && !data.starts_with(b"\xef\xbb\xbf")
+        {
+            // serde_json also refuses numbers beyond f64 (`1E2222…`), which
+            // are valid JSON text to Go's scanner and to us; libFuzzer found
+            // that, and it is not a syntax disagreement.
+            let serde = serde_json::from_slice::<serde_json::Value>(data);
+            assert!(
+                serde.is_ok()
+                    || serde
+                        .as_ref()
+                        .is_err_and(|e| e.to_string().contains("number out of range"))
+                    || data.iter().filter(|&&b| b == b'[' || b == b'{').count() > 120,
+                "img-authz parsed JSON that serde_json rejects"
+            );
+        }
+        if let Ok(Some(s)) = json::Struct::root(&v) {
+            let _ = s.string("Image");
+            let _ = s.sub("HostConfig");
+        }
+    }
+}
+
+/// Image references: a parsed reference prints to itself.
+pub fn reference(data: &[u8]) {
+    let s = text(data);
+    if let Ok(r) = Reference::parse_normalized(&s) {
+        let again =
+            Reference::parse_normalized(&r.to_string()).expect("a printed reference parses");
+        assert_eq!(again, r, "normalisation is not idempotent for {s:?}");
+    }
+    let (a, b) = s.split_once('\u{0}').unwrap_or((&s, ""));
+    let _ = pull_reference(a, b);
+    let _ = validate_digest(&s);
+}
+
+/// Notary metadata: every role parser on any envelope that parses.
+pub fn notary_metadata(data: &[u8]) {
+    let Ok(env) = metadata::parse_envelope(data, "targets") else {
+        return;
+    };
+    assert!(
+        serde_json::from_slice::<serde_json::Value>(data).is_ok(),
+        "non-JSON metadata parsed"
+    );
+    let _ = metadata::parse_root(&env);
+    let _ = metadata::parse_timestamp(&env);
+    let _ = metadata::parse_snapshot(&env);
+    let _ = metadata::parse_targets(&env, "targets");
+    let _ = metadata::parse_targets(&env, "targets/releases");
+}
+
+/// Notary keys: any JSON value as a key object.
+pub fn notary_key(data: &[u8]) {
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) {
+        let _ = keys::parse_key(&v);
+    }
+}
+
+/// Docker config.json credentials.
+pub fn credentials(data: &[u8]) {
+    let _ = img_authz::credentials::Credentials::parse(data);
+}
+
+/// Registry and Notary responses: the WWW-Authenticate challenge and the
+/// Docker-Content-Digest header.
+pub fn registry_response(data: &[u8]) {
+    let s = text(data);
+    if let Some(c) = img_authz::http::parse_challenge(&s) {
+        assert_eq!(c.scheme, c.scheme.to_ascii_lowercase());
+    }
+    if validate_digest(s.trim()).is_ok() {
+        assert!(
+            s.trim().contains(':'),
+            "a digest without an algorithm was accepted"
+        );
+    }
+}
+
+/// A named check.
+pub type Check = (&'static str, fn(&[u8]));
+
+pub const ALL: &[Check] = &[
+    ("envelope", envelope),
+    ("decode", decode_request),
+    ("uri", uri),
+    ("query", query),
+    ("body_json", body_json),
+    ("reference", reference),
+    ("notary_metadata", notary_metadata),
+    ("notary_key", notary_key),
+    ("credentials", credentials),
+    ("registry_response", registry_response),
+];

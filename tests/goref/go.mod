@@ -1,0 +1,3 @@
+module imgauthz/goref
+
+go 1.19
