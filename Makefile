@@ -78,6 +78,11 @@ fuzz:
 demo: deps release
 	IMG_AUTHZ_BIN=$(CURDIR)/$(RELEASE_BIN) scripts/stack run "$$(mktemp -d /tmp/iaz-demo.XXXXXX)" -- scripts/demo
 
+# Benchmarks (BENCHMARKS.md): release build, the real stack, criterion, load
+# over the socket, notary lookup and docker run; raw results in target/bench-results.
+.PHONY: bench
+bench:
+	scripts/bench
 
 # --- managed plugin -------------------------------------------------------
 
