@@ -42,6 +42,10 @@ const SEEDS: &[&str] = &[
     r#"Bearer realm="https://auth.example.com/token",service="registry",scope="repository:a:pull""#,
     "Basic realm=x, Bearer realm=\"a\\\"b\"",
     "sha256:e6693c20186f837fc393390135d8a598a96a833917917789d63766cab6c59582",
+    // Cosign signatures by the independent test signer (tests/cosign).
+    include_str!("fixtures/cosign/cases/bundle-keyless.json"),
+    include_str!("fixtures/cosign/cases/simple-p256-tlog.json"),
+    include_str!("fixtures/cosign/cases/simple-keyless.json"),
 ];
 
 fn input() -> impl Strategy<Value = Vec<u8>> {

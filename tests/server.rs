@@ -57,8 +57,11 @@ async fn start(
     let sock = dir.join("p.sock");
     let listener = protocol::bind(&sock).unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    // Long enough that a panic's backtrace (RUST_BACKTRACE=1, debug build,
+    // busy CI machine) is printed before it: the panic must be reported as a
+    // panic, not as a missed deadline.
     let opts = ServerOptions {
-        deadline: Duration::from_millis(500),
+        deadline: Duration::from_millis(2500),
     };
     let h = tokio::spawn(async move {
         protocol::serve(listener, Arc::new(Scripted), opts, async {

@@ -197,6 +197,60 @@ pub fn registry_response(data: &[u8]) {
     }
 }
 
+/// The fixture policy for cosign: a trusted key, a trusted keyless identity
+/// with its trusted root, and the transparency log required.
+fn cosign_policy() -> &'static img_authz::trust::cosign::CosignPolicy {
+    use img_authz::trust::cosign::keys::PublicKey;
+    use img_authz::trust::cosign::root::TrustedRoot;
+    use img_authz::trust::cosign::{CosignPolicy, Identity, Tlog};
+    static P: std::sync::OnceLock<CosignPolicy> = std::sync::OnceLock::new();
+    P.get_or_init(|| CosignPolicy {
+        keys: vec![(
+            "p256.pub".into(),
+            PublicKey::from_pem(include_str!("../fixtures/cosign/keys/p256.pub"))
+                .expect("fixture key"),
+        )],
+        identities: vec![Identity {
+            issuer: "https://token.actions.githubusercontent.com".into(),
+            subject: "https://github.com/acme/*".into(),
+        }],
+        threshold: 1,
+        root: Some(std::sync::Arc::new(
+            TrustedRoot::parse(include_bytes!("../fixtures/cosign/trusted_root.json"))
+                .expect("fixture root"),
+        )),
+        tlog: Tlog::Required,
+    })
+}
+
+/// Cosign signature material from a registry (a Sigstore bundle, a
+/// simple-signing layer with its annotations, a trusted root): no panic,
+/// and nothing vouches for a digest that nobody signed.
+pub fn cosign_signature(data: &[u8]) {
+    use base64::Engine as _;
+    use img_authz::trust::cosign::root::TrustedRoot;
+    use img_authz::trust::cosign::signature::{from_bundle, from_simple_layer};
+    let mut candidates = from_bundle("fuzz", data).unwrap_or_default();
+    if let Ok(serde_json::Value::Object(v)) = serde_json::from_slice(data) {
+        let payload = v
+            .get("payload")
+            .and_then(|p| p.as_str())
+            .and_then(|p| base64::engine::general_purpose::STANDARD.decode(p).ok());
+        match (payload, v.get("annotations").and_then(|a| a.as_object())) {
+            (Some(p), Some(a)) => candidates.extend(from_simple_layer("fuzz".into(), p, a).ok()),
+            _ => candidates.extend(from_simple_layer("fuzz".into(), data.to_vec(), &v).ok()),
+        }
+    }
+    let nobody = format!("sha256:{}", "0".repeat(64));
+    for c in &candidates {
+        assert!(
+            cosign_policy().check(c, &nobody).is_err(),
+            "a cosign signature was accepted for a digest nobody signed"
+        );
+    }
+    let _ = TrustedRoot::parse(data);
+}
+
 /// A named check.
 pub type Check = (&'static str, fn(&[u8]));
 
@@ -211,4 +265,5 @@ pub const ALL: &[Check] = &[
     ("notary_key", notary_key),
     ("credentials", credentials),
     ("registry_response", registry_response),
+    ("cosign_signature", cosign_signature),
 ];
