@@ -201,6 +201,14 @@ impl RegistryClient {
         reference: &str,
     ) -> Result<Option<(String, Bytes)>, RegistryError> {
         let what = format!("{domain}/{path}:{reference}");
+        // A tag has no ':'; a digest we cannot recompute is not fetched.
+        if reference.contains(':') && !reference.starts_with("sha256:") {
+            return Err(RegistryError::BadDigest {
+                registry: domain.to_string(),
+                reference: what,
+                why: "only sha256 digests are checked".into(),
+            });
+        }
         let resp = self
             .call(
                 Method::GET,
@@ -247,6 +255,13 @@ impl RegistryClient {
             reference: what.clone(),
             why: e.to_string(),
         })?;
+        if !digest.starts_with("sha256:") {
+            return Err(RegistryError::BadDigest {
+                registry: domain.to_string(),
+                reference: what,
+                why: "only sha256 digests are checked".into(),
+            });
+        }
         let resp = self
             .call(
                 Method::GET,
@@ -273,7 +288,7 @@ impl RegistryClient {
                 })
             }
         }
-        if digest.starts_with("sha256:") && sha256_of(&resp.body) != digest {
+        if sha256_of(&resp.body) != digest {
             return Err(RegistryError::BadDigest {
                 registry: domain.to_string(),
                 reference: what,

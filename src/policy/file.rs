@@ -797,7 +797,15 @@ impl Parser<'_> {
                 }
             },
         };
-        if c.get("keys").is_none() && c.get("identities").is_none() {
+        // Empty lists too: a rule that no signature can meet is a typo.
+        let listed = |k: &str| {
+            c.get(k).is_some_and(|i| match &i {
+                Item::Value(Value::Array(a)) => !a.is_empty(),
+                Item::ArrayOfTables(a) => !a.is_empty(),
+                _ => true,
+            })
+        };
+        if !listed("keys") && !listed("identities") {
             self.err(c.span(), "[rules.cosign] needs keys or identities");
         }
         if !identities.is_empty() && trusted_root.is_none() && c.get("trusted_root").is_none() {
@@ -1228,6 +1236,15 @@ tlog = "required"
         assert!(
             bad_root.to_string().contains("not a trusted root"),
             "{bad_root}"
+        );
+        let empty = parse(
+            "version = 1\n[[rules]]\nrepositories = [\"r.io/*\"]\nverifier = \"cosign\"\n[rules.cosign]\nkeys = []\nidentities = []\n",
+            &f.join("policy.toml"),
+        )
+        .unwrap_err();
+        assert!(
+            empty.to_string().contains("needs keys or identities"),
+            "{empty}"
         );
     }
 }

@@ -230,7 +230,7 @@ pub fn cosign_signature(data: &[u8]) {
     use base64::Engine as _;
     use img_authz::trust::cosign::root::TrustedRoot;
     use img_authz::trust::cosign::signature::{from_bundle, from_simple_layer};
-    let mut candidates = from_bundle("fuzz", data).unwrap_or_default();
+    let mut candidates: Vec<_> = from_bundle("fuzz", data).into_iter().collect();
     if let Ok(serde_json::Value::Object(v)) = serde_json::from_slice(data) {
         let payload = v
             .get("payload")

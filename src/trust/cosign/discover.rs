@@ -6,10 +6,14 @@
 use serde_json::Value;
 
 use super::signature::{from_bundle, from_simple_layer, Candidate, BUNDLE_PREFIX, SIMPLE_SIGNING};
+use crate::http::HttpError;
 use crate::registry::{RegistryClient, RegistryError};
 
 /// Signatures looked at per image and format; more are ignored.
 pub const MAX_SIGNATURES: usize = 32;
+/// Entries of a signature manifest or referrers index looked at, of any
+/// kind: bounds the parsing before filtering.
+const MAX_DESCRIPTORS: usize = 1024;
 /// A simple-signing payload or a bundle larger than this is refused.
 pub const MAX_SIGNATURE_BLOB: usize = 1024 * 1024;
 
@@ -20,23 +24,32 @@ pub struct Found {
     pub unreadable: Vec<String>,
 }
 
-fn descriptors<'a>(v: &'a Value, field: &str) -> impl Iterator<Item = &'a Value> {
+/// The first `MAX_SIGNATURES` entries of `field` whose `type_field` is
+/// what `wanted` accepts. Filtering comes first, so unrelated entries
+/// (attestations, SBOMs, junk pushed by anyone) cannot crowd out signatures.
+fn descriptors<'a>(
+    v: &'a Value,
+    field: &str,
+    type_field: &'a str,
+    wanted: impl Fn(&str) -> bool + 'a,
+) -> impl Iterator<Item = &'a Value> + 'a {
     v.get(field)
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
+        .take(MAX_DESCRIPTORS)
+        .filter(move |d| str_of(d, type_field).is_some_and(&wanted))
         .take(MAX_SIGNATURES)
 }
 
-/// Missing or corrupt signature material is the signer's problem (the
-/// signature does not count); a registry that cannot be asked is ours.
+/// Missing, corrupt, oversized or refused signature material is the
+/// signer's problem (that signature does not count, the others still do);
+/// a registry that cannot be reached at all is ours.
 fn soft<T>(r: Result<T, RegistryError>) -> Result<Result<T, String>, RegistryError> {
     match r {
         Ok(v) => Ok(Ok(v)),
-        Err(e @ (RegistryError::NotFound { .. } | RegistryError::BadDigest { .. })) => {
-            Ok(Err(e.to_string()))
-        }
-        Err(e) => Err(e),
+        Err(e @ RegistryError::Http(HttpError::Unreachable { .. } | HttpError::Tls(_))) => Err(e),
+        Err(e) => Ok(Err(e.to_string())),
     }
 }
 
@@ -59,10 +72,8 @@ pub async fn find(
         match serde_json::from_slice::<Value>(&bytes) {
             Err(_) => found.unreadable.push(format!("{sig_tag} is not JSON")),
             Ok(m) => {
-                for (i, layer) in descriptors(&m, "layers").enumerate() {
-                    if str_of(layer, "mediaType") != Some(SIMPLE_SIGNING) {
-                        continue;
-                    }
+                let simple = descriptors(&m, "layers", "mediaType", |t| t == SIMPLE_SIGNING);
+                for (i, layer) in simple.enumerate() {
                     let origin = format!("{sig_tag} layer {}", i + 1);
                     let Some(d) = str_of(layer, "digest") else {
                         found.unreadable.push(format!("{origin} has no digest"));
@@ -104,10 +115,10 @@ pub async fn find(
         found.unreadable.push(format!("{where_} is not JSON"));
         return Ok(found);
     };
-    for desc in descriptors(&index, "manifests") {
-        if !str_of(desc, "artifactType").is_some_and(|t| t.starts_with(BUNDLE_PREFIX)) {
-            continue;
-        }
+    let bundles = descriptors(&index, "manifests", "artifactType", |t| {
+        t.starts_with(BUNDLE_PREFIX)
+    });
+    for desc in bundles {
         let Some(md) = str_of(desc, "digest") else {
             continue;
         };
@@ -137,8 +148,8 @@ pub async fn find(
                 .push(format!("{origin} is about another image"));
             continue;
         }
-        let Some(layer) = descriptors(&m, "layers")
-            .find(|l| str_of(l, "mediaType").is_some_and(|t| t.starts_with(BUNDLE_PREFIX)))
+        let Some(layer) =
+            descriptors(&m, "layers", "mediaType", |t| t.starts_with(BUNDLE_PREFIX)).next()
         else {
             found.unreadable.push(format!("{origin} holds no bundle"));
             continue;
@@ -161,9 +172,56 @@ pub async fn find(
             }
         };
         match from_bundle(&origin, &blob) {
-            Ok(cs) => found.candidates.extend(cs),
+            Ok(c) => found.candidates.push(c),
             Err(e) => found.unreadable.push(format!("{origin}: {e}")),
         }
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filtering_comes_before_the_limit() {
+        let mut manifests: Vec<Value> = (0..100)
+            .map(|i| serde_json::json!({"artifactType": "application/spdx+json", "digest": format!("junk{i}")}))
+            .collect();
+        manifests.push(serde_json::json!({
+            "artifactType": "application/vnd.dev.sigstore.bundle.v0.3+json", "digest": "real"
+        }));
+        let index = serde_json::json!({ "manifests": manifests });
+        let got: Vec<_> = descriptors(&index, "manifests", "artifactType", |t| {
+            t.starts_with(BUNDLE_PREFIX)
+        })
+        .filter_map(|d| str_of(d, "digest"))
+        .collect();
+        assert_eq!(got, ["real"]);
+        let many = serde_json::json!({ "layers": vec![serde_json::json!({"mediaType": SIMPLE_SIGNING}); 100] });
+        assert_eq!(
+            descriptors(&many, "layers", "mediaType", |t| t == SIMPLE_SIGNING).count(),
+            MAX_SIGNATURES
+        );
+    }
+
+    #[test]
+    fn only_an_unreachable_registry_fails_the_lookup() {
+        let status = RegistryError::Status {
+            registry: "r".into(),
+            reference: "x".into(),
+            status: 500,
+        };
+        assert!(matches!(soft::<()>(Err(status)), Ok(Err(_))));
+        let big = RegistryError::Http(HttpError::TooLarge {
+            url: "u".into(),
+            limit: 1,
+        });
+        assert!(matches!(soft::<()>(Err(big)), Ok(Err(_))));
+        let down = RegistryError::Http(HttpError::Unreachable {
+            url: "u".into(),
+            why: "refused".into(),
+        });
+        assert!(soft::<()>(Err(down)).is_err());
+    }
 }

@@ -62,6 +62,12 @@ impl TlogEntry {
             why = "the Rekor SET does not verify".into();
         }
         if let Some(p) = &self.proof {
+            // `integratedTime` is unsigned here, so it cannot show the entry
+            // predates the end of a retired log key: only a current key's
+            // checkpoint counts.
+            if !log.valid_at(OffsetDateTime::now_utc()) {
+                return Err("the Rekor entry has only an inclusion proof, and its log's key is no longer current".into());
+            }
             p.verify(&self.body, log)?;
             return Ok(Logged { signed_time: None });
         }

@@ -19,6 +19,10 @@ pub const ANN_SIGNATURE: &str = "dev.cosignproject.cosign/signature";
 pub const ANN_CERTIFICATE: &str = "dev.sigstore.cosign/certificate";
 pub const ANN_BUNDLE: &str = "dev.sigstore.cosign/bundle";
 
+/// Rekor entries read per signature. Sigstore writes one; a bound keeps a
+/// hostile bundle from multiplying the work of every check.
+pub const MAX_TLOG_ENTRIES: usize = 4;
+
 /// What the signature is over.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Content {
@@ -298,8 +302,8 @@ fn tlog_entry(t: &TlogJson) -> Result<TlogEntry, String> {
     })
 }
 
-/// A Sigstore bundle: one candidate per signature it carries.
-pub fn from_bundle(origin: &str, bytes: &[u8]) -> Result<Vec<Candidate>, String> {
+/// A Sigstore bundle: the one signature it carries.
+pub fn from_bundle(origin: &str, bytes: &[u8]) -> Result<Candidate, String> {
     let b: Bundle =
         serde_json::from_slice(bytes).map_err(|e| format!("not a Sigstore bundle: {e}"))?;
     if !b.media_type.starts_with(BUNDLE_PREFIX) {
@@ -314,27 +318,38 @@ pub fn from_bundle(origin: &str, bytes: &[u8]) -> Result<Vec<Candidate>, String>
         },
         (None, None) => None,
     };
+    if m.tlog_entries.len() > MAX_TLOG_ENTRIES {
+        return Err(format!(
+            "the bundle lists {} Rekor entries (at most {MAX_TLOG_ENTRIES} are read)",
+            m.tlog_entries.len()
+        ));
+    }
     let tlog = m
         .tlog_entries
         .iter()
         .map(tlog_entry)
         .collect::<Result<Vec<_>, _>>()?;
-    let mut out = Vec::new();
     match (&b.dsse_envelope, &b.message_signature) {
         (Some(env), None) => {
-            let payload = b64(&env.payload, "the DSSE payload")?;
-            for (i, s) in env.signatures.iter().enumerate() {
-                out.push(Candidate {
-                    origin: format!("{origin} (DSSE signature {})", i + 1),
-                    content: Content::Dsse {
-                        payload_type: env.payload_type.clone(),
-                        payload: payload.clone(),
-                    },
-                    signature: b64(&s.sig, "the DSSE signature")?,
-                    cert: cert.clone(),
-                    tlog: tlog.clone(),
-                });
-            }
+            // The bundle spec allows exactly one signature per envelope (the
+            // verification material is for one signer); more would also let
+            // one blob multiply its payload into many candidates.
+            let [s] = env.signatures.as_slice() else {
+                return Err(format!(
+                    "a bundle's DSSE envelope must hold exactly one signature, not {}",
+                    env.signatures.len()
+                ));
+            };
+            Ok(Candidate {
+                origin: origin.to_string(),
+                content: Content::Dsse {
+                    payload_type: env.payload_type.clone(),
+                    payload: b64(&env.payload, "the DSSE payload")?,
+                },
+                signature: b64(&s.sig, "the DSSE signature")?,
+                cert,
+                tlog,
+            })
         }
         (None, Some(ms)) => {
             if ms.message_digest.algorithm != "SHA2_256" {
@@ -343,19 +358,16 @@ pub fn from_bundle(origin: &str, bytes: &[u8]) -> Result<Vec<Candidate>, String>
                     ms.message_digest.algorithm
                 ));
             }
-            out.push(Candidate {
+            Ok(Candidate {
                 origin: origin.to_string(),
                 content: Content::Digest(b64(&ms.message_digest.digest, "the message digest")?),
                 signature: b64(&ms.signature, "the message signature")?,
                 cert,
                 tlog,
-            });
+            })
         }
-        _ => {
-            return Err("a bundle must hold exactly one of dsseEnvelope or messageSignature".into())
-        }
+        _ => Err("a bundle must hold exactly one of dsseEnvelope or messageSignature".into()),
     }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -383,5 +395,35 @@ mod tests {
         let sha1 = br#"{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","verificationMaterial":{},
             "messageSignature":{"messageDigest":{"algorithm":"SHA1","digest":""},"signature":""}}"#;
         assert!(from_bundle("t", sha1).is_err());
+    }
+
+    #[test]
+    fn bundles_are_bounded() {
+        let env = |sigs: &str| {
+            format!(
+                r#"{{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","verificationMaterial":{{}},
+                "dsseEnvelope":{{"payload":"e30=","payloadType":"application/vnd.in-toto+json","signatures":[{sigs}]}}}}"#
+            )
+        };
+        let one = from_bundle("t", env(r#"{"sig":"AA=="}"#).as_bytes()).unwrap();
+        assert_eq!(one.signature, vec![0u8]);
+        assert!(from_bundle("t", env("").as_bytes()).is_err());
+        assert!(from_bundle("t", env(r#"{"sig":"AA=="},{"sig":"AQ=="}"#).as_bytes()).is_err());
+        let entry = r#"{"logIndex":"1","logId":{"keyId":"AA=="},"integratedTime":"1","canonicalizedBody":"e30="}"#;
+        let tlog = |n: usize| {
+            format!(
+                r#"{{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","verificationMaterial":{{"tlogEntries":[{}]}},
+                "messageSignature":{{"messageDigest":{{"algorithm":"SHA2_256","digest":"AA=="}},"signature":"AA=="}}}}"#,
+                vec![entry; n].join(",")
+            )
+        };
+        assert_eq!(
+            from_bundle("t", tlog(MAX_TLOG_ENTRIES).as_bytes())
+                .unwrap()
+                .tlog
+                .len(),
+            MAX_TLOG_ENTRIES
+        );
+        assert!(from_bundle("t", tlog(MAX_TLOG_ENTRIES + 1).as_bytes()).is_err());
     }
 }

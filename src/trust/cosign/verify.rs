@@ -47,8 +47,11 @@ pub struct CosignPolicy {
     pub tlog: Tlog,
 }
 
-/// What one signature proved: who signed (the signing key's
-/// SubjectPublicKeyInfo) and which authorities of the policy that satisfies.
+/// What one signature proved: who signed and which authorities of the
+/// policy that satisfies. The signer of a key-based signature is its key
+/// (SubjectPublicKeyInfo); of a keyless one, the certificate's issuer and
+/// subjects: keyless signing makes a fresh key each time, so by key one
+/// workflow signing twice would count as two signers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
     pub signer: Vec<u8>,
@@ -150,9 +153,9 @@ impl CosignPolicy {
         }
         if let (Some(der), false) = (&c.cert, self.identities.is_empty()) {
             match self.keyless(c, der, &verify) {
-                Ok((ids, spki)) => {
+                Ok((ids, who)) => {
                     found.extend(ids);
-                    signer.get_or_insert(spki);
+                    signer.get_or_insert(who);
                 }
                 Err(e) => why.push(e),
             }
@@ -179,6 +182,7 @@ impl CosignPolicy {
         der: &[u8],
         verify: &dyn Fn(&PublicKey) -> bool,
     ) -> Result<(Vec<Authority>, Vec<u8>), String> {
+        // Returns the identities matched and the signer (see `Verified`).
         let root = self
             .root
             .as_ref()
@@ -220,7 +224,12 @@ impl CosignPolicy {
                 issuer
             ));
         }
-        Ok((ids, cert.key.spki()))
+        let mut who = format!("keyless\0{issuer}").into_bytes();
+        for s in &cert.subjects {
+            who.push(0);
+            who.extend_from_slice(s.as_bytes());
+        }
+        Ok((ids, who))
     }
 
     /// A Rekor entry of `c` that verifies and is about this very signature,
