@@ -59,7 +59,7 @@ pub struct Verified {
 }
 
 /// The authorities satisfied by distinct signers: one signer (one key, one
-/// certificate's key) counts for at most one authority, however many
+/// keyless identity) counts for at most one authority, however many
 /// signatures it made or identities its certificate matches. A maximum
 /// bipartite matching of signers to authorities.
 pub fn distinct_authorities(found: &[Verified]) -> BTreeSet<Authority> {
