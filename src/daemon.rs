@@ -4,7 +4,8 @@
 //! reads, answered without calling back into the daemon, on their own task,
 //! so a lookup made while deciding another call cannot deadlock.
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
@@ -46,7 +47,40 @@ pub struct ImageInfo {
     /// `name@sha256:…`: the manifests this image was pulled by.
     #[serde(rename = "RepoDigests", default)]
     pub repo_digests: Option<Vec<String>>,
+    /// The containerd image store's target (API 1.48+): what the name
+    /// points at, manifest or index.
+    #[serde(rename = "Descriptor", default)]
+    pub descriptor: Option<ImageDescriptor>,
 }
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ImageDescriptor {
+    #[serde(default)]
+    pub digest: String,
+}
+
+/// The parts of `GET /containers/{id}/json` the policy needs.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ContainerInfo {
+    /// With dockerd's leading '/'.
+    #[serde(rename = "Name", default)]
+    pub name: String,
+    /// The image ID the container was created from: fixed for its life.
+    #[serde(rename = "Image", default)]
+    pub image: String,
+    #[serde(rename = "Config", default)]
+    pub config: Option<ContainerConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ContainerConfig {
+    /// The image as the create request named it.
+    #[serde(rename = "Image", default)]
+    pub image: String,
+}
+
+/// How long the answer to "which image store" is reused.
+const STORE_TTL: Duration = Duration::from_secs(60);
 
 /// The parts of `GET /plugins/{name}/json` that identify a plugin.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -99,6 +133,8 @@ impl PluginInfo {
 pub struct DaemonClient {
     addr: Addr,
     timeout: Duration,
+    /// Whether dockerd uses the containerd image store, and when asked.
+    store: Arc<Mutex<Option<(bool, Instant)>>>,
 }
 
 impl DaemonClient {
@@ -111,7 +147,11 @@ impl DaemonClient {
         } else {
             return Err(DaemonError::Address(docker_host.to_string()));
         };
-        Ok(DaemonClient { addr, timeout })
+        Ok(DaemonClient {
+            addr,
+            timeout,
+            store: Arc::new(Mutex::new(None)),
+        })
     }
 
     fn describe(&self) -> String {
@@ -217,22 +257,18 @@ impl DaemonClient {
         }
     }
 
-    /// The name (without its leading '/') of the container `id` names.
-    pub async fn inspect_container(&self, id: &str) -> Result<Option<String>, DaemonError> {
+    /// The container `id` names (name, ID or ID prefix).
+    pub async fn inspect_container(&self, id: &str) -> Result<Option<ContainerInfo>, DaemonError> {
         let path = format!("/containers/{}/json", encode_path(id));
         let (status, body) = self.get(&path).await?;
         match status {
             StatusCode::OK => {
-                #[derive(Deserialize)]
-                struct C {
-                    #[serde(rename = "Name", default)]
-                    name: String,
-                }
-                let c: C = serde_json::from_slice(&body).map_err(|e| DaemonError::Invalid {
-                    path,
-                    why: e.to_string(),
-                })?;
-                Ok(Some(c.name.trim_start_matches('/').to_string()))
+                serde_json::from_slice(&body)
+                    .map(Some)
+                    .map_err(|e| DaemonError::Invalid {
+                        path,
+                        why: e.to_string(),
+                    })
             }
             StatusCode::NOT_FOUND => Ok(None),
             s => Err(DaemonError::Status {
@@ -241,6 +277,36 @@ impl DaemonClient {
                 body: String::from_utf8_lossy(&body).chars().take(300).collect(),
             }),
         }
+    }
+
+    /// Whether dockerd keeps images in the containerd image store
+    /// (`GET /info`: `DriverStatus` has `driver-type`
+    /// `io.containerd.snapshotter.v1`). There a name is a record that
+    /// `docker load` can point anywhere, digest-looking names included.
+    pub async fn containerd_store(&self) -> Result<bool, DaemonError> {
+        if let Ok(g) = self.store.lock() {
+            if let Some((v, at)) = *g {
+                if at.elapsed() < STORE_TTL {
+                    return Ok(v);
+                }
+            }
+        }
+        let (status, body) = self.get("/info").await?;
+        if status != StatusCode::OK {
+            return Err(DaemonError::Status {
+                path: "/info".into(),
+                status: status.as_u16(),
+                body: String::from_utf8_lossy(&body).chars().take(300).collect(),
+            });
+        }
+        let v = containerd_store_of(&body).map_err(|why| DaemonError::Invalid {
+            path: "/info".into(),
+            why,
+        })?;
+        if let Ok(mut g) = self.store.lock() {
+            *g = Some((v, Instant::now()));
+        }
+        Ok(v)
     }
 
     /// `GET /version`: the daemon's version, for start-up checks.
@@ -282,6 +348,21 @@ where
     sender.send_request(req).await.map_err(|e| e.to_string())
 }
 
+fn containerd_store_of(info: &[u8]) -> Result<bool, String> {
+    #[derive(Deserialize)]
+    struct Info {
+        #[serde(rename = "DriverStatus", default)]
+        driver_status: Option<Vec<Vec<String>>>,
+    }
+    let i: Info = serde_json::from_slice(info).map_err(|e| e.to_string())?;
+    Ok(i.driver_status.iter().flatten().any(|kv| {
+        kv.first().is_some_and(|k| k == "driver-type")
+            && kv
+                .get(1)
+                .is_some_and(|v| v.starts_with("io.containerd.snapshotter"))
+    }))
+}
+
 /// Percent-encode what could change the meaning of a path; image names and
 /// IDs never contain these, but a decoded name must not grow a query.
 fn encode_path(s: &str) -> String {
@@ -297,4 +378,35 @@ fn encode_path(s: &str) -> String {
         .add(b'{')
         .add(b'}');
     percent_encoding::utf8_percent_encode(s, SET).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_image_store_is_read_from_info() {
+        let classic = br#"{"Driver":"overlay2","DriverStatus":[["Backing Filesystem","extfs"],["Supports d_type","true"]]}"#;
+        assert_eq!(containerd_store_of(classic), Ok(false));
+        let ctrd = br#"{"Driver":"overlayfs","DriverStatus":[["driver-type","io.containerd.snapshotter.v1"]]}"#;
+        assert_eq!(containerd_store_of(ctrd), Ok(true));
+        assert_eq!(containerd_store_of(br#"{"DriverStatus":null}"#), Ok(false));
+        assert!(containerd_store_of(b"not json").is_err());
+    }
+
+    #[test]
+    fn inspect_answers_parse() {
+        let c: ContainerInfo = serde_json::from_str(
+            r#"{"Id":"abc","Name":"/web","Image":"sha256:0123","Config":{"Image":"app:v1"}}"#,
+        )
+        .unwrap();
+        assert_eq!((c.name.as_str(), c.image.as_str()), ("/web", "sha256:0123"));
+        assert_eq!(c.config.map(|c| c.image).as_deref(), Some("app:v1"));
+        let i: ImageInfo = serde_json::from_str(
+            r#"{"Id":"sha256:aa","RepoTags":["r/a:v1"],"RepoDigests":["r/a@sha256:aa"],
+                "Descriptor":{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"sha256:aa","size":1}}"#,
+        )
+        .unwrap();
+        assert_eq!(i.descriptor.map(|d| d.digest).as_deref(), Some("sha256:aa"));
+    }
 }

@@ -21,6 +21,8 @@ use crate::config::{Config, ConfigError, TrustMode};
 use crate::daemon::DaemonClient;
 use crate::request::action::{Action, HostConfig, Mount, PluginOp};
 use crate::request::reference::{is_identifier, validate_digest, Reference};
+use crate::request::route_name;
+use crate::request::routes::RouteId;
 use crate::trust::Verifier;
 
 use file::{HardeningSpec, VerifierKind};
@@ -410,6 +412,11 @@ impl Policy {
         }
         match action {
             Action::Read { .. } => Decision::allow(Rule::Default, "reads are allowed"),
+            Action::Control { route, target }
+                if *route == route_name(RouteId::ContainerRestart) =>
+            {
+                self.container_run(target, user).await
+            }
             Action::Control { .. } => {
                 Decision::allow(Rule::Default, "does not bring in or run an image")
             }
@@ -576,8 +583,8 @@ impl Policy {
                 | PluginOp::Push { .. } => Decision::allow(Rule::Default, "plugin management"),
             },
 
-            Action::ContainerStart { .. }
-            | Action::ContainerUpdate { .. }
+            Action::ContainerStart { container, .. } => self.container_run(container, user).await,
+            Action::ContainerUpdate { .. }
             | Action::ExecCreate { .. }
             | Action::VolumeCreate { .. } => {
                 Decision::allow(Rule::Default, "no image is brought in")
@@ -775,6 +782,51 @@ impl Policy {
         }
     }
 
+    /// Starting (or restarting) a container runs the image it was created
+    /// from, fixed by ID at creation: checked again here, so that a tag
+    /// moved between the create check and dockerd's own lookup (by a
+    /// concurrent load or pull) never runs. Containers made before the
+    /// plugin was enabled are covered too.
+    async fn container_run(&self, container: &str, user: &str) -> Decision {
+        if !self.rules.iter().any(|r| r.verifier.is_some()) {
+            return Decision::allow(Rule::Default, "no rule requires signatures");
+        }
+        let info = match self.daemon.inspect_container(container).await {
+            Ok(Some(i)) => i,
+            Ok(None) => {
+                return Decision::deny(
+                    Rule::ContentBinding,
+                    format!("container {container:?} does not exist, so the image it would run cannot be checked"),
+                    "create the container first",
+                )
+            }
+            Err(e) => {
+                return Decision::deny(
+                    Rule::ContentBinding,
+                    format!("cannot ask dockerd which image container {container:?} runs: {e}"),
+                    "make dockerd's API reachable by the plugin (DOCKER_HOST)",
+                )
+            }
+        };
+        let name = info.name.trim_start_matches('/');
+        let what = format!("the image of container {name}");
+        let d = self.image_in_use(&info.image, &what, user).await;
+        if d.allow {
+            return d;
+        }
+        // Created by the name of a repository whose rule takes unsigned
+        // images (which have no registry digest when imported or built).
+        let created_as = info.config.as_ref().map(|c| c.image.as_str()).unwrap_or("");
+        if let Ok(ImageRef::Named(r)) = ImageRef::parse(created_as, &what) {
+            if let Some(rule) = self.rule_for(&r, user) {
+                if rule.verifier.is_none() && !looks_like_short_id(created_as) {
+                    return unsigned_ok(rule, &r);
+                }
+            }
+        }
+        d
+    }
+
     async fn image_mounts(&self, mounts: &[Mount], user: &str) -> Option<Decision> {
         for m in mounts.iter().filter(|m| m.typ == "image") {
             let d = self.image_in_use(&m.source, "the image mount", user).await;
@@ -897,8 +949,8 @@ impl Policy {
                 }
                 match self.daemon.inspect_container(target).await {
                     Ok(None) => None,
-                    Ok(Some(name)) if self.self_containers.iter().any(|c| c.trim_start_matches('/') == name) => {
-                        Some(deny(format!("container {name} runs img-authz")))
+                    Ok(Some(info)) if self.self_containers.iter().any(|c| c.trim_start_matches('/') == info.name.trim_start_matches('/')) => {
+                        Some(deny(format!("container {} runs img-authz", info.name.trim_start_matches('/'))))
                     }
                     Ok(Some(_)) => None,
                     Err(e) => Some(deny(format!(

@@ -315,6 +315,15 @@ impl Trust {
     ) -> Decision {
         let info = match self.daemon.inspect_image(image).await {
             Ok(Some(i)) => i,
+            Ok(None) if matches!(parsed, ImageRef::Id(_)) => {
+                // dockerd never pulls an ID: allowing would only leave a
+                // window for an image of that ID to appear unchecked.
+                return Decision::deny(
+                    Rule::ContentBinding,
+                    format!("{what} {image} is not present locally"),
+                    "pull the image by its name first",
+                );
+            }
             Ok(None) => {
                 // dockerd answers 404; the client then pulls (which is
                 // checked) and asks again.
@@ -331,7 +340,23 @@ impl Trust {
                 )
             }
         };
-        let digests = repo_digests(&info);
+        // On the containerd image store a RepoDigest is a name record that
+        // `docker load` can point at any content: only the one naming the
+        // image's own target digest shows where it came from.
+        let containerd = match &info.descriptor {
+            Some(_) => Ok(true),
+            None => self.daemon.containerd_store().await,
+        };
+        let digests = match containerd {
+            Ok(c) => repo_digests(&info, c),
+            Err(e) => {
+                return Decision::deny(
+                    Rule::ContentBinding,
+                    format!("cannot ask dockerd which image store it uses: {e}"),
+                    "make dockerd's API reachable by the plugin (DOCKER_HOST)",
+                )
+            }
+        };
         match parsed {
             ImageRef::Named(named) if !resolved_by_id(image, named, &info) => {
                 let repo = bare(named);
@@ -668,14 +693,21 @@ fn bare(r: &Reference) -> Reference {
 }
 
 /// `(repository, digest)` of every RepoDigest, normalised.
-fn repo_digests(info: &ImageInfo) -> Vec<(String, String)> {
+/// The (repository, digest) pairs an image was pulled as. On the containerd
+/// store only those equal to the image's target (its ID there) count.
+fn repo_digests(info: &ImageInfo, containerd: bool) -> Vec<(String, String)> {
+    let target = info
+        .descriptor
+        .as_ref()
+        .map(|d| d.digest.as_str())
+        .unwrap_or(info.id.as_str());
     info.repo_digests
         .iter()
         .flatten()
         .filter_map(|rd| {
             let r = Reference::parse_normalized(rd).ok()?;
             let d = r.digest.clone()?;
-            Some((r.name(), d))
+            (!containerd || (d == info.id && d == target)).then(|| (r.name(), d))
         })
         .collect()
 }
@@ -710,4 +742,43 @@ fn list(digests: &[(String, String)]) -> String {
         .map(|(n, d)| format!("{n}@{d}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::ImageDescriptor;
+
+    fn image(id: &str, descriptor: Option<&str>, repo_digests: &[&str]) -> ImageInfo {
+        ImageInfo {
+            id: id.into(),
+            repo_tags: None,
+            repo_digests: Some(repo_digests.iter().map(|s| s.to_string()).collect()),
+            descriptor: descriptor.map(|d| ImageDescriptor { digest: d.into() }),
+        }
+    }
+
+    #[test]
+    fn on_the_containerd_store_only_the_target_digest_counts() {
+        let (signed, evil) = (
+            format!("sha256:{}", "a".repeat(64)),
+            format!("sha256:{}", "e".repeat(64)),
+        );
+        // `docker load` of a tar naming r.io/app@<signed> for other content:
+        // the record is listed, its ID is the loaded content's.
+        let loaded = image(&evil, Some(&evil), &[&format!("r.io/app@{signed}")]);
+        assert!(repo_digests(&loaded, true).is_empty());
+        let pulled = image(&signed, Some(&signed), &[&format!("r.io/app@{signed}")]);
+        assert_eq!(
+            repo_digests(&pulled, true),
+            vec![("r.io/app".to_string(), signed.clone())]
+        );
+        // The classic store: the ID is the config digest, RepoDigests come
+        // from pulls only.
+        let classic = image(&evil, None, &[&format!("r.io/app@{signed}"), "not a ref"]);
+        assert_eq!(
+            repo_digests(&classic, false),
+            vec![("r.io/app".to_string(), signed)]
+        );
+    }
 }

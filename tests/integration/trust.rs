@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::stack::{stack, unique};
+use crate::stack::{stack, unique, Daemon};
 
 fn repo(name: &str) -> String {
     stack().repo(&format!("trust/{}", unique(name)))
@@ -287,4 +287,93 @@ fn docker_trust_signing_is_honoured() {
     std::thread::sleep(s.cache_ttl());
     s.guarded(&["pull", &image]).allowed();
     s.guarded(&["run", "--rm", &image, "true"]).allowed();
+}
+
+/// Starting or restarting a container runs the image it was created from,
+/// so that is checked again: a container created before the plugin guarded
+/// the daemon (or through a tag moved between the create check and dockerd's
+/// own lookup) runs only if its image is bound to a signed digest.
+#[test]
+fn starting_a_container_checks_the_image_it_was_created_from() {
+    let s = stack();
+    let r = repo("start");
+    let signed = s.signed_image(&format!("{r}:v1"));
+    let unsigned = repo("start-unsigned");
+    s.image(&format!("{unsigned}:v1"));
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut d = Daemon::start(&tmp.path().join("d"), &[]);
+    // Unguarded: containers of a signed image, of an unsigned one, and of
+    // the signed name after its tag was moved to the unsigned content.
+    s.docker(&d.host, &["pull", &format!("{r}:v1")]).allowed();
+    s.docker(&d.host, &["pull", &format!("{unsigned}:v1")])
+        .allowed();
+    for (name, image) in [
+        ("good", format!("{r}:v1")),
+        ("bad", format!("{unsigned}:v1")),
+    ] {
+        s.docker(&d.host, &["create", "--name", name, &image, "true"])
+            .allowed();
+    }
+    s.docker(
+        &d.host,
+        &["tag", &format!("{unsigned}:v1"), &format!("{r}:v1")],
+    )
+    .allowed();
+    s.docker(
+        &d.host,
+        &["create", "--name", "moved", &format!("{r}:v1"), "true"],
+    )
+    .allowed();
+
+    // Now guarded by a plugin of its own that asks this daemon.
+    let plugin = unique("iaz-start");
+    let sock = format!("/run/docker/plugins/{plugin}.sock");
+    let ca = std::fs::read_to_string(s.dir.join("tls/ca.crt")).expect("ca");
+    let mut child = std::process::Command::new("timeout")
+        .arg("300")
+        .arg(env!("CARGO_BIN_EXE_img-authz"))
+        .args(["serve", "--socket", &sock])
+        .env("REGISTRY", &s.registry)
+        .env("NOTARY", &s.notary)
+        .env("NOTARY_ROOT_CA", ca)
+        .env("DOCKER_HOST", &d.host)
+        .env("IMG_AUTHZ_STATE_DIR", tmp.path().join("state"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("plugin starts");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !std::path::Path::new(&sock).exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the plugin socket never appeared"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    d.restart(&[&format!("--authorization-plugin={plugin}")]);
+
+    s.docker(&d.host, &["start", "good"]).allowed();
+    s.docker(&d.host, &["start", "bad"])
+        .denied("content-binding");
+    s.docker(&d.host, &["restart", "bad"])
+        .denied("content-binding");
+    let out = s.docker(&d.host, &["start", "moved"]);
+    out.denied("content-binding");
+    assert!(out.text().contains("container moved"), "{}", out.text());
+    s.docker(&d.host, &["start", "nosuchcontainer"])
+        .denied("content-binding");
+    // The moved tag itself cannot make a new container either; the signed
+    // digest still runs.
+    s.docker(&d.host, &["create", &format!("{r}:v1"), "true"])
+        .denied("content-binding");
+    s.docker(&d.host, &["run", "--rm", &format!("{r}@{signed}"), "true"])
+        .allowed();
+
+    d.stop();
+    let _ = std::process::Command::new("pkill")
+        .args(["-TERM", "-P", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let _ = std::fs::remove_file(&sock);
 }
