@@ -79,6 +79,15 @@ pub struct ContainerConfig {
     pub image: String,
 }
 
+/// The parts of `GET /networks/{id}` that say what a network is.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct NetworkInfo {
+    #[serde(rename = "Name", default)]
+    pub name: String,
+    #[serde(rename = "Driver", default)]
+    pub driver: String,
+}
+
 /// How long the answer to "which image store" is reused.
 const STORE_TTL: Duration = Duration::from_secs(60);
 
@@ -260,6 +269,28 @@ impl DaemonClient {
     /// The container `id` names (name, ID or ID prefix).
     pub async fn inspect_container(&self, id: &str) -> Result<Option<ContainerInfo>, DaemonError> {
         let path = format!("/containers/{}/json", encode_path(id));
+        let (status, body) = self.get(&path).await?;
+        match status {
+            StatusCode::OK => {
+                serde_json::from_slice(&body)
+                    .map(Some)
+                    .map_err(|e| DaemonError::Invalid {
+                        path,
+                        why: e.to_string(),
+                    })
+            }
+            StatusCode::NOT_FOUND => Ok(None),
+            s => Err(DaemonError::Status {
+                path,
+                status: s.as_u16(),
+                body: String::from_utf8_lossy(&body).chars().take(300).collect(),
+            }),
+        }
+    }
+
+    /// The network `id` names (name, ID or ID prefix).
+    pub async fn inspect_network(&self, id: &str) -> Result<Option<NetworkInfo>, DaemonError> {
+        let path = format!("/networks/{}", encode_path(id));
         let (status, body) = self.get(&path).await?;
         match status {
             StatusCode::OK => {

@@ -72,8 +72,10 @@ const ROWS: &[Row] = &[
     ("", "POST", "/v1.41/services/create", Some(r#"{"TaskTemplate":{"ContainerSpec":{"Image":"evil.io/x:1"}}}"#), false, Rule::RegistryAllowlist),
     ("", "POST", "/v1.41/services/create", Some(r#"{"TaskTemplate":{"ContainerSpec":{"Image":"127.0.0.1:5000/x:1"}}}"#), true, Rule::RegistryAllowlist),
     ("", "POST", "/v1.41/services/s/update?version=1", Some(r#"{"TaskTemplate":{"ContainerSpec":{"Image":"127.0.0.1:5000/x:1","Mounts":[{"Type":"image","Source":"busybox"}]}}}"#), false, Rule::RegistryAllowlist),
-    ("", "POST", "/v1.41/services/create", Some(r#"{"TaskTemplate":{"PluginSpec":{"Remote":"127.0.0.1:5000/p"}}}"#), false, Rule::Plugins),
-    ("plugins", "POST", "/v1.41/services/create", Some(r#"{"TaskTemplate":{"PluginSpec":{"Remote":"127.0.0.1:5000/p"}}}"#), true, Rule::RegistryAllowlist),
+    ("", "POST", "/v1.41/services/create", Some(r#"{"TaskTemplate":{"Runtime":"plugin","PluginSpec":{"Remote":"127.0.0.1:5000/p"}}}"#), false, Rule::Plugins),
+    ("plugins", "POST", "/v1.41/services/create", Some(r#"{"TaskTemplate":{"Runtime":"plugin","PluginSpec":{"Remote":"127.0.0.1:5000/p"}}}"#), true, Rule::RegistryAllowlist),
+    // Without the plugin runtime dockerd ignores PluginSpec and runs the container.
+    ("plugins", "POST", "/v1.41/services/create", Some(r#"{"TaskTemplate":{"ContainerSpec":{"Image":"evil.io/x:1"},"PluginSpec":{"Remote":"127.0.0.1:5000/p"}}}"#), false, Rule::RegistryAllowlist),
     ("", "POST", "/v1.41/images/create?fromSrc=-&repo=x", None, false, Rule::Import),
     ("import", "POST", "/v1.41/images/create?fromSrc=-&repo=x", None, true, Rule::Import),
     ("", "POST", "/v1.41/images/load", None, false, Rule::Load),

@@ -147,6 +147,42 @@ impl HardeningSpec {
                 for d in devices {
                     self.host_path(d, &format!("{via} (local driver, o=bind)"))?;
                 }
+                return Ok(());
+            }
+            // Any other `type` is mount(2) of `device` with options `o`:
+            // a host block device (ext4, xfs, ...), or an overlay of host
+            // directories. Only network and memory file systems stay off
+            // the host.
+            let types = get("type");
+            let remote = !types.is_empty()
+                && types.iter().all(|t| {
+                    matches!(
+                        t.trim().to_ascii_lowercase().as_str(),
+                        "tmpfs" | "nfs" | "nfs4" | "cifs" | "smb3"
+                    )
+                });
+            for o in get("o").iter().flat_map(|o| o.split(',')) {
+                let Some((k, v)) = o.split_once('=') else {
+                    continue;
+                };
+                if matches!(k.trim(), "lowerdir" | "upperdir" | "workdir") {
+                    for dir in v.split(':') {
+                        self.host_path(dir, &format!("{via} (local driver, {})", k.trim()))?;
+                    }
+                }
+            }
+            if !remote {
+                for d in get("device") {
+                    if self.devices == Some(false) && d.starts_with("/dev") {
+                        return fail(
+                            "devices",
+                            format!("{via}: the local driver would mount host device {d}"),
+                        );
+                    }
+                    if d.starts_with('/') {
+                        self.host_path(d, &format!("{via} (local driver device)"))?;
+                    }
+                }
             }
         }
         Ok(())
@@ -190,12 +226,29 @@ impl HardeningSpec {
             return Ok(());
         }
         for o in opts {
-            let (k, v) = o.split_once(['=', ':']).unwrap_or((o.as_str(), ""));
+            // dockerd's parseSecurityOpt: a bare `disable` is `label=disable`.
+            let (k, v) = match o.split_once(['=', ':']) {
+                Some(kv) => kv,
+                None if o.trim() == "disable" => ("label", "disable"),
+                None => (o.as_str(), ""),
+            };
             let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
             let unconfined = match k.as_str() {
-                "seccomp" => v == "unconfined" || permissive_seccomp(v),
-                "apparmor" | "systempaths" => v == "unconfined",
-                "label" => v == "disable",
+                // `custom`: a service's own profile, which the API carries
+                // as bytes we do not read.
+                "seccomp" => v == "unconfined" || v == "custom" || permissive_seccomp(v),
+                // A service's AppArmor mode `disabled` is `unconfined`.
+                "apparmor" => v == "unconfined" || v == "disabled",
+                "systempaths" => v == "unconfined",
+                // SELinux: no labelling, or an unconfined process type.
+                "label" => {
+                    v == "disable"
+                        || v.strip_prefix("type:")
+                            .is_some_and(|t| matches!(t.trim(), "spc_t" | "unconfined_t"))
+                }
+                "writable-cgroups" => {
+                    !matches!(v, "" | "false" | "0" | "f" | "F" | "FALSE" | "False")
+                }
                 _ => false,
             };
             if unconfined {
@@ -277,6 +330,13 @@ impl HardeningSpec {
             }
         }
         self.security_opts(&hc.security_opt)?;
+        if self.unconfined == Some(false) && hc.system_paths {
+            fail(
+                "unconfined",
+                "MaskedPaths or ReadonlyPaths replace dockerd's masked and read-only /proc and /sys paths \
+                 (what --security-opt systempaths=unconfined sends)",
+            )?;
+        }
         if self.sysctls == Some(false) {
             if let Some((k, _)) = hc.sysctls.first() {
                 fail("sysctls", format!("setting sysctl {k}"))?;
@@ -310,7 +370,17 @@ impl HardeningSpec {
         self.volume_driver(driver, opts, "volume")
     }
 
-    pub fn service(&self, s: &ServiceSpec) -> Check {
+    /// A service spec. `host_network`: one of its networks is the host's
+    /// (resolved by the caller: the CLI sends network IDs).
+    pub fn service(&self, s: &ServiceSpec, host_network: bool) -> Check {
+        if self.host_namespaces == Some(false) && host_network {
+            // The swarm executor gives tasks attached to the predefined
+            // `host` network the host's network namespace.
+            fail(
+                "host_namespaces",
+                "a service on the host network shares the network namespace (host)",
+            )?;
+        }
         self.mounts(&s.mounts, "service")?;
         self.caps(&s.cap_add)?;
         self.security_opts(&s.security_opt)?;
@@ -324,18 +394,30 @@ impl HardeningSpec {
 }
 
 /// A seccomp profile (the API carries its JSON) that allows or only logs
-/// by default confines nothing.
+/// by default confines nothing. Read as dockerd's encoding/json does (keys
+/// case-insensitive); a case variant or duplicate of `defaultAction`, or a
+/// profile we cannot read, is taken as permissive.
 fn permissive_seccomp(v: &str) -> bool {
-    if !v.starts_with('{') {
+    use crate::request::json::{parse, Struct, Value};
+    if !v.trim_start().starts_with('{') {
         return false;
     }
-    match serde_json::from_str::<serde_json::Value>(v) {
-        Ok(p) => matches!(
-            p.get("defaultAction").and_then(|a| a.as_str()),
-            Some("SCMP_ACT_ALLOW" | "SCMP_ACT_LOG" | "SCMP_ACT_TRACE")
+    let Ok(doc) = parse(v.as_bytes()) else {
+        return true;
+    };
+    let Ok(Some(p)) = Struct::root(&doc) else {
+        return true;
+    };
+    match p.field("defaultAction") {
+        Ok(Some(Value::String(a))) => !matches!(
+            a.as_str(),
+            "SCMP_ACT_ERRNO"
+                | "SCMP_ACT_KILL"
+                | "SCMP_ACT_KILL_PROCESS"
+                | "SCMP_ACT_KILL_THREAD"
+                | "SCMP_ACT_TRAP"
         ),
-        // A profile we cannot read confines nothing we can vouch for.
-        Err(_) => true,
+        _ => true,
     }
 }
 
@@ -675,7 +757,10 @@ mod tests {
             cap_add: vec!["SYS_ADMIN".into()],
             ..Default::default()
         };
-        assert_eq!(h.service(&svc).err().map(|v| v.check), Some("cap_add"));
+        assert_eq!(
+            h.service(&svc, false).err().map(|v| v.check),
+            Some("cap_add")
+        );
         let svc = ServiceSpec {
             mounts: vec![Mount {
                 typ: "bind".into(),
@@ -685,8 +770,126 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            h.service(&svc).err().map(|v| v.check),
+            h.service(&svc, false).err().map(|v| v.check),
             Some("docker_socket")
         );
+        // The host network, however the caller found it.
+        assert_eq!(
+            h.service(&ServiceSpec::default(), true)
+                .err()
+                .map(|v| v.check),
+            Some("host_namespaces")
+        );
+        assert!(h.service(&ServiceSpec::default(), false).is_ok());
+        // A service's own seccomp profile and disabled AppArmor.
+        for opt in ["seccomp=custom", "apparmor=disabled"] {
+            let svc = ServiceSpec {
+                security_opt: vec![opt.into()],
+                ..Default::default()
+            };
+            assert_eq!(
+                h.service(&svc, false).err().map(|v| v.check),
+                Some("unconfined"),
+                "{opt}"
+            );
+        }
+    }
+
+    #[test]
+    fn what_dockerd_reads_as_unconfined() {
+        let h = hardened();
+        let with = |opts: &[&str]| HostConfig {
+            security_opt: opts.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        };
+        for opt in [
+            "disable",
+            "label=type:spc_t",
+            "label:type:unconfined_t",
+            "writable-cgroups=true",
+            r#"seccomp={"DefaultAction":"SCMP_ACT_ALLOW"}"#,
+            r#"seccomp={"defaultAction":"SCMP_ACT_ERRNO","DEFAULTACTION":"SCMP_ACT_ALLOW"}"#,
+            r#"seccomp={"syscalls":[]}"#,
+            "seccomp={not json",
+        ] {
+            assert_eq!(
+                h.host_config(&with(&[opt]), None).err().map(|v| v.check),
+                Some("unconfined"),
+                "{opt}"
+            );
+        }
+        for opt in [
+            "no-new-privileges",
+            "label=level:s0:c100,c200",
+            "writable-cgroups=false",
+            r#"seccomp={"DefaultAction":"SCMP_ACT_ERRNO"}"#,
+        ] {
+            assert!(h.host_config(&with(&[opt]), None).is_ok(), "{opt}");
+        }
+        let paths = HostConfig {
+            system_paths: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            h.host_config(&paths, None).err().map(|v| v.check),
+            Some("unconfined")
+        );
+    }
+
+    #[test]
+    fn the_local_driver_mounting_host_storage() {
+        let h = hardened();
+        let opts = |kv: &[(&str, &str)]| -> Vec<(String, String)> {
+            kv.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let check =
+            |kv: &[(&str, &str)]| h.volume_create("local", &opts(kv)).err().map(|v| v.check);
+        assert_eq!(
+            check(&[("type", "ext4"), ("device", "/dev/sda1")]),
+            Some("devices")
+        );
+        assert_eq!(
+            check(&[("type", "xfs"), ("device", "/home")]),
+            Some("bind_mounts")
+        );
+        assert_eq!(check(&[("device", "/home")]), Some("bind_mounts"));
+        assert_eq!(
+            check(&[
+                ("type", "overlay"),
+                ("device", "overlay"),
+                (
+                    "o",
+                    "lowerdir=/srv/data/a:/home,upperdir=/srv/data/u,workdir=/srv/data/w"
+                ),
+            ]),
+            Some("bind_mounts")
+        );
+        assert_eq!(
+            check(&[
+                ("type", "overlay"),
+                ("device", "overlay"),
+                (
+                    "o",
+                    "lowerdir=/srv/data/a,upperdir=/srv/data/u,workdir=/srv/data/w"
+                ),
+            ]),
+            None
+        );
+        assert_eq!(
+            check(&[("type", "tmpfs"), ("device", "tmpfs"), ("o", "size=100m")]),
+            None
+        );
+        assert_eq!(
+            check(&[
+                ("type", "nfs"),
+                ("device", ":/export"),
+                ("o", "addr=10.0.0.1")
+            ]),
+            None
+        );
+        assert_eq!(check(&[("type", "cifs"), ("device", "//srv/share")]), None);
+        assert_eq!(check(&[]), None);
     }
 }

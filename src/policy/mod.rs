@@ -407,7 +407,7 @@ impl Policy {
         if let Some(d) = self.self_protection(action).await {
             return d;
         }
-        if let Some(d) = self.hardening(action, ctx) {
+        if let Some(d) = self.hardening(action, ctx).await {
             return d;
         }
         match action {
@@ -868,7 +868,7 @@ impl Policy {
     }
 
     /// Hardening of the policy file, for the actions it covers.
-    fn hardening(&self, action: &Action, ctx: &Ctx) -> Option<Decision> {
+    async fn hardening(&self, action: &Action, ctx: &Ctx) -> Option<Decision> {
         // Most calls (reads) are nothing hardening checks: skip building the
         // per-user spec for them (it was a measurable share of the hot path).
         if !matches!(
@@ -899,7 +899,23 @@ impl Policy {
                 driver_opts,
                 ..
             } => h.volume_create(driver, driver_opts),
-            Action::Service(s) => h.service(s),
+            Action::Service(s) => {
+                let host = if h.host_namespaces == Some(false) {
+                    match self.host_network(&s.networks).await {
+                        Ok(host) => host,
+                        Err(why) => {
+                            return Some(Decision::deny(
+                                Rule::Hardening,
+                                why,
+                                "make dockerd's API reachable by the plugin (DOCKER_HOST)",
+                            ))
+                        }
+                    }
+                } else {
+                    false
+                };
+                h.service(s, host)
+            }
             _ => Ok(()),
         };
         let v = r.err()?;
@@ -915,6 +931,27 @@ impl Policy {
         d.mode = mode;
         d.source = Some(format!("hardening.{}", v.check));
         Some(d)
+    }
+
+    /// Whether one of a service's network targets (names or IDs, as the
+    /// CLI sends them) is the host's network.
+    async fn host_network(&self, targets: &[String]) -> Result<bool, String> {
+        for t in targets {
+            if t == "host" {
+                return Ok(true);
+            }
+            match self.daemon.inspect_network(t).await {
+                Ok(Some(n)) if n.name == "host" || n.driver == "host" => return Ok(true),
+                // Unknown to dockerd: the service create fails there.
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(format!(
+                        "cannot ask dockerd whether the service's network {t:?} is the host's: {e}"
+                    ))
+                }
+            }
+        }
+        Ok(false)
     }
 
     /// Requests that would disable, remove, upgrade or reconfigure this

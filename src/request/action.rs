@@ -137,6 +137,9 @@ pub struct HostConfig {
     pub sysctls: Vec<(String, String)>,
     pub runtime: String,
     pub cgroup_parent: String,
+    /// `MaskedPaths` or `ReadonlyPaths` given (even empty): they replace
+    /// dockerd's defaults, what `--security-opt systempaths=unconfined` sends.
+    pub system_paths: bool,
 }
 
 /// `POST /containers/create`.
@@ -160,8 +163,12 @@ pub struct ServiceSpec {
     pub service: String,
     /// `TaskTemplate.ContainerSpec.Image`; empty when the spec has no container.
     pub image: String,
-    /// `TaskTemplate.PluginSpec` / `Runtime: plugin`: the service installs a plugin.
+    /// `Runtime: plugin`: the service installs the plugin of
+    /// `TaskTemplate.PluginSpec` (dockerd ignores a PluginSpec otherwise).
     pub plugin_remote: Option<String>,
+    /// Network targets of `TaskTemplate.Networks` and the deprecated
+    /// top-level `Networks` (`host` gives tasks the host's network).
+    pub networks: Vec<String>,
     /// `?rollback=previous`: dockerd deploys the previous spec, not this one.
     pub rollback: bool,
     /// `Privileges` that lift confinement, as `SecurityOpt`-style strings.

@@ -408,6 +408,7 @@ fn host_config(s: &Struct<'_>) -> Result<HostConfig, JsonError> {
         sysctls: s.string_map("Sysctls")?,
         runtime: s.string("Runtime")?,
         cgroup_parent: s.string("CgroupParent")?,
+        system_paths: s.has("MaskedPaths")? || s.has("ReadonlyPaths")?,
     })
 }
 
@@ -455,14 +456,30 @@ fn service_spec(service: String, body: &Body<'_>) -> Result<ServiceSpec, DecodeE
         service,
         ..Default::default()
     };
+    for n in root.structs("Networks").map_err(&e)? {
+        spec.networks.push(n.string("Target").map_err(&e)?);
+    }
     let Some(tt) = root.sub("TaskTemplate").map_err(&e)? else {
         return Ok(spec);
     };
-    let runtime = tt.string("Runtime").map_err(&e)?;
-    if let Some(ps) = tt.sub("PluginSpec").map_err(&e)? {
-        spec.plugin_remote = Some(ps.string("Remote").map_err(&e)?);
-    } else if runtime.eq_ignore_ascii_case("plugin") {
-        spec.plugin_remote = Some(String::new());
+    for n in tt.structs("Networks").map_err(&e)? {
+        spec.networks.push(n.string("Target").map_err(&e)?);
+    }
+    // dockerd's ServiceSpecToGRPC switches on the exact runtime string: a
+    // container (PluginSpec ignored), a plugin, or an error.
+    match tt.string("Runtime").map_err(&e)?.as_str() {
+        "" | "container" => {}
+        "plugin" => {
+            spec.plugin_remote = Some(match tt.sub("PluginSpec").map_err(&e)? {
+                Some(ps) => ps.string("Remote").map_err(&e)?,
+                None => String::new(),
+            })
+        }
+        other => {
+            return Err(DecodeError::Invalid(format!(
+                "{what} with runtime {other:?}, which dockerd does not run"
+            )))
+        }
     }
     if let Some(cs) = tt.sub("ContainerSpec").map_err(&e)? {
         spec.image = cs.string("Image").map_err(&e)?;

@@ -717,6 +717,8 @@ const HOST_FIELDS: &[(&str, Ty)] = &[
     ("Sysctls", Ty::Map),
     ("Runtime", Ty::Str),
     ("CgroupParent", Ty::Str),
+    ("MaskedPaths", Ty::Strs),
+    ("ReadonlyPaths", Ty::Strs),
     ("Memory", Ty::Int),
 ];
 
@@ -821,6 +823,13 @@ fn body_for(path: &str, r: &mut Src) -> Vec<u8> {
             tt.push((
                 key("PluginSpec", r),
                 format!("{{{}:{}}}", key("Remote", r), value(Ty::Str, r)),
+            ));
+        }
+        if r.chance(15) {
+            let target = r.pick(&[r#""host""#, r#""overlay1""#, "null", "1"]);
+            tt.push((
+                key("Networks", r),
+                format!("[{{{}:{target}}}]", key("Target", r)),
             ));
         }
         object(vec![(key("TaskTemplate", r), object(tt, r))], r)
@@ -1114,6 +1123,7 @@ pub fn host_view(h: &HostConfig) -> Value {
         "uts_mode": h.uts_mode, "userns_mode": h.userns_mode, "cgroupns_mode": h.cgroupns_mode,
         "cgroup": h.cgroup, "cap_add": h.cap_add, "security_opt": h.security_opt,
         "sysctls": pairs_map(&h.sysctls), "runtime": h.runtime,
+        "system_paths": h.system_paths,
     });
     if let Value::Object(x) = more {
         m.extend(x);
@@ -1427,7 +1437,8 @@ fn check_view(case: &Case, view: &Value, stats: &mut Stats, out: &mut Vec<Findin
             }
             let rust = json!({"image": s.image, "plugin_remote": s.plugin_remote,
                 "security_opt": s.security_opt, "mounts": mounts_view(&s.mounts),
-                "cap_add": s.cap_add, "sysctls": pairs_map(&s.sysctls)});
+                "cap_add": s.cap_add, "sysctls": pairs_map(&s.sysctls),
+                "networks": s.networks});
             eq("service spec", body.clone(), rust);
         }
         Action::Plugin(op) => match op {

@@ -713,7 +713,7 @@ func (h *handler) serve(label string) (interface{}, error) {
 		if err := h.decodeBody(&s, false); err != nil {
 			return nil, err
 		}
-		return serviceView(&s), nil
+		return serviceView(&s)
 	case "POST /plugins/pull", "POST /plugins/{name}/upgrade":
 		if err := h.parseForm(); err != nil {
 			return nil, err
@@ -865,7 +865,9 @@ type HostConfig struct {
 	Sysctls      map[string]string
 	Runtime      string
 	Resources
-	Mounts []Mount
+	Mounts        []Mount
+	MaskedPaths   []string
+	ReadonlyPaths []string
 }
 
 // wrapperV20 is 20.10's ContainerConfigWrapper: HostConfig fields may also
@@ -913,8 +915,10 @@ type ServiceSpec struct {
 		PluginSpec *struct {
 			Remote string `json:"remote"`
 		}
-		Runtime string
+		Runtime  string
+		Networks []struct{ Target string }
 	}
+	Networks []struct{ Target string }
 }
 
 // --- Views: the fields, named as img-authz names them ---------------------
@@ -989,17 +993,34 @@ func hostView(hc *HostConfig) map[string]interface{} {
 	v["security_opt"] = strs(hc.SecurityOpt)
 	v["sysctls"] = strMap(hc.Sysctls)
 	v["runtime"] = hc.Runtime
+	// Non-nil (even empty) replaces dockerd's defaults.
+	v["system_paths"] = hc.MaskedPaths != nil || hc.ReadonlyPaths != nil
 	return v
 }
 
-func serviceView(s *ServiceSpec) map[string]interface{} {
+func serviceView(s *ServiceSpec) (map[string]interface{}, error) {
 	tt := &s.TaskTemplate
+	networks := []string{}
+	for _, n := range s.Networks {
+		networks = append(networks, n.Target)
+	}
+	for _, n := range tt.Networks {
+		networks = append(networks, n.Target)
+	}
 	v := map[string]interface{}{"image": "", "plugin_remote": nil, "security_opt": []string{},
-		"mounts": []interface{}{}, "cap_add": []string{}, "sysctls": map[string]string{}}
-	if tt.PluginSpec != nil {
-		v["plugin_remote"] = tt.PluginSpec.Remote
-	} else if strings.EqualFold(tt.Runtime, "plugin") {
+		"mounts": []interface{}{}, "cap_add": []string{}, "sysctls": map[string]string{},
+		"networks": networks}
+	// ServiceSpecToGRPC: the exact runtime string picks a container (a
+	// PluginSpec is ignored) or a plugin; anything else is an error.
+	switch tt.Runtime {
+	case "", "container":
+	case "plugin":
 		v["plugin_remote"] = ""
+		if tt.PluginSpec != nil {
+			v["plugin_remote"] = tt.PluginSpec.Remote
+		}
+	default:
+		return nil, errors.New("unsupported runtime")
 	}
 	if cs := tt.ContainerSpec; cs != nil {
 		v["image"] = cs.Image
@@ -1020,5 +1041,5 @@ func serviceView(s *ServiceSpec) map[string]interface{} {
 		}
 		v["security_opt"] = opts
 	}
-	return v
+	return v, nil
 }

@@ -36,6 +36,9 @@ fn every_escape_route_is_denied_and_a_plain_run_allowed() {
         &["-v", "/var/run/docker.sock:/var/run/docker.sock"],
         &["--sysctl", "net.ipv4.ip_forward=1"],
         &["--cgroup-parent", "/evil"],
+        &["--security-opt", "systempaths=unconfined"],
+        &["--security-opt", "label=disable"],
+        &["--mount", "type=volume,dst=/m,volume-driver=local,volume-opt=type=ext4,volume-opt=device=/dev/sda1"],
     ] {
         let mut args = vec!["run", "--rm"];
         args.extend_from_slice(flags);
@@ -56,6 +59,20 @@ fn every_escape_route_is_denied_and_a_plain_run_allowed() {
         "o=bind",
         "-o",
         "device=/etc",
+        &unique("v"),
+    ])
+    .denied("hardening");
+    s.guarded(&[
+        "volume",
+        "create",
+        "--driver",
+        "local",
+        "-o",
+        "type=overlay",
+        "-o",
+        "device=overlay",
+        "-o",
+        "o=lowerdir=/home,upperdir=/tmp/u,workdir=/tmp/w",
         &unique("v"),
     ])
     .denied("hardening");
