@@ -122,7 +122,10 @@ const ROWS: &[Row] = &[
     // Plugin management that cannot be shown not to target img-authz (no daemon here).
     ("", "POST", "/v1.41/plugins/img-authz/disable", None, false, Rule::SelfProtection),
     ("", "DELETE", "/v1.41/plugins/other", None, false, Rule::SelfProtection),
-    ("", "POST", "/v1.41/plugins/other/enable", None, true, Rule::Default),
+    // Enabling or configuring a plugin runs it with host privileges.
+    ("", "POST", "/v1.41/plugins/other/enable", None, false, Rule::Plugins),
+    ("plugins", "POST", "/v1.41/plugins/other/enable", None, true, Rule::Plugins),
+    ("", "POST", "/v1.41/plugins/other/set", Some(r#"["mnt.source=/"]"#), false, Rule::SelfProtection),
     ("", "POST", "/v1.41/containers/c/stop", None, true, Rule::Default),
 ];
 

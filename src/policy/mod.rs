@@ -576,11 +576,17 @@ impl Policy {
                 PluginOp::Create { .. } => {
                     global(self.switch(Op::Plugins, None, user, "plugins run with host privileges"))
                 }
-                PluginOp::Set { .. }
-                | PluginOp::Enable { .. }
-                | PluginOp::Disable { .. }
-                | PluginOp::Remove { .. }
-                | PluginOp::Push { .. } => Decision::allow(Rule::Default, "plugin management"),
+                // Settings can point a plugin's mounts and devices at the
+                // host, and enabling runs it: plugin administration.
+                PluginOp::Set { .. } | PluginOp::Enable { .. } => global(self.switch(
+                    Op::Plugins,
+                    None,
+                    user,
+                    "configuring or enabling a plugin runs it with host privileges",
+                )),
+                PluginOp::Disable { .. } | PluginOp::Remove { .. } | PluginOp::Push { .. } => {
+                    Decision::allow(Rule::Default, "plugin management")
+                }
             },
 
             Action::ContainerStart { container, .. } => self.container_run(container, user).await,

@@ -136,8 +136,10 @@ fn classify(m: &Matched, q: &Query, body: &Body<'_>) -> Result<Action, DecodeErr
         }
         Build => {
             body.forbid_form_type()?;
+            let mut tags: Vec<String> = q.all("t").map(str::to_string).collect();
+            tags.extend(output_names(q.get("outputs"))?);
             Action::Build(self::Build {
-                tags: q.all("t").map(str::to_string).collect(),
+                tags,
                 remote: q.get("remote").to_string(),
                 network_mode: q.get("networkmode").to_string(),
                 buildkit: q.get("version") == "2",
@@ -431,6 +433,41 @@ fn mounts(s: &Struct<'_>, field: &str) -> Result<Vec<Mount>, JsonError> {
         });
     }
     Ok(out)
+}
+
+/// The image names a BuildKit build's `outputs` (JSON, `[{"Type":…,
+/// "Attrs":{"name":"a,b"}}]`) give its result: dockerd names the image by
+/// them when there is no `t`.
+fn output_names(outputs: &str) -> Result<Vec<String>, DecodeError> {
+    if outputs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let bad = |e: JsonError| DecodeError::Invalid(format!("build outputs: {e}"));
+    let v = super::json::parse(outputs.as_bytes()).map_err(bad)?;
+    let Value::Array(items) = &v else {
+        return Err(DecodeError::Invalid(
+            "build outputs are not a JSON array".into(),
+        ));
+    };
+    let mut names = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let Some(o) = Struct::of(format!("outputs[{i}]"), item).map_err(bad)? else {
+            continue;
+        };
+        // Map keys are exact in Go; every `name` entry is kept (Go keeps
+        // the last duplicate; checking all is stricter).
+        for (k, v) in o.string_map("Attrs").map_err(bad)? {
+            if k == "name" {
+                names.extend(
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|n| !n.is_empty())
+                        .map(str::to_string),
+                );
+            }
+        }
+    }
+    Ok(names)
 }
 
 fn service_spec(service: String, body: &Body<'_>) -> Result<ServiceSpec, DecodeError> {
