@@ -112,6 +112,8 @@ const ROWS: &[Row] = &[
     ("", "POST", "/v1.41/services/create", Some(r#"{"TaskTemplate":{"ContainerSpec":{"Image":"5c4763"}}}"#), false, Rule::RegistryAllowlist),
     // Naming a local image into an authorized registry by any route.
     ("build", "POST", "/v1.41/build?t=127.0.0.1:5000/app:v1", None, false, Rule::Tag),
+    // BuildKit names its result by outputs when there is no t.
+    ("build", "POST", "/v1.41/build?version=2&outputs=%5B%7B%22Type%22%3A%22moby%22%2C%22Attrs%22%3A%7B%22name%22%3A%22127.0.0.1%3A5000%2Fapp%3Av1%22%7D%7D%5D", None, false, Rule::Tag),
     ("build", "POST", "/v1.41/build?t=mine/app:v1", None, true, Rule::Build),
     ("build,tag", "POST", "/v1.41/build?t=127.0.0.1:5000/app:v1", None, true, Rule::Build),
     ("commit", "POST", "/v1.41/commit?container=c&repo=reg.local/app&tag=v1", None, false, Rule::Tag),

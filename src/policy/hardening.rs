@@ -359,6 +359,15 @@ impl HardeningSpec {
         Ok(())
     }
 
+    /// A host directory dockerd and CRIU write a checkpoint to or restore
+    /// one from (`CheckpointDir`, `checkpoint-dir`).
+    pub fn checkpoint_dir(&self, dir: &str) -> Check {
+        if dir.is_empty() {
+            return Ok(());
+        }
+        self.host_path(dir, "checkpoint directory")
+    }
+
     pub fn exec(&self, privileged: bool) -> Check {
         if self.exec_privileged == Some(false) && privileged {
             return fail("exec_privileged", "a privileged exec");
@@ -833,6 +842,17 @@ mod tests {
         assert_eq!(
             h.host_config(&paths, None).err().map(|v| v.check),
             Some("unconfined")
+        );
+    }
+
+    #[test]
+    fn checkpoint_directories_are_host_paths() {
+        let h = hardened();
+        assert!(h.checkpoint_dir("").is_ok());
+        assert!(h.checkpoint_dir("/srv/data/cp").is_ok());
+        assert_eq!(
+            h.checkpoint_dir("/etc/cron.d").err().map(|v| v.check),
+            Some("bind_mounts")
         );
     }
 

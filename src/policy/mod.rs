@@ -447,14 +447,15 @@ impl Policy {
                 global(self.switch(Op::Load, None, user, "loaded images carry no provenance"))
             }
             Action::Build(b) => {
-                let target = b.tags.first().and_then(|t| parse_opt(t));
+                let names = || b.tags.iter().chain(&b.output_names).map(String::as_str);
+                let target = names().next().and_then(parse_opt);
                 let d = global(self.switch(
                     Op::Build,
                     target.as_ref(),
                     user,
                     "built images carry no provenance",
                 ));
-                self.then_naming(d, b.tags.iter().map(String::as_str), "build", user)
+                self.then_naming(d, names(), "build", user)
             }
             Action::Session | Action::Grpc => global(self.switch(
                 Op::Build,
@@ -590,7 +591,8 @@ impl Policy {
             },
 
             Action::ContainerStart { container, .. } => self.container_run(container, user).await,
-            Action::ContainerUpdate { .. }
+            Action::Checkpoint { .. }
+            | Action::ContainerUpdate { .. }
             | Action::ExecCreate { .. }
             | Action::VolumeCreate { .. } => {
                 Decision::allow(Rule::Default, "no image is brought in")
@@ -881,6 +883,7 @@ impl Policy {
             action,
             Action::ContainerCreate(_)
                 | Action::ContainerStart { .. }
+                | Action::Checkpoint { .. }
                 | Action::ContainerUpdate { .. }
                 | Action::ExecCreate { .. }
                 | Action::VolumeCreate { .. }
@@ -897,7 +900,12 @@ impl Policy {
         let r = match action {
             Action::ContainerCreate(c) if c.host_configs.is_empty() => hcs(&default),
             Action::ContainerCreate(c) => hcs(&c.host_configs),
-            Action::ContainerStart { host_configs, .. } => hcs(host_configs),
+            Action::ContainerStart {
+                host_configs,
+                checkpoint_dir,
+                ..
+            } => hcs(host_configs).and_then(|_| h.checkpoint_dir(checkpoint_dir)),
+            Action::Checkpoint { dir, .. } => h.checkpoint_dir(dir),
             Action::ContainerUpdate { host, .. } => h.host_config(host, api),
             Action::ExecCreate { privileged, .. } => h.exec(*privileged),
             Action::VolumeCreate {

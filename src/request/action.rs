@@ -51,6 +51,12 @@ pub enum Action {
         /// `checkpoint-dir`: a host directory to restore from (experimental).
         checkpoint_dir: String,
     },
+    /// `POST /containers/{id}/checkpoints` (experimental daemons).
+    Checkpoint {
+        container: String,
+        /// `CheckpointDir`: a host directory dockerd and CRIU write to.
+        dir: String,
+    },
     /// `POST /containers/{id}/update`.
     ContainerUpdate {
         container: String,
@@ -93,6 +99,9 @@ impl Pull {
 pub struct Build {
     /// `t` values: the names the result will carry.
     pub tags: Vec<String>,
+    /// BuildKit `outputs[].Attrs.name`: names the result carries when
+    /// there is no `t`.
+    pub output_names: Vec<String>,
     /// `remote`: a git or HTTP context the daemon fetches itself.
     pub remote: String,
     pub network_mode: String,
@@ -231,6 +240,7 @@ impl Action {
             Action::Push { .. } => "push",
             Action::ContainerCreate(_) => "container-create",
             Action::ContainerStart { .. } => "container-start",
+            Action::Checkpoint { .. } => "checkpoint-create",
             Action::ContainerUpdate { .. } => "container-update",
             Action::ExecCreate { .. } => "exec-create",
             Action::VolumeCreate { .. } => "volume-create",
@@ -261,8 +271,18 @@ impl fmt::Display for Action {
             Action::Import { repo, .. } if repo.is_empty() => f.write_str("image import"),
             Action::Import { repo, .. } => write!(f, "image import as {repo}"),
             Action::Load => f.write_str("image load"),
-            Action::Build(b) if b.tags.is_empty() => f.write_str("image build"),
-            Action::Build(b) => write!(f, "image build of {}", b.tags.join(", ")),
+            Action::Build(b) if b.tags.is_empty() && b.output_names.is_empty() => {
+                f.write_str("image build")
+            }
+            Action::Build(b) => {
+                let names: Vec<&str> = b
+                    .tags
+                    .iter()
+                    .chain(&b.output_names)
+                    .map(String::as_str)
+                    .collect();
+                write!(f, "image build of {}", names.join(", "))
+            }
             Action::Session => f.write_str("BuildKit session (/session)"),
             Action::Grpc => f.write_str("BuildKit gRPC (/grpc)"),
             Action::Commit { container, .. } => write!(f, "commit of container {container}"),
@@ -270,6 +290,9 @@ impl fmt::Display for Action {
             Action::Push { image } => write!(f, "push of {image}"),
             Action::ContainerCreate(c) => write!(f, "container create from image {:?}", c.image),
             Action::ContainerStart { container, .. } => write!(f, "start of container {container}"),
+            Action::Checkpoint { container, .. } => {
+                write!(f, "checkpoint of container {container}")
+            }
             Action::ContainerUpdate { container, .. } => {
                 write!(f, "update of container {container}")
             }

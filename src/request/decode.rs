@@ -96,12 +96,12 @@ fn classify(m: &Matched, q: &Query, body: &Body<'_>) -> Result<Action, DecodeErr
         },
 
         // State changes that neither bring in nor run images.
-        CheckpointCreate | CheckpointDelete | ContainerKill | ContainerPause | ContainerUnpause
-        | ContainerRestart | ContainerStop | ContainerWait | ContainerResize | ContainerAttach
-        | ContainerCopy | ExecStart | ExecResize | ContainerRename | ContainerPrune
-        | ContainerArchivePut | ContainerDelete | ImagePrune | ImageDelete | VolumePrune
-        | VolumeUpdate | VolumeDelete | BuildPrune | BuildCancel | SwarmLeave | ServiceDelete
-        | NodeDelete | SecretCreate | SecretDelete | SecretUpdate | ConfigCreate | ConfigDelete
+        CheckpointDelete | ContainerKill | ContainerPause | ContainerUnpause | ContainerRestart
+        | ContainerStop | ContainerWait | ContainerResize | ContainerAttach | ContainerCopy
+        | ExecStart | ExecResize | ContainerRename | ContainerPrune | ContainerArchivePut
+        | ContainerDelete | ImagePrune | ImageDelete | VolumePrune | VolumeUpdate
+        | VolumeDelete | BuildPrune | BuildCancel | SwarmLeave | ServiceDelete | NodeDelete
+        | SecretCreate | SecretDelete | SecretUpdate | ConfigCreate | ConfigDelete
         | ConfigUpdate | NetworkCreate | NetworkConnect | NetworkDisconnect | NetworkPrune
         | NetworkDelete => Action::Control {
             route: route_name(m.id),
@@ -136,10 +136,9 @@ fn classify(m: &Matched, q: &Query, body: &Body<'_>) -> Result<Action, DecodeErr
         }
         Build => {
             body.forbid_form_type()?;
-            let mut tags: Vec<String> = q.all("t").map(str::to_string).collect();
-            tags.extend(output_names(q.get("outputs"))?);
             Action::Build(self::Build {
-                tags,
+                tags: q.all("t").map(str::to_string).collect(),
+                output_names: output_names(q.get("outputs"))?,
                 remote: q.get("remote").to_string(),
                 network_mode: q.get("networkmode").to_string(),
                 buildkit: q.get("version") == "2",
@@ -176,6 +175,21 @@ fn classify(m: &Matched, q: &Query, body: &Body<'_>) -> Result<Action, DecodeErr
             Action::ContainerUpdate {
                 container: var(m, 0),
                 host: Box::new(host),
+            }
+        }
+        CheckpointCreate => {
+            let v = body.json()?;
+            let e = json_err("checkpoint create");
+            let dir = match v.as_ref() {
+                Some(v) => match Struct::root(v).map_err(&e)? {
+                    Some(s) => s.string("CheckpointDir").map_err(&e)?,
+                    None => String::new(),
+                },
+                None => String::new(),
+            };
+            Action::Checkpoint {
+                container: var(m, 0),
+                dir,
             }
         }
         ExecCreate => {

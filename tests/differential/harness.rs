@@ -1286,6 +1286,7 @@ fn check_view(case: &Case, view: &Value, stats: &mut Stats, out: &mut Vec<Findin
         | Action::Session
         | Action::Grpc => {}
         Action::Control { target, .. } => eq("target", json!(var0), json!(target)),
+        Action::Checkpoint { container, .. } => eq("target", json!(var0), json!(container)),
         Action::Pull(p) => {
             let from = f("fromImage");
             if from.is_empty() {
