@@ -126,7 +126,7 @@ impl DecisionLog {
     pub fn record(&self, e: &Entry<'_>) {
         if e.decision == "allow" && e.action == "read" {
             let n = self.reads_seen.fetch_add(1, Ordering::Relaxed);
-            if self.reads_sample == 0 || n % self.reads_sample != 0 {
+            if self.reads_sample == 0 || !n.is_multiple_of(self.reads_sample) {
                 return;
             }
         }

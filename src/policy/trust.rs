@@ -37,7 +37,9 @@ pub struct Trust {
     registry: RegistryClient,
     daemon: DaemonClient,
     creds: Arc<Credentials>,
-    store: Arc<StateStore>,
+    state_dir: std::path::PathBuf,
+    /// Trust state by Notary server URL, shared by the rules using it.
+    stores: std::sync::Mutex<std::collections::HashMap<String, Arc<StateStore>>>,
     /// Pull decisions by rule and image reference.
     pulls: TtlCache<String, Decision, Decision>,
     /// How long a pull decision is reused; zero: never.
@@ -59,7 +61,8 @@ impl Trust {
         let registry_http =
             HttpClient::new(Upstream::Registry, None, creds.clone(), UPSTREAM_TIMEOUT)
                 .map_err(|e| ConfigError::RootCa(e.to_string()))?;
-        let store = StateStore::new(Some(&t.state_dir)).map_err(|e| ConfigError::Invalid {
+        // Fail at start-up, not at the first pull, on an unusable directory.
+        StateStore::new(Some(&t.state_dir)).map_err(|e| ConfigError::Invalid {
             name: "IMG_AUTHZ_STATE_DIR",
             why: e.to_string(),
         })?;
@@ -73,7 +76,8 @@ impl Trust {
             registry: RegistryClient::new(Arc::new(registry_http), t.insecure_registries.clone()),
             daemon,
             creds,
-            store: Arc::new(store),
+            state_dir: t.state_dir.clone(),
+            stores: std::sync::Mutex::new(std::collections::HashMap::new()),
             pulls: TtlCache::new(4096),
             pull_ttl: t.pull_cache_ttl,
             verifiers: std::sync::Mutex::new(Vec::new()),
@@ -149,10 +153,14 @@ impl Trust {
                 tofu = t;
             }
         }
+        let store = self.store_for(&server).map_err(|e| ConfigError::Invalid {
+            name: "IMG_AUTHZ_STATE_DIR",
+            why: e.to_string(),
+        })?;
         let v: Arc<dyn Verifier> = Arc::new(NotaryVerifier::new(
             Arc::new(HttpFetch::new(&server, Arc::new(http))),
             RootPolicy { pins, tofu },
-            self.store.clone(),
+            store,
             signers,
             t.cache_ttl,
             4096,
@@ -161,6 +169,18 @@ impl Trust {
             vs.push(v.clone());
         }
         Ok(v)
+    }
+
+    /// The trust state of one Notary server (roots and versions of one
+    /// server never decide for another).
+    fn store_for(&self, server: &str) -> Result<Arc<StateStore>, crate::trust::notary::TufError> {
+        let mut stores = self.stores.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = stores.get(server) {
+            return Ok(s.clone());
+        }
+        let s = Arc::new(StateStore::for_server(&self.state_dir, server)?);
+        stores.insert(server.to_string(), s.clone());
+        Ok(s)
     }
 
     /// A cosign verifier for a policy rule's `[rules.cosign]`.

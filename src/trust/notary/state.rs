@@ -1,5 +1,7 @@
 //! What must survive restarts: each repository's trusted root (first use or
-//! pinned) and the highest metadata versions seen (rollback protection).
+//! pinned) and the highest metadata versions seen (rollback protection),
+//! per Notary server: the same repository name on two servers is two
+//! different trust histories.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -53,30 +55,56 @@ impl RepoState {
 }
 
 /// Repository states, in a directory (one file each) or in memory only.
+/// On disk the files are the truth: every load reads them, and every save
+/// merges with them under a lock file, so other stores (after a policy
+/// reload) and other processes (`img-authz check`) can never lower them.
 #[derive(Debug)]
 pub struct StateStore {
     dir: Option<PathBuf>,
+    /// The state when there is no directory.
     mem: Mutex<HashMap<String, RepoState>>,
-    /// Serialises read-merge-write in `save`.
+    /// Serialises read-merge-write in `save` within this process.
     write_lock: Mutex<()>,
 }
 
+fn create_private_dir(d: &Path) -> Result<(), TufError> {
+    std::fs::create_dir_all(d).map_err(|e| TufError::State(format!("{}: {e}", d.display())))?;
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700));
+    Ok(())
+}
+
 impl StateStore {
-    /// State under `dir` (created 0700); `None` keeps it in memory.
+    /// State under `dir/notary` (created 0700); `None` keeps it in memory.
     pub fn new(dir: Option<&Path>) -> Result<StateStore, TufError> {
         let dir = match dir {
             Some(d) => {
                 let nd = d.join("notary");
-                std::fs::create_dir_all(&nd)
-                    .map_err(|e| TufError::State(format!("{}: {e}", nd.display())))?;
-                use std::os::unix::fs::PermissionsExt;
-                let _ = std::fs::set_permissions(&nd, std::fs::Permissions::from_mode(0o700));
+                create_private_dir(&nd)?;
                 Some(nd)
             }
             None => None,
         };
         Ok(StateStore {
             dir,
+            mem: Mutex::new(HashMap::new()),
+            write_lock: Mutex::new(()),
+        })
+    }
+
+    /// The state of the Notary server `server` under `dir`:
+    /// `dir/notary/<hash of the URL>/`, with the URL in a `server` file.
+    pub fn for_server(dir: &Path, server: &str) -> Result<StateStore, TufError> {
+        let h = super::keys::hex(&Sha256::digest(server.as_bytes()));
+        let sd = dir.join("notary").join(&h[..32]);
+        create_private_dir(&sd)?;
+        let named = sd.join("server");
+        if !named.exists() {
+            std::fs::write(&named, format!("{server}\n"))
+                .map_err(|e| TufError::State(format!("{}: {e}", named.display())))?;
+        }
+        Ok(StateStore {
+            dir: Some(sd),
             mem: Mutex::new(HashMap::new()),
             write_lock: Mutex::new(()),
         })
@@ -90,15 +118,17 @@ impl StateStore {
     }
 
     pub fn load(&self, gun: &str) -> Result<RepoState, TufError> {
-        if let Some(s) = self.mem.lock().ok().and_then(|m| m.get(gun).cloned()) {
-            return Ok(s);
-        }
         let fresh = RepoState {
             gun: gun.to_string(),
             ..Default::default()
         };
         let Some(p) = self.path(gun) else {
-            return Ok(fresh);
+            return Ok(self
+                .mem
+                .lock()
+                .ok()
+                .and_then(|m| m.get(gun).cloned())
+                .unwrap_or(fresh));
         };
         match std::fs::read(&p) {
             Ok(b) => {
@@ -124,6 +154,22 @@ impl StateStore {
     /// the higher version wins.
     pub fn save(&self, s: &RepoState) -> Result<(), TufError> {
         let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        // Held until the end of the function: other processes merge after us.
+        let _file_lock = match &self.dir {
+            Some(d) => {
+                let lp = d.join(".lock");
+                let f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(&lp)
+                    .map_err(|e| TufError::State(format!("{}: {e}", lp.display())))?;
+                f.lock()
+                    .map_err(|e| TufError::State(format!("{}: {e}", lp.display())))?;
+                Some(f)
+            }
+            None => None,
+        };
         let mut merged = self.load(&s.gun)?;
         let stored_root = merged.versions.get("root").copied().unwrap_or(0);
         let new_root = s.versions.get("root").copied().unwrap_or(0);
@@ -144,8 +190,10 @@ impl StateStore {
             f.sync_all().map_err(err)?;
             std::fs::rename(&tmp, &p).map_err(err)?;
         }
-        if let Ok(mut m) = self.mem.lock() {
-            m.insert(merged.gun.clone(), merged);
+        if self.dir.is_none() {
+            if let Ok(mut m) = self.mem.lock() {
+                m.insert(merged.gun.clone(), merged);
+            }
         }
         Ok(())
     }
@@ -172,5 +220,42 @@ mod tests {
         ));
         s2.ratchet("timestamp", 5).unwrap();
         assert_eq!(again.load("reg/other").unwrap().root, None);
+    }
+
+    #[test]
+    fn another_store_cannot_lower_what_one_saved() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (
+            StateStore::new(Some(dir.path())).unwrap(),
+            StateStore::new(Some(dir.path())).unwrap(),
+        );
+        // b read the state before a saved a higher version.
+        let stale = b.load("reg/x").unwrap();
+        let mut s = a.load("reg/x").unwrap();
+        s.ratchet("snapshot", 9).unwrap();
+        a.save(&s).unwrap();
+        // b sees it at once, and its stale save keeps it.
+        assert_eq!(b.load("reg/x").unwrap().versions.get("snapshot"), Some(&9));
+        b.save(&stale).unwrap();
+        assert_eq!(a.load("reg/x").unwrap().versions.get("snapshot"), Some(&9));
+    }
+
+    #[test]
+    fn each_server_has_its_own_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = StateStore::for_server(dir.path(), "https://notary.one").unwrap();
+        let two = StateStore::for_server(dir.path(), "https://notary.two").unwrap();
+        let mut s = one.load("reg/x").unwrap();
+        s.set_root(b"first root");
+        s.ratchet("timestamp", u64::MAX).unwrap();
+        one.save(&s).unwrap();
+        let other = two.load("reg/x").unwrap();
+        assert_eq!(other.root, None);
+        assert!(other.versions.is_empty());
+        let again = StateStore::for_server(dir.path(), "https://notary.one").unwrap();
+        assert_eq!(
+            again.load("reg/x").unwrap().root_bytes().unwrap().unwrap(),
+            b"first root"
+        );
     }
 }
