@@ -517,6 +517,19 @@ impl Parser<'_> {
                 Item::ArrayOfTables(a) => {
                     for t in a.iter() {
                         if let Some(r) = self.rule(t) {
+                            // Names identify rules in decisions, logs and
+                            // caches: one name, one rule.
+                            if out.rules.iter().any(|o: &RuleSpec| o.name == r.name) {
+                                self.err(
+                                    t.get("name").and_then(item_span).or(t.span()),
+                                    format!("another rule is already named {:?}", r.name),
+                                );
+                            } else if r.name.starts_with("REGISTRY ") {
+                                self.err(
+                                    t.get("name").and_then(item_span).or(t.span()),
+                                    "rule names starting with \"REGISTRY \" are the environment's rules",
+                                );
+                            }
                             out.rules.push(r);
                         }
                     }
@@ -1236,6 +1249,23 @@ tlog = "required"
         assert!(
             bad_root.to_string().contains("not a trusted root"),
             "{bad_root}"
+        );
+        let dup = parse(
+            "version = 1\n[[rules]]\nname = \"a\"\nrepositories = [\"r.io/*\"]\nverifier = \"none\"\n[[rules]]\nname = \"a\"\nrepositories = [\"s.io/*\"]\nverifier = \"none\"\n[[rules]]\nname = \"REGISTRY t.io\"\nrepositories = [\"t.io/*\"]\nverifier = \"none\"\n",
+            &f.join("policy.toml"),
+        )
+        .unwrap_err();
+        assert!(
+            dup.errors
+                .iter()
+                .any(|e| e.line == 7 && e.message.contains("already named \"a\"")),
+            "{dup}"
+        );
+        assert!(
+            dup.errors
+                .iter()
+                .any(|e| e.line == 11 && e.message.contains("environment's rules")),
+            "{dup}"
         );
         let empty = parse(
             "version = 1\n[[rules]]\nrepositories = [\"r.io/*\"]\nverifier = \"cosign\"\n[rules.cosign]\nkeys = []\nidentities = []\n",
