@@ -299,6 +299,35 @@ fn entries<'a>(s: &'a str, name: &'static str) -> Result<Vec<(&'a str, &'a str)>
         .collect()
 }
 
+/// A pin or signer pattern: `*`, or a repository (`host/path`) or a prefix
+/// of one ending in `*`. A pattern without a registry host never matches a
+/// repository name, so it is a mistake that would silently leave
+/// repositories unpinned.
+fn check_gun_pattern(p: &str, name: &'static str) -> Result<(), ConfigError> {
+    let err = |why: String| ConfigError::Invalid {
+        name,
+        why: format!("{p:?}: {why}"),
+    };
+    if p == "*" {
+        return Ok(());
+    }
+    let body = p.strip_suffix('*').unwrap_or(p);
+    if body.contains('*') {
+        return Err(err("'*' may only end the pattern".into()));
+    }
+    let Some((host, _)) = body.split_once('/') else {
+        return Err(err(
+            "a pattern is a repository host/path or a prefix of one ending in '*'".into(),
+        ));
+    };
+    if !(host.contains(['.', ':']) || host == "localhost") {
+        return Err(err(
+            "patterns start with a registry host (docker.io/library/... for Docker Hub)".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// `IMG_AUTHZ_ROOT_PINS`: `PATTERN=certs:ID[,ID]`, `PATTERN=ca:FILE` or
 /// `PATTERN=key:FILE`, where PATTERN is a repository (`host/path`) or a
 /// prefix ending in `*`.
@@ -309,6 +338,7 @@ fn parse_pins(s: &str) -> Result<Vec<PinRule>, ConfigError> {
     };
     let mut out = Vec::new();
     for (pattern, value) in entries(s, "IMG_AUTHZ_ROOT_PINS")? {
+        check_gun_pattern(pattern, "IMG_AUTHZ_ROOT_PINS")?;
         let (kind, arg) = value
             .split_once(':')
             .ok_or_else(|| err(format!("{value:?} is not certs:IDS, ca:FILE or key:FILE")))?;
@@ -389,6 +419,7 @@ pub fn public_key_spki(pem: &str) -> Result<Vec<u8>, String> {
 fn parse_signers(s: &str) -> Result<Vec<SignerRule>, ConfigError> {
     let mut out = Vec::new();
     for (pattern, value) in entries(s, "IMG_AUTHZ_SIGNERS")? {
+        check_gun_pattern(pattern, "IMG_AUTHZ_SIGNERS")?;
         let roles: Vec<String> = value
             .split(',')
             .map(|r| r.trim().to_string())
@@ -528,6 +559,31 @@ mod tests {
             notary_root_ca: ca.into(),
             allow: allow.into(),
             ..Default::default()
+        }
+    }
+
+    #[test]
+    fn pin_and_signer_patterns_name_a_registry() {
+        let id = "a".repeat(64);
+        for ok in [
+            "*",
+            "reg.io/team/*",
+            "reg.io/base",
+            "localhost:5000/x*",
+            "REG.IO/t*",
+        ] {
+            assert!(parse_pins(&format!("{ok}=certs:{id}")).is_ok(), "{ok}");
+            assert!(
+                parse_signers(&format!("{ok}=targets/alice")).is_ok(),
+                "{ok}"
+            );
+        }
+        for bad in ["team/*", "app", "reg.io*", "reg.io/*/x", "re*g.io/x"] {
+            assert!(parse_pins(&format!("{bad}=certs:{id}")).is_err(), "{bad}");
+            assert!(
+                parse_signers(&format!("{bad}=targets/alice")).is_err(),
+                "{bad}"
+            );
         }
     }
 

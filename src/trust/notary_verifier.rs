@@ -60,10 +60,7 @@ impl NotaryVerifier {
     fn required_roles(&self, gun: &str) -> Vec<String> {
         self.signers
             .iter()
-            .filter(|r| match r.pattern.strip_suffix('*') {
-                Some(p) => gun.starts_with(p),
-                None => gun == r.pattern,
-            })
+            .filter(|r| super::notary::root::gun_matches(&r.pattern, gun))
             .max_by_key(|r| (!r.pattern.ends_with('*'), r.pattern.len()))
             .map(|r| r.roles.clone())
             .unwrap_or_default()

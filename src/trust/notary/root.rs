@@ -39,10 +39,26 @@ pub struct PinRule {
 
 impl PinRule {
     fn matches(&self, gun: &str) -> bool {
-        match self.pattern.strip_suffix('*') {
-            Some(prefix) => gun.starts_with(prefix),
-            None => gun == self.pattern,
-        }
+        gun_matches(&self.pattern, gun)
+    }
+}
+
+/// The registry host of a name in lower case (hosts compare without case,
+/// as DNS and the registry allowlist do; paths are case-sensitive).
+fn lower_host(s: &str) -> String {
+    match s.split_once('/') {
+        Some((h, rest)) => format!("{}/{rest}", h.to_ascii_lowercase()),
+        None => s.to_ascii_lowercase(),
+    }
+}
+
+/// Whether a pin or signer pattern (a GUN, or a prefix ending in `*`)
+/// covers `gun`.
+pub fn gun_matches(pattern: &str, gun: &str) -> bool {
+    let gun = lower_host(gun);
+    match pattern.strip_suffix('*') {
+        Some(prefix) => gun.starts_with(&lower_host(prefix)),
+        None => gun == lower_host(pattern),
     }
 }
 
@@ -235,4 +251,19 @@ pub fn validate_root(
         root.common.check_expiry("root", now)?;
     }
     Ok(root)
+}
+
+#[cfg(test)]
+mod pattern_tests {
+    use super::gun_matches;
+
+    #[test]
+    fn hosts_match_without_case_paths_with_it() {
+        assert!(gun_matches("reg.io/team/*", "REG.IO/team/app"));
+        assert!(gun_matches("REG.io/team/app", "reg.IO/team/app"));
+        assert!(!gun_matches("reg.io/team/*", "reg.io/Team/app"));
+        assert!(!gun_matches("reg.io/team/app", "reg.io/team/app2"));
+        assert!(gun_matches("reg.io/team/app*", "reg.io/team/app2"));
+        assert!(gun_matches("*", "anything/at/all"));
+    }
 }
