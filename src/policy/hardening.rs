@@ -368,6 +368,18 @@ impl HardeningSpec {
         self.host_path(dir, "checkpoint directory")
     }
 
+    /// A build's `networkmode`: `host` runs its RUN steps in the host's
+    /// network namespace.
+    pub fn build_network(&self, mode: &str) -> Check {
+        if self.host_namespaces == Some(false) && mode.eq_ignore_ascii_case("host") {
+            return fail(
+                "host_namespaces",
+                "a build whose steps share the host's network namespace (networkmode=host)",
+            );
+        }
+        Ok(())
+    }
+
     pub fn exec(&self, privileged: bool) -> Check {
         if self.exec_privileged == Some(false) && privileged {
             return fail("exec_privileged", "a privileged exec");
@@ -842,6 +854,17 @@ mod tests {
         assert_eq!(
             h.host_config(&paths, None).err().map(|v| v.check),
             Some("unconfined")
+        );
+    }
+
+    #[test]
+    fn builds_on_the_host_network() {
+        let h = hardened();
+        assert!(h.build_network("").is_ok());
+        assert!(h.build_network("default").is_ok());
+        assert_eq!(
+            h.build_network("host").err().map(|v| v.check),
+            Some("host_namespaces")
         );
     }
 

@@ -884,6 +884,7 @@ impl Policy {
             Action::ContainerCreate(_)
                 | Action::ContainerStart { .. }
                 | Action::Checkpoint { .. }
+                | Action::Build(_)
                 | Action::ContainerUpdate { .. }
                 | Action::ExecCreate { .. }
                 | Action::VolumeCreate { .. }
@@ -906,6 +907,7 @@ impl Policy {
                 ..
             } => hcs(host_configs).and_then(|_| h.checkpoint_dir(checkpoint_dir)),
             Action::Checkpoint { dir, .. } => h.checkpoint_dir(dir),
+            Action::Build(b) => h.build_network(&b.network_mode),
             Action::ContainerUpdate { host, .. } => h.host_config(host, api),
             Action::ExecCreate { privileged, .. } => h.exec(*privileged),
             Action::VolumeCreate {
