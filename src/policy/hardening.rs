@@ -46,6 +46,28 @@ const SENSITIVE: &[&str] = &[
     "/etc/img-authz",
 ];
 
+/// The masked and read-only paths of dockerd's default spec that every
+/// version since 19.03 and kubelet's defaults share.
+const MASKED_PATHS: &[&str] = &[
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+];
+const READONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
 /// `path.Clean`, refusing `..` (which a bind source has no business holding).
 fn clean(p: &str) -> Option<String> {
     if !p.starts_with('/') || p.split('/').any(|c| c == "..") {
@@ -149,40 +171,57 @@ impl HardeningSpec {
                 }
                 return Ok(());
             }
-            // Any other `type` is mount(2) of `device` with options `o`:
-            // a host block device (ext4, xfs, ...), or an overlay of host
-            // directories. Only network and memory file systems stay off
-            // the host.
-            let types = get("type");
-            let remote = !types.is_empty()
-                && types.iter().all(|t| {
-                    matches!(
-                        t.trim().to_ascii_lowercase().as_str(),
-                        "tmpfs" | "nfs" | "nfs4" | "cifs" | "smb3"
-                    )
-                });
+            // Any other `type` is mount(2) of `device` with options `o`, in
+            // the host's namespaces: a host block device (ext4, xfs, ...),
+            // a kernel file system (proc, sysfs, ...: a writable host
+            // /proc/sys), or an overlay of host directories. Only memory and
+            // network file systems, and overlays of allowed directories, stay
+            // off the host.
+            let (types, devices) = (get("type"), get("device"));
+            // A relative path is relative to dockerd's working directory, /.
+            let abs = |p: &str| {
+                if p.starts_with('/') {
+                    p.to_string()
+                } else {
+                    format!("/{p}")
+                }
+            };
             for o in get("o").iter().flat_map(|o| o.split(',')) {
                 let Some((k, v)) = o.split_once('=') else {
                     continue;
                 };
-                if matches!(k.trim(), "lowerdir" | "upperdir" | "workdir") {
-                    for dir in v.split(':') {
-                        self.host_path(dir, &format!("{via} (local driver, {})", k.trim()))?;
+                // lowerdir, upperdir, workdir, datadir, lowerdir+, ...
+                if k.contains("dir") {
+                    for dir in v.split(':').filter(|d| !d.is_empty()) {
+                        self.host_path(&abs(dir), &format!("{via} (local driver, {})", k.trim()))?;
                     }
                 }
             }
-            if !remote {
-                for d in get("device") {
-                    if self.devices == Some(false) && d.starts_with("/dev") {
-                        return fail(
-                            "devices",
-                            format!("{via}: the local driver would mount host device {d}"),
-                        );
-                    }
-                    if d.starts_with('/') {
-                        self.host_path(d, &format!("{via} (local driver device)"))?;
-                    }
-                }
+            let all = |set: &[&str]| {
+                !types.is_empty()
+                    && types
+                        .iter()
+                        .all(|t| set.contains(&t.trim().to_ascii_lowercase().as_str()))
+            };
+            if (types.is_empty() && devices.is_empty())
+                || all(&["tmpfs", "nfs", "nfs4", "cifs", "smb3"])
+                || all(&["overlay"])
+            {
+                return Ok(());
+            }
+            let what = format!(
+                "{via}: the local driver would mount {} from {} on the host",
+                types.first().copied().unwrap_or("a file system"),
+                devices.first().copied().unwrap_or("no device")
+            );
+            if self.devices == Some(false) && devices.iter().any(|d| abs(d).starts_with("/dev")) {
+                return fail("devices", what);
+            }
+            if self.bind_mounts.is_some() {
+                return fail("bind_mounts", what);
+            }
+            for d in devices {
+                self.host_path(&abs(d), &format!("{via} (local driver device)"))?;
             }
         }
         Ok(())
@@ -241,14 +280,10 @@ impl HardeningSpec {
                 "apparmor" => v == "unconfined" || v == "disabled",
                 "systempaths" => v == "unconfined",
                 // SELinux: no labelling, or an unconfined process type.
-                "label" => {
-                    v == "disable"
-                        || v.strip_prefix("type:")
-                            .is_some_and(|t| matches!(t.trim(), "spc_t" | "unconfined_t"))
-                }
-                "writable-cgroups" => {
-                    !matches!(v, "" | "false" | "0" | "f" | "F" | "FALSE" | "False")
-                }
+                "label" => label_unconfined(v),
+                // Bare, it means true to dockerd; only Go's false spellings
+                // keep cgroups read-only.
+                "writable-cgroups" => !matches!(v, "false" | "0" | "f" | "F" | "FALSE" | "False"),
                 _ => false,
             };
             if unconfined {
@@ -330,12 +365,24 @@ impl HardeningSpec {
             }
         }
         self.security_opts(&hc.security_opt)?;
-        if self.unconfined == Some(false) && hc.system_paths {
-            fail(
-                "unconfined",
-                "MaskedPaths or ReadonlyPaths replace dockerd's masked and read-only /proc and /sys paths \
-                 (what --security-opt systempaths=unconfined sends)",
-            )?;
+        if self.unconfined == Some(false) {
+            // Given lists replace dockerd's: they must keep what every
+            // dockerd (and kubelet, through cri-dockerd) masks.
+            for (field, given, required) in [
+                ("MaskedPaths", &hc.masked_paths, MASKED_PATHS),
+                ("ReadonlyPaths", &hc.readonly_paths, READONLY_PATHS),
+            ] {
+                let Some(given) = given else { continue };
+                if let Some(p) = required.iter().find(|p| !given.iter().any(|g| g == *p)) {
+                    fail(
+                        "unconfined",
+                        format!(
+                            "{field} without {p} replaces dockerd's protected /proc and /sys paths \
+                             (what --security-opt systempaths=unconfined does)"
+                        ),
+                    )?;
+                }
+            }
         }
         if self.sysctls == Some(false) {
             if let Some((k, _)) = hc.sysctls.first() {
@@ -411,6 +458,30 @@ impl HardeningSpec {
             }
         }
         Ok(())
+    }
+}
+
+/// An SELinux label option that may take the container out of its
+/// confinement: no labelling, or a user, role or process type other than
+/// the container ones (a denylist of unconfined types would miss
+/// `kernel_t`, `container_runtime_t`, ...). MCS levels are fine.
+fn label_unconfined(v: &str) -> bool {
+    let Some((k, x)) = v.split_once(':') else {
+        return true; // `disable`, or something SELinux does not know
+    };
+    match k.trim() {
+        "level" | "filetype" => false,
+        "user" => x.trim() != "system_u",
+        "role" => x.trim() != "system_r",
+        "type" => !matches!(
+            x.trim(),
+            "container_t"
+                | "container_init_t"
+                | "container_kvm_t"
+                | "svirt_lxc_net_t"
+                | "svirt_qemu_net_t"
+        ),
+        _ => true,
     }
 }
 
@@ -828,6 +899,10 @@ mod tests {
             "label=type:spc_t",
             "label:type:unconfined_t",
             "writable-cgroups=true",
+            "writable-cgroups",
+            "label=type:kernel_t",
+            "label=user:unconfined_u",
+            "label=role:unconfined_r",
             r#"seccomp={"DefaultAction":"SCMP_ACT_ALLOW"}"#,
             r#"seccomp={"defaultAction":"SCMP_ACT_ERRNO","DEFAULTACTION":"SCMP_ACT_ALLOW"}"#,
             r#"seccomp={"syscalls":[]}"#,
@@ -842,19 +917,31 @@ mod tests {
         for opt in [
             "no-new-privileges",
             "label=level:s0:c100,c200",
+            "label=type:container_t",
+            "label=user:system_u",
             "writable-cgroups=false",
             r#"seccomp={"DefaultAction":"SCMP_ACT_ERRNO"}"#,
         ] {
             assert!(h.host_config(&with(&[opt]), None).is_ok(), "{opt}");
         }
-        let paths = HostConfig {
-            system_paths: true,
+        let paths = |m: Option<Vec<&str>>, r: Option<Vec<&str>>| HostConfig {
+            masked_paths: m.map(|v| v.into_iter().map(String::from).collect()),
+            readonly_paths: r.map(|v| v.into_iter().map(String::from).collect()),
             ..Default::default()
         };
+        let check = |hc: HostConfig| h.host_config(&hc, None).err().map(|v| v.check);
+        assert_eq!(check(paths(Some(vec![]), Some(vec![]))), Some("unconfined"));
         assert_eq!(
-            h.host_config(&paths, None).err().map(|v| v.check),
+            check(paths(None, Some(vec!["/proc/bus"]))),
             Some("unconfined")
         );
+        let mut more = MASKED_PATHS.to_vec();
+        more.push("/sys/devices/virtual/powercap");
+        assert_eq!(
+            check(paths(Some(more), Some(READONLY_PATHS.to_vec()))),
+            None
+        );
+        assert_eq!(check(paths(None, None)), None);
     }
 
     #[test]
@@ -934,5 +1021,24 @@ mod tests {
         );
         assert_eq!(check(&[("type", "cifs"), ("device", "//srv/share")]), None);
         assert_eq!(check(&[]), None);
+        assert_eq!(
+            check(&[("type", "proc"), ("device", "proc")]),
+            Some("bind_mounts")
+        );
+        assert_eq!(
+            check(&[("type", "ext4"), ("device", "dev/sda1")]),
+            Some("devices")
+        );
+        assert_eq!(
+            check(&[
+                ("type", "overlay"),
+                ("device", "overlay"),
+                (
+                    "o",
+                    "lowerdir+=/home,upperdir=/srv/data/u,workdir=/srv/data/w"
+                )
+            ]),
+            Some("bind_mounts")
+        );
     }
 }

@@ -412,6 +412,7 @@ impl Policy {
         }
         match action {
             Action::Read { .. } => Decision::allow(Rule::Default, "reads are allowed"),
+            // Restart runs the container, as start does.
             Action::Control { route, target }
                 if *route == route_name(RouteId::ContainerRestart) =>
             {
@@ -796,24 +797,25 @@ impl Policy {
     /// concurrent load or pull) never runs. Containers made before the
     /// plugin was enabled are covered too.
     async fn container_run(&self, container: &str, user: &str) -> Decision {
-        if !self.rules.iter().any(|r| r.verifier.is_some()) {
-            return Decision::allow(Rule::Default, "no rule requires signatures");
-        }
+        let global = |d: Decision| Decision {
+            mode: self.mode,
+            ..d
+        };
         let info = match self.daemon.inspect_container(container).await {
             Ok(Some(i)) => i,
             Ok(None) => {
-                return Decision::deny(
+                return global(Decision::deny(
                     Rule::ContentBinding,
                     format!("container {container:?} does not exist, so the image it would run cannot be checked"),
                     "create the container first",
-                )
+                ))
             }
             Err(e) => {
-                return Decision::deny(
+                return global(Decision::deny(
                     Rule::ContentBinding,
                     format!("cannot ask dockerd which image container {container:?} runs: {e}"),
                     "make dockerd's API reachable by the plugin (DOCKER_HOST)",
-                )
+                ))
             }
         };
         let name = info.name.trim_start_matches('/');
@@ -822,17 +824,35 @@ impl Policy {
         if d.allow {
             return d;
         }
-        // Created by the name of a repository whose rule takes unsigned
-        // images (which have no registry digest when imported or built).
+        // The name the container was created by, and its rule.
         let created_as = info.config.as_ref().map(|c| c.image.as_str()).unwrap_or("");
-        if let Ok(ImageRef::Named(r)) = ImageRef::parse(created_as, &what) {
-            if let Some(rule) = self.rule_for(&r, user) {
-                if rule.verifier.is_none() && !looks_like_short_id(created_as) {
-                    return unsigned_ok(rule, &r);
+        let named = match ImageRef::parse(created_as, &what) {
+            Ok(ImageRef::Named(r)) if !looks_like_short_id(created_as) => Some(r),
+            _ => None,
+        };
+        let Some((r, rule)) = named
+            .as_ref()
+            .and_then(|r| self.rule_for(r, user).map(|rule| (r, rule)))
+        else {
+            return if d.mode == Mode::Audit { d } else { global(d) };
+        };
+        match (&rule.verifier, &self.trust) {
+            // A repository whose rule takes unsigned images (imported or
+            // built ones have no registry digest at all).
+            (None, _) => unsigned_ok(rule, r),
+            (Some(v), Some(t)) => {
+                match t.container_digest(v.as_ref(), r, &info.image, &what).await {
+                    Some(ok) => ok.by_rule(rule),
+                    // The rule's audit mode applies as it did at creation.
+                    None if rule.mode == Mode::Audit => Decision {
+                        mode: Mode::Audit,
+                        ..d
+                    },
+                    None => d,
                 }
             }
+            (Some(_), None) => d,
         }
-        d
     }
 
     async fn image_mounts(&self, mounts: &[Mount], user: &str) -> Option<Decision> {
@@ -920,11 +940,13 @@ impl Policy {
                     match self.host_network(&s.networks).await {
                         Ok(host) => host,
                         Err(why) => {
-                            return Some(Decision::deny(
+                            let mut d = Decision::deny(
                                 Rule::Hardening,
                                 why,
                                 "make dockerd's API reachable by the plugin (DOCKER_HOST)",
-                            ))
+                            );
+                            d.mode = mode;
+                            return Some(d);
                         }
                     }
                 } else {

@@ -38,6 +38,8 @@ pub struct Trust {
     daemon: DaemonClient,
     creds: Arc<Credentials>,
     state_dir: std::path::PathBuf,
+    /// `NOTARY`: its state takes over files of the earlier layout.
+    default_notary: String,
     /// Trust state by Notary server URL, shared by the rules using it.
     stores: std::sync::Mutex<std::collections::HashMap<String, Arc<StateStore>>>,
     /// Pull decisions by rule and image reference.
@@ -77,6 +79,7 @@ impl Trust {
             daemon,
             creds,
             state_dir: t.state_dir.clone(),
+            default_notary: cfg.notary.url.trim_end_matches('/').to_string(),
             stores: std::sync::Mutex::new(std::collections::HashMap::new()),
             pulls: TtlCache::new(4096),
             pull_ttl: t.pull_cache_ttl,
@@ -178,7 +181,11 @@ impl Trust {
         if let Some(s) = stores.get(server) {
             return Ok(s.clone());
         }
-        let s = Arc::new(StateStore::for_server(&self.state_dir, server)?);
+        let s = Arc::new(StateStore::for_server(
+            &self.state_dir,
+            server,
+            server.eq_ignore_ascii_case(&self.default_notary),
+        )?);
         stores.insert(server.to_string(), s.clone());
         Ok(s)
     }
@@ -573,6 +580,38 @@ impl Trust {
         )
     }
 
+    /// On the containerd image store a container's image ID is the digest
+    /// of the content it was created from (manifest or index): whether
+    /// that digest is signed for `named`'s repository. Keeps containers
+    /// startable after a re-pull moved their tag (the old image then has
+    /// no name, hence no RepoDigest). `None` on the classic store, or when
+    /// it is not signed.
+    pub async fn container_digest(
+        &self,
+        verifier: &dyn Verifier,
+        named: &Reference,
+        image_id: &str,
+        what: &str,
+    ) -> Option<Decision> {
+        if !matches!(self.daemon.containerd_store().await, Ok(true)) {
+            return None;
+        }
+        let repo = bare(named);
+        let s = verifier.digest_signed(&repo, image_id).await.ok()?;
+        Some(
+            Decision::allow(
+                Rule::ContentBinding,
+                format!(
+                    "{what} is {}@{image_id}, signed ({})",
+                    repo.name(),
+                    s.signer
+                ),
+            )
+            .with_image(format!("{}@{image_id}", repo.name()))
+            .with_digest(image_id.to_string()),
+        )
+    }
+
     /// A service image: pinned by digest (the swarm agent pulls it later,
     /// where no authorization call sees it), and that digest signed.
     pub async fn service_image(&self, verifier: &dyn Verifier, named: &Reference) -> Decision {
@@ -703,7 +742,7 @@ async fn decide_pull(
 }
 
 /// The repository alone.
-fn bare(r: &Reference) -> Reference {
+pub(crate) fn bare(r: &Reference) -> Reference {
     Reference {
         domain: r.domain.clone(),
         path: r.path.clone(),

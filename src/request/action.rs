@@ -51,10 +51,12 @@ pub enum Action {
         /// `checkpoint-dir`: a host directory to restore from (experimental).
         checkpoint_dir: String,
     },
-    /// `POST /containers/{id}/checkpoints` (experimental daemons).
+    /// `POST /containers/{id}/checkpoints`, `DELETE …/checkpoints/{id}`
+    /// (experimental daemons).
     Checkpoint {
         container: String,
-        /// `CheckpointDir`: a host directory dockerd and CRIU write to.
+        /// `CheckpointDir` / `dir`: a host directory dockerd and CRIU write
+        /// to or delete from.
         dir: String,
     },
     /// `POST /containers/{id}/update`.
@@ -146,9 +148,10 @@ pub struct HostConfig {
     pub sysctls: Vec<(String, String)>,
     pub runtime: String,
     pub cgroup_parent: String,
-    /// `MaskedPaths` or `ReadonlyPaths` given (even empty): they replace
-    /// dockerd's defaults, what `--security-opt systempaths=unconfined` sends.
-    pub system_paths: bool,
+    /// `MaskedPaths` and `ReadonlyPaths` when given (even empty): they
+    /// replace dockerd's defaults (`systempaths=unconfined` sends `[]`).
+    pub masked_paths: Option<Vec<String>>,
+    pub readonly_paths: Option<Vec<String>>,
 }
 
 /// `POST /containers/create`.
@@ -240,7 +243,7 @@ impl Action {
             Action::Push { .. } => "push",
             Action::ContainerCreate(_) => "container-create",
             Action::ContainerStart { .. } => "container-start",
-            Action::Checkpoint { .. } => "checkpoint-create",
+            Action::Checkpoint { .. } => "checkpoint",
             Action::ContainerUpdate { .. } => "container-update",
             Action::ExecCreate { .. } => "exec-create",
             Action::VolumeCreate { .. } => "volume-create",

@@ -96,14 +96,13 @@ fn classify(m: &Matched, q: &Query, body: &Body<'_>) -> Result<Action, DecodeErr
         },
 
         // State changes that neither bring in nor run images.
-        CheckpointDelete | ContainerKill | ContainerPause | ContainerUnpause | ContainerRestart
-        | ContainerStop | ContainerWait | ContainerResize | ContainerAttach | ContainerCopy
-        | ExecStart | ExecResize | ContainerRename | ContainerPrune | ContainerArchivePut
-        | ContainerDelete | ImagePrune | ImageDelete | VolumePrune | VolumeUpdate
-        | VolumeDelete | BuildPrune | BuildCancel | SwarmLeave | ServiceDelete | NodeDelete
-        | SecretCreate | SecretDelete | SecretUpdate | ConfigCreate | ConfigDelete
-        | ConfigUpdate | NetworkCreate | NetworkConnect | NetworkDisconnect | NetworkPrune
-        | NetworkDelete => Action::Control {
+        ContainerKill | ContainerPause | ContainerUnpause | ContainerRestart | ContainerStop
+        | ContainerWait | ContainerResize | ContainerAttach | ContainerCopy | ExecStart
+        | ExecResize | ContainerRename | ContainerPrune | ContainerArchivePut | ContainerDelete
+        | ImagePrune | ImageDelete | VolumePrune | VolumeUpdate | VolumeDelete | BuildPrune
+        | BuildCancel | SwarmLeave | ServiceDelete | NodeDelete | SecretCreate | SecretDelete
+        | SecretUpdate | ConfigCreate | ConfigDelete | ConfigUpdate | NetworkCreate
+        | NetworkConnect | NetworkDisconnect | NetworkPrune | NetworkDelete => Action::Control {
             route: route_name(m.id),
             target: var(m, 0),
         },
@@ -175,6 +174,14 @@ fn classify(m: &Matched, q: &Query, body: &Body<'_>) -> Result<Action, DecodeErr
             Action::ContainerUpdate {
                 container: var(m, 0),
                 host: Box::new(host),
+            }
+        }
+        // `dir`: dockerd removes <dir>/<checkpoint> (experimental daemons).
+        CheckpointDelete => {
+            body.forbid_form_override()?;
+            Action::Checkpoint {
+                container: var(m, 0),
+                dir: q.get("dir").to_string(),
             }
         }
         CheckpointCreate => {
@@ -424,7 +431,14 @@ fn host_config(s: &Struct<'_>) -> Result<HostConfig, JsonError> {
         sysctls: s.string_map("Sysctls")?,
         runtime: s.string("Runtime")?,
         cgroup_parent: s.string("CgroupParent")?,
-        system_paths: s.has("MaskedPaths")? || s.has("ReadonlyPaths")?,
+        masked_paths: match s.has("MaskedPaths")? {
+            true => Some(s.strings("MaskedPaths")?),
+            false => None,
+        },
+        readonly_paths: match s.has("ReadonlyPaths")? {
+            true => Some(s.strings("ReadonlyPaths")?),
+            false => None,
+        },
     })
 }
 
@@ -541,6 +555,18 @@ fn service_spec(service: String, body: &Body<'_>) -> Result<ServiceSpec, DecodeE
             if let Some(se) = p.sub("SELinuxContext").map_err(&e)? {
                 if se.bool("Disable").map_err(&e)? {
                     spec.security_opt.push("label=disable".into());
+                }
+                // The swarm executor turns each into a label option.
+                for (field, key) in [
+                    ("User", "user"),
+                    ("Role", "role"),
+                    ("Type", "type"),
+                    ("Level", "level"),
+                ] {
+                    let v = se.string(field).map_err(&e)?;
+                    if !v.is_empty() {
+                        spec.security_opt.push(format!("label={key}:{v}"));
+                    }
                 }
             }
             if let Some(sc) = p.sub("Seccomp").map_err(&e)? {

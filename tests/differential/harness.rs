@@ -798,10 +798,12 @@ fn body_for(path: &str, r: &mut Src) -> Vec<u8> {
         );
         if r.chance(30) {
             let priv_ = format!(
-                "{{{}:{{{}:{}}},{}:{{{}:{}}},{}:{{{}:{}}}}}",
+                "{{{}:{{{}:{},{}:{}}},{}:{{{}:{}}},{}:{{{}:{}}}}}",
                 key("SELinuxContext", r),
                 key("Disable", r),
                 value(Ty::Bool, r),
+                key("Type", r),
+                r.pick(&[r#""spc_t""#, r#""container_t""#, "null", r#""""#]),
                 key("Seccomp", r),
                 key("Mode", r),
                 r.pick(&[r#""unconfined""#, r#""default""#, "null", r#""""#]),
@@ -1123,7 +1125,7 @@ pub fn host_view(h: &HostConfig) -> Value {
         "uts_mode": h.uts_mode, "userns_mode": h.userns_mode, "cgroupns_mode": h.cgroupns_mode,
         "cgroup": h.cgroup, "cap_add": h.cap_add, "security_opt": h.security_opt,
         "sysctls": pairs_map(&h.sysctls), "runtime": h.runtime,
-        "system_paths": h.system_paths,
+        "system_paths": h.masked_paths.is_some() || h.readonly_paths.is_some(),
     });
     if let Value::Object(x) = more {
         m.extend(x);

@@ -907,7 +907,10 @@ type ServiceSpec struct {
 			CapabilityAdd []string
 			Sysctls       map[string]string
 			Privileges    *struct {
-				SELinuxContext *struct{ Disable bool }
+				SELinuxContext *struct {
+					Disable                 bool
+					User, Role, Type, Level string
+				}
 				Seccomp        *struct{ Mode string }
 				AppArmor       *struct{ Mode string }
 			}
@@ -1029,8 +1032,16 @@ func serviceView(s *ServiceSpec) (map[string]interface{}, error) {
 		v["sysctls"] = strMap(cs.Sysctls)
 		opts := []string{}
 		if p := cs.Privileges; p != nil {
-			if p.SELinuxContext != nil && p.SELinuxContext.Disable {
-				opts = append(opts, "label=disable")
+			if se := p.SELinuxContext; se != nil {
+				if se.Disable {
+					opts = append(opts, "label=disable")
+				}
+				// executor/container: each becomes a label option.
+				for _, kv := range [][2]string{{"user", se.User}, {"role", se.Role}, {"type", se.Type}, {"level", se.Level}} {
+					if kv[1] != "" {
+						opts = append(opts, "label="+kv[0]+":"+kv[1])
+					}
+				}
 			}
 			if p.Seccomp != nil && p.Seccomp.Mode != "" && p.Seccomp.Mode != "default" {
 				opts = append(opts, "seccomp="+p.Seccomp.Mode)

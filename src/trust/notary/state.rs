@@ -94,10 +94,35 @@ impl StateStore {
 
     /// The state of the Notary server `server` under `dir`:
     /// `dir/notary/<hash of the URL>/`, with the URL in a `server` file.
-    pub fn for_server(dir: &Path, server: &str) -> Result<StateStore, TufError> {
+    /// `adopt_legacy`: this is the configured default server, which takes
+    /// over state files of the earlier layout (`dir/notary/*.json`, one
+    /// history for every server) so that an upgrade keeps its roots and
+    /// versions.
+    pub fn for_server(
+        dir: &Path,
+        server: &str,
+        adopt_legacy: bool,
+    ) -> Result<StateStore, TufError> {
+        // One history per server however its URL is spelled.
+        let server = server.trim().trim_end_matches('/').to_ascii_lowercase();
         let h = super::keys::hex(&Sha256::digest(server.as_bytes()));
-        let sd = dir.join("notary").join(&h[..32]);
+        let top = dir.join("notary");
+        let sd = top.join(&h[..32]);
         create_private_dir(&sd)?;
+        if adopt_legacy {
+            let err =
+                |p: &Path, e: std::io::Error| TufError::State(format!("{}: {e}", p.display()));
+            for entry in std::fs::read_dir(&top).map_err(|e| err(&top, e))? {
+                let p = entry.map_err(|e| err(&top, e))?.path();
+                let Some(name) = p.file_name() else { continue };
+                if p.is_file() && p.extension().is_some_and(|x| x == "json") {
+                    let to = sd.join(name);
+                    if !to.exists() {
+                        std::fs::rename(&p, &to).map_err(|e| err(&p, e))?;
+                    }
+                }
+            }
+        }
         let named = sd.join("server");
         if !named.exists() {
             std::fs::write(&named, format!("{server}\n"))
@@ -243,8 +268,8 @@ mod tests {
     #[test]
     fn each_server_has_its_own_history() {
         let dir = tempfile::tempdir().unwrap();
-        let one = StateStore::for_server(dir.path(), "https://notary.one").unwrap();
-        let two = StateStore::for_server(dir.path(), "https://notary.two").unwrap();
+        let one = StateStore::for_server(dir.path(), "https://notary.one", false).unwrap();
+        let two = StateStore::for_server(dir.path(), "https://notary.two", false).unwrap();
         let mut s = one.load("reg/x").unwrap();
         s.set_root(b"first root");
         s.ratchet("timestamp", u64::MAX).unwrap();
@@ -252,10 +277,32 @@ mod tests {
         let other = two.load("reg/x").unwrap();
         assert_eq!(other.root, None);
         assert!(other.versions.is_empty());
-        let again = StateStore::for_server(dir.path(), "https://notary.one").unwrap();
+        let again = StateStore::for_server(dir.path(), "HTTPS://Notary.One/", false).unwrap();
         assert_eq!(
             again.load("reg/x").unwrap().root_bytes().unwrap().unwrap(),
             b"first root"
+        );
+    }
+
+    #[test]
+    fn the_default_server_adopts_the_earlier_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let legacy = StateStore::new(Some(dir.path())).unwrap();
+        let mut s = legacy.load("reg/x").unwrap();
+        s.set_root(b"old root");
+        legacy.save(&s).unwrap();
+        // Another server does not take it; the default one does.
+        let other = StateStore::for_server(dir.path(), "https://other", false).unwrap();
+        assert_eq!(other.load("reg/x").unwrap().root, None);
+        let default = StateStore::for_server(dir.path(), "https://notary.one", true).unwrap();
+        assert_eq!(
+            default
+                .load("reg/x")
+                .unwrap()
+                .root_bytes()
+                .unwrap()
+                .unwrap(),
+            b"old root"
         );
     }
 }
