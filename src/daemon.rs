@@ -220,94 +220,53 @@ impl DaemonClient {
         Ok((status, body))
     }
 
+    /// `GET path` as JSON; `None` when dockerd answers 404 (no such object).
+    async fn inspect<T: serde::de::DeserializeOwned>(
+        &self,
+        path: String,
+    ) -> Result<Option<T>, DaemonError> {
+        let (status, body) = self.get(&path).await?;
+        match status {
+            StatusCode::OK => {
+                serde_json::from_slice(&body)
+                    .map(Some)
+                    .map_err(|e| DaemonError::Invalid {
+                        path,
+                        why: e.to_string(),
+                    })
+            }
+            StatusCode::NOT_FOUND => Ok(None),
+            s => Err(DaemonError::Status {
+                path,
+                status: s.as_u16(),
+                body: String::from_utf8_lossy(&body).chars().take(300).collect(),
+            }),
+        }
+    }
+
     /// Inspect the image dockerd resolves `reference` to (name, digest
     /// reference, full or short ID), exactly as `containers/create` does.
     /// `None` when the daemon has no such image.
     pub async fn inspect_image(&self, reference: &str) -> Result<Option<ImageInfo>, DaemonError> {
-        let path = format!("/images/{}/json", encode_path(reference));
-        let (status, body) = self.get(&path).await?;
-        match status {
-            StatusCode::OK => {
-                serde_json::from_slice(&body)
-                    .map(Some)
-                    .map_err(|e| DaemonError::Invalid {
-                        path,
-                        why: e.to_string(),
-                    })
-            }
-            StatusCode::NOT_FOUND => Ok(None),
-            s => Err(DaemonError::Status {
-                path,
-                status: s.as_u16(),
-                body: String::from_utf8_lossy(&body).chars().take(300).collect(),
-            }),
-        }
+        self.inspect(format!("/images/{}/json", encode_path(reference)))
+            .await
     }
 
     /// The plugin dockerd resolves `name` to (name, tag or ID prefix).
     pub async fn inspect_plugin(&self, name: &str) -> Result<Option<PluginInfo>, DaemonError> {
-        let path = format!("/plugins/{}/json", encode_path(name));
-        let (status, body) = self.get(&path).await?;
-        match status {
-            StatusCode::OK => {
-                serde_json::from_slice(&body)
-                    .map(Some)
-                    .map_err(|e| DaemonError::Invalid {
-                        path,
-                        why: e.to_string(),
-                    })
-            }
-            StatusCode::NOT_FOUND => Ok(None),
-            s => Err(DaemonError::Status {
-                path,
-                status: s.as_u16(),
-                body: String::from_utf8_lossy(&body).chars().take(300).collect(),
-            }),
-        }
+        self.inspect(format!("/plugins/{}/json", encode_path(name)))
+            .await
     }
 
     /// The container `id` names (name, ID or ID prefix).
     pub async fn inspect_container(&self, id: &str) -> Result<Option<ContainerInfo>, DaemonError> {
-        let path = format!("/containers/{}/json", encode_path(id));
-        let (status, body) = self.get(&path).await?;
-        match status {
-            StatusCode::OK => {
-                serde_json::from_slice(&body)
-                    .map(Some)
-                    .map_err(|e| DaemonError::Invalid {
-                        path,
-                        why: e.to_string(),
-                    })
-            }
-            StatusCode::NOT_FOUND => Ok(None),
-            s => Err(DaemonError::Status {
-                path,
-                status: s.as_u16(),
-                body: String::from_utf8_lossy(&body).chars().take(300).collect(),
-            }),
-        }
+        self.inspect(format!("/containers/{}/json", encode_path(id)))
+            .await
     }
 
     /// The network `id` names (name, ID or ID prefix).
     pub async fn inspect_network(&self, id: &str) -> Result<Option<NetworkInfo>, DaemonError> {
-        let path = format!("/networks/{}", encode_path(id));
-        let (status, body) = self.get(&path).await?;
-        match status {
-            StatusCode::OK => {
-                serde_json::from_slice(&body)
-                    .map(Some)
-                    .map_err(|e| DaemonError::Invalid {
-                        path,
-                        why: e.to_string(),
-                    })
-            }
-            StatusCode::NOT_FOUND => Ok(None),
-            s => Err(DaemonError::Status {
-                path,
-                status: s.as_u16(),
-                body: String::from_utf8_lossy(&body).chars().take(300).collect(),
-            }),
-        }
+        self.inspect(format!("/networks/{}", encode_path(id))).await
     }
 
     /// Whether dockerd keeps images in the containerd image store
