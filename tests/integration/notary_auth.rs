@@ -141,12 +141,17 @@ fn token_server() -> TokenServer {
     }
 }
 
-/// A notary-server process, stopped by PID when dropped.
+/// A notary-server under `timeout`, stopped by PID when dropped: SIGTERM to
+/// `timeout`, which passes it on (a SIGKILL would end `timeout` alone and
+/// leave notary-server running).
 struct Server(Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.0.id().to_string())
+            .status();
         let _ = self.0.wait();
     }
 }
@@ -168,7 +173,7 @@ fn notary_server(dir: &Path, tok: &TokenServer, port: u16) -> Server {
     let log = std::fs::File::create(dir.join("notary-server.log")).expect("log");
     // `timeout` bounds its life even if this test process dies.
     let child = Command::new("timeout")
-        .args(["300", "notary-server", "-config"])
+        .args(["--kill-after=5", "300", "notary-server", "-config"])
         .arg(dir.join("server.json"))
         .stdout(log.try_clone().expect("log"))
         .stderr(log)
