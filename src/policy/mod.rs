@@ -382,6 +382,15 @@ impl Policy {
         Some((spec, h.mode))
     }
 
+    /// A decision under the policy-wide mode (enforce or audit), for denies
+    /// that no repository rule owns.
+    fn global(&self, d: Decision) -> Decision {
+        Decision {
+            mode: self.mode,
+            ..d
+        }
+    }
+
     /// Decide one action.
     pub async fn decide(&self, action: &Action, ctx: &Ctx) -> Decision {
         let mut d = self.decide_inner(action, ctx).await;
@@ -400,10 +409,6 @@ impl Policy {
 
     async fn decide_inner(&self, action: &Action, ctx: &Ctx) -> Decision {
         let user = ctx.user.as_str();
-        let global = |d: Decision| Decision {
-            mode: self.mode,
-            ..d
-        };
         if let Some(d) = self.self_protection(action).await {
             return d;
         }
@@ -427,7 +432,7 @@ impl Policy {
             }
 
             Action::Pull(p) => match self.rule_for(&p.image, user) {
-                None => global(self.no_rule(&p.image, "the image")),
+                None => self.global(self.no_rule(&p.image, "the image")),
                 Some(r) => match (&r.verifier, &self.trust) {
                     (Some(v), Some(t)) => t.pull(p, v, &r.name).await.by_rule(r),
                     _ => unsigned_ok(r, &p.image),
@@ -436,7 +441,7 @@ impl Policy {
 
             Action::Import { repo, .. } => {
                 let target = parse_opt(repo);
-                let d = global(self.switch(
+                let d = self.global(self.switch(
                     Op::Import,
                     target.as_ref(),
                     user,
@@ -445,12 +450,12 @@ impl Policy {
                 self.then_naming(d, [repo.as_str()], "import", user)
             }
             Action::Load => {
-                global(self.switch(Op::Load, None, user, "loaded images carry no provenance"))
+                self.global(self.switch(Op::Load, None, user, "loaded images carry no provenance"))
             }
             Action::Build(b) => {
                 let names = || b.tags.iter().chain(&b.output_names).map(String::as_str);
                 let target = names().next().and_then(parse_opt);
-                let d = global(self.switch(
+                let d = self.global(self.switch(
                     Op::Build,
                     target.as_ref(),
                     user,
@@ -458,7 +463,7 @@ impl Policy {
                 ));
                 self.then_naming(d, names(), "build", user)
             }
-            Action::Session | Action::Grpc => global(self.switch(
+            Action::Session | Action::Grpc => self.global(self.switch(
                 Op::Build,
                 None,
                 user,
@@ -471,7 +476,7 @@ impl Policy {
                     format!("{repo}:{tag}")
                 };
                 let target = parse_opt(&name);
-                let d = global(self.switch(
+                let d = self.global(self.switch(
                     Op::Commit,
                     target.as_ref(),
                     user,
@@ -479,7 +484,7 @@ impl Policy {
                 ));
                 self.then_naming(d, [name.as_str()], "commit", user)
             }
-            Action::Swarm { .. } => global(self.switch(
+            Action::Swarm { .. } => self.global(self.switch(
                 Op::Swarm,
                 None,
                 user,
@@ -527,7 +532,7 @@ impl Policy {
 
             Action::Service(s) => {
                 if s.rollback {
-                    return global(Decision::deny(
+                    return self.global(Decision::deny(
                         Rule::ContentBinding,
                         "a rollback deploys the service's previous spec, which this request does not show",
                         "update the service to the image you want (docker service update --image)",
@@ -535,7 +540,7 @@ impl Policy {
                 }
                 if let Some(remote) = &s.plugin_remote {
                     let target = parse_opt(remote);
-                    let d = global(self.switch(
+                    let d = self.global(self.switch(
                         Op::Plugins,
                         target.as_ref(),
                         user,
@@ -564,7 +569,7 @@ impl Policy {
             Action::Plugin(op) => match op {
                 PluginOp::Pull { remote, .. } | PluginOp::Upgrade { remote, .. } => {
                     let target = parse_opt(remote);
-                    let d = global(self.switch(
+                    let d = self.global(self.switch(
                         Op::Plugins,
                         target.as_ref(),
                         user,
@@ -575,12 +580,15 @@ impl Policy {
                     }
                     self.image_named(remote, "the plugin", user)
                 }
-                PluginOp::Create { .. } => {
-                    global(self.switch(Op::Plugins, None, user, "plugins run with host privileges"))
-                }
+                PluginOp::Create { .. } => self.global(self.switch(
+                    Op::Plugins,
+                    None,
+                    user,
+                    "plugins run with host privileges",
+                )),
                 // Settings can point a plugin's mounts and devices at the
                 // host, and enabling runs it: plugin administration.
-                PluginOp::Set { .. } | PluginOp::Enable { .. } => global(self.switch(
+                PluginOp::Set { .. } | PluginOp::Enable { .. } => self.global(self.switch(
                     Op::Plugins,
                     None,
                     user,
@@ -797,21 +805,17 @@ impl Policy {
     /// concurrent load or pull) never runs. Containers made before the
     /// plugin was enabled are covered too.
     async fn container_run(&self, container: &str, user: &str) -> Decision {
-        let global = |d: Decision| Decision {
-            mode: self.mode,
-            ..d
-        };
         let info = match self.daemon.inspect_container(container).await {
             Ok(Some(i)) => i,
             Ok(None) => {
-                return global(Decision::deny(
+                return self.global(Decision::deny(
                     Rule::ContentBinding,
                     format!("container {container:?} does not exist, so the image it would run cannot be checked"),
                     "create the container first",
                 ))
             }
             Err(e) => {
-                return global(Decision::deny(
+                return self.global(Decision::deny(
                     Rule::ContentBinding,
                     format!("cannot ask dockerd which image container {container:?} runs: {e}"),
                     "make dockerd's API reachable by the plugin (DOCKER_HOST)",
@@ -834,7 +838,11 @@ impl Policy {
             .as_ref()
             .and_then(|r| self.rule_for(r, user).map(|rule| (r, rule)))
         else {
-            return if d.mode == Mode::Audit { d } else { global(d) };
+            return if d.mode == Mode::Audit {
+                d
+            } else {
+                self.global(d)
+            };
         };
         match (&rule.verifier, &self.trust) {
             // A repository whose rule takes unsigned images (imported or
