@@ -60,6 +60,31 @@ fn api_host(domain: &str) -> &str {
     }
 }
 
+/// A 200, or the error for what the registry answered instead.
+fn ok_status(status: StatusCode, domain: &str, what: &str) -> Result<(), RegistryError> {
+    match status {
+        StatusCode::OK => Ok(()),
+        StatusCode::NOT_FOUND => Err(RegistryError::NotFound {
+            registry: domain.to_string(),
+            reference: what.to_string(),
+        }),
+        s => Err(RegistryError::Status {
+            registry: domain.to_string(),
+            reference: what.to_string(),
+            status: s.as_u16(),
+        }),
+    }
+}
+
+/// A digest we cannot recompute is not fetched.
+fn not_sha256(domain: &str, what: String) -> RegistryError {
+    RegistryError::BadDigest {
+        registry: domain.to_string(),
+        reference: what,
+        why: "only sha256 digests are checked".into(),
+    }
+}
+
 /// dockerd treats 127.0.0.0/8 and `localhost` as insecure registries.
 fn is_loopback(domain: &str) -> bool {
     let host = match domain.rsplit_once(':') {
@@ -147,22 +172,7 @@ impl RegistryClient {
                 )
                 .await?;
         }
-        match resp.status {
-            StatusCode::OK => {}
-            StatusCode::NOT_FOUND => {
-                return Err(RegistryError::NotFound {
-                    registry: domain.to_string(),
-                    reference: what,
-                })
-            }
-            s => {
-                return Err(RegistryError::Status {
-                    registry: domain.to_string(),
-                    reference: what,
-                    status: s.as_u16(),
-                })
-            }
-        }
+        ok_status(resp.status, domain, &what)?;
         let bad = |why: String| RegistryError::BadDigest {
             registry: domain.to_string(),
             reference: what.clone(),
@@ -203,11 +213,7 @@ impl RegistryClient {
         let what = format!("{domain}/{path}:{reference}");
         // A tag has no ':'; a digest we cannot recompute is not fetched.
         if reference.contains(':') && !reference.starts_with("sha256:") {
-            return Err(RegistryError::BadDigest {
-                registry: domain.to_string(),
-                reference: what,
-                why: "only sha256 digests are checked".into(),
-            });
+            return Err(not_sha256(domain, what));
         }
         let resp = self
             .call(
@@ -256,11 +262,7 @@ impl RegistryClient {
             why: e.to_string(),
         })?;
         if !digest.starts_with("sha256:") {
-            return Err(RegistryError::BadDigest {
-                registry: domain.to_string(),
-                reference: what,
-                why: "only sha256 digests are checked".into(),
-            });
+            return Err(not_sha256(domain, what));
         }
         let resp = self
             .call(
@@ -272,22 +274,7 @@ impl RegistryClient {
                 limit,
             )
             .await?;
-        match resp.status {
-            StatusCode::OK => {}
-            StatusCode::NOT_FOUND => {
-                return Err(RegistryError::NotFound {
-                    registry: domain.to_string(),
-                    reference: what,
-                })
-            }
-            s => {
-                return Err(RegistryError::Status {
-                    registry: domain.to_string(),
-                    reference: what,
-                    status: s.as_u16(),
-                })
-            }
-        }
+        ok_status(resp.status, domain, &what)?;
         if sha256_of(&resp.body) != digest {
             return Err(RegistryError::BadDigest {
                 registry: domain.to_string(),
