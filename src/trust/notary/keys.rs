@@ -27,6 +27,30 @@ pub enum Verifier {
     Rsa(rsa::RsaPublicKey),
 }
 
+impl Verifier {
+    /// The public key itself, one encoding per key whatever the metadata
+    /// wrapped it in (`ecdsa` SPKI, compressed or not, or a certificate of
+    /// any kind): what thresholds count, so that one key listed under two
+    /// key IDs is one signer.
+    pub fn identity(&self) -> Vec<u8> {
+        match self {
+            Verifier::Ed25519(k) => [b"ed25519:".as_slice(), k.as_bytes()].concat(),
+            Verifier::P256(k) => {
+                [b"p256:".as_slice(), k.to_encoded_point(false).as_bytes()].concat()
+            }
+            Verifier::P384(k) => {
+                [b"p384:".as_slice(), k.to_encoded_point(false).as_bytes()].concat()
+            }
+            Verifier::Rsa(k) => {
+                use rsa::traits::PublicKeyParts;
+                let n = k.n().to_bytes_be();
+                let len = u32::try_from(n.len()).unwrap_or(u32::MAX).to_be_bytes();
+                [b"rsa:".as_slice(), &len, &n, &k.e().to_bytes_be()].concat()
+            }
+        }
+    }
+}
+
 /// An X.509 certificate as Notary uses it.
 #[derive(Debug, Clone)]
 pub struct Cert {

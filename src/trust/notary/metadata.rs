@@ -108,17 +108,20 @@ pub fn verify_threshold(env: &Envelope, role: &RoleKeys) -> Result<(), TufError>
             role.name
         )));
     }
-    let mut good: Vec<&str> = Vec::new();
+    // Distinct public keys, not key IDs: one key listed twice (as `ecdsa`
+    // and `ecdsa-x509`, or in two certificates) is one signer.
+    let mut good: Vec<Vec<u8>> = Vec::new();
     let mut errors = Vec::new();
     for s in &env.signatures {
         let Some(k) = role.keys.get(&s.keyid) else {
             continue;
         };
-        if good.contains(&k.id.as_str()) {
+        let who = k.verifier.identity();
+        if good.contains(&who) {
             continue;
         }
         match k.verify(&s.method, &env.canonical, &s.sig) {
-            Ok(()) => good.push(&k.id),
+            Ok(()) => good.push(who),
             Err(e) => errors.push(e.to_string()),
         }
     }
@@ -294,6 +297,10 @@ pub struct Root {
     pub keys: HashMap<String, Key>,
     /// `root`, `targets`, `snapshot`, `timestamp`.
     pub roles: HashMap<String, RoleKeys>,
+    /// The root-role keys that counted as root certificates when this root
+    /// was validated (expiry aside): the only keys that may sign a
+    /// successor. Empty until [`super::root::validate_root`] fills it.
+    pub root_certs: RoleKeys,
 }
 
 pub fn parse_root(env: &Envelope) -> Result<Root, TufError> {
@@ -308,10 +315,16 @@ pub fn parse_root(env: &Envelope) -> Result<Root, TufError> {
             .ok_or_else(|| TufError::Format(format!("root: no {name} role")))?;
         roles.insert(name.to_string(), role_keys(name, def, &keys, "root")?);
     }
+    let root_certs = RoleKeys {
+        name: "root".into(),
+        keys: BTreeMap::new(),
+        threshold: roles.get("root").map_or(usize::MAX, |r| r.threshold),
+    };
     Ok(Root {
         common,
         keys,
         roles,
+        root_certs,
     })
 }
 

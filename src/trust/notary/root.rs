@@ -186,9 +186,61 @@ pub fn validate_root(
     now: OffsetDateTime,
     check: Check,
 ) -> Result<Root, TufError> {
-    let root = parse_root(env)?;
+    let mut root = parse_root(env)?;
     let role = root.role("root")?;
     let secs = now.unix_timestamp();
+    let (counted, problems) = count_root_certs(role, gun, pin, secs, check);
+    // What may vouch for a successor: the same set, expiry aside (notary's
+    // validRootLeafCerts without the expiry check), never the other keys
+    // the root role lists.
+    let vouching = match check {
+        Check::Rotation => counted.clone(),
+        Check::Full => count_root_certs(role, gun, pin, secs, Check::Rotation).0,
+    };
+    if counted.keys.is_empty() {
+        let why = if problems.is_empty() {
+            "no root certificates".to_string()
+        } else {
+            problems.join("; ")
+        };
+        return Err(TufError::Root(why));
+    }
+    verify_threshold(env, &counted).map_err(|e| {
+        let mut m = e.to_string();
+        if !problems.is_empty() {
+            m.push_str(&format!(" ({})", problems.join("; ")));
+        }
+        TufError::Root(m)
+    })?;
+    if let Some(old) = trusted {
+        if root.common.version < old.common.version {
+            return Err(TufError::Rollback(format!(
+                "root version {} is older than the trusted {}",
+                root.common.version, old.common.version
+            )));
+        }
+        verify_threshold(env, &old.root_certs).map_err(|e| {
+            TufError::Root(format!(
+                "the new root is not signed by the trusted root's keys: {e}"
+            ))
+        })?;
+    }
+    if check == Check::Full {
+        root.common.check_expiry("root", now)?;
+    }
+    root.root_certs = vouching;
+    Ok(root)
+}
+
+/// The root role's keys that count as root certificates for `gun` (and
+/// its pin), at the old threshold, and why the others do not.
+fn count_root_certs(
+    role: &RoleKeys,
+    gun: &str,
+    pin: Option<&PinRule>,
+    secs: i64,
+    check: Check,
+) -> (RoleKeys, Vec<String>) {
     let mut counted = RoleKeys {
         name: "root".into(),
         keys: Default::default(),
@@ -219,38 +271,7 @@ pub fn validate_root(
         }
         counted.keys.insert(id.clone(), k.clone());
     }
-    if counted.keys.is_empty() {
-        let why = if problems.is_empty() {
-            "no root certificates".to_string()
-        } else {
-            problems.join("; ")
-        };
-        return Err(TufError::Root(why));
-    }
-    verify_threshold(env, &counted).map_err(|e| {
-        let mut m = e.to_string();
-        if !problems.is_empty() {
-            m.push_str(&format!(" ({})", problems.join("; ")));
-        }
-        TufError::Root(m)
-    })?;
-    if let Some(old) = trusted {
-        if root.common.version < old.common.version {
-            return Err(TufError::Rollback(format!(
-                "root version {} is older than the trusted {}",
-                root.common.version, old.common.version
-            )));
-        }
-        verify_threshold(env, old.role("root")?).map_err(|e| {
-            TufError::Root(format!(
-                "the new root is not signed by the trusted root's keys: {e}"
-            ))
-        })?;
-    }
-    if check == Check::Full {
-        root.common.check_expiry("root", now)?;
-    }
-    Ok(root)
+    (counted, problems)
 }
 
 #[cfg(test)]

@@ -1418,3 +1418,138 @@ async fn verifier_error_kinds() {
     r.publish(&fetch);
     assert!(v.signed_digest(&repo_ref, "latest").await.is_ok());
 }
+
+// ------------------------------------------- issue 13: rotation and thresholds
+
+/// A client that trusted a root listing the real certificate and `extra`
+/// (counted or not), and a server whose root 2 names an attacker's
+/// certificate and is signed by `extra` and the attacker.
+async fn rotate_with_extra_old_key(extra: TestKey) -> Result<RepoTrust, TufError> {
+    let c = Client::tofu();
+    let mut r = repo();
+    let real = r.root.keys[0].clone();
+    r.root.keys = vec![real.clone(), extra.clone()];
+    r.root.signers = Some(vec![real]);
+    c.publish(&r);
+    c.update()
+        .await
+        .expect("the first root is trusted on its real certificate");
+    let attacker = TestKey::root_cert("attacker-root", GUN);
+    r.root.keys = vec![attacker.clone()];
+    r.root.version = 2;
+    r.root.signers = Some(vec![extra, attacker]);
+    r.targets.keys = vec![TestKey::p256("attacker-targets")];
+    r.tag("targets", "latest", "manifest-evil");
+    r.bump();
+    c.publish(&r);
+    c.update().await
+}
+
+#[tokio::test]
+async fn rotation_is_vouched_for_only_by_counted_root_certificates() {
+    // Each of these sits in the trusted root without counting as a root
+    // certificate; none may sign its successor.
+    for (what, extra) in [
+        ("a plain key", TestKey::p256("plain-extra")),
+        (
+            "a CA certificate",
+            root_key("ca-extra", CertSpec::new(GUN).ca_certificate()),
+        ),
+        (
+            "a certificate for another repository",
+            TestKey::root_cert("other-extra", "registry.example.com:5000/team/other"),
+        ),
+    ] {
+        let r = rotate_with_extra_old_key(extra).await;
+        match r {
+            Err(TufError::Root(m)) if m.contains("not signed by the trusted root's keys") => {}
+            other => panic!(
+                "{what}: rotation accepted or wrong error: {:?}",
+                other.map(|_| ())
+            ),
+        }
+    }
+    // A counted certificate still vouches for a rotation.
+    let second = TestKey::root_cert("second-real", GUN);
+    rotate_with_extra_old_key(second).await.unwrap();
+}
+
+#[test]
+fn one_key_listed_twice_is_one_key() {
+    let a = TestKey::p256("twice");
+    let signed = some_signed();
+    let forms: [(&str, TestKey, TestKey); 2] = [
+        (
+            "ecdsa and ecdsa-x509",
+            a.clone(),
+            a.certified(&CertSpec::new("alice")),
+        ),
+        (
+            "two certificates",
+            a.certified(&CertSpec::new("alice")),
+            a.certified(&CertSpec::new("alice-again")),
+        ),
+    ];
+    for (what, x, y) in forms {
+        assert_ne!(x.id(), y.id(), "{what}: two key IDs");
+        let role = role_keys("targets", &[&x, &y], 2);
+        let env = parse_envelope(&sign_envelope(&signed, &[x.clone(), y.clone()]), "t").unwrap();
+        match verify_threshold(&env, &role) {
+            Err(TufError::Threshold(m)) if m.contains("1 valid signature(s)") => {}
+            other => panic!("{what}: {other:?}"),
+        }
+        // With a second, distinct key the threshold is met.
+        let b = TestKey::ed25519("other");
+        let role = role_keys("targets", &[&x, &y, &b], 2);
+        let env = parse_envelope(&sign_envelope(&signed, &[x, y, b]), "t").unwrap();
+        verify_threshold(&env, &role).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn every_threshold_counts_keys_not_key_ids() {
+    // Top-level roles: the second "key" is the first in x509 form.
+    for role in ["timestamp", "snapshot", "targets"] {
+        let mut r = repo();
+        let a = r.role(role).keys[0].clone();
+        let b = match a.keytype.as_str() {
+            "ed25519" => continue,
+            _ => a.certified(&CertSpec::new("same-key")),
+        };
+        let spec = r.role(role);
+        spec.keys.push(b.clone());
+        spec.threshold = 2;
+        spec.signers = Some(vec![a, b]);
+        let c = Client::tofu();
+        c.publish(&r);
+        assert_err!(c.update().await, Threshold, format!("{role}: 1 valid"));
+    }
+    // Root: two certificates for one key.
+    let mut r = repo();
+    let k = TestKey::p256("root-twice");
+    r.root.keys = vec![
+        k.certified(&CertSpec::new(GUN)),
+        k.certified(&CertSpec::new(GUN).valid(day(-2), day(700))),
+    ];
+    r.root.threshold = 2;
+    let c = Client::tofu();
+    c.publish(&r);
+    assert_err!(c.update().await, Root, "root: 1 valid signature(s)");
+
+    // A delegation (a required signer role is one): under its threshold it
+    // signs nothing, so `latest` falls back to the targets role.
+    let mut r = repo();
+    let d = r.delegation(RELEASES);
+    let a = d.role.keys[0].clone();
+    let b = a.certified(&CertSpec::new("releaser"));
+    d.role.keys.push(b.clone());
+    d.role.threshold = 2;
+    d.role.signers = Some(vec![a, b]);
+    let c = Client::tofu();
+    c.publish(&r);
+    let t = c.update().await.unwrap();
+    assert_eq!(
+        resolved(&t, "latest"),
+        some("targets", "manifest-targets-latest")
+    );
+}
