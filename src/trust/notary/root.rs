@@ -29,6 +29,29 @@ pub enum Pin {
     Keys(Vec<Vec<u8>>),
 }
 
+impl Pin {
+    /// A short digest of what the pin accepts, naming its trust state.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest as _, Sha256};
+        let mut h = Sha256::new();
+        let mut put = |tag: &[u8], items: Vec<&[u8]>| {
+            h.update(tag);
+            let mut items = items;
+            items.sort();
+            for i in items {
+                h.update((i.len() as u64).to_be_bytes());
+                h.update(i);
+            }
+        };
+        match self {
+            Pin::Certs(ids) => put(b"certs", ids.iter().map(|i| i.as_bytes()).collect()),
+            Pin::Ca(cas) => put(b"ca", cas.iter().map(|c| c.as_ref()).collect()),
+            Pin::Keys(ks) => put(b"keys", ks.iter().map(Vec::as_slice).collect()),
+        }
+        super::keys::hex(&h.finalize()[..16])
+    }
+}
+
 /// A pin for repositories matching `pattern`: an exact GUN, or a prefix
 /// followed by `*`.
 #[derive(Debug, Clone)]

@@ -1553,3 +1553,43 @@ async fn every_threshold_counts_keys_not_key_ids() {
         some("targets", "manifest-targets-latest")
     );
 }
+
+#[tokio::test]
+async fn a_first_use_root_cannot_lock_out_a_pinned_rule() {
+    // One server, one state store, two rules: one trusts on first use, the
+    // other pins the real root certificate.
+    let real = repo();
+    let mut c = Client::tofu();
+    // The server first serves an impostor to the first-use rule...
+    let mut impostor = Repo::with_seed(GUN, "impostor");
+    impostor.tag("targets", "latest", "manifest-evil");
+    c.publish(&impostor);
+    c.update().await.unwrap();
+    // ...then the real repository; the pinned rule must still reach it.
+    c.fetch.clear(GUN);
+    c.publish(&real);
+    c.policy = RootPolicy {
+        pins: vec![PinRule {
+            pattern: GUN.into(),
+            pin: Pin::Certs(vec![real.root.keys[0].canonical_id()]),
+        }],
+        tofu: false,
+    };
+    let t = c.update().await.unwrap();
+    assert_eq!(t.root_source, RootSource::Pinned);
+    assert_eq!(
+        resolved(&t, "latest"),
+        some(RELEASES, "manifest-releases-latest")
+    );
+    // And the pinned rule's trust does not leak into the first-use rule's.
+    c.restart();
+    c.policy = RootPolicy {
+        pins: Vec::new(),
+        tofu: true,
+    };
+    assert_err!(
+        c.update().await,
+        Threshold,
+        "timestamp: 0 valid signature(s)"
+    );
+}

@@ -105,6 +105,19 @@ async fn by_hash(
     Ok(b)
 }
 
+/// Under which name the trust state of `gun` is kept. Roots trusted on
+/// first use and roots a pin admits are separate histories (each pin its
+/// own): otherwise a first-use rule could store a server's impostor root,
+/// and ratchet versions under it, for a repository that a pinned rule on
+/// the same server then refuses forever. First-use state keeps the plain
+/// name, as before.
+pub fn state_key(gun: &str, pin: Option<&PinRule>) -> String {
+    match pin {
+        None => gun.to_string(),
+        Some(p) => format!("{gun} (pinned {})", p.pin.fingerprint()),
+    }
+}
+
 /// Update `gun` and return what its metadata signs.
 ///
 /// `extra_roles`: delegations to verify besides `targets/releases` (the
@@ -117,8 +130,8 @@ pub async fn update(
     extra_roles: &[String],
     now: OffsetDateTime,
 ) -> Result<RepoTrust, TufError> {
-    let mut st = store.load(gun)?;
     let pin = policy.pin_for(gun);
+    let mut st = store.load(&state_key(gun, pin))?;
     let source = if pin.is_some() {
         RootSource::Pinned
     } else {
