@@ -19,6 +19,11 @@ enum Slot<V, E> {
         inserted: Instant,
     },
     Pending(Pending<V, E>),
+    /// A failure, returned again until `expires` (negative caching).
+    Failed {
+        error: E,
+        expires: Instant,
+    },
 }
 
 /// Hit and miss counts.
@@ -31,6 +36,8 @@ pub struct CacheStats {
 pub struct TtlCache<K, V, E> {
     slots: Mutex<HashMap<K, Slot<V, E>>>,
     capacity: usize,
+    /// How long a failure is returned again without a new fetch.
+    negative_ttl: std::time::Duration,
     pub stats: CacheStats,
 }
 
@@ -44,13 +51,22 @@ where
         TtlCache {
             slots: Mutex::new(HashMap::new()),
             capacity: capacity.max(1),
+            negative_ttl: std::time::Duration::ZERO,
             stats: CacheStats::default(),
         }
     }
 
+    /// Return a failure to every caller for `ttl` instead of fetching again
+    /// at once: a server that fails (or serves what is refused) is not
+    /// asked again, and its answer not parsed again, on every request.
+    pub fn with_negative_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.negative_ttl = ttl;
+        self
+    }
+
     /// The cached value for `key`, or the result of `fetch` (which returns
-    /// the value and the instant it stops being usable). Errors are not
-    /// cached: the next caller tries again.
+    /// the value and the instant it stops being usable). Errors are cached
+    /// for the negative TTL only (by default not at all).
     pub async fn get_or_fetch<F, Fut>(&self, key: K, fetch: F) -> Result<V, E>
     where
         F: FnOnce() -> Fut,
@@ -66,6 +82,10 @@ where
                 Some(Slot::Ready { value, expires, .. }) if *expires > now => {
                     self.stats.hits.fetch_add(1, Ordering::Relaxed);
                     return Ok(value.clone());
+                }
+                Some(Slot::Failed { error, expires }) if *expires > now => {
+                    self.stats.hits.fetch_add(1, Ordering::Relaxed);
+                    return Err(error.clone());
                 }
                 Some(Slot::Pending(p)) => {
                     self.stats.hits.fetch_add(1, Ordering::Relaxed);
@@ -98,8 +118,19 @@ where
                 );
                 self.evict(&mut slots);
             }
-            Err(_) if ours => {
-                slots.remove(&key);
+            Err(error) if ours => {
+                if self.negative_ttl.is_zero() {
+                    slots.remove(&key);
+                } else {
+                    slots.insert(
+                        key,
+                        Slot::Failed {
+                            error: error.clone(),
+                            expires: Instant::now() + self.negative_ttl,
+                        },
+                    );
+                    self.evict(&mut slots);
+                }
             }
             _ => {}
         }
@@ -111,13 +142,19 @@ where
             return;
         }
         let now = Instant::now();
-        slots.retain(|_, s| !matches!(s, Slot::Ready { expires, .. } if *expires <= now));
+        slots.retain(|_, s| {
+            !matches!(s, Slot::Ready { expires, .. } | Slot::Failed { expires, .. } if *expires <= now)
+        });
+        // Failures go first: they are worth least.
+        if slots.len() > self.capacity {
+            slots.retain(|_, s| !matches!(s, Slot::Failed { .. }));
+        }
         while slots.len() > self.capacity {
             let oldest = slots
                 .iter()
                 .filter_map(|(k, s)| match s {
                     Slot::Ready { inserted, .. } => Some((k.clone(), *inserted)),
-                    Slot::Pending(_) => None,
+                    Slot::Failed { .. } | Slot::Pending(_) => None,
                 })
                 .min_by_key(|(_, t)| *t)
                 .map(|(k, _)| k);
@@ -219,5 +256,41 @@ mod tests {
                 .unwrap();
         }
         assert!(cache.len() <= 3);
+    }
+
+    #[tokio::test]
+    async fn failures_are_returned_again_for_the_negative_ttl() {
+        let cache: TtlCache<u32, u32, String> =
+            TtlCache::new(4).with_negative_ttl(Duration::from_millis(300));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let fail = |calls: Arc<AtomicUsize>| {
+            move || async move {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err::<(u32, Instant), _>("refused".to_string())
+            }
+        };
+        for _ in 0..5 {
+            assert_eq!(
+                cache.get_or_fetch(1, fail(calls.clone())).await,
+                Err("refused".to_string())
+            );
+        }
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "one fetch, four cached failures"
+        );
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        let v = cache
+            .get_or_fetch(1, || async {
+                Ok((9, Instant::now() + Duration::from_secs(9)))
+            })
+            .await;
+        assert_eq!(v, Ok(9), "after the negative TTL the fetch is tried again");
+        // Failures never make the cache exceed its capacity.
+        for k in 10..30 {
+            let _ = cache.get_or_fetch(k, fail(calls.clone())).await;
+        }
+        assert!(cache.len() <= 4);
     }
 }

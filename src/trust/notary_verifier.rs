@@ -24,6 +24,10 @@ pub struct SignerRule {
     pub roles: Vec<String>,
 }
 
+/// How long a failed update is returned again without asking the server
+/// (never longer than verified metadata is reused).
+pub const NEGATIVE_TTL: Duration = Duration::from_secs(5);
+
 pub struct NotaryVerifier {
     fetch: Arc<dyn Fetch>,
     roots: Arc<RootPolicy>,
@@ -48,7 +52,9 @@ impl NotaryVerifier {
             roots: Arc::new(roots),
             store,
             signers,
-            cache: TtlCache::new(capacity),
+            // A repository whose update failed is not updated again (its
+            // server asked, its files parsed) by every request.
+            cache: TtlCache::new(capacity).with_negative_ttl(NEGATIVE_TTL.min(ttl)),
             ttl,
         }
     }

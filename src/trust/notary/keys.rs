@@ -203,10 +203,17 @@ pub fn parse_key(v: &Value) -> Result<Key, TufError> {
         .and_then(|kv| kv.get("public"))
         .and_then(Value::as_str)
         .ok_or_else(|| TufError::Key("key without keyval.public".into()))?;
-    if v.get("keyval")
+    let private = v
+        .get("keyval")
         .and_then(|kv| kv.get("private"))
-        .is_some_and(|p| !p.is_null())
-    {
+        .is_some_and(|p| !p.is_null());
+    key_from_parts(keytype, public, private)
+}
+
+/// A key from its `keytype` and `keyval.public`; `private`: the key object
+/// carries a non-null `keyval.private`.
+pub fn key_from_parts(keytype: &str, public: &str, private: bool) -> Result<Key, TufError> {
+    if private {
         return Err(TufError::Key("metadata carries a private key".into()));
     }
     let raw = b64(public)?;

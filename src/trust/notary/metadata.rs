@@ -1,20 +1,95 @@
 //! TUF metadata as Notary v1 writes it: envelopes, roles, meta hashes.
 //!
 //! Every role file is `{"signed":{…},"signatures":[{"keyid","method","sig"}]}`;
-//! the signed bytes are the canonical form of `signed`. Parsing works on the
-//! generic JSON value that was hashed, so the fields we read are the fields
-//! that were signed.
+//! the signed bytes are the canonical form of `signed`. The server chooses
+//! these files, so they are read in memory proportional to their size: the
+//! canonical form is written straight from the text (no JSON tree, which
+//! costs tens of times the text), and the fields we use are then read, in
+//! typed form, from those canonical bytes, so that they are the fields that
+//! were signed. Every map and list keeps at most a bounded number of
+//! entries; unknown fields are skipped without being kept.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::marker::PhantomData;
 
 use base64::Engine as _;
-use serde_json::Value;
+use serde::de::{self, IgnoredAny};
+use serde::Deserialize;
 use sha2::{Digest as _, Sha256, Sha512};
 use time::OffsetDateTime;
 
-use super::canonical::canonical;
-use super::keys::{parse_key, short, Key};
+use super::canonical::Canon;
+use super::keys::{key_from_parts, short, Key};
 use super::TufError;
+
+/// At most this many signatures, keys, key IDs, delegated roles, paths and
+/// hashes per role file; listed roles in a snapshot; targets in a targets
+/// file. Real repositories stay far below (a few roles, thousands of tags).
+pub const MAX_SIGNATURES: usize = 64;
+pub const MAX_KEYS: usize = 256;
+pub const MAX_DELEGATIONS: usize = 1024;
+pub const MAX_PATHS: usize = 1024;
+pub const MAX_META: usize = 4096;
+pub const MAX_TARGETS: usize = 200_000;
+
+/// A list that refuses more than `N` entries (and so never holds them).
+#[derive(Debug)]
+pub struct BoundedVec<T, const N: usize>(pub Vec<T>);
+
+impl<'de, T: Deserialize<'de>, const N: usize> Deserialize<'de> for BoundedVec<T, N> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T, const N: usize>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>, const N: usize> de::Visitor<'de> for V<T, N> {
+            type Value = BoundedVec<T, N>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                write!(f, "a list of at most {N} entries")
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(x) = a.next_element()? {
+                    if out.len() == N {
+                        return Err(de::Error::custom(format!("more than {N} list entries")));
+                    }
+                    out.push(x);
+                }
+                Ok(BoundedVec(out))
+            }
+        }
+        d.deserialize_seq(V(PhantomData))
+    }
+}
+
+/// A map that refuses more than `N` entries (and so never holds them).
+#[derive(Debug)]
+pub struct BoundedMap<T, const N: usize>(pub BTreeMap<String, T>);
+
+impl<'de, T: Deserialize<'de>, const N: usize> Deserialize<'de> for BoundedMap<T, N> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T, const N: usize>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>, const N: usize> de::Visitor<'de> for V<T, N> {
+            type Value = BoundedMap<T, N>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                write!(f, "an object of at most {N} entries")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some(k) = a.next_key::<String>()? {
+                    if out.len() == N {
+                        return Err(de::Error::custom(format!("more than {N} object entries")));
+                    }
+                    let v = a.next_value()?;
+                    // Canonical input has no duplicate keys; refuse them anyway.
+                    if out.insert(k, v).is_some() {
+                        return Err(de::Error::custom("duplicate key"));
+                    }
+                }
+                Ok(BoundedMap(out))
+            }
+        }
+        d.deserialize_map(V(PhantomData))
+    }
+}
 
 /// One signature of an envelope.
 #[derive(Debug, Clone)]
@@ -24,11 +99,18 @@ pub struct Sig {
     pub sig: Vec<u8>,
 }
 
+#[derive(Deserialize)]
+struct RawSig {
+    keyid: String,
+    method: String,
+    sig: String,
+}
+
 /// A parsed role file.
 #[derive(Debug, Clone)]
 pub struct Envelope {
-    pub signed: Value,
-    /// Canonical bytes of `signed`: what the signatures cover.
+    /// Canonical bytes of `signed`: what the signatures cover, and what the
+    /// role's fields are read from.
     pub canonical: Vec<u8>,
     pub signatures: Vec<Sig>,
     /// Size of the file as served.
@@ -41,54 +123,66 @@ fn b64(s: &str, what: &str) -> Result<Vec<u8>, TufError> {
         .map_err(|_| TufError::Format(format!("{what} is not base64")))
 }
 
-fn str_field<'a>(v: &'a Value, k: &str, what: &str) -> Result<&'a str, TufError> {
-    v.get(k)
-        .and_then(Value::as_str)
-        .ok_or_else(|| TufError::Format(format!("{what}: missing string {k:?}")))
-}
+/// The top level of a role file: `signed` canonicalised as it streams by,
+/// `signatures` bounded, anything else skipped.
+struct EnvelopeVisitor;
 
-fn u64_field(v: &Value, k: &str, what: &str) -> Result<u64, TufError> {
-    v.get(k)
-        .and_then(Value::as_u64)
-        .ok_or_else(|| TufError::Format(format!("{what}: missing unsigned integer {k:?}")))
-}
+type RawEnvelope = (Option<Vec<u8>>, Option<BoundedVec<RawSig, MAX_SIGNATURES>>);
 
-fn obj<'a>(
-    v: &'a Value,
-    k: &str,
-    what: &str,
-) -> Result<&'a serde_json::Map<String, Value>, TufError> {
-    v.get(k)
-        .and_then(Value::as_object)
-        .ok_or_else(|| TufError::Format(format!("{what}: missing object {k:?}")))
+impl<'de> de::Visitor<'de> for EnvelopeVisitor {
+    type Value = RawEnvelope;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a role file object")
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, mut a: A) -> Result<RawEnvelope, A::Error> {
+        let (mut signed, mut sigs) = (None, None);
+        while let Some(k) = a.next_key::<std::borrow::Cow<'de, str>>()? {
+            match k.as_ref() {
+                "signed" if signed.is_none() => {
+                    let mut out = Vec::new();
+                    a.next_value_seed(Canon { out: &mut out })?;
+                    signed = Some(out);
+                }
+                "signatures" if sigs.is_none() => sigs = Some(a.next_value()?),
+                "signed" | "signatures" => {
+                    return Err(de::Error::custom(format!("duplicate {k:?}")))
+                }
+                _ => {
+                    a.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok((signed, sigs))
+    }
 }
 
 pub fn parse_envelope(bytes: &[u8], role: &str) -> Result<Envelope, TufError> {
-    let v: Value = serde_json::from_slice(bytes)
-        .map_err(|e| TufError::Format(format!("{role}: not JSON: {e}")))?;
-    let signed = v
-        .get("signed")
-        .filter(|s| s.is_object())
-        .cloned()
+    let mut d = serde_json::Deserializer::from_slice(bytes);
+    let (signed, sigs) = de::Deserializer::deserialize_map(&mut d, EnvelopeVisitor)
+        .and_then(|v| d.end().map(|()| v))
+        .map_err(|e| TufError::Format(format!("{role}: not a role file: {e}")))?;
+    let canonical = signed
+        .filter(|c| c.first() == Some(&b'{'))
         .ok_or_else(|| TufError::Format(format!("{role}: no signed object")))?;
-    let mut signatures = Vec::new();
-    for s in v
-        .get("signatures")
-        .and_then(Value::as_array)
-        .ok_or_else(|| TufError::Format(format!("{role}: no signatures array")))?
-    {
+    let sigs = sigs.ok_or_else(|| TufError::Format(format!("{role}: no signatures array")))?;
+    let mut signatures = Vec::with_capacity(sigs.0.len());
+    for s in sigs.0 {
         signatures.push(Sig {
-            keyid: str_field(s, "keyid", role)?.to_string(),
-            method: str_field(s, "method", role)?.to_string(),
-            sig: b64(str_field(s, "sig", role)?, "signature")?,
+            keyid: s.keyid,
+            method: s.method,
+            sig: b64(&s.sig, "signature")?,
         });
     }
     Ok(Envelope {
-        canonical: canonical(&signed)?,
-        signed,
+        canonical,
         signatures,
         len: bytes.len(),
     })
+}
+
+/// The typed fields of `signed`, read from its canonical bytes.
+fn typed<'a, T: Deserialize<'a>>(env: &'a Envelope, role: &str) -> Result<T, TufError> {
+    serde_json::from_slice(&env.canonical).map_err(|e| TufError::Format(format!("{role}: {e}")))
 }
 
 /// The keys and threshold that may sign a role.
@@ -147,18 +241,26 @@ pub struct Common {
     pub expires: OffsetDateTime,
 }
 
-pub fn common(signed: &Value, ty: &str, role: &str) -> Result<Common, TufError> {
-    let t = str_field(signed, "_type", role)?;
-    if t != ty {
+/// `_type`, `expires` and `version` as they appear in every role.
+#[derive(Deserialize)]
+struct CommonWire {
+    #[serde(rename = "_type")]
+    ty: String,
+    expires: String,
+    version: u64,
+}
+
+fn common(c: &CommonWire, ty: &str, role: &str) -> Result<Common, TufError> {
+    if c.ty != ty {
         return Err(TufError::Format(format!(
-            "{role}: _type is {t:?}, expected {ty:?}"
+            "{role}: _type is {:?}, expected {ty:?}",
+            c.ty
         )));
     }
-    let expires = str_field(signed, "expires", role)?;
-    let expires = OffsetDateTime::parse(expires, &time::format_description::well_known::Rfc3339)
-        .map_err(|e| TufError::Format(format!("{role}: bad expires {expires:?}: {e}")))?;
+    let expires = OffsetDateTime::parse(&c.expires, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| TufError::Format(format!("{role}: bad expires {:?}: {e}", c.expires)))?;
     Ok(Common {
-        version: u64_field(signed, "version", role)?,
+        version: c.version,
         expires,
     })
 }
@@ -184,10 +286,22 @@ pub struct MetaEntry {
     pub sha512: Option<Vec<u8>>,
 }
 
-fn meta_entry(v: &Value, what: &str) -> Result<MetaEntry, TufError> {
-    let hashes = obj(v, "hashes", what)?;
-    let get = |alg: &str, len: usize| -> Result<Option<Vec<u8>>, TufError> {
-        match hashes.get(alg).and_then(Value::as_str) {
+/// Hashes by algorithm; others are skipped.
+#[derive(Deserialize, Default)]
+struct HashesWire {
+    sha256: Option<String>,
+    sha512: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct MetaWire {
+    length: u64,
+    hashes: HashesWire,
+}
+
+fn meta_entry(v: &MetaWire, what: &str) -> Result<MetaEntry, TufError> {
+    let get = |h: &Option<String>, alg: &str, len: usize| -> Result<Option<Vec<u8>>, TufError> {
+        match h {
             None => Ok(None),
             Some(s) => {
                 let h = b64(s, &format!("{what} {alg} hash"))?;
@@ -201,9 +315,9 @@ fn meta_entry(v: &Value, what: &str) -> Result<MetaEntry, TufError> {
         }
     };
     let e = MetaEntry {
-        length: u64_field(v, "length", what)?,
-        sha256: get("sha256", 32)?,
-        sha512: get("sha512", 64)?,
+        length: v.length,
+        sha256: get(&v.hashes.sha256, "sha256", 32)?,
+        sha512: get(&v.hashes.sha512, "sha512", 64)?,
     };
     if e.sha256.is_none() && e.sha512.is_none() {
         return Err(TufError::Format(format!(
@@ -242,14 +356,27 @@ impl MetaEntry {
     }
 }
 
+#[derive(Deserialize)]
+struct KeyValWire {
+    public: String,
+    /// Present and not null: a private key, refused.
+    #[serde(default)]
+    private: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct KeyWire {
+    keytype: String,
+    keyval: KeyValWire,
+}
+
+type KeysWire = BoundedMap<KeyWire, MAX_KEYS>;
+
 /// Keys listed in a `keys` object, each ID checked against its content.
-fn keys_map(
-    v: &serde_json::Map<String, Value>,
-    what: &str,
-) -> Result<HashMap<String, Key>, TufError> {
+fn keys_map(v: &KeysWire, what: &str) -> Result<HashMap<String, Key>, TufError> {
     let mut out = HashMap::new();
-    for (id, kv) in v {
-        let k = parse_key(kv)?;
+    for (id, kv) in &v.0 {
+        let k = key_from_parts(&kv.keytype, &kv.keyval.public, kv.keyval.private.is_some())?;
         if k.id != *id {
             return Err(TufError::Key(format!(
                 "{what}: key listed as {} has ID {}",
@@ -263,32 +390,25 @@ fn keys_map(
 }
 
 /// `{"keyids":[…],"threshold":N}`.
-fn role_keys(
-    name: &str,
-    def: &Value,
-    keys: &HashMap<String, Key>,
-    what: &str,
-) -> Result<RoleKeys, TufError> {
-    let ids = def
-        .get("keyids")
-        .and_then(Value::as_array)
-        .ok_or_else(|| TufError::Format(format!("{what}: role {name} has no keyids")))?;
+#[derive(Deserialize)]
+struct RoleWire {
+    keyids: BoundedVec<String, MAX_KEYS>,
+    threshold: u64,
+}
+
+fn role_keys(name: &str, def: &RoleWire, keys: &HashMap<String, Key>) -> RoleKeys {
     let mut rk = BTreeMap::new();
-    for id in ids {
-        let id = id.as_str().ok_or_else(|| {
-            TufError::Format(format!("{what}: role {name}: key ID is not a string"))
-        })?;
+    for id in &def.keyids.0 {
         // A listed key that is missing cannot sign; it is simply not usable.
         if let Some(k) = keys.get(id) {
             rk.insert(id.to_string(), k.clone());
         }
     }
-    let threshold = usize::try_from(u64_field(def, "threshold", what)?).unwrap_or(usize::MAX);
-    Ok(RoleKeys {
+    RoleKeys {
         name: name.to_string(),
         keys: rk,
-        threshold,
-    })
+        threshold: usize::try_from(def.threshold).unwrap_or(usize::MAX),
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -303,17 +423,36 @@ pub struct Root {
     pub root_certs: RoleKeys,
 }
 
+#[derive(Deserialize)]
+struct RootWire {
+    #[serde(rename = "_type")]
+    ty: String,
+    expires: String,
+    version: u64,
+    keys: KeysWire,
+    roles: BoundedMap<RoleWire, 16>,
+}
+
 pub fn parse_root(env: &Envelope) -> Result<Root, TufError> {
-    let s = &env.signed;
-    let common = common(s, "Root", "root")?;
-    let keys = keys_map(obj(s, "keys", "root")?, "root")?;
+    let w: RootWire = typed(env, "root")?;
+    let common = common(
+        &CommonWire {
+            ty: w.ty,
+            expires: w.expires,
+            version: w.version,
+        },
+        "Root",
+        "root",
+    )?;
+    let keys = keys_map(&w.keys, "root")?;
     let mut roles = HashMap::new();
-    let defs = obj(s, "roles", "root")?;
     for name in ["root", "targets", "snapshot", "timestamp"] {
-        let def = defs
+        let def = w
+            .roles
+            .0
             .get(name)
             .ok_or_else(|| TufError::Format(format!("root: no {name} role")))?;
-        roles.insert(name.to_string(), role_keys(name, def, &keys, "root")?);
+        roles.insert(name.to_string(), role_keys(name, def, &keys));
     }
     let root_certs = RoleKeys {
         name: "root".into(),
@@ -342,14 +481,38 @@ pub struct Timestamp {
     pub snapshot: MetaEntry,
 }
 
+#[derive(Deserialize)]
+struct MetaRoleWire {
+    #[serde(rename = "_type")]
+    ty: String,
+    expires: String,
+    version: u64,
+    meta: BoundedMap<MetaWire, MAX_META>,
+}
+
+impl MetaRoleWire {
+    fn common(&self, ty: &str, role: &str) -> Result<Common, TufError> {
+        common(
+            &CommonWire {
+                ty: self.ty.clone(),
+                expires: self.expires.clone(),
+                version: self.version,
+            },
+            ty,
+            role,
+        )
+    }
+}
+
 pub fn parse_timestamp(env: &Envelope) -> Result<Timestamp, TufError> {
-    let s = &env.signed;
-    let meta = obj(s, "meta", "timestamp")?;
-    let snap = meta
+    let w: MetaRoleWire = typed(env, "timestamp")?;
+    let snap = w
+        .meta
+        .0
         .get("snapshot")
         .ok_or_else(|| TufError::Format("timestamp: no snapshot meta".into()))?;
     Ok(Timestamp {
-        common: common(s, "Timestamp", "timestamp")?,
+        common: w.common("Timestamp", "timestamp")?,
         snapshot: meta_entry(snap, "timestamp meta for snapshot")?,
     })
 }
@@ -361,15 +524,13 @@ pub struct Snapshot {
 }
 
 pub fn parse_snapshot(env: &Envelope) -> Result<Snapshot, TufError> {
-    let s = &env.signed;
+    let w: MetaRoleWire = typed(env, "snapshot")?;
+    let common = w.common("Snapshot", "snapshot")?;
     let mut meta = HashMap::new();
-    for (k, v) in obj(s, "meta", "snapshot")? {
+    for (k, v) in &w.meta.0 {
         meta.insert(k.clone(), meta_entry(v, &format!("snapshot meta for {k}"))?);
     }
-    Ok(Snapshot {
-        common: common(s, "Snapshot", "snapshot")?,
-        meta,
-    })
+    Ok(Snapshot { common, meta })
 }
 
 /// One signed target: a tag and the manifest it names.
@@ -402,13 +563,49 @@ pub struct Targets {
     pub delegations: Vec<DelegatedRole>,
 }
 
+#[derive(Deserialize)]
+struct DelegatedRoleWire {
+    name: String,
+    keyids: BoundedVec<String, MAX_KEYS>,
+    threshold: u64,
+    #[serde(default)]
+    paths: Option<BoundedVec<String, MAX_PATHS>>,
+}
+
+#[derive(Deserialize)]
+struct DelegationsWire {
+    #[serde(default)]
+    keys: Option<KeysWire>,
+    #[serde(default)]
+    roles: Option<BoundedVec<DelegatedRoleWire, MAX_DELEGATIONS>>,
+}
+
+#[derive(Deserialize)]
+struct TargetsWire {
+    #[serde(rename = "_type")]
+    ty: String,
+    expires: String,
+    version: u64,
+    targets: BoundedMap<MetaWire, MAX_TARGETS>,
+    #[serde(default)]
+    delegations: Option<DelegationsWire>,
+}
+
 pub fn parse_targets(env: &Envelope, role: &str) -> Result<Targets, TufError> {
-    let s = &env.signed;
-    let mut targets = HashMap::new();
-    for (name, t) in obj(s, "targets", role)? {
+    let w: TargetsWire = typed(env, role)?;
+    let common = common(
+        &CommonWire {
+            ty: w.ty,
+            expires: w.expires,
+            version: w.version,
+        },
+        "Targets",
+        role,
+    )?;
+    let mut targets = HashMap::with_capacity(w.targets.0.len());
+    for (name, t) in w.targets.0 {
         let what = format!("{role} target {name:?}");
-        let hashes = obj(t, "hashes", &what)?;
-        let digest = match hashes.get("sha256").and_then(Value::as_str) {
+        let digest = match &t.hashes.sha256 {
             Some(h) => {
                 let raw = b64(h, &what)?;
                 if raw.len() != 32 {
@@ -419,26 +616,21 @@ pub fn parse_targets(env: &Envelope, role: &str) -> Result<Targets, TufError> {
             None => None,
         };
         targets.insert(
-            name.clone(),
+            name,
             Target {
-                length: u64_field(t, "length", &what)?,
+                length: t.length,
                 digest,
             },
         );
     }
     let mut delegations = Vec::new();
-    if let Some(d) = s.get("delegations").filter(|d| !d.is_null()) {
-        let keys = match d.get("keys").and_then(Value::as_object) {
+    if let Some(d) = w.delegations {
+        let keys = match &d.keys {
             Some(k) => keys_map(k, role)?,
             None => HashMap::new(),
         };
-        for r in d
-            .get("roles")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let name = str_field(r, "name", role)?;
+        for r in d.roles.map(|r| r.0).unwrap_or_default() {
+            let name = r.name.as_str();
             // A delegation may only name a role below its parent.
             if !name.starts_with(&format!("{role}/"))
                 || name.matches('/').count() != role.matches('/').count() + 1
@@ -447,25 +639,18 @@ pub fn parse_targets(env: &Envelope, role: &str) -> Result<Targets, TufError> {
                     "{role}: delegates to invalid role {name:?}"
                 )));
             }
-            let strs = |k: &str| -> Vec<String> {
-                r.get(k)
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(Value::as_str)
-                            .map(str::to_string)
-                            .collect()
-                    })
-                    .unwrap_or_default()
+            let def = RoleWire {
+                keyids: r.keyids,
+                threshold: r.threshold,
             };
             delegations.push(DelegatedRole {
-                keys: role_keys(name, r, &keys, role)?,
-                paths: strs("paths"),
+                keys: role_keys(name, &def, &keys),
+                paths: r.paths.map(|p| p.0).unwrap_or_default(),
             });
         }
     }
     Ok(Targets {
-        common: common(s, "Targets", role)?,
+        common,
         targets,
         delegations,
     })

@@ -1397,7 +1397,12 @@ async fn verifier_error_kinds() {
     assert!(
         matches!(v.signed_digest(&repo_ref, "latest").await, Err(TrustError::NotSigned(m)) if m.contains("no trust data"))
     );
-    // Server down: unavailable (and not cached).
+    // Failures are returned again for a moment without asking the server.
+    let asked = fetch.requests().len();
+    assert!(v.signed_digest(&repo_ref, "latest").await.is_err());
+    assert_eq!(fetch.requests().len(), asked, "a cached failure");
+    v.cache().clear();
+    // Server down: unavailable.
     fetch.set_down(true);
     assert!(matches!(
         v.signed_digest(&repo_ref, "latest").await,
@@ -1405,6 +1410,7 @@ async fn verifier_error_kinds() {
     ));
     // Bad metadata: invalid.
     fetch.set_down(false);
+    v.cache().clear();
     let mut r = repo();
     r.timestamp.expires = day(-1);
     r.publish(&fetch);
@@ -1412,10 +1418,12 @@ async fn verifier_error_kinds() {
         Err(TrustError::Invalid(m)) => assert!(m.contains("timestamp expired"), "{m}"),
         other => panic!("{other:?}"),
     }
-    // Errors are not cached: a fixed server is used at once.
+    // A fixed server is used once the failure is no longer cached.
     r.timestamp.expires = day(14);
     r.timestamp.version = 2;
     r.publish(&fetch);
+    assert!(v.signed_digest(&repo_ref, "latest").await.is_err());
+    v.cache().clear();
     assert!(v.signed_digest(&repo_ref, "latest").await.is_ok());
 }
 

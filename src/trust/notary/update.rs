@@ -19,8 +19,38 @@ use super::TufError;
 /// length nothing lists on first contact).
 pub const MAX_TIMESTAMP: usize = 1024 * 1024;
 pub const MAX_ROOT: usize = 1024 * 1024;
-/// Largest snapshot, targets or delegation file accepted.
-pub const MAX_ROLE: u64 = 64 * 1024 * 1024;
+/// Largest snapshot, targets or delegation file accepted by default. The
+/// server holds the timestamp (and often the snapshot) key, so it chooses
+/// what these files hold and how long they are; real repositories' files
+/// are kilobytes (a targets file of thousands of tags stays under a MiB).
+pub const DEFAULT_MAX_ROLE: u64 = 4 * 1024 * 1024;
+/// The environment variable that changes [`DEFAULT_MAX_ROLE`].
+pub const MAX_ROLE_ENV: &str = "IMG_AUTHZ_NOTARY_MAX_ROLE_BYTES";
+
+/// The largest snapshot, targets or delegation file accepted:
+/// `IMG_AUTHZ_NOTARY_MAX_ROLE_BYTES`, else [`DEFAULT_MAX_ROLE`]. A value
+/// that is not a number of at least 1024 keeps the default.
+pub fn max_role() -> u64 {
+    static MAX: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *MAX.get_or_init(|| match std::env::var(MAX_ROLE_ENV) {
+        Err(_) => DEFAULT_MAX_ROLE,
+        Ok(v) => match v.trim().parse::<u64>() {
+            Ok(n) if n >= 1024 => n,
+            _ => {
+                tracing::warn!(
+                    value = %v,
+                    "{MAX_ROLE_ENV} is not a number of bytes of at least 1024; using {DEFAULT_MAX_ROLE}"
+                );
+                DEFAULT_MAX_ROLE
+            }
+        },
+    })
+}
+
+/// Repository updates running at once, whatever the number of requests:
+/// each holds up to a few role files and their parsed forms, so this bounds
+/// the memory a hostile server can make the plugin hold.
+static UPDATES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 /// Rotations walked in one update at most.
 pub const MAX_ROTATIONS: u64 = 256;
 
@@ -93,9 +123,10 @@ async fn by_hash(
         .ok_or_else(|| TufError::Format(format!("{role} is listed without a sha256")))?;
     // The server holds the timestamp and snapshot keys: it could list a
     // huge length. No Docker repository's metadata comes near this.
-    if e.length > MAX_ROLE {
+    let max = max_role();
+    if e.length > max {
         return Err(TufError::TooLarge(format!(
-            "{role} is listed as {} bytes",
+            "{role} is listed as {} bytes, more than the {max} allowed ({MAX_ROLE_ENV})",
             e.length
         )));
     }
@@ -130,6 +161,10 @@ pub async fn update(
     extra_roles: &[String],
     now: OffsetDateTime,
 ) -> Result<RepoTrust, TufError> {
+    let _permit = UPDATES
+        .acquire()
+        .await
+        .map_err(|_| TufError::Unavailable("metadata updates are shut down".into()))?;
     let pin = policy.pin_for(gun);
     let mut st = store.load(&state_key(gun, pin))?;
     let source = if pin.is_some() {
