@@ -210,6 +210,18 @@ impl RegistryClient {
         path: &str,
         reference: &str,
     ) -> Result<Option<(String, Bytes)>, RegistryError> {
+        self.get_manifest_limited(domain, path, reference, MAX_MANIFEST)
+            .await
+    }
+
+    /// [`get_manifest`](Self::get_manifest), refusing more than `limit` bytes.
+    pub async fn get_manifest_limited(
+        &self,
+        domain: &str,
+        path: &str,
+        reference: &str,
+        limit: usize,
+    ) -> Result<Option<(String, Bytes)>, RegistryError> {
         let what = format!("{domain}/{path}:{reference}");
         // A tag has no ':'; a digest we cannot recompute is not fetched.
         if reference.contains(':') && !reference.starts_with("sha256:") {
@@ -222,7 +234,7 @@ impl RegistryClient {
                 path,
                 &format!("manifests/{reference}"),
                 MANIFEST_TYPES,
-                MAX_MANIFEST,
+                limit,
             )
             .await?;
         match resp.status {

@@ -13,7 +13,7 @@ use img_authz::trust::cosign::keys::PublicKey;
 use img_authz::trust::cosign::root::TrustedRoot;
 use img_authz::trust::cosign::signature::{from_bundle, from_simple_layer, Candidate};
 use img_authz::trust::cosign::verify::{distinct_authorities, Authority, Verified};
-use img_authz::trust::cosign::{CosignPolicy, Identity, Tlog};
+use img_authz::trust::cosign::{CosignPolicy, Identity, Pattern, Tlog};
 
 const SUBJECT: &str = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main";
 const ISSUER: &str = "https://token.actions.githubusercontent.com";
@@ -62,19 +62,18 @@ fn keys(names: &[&str]) -> CosignPolicy {
         threshold: 1,
         root: Some(root("trusted_root.json")),
         tlog: Tlog::Ignore,
+        match_reference: false,
     }
 }
 
 fn keyless(subject: &str, issuer: &str) -> CosignPolicy {
     CosignPolicy {
         keys: Vec::new(),
-        identities: vec![Identity {
-            issuer: issuer.into(),
-            subject: subject.into(),
-        }],
+        identities: vec![Identity::new(issuer, subject)],
         threshold: 1,
         root: Some(root("trusted_root.json")),
         tlog: Tlog::Ignore,
+        match_reference: false,
     }
 }
 
@@ -172,16 +171,48 @@ fn keyless_needs_the_trusted_identity() {
     );
     assert!(check(&keyless(SUBJECT, ISSUER), "bundle-keyless").is_ok());
     assert!(check(&keyless(SUBJECT, ISSUER), "simple-keyless-legacy-issuer").is_ok());
-    assert!(check(
-        &keyless("https://github.com/acme/*", ISSUER),
-        "simple-keyless"
-    )
-    .is_ok());
+    // `*` stays inside one path segment: "acme/*" names a repository, not
+    // every workflow of every acme repository at every ref.
     denied(
         &keyless("https://github.com/acme/*", ISSUER),
+        "simple-keyless",
+        "not a trusted identity",
+    );
+    let any_acme_main = "https://github.com/acme/*/.github/workflows/*@refs/heads/main";
+    assert!(check(&keyless(any_acme_main, ISSUER), "simple-keyless").is_ok());
+    denied(
+        &keyless(any_acme_main, ISSUER),
         "simple-keyless-other",
         "not a trusted identity",
     );
+    // The anchored regular-expression form.
+    let re = |s: &str, i: &str| CosignPolicy {
+        identities: vec![Identity {
+            issuer: Pattern::regex(i).unwrap(),
+            subject: Pattern::regex(s).unwrap(),
+            github: Default::default(),
+        }],
+        ..keyless(SUBJECT, ISSUER)
+    };
+    let acme = r"https://github\.com/acme/[^/]+/\.github/workflows/[^/@]+@refs/heads/main";
+    let gh = r"https://token\.actions\.githubusercontent\.com";
+    assert!(check(&re(acme, gh), "simple-keyless").is_ok());
+    denied(
+        &re(acme, gh),
+        "simple-keyless-other",
+        "not a trusted identity",
+    );
+    // Anchored: a part of the subject or issuer is not enough.
+    denied(&re("acme", gh), "simple-keyless", "not a trusted identity");
+    denied(
+        &re(acme, "token"),
+        "simple-keyless",
+        "not a trusted identity",
+    );
+    // GitHub workflow claims the certificate does not carry are not met.
+    let mut p = keyless(SUBJECT, ISSUER);
+    p.identities[0].github.repository = Some("acme/app".into());
+    denied(&p, "simple-keyless", "not a trusted identity");
     denied(
         &keyless(SUBJECT, "https://accounts.google.com"),
         "simple-keyless",
@@ -314,18 +345,16 @@ fn a_threshold_counts_distinct_signers() {
     let both = CosignPolicy {
         keys: Vec::new(),
         identities: vec![
-            Identity {
-                issuer: ISSUER.into(),
-                subject: SUBJECT.into(),
-            },
-            Identity {
-                issuer: ISSUER.into(),
-                subject: "https://github.com/*".into(),
-            },
+            Identity::new(ISSUER, SUBJECT),
+            Identity::new(
+                ISSUER,
+                "https://github.com/*/*/.github/workflows/*@refs/heads/*",
+            ),
         ],
         threshold: 2,
         root: Some(root("trusted_root.json")),
         tlog: Tlog::Ignore,
+        match_reference: false,
     };
     let v = both.check(&case("simple-keyless")[0], &digest()).unwrap();
     assert_eq!(v.authorities.len(), 2);

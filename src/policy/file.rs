@@ -23,11 +23,16 @@
 //! allow = ["tag"]             # operations that may name images here
 //! [rules.cosign]
 //! keys = ["keys/release.pub"]           # PEM public keys (P-256, P-384, Ed25519, RSA)
-//! identities = [{ issuer = "https://token.actions.githubusercontent.com",
-//!                 subject = "https://github.com/acme/*" }]   # keyless; `*` globs
+//! identities = [{ issuer = "https://token.actions.githubusercontent.com",   # keyless
+//!                 subject = "https://github.com/acme/*/.github/workflows/*@refs/heads/main",
+//!                 github_workflow_repository = "acme/app" }]   # optional claims, see below
 //! trusted_root = "trusted_root.json"    # Sigstore trusted root, for keyless and tlog
 //! threshold = 1                         # distinct keys/identities that must sign
 //! tlog = "ignore"                       # ignore | required (key-based; keyless always needs it)
+//! match_reference = false               # payload's docker-reference must be the image's repository
+//! # identity: issuer (exact) or issuer_regexp; subject (`*` matches within one
+//! # `/` segment and never crosses `@`) or subject_regexp (regexps anchored);
+//! # optional exact github_workflow_{repository,ref,name,trigger,sha}.
 //! [rules.notary]
 //! server = "https://notary.example.com:4443"
 //! tls_ca = "/etc/img-authz/notary-ca.pem"
@@ -132,11 +137,12 @@ pub enum VerifierKind {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CosignSpec {
     pub keys: Vec<PathBuf>,
-    /// `(issuer, subject)`.
-    pub identities: Vec<(String, String)>,
+    /// Keyless signers, their patterns checked when the policy is loaded.
+    pub identities: Vec<crate::trust::cosign::Identity>,
     pub threshold: usize,
     pub trusted_root: Option<PathBuf>,
     pub tlog_required: bool,
+    pub match_reference: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -712,7 +718,14 @@ impl Parser<'_> {
         self.known(
             c,
             "[rules.cosign]",
-            &["keys", "identities", "trusted_root", "threshold", "tlog"],
+            &[
+                "keys",
+                "identities",
+                "trusted_root",
+                "threshold",
+                "tlog",
+                "match_reference",
+            ],
         );
         let mut keys = Vec::new();
         if let Some(item) = c.get("keys") {
@@ -770,10 +783,8 @@ impl Parser<'_> {
                     );
                     continue;
                 };
-                self.known(t, "an identity", &["issuer", "subject"]);
-                match (self.string(t, "issuer"), self.string(t, "subject")) {
-                    (Some(i), Some(s)) if !i.is_empty() && !s.is_empty() => identities.push((i, s)),
-                    _ => self.err(span, "an identity needs a non-empty issuer and subject"),
+                if let Some(id) = self.identity(t, span) {
+                    identities.push(id);
                 }
             }
         }
@@ -830,13 +841,91 @@ impl Parser<'_> {
                 "tlog = \"required\" needs a trusted_root with the Rekor key",
             );
         }
+        let match_reference = self.boolean(c, "match_reference").unwrap_or(false);
         CosignSpec {
             keys,
             identities,
             threshold,
             trusted_root,
             tlog_required,
+            match_reference,
         }
+    }
+
+    /// One keyless identity: `issuer` (exact) or `issuer_regexp`, `subject`
+    /// (`*` stays inside a path segment) or `subject_regexp` (both anchored),
+    /// and optional exact GitHub workflow claims, as cosign's
+    /// `--certificate-github-workflow-*` flags.
+    fn identity(
+        &mut self,
+        t: Tbl<'_>,
+        span: Option<Range<usize>>,
+    ) -> Option<crate::trust::cosign::Identity> {
+        use crate::trust::cosign::{GithubClaims, Identity, Pattern};
+        const GITHUB: [&str; 5] = [
+            "github_workflow_repository",
+            "github_workflow_ref",
+            "github_workflow_name",
+            "github_workflow_trigger",
+            "github_workflow_sha",
+        ];
+        let mut allowed = vec!["issuer", "issuer_regexp", "subject", "subject_regexp"];
+        allowed.extend(GITHUB);
+        self.known(t, "an identity", &allowed);
+        let pattern = |me: &mut Self, plain: &str, re: &str, exact: bool| -> Option<Pattern> {
+            let item_span = |k: &str| t.get(k).and_then(|i| item_span(&i));
+            match (me.string(t, plain), me.string(t, re)) {
+                (Some(_), Some(_)) => {
+                    me.err(
+                        item_span(re),
+                        format!("an identity has {plain} or {re}, not both"),
+                    );
+                    None
+                }
+                (Some(p), None) if !p.is_empty() => Some(if exact {
+                    Pattern::Exact(p)
+                } else {
+                    Pattern::Glob(p)
+                }),
+                (None, Some(r)) if !r.is_empty() => match Pattern::regex(&r) {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        me.err(item_span(re), format!("{re}: {e}"));
+                        None
+                    }
+                },
+                _ => {
+                    me.err(
+                        span.clone(),
+                        format!("an identity needs a non-empty {plain} or {re}"),
+                    );
+                    None
+                }
+            }
+        };
+        let issuer = pattern(self, "issuer", "issuer_regexp", true);
+        let subject = pattern(self, "subject", "subject_regexp", false);
+        let mut github = GithubClaims::default();
+        for (k, slot) in GITHUB.iter().zip([
+            &mut github.repository,
+            &mut github.git_ref,
+            &mut github.name,
+            &mut github.trigger,
+            &mut github.sha,
+        ]) {
+            match self.string(t, k) {
+                Some(v) if v.is_empty() => self.err(
+                    t.get(k).and_then(|i| item_span(&i)),
+                    format!("{k} is empty"),
+                ),
+                v => *slot = v,
+            }
+        }
+        Some(Identity {
+            issuer: issuer?,
+            subject: subject?,
+            github,
+        })
     }
 
     fn notary(&mut self, n: Tbl<'_>) -> NotarySpec {
@@ -1153,9 +1242,14 @@ repositories = ["r.io/b/*"]
 verifier = ["notary", "cosign"]
 require = "any"
 [rules.cosign]
-identities = [{{ issuer = "https://i.example", subject = "https://s.example/*" }}]
+identities = [{{ issuer = "https://i.example", subject = "https://s.example/*" }},
+              {{ issuer_regexp = "https://(a|b)\\.example", subject_regexp = "https://s\\.example/.+",
+                 github_workflow_repository = "acme/app", github_workflow_ref = "refs/heads/main",
+                 github_workflow_name = "release", github_workflow_trigger = "push",
+                 github_workflow_sha = "0123" }}]
 trusted_root = "trusted_root.json"
 tlog = "required"
+match_reference = true
 "#,
             f = f.display()
         );
@@ -1174,13 +1268,23 @@ tlog = "required"
             vec![VerifierKind::Notary, VerifierKind::Cosign]
         );
         assert_eq!(b.require, Require::Any);
+        use crate::trust::cosign::{Identity, Pattern};
+        assert_eq!(b.cosign.identities.len(), 2);
         assert_eq!(
-            b.cosign.identities,
-            vec![(
-                "https://i.example".to_string(),
-                "https://s.example/*".to_string()
-            )]
+            b.cosign.identities[0],
+            Identity::new("https://i.example", "https://s.example/*")
         );
+        let r = &b.cosign.identities[1];
+        assert_eq!(r.issuer, Pattern::regex(r"https://(a|b)\.example").unwrap());
+        assert!(r.subject.matches("https://s.example/x"));
+        assert!(!r.subject.matches("http://evil/https://s.example/x"));
+        assert_eq!(r.github.repository.as_deref(), Some("acme/app"));
+        assert_eq!(r.github.git_ref.as_deref(), Some("refs/heads/main"));
+        assert_eq!(r.github.name.as_deref(), Some("release"));
+        assert_eq!(r.github.trigger.as_deref(), Some("push"));
+        assert_eq!(r.github.sha.as_deref(), Some("0123"));
+        assert!(b.cosign.match_reference);
+        assert!(!a.cosign.match_reference);
         assert!(b.cosign.tlog_required);
         assert_eq!(b.cosign.trusted_root, Some(f.join("trusted_root.json")));
     }
@@ -1222,7 +1326,7 @@ tlog = "required"
             ("2:", "needs [rules.cosign]"),
             ("9:", "digest: no PUBLIC KEY block"),
             ("9:", "nope.pub"),
-            ("10:", "needs a non-empty issuer and subject"),
+            ("10:", "needs a non-empty subject or subject_regexp"),
             ("11:", "threshold must be between 1 and"),
             ("12:", "tlog must be"),
             ("15:", "listed twice"),
@@ -1276,5 +1380,47 @@ tlog = "required"
             empty.to_string().contains("needs keys or identities"),
             "{empty}"
         );
+    }
+
+    #[test]
+    fn cosign_identity_errors() {
+        let f = fixtures();
+        let e = parse(
+            r#"version = 1
+[[rules]]
+repositories = ["r.io/a/*"]
+verifier = "cosign"
+[rules.cosign]
+trusted_root = "trusted_root.json"
+match_reference = "yes"
+identities = [
+  { issuer = "https://i", issuer_regexp = "https://i", subject = "s" },
+  { issuer = "https://i", subject_regexp = "a)|(b" },
+  { issuer = "https://i", subject_regexp = "(" },
+  { issuer = "https://i", subject = "s", github_workflow_ref = "" },
+  { issuer = "https://i", subject = "s", github_workflow = "x" },
+  { issuer = "https://i" },
+]
+"#,
+            &f.join("policy.toml"),
+        )
+        .unwrap_err();
+        let text = e.to_string();
+        for (line, msg) in [
+            ("7:", "match_reference must be true or false"),
+            ("9:", "issuer or issuer_regexp, not both"),
+            ("10:", "subject_regexp: invalid regular expression"),
+            ("11:", "subject_regexp: invalid regular expression"),
+            ("12:", "github_workflow_ref is empty"),
+            ("13:", "unknown key \"github_workflow\""),
+            ("14:", "needs a non-empty subject or subject_regexp"),
+        ] {
+            assert!(
+                e.errors
+                    .iter()
+                    .any(|x| format!("{}:", x.line) == line && x.message.contains(msg)),
+                "missing {line} {msg} in:\n{text}"
+            );
+        }
     }
 }

@@ -17,7 +17,7 @@ use crate::request::reference::{Reference, DEFAULT_TAG};
 use crate::trust::cache::TtlCache;
 use crate::trust::cosign::keys::PublicKey;
 use crate::trust::cosign::root::TrustedRoot;
-use crate::trust::cosign::{CosignPolicy, CosignVerifier, Identity, Tlog};
+use crate::trust::cosign::{CosignPolicy, CosignVerifier, Tlog};
 use crate::trust::notary::client::HttpFetch;
 use crate::trust::notary::root::{Pin, PinRule, RootPolicy};
 use crate::trust::notary::state::StateStore;
@@ -218,14 +218,7 @@ impl Trust {
         };
         let policy = CosignPolicy {
             keys,
-            identities: spec
-                .identities
-                .iter()
-                .map(|(issuer, subject)| Identity {
-                    issuer: issuer.clone(),
-                    subject: subject.clone(),
-                })
-                .collect(),
+            identities: spec.identities.clone(),
             threshold: spec.threshold.max(1),
             root,
             tlog: if spec.tlog_required {
@@ -233,6 +226,7 @@ impl Trust {
             } else {
                 Tlog::Ignore
             },
+            match_reference: spec.match_reference,
         };
         let v: Arc<dyn Verifier> = Arc::new(CosignVerifier::new(
             policy,

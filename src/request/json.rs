@@ -18,6 +18,12 @@ use std::fmt;
 /// refuse anything deeper than this (a deny, which is always safe).
 const MAX_DEPTH: usize = 128;
 
+/// Values per document. Each costs tens to hundreds of bytes in the tree,
+/// so a 4 MiB body of tiny objects (over half a million values) would cost
+/// 200 MiB; no Docker request body comes near this many, and refusing is a
+/// deny (tests/memory_cosign.rs measures the bound on a running plugin).
+const MAX_VALUES: usize = 100_000;
+
 /// A decoded JSON value that keeps object members in order, duplicates included.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -65,7 +71,11 @@ impl Value {
 
 /// Parse exactly one JSON value; only whitespace may follow it.
 pub fn parse(input: &[u8]) -> Result<Value, JsonError> {
-    let mut p = Parser { s: input, i: 0 };
+    let mut p = Parser {
+        s: input,
+        i: 0,
+        values: 0,
+    };
     p.skip_ws();
     if p.i == p.s.len() {
         return Err(JsonError::Empty);
@@ -81,6 +91,7 @@ pub fn parse(input: &[u8]) -> Result<Value, JsonError> {
 struct Parser<'a> {
     s: &'a [u8],
     i: usize,
+    values: usize,
 }
 
 impl Parser<'_> {
@@ -114,6 +125,10 @@ impl Parser<'_> {
     fn value(&mut self, depth: usize) -> Result<Value, JsonError> {
         if depth > MAX_DEPTH {
             return Err(self.err("nesting too deep"));
+        }
+        self.values += 1;
+        if self.values > MAX_VALUES {
+            return Err(self.err("too many values"));
         }
         match self.peek() {
             None => Err(self.err("unexpected end of input")),
@@ -563,6 +578,11 @@ mod tests {
         assert!(parse(deep.as_bytes()).is_err());
         let ok = format!("{}{}", "[".repeat(100), "]".repeat(100));
         assert!(parse(ok.as_bytes()).is_ok());
+        // So is a body of more values than any Docker request has.
+        let wide = format!("[{}0]", "0,".repeat(MAX_VALUES - 2));
+        assert!(parse(wide.as_bytes()).is_ok());
+        let wider = format!("[{}0]", "0,".repeat(MAX_VALUES - 1));
+        assert!(parse(wider.as_bytes()).is_err());
     }
 
     #[test]

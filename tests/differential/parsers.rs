@@ -210,16 +210,17 @@ fn cosign_policy() -> &'static img_authz::trust::cosign::CosignPolicy {
             PublicKey::from_pem(include_str!("../fixtures/cosign/keys/p256.pub"))
                 .expect("fixture key"),
         )],
-        identities: vec![Identity {
-            issuer: "https://token.actions.githubusercontent.com".into(),
-            subject: "https://github.com/acme/*".into(),
-        }],
+        identities: vec![Identity::new(
+            "https://token.actions.githubusercontent.com",
+            "https://github.com/acme/*/.github/workflows/*@refs/heads/*",
+        )],
         threshold: 1,
         root: Some(std::sync::Arc::new(
             TrustedRoot::parse(include_bytes!("../fixtures/cosign/trusted_root.json"))
                 .expect("fixture root"),
         )),
         tlog: Tlog::Required,
+        match_reference: false,
     })
 }
 

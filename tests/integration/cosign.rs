@@ -2,7 +2,7 @@
 //! (tests/cosign/signer.mjs) and pushed to the real registry, verified by
 //! the guarded daemon's plugin under the stack's cosign rules
 //! (scripts/stack cosign_setup): cosign/key (keys p256 or rsa), cosign/threshold
-//! (p256 and ed25519), cosign/keyless (identity https://github.com/acme/* from
+//! (p256 and ed25519), cosign/keyless (identity https://github.com/acme/*/.github/workflows/*@refs/heads/main from
 //! GitHub's issuer, our own trusted root), cosign/both (Notary and cosign),
 //! cosign/either (Notary or cosign).
 
@@ -13,6 +13,7 @@ use crate::stack::{stack, unique};
 
 const ISSUER: &str = "https://token.actions.githubusercontent.com";
 const ACME: &str = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main";
+const ACME_DEV: &str = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/dev";
 const EVIL: &str = "https://github.com/evil/app/.github/workflows/release.yml@refs/heads/main";
 
 /// A fresh repository under `cosign/<kind>/`, and its image `:v1` pushed
@@ -102,6 +103,21 @@ fn keyless_signatures_need_the_trusted_root_and_identity() {
 
         let (repo, pinned) = image("keyless");
         s.cosign(&pinned, &["--format", format, "--keyless", EVIL, ISSUER]);
+        let out = s.guarded(&["pull", &format!("{repo}:v1")]);
+        out.denied("signature");
+        assert!(
+            out.text().contains("not a trusted identity"),
+            "{format}: {}",
+            out.text()
+        );
+
+        // The rule's `*` stays inside a path segment: the workflow at
+        // another ref (after `@`) is another identity.
+        let (repo, pinned) = image("keyless");
+        s.cosign(
+            &pinned,
+            &["--format", format, "--keyless", ACME_DEV, ISSUER],
+        );
         let out = s.guarded(&["pull", &format!("{repo}:v1")]);
         out.denied("signature");
         assert!(

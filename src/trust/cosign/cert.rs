@@ -17,6 +17,13 @@ use super::root::{Authority, TrustedRoot};
 const OID_ISSUER_V2: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.8");
 /// Fulcio's OIDC issuer, raw bytes (older certificates).
 const OID_ISSUER_V1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.1");
+/// Fulcio's GitHub Actions claims, raw UTF-8 bytes, as cosign's
+/// `--certificate-github-workflow-*` flags read them.
+const OID_GH_TRIGGER: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.2");
+const OID_GH_SHA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.3");
+const OID_GH_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.4");
+const OID_GH_REPOSITORY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.5");
+const OID_GH_REF: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.6");
 const OID_SAN: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.17");
 const OID_SCT_LIST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.11129.2.4.2");
 /// id-kp-codeSigning, DER content octets.
@@ -30,6 +37,7 @@ pub struct SigningCert {
     /// SAN emails and URIs.
     pub subjects: Vec<String>,
     pub issuer: Option<String>,
+    pub github: GithubClaims,
     pub not_before: i64,
     pub not_after: i64,
     cert: x509_cert::Certificate,
@@ -52,6 +60,7 @@ impl SigningCert {
         let mut subjects = Vec::new();
         let mut issuer = None;
         let (mut v1, mut v2) = (None, None);
+        let mut github = GithubClaims::default();
         for ext in tbs.extensions.iter().flatten() {
             let value = ext.extn_value.as_bytes();
             if ext.extn_id == OID_SAN {
@@ -68,6 +77,13 @@ impl SigningCert {
                 let s = Utf8StringRef::from_der(value)
                     .map_err(|e| format!("the certificate's issuer extension: {e}"))?;
                 v2 = Some(s.as_str().to_string());
+            } else if let Some(slot) = github.slot(&ext.extn_id) {
+                if slot.is_some() {
+                    return Err(format!("the certificate repeats extension {}", ext.extn_id));
+                }
+                *slot = Some(String::from_utf8(value.to_vec()).map_err(|_| {
+                    format!("the certificate's extension {} is not UTF-8", ext.extn_id)
+                })?);
             } else if ext.extn_id == OID_ISSUER_V1 {
                 v1 = Some(
                     String::from_utf8(value.to_vec())
@@ -91,6 +107,7 @@ impl SigningCert {
             key,
             subjects,
             issuer,
+            github,
             not_before: secs(&tbs.validity.not_before),
             not_after: secs(&tbs.validity.not_after),
             cert,
@@ -192,6 +209,67 @@ impl SigningCert {
     }
 }
 
+/// The GitHub Actions workflow claims Fulcio puts in a certificate
+/// (OIDs 1.3.6.1.4.1.57264.1.2 to .6); absent ones are `None`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GithubClaims {
+    /// The event that ran the workflow (`push`, `workflow_dispatch`, ...).
+    pub trigger: Option<String>,
+    /// The commit the workflow ran at.
+    pub sha: Option<String>,
+    /// The workflow's `name:`.
+    pub name: Option<String>,
+    /// `owner/repo`.
+    pub repository: Option<String>,
+    /// `refs/heads/main`, `refs/tags/v1`, ...
+    pub git_ref: Option<String>,
+}
+
+impl GithubClaims {
+    fn slot(&mut self, oid: &ObjectIdentifier) -> Option<&mut Option<String>> {
+        Some(match *oid {
+            OID_GH_TRIGGER => &mut self.trigger,
+            OID_GH_SHA => &mut self.sha,
+            OID_GH_NAME => &mut self.name,
+            OID_GH_REPOSITORY => &mut self.repository,
+            OID_GH_REF => &mut self.git_ref,
+            _ => return None,
+        })
+    }
+
+    /// Every claim `self` constrains is in `cert`, exactly equal (as
+    /// cosign's flags compare them).
+    pub fn allow(&self, cert: &GithubClaims) -> bool {
+        let ok = |want: &Option<String>, got: &Option<String>| {
+            want.as_ref().is_none_or(|w| got.as_ref() == Some(w))
+        };
+        ok(&self.trigger, &cert.trigger)
+            && ok(&self.sha, &cert.sha)
+            && ok(&self.name, &cert.name)
+            && ok(&self.repository, &cert.repository)
+            && ok(&self.git_ref, &cert.git_ref)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == GithubClaims::default()
+    }
+
+    /// `key value` pairs, for messages.
+    pub fn describe(&self) -> String {
+        [
+            ("repository", &self.repository),
+            ("ref", &self.git_ref),
+            ("workflow name", &self.name),
+            ("trigger", &self.trigger),
+            ("sha", &self.sha),
+        ]
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} {v:?}")))
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
+}
+
 fn authority_valid(a: &Authority, t: OffsetDateTime) -> bool {
     a.valid_from.is_none_or(|s| t >= s) && a.valid_until.is_none_or(|e| t <= e)
 }
@@ -262,24 +340,29 @@ fn parse_sct_list(b: &[u8]) -> Result<Vec<Sct>, String> {
     Ok(out)
 }
 
-/// Does `pattern` (with `*` matching any run of characters) match `s`?
+/// Does `pattern` match `s`? `*` matches any run of characters other than
+/// `/` and `@`, so that it stays inside one path segment of a URI identity
+/// (`https://github.com/acme/*` is a repository, not every workflow of
+/// every acme repository at every ref) and inside the local part or the
+/// domain of an email.
 pub fn glob(pattern: &str, s: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == s;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !s.starts_with(first) || s.len() < first.len() + last.len() || !s.ends_with(last) {
-        return false;
-    }
-    let mut rest = &s[first.len()..s.len() - last.len()];
-    for p in &parts[1..parts.len() - 1] {
-        match rest.find(p) {
-            Some(i) => rest = &rest[i + p.len()..],
-            None => return false,
+    let (p, s) = (pattern.as_bytes(), s.as_bytes());
+    // next[j]: p[i + 1..] matches s[j..]; filled from the end (O(|p|·|s|)).
+    let mut next = vec![false; s.len() + 1];
+    next[s.len()] = true;
+    for &c in p.iter().rev() {
+        let mut cur = vec![false; s.len() + 1];
+        for j in (0..=s.len()).rev() {
+            cur[j] = match (c, s.get(j)) {
+                (b'*', Some(b'/' | b'@') | None) => next[j],
+                (b'*', Some(_)) => next[j] || cur[j + 1],
+                (c, Some(&x)) => c == x && next[j + 1],
+                (_, None) => false,
+            };
         }
+        next = cur;
     }
-    true
+    next[0]
 }
 
 #[cfg(test)]
@@ -290,9 +373,32 @@ mod tests {
     fn globs() {
         assert!(glob("a@example.com", "a@example.com"));
         assert!(!glob("a@example.com", "b@example.com"));
+        // `*` stays inside one path segment: a repository is not all of
+        // its workflows, nor an owner all of its repositories.
         assert!(glob(
             "https://github.com/acme/*",
-            "https://github.com/acme/app/x.yml@refs/heads/main"
+            "https://github.com/acme/app"
+        ));
+        assert!(!glob(
+            "https://github.com/acme/*",
+            "https://github.com/acme/app/.github/workflows/x.yml@refs/heads/main"
+        ));
+        assert!(glob(
+            "https://github.com/acme/*/.github/workflows/*@refs/heads/main",
+            "https://github.com/acme/app/.github/workflows/x.yml@refs/heads/main"
+        ));
+        assert!(!glob(
+            "https://github.com/acme/*/.github/workflows/*@refs/heads/main",
+            "https://github.com/acme/app/.github/workflows/x.yml@refs/heads/main/x"
+        ));
+        assert!(!glob(
+            "https://github.com/acme/*/.github/workflows/*@refs/heads/main",
+            "https://github.com/acme/a/b/.github/workflows/x.yml@refs/heads/main"
+        ));
+        // ... nor crosses the `@` of a ref.
+        assert!(!glob(
+            "https://github.com/acme/app/.github/workflows/*",
+            "https://github.com/acme/app/.github/workflows/x.yml@refs/heads/dev"
         ));
         assert!(!glob(
             "https://github.com/acme/*",
@@ -300,10 +406,16 @@ mod tests {
         ));
         assert!(glob("*@example.com", "x@example.com"));
         assert!(!glob("*@example.com", "x@example.com.evil"));
+        assert!(!glob("*@example.com", "x@y@example.com"));
         assert!(glob("a*b*c", "abc"));
         assert!(glob("a*b*c", "aXbYc"));
         assert!(!glob("a*b*c", "acb"));
         assert!(!glob("ab*ba", "aba"));
+        assert!(glob("**", "abc"));
+        assert!(!glob("*", "a/b"));
+        assert!(glob("", ""));
+        // Many stars on a long subject stay cheap.
+        assert!(!glob(&"*a".repeat(200), &"a".repeat(199)));
     }
 
     #[test]

@@ -3,7 +3,14 @@
 //! (OCI 1.1 referrers API, or the referrers tag scheme `sha256-<hex>` where
 //! the registry has no such API, as the Debian registry 2.8 does not).
 
-use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{
+    value::MapAccessDeserializer, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
+use serde::Deserialize;
 
 use super::signature::{from_bundle, from_simple_layer, Candidate, BUNDLE_PREFIX, SIMPLE_SIGNING};
 use crate::http::HttpError;
@@ -12,10 +19,19 @@ use crate::registry::{RegistryClient, RegistryError};
 /// Signatures looked at per image and format; more are ignored.
 pub const MAX_SIGNATURES: usize = 32;
 /// Entries of a signature manifest or referrers index looked at, of any
-/// kind: bounds the parsing before filtering.
-const MAX_DESCRIPTORS: usize = 1024;
-/// A simple-signing payload or a bundle larger than this is refused.
-pub const MAX_SIGNATURE_BLOB: usize = 1024 * 1024;
+/// kind: bounds the parsing before filtering. Entries past it are skipped
+/// unparsed ([`IgnoredAny`]), so half a million tiny objects cost nothing.
+pub const MAX_DESCRIPTORS: usize = 1024;
+/// A simple-signing payload or a bundle larger than this is refused. Real
+/// ones are under 16 KiB (a bundle with a certificate chain and an
+/// inclusion proof); [`MAX_SIGNATURES`] of each stay a few MiB in memory.
+pub const MAX_SIGNATURE_BLOB: usize = 128 * 1024;
+/// A `.sig` manifest or a bundle's artifact manifest larger than this is
+/// refused (the registry's own manifest limit is 4 MiB). cosign's are under
+/// 64 KiB: a layer per signature of a few KiB with its certificate and Rekor
+/// bundle annotations, so this leaves room for dozens of keyless signatures.
+pub const MAX_SIGNATURE_MANIFEST: usize = 256 * 1024;
+const _: () = assert!(MAX_SIGNATURE_MANIFEST <= crate::registry::MAX_MANIFEST / 16);
 
 /// Everything found, and what could not be read (for messages).
 #[derive(Debug, Default)]
@@ -24,22 +40,225 @@ pub struct Found {
     pub unreadable: Vec<String>,
 }
 
-/// The first `MAX_SIGNATURES` entries of `field` whose `type_field` is
-/// what `wanted` accepts. Filtering comes first, so unrelated entries
+/// A string, or `None` for any other JSON value (skipped unparsed): a
+/// mistyped field of one entry makes that entry useless, not the document.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Lenient(pub Option<String>);
+
+impl<'de> Deserialize<'de> for Lenient {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Lenient, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Lenient;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Lenient, E> {
+                Ok(Lenient(Some(v.to_string())))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Lenient, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Lenient, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Lenient, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Lenient, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_unit<E>(self) -> Result<Lenient, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Lenient, A::Error> {
+                while a.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Lenient(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Lenient, A::Error> {
+                while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Lenient(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// An object parsed as `T`, or `None` for any other JSON value.
+#[derive(Debug)]
+pub struct Obj<T>(pub Option<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Obj<T>, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = Obj<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, a: A) -> Result<Obj<T>, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(a)).map(|t| Obj(Some(t)))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Obj<T>, E> {
+                Ok(Obj(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Obj<T>, E> {
+                Ok(Obj(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Obj<T>, E> {
+                Ok(Obj(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Obj<T>, E> {
+                Ok(Obj(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Obj<T>, E> {
+                Ok(Obj(None))
+            }
+            fn visit_unit<E>(self) -> Result<Obj<T>, E> {
+                Ok(Obj(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Obj<T>, A::Error> {
+                while a.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Obj(None))
+            }
+        }
+        d.deserialize_any(V(PhantomData))
+    }
+}
+
+impl<T> Default for Obj<T> {
+    fn default() -> Obj<T> {
+        Obj(None)
+    }
+}
+
+/// The first [`MAX_DESCRIPTORS`] entries of a JSON array (anything but an
+/// array: none). Later entries are skipped without being kept or typed.
+#[derive(Debug)]
+pub struct Bounded<T>(pub Vec<T>);
+
+impl<T> Default for Bounded<T> {
+    fn default() -> Bounded<T> {
+        Bounded(Vec::new())
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Bounded<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Bounded<T>, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = Bounded<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Bounded<T>, A::Error> {
+                // No capacity from size_hint: the document chooses it.
+                let mut out = Vec::new();
+                while out.len() < MAX_DESCRIPTORS {
+                    match a.next_element::<T>()? {
+                        Some(x) => out.push(x),
+                        None => return Ok(Bounded(out)),
+                    }
+                }
+                while a.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Bounded(out))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Bounded<T>, A::Error> {
+                while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Bounded(Vec::new()))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Bounded<T>, E> {
+                Ok(Bounded(Vec::new()))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Bounded<T>, E> {
+                Ok(Bounded(Vec::new()))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Bounded<T>, E> {
+                Ok(Bounded(Vec::new()))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Bounded<T>, E> {
+                Ok(Bounded(Vec::new()))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Bounded<T>, E> {
+                Ok(Bounded(Vec::new()))
+            }
+            fn visit_unit<E>(self) -> Result<Bounded<T>, E> {
+                Ok(Bounded(Vec::new()))
+            }
+        }
+        d.deserialize_any(V(PhantomData))
+    }
+}
+
+/// String annotations; other values are skipped.
+#[derive(Debug, Default)]
+pub struct Annotations(pub BTreeMap<String, String>);
+
+impl<'de> Deserialize<'de> for Annotations {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Annotations, D::Error> {
+        let m = Obj::<BTreeMap<String, Lenient>>::deserialize(d)?;
+        Ok(Annotations(
+            m.0.unwrap_or_default()
+                .into_iter()
+                .filter_map(|(k, v)| v.0.map(|v| (k, v)))
+                .collect(),
+        ))
+    }
+}
+
+/// A descriptor: only what discovery reads; unknown fields are skipped.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Descriptor {
+    #[serde(default)]
+    pub media_type: Lenient,
+    #[serde(default)]
+    pub artifact_type: Lenient,
+    #[serde(default)]
+    pub digest: Lenient,
+    #[serde(default)]
+    pub annotations: Annotations,
+}
+
+/// A manifest or index as discovery reads it.
+#[derive(Debug, Default, Deserialize)]
+pub struct Manifest {
+    #[serde(default)]
+    pub layers: Bounded<Obj<Descriptor>>,
+    #[serde(default)]
+    pub manifests: Bounded<Obj<Descriptor>>,
+    #[serde(default)]
+    pub subject: Obj<Descriptor>,
+}
+
+impl Manifest {
+    /// A JSON object (never the sequence form serde would also accept).
+    pub fn parse(bytes: &[u8]) -> Option<Manifest> {
+        serde_json::from_slice::<Obj<Manifest>>(bytes).ok()?.0
+    }
+}
+
+/// The first `MAX_SIGNATURES` of `list` whose type (`type_of`) is what
+/// `wanted` accepts. Filtering comes first, so unrelated entries
 /// (attestations, SBOMs, junk pushed by anyone) cannot crowd out signatures.
 fn descriptors<'a>(
-    v: &'a Value,
-    field: &str,
-    type_field: &'a str,
+    list: &'a Bounded<Obj<Descriptor>>,
+    type_of: fn(&Descriptor) -> &Lenient,
     wanted: impl Fn(&str) -> bool + 'a,
-) -> impl Iterator<Item = &'a Value> + 'a {
-    v.get(field)
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .take(MAX_DESCRIPTORS)
-        .filter(move |d| str_of(d, type_field).is_some_and(&wanted))
+) -> impl Iterator<Item = &'a Descriptor> + 'a {
+    list.0
+        .iter()
+        .filter_map(|d| d.0.as_ref())
+        .filter(move |d| type_of(d).0.as_deref().is_some_and(&wanted))
         .take(MAX_SIGNATURES)
+}
+
+fn media_type(d: &Descriptor) -> &Lenient {
+    &d.media_type
+}
+
+fn artifact_type(d: &Descriptor) -> &Lenient {
+    &d.artifact_type
 }
 
 /// Missing, corrupt, oversized or refused signature material is the
@@ -53,10 +272,6 @@ fn soft<T>(r: Result<T, RegistryError>) -> Result<Result<T, String>, RegistryErr
     }
 }
 
-fn str_of<'a>(v: &'a Value, k: &str) -> Option<&'a str> {
-    v.get(k).and_then(Value::as_str)
-}
-
 /// All signatures of `domain/path@digest`.
 pub async fn find(
     registry: &RegistryClient,
@@ -68,14 +283,23 @@ pub async fn find(
     let tag = digest.replacen(':', "-", 1);
     // Classic: one manifest, one layer per signature.
     let sig_tag = format!("{tag}.sig");
-    if let Some((_, bytes)) = registry.get_manifest(domain, path, &sig_tag).await? {
-        match serde_json::from_slice::<Value>(&bytes) {
-            Err(_) => found.unreadable.push(format!("{sig_tag} is not JSON")),
-            Ok(m) => {
-                let simple = descriptors(&m, "layers", "mediaType", |t| t == SIMPLE_SIGNING);
+    let sig = soft(
+        registry
+            .get_manifest_limited(domain, path, &sig_tag, MAX_SIGNATURE_MANIFEST)
+            .await,
+    )?;
+    match sig {
+        Err(e) => found.unreadable.push(format!("{sig_tag}: {e}")),
+        Ok(None) => {}
+        Ok(Some((_, bytes))) => match Manifest::parse(&bytes) {
+            None => found
+                .unreadable
+                .push(format!("{sig_tag} is not a manifest")),
+            Some(m) => {
+                let simple = descriptors(&m.layers, media_type, |t| t == SIMPLE_SIGNING);
                 for (i, layer) in simple.enumerate() {
                     let origin = format!("{sig_tag} layer {}", i + 1);
-                    let Some(d) = str_of(layer, "digest") else {
+                    let Some(d) = &layer.digest.0 else {
                         found.unreadable.push(format!("{origin} has no digest"));
                         continue;
                     };
@@ -87,18 +311,19 @@ pub async fn find(
                                 continue;
                             }
                         };
-                    let empty = serde_json::Map::new();
-                    let ann = layer
-                        .get("annotations")
-                        .and_then(Value::as_object)
-                        .unwrap_or(&empty);
-                    match from_simple_layer(origin.clone(), payload.to_vec(), ann) {
+                    let ann: serde_json::Map<String, serde_json::Value> = layer
+                        .annotations
+                        .0
+                        .iter()
+                        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                        .collect();
+                    match from_simple_layer(origin.clone(), payload.to_vec(), &ann) {
                         Ok(c) => found.candidates.push(c),
                         Err(e) => found.unreadable.push(format!("{origin}: {e}")),
                     }
                 }
             }
-        }
+        },
     }
     // Bundles: the referrers API, else the tag scheme.
     let index = match registry.referrers(domain, path, digest).await? {
@@ -111,19 +336,23 @@ pub async fn find(
     let Some((where_, index)) = index else {
         return Ok(found);
     };
-    let Ok(index) = serde_json::from_slice::<Value>(&index) else {
-        found.unreadable.push(format!("{where_} is not JSON"));
+    let Some(index) = Manifest::parse(&index) else {
+        found.unreadable.push(format!("{where_} is not an index"));
         return Ok(found);
     };
-    let bundles = descriptors(&index, "manifests", "artifactType", |t| {
+    let bundles = descriptors(&index.manifests, artifact_type, |t| {
         t.starts_with(BUNDLE_PREFIX)
     });
     for desc in bundles {
-        let Some(md) = str_of(desc, "digest") else {
+        let Some(md) = &desc.digest.0 else {
             continue;
         };
         let origin = format!("bundle {md}");
-        let bytes = match soft(registry.get_manifest(domain, path, md).await)? {
+        let bytes = match soft(
+            registry
+                .get_manifest_limited(domain, path, md, MAX_SIGNATURE_MANIFEST)
+                .await,
+        )? {
             Ok(Some((_, b))) => b,
             Ok(None) => {
                 found
@@ -136,25 +365,25 @@ pub async fn find(
                 continue;
             }
         };
-        let Ok(m) = serde_json::from_slice::<Value>(&bytes) else {
-            found.unreadable.push(format!("{origin} is not JSON"));
+        let Some(m) = Manifest::parse(&bytes) else {
+            found.unreadable.push(format!("{origin} is not a manifest"));
             continue;
         };
         // The tag scheme's index is written by clients; the artifact must
         // itself say which image it is about.
-        if m.pointer("/subject/digest").and_then(Value::as_str) != Some(digest) {
+        if m.subject.0.as_ref().and_then(|s| s.digest.0.as_deref()) != Some(digest) {
             found
                 .unreadable
                 .push(format!("{origin} is about another image"));
             continue;
         }
         let Some(layer) =
-            descriptors(&m, "layers", "mediaType", |t| t.starts_with(BUNDLE_PREFIX)).next()
+            descriptors(&m.layers, media_type, |t| t.starts_with(BUNDLE_PREFIX)).next()
         else {
             found.unreadable.push(format!("{origin} holds no bundle"));
             continue;
         };
-        let Some(bd) = str_of(layer, "digest") else {
+        let Some(bd) = &layer.digest.0 else {
             found
                 .unreadable
                 .push(format!("{origin} has no bundle digest"));
@@ -183,26 +412,84 @@ pub async fn find(
 mod tests {
     use super::*;
 
+    fn parse(v: &serde_json::Value) -> Manifest {
+        Manifest::parse(v.to_string().as_bytes()).unwrap()
+    }
+
     #[test]
     fn filtering_comes_before_the_limit() {
-        let mut manifests: Vec<Value> = (0..100)
+        let mut manifests: Vec<serde_json::Value> = (0..100)
             .map(|i| serde_json::json!({"artifactType": "application/spdx+json", "digest": format!("junk{i}")}))
             .collect();
         manifests.push(serde_json::json!({
             "artifactType": "application/vnd.dev.sigstore.bundle.v0.3+json", "digest": "real"
         }));
-        let index = serde_json::json!({ "manifests": manifests });
-        let got: Vec<_> = descriptors(&index, "manifests", "artifactType", |t| {
+        let index = parse(&serde_json::json!({ "manifests": manifests }));
+        let got: Vec<_> = descriptors(&index.manifests, artifact_type, |t| {
             t.starts_with(BUNDLE_PREFIX)
         })
-        .filter_map(|d| str_of(d, "digest"))
+        .filter_map(|d| d.digest.0.as_deref())
         .collect();
         assert_eq!(got, ["real"]);
-        let many = serde_json::json!({ "layers": vec![serde_json::json!({"mediaType": SIMPLE_SIGNING}); 100] });
+        let many = parse(
+            &serde_json::json!({ "layers": vec![serde_json::json!({"mediaType": SIMPLE_SIGNING}); 100] }),
+        );
         assert_eq!(
-            descriptors(&many, "layers", "mediaType", |t| t == SIMPLE_SIGNING).count(),
+            descriptors(&many.layers, media_type, |t| t == SIMPLE_SIGNING).count(),
             MAX_SIGNATURES
         );
+    }
+
+    /// Hole 5 of issue 13: entries are typed as they are read and only the
+    /// first MAX_DESCRIPTORS are kept; the rest are skipped unparsed.
+    #[test]
+    fn huge_lists_keep_a_bounded_number_of_entries() {
+        let n = 500_000;
+        let mut text = String::from(r#"{"schemaVersion":2,"manifests":["#);
+        text.push_str(&vec!["{}"; n].join(","));
+        text.push_str(r#"],"layers":["#);
+        text.push_str(&vec!["[]"; n].join(","));
+        text.push_str("]}");
+        let m = Manifest::parse(text.as_bytes()).unwrap();
+        assert_eq!(m.manifests.0.len(), MAX_DESCRIPTORS);
+        assert_eq!(m.layers.0.len(), MAX_DESCRIPTORS);
+        assert!(m.layers.0.iter().all(|d| d.0.is_none()));
+        assert!(m.manifests.0.capacity() < 4 * MAX_DESCRIPTORS);
+        // A signature past the bound is not looked at.
+        let mut late: Vec<serde_json::Value> = vec![serde_json::json!({}); MAX_DESCRIPTORS];
+        late.push(serde_json::json!({"mediaType": SIMPLE_SIGNING, "digest": "d"}));
+        let m = parse(&serde_json::json!({ "layers": late }));
+        assert_eq!(
+            descriptors(&m.layers, media_type, |t| t == SIMPLE_SIGNING).count(),
+            0
+        );
+    }
+
+    /// Mistyped fields make an entry useless, never the whole document
+    /// (which would let one junk entry hide every signature).
+    #[test]
+    fn mistyped_entries_are_skipped() {
+        let m = parse(&serde_json::json!({
+            "layers": [
+                5, "x", null, [1, 2],
+                {"mediaType": 7, "digest": "a"},
+                {"mediaType": SIMPLE_SIGNING, "digest": {"x": 1}},
+                {"mediaType": SIMPLE_SIGNING, "digest": "b",
+                 "annotations": {"k": "v", "n": 1, "o": {"deep": [1]}}},
+            ],
+            "subject": "not an object",
+        }));
+        let got: Vec<_> = descriptors(&m.layers, media_type, |t| t == SIMPLE_SIGNING).collect();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].digest.0, None);
+        assert_eq!(got[1].digest.0.as_deref(), Some("b"));
+        assert_eq!(got[1].annotations.0.len(), 1);
+        assert!(m.subject.0.is_none());
+        let odd = parse(&serde_json::json!({"layers": {"a": 1}, "manifests": "x"}));
+        assert!(odd.layers.0.is_empty() && odd.manifests.0.is_empty());
+        assert!(Manifest::parse(b"[]").is_none());
+        assert!(Manifest::parse(b"not json").is_none());
+        assert!(Manifest::parse(br#"{"layers":[],"layers":[]}"#).is_none());
     }
 
     #[test]

@@ -23,7 +23,8 @@ use super::cache::TtlCache;
 use super::{Signed, TrustError, Verifier};
 use crate::registry::{RegistryClient, RegistryError};
 use crate::request::reference::Reference;
-pub use verify::{CosignPolicy, Identity, Tlog};
+pub use cert::GithubClaims;
+pub use verify::{CosignPolicy, Identity, Pattern, Tlog};
 
 pub struct CosignVerifier {
     policy: Arc<CosignPolicy>,
@@ -55,12 +56,7 @@ impl CosignVerifier {
             .iter()
             .map(|(n, _)| format!("key {n}"))
             .collect();
-        w.extend(
-            self.policy
-                .identities
-                .iter()
-                .map(|i| format!("identity {} from {}", i.subject, i.issuer)),
-        );
+        w.extend(self.policy.identities.iter().map(|i| i.describe()));
         w.join(", ")
     }
 }
@@ -83,7 +79,7 @@ pub async fn verify_digest(
     let mut verified = Vec::new();
     let mut why: Vec<String> = found.unreadable.clone();
     for c in &found.candidates {
-        match policy.check(c, digest) {
+        match policy.check_for(c, Some(repo), digest) {
             Ok(v) => verified.push(v),
             Err(e) => why.push(format!("{}: {e}", c.origin)),
         }
