@@ -472,12 +472,10 @@ impl Config {
         })
     }
 
-    /// Whether images from `domain` may be used. Host names compare without
-    /// case (DNS does); ports must match exactly.
+    /// Whether images from `domain` may be used: `REGISTRY` is held in
+    /// canonical spelling, and another spelling is another identity.
     pub fn registry_allowed(&self, domain: &str) -> bool {
-        self.registries
-            .iter()
-            .any(|r| r.eq_ignore_ascii_case(domain))
+        self.registries.iter().any(|r| r == domain)
     }
 }
 
@@ -641,8 +639,19 @@ mod tests {
             c.registries,
             vec!["reg.local", "127.0.0.1:5000", "docker.io"]
         );
-        assert!(c.registry_allowed("Reg.Local"));
+        assert!(c.registry_allowed("reg.local"));
+        assert!(!c.registry_allowed("Reg.Local"));
         assert!(!c.registry_allowed("127.0.0.1:5001"));
+        let c = raw(
+            "Reg.Local:443,127.0.0.1:05000,registry-1.docker.io",
+            "",
+            "",
+            "",
+        )
+        .validate()
+        .unwrap();
+        assert_eq!(c.registries, ["reg.local", "127.0.0.1:5000", "docker.io"]);
+        assert!(raw("127.1:5000", "", "", "").validate().is_err());
         for bad in [
             "https://reg.local",
             "reg.local/path",
