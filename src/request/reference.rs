@@ -157,7 +157,10 @@ const HUB_ALIASES: [&str; 3] = [
 /// identity:
 /// - the host in lower case (DNS and HTTP ignore its case; dockerd does not);
 /// - the port without leading zeros (Go dials `:05000` as `:5000`), and
-///   without `:443`, where dockerd's HTTPS goes anyway;
+///   without `:443`, where dockerd's HTTPS goes anyway (unless the host
+///   alone would not read as a registry);
+/// - no registry that only its upper case makes one (`LOCALDOMAIN/x`; in
+///   lower case that is a Docker Hub repository);
 /// - Docker Hub's registry hosts as `docker.io`;
 /// - IPv6 addresses in RFC 5952 form (`[fc00::1]`, not `[FC00:0::1]`);
 /// - a host made of numbers only must be a dotted-quad IPv4 address: the C
@@ -194,11 +197,18 @@ pub fn canonical_domain(domain: &str) -> Result<String, &'static str> {
         }
         (h, p)
     };
+    // Without a port, only a host with a dot (or `localhost`, or IPv6) is
+    // read as a registry; `myreg:443/x` without its port would be the
+    // Docker Hub repository `myreg/x`.
+    let alone = host.contains('.') || host == "localhost" || host.starts_with('[');
     let port = match port {
-        None => None,
+        None if alone => None,
+        // `LOCALDOMAIN/x`: a registry only by its upper case (dockerd 28;
+        // 20.10 refuses it); in lower case a Docker Hub repository.
+        None => return Err("a registry only because of its upper-case letters"),
         Some(p) => match p.parse::<u16>() {
             Ok(0) | Err(_) => return Err("a port outside 1-65535"),
-            Ok(443) => None,
+            Ok(443) if alone => None,
             Ok(n) => Some(n),
         },
     };
@@ -496,6 +506,8 @@ mod tests {
             "[::1]/a",
             "0x7f.example/a",
             "1.example/a",
+            // Without its port this would be the Docker Hub repository myreg/a.
+            "myreg:443/a",
         ] {
             assert_eq!(spelling(canonical), Spelling::Canonical, "{canonical}");
         }
@@ -507,6 +519,7 @@ mod tests {
             // :443 is where dockerd's HTTPS goes without a port.
             ("reg.io:443/a", "reg.io"),
             ("reg.io:0443/a", "reg.io"),
+            ("MyReg:0443/a", "myreg:443"),
             // Go dials a port's leading zeros away.
             ("reg.io:05000/a", "reg.io:5000"),
             ("127.0.0.1:000080/a", "127.0.0.1:80"),
@@ -533,6 +546,9 @@ mod tests {
             "017.0.0.1/a.b",
             // An IPv4 address inside IPv6.
             "[::ffff:7f00:1]:5000/a",
+            // A registry only by its upper case; in lower case a Hub repository.
+            "LOCALDOMAIN/debian",
+            "Docker/docker",
             // Ports dockerd cannot dial.
             "reg.io:0/a",
             "reg.io:65536/a",

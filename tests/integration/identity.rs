@@ -85,7 +85,8 @@ fn another_spelling_of_the_registry_gets_no_first_use_root() {
     assert_eq!(d.host, host);
 
     // The repository is trusted (its first root taken) by a normal pull.
-    s.docker(&d.host, &["pull", &format!("{good}:v1")]).allowed();
+    s.docker(&d.host, &["pull", &format!("{good}:v1")])
+        .allowed();
     let out = s.docker(
         &d.host,
         &["run", "--rm", &format!("{good}:v1"), "cat", "/etc/marker"],
