@@ -60,7 +60,9 @@ fn plugin(name: &str, registry: &str, daemon: &str, state: &Path) -> Plugin {
 /// but holds none of the repository's keys, pushes content to a trusted
 /// repository and signs it under an upper-case spelling of the registry
 /// (a fresh GUN, whose root would be trusted on first use). Neither that
-/// spelling nor the canonical one gets it pulled or run.
+/// spelling nor the canonical one gets it pulled or run, and neither do the
+/// RepoDigest dockerd recorded under the alias, nor a container created
+/// from it before the plugin guarded the daemon.
 #[test]
 fn another_spelling_of_the_registry_gets_no_first_use_root() {
     let s = stack();
@@ -72,34 +74,54 @@ fn another_spelling_of_the_registry_gets_no_first_use_root() {
     let (lower, upper) = (format!("localhost:{port}"), format!("LOCALHOST:{port}"));
     let path = format!("ident/{}", unique("app"));
     let good = format!("{lower}/{path}");
+    let alias = format!("{upper}/{path}");
 
     // The publisher's signed release, under the canonical name.
     let signed = s.signed_image(&format!("{good}:v1"));
-
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = tmp.path().join("d");
-    let host = format!("unix://{}", dir.join("d.sock").display());
-    let name = unique("iaz-ident");
-    let _plugin = plugin(&name, &lower, &host, &tmp.path().join("state"));
-    let d = Daemon::start(&dir, &[&format!("--authorization-plugin={name}")]);
-    assert_eq!(d.host, host);
-
-    // The repository is trusted (its first root taken) by a normal pull.
-    s.docker(&d.host, &["pull", &format!("{good}:v1")])
-        .allowed();
-    let out = s.docker(
-        &d.host,
-        &["run", "--rm", &format!("{good}:v1"), "cat", "/etc/marker"],
-    );
-    out.allowed();
-
     // The attacker's content, in the same repository of the same registry,
     // signed under the GUN `LOCALHOST:PORT/ident/...` with a fresh root.
     let evil = s.image(&format!("{good}:v2"));
     let evil_digest = evil.rsplit('@').next().unwrap_or_default().to_string();
     assert_ne!(evil_digest, signed);
-    let alias = format!("{upper}/{path}");
     assert_eq!(s.sign(&format!("{alias}:v2")), evil_digest);
+
+    // Before the plugin guards it, the daemon pulls the alias (recorded as
+    // written: RepoDigest LOCALHOST:PORT/...@digest) and creates a container.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut d = Daemon::start(&tmp.path().join("d"), &[]);
+    s.docker(&d.host, &["pull", &format!("{alias}:v2")])
+        .allowed();
+    let digests = s.docker(
+        &d.host,
+        &[
+            "image",
+            "inspect",
+            "--format",
+            "{{json .RepoDigests}}",
+            &format!("{alias}:v2"),
+        ],
+    );
+    assert!(
+        digests.stdout.contains(&format!("{alias}@{evil_digest}")),
+        "{}",
+        digests.text()
+    );
+    let evil_id = s.image_id(&d.host, &format!("{alias}:v2"));
+    s.docker(
+        &d.host,
+        &["create", "--name", "pre", &format!("{alias}:v2"), "true"],
+    )
+    .allowed();
+
+    let name = unique("iaz-ident");
+    let _plugin = plugin(&name, &lower, &d.host, &tmp.path().join("state"));
+    d.restart(&[&format!("--authorization-plugin={name}")]);
+
+    // The repository is trusted (its first root taken) by a normal pull.
+    s.docker(&d.host, &["pull", &format!("{good}:v1")])
+        .allowed();
+    s.docker(&d.host, &["run", "--rm", &format!("{good}:v1"), "true"])
+        .allowed();
 
     // By the alias: refused, naming the spelling to use; no first-use root.
     let out = s.docker(&d.host, &["pull", &format!("{alias}:v2")]);
@@ -109,13 +131,15 @@ fn another_spelling_of_the_registry_gets_no_first_use_root() {
         "{}",
         out.text()
     );
-    s.docker(&d.host, &["run", "--rm", &format!("{alias}:v2"), "true"])
-        .denied("registry-allowlist");
-    s.docker(
-        &d.host,
-        &["run", "--rm", &format!("{alias}@{evil_digest}"), "true"],
-    )
-    .denied("registry-allowlist");
+    for image in [format!("{alias}:v2"), format!("{alias}@{evil_digest}")] {
+        s.docker(&d.host, &["run", "--rm", &image, "true"])
+            .denied("registry-allowlist");
+    }
+    // By image ID its only RepoDigest is the alias: no identity vouches for it.
+    s.docker(&d.host, &["run", "--rm", &evil_id, "true"])
+        .denied("content-binding");
+    s.docker(&d.host, &["start", "pre"])
+        .denied("content-binding");
     // By the canonical name the attacker's tag is simply not signed.
     s.docker(&d.host, &["pull", &format!("{good}:v2")])
         .denied("signature");
@@ -126,9 +150,6 @@ fn another_spelling_of_the_registry_gets_no_first_use_root() {
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     assert_eq!(states.len(), 1, "{states:?}");
-    // The evil content never got onto the daemon.
-    let images = s.docker(&d.host, &["images", "--digests", "--format", "{{.Digest}}"]);
-    assert!(!images.stdout.contains(&evil_digest), "{}", images.text());
 }
 
 fn walk(p: &Path) -> Vec<std::path::PathBuf> {
