@@ -303,29 +303,38 @@ fn entries<'a>(s: &'a str, name: &'static str) -> Result<Vec<(&'a str, &'a str)>
 /// of one ending in `*`. A pattern without a registry host never matches a
 /// repository name, so it is a mistake that would silently leave
 /// repositories unpinned.
-fn check_gun_pattern(p: &str, name: &'static str) -> Result<(), ConfigError> {
+/// Returns the pattern with its registry in canonical form, the only form
+/// a GUN has.
+fn check_gun_pattern(p: &str, name: &'static str) -> Result<String, ConfigError> {
     let err = |why: String| ConfigError::Invalid {
         name,
         why: format!("{p:?}: {why}"),
     };
     if p == "*" {
-        return Ok(());
+        return Ok(p.to_string());
     }
     let body = p.strip_suffix('*').unwrap_or(p);
     if body.contains('*') {
         return Err(err("'*' may only end the pattern".into()));
     }
-    let Some((host, _)) = body.split_once('/') else {
+    let Some((host, rest)) = p.split_once('/') else {
         return Err(err(
             "a pattern is a repository host/path or a prefix of one ending in '*'".into(),
         ));
     };
-    if !(host.contains(['.', ':']) || host == "localhost") {
+    if !(host.contains(['.', ':']) || host.eq_ignore_ascii_case("localhost")) {
         return Err(err(
             "patterns start with a registry host (docker.io/library/... for Docker Hub)".into(),
         ));
     }
-    Ok(())
+    let host = match normalize_registry(host) {
+        Ok(h) => h,
+        Err(ConfigError::Registry { why, .. }) => {
+            return Err(err(format!("registry {host:?}: {why}")))
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(format!("{host}/{rest}"))
 }
 
 /// `IMG_AUTHZ_ROOT_PINS`: `PATTERN=certs:ID[,ID]`, `PATTERN=ca:FILE` or
@@ -338,7 +347,7 @@ fn parse_pins(s: &str) -> Result<Vec<PinRule>, ConfigError> {
     };
     let mut out = Vec::new();
     for (pattern, value) in entries(s, "IMG_AUTHZ_ROOT_PINS")? {
-        check_gun_pattern(pattern, "IMG_AUTHZ_ROOT_PINS")?;
+        let pattern = &check_gun_pattern(pattern, "IMG_AUTHZ_ROOT_PINS")?;
         let (kind, arg) = value
             .split_once(':')
             .ok_or_else(|| err(format!("{value:?} is not certs:IDS, ca:FILE or key:FILE")))?;
@@ -419,7 +428,7 @@ pub fn public_key_spki(pem: &str) -> Result<Vec<u8>, String> {
 fn parse_signers(s: &str) -> Result<Vec<SignerRule>, ConfigError> {
     let mut out = Vec::new();
     for (pattern, value) in entries(s, "IMG_AUTHZ_SIGNERS")? {
-        check_gun_pattern(pattern, "IMG_AUTHZ_SIGNERS")?;
+        let pattern = &check_gun_pattern(pattern, "IMG_AUTHZ_SIGNERS")?;
         let roles: Vec<String> = value
             .split(',')
             .map(|r| r.trim().to_string())
@@ -463,12 +472,10 @@ impl Config {
         })
     }
 
-    /// Whether images from `domain` may be used. Host names compare without
-    /// case (DNS does); ports must match exactly.
+    /// Whether images from `domain` may be used: `REGISTRY` is held in
+    /// canonical spelling, and another spelling is another identity.
     pub fn registry_allowed(&self, domain: &str) -> bool {
-        self.registries
-            .iter()
-            .any(|r| r.eq_ignore_ascii_case(domain))
+        self.registries.iter().any(|r| r == domain)
     }
 }
 
@@ -491,7 +498,8 @@ fn normalize_registry(value: &str) -> Result<String, ConfigError> {
             if r.domain.eq_ignore_ascii_case(value)
                 || (value == "index.docker.io" && r.domain == DEFAULT_DOMAIN) =>
         {
-            Ok(r.domain.to_ascii_lowercase())
+            // One identity per registry: the spelling images must use.
+            crate::request::reference::canonical_domain(&r.domain).map_err(err)
         }
         _ => Err(err(
             "not a valid host name or address with an optional port",
@@ -578,7 +586,19 @@ mod tests {
                 "{ok}"
             );
         }
-        for bad in ["team/*", "app", "reg.io*", "reg.io/*/x", "re*g.io/x"] {
+        // Loaded in the one spelling a GUN has, or a pin would never apply.
+        let pins = parse_pins(&format!("REG.IO:443/t*=certs:{id}")).unwrap();
+        assert_eq!(pins[0].pattern, "reg.io/t*");
+        let signers = parse_signers("LOCALHOST:05000/x=targets/alice").unwrap();
+        assert_eq!(signers[0].pattern, "localhost:5000/x");
+        for bad in [
+            "team/*",
+            "app",
+            "reg.io*",
+            "reg.io/*/x",
+            "re*g.io/x",
+            "127.1/x*",
+        ] {
             assert!(parse_pins(&format!("{bad}=certs:{id}")).is_err(), "{bad}");
             assert!(
                 parse_signers(&format!("{bad}=targets/alice")).is_err(),
@@ -619,8 +639,19 @@ mod tests {
             c.registries,
             vec!["reg.local", "127.0.0.1:5000", "docker.io"]
         );
-        assert!(c.registry_allowed("Reg.Local"));
+        assert!(c.registry_allowed("reg.local"));
+        assert!(!c.registry_allowed("Reg.Local"));
         assert!(!c.registry_allowed("127.0.0.1:5001"));
+        let c = raw(
+            "Reg.Local:443,127.0.0.1:05000,registry-1.docker.io",
+            "",
+            "",
+            "",
+        )
+        .validate()
+        .unwrap();
+        assert_eq!(c.registries, ["reg.local", "127.0.0.1:5000", "docker.io"]);
+        assert!(raw("127.1:5000", "", "", "").validate().is_err());
         for bad in [
             "https://reg.local",
             "reg.local/path",

@@ -57,7 +57,20 @@ const ROWS: &[Row] = &[
     ("", "GET", "/v1.41/containers/json", None, true, Rule::Default),
     ("", "POST", "/v1.41/images/create?fromImage=127.0.0.1:5000/a/b&tag=v1", None, true, Rule::RegistryAllowlist),
     ("", "POST", "/v1.41/images/create?fromImage=reg.local/a&tag=v1", None, true, Rule::RegistryAllowlist),
-    ("", "POST", "/v1.41/images/create?fromImage=REG.LOCAL/a&tag=v1", None, true, Rule::RegistryAllowlist),
+    // Another spelling of an authorized registry is another identity (GUN,
+    // trust state, first-use root) of the same repositories: refused.
+    ("", "POST", "/v1.41/images/create?fromImage=REG.LOCAL/a&tag=v1", None, false, Rule::RegistryAllowlist),
+    ("", "POST", "/v1.41/images/create?fromImage=Reg.Local/a&tag=v1", None, false, Rule::RegistryAllowlist),
+    ("", "POST", "/v1.41/images/create?fromImage=reg.local:443/a&tag=v1", None, false, Rule::RegistryAllowlist),
+    ("", "POST", "/v1.41/images/create?fromImage=127.0.0.1:05000/a&tag=v1", None, false, Rule::RegistryAllowlist),
+    ("", "POST", "/v1.41/containers/create", Some(r#"{"Image":"REG.LOCAL/a:v1"}"#), false, Rule::RegistryAllowlist),
+    ("", "POST", "/v1.41/containers/create", Some(r#"{"Image":"127.0.0.1:5000/a","HostConfig":{"Mounts":[{"Type":"image","Source":"REG.LOCAL/b"}]}}"#), false, Rule::RegistryAllowlist),
+    ("", "POST", "/v1.41/services/create", Some(r#"{"TaskTemplate":{"ContainerSpec":{"Image":"REG.LOCAL/x:1"}}}"#), false, Rule::RegistryAllowlist),
+    ("plugins", "POST", "/v1.41/plugins/pull?remote=REG.LOCAL/p&name=p", Some("[]"), false, Rule::RegistryAllowlist),
+    // Naming a local image by another spelling would make it look trusted.
+    ("", "POST", "/v1.41/images/x/tag?repo=REG.LOCAL/a&tag=v1", None, false, Rule::RegistryAllowlist),
+    ("tag", "POST", "/v1.41/images/x/tag?repo=REG.LOCAL/a&tag=v1", None, false, Rule::RegistryAllowlist),
+    ("build", "POST", "/v1.41/build?t=REG.LOCAL/app:v1", None, false, Rule::RegistryAllowlist),
     ("", "POST", "/v1.41/images/create?fromImage=docker.io/library/busybox&tag=latest", None, false, Rule::RegistryAllowlist),
     ("", "POST", "/v1.41/images/create?fromImage=127.0.0.1:5001/a&tag=v1", None, false, Rule::RegistryAllowlist),
     ("", "POST", "/v1.41/containers/create", Some(r#"{"Image":"127.0.0.1:5000/a:v1"}"#), true, Rule::RegistryAllowlist),
@@ -185,4 +198,47 @@ fn futures_block<F: std::future::Future>(f: F) -> F::Output {
         .build()
         .unwrap()
         .block_on(f)
+}
+
+/// The allowlist is loaded in canonical form, and the deny of another
+/// spelling names the one to use.
+#[test]
+fn one_spelling_per_registry() {
+    let p = Policy::without_trust(
+        RawConfig {
+            registry: "LOCALHOST:27000,Reg.IO:443".into(),
+            docker_host: "unix:///nonexistent/docker.sock".into(),
+            state_dir: std::env::temp_dir()
+                .join("img-authz-policy-test")
+                .display()
+                .to_string(),
+            ..Default::default()
+        }
+        .validate()
+        .unwrap(),
+    );
+    assert_eq!(p.config().registries, ["localhost:27000", "reg.io"]);
+    let pull = |image: &str| {
+        let uri = format!("/v1.41/images/create?fromImage={image}&tag=v1");
+        let d = decode(&req("POST", &uri, None)).unwrap();
+        futures_block(p.decide(&d.action, &Ctx::default()))
+    };
+    assert!(pull("localhost:27000/acc/lapp").allow);
+    assert!(pull("reg.io/acc/lapp").allow);
+    for (alias, canonical) in [
+        ("LOCALHOST:27000/acc/lapp", "localhost:27000/acc/lapp"),
+        ("localhost:027000/acc/lapp", "localhost:27000/acc/lapp"),
+        ("REG.IO/acc/lapp", "reg.io/acc/lapp"),
+        ("reg.io:443/acc/lapp", "reg.io/acc/lapp"),
+    ] {
+        let d = pull(alias);
+        assert!(!d.allow, "{alias} allowed: {}", d.reason);
+        assert_eq!(d.rule, Rule::RegistryAllowlist, "{alias}");
+        assert!(
+            d.hint == format!("write it as {canonical}") && d.reason.contains("one identity"),
+            "{alias}: {} / {}",
+            d.reason,
+            d.hint
+        );
+    }
 }

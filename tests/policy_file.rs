@@ -529,3 +529,33 @@ fn the_examples_are_valid() {
     let p = img_authz::policy::file::load(&root.join("examples/policy.toml")).unwrap();
     assert!(p.rules.iter().any(|r| r.name == "ci images (cosign)"));
 }
+
+/// A `*` rule matches every canonical name, but never another spelling of
+/// a registry: its trust state and first-use root would be a second
+/// identity of the repository. Patterns load in canonical form.
+#[test]
+fn aliases_of_a_registry_match_no_rule_even_star() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = policy(
+        dir.path(),
+        "version = 1\n\
+         [[rules]]\nname = \"team\"\nrepositories = [\"REG.IO:443/team/*\"]\nverifier = \"none\"\n\
+         [[rules]]\nname = \"all\"\nrepositories = [\"*\"]\nverifier = \"none\"\n",
+    );
+    assert!(pull(&p, "", "reg.io/team/app")
+        .reason
+        .starts_with("team allows"));
+    assert!(pull(&p, "", "other.io/x").allow);
+    for alias in [
+        "REG.IO/team/app",
+        "reg.io:443/team/app",
+        "registry-1.docker.io/library/busybox",
+        "127.1:5000/x",
+        "[::ffff:7f00:1]:5000/x",
+        "[FC00::1]:5000/x",
+    ] {
+        let d = pull(&p, "", alias);
+        assert!(!d.allow, "{alias}: {}", d.reason);
+        assert_eq!(d.rule, Rule::RegistryAllowlist, "{alias}");
+    }
+}

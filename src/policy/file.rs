@@ -605,10 +605,14 @@ impl Parser<'_> {
                 Vec::new()
             }
         };
-        for pat in &repositories {
-            if let Err(why) = super::rules::check_pattern(pat) {
-                let span = r.get("repositories").and_then(|i| item_span(&i));
-                self.err(span, format!("repository pattern {pat:?}: {why}"));
+        let mut repositories = repositories;
+        for pat in &mut repositories {
+            match super::rules::check_pattern(pat) {
+                Ok(canonical) => *pat = canonical,
+                Err(why) => {
+                    let span = r.get("repositories").and_then(|i| item_span(&i));
+                    self.err(span, format!("repository pattern {pat:?}: {why}"));
+                }
             }
         }
         let verifiers = self.verifiers(r, t);

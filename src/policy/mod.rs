@@ -20,7 +20,7 @@ pub use trust::Trust;
 use crate::config::{Config, ConfigError, TrustMode};
 use crate::daemon::DaemonClient;
 use crate::request::action::{Action, HostConfig, Mount, PluginOp};
-use crate::request::reference::{is_identifier, validate_digest, Reference};
+use crate::request::reference::{is_identifier, validate_digest, Reference, Spelling};
 use crate::request::route_name;
 use crate::request::routes::RouteId;
 use crate::trust::Verifier;
@@ -346,7 +346,13 @@ impl Policy {
     }
 
     /// The most specific rule for a repository and user.
+    /// A registry spelled other than canonically is under no rule, even
+    /// `*`: its name would be a second identity (GUN, trust state, pins) of
+    /// one repository.
     pub fn rule_for(&self, repo: &Reference, user: &str) -> Option<&CompiledRule> {
+        if repo.spelling() != Spelling::Canonical {
+            return None;
+        }
         let name = repo.name();
         self.rules
             .iter()
@@ -492,6 +498,10 @@ impl Policy {
             )),
 
             Action::Tag { source, target } => {
+                // Another spelling of a trusted repository would look trusted.
+                if let Some(d) = alias_deny(target, "the tag name") {
+                    return d;
+                }
                 let Some(rule) = self.rule_for(target, user) else {
                     return Decision::allow(
                         Rule::Tag,
@@ -662,6 +672,9 @@ impl Policy {
                     )
                 }
             };
+            if let Some(d) = alias_deny(&r, &format!("the {how} name")) {
+                return d;
+            }
             if let Some(rule) = self.rule_for(&r, user) {
                 if !self.op_allowed(Op::Tag, Some(&r), user) {
                     return self.naming_deny(&r, how).by_rule(rule);
@@ -688,6 +701,9 @@ impl Policy {
 
     /// The deny when no rule covers a repository.
     fn no_rule(&self, r: &Reference, what: &str) -> Decision {
+        if let Some(d) = alias_deny(r, what) {
+            return d;
+        }
         let mut authorized: Vec<&str> = self
             .rules
             .iter()
@@ -1054,6 +1070,29 @@ fn unsigned_ok(rule: &CompiledRule, image: &Reference) -> Decision {
     )
     .with_image(image)
     .by_rule(rule)
+}
+
+/// The deny of a registry spelled other than canonically, if `r`'s is.
+fn alias_deny(r: &Reference, what: &str) -> Option<Decision> {
+    let (reason, hint) = match r.spelling() {
+        Spelling::Canonical => return None,
+        Spelling::Alias { canonical } => (
+            format!(
+                "{what} {r} spells registry {canonical} as {}; a repository has one identity (rules, signatures, \
+                 trust state), so other spellings of its registry are refused",
+                r.domain
+            ),
+            format!("write it as {canonical}/{}", r.path),
+        ),
+        Spelling::Ambiguous { why } => (
+            format!(
+                "{what} {r} names registry {}, {why}; a repository has one identity, so such spellings are refused",
+                r.domain
+            ),
+            "name the registry by its host name or a plain IP address".to_string(),
+        ),
+    };
+    Some(Decision::deny(Rule::RegistryAllowlist, reason, hint).with_image(r))
 }
 
 fn unreachable_id() -> Decision {

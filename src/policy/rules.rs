@@ -9,13 +9,17 @@
 //! repository beats any prefix, a longer prefix beats a shorter one, and
 //! `*` comes last. Among equally specific rules, the first in the file
 //! wins. No matching rule: the image is denied.
+//!
+//! Patterns are loaded in canonical form (registry host in lower case, no
+//! `:443`, ...: `reference::canonical_domain`) and compare exactly; images
+//! whose registry is spelled otherwise match no rule at all.
 
-use crate::request::reference::Reference;
+use crate::request::reference::{canonical_domain, Reference};
 
-/// Why a repository pattern is invalid, if it is.
-pub fn check_pattern(p: &str) -> Result<(), String> {
+/// The pattern in canonical form, or why it is invalid.
+pub fn check_pattern(p: &str) -> Result<String, String> {
     if p == "*" {
-        return Ok(());
+        return Ok(p.to_string());
     }
     let (stem, prefix) = match p.strip_suffix("/*") {
         Some(s) => (s, true),
@@ -25,7 +29,7 @@ pub fn check_pattern(p: &str) -> Result<(), String> {
         return Err("'*' may only be the whole pattern or follow the last '/'".into());
     }
     let first = stem.split('/').next().unwrap_or_default();
-    let is_domain = first.contains(['.', ':']) || first == "localhost";
+    let is_domain = first.contains(['.', ':']) || first.eq_ignore_ascii_case("localhost");
     if !is_domain {
         return Err(
             "patterns start with a registry host (docker.io/library/... for Docker Hub)".into(),
@@ -35,15 +39,22 @@ pub fn check_pattern(p: &str) -> Result<(), String> {
         // `host/*`: the host alone must be a valid registry.
         let probe = format!("{stem}/x");
         return match Reference::parse_normalized(&probe) {
-            Ok(r) if r.domain == stem => Ok(()),
+            Ok(r) if r.domain == stem => Ok(format!("{}/*", canonical(stem)?)),
             _ => Err(format!("{stem:?} is not a registry host[:port]")),
         };
     }
+    let suffix = if prefix { "/*" } else { "" };
     match Reference::parse_normalized(stem) {
-        Ok(r) if r.tag.is_none() && r.digest.is_none() && r.name() == stem => Ok(()),
+        Ok(r) if r.tag.is_none() && r.digest.is_none() && r.name() == stem => {
+            Ok(format!("{}/{}{suffix}", canonical(&r.domain)?, r.path))
+        }
         Ok(_) => Err("a pattern names a repository, without tag or digest".into()),
         Err(e) => Err(e.to_string()),
     }
+}
+
+fn canonical(domain: &str) -> Result<String, String> {
+    canonical_domain(domain).map_err(|why| format!("registry {domain:?} is {why}"))
 }
 
 /// How specific a pattern is, for precedence (higher wins).
@@ -55,24 +66,20 @@ pub fn specificity(p: &str) -> (u8, usize) {
     }
 }
 
-/// Whether `repo` (a `domain/path` name) matches `p`. Hosts compare
-/// without case, as DNS does.
+/// Whether `repo` (a canonical `domain/path` name) matches `p` (a
+/// canonical pattern). Exact: case-insensitive hosts made `REG.io` a second
+/// identity of `reg.io` (another GUN, trust state, first-use root).
 pub fn pattern_matches(p: &str, repo: &str) -> bool {
     if p == "*" {
         return true;
     }
-    let eq = |a: &str, b: &str| {
-        let (ad, ap) = a.split_once('/').unwrap_or((a, ""));
-        let (bd, bp) = b.split_once('/').unwrap_or((b, ""));
-        ad.eq_ignore_ascii_case(bd) && ap == bp
-    };
     match p.strip_suffix("/*") {
         Some(stem) => {
             repo.len() > stem.len() + 1
                 && repo.as_bytes()[stem.len()] == b'/'
-                && eq(&repo[..stem.len()], stem)
+                && repo.starts_with(stem)
         }
-        None => eq(p, repo),
+        None => p == repo,
     }
 }
 
@@ -109,7 +116,18 @@ mod tests {
             "docker.io/library/busybox",
             "127.0.0.1:5000/a/b",
         ] {
-            assert_eq!(check_pattern(ok), Ok(()), "{ok}");
+            assert_eq!(check_pattern(ok).as_deref(), Ok(ok), "{ok}");
+        }
+        // Other spellings of a registry load as its canonical one.
+        for (alias, canonical) in [
+            ("REG.io/*", "reg.io/*"),
+            ("LOCALHOST:27000/acc/*", "localhost:27000/acc/*"),
+            ("Reg.IO:443/team/app", "reg.io/team/app"),
+            ("reg.io:05000/*", "reg.io:5000/*"),
+            ("registry-1.docker.io/library/*", "docker.io/library/*"),
+            ("[FC00:0::1]:5000/a", "[fc00::1]:5000/a"),
+        ] {
+            assert_eq!(check_pattern(alias).as_deref(), Ok(canonical), "{alias}");
         }
         for bad in [
             "busybox",
@@ -121,6 +139,10 @@ mod tests {
             "reg.io/a@sha256:0",
             "re g.io/*",
             "",
+            "127.1:5000/*",
+            "2130706433:5000/a",
+            "reg.io:0/*",
+            "reg.io:70000/a",
         ] {
             assert!(check_pattern(bad).is_err(), "{bad}");
         }
@@ -129,7 +151,14 @@ mod tests {
     #[test]
     fn matching_and_precedence() {
         assert!(pattern_matches("reg.io/*", "reg.io/a/b"));
-        assert!(pattern_matches("REG.io/*", "reg.IO/a"));
+        // Exact: a name in another spelling is another identity, never
+        // matched (and refused before matching).
+        assert!(!pattern_matches("reg.io/*", "REG.io/a"));
+        assert!(!pattern_matches(
+            "localhost:27000/*",
+            "LOCALHOST:27000/acc/lapp"
+        ));
+        assert!(!pattern_matches("reg.io/team/app", "Reg.io/team/app"));
         assert!(!pattern_matches("reg.io/*", "reg.iox/a"));
         assert!(!pattern_matches("reg.io/team/*", "reg.io/team"));
         assert!(pattern_matches("reg.io/team/*", "reg.io/team/x"));

@@ -6,6 +6,10 @@
 //! `.` or `:`, is `localhost`, or has an upper-case letter. Anything the
 //! grammar rejects is an error: dockerd would reject it too, and we refuse to
 //! guess what it means.
+//!
+//! Parsing keeps the registry as written, as dockerd does; [`Reference::spelling`]
+//! tells whether that is the registry's one canonical spelling (policy refuses
+//! the others, so that a repository has one identity).
 
 use std::fmt;
 
@@ -109,6 +113,114 @@ impl fmt::Display for Reference {
         }
         Ok(())
     }
+}
+
+/// How a reference spells its registry, against the one spelling that
+/// identifies the repository (see [`canonical_domain`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Spelling {
+    /// The canonical spelling.
+    Canonical,
+    /// Another spelling of the registry `canonical`.
+    Alias { canonical: String },
+    /// A host that stands for an address no reference can spell
+    /// canonically (`[::ffff:7f00:1]`, `127.1`): refused outright.
+    Ambiguous { why: &'static str },
+}
+
+impl Reference {
+    /// Whether this reference spells its registry canonically. dockerd
+    /// keeps the spelling it was given (its image store, RepoDigests, and the
+    /// GUN Docker Content Trust signs under), yet reaches the same registry
+    /// through every alias: identity (rules, trust state, GUN, pins, caches)
+    /// is only ever taken from the canonical spelling, and other spellings
+    /// are refused.
+    pub fn spelling(&self) -> Spelling {
+        match canonical_domain(&self.domain) {
+            Ok(c) if c == self.domain => Spelling::Canonical,
+            Ok(canonical) => Spelling::Alias { canonical },
+            Err(why) => Spelling::Ambiguous { why },
+        }
+    }
+}
+
+/// Hosts that serve Docker Hub's registry, which dockerd knows as `docker.io`
+/// (it rewrites only `index.docker.io` itself).
+const HUB_ALIASES: [&str; 3] = [
+    "index.docker.io",
+    "registry-1.docker.io",
+    "registry.hub.docker.com",
+];
+
+/// The one spelling of a registry `host[:port]` (already valid reference
+/// grammar), so that every name dockerd reaches the same registry by has one
+/// identity:
+/// - the host in lower case (DNS and HTTP ignore its case; dockerd does not);
+/// - the port without leading zeros (Go dials `:05000` as `:5000`), and
+///   without `:443`, where dockerd's HTTPS goes anyway (unless the host
+///   alone would not read as a registry);
+/// - no registry that only its upper case makes one (`LOCALDOMAIN/x`; in
+///   lower case that is a Docker Hub repository);
+/// - Docker Hub's registry hosts as `docker.io`;
+/// - IPv6 addresses in RFC 5952 form (`[fc00::1]`, not `[FC00:0::1]`);
+/// - a host made of numbers only must be a dotted-quad IPv4 address: the C
+///   resolver reads `127.1`, `2130706433` or `0x7f.0.0.1` as 127.0.0.1.
+///
+/// `:80` stays distinct (dockerd tries HTTPS on the port first), and so do
+/// `localhost`, `127.0.0.1` and `[::1]`: different names to DNS, which an
+/// allowlist should not list side by side.
+pub fn canonical_domain(domain: &str) -> Result<String, &'static str> {
+    let (host, port) = if let Some(rest) = domain.strip_prefix('[') {
+        let (v6, after) = rest.split_once(']').ok_or("an unterminated IPv6 address")?;
+        let addr: std::net::Ipv6Addr = v6.parse().map_err(|_| "not an IPv6 address")?;
+        let shown = addr.to_string();
+        if shown.contains('.') {
+            return Err("an IPv6 address that embeds an IPv4 one; name the IPv4 address");
+        }
+        (format!("[{shown}]"), after.strip_prefix(':'))
+    } else {
+        let (h, p) = match domain.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (domain, None),
+        };
+        let h = h.to_ascii_lowercase();
+        let numeric = h.split('.').all(|c| {
+            c.bytes().all(|b| b.is_ascii_digit())
+                || c.strip_prefix("0x")
+                    .is_some_and(|x| x.bytes().all(|b| b.is_ascii_hexdigit()))
+        });
+        if numeric {
+            match h.parse::<std::net::Ipv4Addr>() {
+                Ok(a) if a.to_string() == h => {}
+                _ => return Err("a numeric host that is not a dotted-quad IPv4 address"),
+            }
+        }
+        (h, p)
+    };
+    // Without a port, only a host with a dot (or `localhost`, or IPv6) is
+    // read as a registry; `myreg:443/x` without its port would be the
+    // Docker Hub repository `myreg/x`.
+    let alone = host.contains('.') || host == "localhost" || host.starts_with('[');
+    let port = match port {
+        None if alone => None,
+        // `LOCALDOMAIN/x`: a registry only by its upper case (dockerd 28;
+        // 20.10 refuses it); in lower case a Docker Hub repository.
+        None => return Err("a registry only because of its upper-case letters"),
+        Some(p) => match p.parse::<u16>() {
+            Ok(0) | Err(_) => return Err("a port outside 1-65535"),
+            Ok(443) if alone => None,
+            Ok(n) => Some(n),
+        },
+    };
+    let host = if port.is_none() && HUB_ALIASES.contains(&host.as_str()) {
+        DEFAULT_DOMAIN.to_string()
+    } else {
+        host
+    };
+    Ok(match port {
+        Some(n) => format!("{host}:{n}"),
+        None => host,
+    })
 }
 
 /// `^[a-f0-9]{64}$`: an image ID, never a name.
@@ -372,6 +484,97 @@ mod tests {
         let r = Reference::parse_normalized(&format!("busybox:1@{d}")).unwrap();
         assert_eq!(r.tag.as_deref(), Some("1"));
         assert_eq!(r.digest.as_deref(), Some(d.as_str()));
+    }
+
+    /// Every other spelling of a registry dockerd accepts (and keeps as
+    /// written) has one canonical form, or none and is refused.
+    #[test]
+    fn registry_aliases() {
+        let spelling = |s: &str| Reference::parse_normalized(s).unwrap().spelling();
+        let alias = |c: &str| Spelling::Alias {
+            canonical: c.to_string(),
+        };
+        for canonical in [
+            "localhost:27000/acc/lapp",
+            "docker.io/library/busybox",
+            "busybox",
+            "index.docker.io/x/y",
+            "127.0.0.1:5000/a",
+            "reg.io:80/a",
+            "reg.io:5000/a",
+            "[fc00::1]:5000/a",
+            "[::1]/a",
+            "0x7f.example/a",
+            "1.example/a",
+            // Without its port this would be the Docker Hub repository myreg/a.
+            "myreg:443/a",
+        ] {
+            assert_eq!(spelling(canonical), Spelling::Canonical, "{canonical}");
+        }
+        for (input, canonical) in [
+            // dockerd accepts an upper-case host and records it as written.
+            ("LOCALHOST:27000/acc/lapp", "localhost:27000"),
+            ("Example.com/foo", "example.com"),
+            ("EXAMPLE.COM:5000/foo/bar:v1", "example.com:5000"),
+            // :443 is where dockerd's HTTPS goes without a port.
+            ("reg.io:443/a", "reg.io"),
+            ("reg.io:0443/a", "reg.io"),
+            ("MyReg:0443/a", "myreg:443"),
+            // Go dials a port's leading zeros away.
+            ("reg.io:05000/a", "reg.io:5000"),
+            ("127.0.0.1:000080/a", "127.0.0.1:80"),
+            // Docker Hub's registry by its other host names.
+            ("registry-1.docker.io/library/busybox", "docker.io"),
+            ("registry.hub.docker.com/x/y", "docker.io"),
+            ("docker.io:443/x/y", "docker.io"),
+            ("index.docker.io:443/x/y", "docker.io"),
+            ("DOCKER.IO/x/y", "docker.io"),
+            ("Index.Docker.IO/x/y", "docker.io"),
+            // One IPv6 address, many spellings.
+            ("[FC00::1]:5000/a", "[fc00::1]:5000"),
+            ("[fc00:0:0:0:0:0:0:1]:5000/a", "[fc00::1]:5000"),
+            ("[0:0::1]/a", "[::1]"),
+        ] {
+            assert_eq!(spelling(input), alias(canonical), "{input}");
+        }
+        for ambiguous in [
+            // Read by the C resolver as 127.0.0.1.
+            "127.1:5000/a",
+            "2130706433:5000/a",
+            "0x7f.0.0.1:5000/a",
+            "127.000.000.001:5000/a",
+            "017.0.0.1/a.b",
+            // An IPv4 address inside IPv6.
+            "[::ffff:7f00:1]:5000/a",
+            // A registry only by its upper case; in lower case a Hub repository.
+            "LOCALDOMAIN/debian",
+            "Docker/docker",
+            // Ports dockerd cannot dial.
+            "reg.io:0/a",
+            "reg.io:65536/a",
+        ] {
+            let s = spelling(ambiguous);
+            assert!(
+                matches!(s, Spelling::Ambiguous { .. }),
+                "{ambiguous}: {s:?}"
+            );
+        }
+        // What the grammar refuses never gets that far: trailing dots,
+        // percent-encoding, userinfo, schemes.
+        for bad in [
+            "reg.io./a",
+            "reg.io.:5000/a",
+            "localhost./a",
+            "reg%2eio/a",
+            "reg.io%3a443/a",
+            "user@reg.io/a",
+            "https://reg.io/a",
+            "reg.io:/a",
+            "[]:5000/a",
+            "[::ffff:127.0.0.1]:5000/a",
+        ] {
+            assert!(Reference::parse_normalized(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use img_authz::protocol::AuthzRequest;
 use img_authz::request::action::Action;
 use img_authz::request::query::Query;
-use img_authz::request::reference::{validate_digest, Reference};
+use img_authz::request::reference::{canonical_domain, validate_digest, Reference, Spelling};
 use img_authz::request::uri::{clean_path, parse_target};
 use img_authz::request::{decode, json, pull_reference};
 use img_authz::trust::notary::{keys, metadata};
@@ -148,6 +148,15 @@ pub fn reference(data: &[u8]) {
         let again =
             Reference::parse_normalized(&r.to_string()).expect("a printed reference parses");
         assert_eq!(again, r, "normalisation is not idempotent for {s:?}");
+        // The spelling a deny tells the user to write is a valid, canonical one.
+        if let Ok(c) = canonical_domain(&r.domain) {
+            let fixed = Reference::parse_normalized(&format!("{c}/{}", r.path))
+                .expect("a canonical spelling parses");
+            assert_eq!(fixed.spelling(), Spelling::Canonical, "{s:?} -> {c:?}");
+            // (Docker Hub's official images gain their `library/`.)
+            let official = c == "docker.io" && fixed.path == format!("library/{}", r.path);
+            assert!(fixed.path == r.path || official, "{s:?}");
+        }
     }
     let (a, b) = s.split_once('\u{0}').unwrap_or((&s, ""));
     let _ = pull_reference(a, b);

@@ -4,6 +4,7 @@
 mod core;
 mod cosign;
 mod hardening;
+mod identity;
 mod notary_auth;
 mod ops;
 mod raw;
