@@ -7,5 +7,6 @@ mod hardening;
 mod notary_auth;
 mod ops;
 mod raw;
+mod seccomp;
 mod stack;
 mod trust;
