@@ -183,7 +183,10 @@ enum Action {
 impl Action {
     fn of(s: &str) -> Action {
         match s {
-            "SCMP_ACT_ERRNO" | "SCMP_ACT_KILL" | "SCMP_ACT_KILL_PROCESS" | "SCMP_ACT_KILL_THREAD"
+            "SCMP_ACT_ERRNO"
+            | "SCMP_ACT_KILL"
+            | "SCMP_ACT_KILL_PROCESS"
+            | "SCMP_ACT_KILL_THREAD"
             | "SCMP_ACT_TRAP" => Action::Stops,
             _ => Action::LetsRun,
         }
@@ -317,7 +320,11 @@ const GRANTED: &[Granted] = &[
     on(&["amd64", "x32", "x86"], &["modify_ldt"]),
     on(
         S390,
-        &["s390_pci_mmio_read", "s390_pci_mmio_write", "s390_runtime_instr"],
+        &[
+            "s390_pci_mmio_read",
+            "s390_pci_mmio_write",
+            "s390_runtime_instr",
+        ],
     ),
     when_cap(Cap::DacReadSearch, &["open_by_handle_at"]),
     when_cap(
@@ -378,6 +385,7 @@ const GRANTED: &[Granted] = &[
 /// binary search). Not in it, among others: unshare, setns, mount, bpf,
 /// keyctl, add_key, request_key, ptrace, personality, clone, clone3,
 /// io_uring_*, userfaultfd, perf_event_open, open_by_handle_at, kexec_*.
+#[rustfmt::skip]
 const ALWAYS: &[&str] = &[
     "_llseek", "_newselect", "accept", "accept4", "access", "adjtimex", "alarm", "bind", "brk",
     "capget", "capset", "chdir", "chmod", "chown", "chown32", "clock_adjtime",
@@ -542,7 +550,11 @@ fn kernel(s: &Struct<'_>, field: &str) -> Result<Option<(u8, u8)>, Refusal> {
         p.parse::<u8>().ok()
     };
     let mut parts = v.splitn(3, '.');
-    match (parts.next().and_then(num), parts.next().and_then(num), parts.next()) {
+    match (
+        parts.next().and_then(num),
+        parts.next().and_then(num),
+        parts.next(),
+    ) {
         (Some(k), Some(m), None) if (k, m) != (0, 0) => Ok(Some((k, m))),
         _ => Err(bad(field, "\"<kernel>.<major>\"")),
     }
@@ -619,7 +631,10 @@ fn decode(text: &str) -> Result<Profile, Refusal> {
         default_action: root.string("defaultAction").map_err(unreadable)?,
         flags: root.strings("flags").map_err(unreadable)?,
         listener: !root.string("listenerPath").map_err(unreadable)?.is_empty()
-            || !root.string("listenerMetadata").map_err(unreadable)?.is_empty(),
+            || !root
+                .string("listenerMetadata")
+                .map_err(unreadable)?
+                .is_empty(),
         rules: Vec::new(),
     };
     uint(&root, "defaultErrnoRet")?;
@@ -766,21 +781,49 @@ mod tests {
     }
 
     fn allowing(rule: &str) -> String {
-        format!(r#"{{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{{"names":["read","write"],"action":"SCMP_ACT_ALLOW"}},{rule}]}}"#)
+        format!(
+            r#"{{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{{"names":["read","write"],"action":"SCMP_ACT_ALLOW"}},{rule}]}}"#
+        )
     }
 
     #[test]
     fn tables_are_well_formed() {
         assert!(ALWAYS.windows(2).all(|w| w[0] < w[1]), "ALWAYS is sorted");
         for n in [
-            "unshare", "setns", "mount", "umount2", "bpf", "keyctl", "add_key", "request_key",
-            "ptrace", "personality", "clone", "clone3", "socket", "io_uring_setup",
-            "io_uring_enter", "userfaultfd", "perf_event_open", "open_by_handle_at",
-            "kexec_load", "init_module", "chroot", "pivot_root", "swapon",
+            "unshare",
+            "setns",
+            "mount",
+            "umount2",
+            "bpf",
+            "keyctl",
+            "add_key",
+            "request_key",
+            "ptrace",
+            "personality",
+            "clone",
+            "clone3",
+            "socket",
+            "io_uring_setup",
+            "io_uring_enter",
+            "userfaultfd",
+            "perf_event_open",
+            "open_by_handle_at",
+            "kexec_load",
+            "init_module",
+            "chroot",
+            "pivot_root",
+            "swapon",
         ] {
             assert!(ALWAYS.binary_search(&n).is_err(), "{n}");
         }
-        for n in ["read", "write", "execve", "openat", "clock_nanosleep", "exit_group"] {
+        for n in [
+            "read",
+            "write",
+            "execve",
+            "openat",
+            "clock_nanosleep",
+            "exit_group",
+        ] {
             assert!(ALWAYS.binary_search(&n).is_ok(), "{n}");
         }
     }
@@ -859,7 +902,15 @@ mod tests {
             ));
             assert!(unreadable(&v), "{arg}: {:?}", verdict(&v));
         }
-        for k in [r#""4""#, r#""4.8.1""#, r#""0.0""#, r#""4.256""#, r#""a.b""#, "48", r#""+4.8""#] {
+        for k in [
+            r#""4""#,
+            r#""4.8.1""#,
+            r#""0.0""#,
+            r#""4.256""#,
+            r#""a.b""#,
+            "48",
+            r#""+4.8""#,
+        ] {
             let v = allowing(&format!(
                 r#"{{"names":["ptrace"],"action":"SCMP_ACT_ALLOW","includes":{{"minKernel":{k}}}}}"#
             ));
@@ -878,7 +929,9 @@ mod tests {
             })
         ));
         assert_eq!(
-            verdict(r#"{"DEFAULTACTION":"SCMP_ACT_ERRNO","SYSCALLS":[{"NAMES":["read"],"ACTION":"SCMP_ACT_ALLOW"}]}"#),
+            verdict(
+                r#"{"DEFAULTACTION":"SCMP_ACT_ERRNO","SYSCALLS":[{"NAMES":["read"],"ACTION":"SCMP_ACT_ALLOW"}]}"#
+            ),
             Ok(())
         );
         assert_eq!(
@@ -908,7 +961,11 @@ mod tests {
             "SCMP_ACT_KILL_THREAD",
             "SCMP_ACT_TRAP",
         ] {
-            assert_eq!(verdict(&format!(r#"{{"defaultAction":"{a}"}}"#)), Ok(()), "{a}");
+            assert_eq!(
+                verdict(&format!(r#"{{"defaultAction":"{a}"}}"#)),
+                Ok(()),
+                "{a}"
+            );
         }
         for a in [
             "SCMP_ACT_ALLOW",
@@ -931,18 +988,41 @@ mod tests {
         // A default of "" with syscalls is a filter without a denying default.
         assert!(matches!(
             verdict(r#"{"syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW"}]}"#),
-            Err(Refusal::Weaker { what: Weakness::DefaultAction(_), .. })
+            Err(Refusal::Weaker {
+                what: Weakness::DefaultAction(_),
+                ..
+            })
         ));
     }
 
     #[test]
     fn syscalls_beyond_the_default_profile() {
         for n in [
-            "unshare", "mount", "keyctl", "add_key", "bpf", "ptrace", "setns", "io_uring_setup",
-            "userfaultfd", "perf_event_open", "open_by_handle_at", "personality", "clone",
-            "clone3", "socket", "UNSHARE",
+            "unshare",
+            "mount",
+            "keyctl",
+            "add_key",
+            "bpf",
+            "ptrace",
+            "setns",
+            "io_uring_setup",
+            "userfaultfd",
+            "perf_event_open",
+            "open_by_handle_at",
+            "personality",
+            "clone",
+            "clone3",
+            "socket",
+            "UNSHARE",
         ] {
-            for action in ["SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_NOTIFY", "", "SCMP_ACT_WHATEVER"] {
+            for action in [
+                "SCMP_ACT_ALLOW",
+                "SCMP_ACT_LOG",
+                "SCMP_ACT_TRACE",
+                "SCMP_ACT_NOTIFY",
+                "",
+                "SCMP_ACT_WHATEVER",
+            ] {
                 let v = allowing(&format!(r#"{{"names":["{n}"],"action":"{action}"}}"#));
                 assert_eq!(weak_syscall(&v, AMD64), Some(n.into()), "{n} {action}");
             }
@@ -956,41 +1036,101 @@ mod tests {
             }
         }
         // Anything Docker's default allows outright.
-        let v = allowing(r#"{"names":["openat","execve","clock_nanosleep"],"action":"SCMP_ACT_LOG","args":[{"index":0,"value":1,"op":"SCMP_CMP_GT"}]}"#);
+        let v = allowing(
+            r#"{"names":["openat","execve","clock_nanosleep"],"action":"SCMP_ACT_LOG","args":[{"index":0,"value":1,"op":"SCMP_CMP_GT"}]}"#,
+        );
         assert_eq!(verdict(&v), Ok(()));
         // Filter flags and listeners.
         let v = r#"{"defaultAction":"SCMP_ACT_ERRNO","flags":["SECCOMP_FILTER_FLAG_LOG"]}"#;
         assert_eq!(verdict(v), Ok(()));
         let v = r#"{"defaultAction":"SCMP_ACT_ERRNO","flags":["SECCOMP_FILTER_FLAG_SPEC_ALLOW"]}"#;
-        assert!(matches!(verdict(v), Err(Refusal::Weaker { what: Weakness::Flag(_), .. })));
+        assert!(matches!(
+            verdict(v),
+            Err(Refusal::Weaker {
+                what: Weakness::Flag(_),
+                ..
+            })
+        ));
         let v = r#"{"defaultAction":"SCMP_ACT_ERRNO","listenerPath":"/run/x.sock"}"#;
-        assert!(matches!(verdict(v), Err(Refusal::Weaker { what: Weakness::Listener, .. })));
+        assert!(matches!(
+            verdict(v),
+            Err(Refusal::Weaker {
+                what: Weakness::Listener,
+                ..
+            })
+        ));
     }
 
     #[test]
     fn conditional_grants_of_the_default_profile() {
         let rule = |r: &str| allowing(r);
         let ok = |r: &str, arch| assert_eq!(on(&rule(r), arch), Ok(()), "{r} on {arch:?}");
-        let weak = |r: &str, arch| assert!(weak_syscall(&rule(r), arch).is_some(), "{r} on {arch:?}");
+        let weak =
+            |r: &str, arch| assert!(weak_syscall(&rule(r), arch).is_some(), "{r} on {arch:?}");
         // Capability-gated grants count only for rules gated the same way.
-        ok(r#"{"names":["mount","unshare","clone"],"action":"SCMP_ACT_ALLOW","includes":{"caps":["CAP_SYS_ADMIN"]}}"#, AMD64);
-        ok(r#"{"names":["ptrace"],"action":"SCMP_ACT_ALLOW","includes":{"caps":["CAP_NET_ADMIN","CAP_SYS_PTRACE"]}}"#, AMD64);
-        weak(r#"{"names":["mount"],"action":"SCMP_ACT_ALLOW","includes":{"caps":["SYS_ADMIN"]}}"#, AMD64);
-        weak(r#"{"names":["mount"],"action":"SCMP_ACT_ALLOW","includes":{"caps":["CAP_SYS_PTRACE"]}}"#, AMD64);
-        weak(r#"{"names":["mount"],"action":"SCMP_ACT_ALLOW","excludes":{"caps":["CAP_SYS_ADMIN"]}}"#, AMD64);
+        ok(
+            r#"{"names":["mount","unshare","clone"],"action":"SCMP_ACT_ALLOW","includes":{"caps":["CAP_SYS_ADMIN"]}}"#,
+            AMD64,
+        );
+        ok(
+            r#"{"names":["ptrace"],"action":"SCMP_ACT_ALLOW","includes":{"caps":["CAP_NET_ADMIN","CAP_SYS_PTRACE"]}}"#,
+            AMD64,
+        );
+        weak(
+            r#"{"names":["mount"],"action":"SCMP_ACT_ALLOW","includes":{"caps":["SYS_ADMIN"]}}"#,
+            AMD64,
+        );
+        weak(
+            r#"{"names":["mount"],"action":"SCMP_ACT_ALLOW","includes":{"caps":["CAP_SYS_PTRACE"]}}"#,
+            AMD64,
+        );
+        weak(
+            r#"{"names":["mount"],"action":"SCMP_ACT_ALLOW","excludes":{"caps":["CAP_SYS_ADMIN"]}}"#,
+            AMD64,
+        );
         // ptrace from kernel 4.8 on.
-        ok(r#"{"names":["ptrace"],"action":"SCMP_ACT_ALLOW","includes":{"minKernel":"4.8"}}"#, AMD64);
-        ok(r#"{"names":["ptrace"],"action":"SCMP_ACT_ALLOW","includes":{"minKernel":"5.10"}}"#, AMD64);
-        weak(r#"{"names":["ptrace"],"action":"SCMP_ACT_ALLOW","includes":{"minKernel":"4.7"}}"#, AMD64);
-        weak(r#"{"names":["ptrace"],"action":"SCMP_ACT_ALLOW","includes":{"minKernel":""}}"#, AMD64);
-        weak(r#"{"names":["ptrace"],"action":"SCMP_ACT_ALLOW","excludes":{"minKernel":"4.8"}}"#, AMD64);
+        ok(
+            r#"{"names":["ptrace"],"action":"SCMP_ACT_ALLOW","includes":{"minKernel":"4.8"}}"#,
+            AMD64,
+        );
+        ok(
+            r#"{"names":["ptrace"],"action":"SCMP_ACT_ALLOW","includes":{"minKernel":"5.10"}}"#,
+            AMD64,
+        );
+        weak(
+            r#"{"names":["ptrace"],"action":"SCMP_ACT_ALLOW","includes":{"minKernel":"4.7"}}"#,
+            AMD64,
+        );
+        weak(
+            r#"{"names":["ptrace"],"action":"SCMP_ACT_ALLOW","includes":{"minKernel":""}}"#,
+            AMD64,
+        );
+        weak(
+            r#"{"names":["ptrace"],"action":"SCMP_ACT_ALLOW","excludes":{"minKernel":"4.8"}}"#,
+            AMD64,
+        );
         // Argument-filtered grants: only with exactly the default's filter.
-        ok(r#"{"names":["personality"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":8,"valueTwo":0,"op":"SCMP_CMP_EQ"}]}"#, AMD64);
-        ok(r#"{"names":["personality"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":4294967295,"op":"SCMP_CMP_EQ"}]}"#, AMD64);
-        weak(r#"{"names":["personality"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":1,"op":"SCMP_CMP_EQ"}]}"#, AMD64);
-        weak(r#"{"names":["personality"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":8,"op":"SCMP_CMP_GE"}]}"#, AMD64);
+        ok(
+            r#"{"names":["personality"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":8,"valueTwo":0,"op":"SCMP_CMP_EQ"}]}"#,
+            AMD64,
+        );
+        ok(
+            r#"{"names":["personality"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":4294967295,"op":"SCMP_CMP_EQ"}]}"#,
+            AMD64,
+        );
+        weak(
+            r#"{"names":["personality"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":1,"op":"SCMP_CMP_EQ"}]}"#,
+            AMD64,
+        );
+        weak(
+            r#"{"names":["personality"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":8,"op":"SCMP_CMP_GE"}]}"#,
+            AMD64,
+        );
         // Two conditions on one argument are two rules to runc (either matches).
-        weak(r#"{"names":["personality"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":8,"op":"SCMP_CMP_EQ"},{"index":0,"value":1,"op":"SCMP_CMP_EQ"}]}"#, AMD64);
+        weak(
+            r#"{"names":["personality"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":8,"op":"SCMP_CMP_EQ"},{"index":0,"value":1,"op":"SCMP_CMP_EQ"}]}"#,
+            AMD64,
+        );
         let clone0 = r#"{"names":["clone"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":2114060288,"valueTwo":0,"op":"SCMP_CMP_MASKED_EQ"}]}"#;
         let clone1 = r#"{"names":["clone"],"action":"SCMP_ACT_ALLOW","args":[{"index":1,"value":2114060288,"op":"SCMP_CMP_MASKED_EQ"}]}"#;
         ok(clone0, AMD64);
@@ -999,18 +1139,45 @@ mod tests {
         weak(clone0, Some("s390x"));
         ok(clone1, Some("s390x"));
         weak(clone1, AMD64);
-        weak(r#"{"names":["clone"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":2080505856,"op":"SCMP_CMP_MASKED_EQ"}]}"#, AMD64);
+        weak(
+            r#"{"names":["clone"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":2080505856,"op":"SCMP_CMP_MASKED_EQ"}]}"#,
+            AMD64,
+        );
         weak(r#"{"names":["clone"],"action":"SCMP_ACT_ALLOW"}"#, AMD64);
-        ok(r#"{"names":["socket"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":40,"op":"SCMP_CMP_NE"}]}"#, AMD64);
+        ok(
+            r#"{"names":["socket"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":40,"op":"SCMP_CMP_NE"}]}"#,
+            AMD64,
+        );
         weak(r#"{"names":["socket"],"action":"SCMP_ACT_ALLOW"}"#, AMD64);
         // Architecture-gated grants, and rules dockerd drops on our arch.
-        ok(r#"{"names":["arch_prctl","modify_ldt"],"action":"SCMP_ACT_ALLOW"}"#, AMD64);
-        weak(r#"{"names":["arch_prctl"],"action":"SCMP_ACT_ALLOW"}"#, Some("arm64"));
-        weak(r#"{"names":["arch_prctl"],"action":"SCMP_ACT_ALLOW"}"#, None);
-        ok(r#"{"names":["unshare"],"action":"SCMP_ACT_ALLOW","includes":{"arches":["s390x"]}}"#, AMD64);
-        ok(r#"{"names":["unshare"],"action":"SCMP_ACT_ALLOW","excludes":{"arches":["amd64"]}}"#, AMD64);
-        weak(r#"{"names":["unshare"],"action":"SCMP_ACT_ALLOW","includes":{"arches":["amd64"]}}"#, AMD64);
-        weak(r#"{"names":["unshare"],"action":"SCMP_ACT_ALLOW","includes":{"arches":["s390x"]}}"#, None);
+        ok(
+            r#"{"names":["arch_prctl","modify_ldt"],"action":"SCMP_ACT_ALLOW"}"#,
+            AMD64,
+        );
+        weak(
+            r#"{"names":["arch_prctl"],"action":"SCMP_ACT_ALLOW"}"#,
+            Some("arm64"),
+        );
+        weak(
+            r#"{"names":["arch_prctl"],"action":"SCMP_ACT_ALLOW"}"#,
+            None,
+        );
+        ok(
+            r#"{"names":["unshare"],"action":"SCMP_ACT_ALLOW","includes":{"arches":["s390x"]}}"#,
+            AMD64,
+        );
+        ok(
+            r#"{"names":["unshare"],"action":"SCMP_ACT_ALLOW","excludes":{"arches":["amd64"]}}"#,
+            AMD64,
+        );
+        weak(
+            r#"{"names":["unshare"],"action":"SCMP_ACT_ALLOW","includes":{"arches":["amd64"]}}"#,
+            AMD64,
+        );
+        weak(
+            r#"{"names":["unshare"],"action":"SCMP_ACT_ALLOW","includes":{"arches":["s390x"]}}"#,
+            None,
+        );
     }
 
     #[test]
@@ -1025,12 +1192,25 @@ mod tests {
         let err = verdict(pretty).unwrap_err();
         assert_eq!(err.check(), "seccomp_profiles");
         let msg = err.to_string();
-        assert!(msg.contains(&d) && msg.contains("unshare") && msg.contains("seccomp_profiles"), "{msg}");
-        assert_eq!(check_profile(pretty, &[d.clone()], AMD64), Ok(()));
-        assert_eq!(check_profile(compacted, &[d.to_ascii_uppercase().replace("SHA256", "sha256")], AMD64), Ok(()));
+        assert!(
+            msg.contains(&d) && msg.contains("unshare") && msg.contains("seccomp_profiles"),
+            "{msg}"
+        );
+        assert_eq!(
+            check_profile(pretty, std::slice::from_ref(&d), AMD64),
+            Ok(())
+        );
+        assert_eq!(
+            check_profile(
+                compacted,
+                &[d.to_ascii_uppercase().replace("SHA256", "sha256")],
+                AMD64
+            ),
+            Ok(())
+        );
         // Another profile, another digest.
         let other = compacted.replace("unshare", "mount");
-        assert!(check_profile(&other, &[d.clone()], AMD64).is_err());
+        assert!(check_profile(&other, std::slice::from_ref(&d), AMD64).is_err());
         // Strings keep their spaces: a different profile.
         assert_ne!(digest(compacted), digest(&compacted.replace("a b", "ab")));
         // A listed permissive profile is the policy's choice.
@@ -1046,8 +1226,14 @@ mod tests {
         assert_eq!(check_option("seccomp=null", &[]), Err(Refusal::NoFilter));
         assert_eq!(check_option("seccomp= null", &[]), Err(Refusal::NoFilter));
         assert_eq!(check_option("seccomp:null", &[]), Err(Refusal::NoFilter));
-        assert_eq!(check_option("seccomp=unconfined", &[]), Err(Refusal::Unconfined));
-        assert_eq!(check_option("seccomp:unconfined", &[]), Err(Refusal::Unconfined));
+        assert_eq!(
+            check_option("seccomp=unconfined", &[]),
+            Err(Refusal::Unconfined)
+        );
+        assert_eq!(
+            check_option("seccomp:unconfined", &[]),
+            Err(Refusal::Unconfined)
+        );
         assert_eq!(check_option("seccomp=builtin", &[]), Ok(()));
         assert_eq!(
             check_option(r#"seccomp={"defaultAction":"SCMP_ACT_ERRNO"}"#, &[]),

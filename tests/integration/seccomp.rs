@@ -8,16 +8,79 @@ use crate::stack::{stack, unique};
 /// Syscalls busybox and runc's final exec need, all of which Docker's
 /// default profile allows unconditionally.
 const BASIC: &[&str] = &[
-    "access", "arch_prctl", "brk", "capget", "capset", "chdir", "close", "dup", "dup2", "dup3",
-    "epoll_create1", "epoll_ctl", "epoll_pwait", "execve", "exit", "exit_group", "faccessat",
-    "faccessat2", "fchdir", "fchown", "fcntl", "fstat", "fstatfs", "futex", "getcwd", "getdents64",
-    "getegid", "geteuid", "getgid", "getpgrp", "getpid", "getppid", "getrandom", "gettid",
-    "getuid", "ioctl", "lseek", "madvise", "mmap", "mprotect", "munmap", "nanosleep",
-    "newfstatat", "open", "openat", "openat2", "pipe2", "prctl", "pread64", "prlimit64", "read",
-    "readlink", "readlinkat", "rseq", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn",
-    "sched_getaffinity", "sched_yield", "set_robust_list", "set_tid_address", "setgid",
-    "setgroups", "setuid", "sigaltstack", "stat", "statfs", "statx", "tgkill", "uname",
-    "wait4", "write", "writev",
+    "access",
+    "arch_prctl",
+    "brk",
+    "capget",
+    "capset",
+    "chdir",
+    "close",
+    "dup",
+    "dup2",
+    "dup3",
+    "epoll_create1",
+    "epoll_ctl",
+    "epoll_pwait",
+    "execve",
+    "exit",
+    "exit_group",
+    "faccessat",
+    "faccessat2",
+    "fchdir",
+    "fchown",
+    "fcntl",
+    "fstat",
+    "fstatfs",
+    "futex",
+    "getcwd",
+    "getdents64",
+    "getegid",
+    "geteuid",
+    "getgid",
+    "getpgrp",
+    "getpid",
+    "getppid",
+    "getrandom",
+    "gettid",
+    "getuid",
+    "ioctl",
+    "lseek",
+    "madvise",
+    "mmap",
+    "mprotect",
+    "munmap",
+    "nanosleep",
+    "newfstatat",
+    "open",
+    "openat",
+    "openat2",
+    "pipe2",
+    "prctl",
+    "pread64",
+    "prlimit64",
+    "read",
+    "readlink",
+    "readlinkat",
+    "rseq",
+    "rt_sigaction",
+    "rt_sigprocmask",
+    "rt_sigreturn",
+    "sched_getaffinity",
+    "sched_yield",
+    "set_robust_list",
+    "set_tid_address",
+    "setgid",
+    "setgroups",
+    "setuid",
+    "sigaltstack",
+    "stat",
+    "statfs",
+    "statx",
+    "tgkill",
+    "uname",
+    "wait4",
+    "write",
+    "writev",
 ];
 
 fn profile(extra: &[&str]) -> String {
@@ -69,15 +132,13 @@ fn custom_seccomp_profiles() {
     // Before the fix this ran and printed `Seccomp: 0`.
     for text in ["null", " null\n"] {
         let out = run(&file(&unique("null"), text));
-        assert!(
-            !out.ok,
-            "seccomp={text:?} ran a container ({})",
-            mode(&out)
-        );
+        assert!(!out.ok, "seccomp={text:?} ran a container ({})", mode(&out));
         out.denied("hardening");
         let t = out.text();
         assert!(
-            t.contains("seccomp") && t.contains("no seccomp filter") && t.contains("[hardening] unconfined"),
+            t.contains("seccomp")
+                && t.contains("no seccomp filter")
+                && t.contains("[hardening] unconfined"),
             "{t}"
         );
     }
