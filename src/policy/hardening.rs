@@ -276,7 +276,7 @@ impl HardeningSpec {
                 "seccomp" => {
                     let listed = self.seccomp_profiles.as_deref().unwrap_or_default();
                     if let Err(r) = super::seccomp::check_option(o, listed) {
-                        return fail(r.check(), format!("security option seccomp: {r}"));
+                        return fail(r.check(), r.to_string());
                     }
                     false
                 }

@@ -63,35 +63,39 @@ impl Refusal {
     }
 }
 
+/// Noun phrases: the caller says they are not allowed.
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Refusal::Unconfined => f.write_str("seccomp=unconfined runs the container with no seccomp filter"),
-            Refusal::Misread => f.write_str(
-                "a seccomp option dockerd would not read as seccomp=<profile> (write it as seccomp=<profile>, with '=')",
-            ),
+            Refusal::Unconfined => {
+                f.write_str("seccomp=unconfined, which runs the container with no seccomp filter")
+            }
+            Refusal::Misread => {
+                f.write_str("a seccomp option dockerd would not read as seccomp=<profile>")
+            }
             Refusal::NoFilter => f.write_str(
                 "a seccomp profile that is null or has neither defaultAction nor syscalls, \
-                 which makes dockerd run the container with no seccomp filter",
+                 with which dockerd runs the container under no seccomp filter at all",
             ),
-            Refusal::Unreadable(e) => {
-                write!(f, "a seccomp profile dockerd cannot read as a profile ({e})")
-            }
+            Refusal::Unreadable(e) => write!(f, "a seccomp profile dockerd cannot decode ({e})"),
             Refusal::Weaker { digest, what } => {
                 let what = match what {
                     Weakness::DefaultAction(a) => {
                         format!("lets every syscall it does not list run (defaultAction {a:?})")
                     }
-                    Weakness::Syscall { name, action } => format!("lets syscall {name} run ({action:?})"),
+                    Weakness::Syscall { name, action } => {
+                        format!("lets syscall {name} run ({action:?})")
+                    }
                     Weakness::Flag(x) => format!("sets the filter flag {x:?}"),
                     Weakness::Listener => {
-                        "hands syscalls to a listener socket (listenerPath, listenerMetadata)".into()
+                        "hands syscalls to a listener socket (listenerPath)".into()
                     }
                 };
                 write!(
                     f,
-                    "the seccomp profile {digest} {what}, which Docker's default profile does not; \
-                     to allow exactly this profile, list \"{digest}\" in [hardening] seccomp_profiles"
+                    "the seccomp profile {digest}, which {what} where Docker's default profile \
+                     does not (to allow exactly this profile, list \"{digest}\" in [hardening] \
+                     seccomp_profiles)"
                 )
             }
         }
