@@ -559,3 +559,70 @@ fn aliases_of_a_registry_match_no_rule_even_star() {
         assert_eq!(d.rule, Rule::RegistryAllowlist, "{alias}");
     }
 }
+
+/// Issue 12: custom seccomp profiles. `null` makes dockerd load no filter;
+/// a profile allowing more than Docker's default needs its digest listed.
+#[test]
+fn custom_seccomp_profiles() {
+    use base64::Engine;
+    use img_authz::policy::seccomp::digest;
+    let unshare = r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read","unshare"],"action":"SCMP_ACT_ALLOW"}]}"#;
+    let strict = r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read","write"],"action":"SCMP_ACT_ALLOW"}]}"#;
+    let dir = tempfile::tempdir().unwrap();
+    let p = policy(dir.path(), HARDENED);
+    let opt = |o: &str| {
+        let body = serde_json::json!({"Image": "reg.io/app:1", "HostConfig": {"SecurityOpt": [o]}});
+        create(&p, "", &body.to_string())
+    };
+    let service = |p: &Policy, profile: &str| {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(profile);
+        let body = serde_json::json!({"TaskTemplate": {"ContainerSpec": {
+            "Image": "reg.io/a@sha256:e6693c20186f837fc393390135d8a598a96a833917917789d63766cab6c59582",
+            "Privileges": {"Seccomp": {"Mode": "custom", "Profile": b64}}}}});
+        decide(
+            p,
+            "",
+            "POST",
+            "/v1.41/services/create",
+            Some(&body.to_string()),
+        )
+    };
+    let denied = |d: Decision, check: &str| {
+        assert!(!d.allow && d.rule == Rule::Hardening, "{check}: {d:?}");
+        assert!(
+            d.reason.contains(&format!("({check})")),
+            "{check}: {}",
+            d.reason
+        );
+    };
+    for o in [
+        "seccomp=null",
+        "seccomp= null",
+        "seccomp:null",
+        "seccomp={}",
+    ] {
+        let d = opt(o);
+        assert!(d.reason.contains("no seccomp filter"), "{o}: {}", d.reason);
+        denied(d, "unconfined");
+    }
+    denied(service(&p, "null"), "unconfined");
+    denied(opt(&format!("seccomp={unshare}")), "seccomp_profiles");
+    let d = service(&p, unshare);
+    assert!(d.reason.contains(&digest(unshare)), "{}", d.reason);
+    denied(d, "seccomp_profiles");
+    assert!(opt(&format!("seccomp={strict}")).allow);
+    assert!(service(&p, strict).allow);
+    // Listed by digest: that exact profile is allowed, in both places.
+    let listed = HARDENED.replace(
+        "volumes_from = false\n",
+        &format!(
+            "volumes_from = false\nseccomp_profiles = [\"{}\"]\n",
+            digest(unshare)
+        ),
+    );
+    let p2 = policy(dir.path(), &listed);
+    let body = serde_json::json!({"Image": "reg.io/app:1", "HostConfig": {"SecurityOpt": [format!("seccomp={unshare}")]}});
+    assert!(create(&p2, "", &body.to_string()).allow);
+    assert!(service(&p2, unshare).allow);
+    denied(service(&p2, "null"), "unconfined");
+}

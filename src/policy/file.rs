@@ -195,6 +195,9 @@ pub struct HardeningSpec {
     pub exec_privileged: Option<bool>,
     pub volume_drivers: Option<Vec<String>>,
     pub volumes_from: Option<bool>,
+    /// Digests (`sha256:...`, lower-case) of custom seccomp profiles allowed
+    /// even though they let more syscalls run than Docker's default.
+    pub seccomp_profiles: Option<Vec<String>>,
 }
 
 impl HardeningSpec {
@@ -216,7 +219,8 @@ impl HardeningSpec {
             cgroup_parent,
             exec_privileged,
             volume_drivers,
-            volumes_from
+            volumes_from,
+            seccomp_profiles
         );
     }
 }
@@ -1017,6 +1021,7 @@ impl Parser<'_> {
         "exec_privileged",
         "volume_drivers",
         "volumes_from",
+        "seccomp_profiles",
     ];
 
     fn hardening_spec(&mut self, h: Tbl<'_>) -> HardeningSpec {
@@ -1027,6 +1032,16 @@ impl Parser<'_> {
                     h.get("bind_mounts").and_then(|i| item_span(&i)),
                     format!("bind mount path {p:?} must be absolute, without '..'"),
                 );
+            }
+        }
+        let mut seccomp_profiles = self.strings(h, "seccomp_profiles");
+        for d in seccomp_profiles.iter_mut().flatten() {
+            match crate::policy::seccomp::parse_digest(d) {
+                Some(ok) => *d = ok,
+                None => self.err(
+                    h.get("seccomp_profiles").and_then(|i| item_span(&i)),
+                    format!("seccomp profile digest {d:?} must be sha256: and 64 hex digits"),
+                ),
             }
         }
         HardeningSpec {
@@ -1043,6 +1058,7 @@ impl Parser<'_> {
             exec_privileged: self.boolean(h, "exec_privileged"),
             volume_drivers: self.strings(h, "volume_drivers"),
             volumes_from: self.boolean(h, "volumes_from"),
+            seccomp_profiles,
         }
     }
 
@@ -1118,6 +1134,7 @@ mode = "audit"
 privileged = false
 bind_mounts = ["/srv/data"]
 cap_add = ["NET_BIND_SERVICE"]
+seccomp_profiles = ["sha256:ABCDEF0000000000000000000000000000000000000000000000000000000000"]
 [[hardening.overrides]]
 users = ["admin"]
 privileged = true
@@ -1135,6 +1152,11 @@ privileged = true
         let h = f.hardening.unwrap();
         assert_eq!(h.base.privileged, Some(false));
         assert_eq!(h.base.devices, None);
+        // Digests are kept lower-case, as we compute them.
+        assert_eq!(
+            h.base.seccomp_profiles,
+            Some(vec![format!("sha256:abcdef{}", "0".repeat(58))])
+        );
         assert_eq!(h.overrides[0].spec.privileged, Some(true));
     }
 
@@ -1157,6 +1179,7 @@ colour = "blue"
 [hardening]
 privileged = "no"
 bind_mounts = ["relative", "/a/../b"]
+seccomp_profiles = ["sha256:abc", "SHA256:0000000000000000000000000000000000000000000000000000000000000000"]
 "#)
         .unwrap_err();
         let text = e.to_string();
@@ -1174,6 +1197,8 @@ bind_mounts = ["relative", "/a/../b"]
             ("16:", "privileged must be true or false"),
             ("17:", "\"relative\" must be absolute"),
             ("17:", "\"/a/../b\" must be absolute"),
+            ("18:", "\"sha256:abc\" must be sha256: and 64 hex digits"),
+            ("18:", "\"SHA256:0000"),
         ];
         for (line, msg) in want {
             assert!(

@@ -273,9 +273,13 @@ impl HardeningSpec {
             };
             let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
             let unconfined = match k.as_str() {
-                // `custom`: a service's own profile, which the API carries
-                // as bytes we do not read.
-                "seccomp" => v == "unconfined" || v == "custom" || permissive_seccomp(v),
+                "seccomp" => {
+                    let listed = self.seccomp_profiles.as_deref().unwrap_or_default();
+                    if let Err(r) = super::seccomp::check_option(o, listed) {
+                        return fail(r.check(), r.to_string());
+                    }
+                    false
+                }
                 // A service's AppArmor mode `disabled` is `unconfined`.
                 "apparmor" => v == "unconfined" || v == "disabled",
                 "systempaths" => v == "unconfined",
@@ -485,34 +489,6 @@ fn label_unconfined(v: &str) -> bool {
     }
 }
 
-/// A seccomp profile (the API carries its JSON) that allows or only logs
-/// by default confines nothing. Read as dockerd's encoding/json does (keys
-/// case-insensitive); a case variant or duplicate of `defaultAction`, or a
-/// profile we cannot read, is taken as permissive.
-fn permissive_seccomp(v: &str) -> bool {
-    use crate::request::json::{parse, Struct, Value};
-    if !v.trim_start().starts_with('{') {
-        return false;
-    }
-    let Ok(doc) = parse(v.as_bytes()) else {
-        return true;
-    };
-    let Ok(Some(p)) = Struct::root(&doc) else {
-        return true;
-    };
-    match p.field("defaultAction") {
-        Ok(Some(Value::String(a))) => !matches!(
-            a.as_str(),
-            "SCMP_ACT_ERRNO"
-                | "SCMP_ACT_KILL"
-                | "SCMP_ACT_KILL_PROCESS"
-                | "SCMP_ACT_KILL_THREAD"
-                | "SCMP_ACT_TRAP"
-        ),
-        _ => true,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -532,6 +508,7 @@ mod tests {
             exec_privileged: Some(false),
             volume_drivers: Some(vec!["local".into()]),
             volumes_from: Some(false),
+            seccomp_profiles: None,
         }
     }
 
@@ -739,7 +716,10 @@ mod tests {
             "label=disable",
             "label:disable",
             "systempaths=unconfined",
-            r#"seccomp={"defaultAction":"SCMP_ACT_ALLOW"}"#,
+            // dockerd loads no filter for these (issue 12, hole 1).
+            "seccomp=null",
+            "seccomp= null",
+            "seccomp:{}",
         ] {
             assert_eq!(
                 check(HostConfig {
@@ -903,10 +883,11 @@ mod tests {
             "label=type:kernel_t",
             "label=user:unconfined_u",
             "label=role:unconfined_r",
-            r#"seccomp={"DefaultAction":"SCMP_ACT_ALLOW"}"#,
             r#"seccomp={"defaultAction":"SCMP_ACT_ERRNO","DEFAULTACTION":"SCMP_ACT_ALLOW"}"#,
             r#"seccomp={"syscalls":[]}"#,
             "seccomp={not json",
+            "seccomp=[]",
+            "seccomp=custom",
         ] {
             assert_eq!(
                 h.host_config(&with(&[opt]), None).err().map(|v| v.check),
@@ -921,8 +902,26 @@ mod tests {
             "label=user:system_u",
             "writable-cgroups=false",
             r#"seccomp={"DefaultAction":"SCMP_ACT_ERRNO"}"#,
+            "seccomp=builtin",
         ] {
             assert!(h.host_config(&with(&[opt]), None).is_ok(), "{opt}");
+        }
+        // Profiles that let more run than Docker's default: allowed only
+        // when the policy lists their digest.
+        for profile in [
+            r#"{"DefaultAction":"SCMP_ACT_ALLOW"}"#,
+            r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["unshare"],"action":"SCMP_ACT_ALLOW"}]}"#,
+        ] {
+            let opt = format!("seccomp={profile}");
+            let v = h.host_config(&with(&[&opt]), None).unwrap_err();
+            assert_eq!(v.check, "seccomp_profiles", "{opt}");
+            let digest = crate::policy::seccomp::digest(profile);
+            assert!(v.reason.contains(&digest), "{}", v.reason);
+            let listed = HardeningSpec {
+                seccomp_profiles: Some(vec![digest]),
+                ..hardened()
+            };
+            assert!(listed.host_config(&with(&[&opt]), None).is_ok(), "{opt}");
         }
         let paths = |m: Option<Vec<&str>>, r: Option<Vec<&str>>| HostConfig {
             masked_paths: m.map(|v| v.into_iter().map(String::from).collect()),

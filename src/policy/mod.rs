@@ -12,6 +12,7 @@ use std::sync::Arc;
 pub mod file;
 pub mod hardening;
 pub mod rules;
+pub mod seccomp;
 mod trust;
 
 pub use file::{Mode, Op, PolicyFile};

@@ -571,7 +571,21 @@ fn service_spec(service: String, body: &Body<'_>) -> Result<ServiceSpec, DecodeE
             }
             if let Some(sc) = p.sub("Seccomp").map_err(&e)? {
                 let mode = sc.string("Mode").map_err(&e)?;
-                if !mode.is_empty() && mode != "default" {
+                if mode == "custom" {
+                    // The swarm executor hands the profile's bytes to the
+                    // container as `seccomp=<profile>`, checked as such.
+                    use base64::Engine;
+                    let b64 = sc.string("Profile").map_err(&e)?;
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(b64)
+                        .map_err(|_| {
+                            DecodeError::Invalid(format!(
+                                "{what}: Privileges.Seccomp.Profile is not base64"
+                            ))
+                        })?;
+                    spec.security_opt
+                        .push(format!("seccomp={}", String::from_utf8_lossy(&bytes)));
+                } else if !mode.is_empty() && mode != "default" {
                     spec.security_opt.push(format!("seccomp={mode}"));
                 }
             }

@@ -8,5 +8,6 @@ mod identity;
 mod notary_auth;
 mod ops;
 mod raw;
+mod seccomp;
 mod stack;
 mod trust;
