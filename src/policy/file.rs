@@ -189,6 +189,8 @@ pub struct HardeningSpec {
     pub exec_privileged: Option<bool>,
     pub volume_drivers: Option<Vec<String>>,
     pub volumes_from: Option<bool>,
+    /// Not a key: the baseline's own checks and the daemon's facts.
+    pub builtin: super::hardening::BuiltIn,
 }
 
 impl HardeningSpec {
@@ -950,6 +952,7 @@ impl Parser<'_> {
             exec_privileged: self.boolean(h, "exec_privileged"),
             volume_drivers: self.strings(h, "volume_drivers"),
             volumes_from: self.boolean(h, "volumes_from"),
+            builtin: Default::default(),
         }
     }
 
