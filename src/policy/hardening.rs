@@ -953,6 +953,68 @@ mod tests {
     }
 
     #[test]
+    fn the_effective_cgroup_namespace() {
+        let v1 = |host_default: bool| HardeningSpec {
+            builtin: BuiltIn {
+                daemon: Some(Arc::new(DaemonFacts {
+                    cgroupns_host_default: host_default,
+                    cgroup_v1: true,
+                    paths: vec![],
+                })),
+                ..Default::default()
+            },
+            ..hardened()
+        };
+        let empty = HostConfig::default();
+        let private = HostConfig {
+            cgroupns_mode: "private".into(),
+            ..Default::default()
+        };
+        // dockerd's default on cgroup v1: the host's.
+        assert_eq!(
+            v1(true).create(&empty, Some("1.41")).err().map(|v| v.check),
+            Some("host_namespaces")
+        );
+        assert!(v1(true).create(&private, Some("1.41")).is_ok());
+        // default-cgroupns-mode=private.
+        assert!(v1(false).create(&empty, Some("1.41")).is_ok());
+        // Privileged containers keep the host's on v1 whatever the default.
+        let privileged = HostConfig {
+            privileged: true,
+            ..Default::default()
+        };
+        let mut p = v1(false);
+        p.privileged = None;
+        assert_eq!(
+            p.create(&privileged, None).err().map(|v| v.check),
+            Some("host_namespaces")
+        );
+        // Not yet known: ask the daemon.
+        let mut unknown = hardened();
+        unknown.builtin.daemon = None;
+        assert_eq!(
+            unknown.create(&empty, None).err().map(|v| v.check),
+            Some(NEEDS_DAEMON)
+        );
+        // At start: the stored mode.
+        let stored = HostConfig {
+            cgroupns_mode: "host".into(),
+            ..Default::default()
+        };
+        let e = v1(false).start(&stored).unwrap_err();
+        assert!(e.reason.contains("--cgroupns private"), "{}", e.reason);
+        assert!(v1(false).start(&private).is_ok());
+        let shared_pid = HostConfig {
+            cgroupns_mode: "private".into(),
+            pid_mode: "host".into(),
+            ..Default::default()
+        };
+        assert!(v1(false).start(&shared_pid).is_err());
+        // Without host_namespaces the host's cgroupns is fine.
+        assert!(HardeningSpec::default().start(&stored).is_ok());
+    }
+
+    #[test]
     fn off_checks_allow_everything() {
         let off = HardeningSpec::default();
         let hc = HostConfig {
