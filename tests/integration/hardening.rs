@@ -117,9 +117,12 @@ fn the_hosts_cgroup_namespace_by_default_on_cgroup_v1_is_denied() {
     let plugin = unique("iaz-cgns");
     let sock = format!("/run/docker/plugins/{plugin}.sock");
     let ca = std::fs::read_to_string(s.dir.join("tls/ca.crt")).expect("ca");
+    // The stack's plugin binary when it names one (to run this against
+    // another build), else this build's.
+    let plugin_bin = std::env::var_os("IMG_AUTHZ_BIN").map_or_else(bin, PathBuf::from);
     let mut child = Command::new("timeout")
         .arg("300")
-        .arg(bin())
+        .arg(plugin_bin)
         .args(["serve", "--socket", &sock])
         .env("REGISTRY", &s.registry)
         .env("NOTARY", &s.notary)
