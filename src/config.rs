@@ -130,6 +130,16 @@ pub struct TrustConfig {
     pub insecure_registries: Vec<String>,
 }
 
+/// The built-in hardening under the policy file's (`IMG_AUTHZ_HARDENING`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HardeningLevel {
+    /// Refuse what hands the host to an API user (the default).
+    #[default]
+    Baseline,
+    /// Only the policy file's `[hardening]`, if any.
+    Off,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Authorized registries, normalised (`index.docker.io` → `docker.io`).
@@ -139,6 +149,7 @@ pub struct Config {
     /// Deadline of one authorization decision.
     pub deadline: Duration,
     pub trust: TrustConfig,
+    pub hardening: HardeningLevel,
 }
 
 /// Raw settings as read from flags and environment.
@@ -159,6 +170,7 @@ pub struct RawConfig {
     pub cache_ttl_secs: Option<u64>,
     pub pull_cache_secs: Option<u64>,
     pub insecure_registries: String,
+    pub hardening: String,
 }
 
 pub const DEFAULT_NOTARY: &str = "https://notary.docker.io";
@@ -210,6 +222,16 @@ impl RawConfig {
                 })
             }
         };
+        let hardening = match self.hardening.trim().to_ascii_lowercase().as_str() {
+            "" | "baseline" => HardeningLevel::Baseline,
+            "off" => HardeningLevel::Off,
+            other => {
+                return Err(ConfigError::Invalid {
+                    name: "IMG_AUTHZ_HARDENING",
+                    why: format!("{other:?} is not baseline or off"),
+                })
+            }
+        };
         let mut insecure_registries = Vec::new();
         for r in list(&self.insecure_registries) {
             insecure_registries.push(normalize_registry(r).map_err(|_| ConfigError::Invalid {
@@ -248,6 +270,7 @@ impl RawConfig {
             allow: Allow::parse(&self.allow)?,
             deadline,
             trust,
+            hardening,
         })
     }
 }
@@ -469,6 +492,7 @@ impl Config {
             "docker_host": t.docker_host,
             "cache_ttl_secs": t.cache_ttl.as_secs(),
             "pull_cache_secs": t.pull_cache_ttl.as_secs(),
+            "hardening": match self.hardening { HardeningLevel::Baseline => "baseline", HardeningLevel::Off => "off" },
         })
     }
 

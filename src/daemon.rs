@@ -70,6 +70,48 @@ pub struct ContainerInfo {
     pub image: String,
     #[serde(rename = "Config", default)]
     pub config: Option<ContainerConfig>,
+    /// The container's settings as dockerd stored them at creation, with
+    /// its defaults filled in (`CgroupnsMode` is `host` on cgroup v1).
+    #[serde(rename = "HostConfig", default)]
+    pub host_config: Option<ContainerHostConfig>,
+}
+
+/// The namespace modes and privileges of an existing container.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct ContainerHostConfig {
+    #[serde(rename = "Privileged", default)]
+    pub privileged: bool,
+    #[serde(rename = "NetworkMode", default)]
+    pub network_mode: String,
+    #[serde(rename = "PidMode", default)]
+    pub pid_mode: String,
+    #[serde(rename = "IpcMode", default)]
+    pub ipc_mode: String,
+    #[serde(rename = "UTSMode", default)]
+    pub uts_mode: String,
+    #[serde(rename = "UsernsMode", default)]
+    pub userns_mode: String,
+    #[serde(rename = "CgroupnsMode", default)]
+    pub cgroupns_mode: String,
+    #[serde(rename = "CapAdd", default)]
+    pub cap_add: Option<Vec<String>>,
+}
+
+/// What `GET /info` says about the daemon, for the checks that depend on it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DaemonInfo {
+    /// The containerd image store (`DriverStatus` driver-type
+    /// `io.containerd.snapshotter.v1`).
+    pub containerd_store: bool,
+    /// `CgroupVersion` (API 1.41+): "1" or "2"; empty when not reported.
+    pub cgroup_version: String,
+    /// `SecurityOptions` lists `name=cgroupns` exactly when an empty
+    /// `CgroupnsMode` gives a container a private cgroup namespace (the
+    /// daemon's `default-cgroupns-mode` is private and the kernel has
+    /// cgroup namespaces); otherwise it gets the host's.
+    pub cgroupns_private_default: bool,
+    /// `DockerRootDir`: the daemon's data root.
+    pub docker_root_dir: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -142,8 +184,8 @@ impl PluginInfo {
 pub struct DaemonClient {
     addr: Addr,
     timeout: Duration,
-    /// Whether dockerd uses the containerd image store, and when asked.
-    store: Arc<Mutex<Option<(bool, Instant)>>>,
+    /// The last answer to `GET /info`, and when it came.
+    info: Arc<Mutex<Option<(DaemonInfo, Instant)>>>,
 }
 
 impl DaemonClient {
@@ -159,7 +201,7 @@ impl DaemonClient {
         Ok(DaemonClient {
             addr,
             timeout,
-            store: Arc::new(Mutex::new(None)),
+            info: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -274,10 +316,16 @@ impl DaemonClient {
     /// `io.containerd.snapshotter.v1`). There a name is a record that
     /// `docker load` can point anywhere, digest-looking names included.
     pub async fn containerd_store(&self) -> Result<bool, DaemonError> {
-        if let Ok(g) = self.store.lock() {
-            if let Some((v, at)) = *g {
+        Ok(self.info().await?.containerd_store)
+    }
+
+    /// `GET /info`, reused for a minute (it changes only when dockerd is
+    /// reconfigured, which restarts it).
+    pub async fn info(&self) -> Result<DaemonInfo, DaemonError> {
+        if let Ok(g) = self.info.lock() {
+            if let Some((v, at)) = &*g {
                 if at.elapsed() < STORE_TTL {
-                    return Ok(v);
+                    return Ok(v.clone());
                 }
             }
         }
@@ -289,14 +337,36 @@ impl DaemonClient {
                 body: String::from_utf8_lossy(&body).chars().take(300).collect(),
             });
         }
-        let v = containerd_store_of(&body).map_err(|why| DaemonError::Invalid {
+        let v = info_of(&body).map_err(|why| DaemonError::Invalid {
             path: "/info".into(),
             why,
         })?;
-        if let Ok(mut g) = self.store.lock() {
-            *g = Some((v, Instant::now()));
+        if let Ok(mut g) = self.info.lock() {
+            *g = Some((v.clone(), Instant::now()));
         }
         Ok(v)
+    }
+
+    /// The process that listens on `DOCKER_HOST` (its unix socket's peer
+    /// credentials): dockerd, unless systemd holds the socket or dockerd is
+    /// in another PID namespace (then 0 or not dockerd: the caller checks).
+    pub async fn peer_pid(&self) -> Option<i32> {
+        let Addr::Unix(p) = &self.addr else {
+            return None;
+        };
+        let s = tokio::time::timeout(self.timeout, tokio::net::UnixStream::connect(p))
+            .await
+            .ok()?
+            .ok()?;
+        s.peer_cred().ok()?.pid().filter(|p| *p > 0)
+    }
+
+    /// The unix socket path of `DOCKER_HOST`, if it is one.
+    pub fn socket_path(&self) -> Option<&str> {
+        match &self.addr {
+            Addr::Unix(p) => Some(p),
+            Addr::Tcp(_) => None,
+        }
     }
 
     /// `GET /version`: the daemon's version, for start-up checks.
@@ -338,19 +408,40 @@ where
     sender.send_request(req).await.map_err(|e| e.to_string())
 }
 
-fn containerd_store_of(info: &[u8]) -> Result<bool, String> {
+fn info_of(info: &[u8]) -> Result<DaemonInfo, String> {
     #[derive(Deserialize)]
     struct Info {
         #[serde(rename = "DriverStatus", default)]
         driver_status: Option<Vec<Vec<String>>>,
+        #[serde(rename = "CgroupVersion", default)]
+        cgroup_version: Option<String>,
+        #[serde(rename = "SecurityOptions", default)]
+        security_options: Option<Vec<String>>,
+        #[serde(rename = "DockerRootDir", default)]
+        docker_root_dir: Option<String>,
     }
     let i: Info = serde_json::from_slice(info).map_err(|e| e.to_string())?;
-    Ok(i.driver_status.iter().flatten().any(|kv| {
-        kv.first().is_some_and(|k| k == "driver-type")
-            && kv
-                .get(1)
-                .is_some_and(|v| v.starts_with("io.containerd.snapshotter"))
-    }))
+    Ok(DaemonInfo {
+        containerd_store: i.driver_status.iter().flatten().any(|kv| {
+            kv.first().is_some_and(|k| k == "driver-type")
+                && kv
+                    .get(1)
+                    .is_some_and(|v| v.starts_with("io.containerd.snapshotter"))
+        }),
+        cgroup_version: i.cgroup_version.unwrap_or_default(),
+        // Entries are `name=NAME[,key=value...]`.
+        cgroupns_private_default: i
+            .security_options
+            .iter()
+            .flatten()
+            .any(|o| o.split(',').next() == Some("name=cgroupns")),
+        docker_root_dir: i.docker_root_dir.unwrap_or_default(),
+    })
+}
+
+#[cfg(test)]
+fn containerd_store_of(info: &[u8]) -> Result<bool, String> {
+    info_of(info).map(|i| i.containerd_store)
 }
 
 /// Percent-encode what could change the meaning of a path; image names and
@@ -382,6 +473,20 @@ mod tests {
         assert_eq!(containerd_store_of(ctrd), Ok(true));
         assert_eq!(containerd_store_of(br#"{"DriverStatus":null}"#), Ok(false));
         assert!(containerd_store_of(b"not json").is_err());
+    }
+
+    #[test]
+    fn cgroup_namespace_default_and_root_dir_from_info() {
+        // dockerd 20.10 on this cgroup v1 machine, with no daemon flags.
+        let v1 = info_of(br#"{"CgroupVersion":"1","SecurityOptions":["name=seccomp,profile=default"],"DockerRootDir":"/var/lib/docker"}"#).unwrap();
+        assert!(!v1.cgroupns_private_default);
+        assert_eq!(v1.docker_root_dir, "/var/lib/docker");
+        assert_eq!(v1.cgroup_version, "1");
+        let private = info_of(br#"{"CgroupVersion":"2","SecurityOptions":["name=apparmor","name=seccomp,profile=builtin","name=cgroupns"]}"#).unwrap();
+        assert!(private.cgroupns_private_default);
+        // Not a prefix match: only the option named cgroupns.
+        let odd = info_of(br#"{"SecurityOptions":["name=cgroupnsx"]}"#).unwrap();
+        assert!(!odd.cgroupns_private_default);
     }
 
     #[test]

@@ -137,6 +137,10 @@ struct PolicyArgs {
     /// Registries to reach over plain HTTP if HTTPS fails (loopback always is).
     #[arg(long, env = "IMG_AUTHZ_INSECURE_REGISTRIES", default_value = "")]
     insecure_registries: String,
+    /// Built-in hardening: baseline (refuse what hands the host to an API
+    /// user; the default) or off. A policy file's [hardening] builds on it.
+    #[arg(long, env = "IMG_AUTHZ_HARDENING", default_value = "")]
+    hardening: String,
     /// Policy file (TOML): per-repository rules, hardening, users, modes.
     /// It extends the settings above and is reloaded on SIGHUP and on change.
     #[arg(long, env = "IMG_AUTHZ_POLICY", default_value = "")]
@@ -163,6 +167,7 @@ impl PolicyArgs {
             cache_ttl_secs: opt_u64("IMG_AUTHZ_CACHE_TTL_SECS", &self.cache_ttl_secs)?,
             pull_cache_secs: opt_u64("IMG_AUTHZ_PULL_CACHE_SECS", &self.pull_cache_secs)?,
             insecure_registries: self.insecure_registries.clone(),
+            hardening: self.hardening.clone(),
         })
     }
 }

@@ -24,9 +24,61 @@ fn cfg(dir: &Path) -> Config {
     .unwrap()
 }
 
+/// `GET /info` of dockerd 20.10 on a cgroup v2 host (private cgroupns by
+/// default) and on this cgroup v1 machine (the host's), data root /srv/dr.
+const INFO_V2: &str = r#"{"CgroupVersion":"2","SecurityOptions":["name=seccomp,profile=builtin","name=cgroupns"],"DockerRootDir":"/srv/dr","DriverStatus":[]}"#;
+const INFO_V1: &str = r#"{"CgroupVersion":"1","SecurityOptions":["name=seccomp,profile=default"],"DockerRootDir":"/srv/dr","DriverStatus":[]}"#;
+
+/// A stand-in dockerd on a unix socket in `dir` that answers `GET /info`
+/// with `info` and 404 to anything else. Its thread ends with the test
+/// process.
+fn fake_dockerd(dir: &Path, info: &'static str) -> String {
+    use std::io::{Read, Write};
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = dir.join(format!("dockerd{n}.sock"));
+    let l = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    std::thread::spawn(move || {
+        for mut c in l.incoming().flatten() {
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                match c.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let (status, body) = if buf.starts_with(b"GET /info ") {
+                ("200 OK", info)
+            } else {
+                ("404 Not Found", r#"{"message":"no such object"}"#)
+            };
+            let _ = write!(
+                c,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    format!("unix://{}", path.display())
+}
+
+fn cfg_with(dir: &Path, info: &'static str, hardening: &str) -> Config {
+    RawConfig {
+        registry: "reg.io".into(),
+        trust: "none".into(),
+        docker_host: fake_dockerd(dir, info),
+        state_dir: dir.display().to_string(),
+        hardening: hardening.into(),
+        ..Default::default()
+    }
+    .validate()
+    .unwrap()
+}
+
 fn policy(dir: &Path, text: &str) -> Policy {
     let f = file::parse(text, &dir.join("policy.toml")).unwrap_or_else(|e| panic!("{e}"));
-    Policy::new(cfg(dir), Some(f)).unwrap()
+    Policy::new(cfg_with(dir, INFO_V2, ""), Some(f)).unwrap()
 }
 
 fn req(method: &str, uri: &str, body: Option<&str>) -> AuthzRequest {
@@ -430,18 +482,208 @@ fn hardening_overrides_for_users() {
     );
 }
 
+/// Hole 2: on cgroup v1 dockerd gives a container without `CgroupnsMode`
+/// the host's cgroup namespace, at every API version. Failed before the
+/// fix (an empty mode at API 1.41 was taken as private).
 #[test]
-fn without_a_policy_file_hardening_is_off() {
+fn an_empty_cgroupns_mode_on_cgroup_v1_is_the_hosts() {
     let dir = tempfile::tempdir().unwrap();
-    let p = Policy::new(cfg(dir.path()), None).unwrap();
+    let f = file::parse(HARDENED, &dir.path().join("policy.toml")).unwrap();
+    let p = Policy::new(cfg_with(dir.path(), INFO_V1, ""), Some(f)).unwrap();
+    let d = create(&p, "", r#"{"Image":"reg.io/app:1","HostConfig":{}}"#);
+    assert!(!d.allow && d.rule == Rule::Hardening, "{d:?}");
     assert!(
+        d.reason.contains("host_namespaces")
+            && d.reason.contains("--cgroupns private")
+            && d.reason.contains("default-cgroupns-mode"),
+        "{}",
+        d.reason
+    );
+    assert!(!create(&p, "", r#"{"Image":"reg.io/app:1"}"#).allow);
+    let ok = create(
+        &p,
+        "",
+        r#"{"Image":"reg.io/app:1","HostConfig":{"CgroupnsMode":"private"}}"#,
+    );
+    assert!(ok.allow, "{ok:?}");
+    // No daemon to ask: denied, and the message says why.
+    let f = file::parse(HARDENED, &dir.path().join("policy.toml")).unwrap();
+    let p = Policy::new(cfg(dir.path()), Some(f)).unwrap();
+    let d = create(&p, "", r#"{"Image":"reg.io/app:1","HostConfig":{}}"#);
+    assert!(!d.allow && d.reason.contains("GET /info"), "{d:?}");
+}
+
+/// Safe by default: without a policy file the baseline refuses what hands
+/// the host to an API user, and allows ordinary containers. Failed before
+/// (everything was allowed).
+#[test]
+fn without_a_policy_file_the_baseline_applies() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Policy::new(cfg_with(dir.path(), INFO_V1, ""), None).unwrap();
+    let c = |hc: &str| {
         create(
             &p,
             "",
-            r#"{"Image":"reg.io/app:1","HostConfig":{"Privileged":true,"Binds":["/:/h"]}}"#
+            &format!(r#"{{"Image":"reg.io/app:1","HostConfig":{hc}}}"#),
         )
-        .allow
+    };
+    let data_dir = tempfile::tempdir().unwrap();
+    let data = data_dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    for ok in [
+        "{}".to_string(),
+        format!(r#"{{"Binds":["{}:/data"]}}"#, data.display()),
+        r#"{"NetworkMode":"host","PortBindings":{"80/tcp":[{"HostPort":"8080"}]}}"#.into(),
+        r#"{"CapAdd":["NET_BIND_SERVICE","CHOWN"]}"#.into(),
+        r#"{"IpcMode":"host","UTSMode":"host","CgroupnsMode":"host"}"#.into(),
+        r#"{"Binds":["vol:/v"],"SecurityOpt":["no-new-privileges"]}"#.into(),
+    ] {
+        let d = c(&ok);
+        assert!(d.allow, "{ok}: {d:?}");
+    }
+    let denied = |hc: &str, check: &str| {
+        let d = c(hc);
+        assert!(!d.allow && d.rule == Rule::Hardening, "{hc}: {d:?}");
+        assert!(
+            d.reason.contains("baseline") && d.reason.contains(check),
+            "{hc}: {}",
+            d.reason
+        );
+        assert!(
+            d.hint.contains("IMG_AUTHZ_HARDENING=off") && d.hint.contains("IMG_AUTHZ_POLICY"),
+            "{}",
+            d.hint
+        );
+        assert_eq!(d.source.as_deref(), Some(&*format!("baseline.{check}")));
+    };
+    denied(r#"{"Privileged":true}"#, "privileged");
+    for cap in [
+        "ALL",
+        "all",
+        "SYS_ADMIN",
+        "CAP_SYS_MODULE",
+        "sys_ptrace",
+        "NET_ADMIN",
+        "BPF",
+    ] {
+        denied(&format!(r#"{{"CapAdd":["{cap}"]}}"#), "cap_add");
+    }
+    denied(
+        r#"{"Devices":[{"PathOnHost":"/dev/sda","PathInContainer":"/dev/sda"}]}"#,
+        "devices",
     );
+    denied(r#"{"SecurityOpt":["seccomp=unconfined"]}"#, "unconfined");
+    denied(r#"{"SecurityOpt":["apparmor=unconfined"]}"#, "unconfined");
+    denied(r#"{"SecurityOpt":["label=disable"]}"#, "unconfined");
+    denied(r#"{"PidMode":"host"}"#, "host_namespaces");
+    denied(r#"{"UsernsMode":"host"}"#, "host_namespaces");
+    for path in [
+        "/proc",
+        "/sys",
+        "/dev",
+        "/boot",
+        "/usr/bin",
+        "/root",
+        "/etc/cron.d",
+    ] {
+        denied(&format!(r#"{{"Binds":["{path}:/h"]}}"#), "bind_mounts");
+    }
+    for path in [
+        "/",
+        "/run",
+        "/var/run",
+        "/etc",
+        "/var/run/docker.sock",
+        "/var/lib/docker",
+        "/var/lib/containerd",
+        "/run/docker/plugins",
+    ] {
+        denied(&format!(r#"{{"Binds":["{path}:/h"]}}"#), "docker_socket");
+    }
+    // Learned: the daemon's data root (GET /info), its socket (DOCKER_HOST)
+    // and the plugin's state directory.
+    denied(r#"{"Binds":["/srv/dr:/h"]}"#, "docker_socket");
+    denied(r#"{"Binds":["/srv:/h"]}"#, "docker_socket");
+    denied(
+        r#"{"Mounts":[{"Type":"bind","Source":"/srv/dr/volumes","Target":"/h"}]}"#,
+        "docker_socket",
+    );
+    denied(
+        &format!(
+            r#"{{"Binds":["{}:/h"]}}"#,
+            p.config().trust.docker_host.trim_start_matches("unix://")
+        ),
+        "docker_socket",
+    );
+    denied(
+        &format!(r#"{{"Binds":["{}:/h"]}}"#, dir.path().display()),
+        "docker_socket",
+    );
+    denied(r#"{"VolumeDriver":"sshfs"}"#, "volume_drivers");
+    denied(
+        r#"{"Mounts":[{"Type":"volume","Target":"/m","VolumeOptions":{"DriverConfig":{"Name":"rexray"}}}]}"#,
+        "volume_drivers",
+    );
+    let d = decide(
+        &p,
+        "",
+        "POST",
+        "/v1.41/containers/c/exec",
+        Some(r#"{"Cmd":["sh"],"Privileged":true}"#),
+    );
+    assert!(!d.allow && d.reason.contains("exec_privileged"), "{d:?}");
+    let d = decide(
+        &p,
+        "",
+        "POST",
+        "/v1.41/volumes/create",
+        Some(r#"{"Name":"v","Driver":"rexray"}"#),
+    );
+    assert!(!d.allow && d.reason.contains("volume_drivers"), "{d:?}");
+    // IMG_AUTHZ_HARDENING=off: only a policy file's hardening.
+    let off_dir = tempfile::tempdir().unwrap();
+    let off = Policy::new(cfg_with(off_dir.path(), INFO_V1, "off"), None).unwrap();
+    let d = create(
+        &off,
+        "",
+        r#"{"Image":"reg.io/app:1","HostConfig":{"Privileged":true,"Binds":["/:/h"]}}"#,
+    );
+    assert!(d.allow, "{d:?}");
+}
+
+/// A policy file builds on the baseline: its keys replace the baseline's,
+/// and a deny names the layer it comes from.
+#[test]
+fn a_policy_file_builds_on_the_baseline() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "version = 1\n[[rules]]\nname = \"i\"\nrepositories = [\"reg.io/*\"]\nverifier = \"none\"\n\
+                [hardening]\ncap_add = [\"SYS_ADMIN\"]\nsysctls = false\n";
+    let f = file::parse(text, &dir.path().join("policy.toml")).unwrap();
+    let p = Policy::new(cfg_with(dir.path(), INFO_V2, ""), Some(f)).unwrap();
+    let c = |hc: &str| {
+        create(
+            &p,
+            "",
+            &format!(r#"{{"Image":"reg.io/app:1","HostConfig":{hc}}}"#),
+        )
+    };
+    assert!(c(r#"{"CapAdd":["SYS_ADMIN"]}"#).allow);
+    let d = c(r#"{"CapAdd":["NET_ADMIN"]}"#);
+    assert!(
+        !d.allow && d.source.as_deref() == Some("hardening.cap_add"),
+        "{d:?}"
+    );
+    let d = c(r#"{"Sysctls":{"net.ipv4.ip_forward":"1"}}"#);
+    assert!(
+        !d.allow && d.source.as_deref() == Some("hardening.sysctls"),
+        "{d:?}"
+    );
+    let d = c(r#"{"Privileged":true}"#);
+    assert!(
+        !d.allow && d.source.as_deref() == Some("baseline.privileged"),
+        "{d:?}"
+    );
+    assert!(d.hint.contains("[hardening] privileged"), "{}", d.hint);
 }
 
 #[test]

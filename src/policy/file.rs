@@ -198,6 +198,8 @@ pub struct HardeningSpec {
     /// Digests (`sha256:...`, lower-case) of custom seccomp profiles allowed
     /// even though they let more syscalls run than Docker's default.
     pub seccomp_profiles: Option<Vec<String>>,
+    /// Not a key: the baseline's own checks and the daemon's facts.
+    pub builtin: super::hardening::BuiltIn,
 }
 
 impl HardeningSpec {
@@ -1059,6 +1061,7 @@ impl Parser<'_> {
             volume_drivers: self.strings(h, "volume_drivers"),
             volumes_from: self.boolean(h, "volumes_from"),
             seccomp_profiles,
+            builtin: Default::default(),
         }
     }
 

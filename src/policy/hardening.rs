@@ -5,7 +5,13 @@
 //! container can reach the host is checked where dockerd takes it:
 //! `HostConfig` (and 20.10's top-level copy), `Mounts` of type bind and
 //! volume (with the local driver's `o=bind`), volume creation, exec, service
-//! specs, and the deprecated HostConfig of `start`.
+//! specs, the deprecated HostConfig of `start`, and at start the
+//! namespace modes dockerd stored for the container (its defaults filled in).
+//!
+//! The built-in baseline (`super::baseline`) sets some of these checks and a
+//! few of its own ([`BuiltIn`]) that a policy key replaces.
+
+use std::sync::Arc;
 
 use crate::request::action::{HostConfig, Mount, ServiceSpec};
 use crate::request::routes::version_less;
@@ -21,6 +27,43 @@ pub struct Violation {
 }
 
 type Check = Result<(), Violation>;
+
+/// The `check` of a violation that only says: this decision depends on
+/// what dockerd says about itself ([`DaemonFacts`]), which is not known yet.
+/// The caller asks dockerd and checks again (or denies if it cannot).
+pub const NEEDS_DAEMON: &str = "daemon";
+
+/// Checks that are not policy-file keys: the baseline's, and what dockerd
+/// says about itself. The baseline's are replaced by the policy key named
+/// on each.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuiltIn {
+    /// Capabilities that may not be added (replaced by `cap_add`).
+    pub cap_add_denied: Option<Vec<String>>,
+    /// `Some(false)`: no host PID or user namespace (replaced by
+    /// `host_namespaces`).
+    pub host_pid_userns: Option<bool>,
+    /// `Some(false)`: host system directories may not be mounted
+    /// (replaced by `bind_mounts`).
+    pub system_paths: Option<bool>,
+    /// `None` until learned; a check that needs it fails with
+    /// [`NEEDS_DAEMON`].
+    pub daemon: Option<Arc<DaemonFacts>>,
+}
+
+/// What the guarded dockerd says about itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DaemonFacts {
+    /// An empty `CgroupnsMode` gives a container the host's cgroup namespace
+    /// (cgroup v1 without `default-cgroupns-mode: private`).
+    pub cgroupns_host_default: bool,
+    /// Cgroup v1: privileged containers and API versions below 1.41 get
+    /// the host's cgroup namespace too.
+    pub cgroup_v1: bool,
+    /// Paths that control this daemon and this plugin, learned at run time
+    /// (its socket, data root, exec root, containerd socket, state).
+    pub paths: Vec<String>,
+}
 
 fn fail(check: &'static str, reason: impl Into<String>) -> Check {
     Err(Violation {
@@ -44,6 +87,31 @@ const SENSITIVE: &[&str] = &[
     "/var/lib/containerd",
     "/var/lib/img-authz",
     "/etc/img-authz",
+];
+
+/// Host directories whose contents run or configure the host: the baseline
+/// keeps them out of containers (a writable `/usr/bin` or `/etc/cron.d` is
+/// the host at the next root login or cron run).
+pub const SYSTEM_PATHS: &[&str] = &[
+    "/etc",
+    "/proc",
+    "/sys",
+    "/dev",
+    "/boot",
+    "/run",
+    "/var/run",
+    "/var/lib/docker",
+    "/var/lib/containerd",
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/root",
+    "/var/spool/cron",
+    "/usr/lib/docker/plugins",
 ];
 
 /// The masked and read-only paths of dockerd's default spec that every
@@ -103,12 +171,34 @@ impl HardeningSpec {
                 paths.push(real);
             }
         }
+        let learned = || -> Result<&[String], Violation> {
+            match &self.builtin.daemon {
+                Some(d) => Ok(&d.paths),
+                None => Err(Violation {
+                    check: NEEDS_DAEMON,
+                    reason: format!("{via} of {lexical}: the daemon's own paths are not known"),
+                }),
+            }
+        };
         for p in &paths {
+            let touches = |s: &str| within(p, s) || within(s, p);
             if self.docker_socket == Some(false) {
-                if let Some(s) = SENSITIVE.iter().find(|s| within(p, s) || within(s, p)) {
+                let found = match SENSITIVE.iter().find(|s| touches(s)) {
+                    Some(s) => Some(s.to_string()),
+                    None => learned()?.iter().find(|s| touches(s)).cloned(),
+                };
+                if let Some(s) = found {
                     return fail(
                         "docker_socket",
-                        format!("{via} of {p} would expose {s}, which controls the host"),
+                        format!("{via} of {p} would expose {s}, which controls the daemon or this plugin"),
+                    );
+                }
+            }
+            if self.builtin.system_paths == Some(false) {
+                if let Some(s) = SYSTEM_PATHS.iter().find(|s| touches(s)) {
+                    return fail(
+                        "bind_mounts",
+                        format!("{via} of {p} would expose the host's {s}"),
                     );
                 }
             }
@@ -243,13 +333,21 @@ impl HardeningSpec {
     }
 
     fn caps(&self, caps: &[String]) -> Check {
+        let norm = |c: &str| {
+            c.trim()
+                .to_ascii_uppercase()
+                .trim_start_matches("CAP_")
+                .to_string()
+        };
+        if let Some(denied) = &self.builtin.cap_add_denied {
+            if let Some(c) = caps.iter().find(|c| denied.contains(&norm(c))) {
+                return fail(
+                    "cap_add",
+                    format!("adding capability {c}, which gives the host away"),
+                );
+            }
+        }
         if let Some(allowed) = &self.cap_add {
-            let norm = |c: &str| {
-                c.trim()
-                    .to_ascii_uppercase()
-                    .trim_start_matches("CAP_")
-                    .to_string()
-            };
             let allowed: Vec<String> = allowed.iter().map(|c| norm(c)).collect();
             for c in caps {
                 if !allowed.contains(&norm(c)) {
@@ -304,6 +402,16 @@ impl HardeningSpec {
     pub fn host_config(&self, hc: &HostConfig, api: Option<&str>) -> Check {
         if self.privileged == Some(false) && hc.privileged {
             fail("privileged", "a privileged container")?;
+        }
+        if self.builtin.host_pid_userns == Some(false) {
+            for (name, mode) in [("pid", &hc.pid_mode), ("userns", &hc.userns_mode)] {
+                if mode.trim() == "host" {
+                    fail(
+                        "host_namespaces",
+                        format!("sharing the host's {name} namespace ({mode})"),
+                    )?;
+                }
+            }
         }
         if self.host_namespaces == Some(false) {
             let shared = |m: &str| m == "host" || m.starts_with("container:");
@@ -410,6 +518,37 @@ impl HardeningSpec {
         Ok(())
     }
 
+    /// A container creation: [`Self::host_config`], and the cgroup namespace
+    /// dockerd gives an empty `CgroupnsMode` (its default, which on cgroup
+    /// v1 is the host's).
+    pub fn create(&self, hc: &HostConfig, api: Option<&str>) -> Check {
+        self.host_config(hc, api)?;
+        if self.host_namespaces == Some(false) && hc.cgroupns_mode.is_empty() {
+            let Some(d) = &self.builtin.daemon else {
+                return fail(
+                    NEEDS_DAEMON,
+                    "the daemon's default cgroup namespace is not known",
+                );
+            };
+            // dockerd keeps privileged containers in the host's cgroup
+            // namespace on cgroup v1 whatever its default.
+            if d.cgroupns_host_default || (hc.privileged && d.cgroup_v1) {
+                return cgroupns_host("an empty CgroupnsMode, which this daemon makes the host's");
+            }
+        }
+        Ok(())
+    }
+
+    /// A container about to start (or restart), as dockerd stored it: the
+    /// effective modes, whatever the create request said and whatever the
+    /// daemon's defaults (`default-cgroupns-mode`, `default-ipc-mode`).
+    pub fn start(&self, hc: &HostConfig) -> Check {
+        if self.host_namespaces == Some(false) && hc.cgroupns_mode == "host" {
+            return cgroupns_host("the container's stored CgroupnsMode \"host\"");
+        }
+        self.create(hc, None)
+    }
+
     /// A host directory dockerd and CRIU write a checkpoint to or restore
     /// one from (`CheckpointDir`, `checkpoint-dir`).
     pub fn checkpoint_dir(&self, dir: &str) -> Check {
@@ -465,6 +604,17 @@ impl HardeningSpec {
     }
 }
 
+fn cgroupns_host(what: &str) -> Check {
+    fail(
+        "host_namespaces",
+        format!(
+            "sharing the host's cgroup namespace ({what}; dockerd's default on cgroup v1). \
+             Create the container with --cgroupns private, or set \"default-cgroupns-mode\": \"private\" \
+             in dockerd's daemon.json"
+        ),
+    )
+}
+
 /// An SELinux label option that may take the container out of its
 /// confinement: no labelling, or a user, role or process type other than
 /// the container ones (a denylist of unconfined types would miss
@@ -509,6 +659,10 @@ mod tests {
             volume_drivers: Some(vec!["local".into()]),
             volumes_from: Some(false),
             seccomp_profiles: None,
+            builtin: BuiltIn {
+                daemon: Some(Arc::new(DaemonFacts::default())),
+                ..Default::default()
+            },
         }
     }
 
@@ -776,6 +930,68 @@ mod tests {
             Some("host_namespaces"),
             "old API versions default cgroupns to host"
         );
+    }
+
+    #[test]
+    fn the_effective_cgroup_namespace() {
+        let v1 = |host_default: bool| HardeningSpec {
+            builtin: BuiltIn {
+                daemon: Some(Arc::new(DaemonFacts {
+                    cgroupns_host_default: host_default,
+                    cgroup_v1: true,
+                    paths: vec![],
+                })),
+                ..Default::default()
+            },
+            ..hardened()
+        };
+        let empty = HostConfig::default();
+        let private = HostConfig {
+            cgroupns_mode: "private".into(),
+            ..Default::default()
+        };
+        // dockerd's default on cgroup v1: the host's.
+        assert_eq!(
+            v1(true).create(&empty, Some("1.41")).err().map(|v| v.check),
+            Some("host_namespaces")
+        );
+        assert!(v1(true).create(&private, Some("1.41")).is_ok());
+        // default-cgroupns-mode=private.
+        assert!(v1(false).create(&empty, Some("1.41")).is_ok());
+        // Privileged containers keep the host's on v1 whatever the default.
+        let privileged = HostConfig {
+            privileged: true,
+            ..Default::default()
+        };
+        let mut p = v1(false);
+        p.privileged = None;
+        assert_eq!(
+            p.create(&privileged, None).err().map(|v| v.check),
+            Some("host_namespaces")
+        );
+        // Not yet known: ask the daemon.
+        let mut unknown = hardened();
+        unknown.builtin.daemon = None;
+        assert_eq!(
+            unknown.create(&empty, None).err().map(|v| v.check),
+            Some(NEEDS_DAEMON)
+        );
+        // At start: the stored mode.
+        let stored = HostConfig {
+            cgroupns_mode: "host".into(),
+            ..Default::default()
+        };
+        let e = v1(false).start(&stored).unwrap_err();
+        assert!(e.reason.contains("--cgroupns private"), "{}", e.reason);
+        assert!(v1(false).start(&private).is_ok());
+        let shared_pid = HostConfig {
+            cgroupns_mode: "private".into(),
+            pid_mode: "host".into(),
+            ..Default::default()
+        };
+        assert!(v1(false).start(&shared_pid).is_err());
+        // Without host_namespaces the host's cgroupns is fine.
+        assert!(HardeningSpec::default().start(&stored).is_ok());
     }
 
     #[test]

@@ -9,6 +9,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+pub mod baseline;
 pub mod file;
 pub mod hardening;
 pub mod rules;
@@ -18,8 +19,8 @@ mod trust;
 pub use file::{Mode, Op, PolicyFile};
 pub use trust::Trust;
 
-use crate::config::{Config, ConfigError, TrustMode};
-use crate::daemon::DaemonClient;
+use crate::config::{Config, ConfigError, HardeningLevel, TrustMode};
+use crate::daemon::{ContainerInfo, DaemonClient};
 use crate::request::action::{Action, HostConfig, Mount, PluginOp};
 use crate::request::reference::{is_identifier, validate_digest, Reference, Spelling};
 use crate::request::route_name;
@@ -27,6 +28,7 @@ use crate::request::routes::RouteId;
 use crate::trust::Verifier;
 
 use file::{HardeningSpec, VerifierKind};
+use hardening::{DaemonFacts, Violation, NEEDS_DAEMON};
 use rules::{pattern_matches, specificity, user_matches};
 
 /// The rules, by the names used in messages, logs and docs.
@@ -199,6 +201,19 @@ pub struct Policy {
     self_containers: Vec<String>,
     daemon: DaemonClient,
     trust: Option<Trust>,
+    /// What dockerd said about itself, and when (hardening).
+    facts: std::sync::Mutex<Option<(Arc<DaemonFacts>, std::time::Instant)>>,
+}
+
+/// The hardening in effect for one user.
+struct Layers {
+    /// The baseline (unless off) with the policy file's on top.
+    spec: HardeningSpec,
+    /// The policy file's alone, if it has a `[hardening]`: which of the
+    /// two a deny comes from decides what the message tells to change.
+    file: Option<HardeningSpec>,
+    baseline: bool,
+    mode: Mode,
 }
 
 fn env_ops(cfg: &Config) -> Vec<Op> {
@@ -310,6 +325,7 @@ impl Policy {
             daemon,
             trust: Some(trust),
             file,
+            facts: std::sync::Mutex::new(None),
         })
     }
 
@@ -379,14 +395,171 @@ impl Policy {
                 .is_some_and(|r| r.allow.contains(&op))
     }
 
-    /// Hardening in effect for `user`, if the policy file has any.
-    fn hardening_for(&self, user: &str) -> Option<(HardeningSpec, Mode)> {
-        let h = self.file.as_ref()?.hardening.as_ref()?;
-        let mut spec = h.base.clone();
-        for o in h.overrides.iter().filter(|o| user_matches(&o.users, user)) {
-            spec.overlay(&o.spec);
+    /// Hardening in effect for `user`: the baseline (unless
+    /// `IMG_AUTHZ_HARDENING=off`) with the policy file's on top.
+    fn hardening_for(&self, user: &str) -> Option<Layers> {
+        let h = self.file.as_ref().and_then(|f| f.hardening.as_ref());
+        let file = h.map(|h| {
+            let mut spec = h.base.clone();
+            for o in h.overrides.iter().filter(|o| user_matches(&o.users, user)) {
+                spec.overlay(&o.spec);
+            }
+            spec
+        });
+        let baseline = self.cfg.hardening == HardeningLevel::Baseline;
+        let spec = match (&file, baseline) {
+            (Some(f), true) => baseline::layered(f),
+            (None, true) => baseline::spec(),
+            (Some(f), false) => f.clone(),
+            (None, false) => return None,
+        };
+        Some(Layers {
+            spec,
+            file,
+            baseline,
+            mode: h.map(|h| h.mode).unwrap_or(self.mode),
+        })
+    }
+
+    /// What dockerd says about itself (`GET /info`, its command line) and
+    /// where this plugin keeps its state, reused for a minute.
+    async fn daemon_facts(&self) -> Result<Arc<DaemonFacts>, String> {
+        if let Ok(g) = self.facts.lock() {
+            if let Some((f, at)) = &*g {
+                if at.elapsed() < std::time::Duration::from_secs(60) {
+                    return Ok(f.clone());
+                }
+            }
         }
-        Some((spec, h.mode))
+        let info = self
+            .daemon
+            .info()
+            .await
+            .map_err(|e| format!("cannot ask dockerd about itself (GET /info): {e}"))?;
+        let local = baseline::Local {
+            docker_socket: self.daemon.socket_path(),
+            state_dir: &self.cfg.trust.state_dir,
+            policy_file: self.file.as_ref().map(|f| f.path.as_path()),
+            dockerd_pid: self.daemon.peer_pid().await,
+        };
+        let f = Arc::new(DaemonFacts {
+            cgroupns_host_default: !info.cgroupns_private_default,
+            // Daemons before API 1.41 do not say; they only ran on v1.
+            cgroup_v1: info.cgroup_version != "2",
+            paths: baseline::daemon_paths(&local, &info),
+        });
+        if let Ok(mut g) = self.facts.lock() {
+            *g = Some((f.clone(), std::time::Instant::now()));
+        }
+        Ok(f)
+    }
+
+    /// Run `check` on the hardening in effect, learning the daemon's facts
+    /// when a check needs them; a deny names the layer it comes from.
+    async fn harden(
+        &self,
+        layers: Layers,
+        check: impl Fn(&HardeningSpec) -> Result<(), Violation>,
+    ) -> Option<Decision> {
+        let Layers {
+            mut spec,
+            mut file,
+            baseline,
+            mode,
+        } = layers;
+        let mut r = check(&spec);
+        if matches!(&r, Err(v) if v.check == NEEDS_DAEMON) {
+            match self.daemon_facts().await {
+                Ok(f) => {
+                    spec.builtin.daemon = Some(f.clone());
+                    if let Some(file) = &mut file {
+                        file.builtin.daemon = Some(f);
+                    }
+                    r = check(&spec);
+                }
+                Err(why) => {
+                    let mut d = Decision::deny(
+                        Rule::Hardening,
+                        why,
+                        "make dockerd's API reachable by the plugin (DOCKER_HOST)",
+                    );
+                    d.mode = mode;
+                    return Some(d);
+                }
+            }
+        }
+        let v = r.err()?;
+        // The file alone is never stricter than both together: if it
+        // denies too, the file's key is what to change.
+        let from_file = match &file {
+            Some(f) => check(f).err(),
+            None => None,
+        };
+        let policy_path = || {
+            self.file
+                .as_ref()
+                .map(|f| f.path.display().to_string())
+                .unwrap_or_default()
+        };
+        let mut d = match from_file {
+            Some(v) => {
+                let mut d = Decision::deny(
+                    Rule::Hardening,
+                    format!("{} is not allowed by the policy's hardening ({})", v.reason, v.check),
+                    format!(
+                        "change [hardening] {} in the policy file {}, or add a [[hardening.overrides]] for this user",
+                        v.check,
+                        policy_path()
+                    ),
+                );
+                d.source = Some(format!("hardening.{}", v.check));
+                d
+            }
+            None if baseline => {
+                let hint = if self.file.is_some() {
+                    format!(
+                        "set [hardening] {} in the policy file {} (it replaces the baseline's check), \
+                         or switch the baseline off with IMG_AUTHZ_HARDENING=off",
+                        v.check,
+                        policy_path()
+                    )
+                } else {
+                    format!(
+                        "give the plugin a policy file (IMG_AUTHZ_POLICY) whose [hardening] sets {} \
+                         (it replaces the baseline's check), or switch the baseline off with IMG_AUTHZ_HARDENING=off",
+                        v.check
+                    )
+                };
+                let mut d = Decision::deny(
+                    Rule::Hardening,
+                    format!(
+                        "{} is not allowed by the built-in baseline hardening ({})",
+                        v.reason, v.check
+                    ),
+                    hint,
+                );
+                d.source = Some(format!("baseline.{}", v.check));
+                d
+            }
+            None => {
+                let mut d = Decision::deny(
+                    Rule::Hardening,
+                    format!(
+                        "{} is not allowed by the policy's hardening ({})",
+                        v.reason, v.check
+                    ),
+                    format!(
+                        "change [hardening] {} in the policy file {}",
+                        v.check,
+                        policy_path()
+                    ),
+                );
+                d.source = Some(format!("hardening.{}", v.check));
+                d
+            }
+        };
+        d.mode = mode;
+        Some(d)
     }
 
     /// A decision under the policy-wide mode (enforce or audit), for denies
@@ -839,6 +1012,9 @@ impl Policy {
                 ))
             }
         };
+        if let Some(d) = self.start_hardening(&info, user).await {
+            return d;
+        }
         let name = info.name.trim_start_matches('/');
         let what = format!("the image of container {name}");
         let d = self.image_in_use(&info.image, &what, user).await;
@@ -937,20 +1113,46 @@ impl Policy {
         ) {
             return None;
         }
-        let (h, mode) = self.hardening_for(&ctx.user)?;
+        let layers = self.hardening_for(&ctx.user)?;
         let api = ctx.api_version.as_deref();
-        let hcs = |list: &[HostConfig]| list.iter().try_for_each(|hc| h.host_config(hc, api));
+        // The service's host network: resolved once, for the spec in effect.
+        let mut host = false;
+        if let Action::Service(s) = action {
+            if layers.spec.host_namespaces == Some(false) {
+                match self.host_network(&s.networks).await {
+                    Ok(h) => host = h,
+                    Err(why) => {
+                        let mut d = Decision::deny(
+                            Rule::Hardening,
+                            why,
+                            "make dockerd's API reachable by the plugin (DOCKER_HOST)",
+                        );
+                        d.mode = layers.mode;
+                        return Some(d);
+                    }
+                }
+            }
+        }
         // A create without a HostConfig still gets dockerd's defaults, some
         // of which depend on the API version.
         let default = [HostConfig::default()];
-        let r = match action {
-            Action::ContainerCreate(c) if c.host_configs.is_empty() => hcs(&default),
-            Action::ContainerCreate(c) => hcs(&c.host_configs),
+        self.harden(layers, |h: &HardeningSpec| match action {
+            Action::ContainerCreate(c) => {
+                let list = if c.host_configs.is_empty() {
+                    &default[..]
+                } else {
+                    &c.host_configs[..]
+                };
+                list.iter().try_for_each(|hc| h.create(hc, api))
+            }
             Action::ContainerStart {
                 host_configs,
                 checkpoint_dir,
                 ..
-            } => hcs(host_configs).and_then(|_| h.checkpoint_dir(checkpoint_dir)),
+            } => host_configs
+                .iter()
+                .try_for_each(|hc| h.host_config(hc, api))
+                .and_then(|_| h.checkpoint_dir(checkpoint_dir)),
             Action::Checkpoint { dir, .. } => h.checkpoint_dir(dir),
             Action::Build(b) => h.build_network(&b.network_mode),
             Action::ContainerUpdate { host, .. } => h.host_config(host, api),
@@ -960,39 +1162,34 @@ impl Policy {
                 driver_opts,
                 ..
             } => h.volume_create(driver, driver_opts),
-            Action::Service(s) => {
-                let host = if h.host_namespaces == Some(false) {
-                    match self.host_network(&s.networks).await {
-                        Ok(host) => host,
-                        Err(why) => {
-                            let mut d = Decision::deny(
-                                Rule::Hardening,
-                                why,
-                                "make dockerd's API reachable by the plugin (DOCKER_HOST)",
-                            );
-                            d.mode = mode;
-                            return Some(d);
-                        }
-                    }
-                } else {
-                    false
-                };
-                h.service(s, host)
-            }
+            Action::Service(s) => h.service(s, host && h.host_namespaces == Some(false)),
             _ => Ok(()),
+        })
+        .await
+    }
+
+    /// A container about to start, as dockerd stored it: the effective
+    /// namespace modes and privileges, whatever dockerd's defaults made of
+    /// the create request (and for containers created before the plugin).
+    async fn start_hardening(&self, info: &ContainerInfo, user: &str) -> Option<Decision> {
+        let layers = self.hardening_for(user)?;
+        let stored = info.host_config.clone().unwrap_or_default();
+        let hc = HostConfig {
+            privileged: stored.privileged,
+            network_mode: stored.network_mode,
+            pid_mode: stored.pid_mode,
+            ipc_mode: stored.ipc_mode,
+            uts_mode: stored.uts_mode,
+            userns_mode: stored.userns_mode,
+            cgroupns_mode: stored.cgroupns_mode,
+            cap_add: stored.cap_add.unwrap_or_default(),
+            ..Default::default()
         };
-        let v = r.err()?;
-        let mut d = Decision::deny(
-            Rule::Hardening,
-            format!("{} is not allowed by the policy's hardening ({})", v.reason, v.check),
-            format!(
-                "change [hardening] {} in the policy file {}, or add a [[hardening.overrides]] for this user",
-                v.check,
-                self.file.as_ref().map(|f| f.path.display().to_string()).unwrap_or_default()
-            ),
-        );
-        d.mode = mode;
-        d.source = Some(format!("hardening.{}", v.check));
+        let name = info.name.trim_start_matches('/').to_string();
+        let mut d = self
+            .harden(layers, |h: &HardeningSpec| h.start(&hc))
+            .await?;
+        d.reason = format!("container {name}: {}", d.reason);
         Some(d)
     }
 

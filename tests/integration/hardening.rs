@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::raw;
-use crate::stack::{stack, unique};
+use crate::stack::{stack, unique, Daemon};
 
 fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_img-authz"))
@@ -95,6 +95,131 @@ fn every_escape_route_is_denied_and_a_plain_run_allowed() {
         ),
         "hardening",
     );
+}
+
+/// Hole 2: on this cgroup v1 machine dockerd gives a container created
+/// without `--cgroupns` the host's cgroup namespace. Under
+/// examples/hardened.toml (`host_namespaces = false`) on a daemon with its
+/// default (host), a plain run is denied and `--cgroupns private` runs; a
+/// container created before the plugin guarded the daemon does not start.
+/// Failed before the fix (the plain run was allowed).
+#[test]
+fn the_hosts_cgroup_namespace_by_default_on_cgroup_v1_is_denied() {
+    let s = stack();
+    let image = s.repo(&format!("cgroupns/{}:v1", unique("app")));
+    s.signed_image(&image);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut d = Daemon::start(&tmp.path().join("d"), &[]);
+    s.docker(&d.host, &["pull", &image]).allowed();
+    let old = unique("old");
+    s.docker(&d.host, &["create", "--name", &old, &image, "true"])
+        .allowed();
+    let plugin = unique("iaz-cgns");
+    let sock = format!("/run/docker/plugins/{plugin}.sock");
+    let ca = std::fs::read_to_string(s.dir.join("tls/ca.crt")).expect("ca");
+    // The stack's plugin binary when it names one (to run this against
+    // another build), else this build's.
+    let plugin_bin = std::env::var_os("IMG_AUTHZ_BIN").map_or_else(bin, PathBuf::from);
+    let mut child = Command::new("timeout")
+        .arg("300")
+        .arg(plugin_bin)
+        .args(["serve", "--socket", &sock])
+        .env("REGISTRY", &s.registry)
+        .env("NOTARY", &s.notary)
+        .env("NOTARY_ROOT_CA", ca)
+        .env("DOCKER_HOST", &d.host)
+        .env("IMG_AUTHZ_STATE_DIR", tmp.path().join("state"))
+        .env("IMG_AUTHZ_POLICY", s.root.join("examples/hardened.toml"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("plugin starts");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::path::Path::new(&sock).exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the plugin socket never appeared"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    d.restart(&[&format!("--authorization-plugin={plugin}")]);
+
+    let out = s.docker(&d.host, &["run", "--rm", &image, "true"]);
+    out.denied("hardening");
+    assert!(
+        out.text().contains("--cgroupns private") && out.text().contains("default-cgroupns-mode"),
+        "{}",
+        out.text()
+    );
+    s.docker(
+        &d.host,
+        &["run", "--rm", "--cgroupns", "private", &image, "true"],
+    )
+    .allowed();
+    let out = s.docker(&d.host, &["start", &old]);
+    out.denied("hardening");
+    assert!(out.text().contains(&old), "{}", out.text());
+
+    d.stop();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let _ = std::fs::remove_file(&sock);
+}
+
+/// Safe by default: the "permissive" daemon's plugin has no policy file,
+/// so the built-in baseline applies. Failed before (no baseline: the
+/// privileged run and the data-root bind were allowed).
+#[test]
+fn the_baseline_without_a_policy_file() {
+    let s = stack();
+    let image = s.repo(&format!("baseline/{}:v1", unique("app")));
+    s.signed_image(&image);
+    let p = &s.permissive;
+    s.docker(p, &["pull", &image]).allowed();
+    let out = s.docker(p, &["run", "--rm", "--privileged", &image, "true"]);
+    out.denied("hardening");
+    assert!(
+        out.text().contains("baseline") && out.text().contains("IMG_AUTHZ_HARDENING=off"),
+        "{}",
+        out.text()
+    );
+    // Ordinary use stays allowed: a data directory, the host network, the
+    // daemon's default cgroup namespace.
+    let data = tempfile::tempdir().expect("tempdir");
+    let bind = format!("{}:/data", data.path().display());
+    s.docker(
+        p,
+        &[
+            "run",
+            "--rm",
+            "-v",
+            &bind,
+            "--network",
+            "host",
+            &image,
+            "true",
+        ],
+    )
+    .allowed();
+    let root = s.docker(p, &["info", "--format", "{{.DockerRootDir}}"]);
+    root.allowed();
+    let root = root.stdout.trim().to_string();
+    assert!(root.starts_with('/'), "{root}");
+    let out = s.docker(
+        p,
+        &["run", "--rm", "-v", &format!("{root}:/r"), &image, "true"],
+    );
+    out.denied("hardening");
+    assert!(out.text().contains("docker_socket"), "{}", out.text());
+    s.docker(p, &["run", "--rm", "--pid", "host", &image, "true"])
+        .denied("hardening");
+    s.docker(
+        p,
+        &["run", "--rm", "--cap-add", "SYS_ADMIN", &image, "true"],
+    )
+    .denied("hardening");
 }
 
 #[test]
