@@ -105,6 +105,8 @@ pub enum Op {
     Plugins,
     Tag,
     Swarm,
+    Cp,
+    Push,
 }
 
 impl Op {
@@ -117,6 +119,8 @@ impl Op {
             "plugins" => Op::Plugins,
             "tag" => Op::Tag,
             "swarm" => Op::Swarm,
+            "cp" => Op::Cp,
+            "push" => Op::Push,
             _ => return None,
         })
     }
@@ -189,6 +193,12 @@ pub struct HardeningSpec {
     pub exec_privileged: Option<bool>,
     pub volume_drivers: Option<Vec<String>>,
     pub volumes_from: Option<bool>,
+    /// Network drivers `network create` may name (the effective one:
+    /// empty is `bridge`); `None`: any the driver rule allows.
+    pub network_drivers: Option<Vec<String>>,
+    /// Log drivers a container or service may name; the daemon's default
+    /// (no `--log-driver`) is always allowed.
+    pub log_drivers: Option<Vec<String>>,
 }
 
 impl HardeningSpec {
@@ -210,7 +220,9 @@ impl HardeningSpec {
             cgroup_parent,
             exec_privileged,
             volume_drivers,
-            volumes_from
+            volumes_from,
+            network_drivers,
+            log_drivers
         );
     }
 }
@@ -454,7 +466,7 @@ impl Parser<'_> {
                 None => self.err(
                     v.span(),
                     format!(
-                        "unknown operation {} (known: import, load, build, commit, plugins, tag, swarm)",
+                        "unknown operation {} (known: import, load, build, commit, plugins, tag, swarm, cp, push)",
                         v.as_str().map_or_else(|| "(not a string)".to_string(), |s| format!("{s:?}"))
                     ),
                 ),
@@ -924,7 +936,27 @@ impl Parser<'_> {
         "exec_privileged",
         "volume_drivers",
         "volumes_from",
+        "network_drivers",
+        "log_drivers",
     ];
+
+    /// A driver allowlist: names only, never a path (dockerd would load a
+    /// plugin from a path, which no policy may allow).
+    fn driver_names(&mut self, h: Tbl<'_>, key: &str) -> Option<Vec<String>> {
+        let names = self.strings(h, key);
+        if let Some(arr) = h.get(key).as_ref().and_then(|i| i.as_array()) {
+            for v in arr.iter() {
+                let Some(n) = v.as_str() else { continue };
+                if n.is_empty() || n.contains('/') || n.contains("..") {
+                    self.err(
+                        v.span(),
+                        format!("{key}: {n:?} is not a driver name (no '/', no '..', not empty)"),
+                    );
+                }
+            }
+        }
+        names
+    }
 
     fn hardening_spec(&mut self, h: Tbl<'_>) -> HardeningSpec {
         let bind_mounts = self.strings(h, "bind_mounts");
@@ -950,6 +982,8 @@ impl Parser<'_> {
             exec_privileged: self.boolean(h, "exec_privileged"),
             volume_drivers: self.strings(h, "volume_drivers"),
             volumes_from: self.boolean(h, "volumes_from"),
+            network_drivers: self.driver_names(h, "network_drivers"),
+            log_drivers: self.driver_names(h, "log_drivers"),
         }
     }
 

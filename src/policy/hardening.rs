@@ -353,6 +353,7 @@ impl HardeningSpec {
             self.volume_driver(&hc.volume_driver, &[], "the container's volume driver")?;
         }
         self.caps(&hc.cap_add)?;
+        self.log_driver(&hc.log_driver, "a container")?;
         if self.devices == Some(false) {
             if let Some(d) = hc.devices.first() {
                 fail("devices", format!("access to host device {d}"))?;
@@ -438,6 +439,56 @@ impl HardeningSpec {
         self.volume_driver(driver, opts, "volume")
     }
 
+    /// A network's driver (created, or joined) and its driver options.
+    /// `parent` (macvlan, ipvlan) puts containers on a host interface and
+    /// `com.docker.network.bridge.name` on a host bridge: the host's
+    /// network, as `--network host` is. Checked for every driver (a
+    /// config-only network carries them for others).
+    pub fn network(&self, driver: &str, options: &[(String, String)], via: &str) -> Check {
+        let driver = if driver.is_empty() { "bridge" } else { driver };
+        if let Some(allowed) = &self.network_drivers {
+            if !allowed.iter().any(|a| a == driver) {
+                return fail(
+                    "network_drivers",
+                    format!(
+                        "{via} with network driver {driver:?} (allowed: {})",
+                        list(allowed)
+                    ),
+                );
+            }
+        }
+        if self.host_namespaces == Some(false) {
+            for (k, v) in options {
+                if matches!(k.as_str(), "parent" | "com.docker.network.bridge.name")
+                    && !v.is_empty()
+                {
+                    return fail(
+                        "host_namespaces",
+                        format!("{via} with option {k}={v}, which attaches containers to the host's network"),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `LogConfig.Type` or a service's log driver; empty is the daemon's
+    /// default, chosen by its administrator.
+    fn log_driver(&self, driver: &str, via: &str) -> Check {
+        if let Some(allowed) = &self.log_drivers {
+            if !driver.is_empty() && !allowed.iter().any(|a| a == driver) {
+                return fail(
+                    "log_drivers",
+                    format!(
+                        "{via} with log driver {driver:?} (allowed: {})",
+                        list(allowed)
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// A service spec. `host_network`: one of its networks is the host's
     /// (resolved by the caller: the CLI sends network IDs).
     pub fn service(&self, s: &ServiceSpec, host_network: bool) -> Check {
@@ -450,6 +501,7 @@ impl HardeningSpec {
             )?;
         }
         self.mounts(&s.mounts, "service")?;
+        self.log_driver(&s.log_driver, "a service")?;
         self.caps(&s.cap_add)?;
         self.security_opts(&s.security_opt)?;
         if self.sysctls == Some(false) {
@@ -458,6 +510,14 @@ impl HardeningSpec {
             }
         }
         Ok(())
+    }
+}
+
+fn list(v: &[String]) -> String {
+    if v.is_empty() {
+        "none".to_string()
+    } else {
+        v.join(", ")
     }
 }
 
@@ -532,6 +592,8 @@ mod tests {
             exec_privileged: Some(false),
             volume_drivers: Some(vec!["local".into()]),
             volumes_from: Some(false),
+            network_drivers: Some(vec!["bridge".into()]),
+            log_drivers: Some(vec!["json-file".into(), "local".into()]),
         }
     }
 

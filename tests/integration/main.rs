@@ -3,6 +3,7 @@
 
 mod core;
 mod cosign;
+mod drivers;
 mod hardening;
 mod notary_auth;
 mod ops;
