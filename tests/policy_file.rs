@@ -473,9 +473,20 @@ fn drivers_host_network_options_and_cp_under_hardening() {
     // The path rule holds whatever the allowlist says.
     denied(
         net(r#"{"Name":"n","Driver":"../../x/evil"}"#),
-        Rule::Hardening,
-        "network_drivers",
+        Rule::Plugins,
+        "is a path",
     );
+    // A plugin driver the allowlist names still needs "plugins".
+    let weave = text.replace("\"macvlan\"]", "\"macvlan\", \"weave\"]");
+    let pw = policy(dir.path(), &weave);
+    let d = decide(
+        &pw,
+        "",
+        "POST",
+        "/v1.41/networks/create",
+        Some(r#"{"Name":"n","Driver":"weave"}"#),
+    );
+    assert!(!d.allow && d.rule == Rule::Plugins, "{d:?}");
     let c = |hc: &str| {
         create(
             &p,

@@ -422,10 +422,15 @@ impl Policy {
         if let Some(d) = self.self_protection(action).await {
             return d;
         }
+        // A driver named by a path first: nothing allows it, whatever
+        // hardening says; other plugin drivers after hardening's lists.
+        if let Some(d) = self.named_drivers(action, user, true) {
+            return d;
+        }
         if let Some(d) = self.hardening(action, ctx).await {
             return d;
         }
-        if let Some(d) = self.named_drivers(action, user) {
+        if let Some(d) = self.named_drivers(action, user, false) {
             return d;
         }
         match action {
@@ -1020,7 +1025,7 @@ impl Policy {
     /// plugin: built-in drivers pass, any other is the `plugins` operation,
     /// and a name with `/` or `..` (a path dockerd joins into its plugin
     /// directories, loading a plugin from any file) is never allowed.
-    fn named_drivers(&self, action: &Action, user: &str) -> Option<Decision> {
+    fn named_drivers(&self, action: &Action, user: &str, paths_only: bool) -> Option<Decision> {
         let mut named: Vec<(DriverKind, &str)> = Vec::new();
         match action {
             Action::ContainerCreate(c) => {
@@ -1048,6 +1053,7 @@ impl Policy {
         }
         named
             .into_iter()
+            .filter(|(_, n)| !paths_only || is_path(n))
             .map(|(k, n)| self.driver(k, n, user))
             .find(|d| !d.allow)
     }
@@ -1060,7 +1066,7 @@ impl Policy {
                 format!("{} driver {name:?} is built in", kind.as_str()),
             );
         }
-        if name.contains('/') || name.contains("..") {
+        if is_path(name) {
             // Enforced in audit mode too: it hands out the host.
             return Decision::deny(
                 Rule::Plugins,
@@ -1278,6 +1284,11 @@ impl Policy {
             _ => None,
         }
     }
+}
+
+/// A driver name dockerd would join into its plugin directories as a path.
+fn is_path(name: &str) -> bool {
+    name.contains('/') || name.contains("..")
 }
 
 /// The drivers a HostConfig names: its log driver and volume drivers.
