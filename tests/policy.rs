@@ -146,6 +146,11 @@ const ROWS: &[Row] = &[
     ("", "POST", "/v1.51/networks/create", Some(r#"{"Name":"n","Driver":"ipvlan","Options":{"parent":"eth0"}}"#), true, Rule::Default),
     // A network made before the fix: dockerd cannot be asked here.
     ("", "POST", "/v1.41/networks/pwn/connect", Some(r#"{"Container":"c"}"#), false, Rule::Plugins),
+    // Joining a user-defined network asks dockerd for its drivers (and
+    // fails closed here, where dockerd cannot be asked); predefined ones do not.
+    ("", "POST", "/v1.41/containers/create", Some(r#"{"Image":"127.0.0.1:5000/a:v1","HostConfig":{"NetworkMode":"pwn"}}"#), false, Rule::Plugins),
+    ("", "POST", "/v1.41/containers/create", Some(r#"{"Image":"127.0.0.1:5000/a:v1","NetworkingConfig":{"EndpointsConfig":{"pwn":{}}}}"#), false, Rule::Plugins),
+    ("", "POST", "/v1.41/containers/create", Some(r#"{"Image":"127.0.0.1:5000/a:v1","HostConfig":{"NetworkMode":"bridge"},"NetworkingConfig":{"EndpointsConfig":{"bridge":null}}}"#), true, Rule::RegistryAllowlist),
     ("", "POST", "/v1.41/containers/create", Some(r#"{"Image":"127.0.0.1:5000/a:v1","HostConfig":{"LogConfig":{"Type":"../../x/evil"}}}"#), false, Rule::Plugins),
     ("", "POST", "/v1.41/containers/create", Some(r#"{"Image":"127.0.0.1:5000/a:v1","HostConfig":{"LogConfig":{"Type":"weave"}}}"#), false, Rule::Plugins),
     ("", "POST", "/v1.41/containers/create", Some(r#"{"Image":"127.0.0.1:5000/a:v1","HostConfig":{"LogConfig":{"Type":"syslog"}}}"#), true, Rule::RegistryAllowlist),

@@ -549,6 +549,17 @@ impl Policy {
             }
 
             Action::ContainerCreate(c) => {
+                // Networks it joins may have been made with a plugin driver
+                // before this plugin checked drivers.
+                let modes = c.host_configs.iter().map(|h| h.network_mode.as_str());
+                for n in modes.chain(c.endpoint_networks.iter().map(String::as_str)) {
+                    if !predefined_network(n) {
+                        let d = self.network_connect(n, user).await;
+                        if !d.allow {
+                            return d;
+                        }
+                    }
+                }
                 let d = self
                     .image_in_use(&c.image, "the container image", user)
                     .await;
@@ -1284,6 +1295,12 @@ impl Policy {
             _ => None,
         }
     }
+}
+
+/// Network modes that name no user-defined network: the predefined
+/// networks (built-in drivers) and another container's namespace.
+fn predefined_network(mode: &str) -> bool {
+    matches!(mode, "" | "default" | "bridge" | "host" | "none") || mode.starts_with("container:")
 }
 
 /// A driver name dockerd would join into its plugin directories as a path.

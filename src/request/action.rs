@@ -201,6 +201,9 @@ pub struct ContainerSpec {
     /// also appear at the top level of the body (a deprecated, still honoured
     /// form); each source is listed so that every one of them is checked.
     pub host_configs: Vec<HostConfig>,
+    /// `NetworkingConfig.EndpointsConfig` keys: networks the container
+    /// joins besides its `NetworkMode`.
+    pub endpoint_networks: Vec<String>,
 }
 
 /// A swarm service spec (`POST /services/create`, `/services/{id}/update`).

@@ -420,7 +420,17 @@ fn container_create(v: Option<&Value>, q: &Query) -> Result<ContainerSpec, Decod
         platform: q.get("platform").to_string(),
         user: root.string("User").map_err(&e)?,
         host_configs: host_configs(&root).map_err(&e)?,
+        endpoint_networks: endpoint_networks(&root).map_err(&e)?,
     })
+}
+
+/// The keys of `NetworkingConfig.EndpointsConfig` (a Go map: keys exact,
+/// every one kept; the endpoint settings do not matter here).
+fn endpoint_networks(root: &Struct<'_>) -> Result<Vec<String>, JsonError> {
+    let Some(nc) = root.sub("NetworkingConfig")? else {
+        return Ok(Vec::new());
+    };
+    nc.struct_map_keys("EndpointsConfig")
 }
 
 /// The HostConfig sources of a container body: `HostConfig`, and (20.10's

@@ -212,19 +212,33 @@ fn a_network_driver_named_by_a_path_never_loads() {
 
     let net = unique("pwn");
     let create = s.guarded(&["network", "create", "-d", &driver, &net]);
-    // Were it allowed, carry the attack on: a container on that network.
+    // Were it allowed, carry the attack on: a container on that network,
+    // and look for the veth end while it runs.
     let run = create.ok.then(|| {
-        let r = s.guarded(&["run", "--rm", "--network", &net, &image, "ip", "link"]);
+        let victim = unique("victim");
+        let r = s.guarded(&[
+            "run",
+            "-d",
+            "--name",
+            &victim,
+            "--network",
+            &net,
+            &image,
+            "sleep",
+            "30",
+        ]);
+        let on_host = veth.b_on_host();
+        let _ = s.guarded(&["rm", "-f", &victim]);
         let _ = s.guarded(&["network", "rm", &net]);
-        r
+        (r, on_host)
     });
-    let on_host = veth.b_on_host();
+    let on_host = veth.b_on_host() && run.as_ref().is_none_or(|(_, h)| *h);
     let _ = s.guarded(&["volume", "rm", "-f", &vol]);
 
     let seen = format!(
         "network create: {}\nrun on it: {}\nplugin calls: {:?}",
         create.text(),
-        run.as_ref().map(|r| r.text()).unwrap_or_default(),
+        run.as_ref().map(|(r, _)| r.text()).unwrap_or_default(),
         fake.calls()
     );
     assert!(
