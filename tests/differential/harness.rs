@@ -1291,9 +1291,11 @@ fn check_view(case: &Case, view: &Value, stats: &mut Stats, out: &mut Vec<Findin
         Action::CopyTo { container } => eq("target", json!(var0), json!(container)),
         Action::NetworkConnect { network } => eq("target", json!(var0), json!(network)),
         Action::RemoteRead { image, search, .. } => {
+            // GET handlers' r.Form is the URL query (Go parses no GET body).
+            let q = |k: &str| form_get(&view["query"], k).to_string();
             let go = match (*search, d.route) {
-                (true, _) => f("term"),
-                (false, Some(img_authz::request::routes::RouteId::PluginPrivileges)) => f("remote"),
+                (true, _) => q("term"),
+                (false, Some(img_authz::request::routes::RouteId::PluginPrivileges)) => q("remote"),
                 (false, _) => var0.to_string(),
             };
             eq("remote read", json!(go), json!(image));
