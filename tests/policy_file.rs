@@ -556,6 +556,22 @@ fn drivers_host_network_options_and_cp_under_hardening() {
     );
 }
 
+/// A driver named by a path is denied even in audit mode: it hands out
+/// the host. Other plugin drivers are audited like any operation.
+#[test]
+fn path_named_drivers_are_never_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = policy(
+        dir.path(),
+        "version = 1\n[global]\nmode = \"audit\"\n[[rules]]\nname = \"i\"\nrepositories = [\"reg.io/*\"]\nverifier = \"none\"\n",
+    );
+    let net = |body: &str| decide(&p, "", "POST", "/v1.41/networks/create", Some(body));
+    let d = net(r#"{"Name":"n","Driver":"../../x/evil"}"#);
+    assert!(!d.allow && !d.audit && d.rule == Rule::Plugins, "{d:?}");
+    let d = net(r#"{"Name":"n","Driver":"weave"}"#);
+    assert!(d.allow && d.audit && d.rule == Rule::Plugins, "{d:?}");
+}
+
 #[test]
 fn without_a_policy_file_hardening_is_off() {
     let dir = tempfile::tempdir().unwrap();

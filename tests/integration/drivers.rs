@@ -265,11 +265,19 @@ fn a_network_driver_named_by_a_path_never_loads() {
         .denied("plugins");
     s.guarded(&["run", "--rm", "--log-driver", &driver, &image, "true"])
         .denied("plugins");
-    // Built-in drivers stay allowed.
+    // Built-in drivers stay allowed, and joining their networks (which
+    // asks dockerd for the network's drivers) too.
     let ok = unique("n");
     s.guarded(&["network", "create", "-d", "bridge", &ok])
         .allowed();
-    s.guarded(&["network", "rm", &ok]).allowed();
+    let c = unique("c");
+    s.guarded(&["create", "--name", &c, "--network", &ok, &image, "true"])
+        .allowed();
+    let other = unique("n");
+    s.guarded(&["network", "create", &other]).allowed();
+    s.guarded(&["network", "connect", &other, &c]).allowed();
+    s.guarded(&["rm", "-f", &c]).allowed();
+    s.guarded(&["network", "rm", &ok, &other]).allowed();
 }
 
 /// `docker cp` into a container can replace its entrypoint with an
@@ -310,4 +318,9 @@ fn push_to_an_unauthorized_registry_is_denied() {
     let out = s.guarded(&["push", &out_name]);
     let _ = s.guarded(&["rmi", &out_name]);
     out.denied("push");
+    // The authorized registry still takes pushes.
+    s.guarded(&["push", &image]).allowed();
+    // A search that would make dockerd contact another registry.
+    s.guarded(&["search", "127.0.0.2:1/exfil"])
+        .denied("registry-allowlist");
 }
