@@ -5,7 +5,8 @@
 //! container can reach the host is checked where dockerd takes it:
 //! `HostConfig` (and 20.10's top-level copy), `Mounts` of type bind and
 //! volume (with the local driver's `o=bind`), volume creation, exec, service
-//! specs, and the deprecated HostConfig of `start`.
+//! specs, the deprecated HostConfig of `start`, and networks (their driver
+//! and host-interface options) created or joined.
 
 use crate::request::action::{HostConfig, Mount, ServiceSpec};
 use crate::request::routes::version_less;
@@ -1004,6 +1005,61 @@ mod tests {
             None
         );
         assert_eq!(check(paths(None, None)), None);
+    }
+
+    #[test]
+    fn networks_and_log_drivers() {
+        let h = hardened();
+        let o = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
+        let check =
+            |d: &str, opts: &[(String, String)]| h.network(d, opts, "n").err().map(|v| v.check);
+        assert_eq!(check("", &[]), None, "empty is bridge");
+        assert_eq!(
+            check(
+                "bridge",
+                &o("com.docker.network.bridge.enable_icc", "false")
+            ),
+            None
+        );
+        assert_eq!(check("macvlan", &[]), Some("network_drivers"));
+        assert_eq!(
+            check("bridge", &o("com.docker.network.bridge.name", "docker0")),
+            Some("host_namespaces")
+        );
+        assert_eq!(check("null", &o("parent", "eth0")), Some("network_drivers"));
+        let open = HardeningSpec {
+            host_namespaces: Some(false),
+            ..Default::default()
+        };
+        assert_eq!(
+            open.network("ipvlan", &o("parent", "eth0.10"), "n")
+                .err()
+                .map(|v| v.check),
+            Some("host_namespaces")
+        );
+        assert!(open.network("ipvlan", &o("parent", ""), "n").is_ok());
+        assert!(HardeningSpec::default()
+            .network("macvlan", &o("parent", "eth0"), "n")
+            .is_ok());
+        let with_log = |t: &str| HostConfig {
+            log_driver: t.into(),
+            ..Default::default()
+        };
+        assert_eq!(check_hc(&h, with_log("syslog")), Some("log_drivers"));
+        assert_eq!(check_hc(&h, with_log("local")), None);
+        assert_eq!(check_hc(&h, with_log("")), None, "the daemon's default");
+        let svc = ServiceSpec {
+            log_driver: "gelf".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            h.service(&svc, false).err().map(|v| v.check),
+            Some("log_drivers")
+        );
+    }
+
+    fn check_hc(h: &HardeningSpec, hc: HostConfig) -> Option<&'static str> {
+        h.host_config(&hc, None).err().map(|v| v.check)
     }
 
     #[test]
