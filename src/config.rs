@@ -677,10 +677,10 @@ mod tests {
     fn allow_list() {
         let a = Allow::parse("load, BUILD,tag").unwrap();
         assert!(a.load && a.build && a.tag && !a.import && !a.commit && !a.plugins && !a.swarm);
+        assert_eq!(a.to_string(), "load,build,tag");
         let a = Allow::parse("cp, PUSH").unwrap();
         assert!(a.cp && a.push && !a.plugins);
         assert_eq!(a.to_string(), "cp,push");
-        assert_eq!(a.to_string(), "load,build,tag");
         assert!(matches!(
             Allow::parse("everything"),
             Err(ConfigError::Allow(_))
