@@ -19,7 +19,7 @@ pub enum ConfigError {
     Notary { value: String, why: String },
     #[error("NOTARY_ROOT_CA: {0}")]
     RootCa(String),
-    #[error("IMG_AUTHZ_ALLOW: unknown setting {0:?} (known: import, load, build, commit, plugins, tag, swarm)")]
+    #[error("IMG_AUTHZ_ALLOW: unknown setting {0:?} (known: import, load, build, commit, plugins, tag, swarm, cp, push)")]
     Allow(String),
     #[error("{name}: {why}")]
     Invalid { name: &'static str, why: String },
@@ -43,6 +43,11 @@ pub struct Allow {
     pub tag: bool,
     /// Joining a swarm, whose managers then schedule tasks here unchecked.
     pub swarm: bool,
+    /// `docker cp` into a container (under hardening only: without it,
+    /// copying in is allowed).
+    pub cp: bool,
+    /// `docker push` to a registry no rule authorizes.
+    pub push: bool,
 }
 
 impl Allow {
@@ -57,6 +62,8 @@ impl Allow {
                 "plugins" => a.plugins = true,
                 "tag" => a.tag = true,
                 "swarm" => a.swarm = true,
+                "cp" => a.cp = true,
+                "push" => a.push = true,
                 "none" => {}
                 _ => return Err(ConfigError::Allow(item.to_string())),
             }
@@ -75,6 +82,8 @@ impl fmt::Display for Allow {
             (self.plugins, "plugins"),
             (self.tag, "tag"),
             (self.swarm, "swarm"),
+            (self.cp, "cp"),
+            (self.push, "push"),
         ]
         .iter()
         .filter(|(on, _)| *on)
@@ -724,6 +733,9 @@ mod tests {
         let a = Allow::parse("load, BUILD,tag").unwrap();
         assert!(a.load && a.build && a.tag && !a.import && !a.commit && !a.plugins && !a.swarm);
         assert_eq!(a.to_string(), "load,build,tag");
+        let a = Allow::parse("cp, PUSH").unwrap();
+        assert!(a.cp && a.push && !a.plugins);
+        assert_eq!(a.to_string(), "cp,push");
         assert!(matches!(
             Allow::parse("everything"),
             Err(ConfigError::Allow(_))

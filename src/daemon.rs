@@ -128,6 +128,17 @@ pub struct NetworkInfo {
     pub name: String,
     #[serde(rename = "Driver", default)]
     pub driver: String,
+    #[serde(rename = "IPAM", default)]
+    pub ipam: Option<NetworkIpam>,
+    /// Driver options (`parent`, `com.docker.network.bridge.name`, ...).
+    #[serde(rename = "Options", default)]
+    pub options: Option<std::collections::BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct NetworkIpam {
+    #[serde(rename = "Driver", default)]
+    pub driver: String,
 }
 
 /// How long the answer to "which image store" is reused.

@@ -142,6 +142,59 @@ const ROWS: &[Row] = &[
     ("plugins", "POST", "/v1.41/plugins/other/enable", None, true, Rule::Plugins),
     ("", "POST", "/v1.41/plugins/other/set", Some(r#"["mnt.source=/"]"#), false, Rule::SelfProtection),
     ("", "POST", "/v1.41/containers/c/stop", None, true, Rule::Default),
+    // Issue 12, hole 3: drivers dockerd would load as plugins. Built-in
+    // ones pass, others are the plugins operation, paths never pass.
+    ("", "POST", "/v1.41/networks/create", Some(r#"{"Name":"n"}"#), true, Rule::Default),
+    ("", "POST", "/v1.41/networks/create", Some(r#"{"Name":"n","Driver":"macvlan","IPAM":{"Driver":"default"}}"#), true, Rule::Default),
+    ("", "POST", "/v1.41/networks/create", Some(r#"{"Name":"n","Driver":"null","IPAM":{"Driver":"null"}}"#), true, Rule::Default),
+    ("", "POST", "/v1.41/networks/create", Some(r#"{"Name":"pwn","Driver":"../../../var/lib/docker/volumes/v/_data/evil"}"#), false, Rule::Plugins),
+    ("plugins", "POST", "/v1.41/networks/create", Some(r#"{"Name":"pwn","Driver":"../../../var/lib/docker/volumes/v/_data/evil"}"#), false, Rule::Plugins),
+    ("", "POST", "/v1.41/networks/create", Some(r#"{"Name":"n","Driver":"weave"}"#), false, Rule::Plugins),
+    ("", "POST", "/v1.41/networks/create", Some(r#"{"Name":"n","Driver":"none"}"#), false, Rule::Plugins),
+    ("", "POST", "/v1.41/networks/create", Some(r#"{"Name":"n","Driver":"Bridge"}"#), false, Rule::Plugins),
+    ("plugins", "POST", "/v1.41/networks/create", Some(r#"{"Name":"n","Driver":"weave"}"#), true, Rule::Default),
+    ("plugins", "POST", "/v1.41/networks/create", Some(r#"{"Name":"n","Driver":"store/weave:latest"}"#), false, Rule::Plugins),
+    ("", "POST", "/v1.41/networks/create", Some(r#"{"Name":"n","IPAM":{"Driver":"../evil"}}"#), false, Rule::Plugins),
+    ("", "POST", "/v1.41/networks/create", Some(r#"{"Name":"n","IPAM":{"Driver":"infoblox"}}"#), false, Rule::Plugins),
+    ("", "POST", "/v1.51/networks/create", Some(r#"{"Name":"n","Driver":"ipvlan","Options":{"parent":"eth0"}}"#), true, Rule::Default),
+    // A network made before the fix: dockerd cannot be asked here.
+    ("", "POST", "/v1.41/networks/pwn/connect", Some(r#"{"Container":"c"}"#), false, Rule::Plugins),
+    // Joining a user-defined network asks dockerd for its drivers (and
+    // fails closed here, where dockerd cannot be asked); predefined ones do not.
+    ("", "POST", "/v1.41/containers/create", Some(r#"{"Image":"127.0.0.1:5000/a:v1","HostConfig":{"NetworkMode":"pwn"}}"#), false, Rule::Plugins),
+    ("", "POST", "/v1.41/containers/create", Some(r#"{"Image":"127.0.0.1:5000/a:v1","NetworkingConfig":{"EndpointsConfig":{"pwn":{}}}}"#), false, Rule::Plugins),
+    ("", "POST", "/v1.41/containers/create", Some(r#"{"Image":"127.0.0.1:5000/a:v1","HostConfig":{"NetworkMode":"bridge"},"NetworkingConfig":{"EndpointsConfig":{"bridge":null}}}"#), true, Rule::RegistryAllowlist),
+    ("", "POST", "/v1.41/containers/create", Some(r#"{"Image":"127.0.0.1:5000/a:v1","HostConfig":{"LogConfig":{"Type":"../../x/evil"}}}"#), false, Rule::Plugins),
+    ("", "POST", "/v1.41/containers/create", Some(r#"{"Image":"127.0.0.1:5000/a:v1","HostConfig":{"LogConfig":{"Type":"weave"}}}"#), false, Rule::Plugins),
+    ("", "POST", "/v1.41/containers/create", Some(r#"{"Image":"127.0.0.1:5000/a:v1","HostConfig":{"LogConfig":{"Type":"syslog"}}}"#), true, Rule::RegistryAllowlist),
+    ("", "POST", "/v1.41/containers/create", Some(r#"{"Image":"127.0.0.1:5000/a:v1","LogConfig":{"Type":"/x/evil"}}"#), false, Rule::Plugins),
+    ("", "POST", "/v1.23/containers/c/start", Some(r#"{"LogConfig":{"Type":"/x/evil"}}"#), false, Rule::Plugins),
+    ("", "POST", "/v1.41/containers/create", Some(r#"{"Image":"127.0.0.1:5000/a:v1","HostConfig":{"VolumeDriver":"../../x/evil","Binds":["v:/v"]}}"#), false, Rule::Plugins),
+    ("", "POST", "/v1.41/containers/create", Some(r#"{"Image":"127.0.0.1:5000/a:v1","HostConfig":{"Mounts":[{"Type":"volume","Target":"/v","VolumeOptions":{"DriverConfig":{"Name":"sshfs"}}}]}}"#), false, Rule::Hardening), // the baseline's volume_drivers comes first
+    ("", "POST", "/v1.41/volumes/create", Some(r#"{"Name":"v","Driver":"../../../tmp/evil"}"#), false, Rule::Plugins),
+    ("plugins", "POST", "/v1.41/volumes/create", Some(r#"{"Name":"v","Driver":"../../../tmp/evil"}"#), false, Rule::Plugins),
+    ("", "POST", "/v1.41/volumes/create", Some(r#"{"Name":"v","Driver":"local"}"#), true, Rule::Default),
+    ("", "POST", "/v1.41/services/create", Some(r#"{"TaskTemplate":{"ContainerSpec":{"Image":"127.0.0.1:5000/x:1"},"LogDriver":{"Name":"/x/evil"}}}"#), false, Rule::Plugins),
+    ("", "POST", "/v1.41/secrets/create", Some(r#"{"Name":"s","Driver":{"Name":"vault"}}"#), false, Rule::Plugins),
+    ("", "POST", "/v1.41/secrets/create", Some(r#"{"Name":"s","Data":"eA=="}"#), true, Rule::Default),
+    // docker cp into a container: denied where hardening applies, which the
+    // built-in baseline makes everywhere by default (see tests/policy_file.rs).
+    ("", "PUT", "/v1.41/containers/c/archive?path=%2F", None, false, Rule::Cp),
+    // Pushes leave for authorized registries only, unless "push" is allowed.
+    ("", "POST", "/v1.41/images/127.0.0.1:5000/a/push?tag=v1", None, true, Rule::Push),
+    ("", "POST", "/v1.41/images/evil.io/a/push?tag=v1", None, false, Rule::Push),
+    ("", "POST", "/v1.41/images/busybox/push", None, false, Rule::Push),
+    ("push", "POST", "/v1.41/images/evil.io/a/push?tag=v1", None, true, Rule::Push),
+    // Reads that make dockerd contact a registry.
+    ("", "GET", "/v1.41/distribution/evil.io/x:1/json", None, false, Rule::RegistryAllowlist),
+    ("", "GET", "/v1.41/distribution/127.0.0.1:5000/x:1/json", None, true, Rule::RegistryAllowlist),
+    ("", "GET", "/v1.41/plugins/privileges?remote=evil.io/p", None, false, Rule::RegistryAllowlist),
+    ("", "GET", "/v1.41/plugins/privileges?remote=reg.local/p", None, true, Rule::RegistryAllowlist),
+    ("", "GET", "/v1.41/images/search?term=evil.io%2Fx", None, false, Rule::RegistryAllowlist),
+    ("", "GET", "/v1.41/images/search?term=localhost%2Fx", None, false, Rule::RegistryAllowlist),
+    ("", "GET", "/v1.41/images/search?term=REG.LOCAL%2Fx", None, true, Rule::RegistryAllowlist),
+    ("", "GET", "/v1.41/images/search?term=busybox", None, true, Rule::Default),
+    ("", "GET", "/v1.41/images/search?term=library%2Fbusybox", None, true, Rule::Default),
 ];
 
 #[test]

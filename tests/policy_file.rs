@@ -482,6 +482,148 @@ fn hardening_overrides_for_users() {
     );
 }
 
+/// Issue 12: network and log driver allowlists, host-network options of
+/// network drivers, and `docker cp` under hardening.
+#[test]
+fn drivers_host_network_options_and_cp_under_hardening() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = HARDENED.replacen(
+        "volumes_from = false\n",
+        "volumes_from = false\nnetwork_drivers = [\"bridge\", \"macvlan\"]\nlog_drivers = [\"json-file\"]\n",
+        1,
+    );
+    assert!(text.contains("network_drivers"));
+    let p = policy(dir.path(), &text);
+    let net = |body: &str| decide(&p, "", "POST", "/v1.41/networks/create", Some(body));
+    let denied = |d: Decision, rule: Rule, check: &str| {
+        assert!(!d.allow && d.rule == rule, "{check}: {d:?}");
+        assert!(d.reason.contains(check), "{check}: {}", d.reason);
+    };
+    assert!(net(r#"{"Name":"n"}"#).allow);
+    assert!(net(r#"{"Name":"n","Driver":"macvlan"}"#).allow);
+    denied(
+        net(r#"{"Name":"n","Driver":"ipvlan"}"#),
+        Rule::Hardening,
+        "network_drivers",
+    );
+    denied(
+        net(r#"{"Name":"n","Driver":"macvlan","Options":{"parent":"eth0"}}"#),
+        Rule::Hardening,
+        "host_namespaces",
+    );
+    denied(
+        net(r#"{"Name":"n","Options":{"com.docker.network.bridge.name":"docker0"}}"#),
+        Rule::Hardening,
+        "host_namespaces",
+    );
+    // A config-only network carries the options for a later --config-from.
+    denied(
+        net(r#"{"Name":"n","Driver":"null","ConfigOnly":true,"Options":{"parent":"eth0"}}"#),
+        Rule::Hardening,
+        "network_drivers",
+    );
+    // The path rule holds whatever the allowlist says.
+    denied(
+        net(r#"{"Name":"n","Driver":"../../x/evil"}"#),
+        Rule::Plugins,
+        "is a path",
+    );
+    // A plugin driver the allowlist names still needs "plugins".
+    let weave = text.replace("\"macvlan\"]", "\"macvlan\", \"weave\"]");
+    let pw = policy(dir.path(), &weave);
+    let d = decide(
+        &pw,
+        "",
+        "POST",
+        "/v1.41/networks/create",
+        Some(r#"{"Name":"n","Driver":"weave"}"#),
+    );
+    assert!(!d.allow && d.rule == Rule::Plugins, "{d:?}");
+    let c = |hc: &str| {
+        create(
+            &p,
+            "",
+            &format!(r#"{{"Image":"reg.io/app:1","HostConfig":{hc}}}"#),
+        )
+    };
+    assert!(c(r#"{"LogConfig":{"Type":"json-file"}}"#).allow);
+    assert!(c(r#"{"LogConfig":{"Type":""}}"#).allow);
+    denied(
+        c(r#"{"LogConfig":{"Type":"syslog"}}"#),
+        Rule::Hardening,
+        "log_drivers",
+    );
+    let svc = decide(
+        &p,
+        "",
+        "POST",
+        "/v1.41/services/create",
+        Some(
+            r#"{"TaskTemplate":{"ContainerSpec":{"Image":"reg.io/x:1"},"LogDriver":{"Name":"gelf"}}}"#,
+        ),
+    );
+    denied(svc, Rule::Hardening, "log_drivers");
+    // docker cp into a container: the cp operation, off under hardening.
+    let cp = decide(
+        &p,
+        "",
+        "PUT",
+        "/v1.41/containers/c/archive?path=%2Fbin",
+        None,
+    );
+    assert!(!cp.allow && cp.rule == Rule::Cp, "{cp:?}");
+    assert!(cp.hint.contains("\"cp\""), "{}", cp.hint);
+    let allowed = text.replacen(
+        "version = 1\n",
+        "version = 1\n[global]\nallow = [\"cp\"]\n",
+        1,
+    );
+    let p2 = policy(dir.path(), &allowed);
+    assert!(
+        decide(
+            &p2,
+            "",
+            "PUT",
+            "/v1.41/containers/c/archive?path=%2Fbin",
+            None
+        )
+        .allow
+    );
+    // Allowlists hold names, never paths; errors name their line.
+    let bad = text.replace(
+        "log_drivers = [\"json-file\"]",
+        "log_drivers = [\"json-file\",\n  \"../../x/evil\"]",
+    );
+    let e = file::parse(&bad, &dir.path().join("policy.toml")).unwrap_err();
+    let line = bad
+        .lines()
+        .position(|l| l.contains("../../x/evil"))
+        .unwrap()
+        + 1;
+    assert!(
+        e.errors
+            .iter()
+            .any(|x| x.line == line && x.message.contains("not a driver name")),
+        "{e}"
+    );
+}
+
+/// A driver named by a path is denied even in audit mode: it hands out
+/// the host. Other plugin drivers are audited like any operation.
+#[test]
+fn path_named_drivers_are_never_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = policy(
+        dir.path(),
+        "version = 1\n[global]\nmode = \"audit\"\n[[rules]]\nname = \"i\"\nrepositories = [\"reg.io/*\"]\nverifier = \"none\"\n",
+    );
+    let net = |body: &str| decide(&p, "", "POST", "/v1.41/networks/create", Some(body));
+    let d = net(r#"{"Name":"n","Driver":"../../x/evil"}"#);
+    assert!(!d.allow && !d.audit && d.rule == Rule::Plugins, "{d:?}");
+    let d = net(r#"{"Name":"n","Driver":"weave"}"#);
+    assert!(d.allow && d.audit && d.rule == Rule::Plugins, "{d:?}");
+}
+
 /// Hole 2: on cgroup v1 dockerd gives a container without `CgroupnsMode`
 /// the host's cgroup namespace, at every API version. Failed before the
 /// fix (an empty mode at API 1.41 was taken as private).

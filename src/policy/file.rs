@@ -110,6 +110,8 @@ pub enum Op {
     Plugins,
     Tag,
     Swarm,
+    Cp,
+    Push,
 }
 
 impl Op {
@@ -122,6 +124,8 @@ impl Op {
             "plugins" => Op::Plugins,
             "tag" => Op::Tag,
             "swarm" => Op::Swarm,
+            "cp" => Op::Cp,
+            "push" => Op::Push,
             _ => return None,
         })
     }
@@ -200,6 +204,12 @@ pub struct HardeningSpec {
     pub seccomp_profiles: Option<Vec<String>>,
     /// Not a key: the baseline's own checks and the daemon's facts.
     pub builtin: super::hardening::BuiltIn,
+    /// Network drivers `network create` may name (the effective one:
+    /// empty is `bridge`); `None`: any the driver rule allows.
+    pub network_drivers: Option<Vec<String>>,
+    /// Log drivers a container or service may name; the daemon's default
+    /// (no `--log-driver`) is always allowed.
+    pub log_drivers: Option<Vec<String>>,
 }
 
 impl HardeningSpec {
@@ -222,7 +232,9 @@ impl HardeningSpec {
             exec_privileged,
             volume_drivers,
             volumes_from,
-            seccomp_profiles
+            seccomp_profiles,
+            network_drivers,
+            log_drivers
         );
     }
 }
@@ -466,7 +478,7 @@ impl Parser<'_> {
                 None => self.err(
                     v.span(),
                     format!(
-                        "unknown operation {} (known: import, load, build, commit, plugins, tag, swarm)",
+                        "unknown operation {} (known: import, load, build, commit, plugins, tag, swarm, cp, push)",
                         v.as_str().map_or_else(|| "(not a string)".to_string(), |s| format!("{s:?}"))
                     ),
                 ),
@@ -1024,7 +1036,27 @@ impl Parser<'_> {
         "volume_drivers",
         "volumes_from",
         "seccomp_profiles",
+        "network_drivers",
+        "log_drivers",
     ];
+
+    /// A driver allowlist: names only, never a path (dockerd would load a
+    /// plugin from a path, which no policy may allow).
+    fn driver_names(&mut self, h: Tbl<'_>, key: &str) -> Option<Vec<String>> {
+        let names = self.strings(h, key);
+        if let Some(arr) = h.get(key).as_ref().and_then(|i| i.as_array()) {
+            for v in arr.iter() {
+                let Some(n) = v.as_str() else { continue };
+                if n.is_empty() || n.contains('/') || n.contains("..") {
+                    self.err(
+                        v.span(),
+                        format!("{key}: {n:?} is not a driver name (no '/', no '..', not empty)"),
+                    );
+                }
+            }
+        }
+        names
+    }
 
     fn hardening_spec(&mut self, h: Tbl<'_>) -> HardeningSpec {
         let bind_mounts = self.strings(h, "bind_mounts");
@@ -1062,6 +1094,8 @@ impl Parser<'_> {
             volumes_from: self.boolean(h, "volumes_from"),
             seccomp_profiles,
             builtin: Default::default(),
+            network_drivers: self.driver_names(h, "network_drivers"),
+            log_drivers: self.driver_names(h, "log_drivers"),
         }
     }
 

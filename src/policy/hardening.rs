@@ -5,7 +5,8 @@
 //! container can reach the host is checked where dockerd takes it:
 //! `HostConfig` (and 20.10's top-level copy), `Mounts` of type bind and
 //! volume (with the local driver's `o=bind`), volume creation, exec, service
-//! specs, the deprecated HostConfig of `start`, and at start the
+//! specs, the deprecated HostConfig of `start`, networks (their driver
+//! and host-interface options) created or joined, and at start the
 //! namespace modes dockerd stored for the container (its defaults filled in).
 //!
 //! The built-in baseline (`super::baseline`) sets some of these checks and a
@@ -465,6 +466,7 @@ impl HardeningSpec {
             self.volume_driver(&hc.volume_driver, &[], "the container's volume driver")?;
         }
         self.caps(&hc.cap_add)?;
+        self.log_driver(&hc.log_driver, "a container")?;
         if self.devices == Some(false) {
             if let Some(d) = hc.devices.first() {
                 fail("devices", format!("access to host device {d}"))?;
@@ -581,6 +583,56 @@ impl HardeningSpec {
         self.volume_driver(driver, opts, "volume")
     }
 
+    /// A network's driver (created, or joined) and its driver options.
+    /// `parent` (macvlan, ipvlan) puts containers on a host interface and
+    /// `com.docker.network.bridge.name` on a host bridge: the host's
+    /// network, as `--network host` is. Checked for every driver (a
+    /// config-only network carries them for others).
+    pub fn network(&self, driver: &str, options: &[(String, String)], via: &str) -> Check {
+        let driver = if driver.is_empty() { "bridge" } else { driver };
+        if let Some(allowed) = &self.network_drivers {
+            if !allowed.iter().any(|a| a == driver) {
+                return fail(
+                    "network_drivers",
+                    format!(
+                        "{via} with network driver {driver:?} (allowed: {})",
+                        list(allowed)
+                    ),
+                );
+            }
+        }
+        if self.host_namespaces == Some(false) {
+            for (k, v) in options {
+                if matches!(k.as_str(), "parent" | "com.docker.network.bridge.name")
+                    && !v.is_empty()
+                {
+                    return fail(
+                        "host_namespaces",
+                        format!("{via} with option {k}={v}, which attaches containers to the host's network"),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `LogConfig.Type` or a service's log driver; empty is the daemon's
+    /// default, chosen by its administrator.
+    fn log_driver(&self, driver: &str, via: &str) -> Check {
+        if let Some(allowed) = &self.log_drivers {
+            if !driver.is_empty() && !allowed.iter().any(|a| a == driver) {
+                return fail(
+                    "log_drivers",
+                    format!(
+                        "{via} with log driver {driver:?} (allowed: {})",
+                        list(allowed)
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// A service spec. `host_network`: one of its networks is the host's
     /// (resolved by the caller: the CLI sends network IDs).
     pub fn service(&self, s: &ServiceSpec, host_network: bool) -> Check {
@@ -593,6 +645,7 @@ impl HardeningSpec {
             )?;
         }
         self.mounts(&s.mounts, "service")?;
+        self.log_driver(&s.log_driver, "a service")?;
         self.caps(&s.cap_add)?;
         self.security_opts(&s.security_opt)?;
         if self.sysctls == Some(false) {
@@ -613,6 +666,14 @@ fn cgroupns_host(what: &str) -> Check {
              in dockerd's daemon.json"
         ),
     )
+}
+
+fn list(v: &[String]) -> String {
+    if v.is_empty() {
+        "none".to_string()
+    } else {
+        v.join(", ")
+    }
 }
 
 /// An SELinux label option that may take the container out of its
@@ -663,6 +724,8 @@ mod tests {
                 daemon: Some(Arc::new(DaemonFacts::default())),
                 ..Default::default()
             },
+            network_drivers: Some(vec!["bridge".into()]),
+            log_drivers: Some(vec!["json-file".into(), "local".into()]),
         }
     }
 
@@ -1157,6 +1220,61 @@ mod tests {
             None
         );
         assert_eq!(check(paths(None, None)), None);
+    }
+
+    #[test]
+    fn networks_and_log_drivers() {
+        let h = hardened();
+        let o = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
+        let check =
+            |d: &str, opts: &[(String, String)]| h.network(d, opts, "n").err().map(|v| v.check);
+        assert_eq!(check("", &[]), None, "empty is bridge");
+        assert_eq!(
+            check(
+                "bridge",
+                &o("com.docker.network.bridge.enable_icc", "false")
+            ),
+            None
+        );
+        assert_eq!(check("macvlan", &[]), Some("network_drivers"));
+        assert_eq!(
+            check("bridge", &o("com.docker.network.bridge.name", "docker0")),
+            Some("host_namespaces")
+        );
+        assert_eq!(check("null", &o("parent", "eth0")), Some("network_drivers"));
+        let open = HardeningSpec {
+            host_namespaces: Some(false),
+            ..Default::default()
+        };
+        assert_eq!(
+            open.network("ipvlan", &o("parent", "eth0.10"), "n")
+                .err()
+                .map(|v| v.check),
+            Some("host_namespaces")
+        );
+        assert!(open.network("ipvlan", &o("parent", ""), "n").is_ok());
+        assert!(HardeningSpec::default()
+            .network("macvlan", &o("parent", "eth0"), "n")
+            .is_ok());
+        let with_log = |t: &str| HostConfig {
+            log_driver: t.into(),
+            ..Default::default()
+        };
+        assert_eq!(check_hc(&h, with_log("syslog")), Some("log_drivers"));
+        assert_eq!(check_hc(&h, with_log("local")), None);
+        assert_eq!(check_hc(&h, with_log("")), None, "the daemon's default");
+        let svc = ServiceSpec {
+            log_driver: "gelf".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            h.service(&svc, false).err().map(|v| v.check),
+            Some("log_drivers")
+        );
+    }
+
+    fn check_hc(h: &HardeningSpec, hc: HostConfig) -> Option<&'static str> {
+        h.host_config(&hc, None).err().map(|v| v.check)
     }
 
     #[test]

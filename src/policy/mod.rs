@@ -21,7 +21,7 @@ pub use trust::Trust;
 
 use crate::config::{Config, ConfigError, HardeningLevel, TrustMode};
 use crate::daemon::{ContainerInfo, DaemonClient};
-use crate::request::action::{Action, HostConfig, Mount, PluginOp};
+use crate::request::action::{Action, HostConfig, Mount, NetworkSpec, PluginOp};
 use crate::request::reference::{is_identifier, validate_digest, Reference, Spelling};
 use crate::request::route_name;
 use crate::request::routes::RouteId;
@@ -44,6 +44,10 @@ pub enum Rule {
     Plugins,
     Tag,
     Swarm,
+    /// `docker cp` into a container.
+    Cp,
+    /// A push to a registry no rule authorizes.
+    Push,
     /// The image's signature is missing, invalid or cannot be checked.
     Signature,
     /// The content is not the signed content (a moved tag, a retagged,
@@ -71,6 +75,8 @@ impl Rule {
             Rule::Plugins => "plugins",
             Rule::Tag => "tag",
             Rule::Swarm => "swarm",
+            Rule::Cp => "cp",
+            Rule::Push => "push",
             Rule::Signature => "signature",
             Rule::ContentBinding => "content-binding",
             Rule::Hardening => "hardening",
@@ -226,6 +232,8 @@ fn env_ops(cfg: &Config) -> Vec<Op> {
         (a.plugins, Op::Plugins),
         (a.tag, Op::Tag),
         (a.swarm, Op::Swarm),
+        (a.cp, Op::Cp),
+        (a.push, Op::Push),
     ]
     .iter()
     .filter(|(on, _)| *on)
@@ -242,6 +250,8 @@ fn op_name(op: Op) -> &'static str {
         Op::Plugins => "plugins",
         Op::Tag => "tag",
         Op::Swarm => "swarm",
+        Op::Cp => "cp",
+        Op::Push => "push",
     }
 }
 
@@ -592,7 +602,15 @@ impl Policy {
         if let Some(d) = self.self_protection(action).await {
             return d;
         }
+        // A driver named by a path first: nothing allows it, whatever
+        // hardening says; other plugin drivers after hardening's lists.
+        if let Some(d) = self.named_drivers(action, user, true) {
+            return d;
+        }
         if let Some(d) = self.hardening(action, ctx).await {
+            return d;
+        }
+        if let Some(d) = self.named_drivers(action, user, false) {
             return d;
         }
         match action {
@@ -607,8 +625,23 @@ impl Policy {
                 Decision::allow(Rule::Default, "does not bring in or run an image")
             }
             Action::Login => Decision::allow(Rule::Default, "login only checks credentials"),
-            Action::Push { .. } => {
-                Decision::allow(Rule::Default, "push sends an existing image out")
+            Action::Push { image } => self.push(image, user),
+            Action::RemoteRead { image, search, .. } => self.remote_read(image, *search, user),
+            Action::CopyTo { .. } => {
+                if self.hardening_for(user).is_none() {
+                    return Decision::allow(Rule::Default, "no hardening applies to this user");
+                }
+                self.global(self.switch(
+                    Op::Cp,
+                    None,
+                    user,
+                    "a file copied into a container can replace the program it runs, which image trust does not check",
+                ))
+            }
+            Action::NetworkConnect { network } => self.network_connect(network, user).await,
+            // Their drivers were checked above.
+            Action::NetworkCreate(_) | Action::SecretCreate { .. } => {
+                Decision::allow(Rule::Default, "built-in or allowed drivers only")
             }
 
             Action::Pull(p) => match self.rule_for(&p.image, user) {
@@ -700,6 +733,17 @@ impl Policy {
             }
 
             Action::ContainerCreate(c) => {
+                // Networks it joins may have been made with a plugin driver
+                // before this plugin checked drivers.
+                let modes = c.host_configs.iter().map(|h| h.network_mode.as_str());
+                for n in modes.chain(c.endpoint_networks.iter().map(String::as_str)) {
+                    if !predefined_network(n) {
+                        let d = self.network_connect(n, user).await;
+                        if !d.allow {
+                            return d;
+                        }
+                    }
+                }
                 let d = self
                     .image_in_use(&c.image, "the container image", user)
                     .await;
@@ -804,6 +848,8 @@ impl Policy {
             Op::Plugins => Rule::Plugins,
             Op::Tag => Rule::Tag,
             Op::Swarm => Rule::Swarm,
+            Op::Cp => Rule::Cp,
+            Op::Push => Rule::Push,
         };
         let name = op_name(op);
         if self.op_allowed(op, target, user) {
@@ -1110,6 +1156,7 @@ impl Policy {
                 | Action::ExecCreate { .. }
                 | Action::VolumeCreate { .. }
                 | Action::Service(_)
+                | Action::NetworkCreate(_)
         ) {
             return None;
         }
@@ -1162,6 +1209,7 @@ impl Policy {
                 driver_opts,
                 ..
             } => h.volume_create(driver, driver_opts),
+            Action::NetworkCreate(n) => h.network(&n.driver, &n.options, "the network"),
             Action::Service(s) => h.service(s, host && h.host_namespaces == Some(false)),
             _ => Ok(()),
         })
@@ -1191,6 +1239,208 @@ impl Policy {
             .await?;
         d.reason = format!("container {name}: {}", d.reason);
         Some(d)
+    }
+
+    /// Every driver a request names that dockerd would look up as a
+    /// plugin: built-in drivers pass, any other is the `plugins` operation,
+    /// and a name with `/` or `..` (a path dockerd joins into its plugin
+    /// directories, loading a plugin from any file) is never allowed.
+    fn named_drivers(&self, action: &Action, user: &str, paths_only: bool) -> Option<Decision> {
+        let mut named: Vec<(DriverKind, &str)> = Vec::new();
+        match action {
+            Action::ContainerCreate(c) => {
+                named.extend(c.host_configs.iter().flat_map(host_drivers))
+            }
+            Action::ContainerStart { host_configs, .. } => {
+                named.extend(host_configs.iter().flat_map(host_drivers))
+            }
+            Action::Service(s) => {
+                named.push((DriverKind::Log, s.log_driver.as_str()));
+                named.extend(
+                    s.mounts
+                        .iter()
+                        .filter(|m| matches!(m.typ.as_str(), "volume" | ""))
+                        .map(|m| (DriverKind::Volume, m.volume_driver.as_str())),
+                );
+            }
+            Action::VolumeCreate { driver, .. } => named.push((DriverKind::Volume, driver)),
+            Action::NetworkCreate(n) => {
+                named.push((DriverKind::Network, n.driver.as_str()));
+                named.push((DriverKind::Ipam, n.ipam_driver.as_str()));
+            }
+            Action::SecretCreate { driver } => named.push((DriverKind::Secret, driver)),
+            _ => return None,
+        }
+        named
+            .into_iter()
+            .filter(|(_, n)| !paths_only || is_path(n))
+            .map(|(k, n)| self.driver(k, n, user))
+            .find(|d| !d.allow)
+    }
+
+    /// One driver name (see `named_drivers`).
+    fn driver(&self, kind: DriverKind, name: &str, user: &str) -> Decision {
+        if kind.built_in(name) {
+            return Decision::allow(
+                Rule::Default,
+                format!("{} driver {name:?} is built in", kind.as_str()),
+            );
+        }
+        if is_path(name) {
+            // Enforced in audit mode too: it hands out the host.
+            return Decision::deny(
+                Rule::Plugins,
+                format!(
+                    "{} driver {name:?} is a path: dockerd would load a plugin from whatever file it names, \
+                     so a plugin named by a path is never allowed",
+                    kind.as_str()
+                ),
+                format!(
+                    "use a built-in {} driver, or an installed plugin by a name without '/' \
+                     (docker plugin install --alias NAME) with \"plugins\" allowed",
+                    kind.as_str()
+                ),
+            );
+        }
+        self.global(self.switch(
+            Op::Plugins,
+            None,
+            user,
+            &format!(
+                "{} driver {name:?} is not built into dockerd: dockerd would load it as a plugin, \
+                 and plugins run with host privileges",
+                kind.as_str()
+            ),
+        ))
+    }
+
+    /// `docker network connect`: the network's drivers were chosen at its
+    /// creation, possibly before this plugin checked them; ask dockerd.
+    async fn network_connect(&self, network: &str, user: &str) -> Decision {
+        let n = match self.daemon.inspect_network(network).await {
+            Ok(Some(n)) => n,
+            // dockerd fails the connect itself.
+            Ok(None) => return Decision::allow(Rule::Default, "no such network"),
+            Err(e) => {
+                return self.global(Decision::deny(
+                    Rule::Plugins,
+                    format!("cannot ask dockerd which drivers network {network:?} uses: {e}"),
+                    "make dockerd's API reachable by the plugin (DOCKER_HOST)",
+                ))
+            }
+        };
+        let spec = NetworkSpec {
+            name: n.name.clone(),
+            driver: n.driver.clone(),
+            ipam_driver: n
+                .ipam
+                .as_ref()
+                .map(|i| i.driver.clone())
+                .unwrap_or_default(),
+            options: n.options.clone().unwrap_or_default().into_iter().collect(),
+            ..Default::default()
+        };
+        if let Some(layers) = self.hardening_for(user) {
+            let what = format!("network {}", n.name);
+            if let Some(d) = self
+                .harden(layers, |h: &HardeningSpec| {
+                    h.network(&spec.driver, &spec.options, &what)
+                })
+                .await
+            {
+                return d;
+            }
+        }
+        for (k, name) in [
+            (DriverKind::Network, &spec.driver),
+            (DriverKind::Ipam, &spec.ipam_driver),
+        ] {
+            let d = self.driver(k, name, user);
+            if !d.allow {
+                return d;
+            }
+        }
+        Decision::allow(Rule::Default, "the network's drivers are allowed")
+    }
+
+    /// A push: to a registry a rule authorizes, or the `push` operation.
+    fn push(&self, image: &str, user: &str) -> Decision {
+        let r = match Reference::parse_normalized(image) {
+            Ok(r) => r,
+            Err(e) => {
+                return Decision::deny(
+                    Rule::RequestDecoding,
+                    format!("the push names {image:?}, which is not a valid reference ({e})"),
+                    "use a valid image reference",
+                )
+            }
+        };
+        if let Some(rule) = self.rule_for(&r, user) {
+            return Decision::allow(
+                Rule::Push,
+                format!("{} is under rule {}", r.domain, rule.name),
+            )
+            .with_image(&r)
+            .by_rule(rule);
+        }
+        self.global(self.switch(
+            Op::Push,
+            Some(&r),
+            user,
+            &format!(
+                "it would send a local image to registry {}, which no rule authorizes",
+                r.domain
+            ),
+        ))
+        .with_image(&r)
+    }
+
+    /// A read that makes dockerd contact a registry: only an authorized one.
+    fn remote_read(&self, image: &str, search: bool, user: &str) -> Decision {
+        if search {
+            // dockerd's splitReposSearchTerm: a first component with '.' or
+            // ':', or `localhost`, is the registry to search; otherwise the
+            // default index (Docker Hub), which only learns the term.
+            let host = match image.split_once('/') {
+                Some((h, _)) if h.contains(['.', ':']) || h == "localhost" => h,
+                _ => return Decision::allow(Rule::Default, "search of the default index"),
+            };
+            if ["docker.io", "index.docker.io"]
+                .iter()
+                .any(|d| d.eq_ignore_ascii_case(host))
+                || self.registry_known(host)
+            {
+                return Decision::allow(Rule::RegistryAllowlist, format!("search of {host}"));
+            }
+            return self.global(Decision::deny(
+                Rule::RegistryAllowlist,
+                format!("the image search would make dockerd contact registry {host}, which is not authorized"),
+                format!("add {host} to REGISTRY, or search without a registry host"),
+            ));
+        }
+        if image.is_empty() {
+            // dockerd refuses a missing reference itself.
+            return Decision::allow(Rule::Default, "no registry named");
+        }
+        let d = self.image_named(image, "the image dockerd would look up", user);
+        if d.allow {
+            d
+        } else {
+            self.global(d)
+        }
+    }
+
+    /// Whether some rule covers repositories of registry `host`.
+    fn registry_known(&self, host: &str) -> bool {
+        self.cfg.registry_allowed(host)
+            || self.rules.iter().any(|r| {
+                r.patterns.iter().any(|p| {
+                    p == "*"
+                        || p.split('/')
+                            .next()
+                            .is_some_and(|d| d.eq_ignore_ascii_case(host))
+                })
+            })
     }
 
     /// Whether one of a service's network targets (names or IDs, as the
@@ -1257,6 +1507,83 @@ impl Policy {
             }
             _ => None,
         }
+    }
+}
+
+/// Network modes that name no user-defined network: the predefined
+/// networks (built-in drivers) and another container's namespace.
+fn predefined_network(mode: &str) -> bool {
+    matches!(mode, "" | "default" | "bridge" | "host" | "none") || mode.starts_with("container:")
+}
+
+/// A driver name dockerd would join into its plugin directories as a path.
+fn is_path(name: &str) -> bool {
+    name.contains('/') || name.contains("..")
+}
+
+/// The drivers a HostConfig names: its log driver and volume drivers.
+fn host_drivers(hc: &HostConfig) -> Vec<(DriverKind, &str)> {
+    let mut v = vec![
+        (DriverKind::Log, hc.log_driver.as_str()),
+        (DriverKind::Volume, hc.volume_driver.as_str()),
+    ];
+    v.extend(
+        hc.mounts
+            .iter()
+            .filter(|m| matches!(m.typ.as_str(), "volume" | ""))
+            .map(|m| (DriverKind::Volume, m.volume_driver.as_str())),
+    );
+    v
+}
+
+/// The kinds of driver a request can name that dockerd looks up as plugins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DriverKind {
+    Network,
+    Ipam,
+    Log,
+    Volume,
+    Secret,
+}
+
+impl DriverKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DriverKind::Network => "network",
+            DriverKind::Ipam => "IPAM",
+            DriverKind::Log => "log",
+            DriverKind::Volume => "volume",
+            DriverKind::Secret => "secret",
+        }
+    }
+
+    /// Drivers built into dockerd 20.10 and 28 on Linux (names compare
+    /// exactly, as dockerd's registries do); empty is the daemon's default.
+    /// `host` and `null` networks are built in (dockerd refuses a second
+    /// one); `none` is no driver, so a plugin lookup. `logentries` is built
+    /// into 20.10 only; on later daemons the name can only reach a plugin
+    /// an administrator installed in the plugin directories.
+    pub fn built_in(self, name: &str) -> bool {
+        let list: &[&str] = match self {
+            DriverKind::Network => &["bridge", "host", "ipvlan", "macvlan", "null", "overlay"],
+            DriverKind::Ipam => &["default", "null"],
+            DriverKind::Log => &[
+                "none",
+                "json-file",
+                "local",
+                "journald",
+                "syslog",
+                "gelf",
+                "fluentd",
+                "awslogs",
+                "splunk",
+                "gcplogs",
+                "logentries",
+            ],
+            DriverKind::Volume => &["local"],
+            DriverKind::Secret => &[],
+        };
+        name.is_empty() || list.contains(&name)
     }
 }
 

@@ -42,6 +42,24 @@ pub enum Action {
     Tag { source: String, target: Reference },
     /// `POST /images/{name}/push`.
     Push { image: String },
+    /// A read that makes dockerd contact a registry: `GET
+    /// /distribution/{name}/json`, `GET /plugins/privileges?remote=`
+    /// (`image`: the reference named), `GET /images/search` (`image`: the
+    /// search term, which may name the registry to search).
+    RemoteRead {
+        route: &'static str,
+        image: String,
+        search: bool,
+    },
+    /// `PUT /containers/{id}/archive` (`docker cp` into a container).
+    CopyTo { container: String },
+    /// `POST /networks/create`.
+    NetworkCreate(Box<NetworkSpec>),
+    /// `POST /networks/{id}/connect`.
+    NetworkConnect { network: String },
+    /// `POST /secrets/create`: `Driver.Name`, a secret-provider plugin
+    /// the swarm loads (empty: the secret's own data).
+    SecretCreate { driver: String },
     /// `POST /containers/create`.
     ContainerCreate(Box<ContainerSpec>),
     /// `POST /containers/{id}/start`, which on old API versions can carry a HostConfig.
@@ -80,6 +98,21 @@ pub enum Action {
     Service(Box<ServiceSpec>),
     /// Plugin management.
     Plugin(PluginOp),
+}
+
+/// `POST /networks/create` (20.10's `NetworkCreateRequest`, 28's
+/// `CreateRequest`: the same keys).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NetworkSpec {
+    pub name: String,
+    /// `Driver`; empty is dockerd's default, `bridge`.
+    pub driver: String,
+    /// `IPAM.Driver`; empty is `default`.
+    pub ipam_driver: String,
+    /// `Options`: driver options (`parent`, `com.docker.network.bridge.name`, ...).
+    pub options: Vec<(String, String)>,
+    /// `IPAM.Options`, handed to the IPAM driver.
+    pub ipam_options: Vec<(String, String)>,
 }
 
 /// A pull as dockerd will run it, after combining `fromImage` and `tag`.
@@ -148,6 +181,8 @@ pub struct HostConfig {
     pub sysctls: Vec<(String, String)>,
     pub runtime: String,
     pub cgroup_parent: String,
+    /// `LogConfig.Type`; empty is the daemon's default log driver.
+    pub log_driver: String,
     /// `MaskedPaths` and `ReadonlyPaths` when given (even empty): they
     /// replace dockerd's defaults (`systempaths=unconfined` sends `[]`).
     pub masked_paths: Option<Vec<String>>,
@@ -166,6 +201,9 @@ pub struct ContainerSpec {
     /// also appear at the top level of the body (a deprecated, still honoured
     /// form); each source is listed so that every one of them is checked.
     pub host_configs: Vec<HostConfig>,
+    /// `NetworkingConfig.EndpointsConfig` keys: networks the container
+    /// joins besides its `NetworkMode`.
+    pub endpoint_networks: Vec<String>,
 }
 
 /// A swarm service spec (`POST /services/create`, `/services/{id}/update`).
@@ -188,6 +226,8 @@ pub struct ServiceSpec {
     pub mounts: Vec<Mount>,
     pub cap_add: Vec<String>,
     pub sysctls: Vec<(String, String)>,
+    /// `TaskTemplate.LogDriver.Name`.
+    pub log_driver: String,
 }
 
 /// Plugin management calls.
@@ -241,6 +281,11 @@ impl Action {
             Action::Commit { .. } => "commit",
             Action::Tag { .. } => "tag",
             Action::Push { .. } => "push",
+            Action::RemoteRead { .. } => "remote-read",
+            Action::CopyTo { .. } => "cp",
+            Action::NetworkCreate(_) => "network-create",
+            Action::NetworkConnect { .. } => "network-connect",
+            Action::SecretCreate { .. } => "secret-create",
             Action::ContainerCreate(_) => "container-create",
             Action::ContainerStart { .. } => "container-start",
             Action::Checkpoint { .. } => "checkpoint",
@@ -291,6 +336,16 @@ impl fmt::Display for Action {
             Action::Commit { container, .. } => write!(f, "commit of container {container}"),
             Action::Tag { source, target } => write!(f, "tag of {source} as {target}"),
             Action::Push { image } => write!(f, "push of {image}"),
+            Action::RemoteRead {
+                image,
+                search: true,
+                ..
+            } => write!(f, "image search for {image:?}"),
+            Action::RemoteRead { route, image, .. } => write!(f, "{route} for {image:?}"),
+            Action::CopyTo { container } => write!(f, "copy into container {container}"),
+            Action::NetworkCreate(n) => write!(f, "network create {:?}", n.name),
+            Action::NetworkConnect { network } => write!(f, "connect to network {network}"),
+            Action::SecretCreate { .. } => f.write_str("secret create"),
             Action::ContainerCreate(c) => write!(f, "container create from image {:?}", c.image),
             Action::ContainerStart { container, .. } => write!(f, "start of container {container}"),
             Action::Checkpoint { container, .. } => {

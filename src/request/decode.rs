@@ -2,7 +2,9 @@
 
 use crate::protocol::AuthzRequest;
 
-use super::action::{Action, Build, ContainerSpec, HostConfig, Mount, PluginOp, Pull, ServiceSpec};
+use super::action::{
+    Action, Build, ContainerSpec, HostConfig, Mount, NetworkSpec, PluginOp, Pull, ServiceSpec,
+};
 use super::body::{Body, BodyError};
 use super::json::{JsonError, Struct, Value};
 use super::query::Query;
@@ -85,27 +87,69 @@ fn classify(m: &Matched, q: &Query, body: &Body<'_>) -> Result<Action, DecodeErr
         // Reads.
         CheckpointList | ContainerArchiveHead | ContainerList | ContainerExport
         | ContainerChanges | ContainerInspect | ContainerTop | ContainerLogs | ContainerStats
-        | ContainerAttachWs | ExecInspect | ContainerArchiveGet | ImageList | ImageSearch
-        | ImageGetAll | ImageGet | ImageHistory | ImageInspect | ImageAttestations | Options
-        | Ping | PingHead | Events | Info | Version | SystemDf | VolumeList | VolumeInspect
+        | ContainerAttachWs | ExecInspect | ContainerArchiveGet | ImageList | ImageGetAll
+        | ImageGet | ImageHistory | ImageInspect | ImageAttestations | Options | Ping
+        | PingHead | Events | Info | Version | SystemDf | VolumeList | VolumeInspect
         | ServiceList | ServiceInspect | ServiceLogs | NodeList | NodeInspect | TaskList
         | TaskInspect | TaskLogs | SecretList | SecretInspect | ConfigList | ConfigInspect
-        | PluginList | PluginInspect | PluginPrivileges | DistributionInspect | NetworkList
-        | NetworkListSlash | NetworkInspect | Debug => Action::Read {
+        | PluginList | PluginInspect | NetworkList | NetworkListSlash | NetworkInspect | Debug => {
+            Action::Read {
+                route: route_name(m.id),
+            }
+        }
+
+        // Reads that make dockerd contact a registry. GET forms are never
+        // parsed from a body by Go, so the query is what dockerd reads.
+        DistributionInspect => Action::RemoteRead {
             route: route_name(m.id),
+            image: var(m, 0),
+            search: false,
         },
+        PluginPrivileges => Action::RemoteRead {
+            route: route_name(m.id),
+            image: q.get("remote").to_string(),
+            search: false,
+        },
+        ImageSearch => Action::RemoteRead {
+            route: route_name(m.id),
+            image: q.get("term").to_string(),
+            search: true,
+        },
+        ContainerArchivePut => Action::CopyTo {
+            container: var(m, 0),
+        },
+        NetworkCreate => Action::NetworkCreate(Box::new(network_create(body)?)),
+        NetworkConnect => Action::NetworkConnect { network: var(m, 0) },
+        SecretCreate => {
+            let v = body.json()?;
+            let e = json_err("secret create");
+            let mut driver = String::new();
+            if let Some(root) = v
+                .as_ref()
+                .map(Struct::root)
+                .transpose()
+                .map_err(&e)?
+                .flatten()
+            {
+                if let Some(d) = root.sub("Driver").map_err(&e)? {
+                    driver = d.string("Name").map_err(&e)?;
+                }
+            }
+            Action::SecretCreate { driver }
+        }
 
         // State changes that neither bring in nor run images.
         ContainerKill | ContainerPause | ContainerUnpause | ContainerRestart | ContainerStop
         | ContainerWait | ContainerResize | ContainerAttach | ContainerCopy | ExecStart
-        | ExecResize | ContainerRename | ContainerPrune | ContainerArchivePut | ContainerDelete
-        | ImagePrune | ImageDelete | VolumePrune | VolumeUpdate | VolumeDelete | BuildPrune
-        | BuildCancel | SwarmLeave | ServiceDelete | NodeDelete | SecretCreate | SecretDelete
-        | SecretUpdate | ConfigCreate | ConfigDelete | ConfigUpdate | NetworkCreate
-        | NetworkConnect | NetworkDisconnect | NetworkPrune | NetworkDelete => Action::Control {
-            route: route_name(m.id),
-            target: var(m, 0),
-        },
+        | ExecResize | ContainerRename | ContainerPrune | ContainerDelete | ImagePrune
+        | ImageDelete | VolumePrune | VolumeUpdate | VolumeDelete | BuildPrune | BuildCancel
+        | SwarmLeave | ServiceDelete | NodeDelete | SecretDelete | SecretUpdate | ConfigCreate
+        | ConfigDelete | ConfigUpdate | NetworkDisconnect | NetworkPrune | NetworkDelete => {
+            Action::Control {
+                route: route_name(m.id),
+                target: var(m, 0),
+            }
+        }
 
         // Joining another swarm lets its managers schedule tasks here that
         // no authorization call ever sees.
@@ -334,6 +378,35 @@ pub fn tag_target(repo: &str, tag: &str) -> Result<Reference, DecodeError> {
     Ok(r.tag_name_only())
 }
 
+/// `POST /networks/create`: dockerd decodes the body into its request type
+/// (keys folded as encoding/json does); an empty body fails there.
+fn network_create(body: &Body<'_>) -> Result<NetworkSpec, DecodeError> {
+    let e = json_err("network create");
+    let v = body.json()?;
+    let Some(root) = v
+        .as_ref()
+        .map(Struct::root)
+        .transpose()
+        .map_err(&e)?
+        .flatten()
+    else {
+        return Err(DecodeError::Invalid(
+            "network create without a configuration body".into(),
+        ));
+    };
+    let mut spec = NetworkSpec {
+        name: root.string("Name").map_err(&e)?,
+        driver: root.string("Driver").map_err(&e)?,
+        options: root.string_map("Options").map_err(&e)?,
+        ..Default::default()
+    };
+    if let Some(ipam) = root.sub("IPAM").map_err(&e)? {
+        spec.ipam_driver = ipam.string("Driver").map_err(&e)?;
+        spec.ipam_options = ipam.string_map("Options").map_err(&e)?;
+    }
+    Ok(spec)
+}
+
 fn container_create(v: Option<&Value>, q: &Query) -> Result<ContainerSpec, DecodeError> {
     let e = json_err("container create");
     let Some(root) = v.map(Struct::root).transpose().map_err(&e)?.flatten() else {
@@ -347,7 +420,17 @@ fn container_create(v: Option<&Value>, q: &Query) -> Result<ContainerSpec, Decod
         platform: q.get("platform").to_string(),
         user: root.string("User").map_err(&e)?,
         host_configs: host_configs(&root).map_err(&e)?,
+        endpoint_networks: endpoint_networks(&root).map_err(&e)?,
     })
+}
+
+/// The keys of `NetworkingConfig.EndpointsConfig` (a Go map: keys exact,
+/// every one kept; the endpoint settings do not matter here).
+fn endpoint_networks(root: &Struct<'_>) -> Result<Vec<String>, JsonError> {
+    let Some(nc) = root.sub("NetworkingConfig")? else {
+        return Ok(Vec::new());
+    };
+    nc.struct_map_keys("EndpointsConfig")
 }
 
 /// The HostConfig sources of a container body: `HostConfig`, and (20.10's
@@ -410,6 +493,10 @@ fn host_config(s: &Struct<'_>) -> Result<HostConfig, JsonError> {
     for d in s.structs("DeviceRequests")? {
         device_requests.push(d.string("Driver")?);
     }
+    let log_driver = match s.sub("LogConfig")? {
+        Some(l) => l.string("Type")?,
+        None => String::new(),
+    };
     Ok(HostConfig {
         privileged: s.bool("Privileged")?,
         binds: s.strings("Binds")?,
@@ -431,6 +518,7 @@ fn host_config(s: &Struct<'_>) -> Result<HostConfig, JsonError> {
         sysctls: s.string_map("Sysctls")?,
         runtime: s.string("Runtime")?,
         cgroup_parent: s.string("CgroupParent")?,
+        log_driver,
         masked_paths: match s.has("MaskedPaths")? {
             true => Some(s.strings("MaskedPaths")?),
             false => None,
@@ -529,6 +617,9 @@ fn service_spec(service: String, body: &Body<'_>) -> Result<ServiceSpec, DecodeE
     };
     for n in tt.structs("Networks").map_err(&e)? {
         spec.networks.push(n.string("Target").map_err(&e)?);
+    }
+    if let Some(l) = tt.sub("LogDriver").map_err(&e)? {
+        spec.log_driver = l.string("Name").map_err(&e)?;
     }
     // dockerd's ServiceSpecToGRPC switches on the exact runtime string: a
     // container (PluginSpec ignored), a plugin, or an error.

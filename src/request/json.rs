@@ -506,6 +506,22 @@ impl<'a> Struct<'a> {
         }
     }
 
+    /// The keys of a `map[string]*Struct` field (values objects or null).
+    /// Go keeps the last of duplicate keys; we return every key.
+    pub fn struct_map_keys(&self, field: &str) -> Result<Vec<String>, JsonError> {
+        match self.field(field)? {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Object(members)) => members
+                .iter()
+                .map(|(k, v)| match v {
+                    Value::Object(_) | Value::Null => Ok(k.clone()),
+                    _ => Err(self.type_err(field, "an object of objects")),
+                })
+                .collect(),
+            Some(_) => Err(self.type_err(field, "an object of objects")),
+        }
+    }
+
     /// A `map[string]string` field. Go keeps the last of duplicate keys; we
     /// return every pair so that callers can check all of them.
     pub fn string_map(&self, field: &str) -> Result<Vec<(String, String)>, JsonError> {

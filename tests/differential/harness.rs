@@ -1288,6 +1288,21 @@ fn check_view(case: &Case, view: &Value, stats: &mut Stats, out: &mut Vec<Findin
         | Action::Session
         | Action::Grpc => {}
         Action::Control { target, .. } => eq("target", json!(var0), json!(target)),
+        Action::CopyTo { container } => eq("target", json!(var0), json!(container)),
+        Action::NetworkConnect { network } => eq("target", json!(var0), json!(network)),
+        Action::RemoteRead { image, search, .. } => {
+            // GET handlers' r.Form is the URL query (Go parses no GET body).
+            let q = |k: &str| form_get(&view["query"], k).to_string();
+            let go = match (*search, d.route) {
+                (true, _) => q("term"),
+                (false, Some(img_authz::request::routes::RouteId::PluginPrivileges)) => q("remote"),
+                (false, _) => var0.to_string(),
+            };
+            eq("remote read", json!(go), json!(image));
+        }
+        // The Go reference does not model these bodies (network and
+        // secret create): tests/decoder.rs and tests/policy.rs cover them.
+        Action::NetworkCreate(_) | Action::SecretCreate { .. } => {}
         Action::Checkpoint { container, .. } => eq("target", json!(var0), json!(container)),
         Action::Pull(p) => {
             let from = f("fromImage");

@@ -3,6 +3,7 @@
 
 mod core;
 mod cosign;
+mod drivers;
 mod hardening;
 mod identity;
 mod notary_auth;
