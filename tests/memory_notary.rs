@@ -229,7 +229,11 @@ fn hostile(files: &Files, reg: &str) -> Vec<String> {
     // A first-use root of 1 MiB of small members (unsigned).
     let name = "huge-root";
     let k = RepoKey::new(&format!("{reg}/{name}"));
-    let root = format!(r#"{{"signatures":[],"signed":{}}}"#, small_members(1000 * 1024)).into_bytes();
+    let root = format!(
+        r#"{{"signatures":[],"signed":{}}}"#,
+        small_members(1000 * 1024)
+    )
+    .into_bytes();
     assert!(root.len() < 1024 * 1024);
     publish(name, root, None, &k);
 
