@@ -244,6 +244,40 @@ fn hostile(files: &Files, reg: &str) -> Vec<String> {
         let s = snapshot_with(&k, "junk", small_members, true, margin);
         publish(&name, k.root(), Some(s), &k);
     }
+
+    // A server-signed snapshot listing targets and targets/releases files
+    // at the limit (fetched together, unsigned).
+    let name = "targets-at-limit";
+    let k = RepoKey::new(&format!("{reg}/{name}"));
+    let junk = format!(
+        r#"{{"signatures":[],"signed":{}}}"#,
+        small_members(margin - 64)
+    )
+    .into_bytes();
+    let entry = format!(
+        r#"{{"hashes":{{"sha256":"{}"}},"length":{}}}"#,
+        b64(&Sha256::digest(&junk)),
+        junk.len()
+    );
+    let text = format!(
+        r#"{{"_type":"Snapshot","expires":"2100-01-01T00:00:00Z","meta":{{"targets":{entry},"targets/releases":{entry}}},"version":1}}"#
+    );
+    let sig: p256::ecdsa::Signature = k.signer.sign(text.as_bytes());
+    let snapshot = format!(
+        r#"{{"signatures":[{{"keyid":"{}","method":"ecdsa","sig":"{}"}}],"signed":{text}}}"#,
+        k.id,
+        b64(&sig.to_bytes())
+    )
+    .into_bytes();
+    publish(name, k.root(), Some(snapshot), &k);
+    let h = hex(&Sha256::digest(&junk));
+    let junk = Arc::new(junk);
+    for role in ["targets", "targets/releases"] {
+        f.insert(
+            format!("/v2/{reg}/{name}/_trust/tuf/{role}.{h}.json"),
+            junk.clone(),
+        );
+    }
     names
 }
 
@@ -460,8 +494,25 @@ fn hostile_notary_metadata_stays_under_the_memory_ceiling() {
     // The server-signed snapshots were verified, and so parsed past their
     // signatures: the worst case for the plugin.
     for (n, _, msg) in &results {
-        if n.starts_with("crowd") || n == "members-signed" || n == "many-roles" {
-            assert!(!msg.contains("valid signature"), "{n}: {msg}");
+        if n.starts_with("crowd")
+            || ["members-signed", "many-roles", "targets-at-limit"].contains(&n.as_str())
+        {
+            assert!(
+                !msg.contains("snapshot: 0 valid") && !msg.contains("timestamp: 0 valid"),
+                "{n}: {msg}"
+            );
+        }
+    }
+    // Both files at the limit were fetched.
+    {
+        let served = served.lock().unwrap();
+        for role in ["targets.", "targets/releases."] {
+            assert!(
+                served
+                    .iter()
+                    .any(|p| p.contains(&format!("/targets-at-limit/_trust/tuf/{role}"))),
+                "{role}: not fetched ({served:?})"
+            );
         }
     }
     // The hostile metadata was actually reached.

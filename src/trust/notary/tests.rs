@@ -1601,3 +1601,28 @@ async fn a_first_use_root_cannot_lock_out_a_pinned_rule() {
         "timestamp: 0 valid signature(s)"
     );
 }
+
+#[tokio::test]
+async fn role_files_above_the_size_limit_are_not_fetched() {
+    // A snapshot just over the limit, validly listed and signed.
+    let max = super::update::max_role();
+    let mut r = repo();
+    r.edit("snapshot", move |s| {
+        s["padding"] = json!("x".repeat(usize::try_from(max).unwrap()))
+    });
+    let c = Client::tofu();
+    c.publish(&r);
+    assert_err!(
+        c.update().await,
+        TooLarge,
+        format!("snapshot is listed as {}", {
+            let b = r.build();
+            b.file("snapshot").len()
+        })
+    );
+    assert!(
+        !c.fetch.requests().iter().any(|p| p.contains("snapshot.")),
+        "{:?}",
+        c.fetch.requests()
+    );
+}
