@@ -206,7 +206,8 @@ impl<'de> Deserialize<'de> for Annotations {
     }
 }
 
-/// A descriptor: only what discovery reads; unknown fields are skipped.
+/// A descriptor: only what discovery reads; unknown fields (annotations
+/// included: an index entry's are never read) are skipped unparsed.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Descriptor {
@@ -216,36 +217,62 @@ pub struct Descriptor {
     pub artifact_type: Lenient,
     #[serde(default)]
     pub digest: Lenient,
+}
+
+/// A layer of a signature manifest: a descriptor with its annotations
+/// (where simple signing keeps the signature and certificate).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Layer {
+    #[serde(default)]
+    pub media_type: Lenient,
+    #[serde(default)]
+    pub digest: Lenient,
     #[serde(default)]
     pub annotations: Annotations,
 }
 
-/// A manifest or index as discovery reads it.
+/// A `.sig` or bundle artifact manifest (at most [`MAX_SIGNATURE_MANIFEST`]).
 #[derive(Debug, Default, Deserialize)]
 pub struct Manifest {
     #[serde(default)]
-    pub layers: Bounded<Obj<Descriptor>>,
-    #[serde(default)]
-    pub manifests: Bounded<Obj<Descriptor>>,
+    pub layers: Bounded<Obj<Layer>>,
     #[serde(default)]
     pub subject: Obj<Descriptor>,
 }
 
+/// A referrers index (up to 4 MiB): only its entries' types and digests.
+#[derive(Debug, Default, Deserialize)]
+pub struct Index {
+    #[serde(default)]
+    pub manifests: Bounded<Obj<Descriptor>>,
+}
+
+/// A JSON object (never the sequence form serde would also accept).
+fn object<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Option<T> {
+    serde_json::from_slice::<Obj<T>>(bytes).ok()?.0
+}
+
 impl Manifest {
-    /// A JSON object (never the sequence form serde would also accept).
     pub fn parse(bytes: &[u8]) -> Option<Manifest> {
-        serde_json::from_slice::<Obj<Manifest>>(bytes).ok()?.0
+        object(bytes)
+    }
+}
+
+impl Index {
+    pub fn parse(bytes: &[u8]) -> Option<Index> {
+        object(bytes)
     }
 }
 
 /// The first `MAX_SIGNATURES` of `list` whose type (`type_of`) is what
 /// `wanted` accepts. Filtering comes first, so unrelated entries
 /// (attestations, SBOMs, junk pushed by anyone) cannot crowd out signatures.
-fn descriptors<'a>(
-    list: &'a Bounded<Obj<Descriptor>>,
-    type_of: fn(&Descriptor) -> &Lenient,
+fn descriptors<'a, T>(
+    list: &'a Bounded<Obj<T>>,
+    type_of: fn(&T) -> &Lenient,
     wanted: impl Fn(&str) -> bool + 'a,
-) -> impl Iterator<Item = &'a Descriptor> + 'a {
+) -> impl Iterator<Item = &'a T> + 'a {
     list.0
         .iter()
         .filter_map(|d| d.0.as_ref())
@@ -253,7 +280,7 @@ fn descriptors<'a>(
         .take(MAX_SIGNATURES)
 }
 
-fn media_type(d: &Descriptor) -> &Lenient {
+fn media_type(d: &Layer) -> &Lenient {
     &d.media_type
 }
 
@@ -336,7 +363,7 @@ pub async fn find(
     let Some((where_, index)) = index else {
         return Ok(found);
     };
-    let Some(index) = Manifest::parse(&index) else {
+    let Some(index) = Index::parse(&index) else {
         found.unreadable.push(format!("{where_} is not an index"));
         return Ok(found);
     };
@@ -416,6 +443,10 @@ mod tests {
         Manifest::parse(v.to_string().as_bytes()).unwrap()
     }
 
+    fn index(v: &serde_json::Value) -> Index {
+        Index::parse(v.to_string().as_bytes()).unwrap()
+    }
+
     #[test]
     fn filtering_comes_before_the_limit() {
         let mut manifests: Vec<serde_json::Value> = (0..100)
@@ -424,7 +455,7 @@ mod tests {
         manifests.push(serde_json::json!({
             "artifactType": "application/vnd.dev.sigstore.bundle.v0.3+json", "digest": "real"
         }));
-        let index = parse(&serde_json::json!({ "manifests": manifests }));
+        let index = index(&serde_json::json!({ "manifests": manifests }));
         let got: Vec<_> = descriptors(&index.manifests, artifact_type, |t| {
             t.starts_with(BUNDLE_PREFIX)
         })
@@ -450,11 +481,12 @@ mod tests {
         text.push_str(r#"],"layers":["#);
         text.push_str(&vec!["[]"; n].join(","));
         text.push_str("]}");
+        let i = Index::parse(text.as_bytes()).unwrap();
+        assert_eq!(i.manifests.0.len(), MAX_DESCRIPTORS);
+        assert!(i.manifests.0.capacity() < 4 * MAX_DESCRIPTORS);
         let m = Manifest::parse(text.as_bytes()).unwrap();
-        assert_eq!(m.manifests.0.len(), MAX_DESCRIPTORS);
         assert_eq!(m.layers.0.len(), MAX_DESCRIPTORS);
         assert!(m.layers.0.iter().all(|d| d.0.is_none()));
-        assert!(m.manifests.0.capacity() < 4 * MAX_DESCRIPTORS);
         // A signature past the bound is not looked at.
         let mut late: Vec<serde_json::Value> = vec![serde_json::json!({}); MAX_DESCRIPTORS];
         late.push(serde_json::json!({"mediaType": SIMPLE_SIGNING, "digest": "d"}));
@@ -485,8 +517,12 @@ mod tests {
         assert_eq!(got[1].digest.0.as_deref(), Some("b"));
         assert_eq!(got[1].annotations.0.len(), 1);
         assert!(m.subject.0.is_none());
-        let odd = parse(&serde_json::json!({"layers": {"a": 1}, "manifests": "x"}));
-        assert!(odd.layers.0.is_empty() && odd.manifests.0.is_empty());
+        let odd = parse(&serde_json::json!({"layers": {"a": 1}}));
+        assert!(odd.layers.0.is_empty());
+        assert!(index(&serde_json::json!({"manifests": "x"}))
+            .manifests
+            .0
+            .is_empty());
         assert!(Manifest::parse(b"[]").is_none());
         assert!(Manifest::parse(b"not json").is_none());
         assert!(Manifest::parse(br#"{"layers":[],"layers":[]}"#).is_none());
