@@ -76,7 +76,8 @@ pub struct ContainerInfo {
     pub host_config: Option<ContainerHostConfig>,
 }
 
-/// The namespace modes and privileges of an existing container.
+/// The namespace modes, privileges and host resources of an existing
+/// container.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct ContainerHostConfig {
     #[serde(rename = "Privileged", default)]
@@ -95,6 +96,18 @@ pub struct ContainerHostConfig {
     pub cgroupns_mode: String,
     #[serde(rename = "CapAdd", default)]
     pub cap_add: Option<Vec<String>>,
+    #[serde(rename = "Binds", default)]
+    pub binds: Option<Vec<String>>,
+    #[serde(rename = "SecurityOpt", default)]
+    pub security_opt: Option<Vec<String>>,
+    #[serde(rename = "Devices", default)]
+    pub devices: Option<Vec<StoredDevice>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct StoredDevice {
+    #[serde(rename = "PathOnHost", default)]
+    pub path_on_host: String,
 }
 
 /// What `GET /info` says about the daemon, for the checks that depend on it.

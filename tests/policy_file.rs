@@ -29,6 +29,27 @@ fn cfg(dir: &Path) -> Config {
 const INFO_V2: &str = r#"{"CgroupVersion":"2","SecurityOptions":["name=seccomp,profile=builtin","name=cgroupns"],"DockerRootDir":"/srv/dr","DriverStatus":[]}"#;
 const INFO_V1: &str = r#"{"CgroupVersion":"1","SecurityOptions":["name=seccomp,profile=default"],"DockerRootDir":"/srv/dr","DriverStatus":[]}"#;
 
+/// Containers the stand-in dockerd knows, as `GET /containers/{id}/json`
+/// shows them (dockerd's defaults filled in).
+const STORED: &[(&str, &str)] = &[
+    (
+        "plain",
+        r#"{"Name":"/plain","Image":"sha256:aa","Config":{"Image":"reg.io/app:1"},"HostConfig":{"CgroupnsMode":"private","IpcMode":"private","NetworkMode":"default"}}"#,
+    ),
+    (
+        "v1default",
+        r#"{"Name":"/v1default","Image":"sha256:aa","Config":{"Image":"reg.io/app:1"},"HostConfig":{"CgroupnsMode":"host","IpcMode":"private","NetworkMode":"default"}}"#,
+    ),
+    (
+        "old-privileged",
+        r#"{"Name":"/old-privileged","Image":"sha256:aa","Config":{"Image":"reg.io/app:1"},"HostConfig":{"Privileged":true,"CgroupnsMode":"private"}}"#,
+    ),
+    (
+        "old-bind",
+        r#"{"Name":"/old-bind","Image":"sha256:aa","Config":{"Image":"reg.io/app:1"},"HostConfig":{"Binds":["/srv/dr:/r"],"CgroupnsMode":"private"}}"#,
+    ),
+];
+
 /// A stand-in dockerd on a unix socket in `dir` that answers `GET /info`
 /// with `info` and 404 to anything else. Its thread ends with the test
 /// process.
@@ -50,6 +71,10 @@ fn fake_dockerd(dir: &Path, info: &'static str) -> String {
             }
             let (status, body) = if buf.starts_with(b"GET /info ") {
                 ("200 OK", info)
+            } else if let Some(c) = STORED.iter().find(|(name, _)| {
+                buf.starts_with(format!("GET /containers/{name}/json ").as_bytes())
+            }) {
+                ("200 OK", c.1)
             } else {
                 ("404 Not Found", r#"{"message":"no such object"}"#)
             };
@@ -793,13 +818,57 @@ fn without_a_policy_file_the_baseline_applies() {
     assert!(d.allow, "{d:?}");
 }
 
+/// At start the container as dockerd stored it is checked: the effective
+/// cgroup namespace (hole 2), and containers created before the plugin or
+/// the baseline. Failed before (only the image was checked at start).
+#[test]
+fn start_checks_the_stored_host_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = file::parse(HARDENED, &dir.path().join("policy.toml")).unwrap();
+    let p = Policy::new(cfg_with(dir.path(), INFO_V1, ""), Some(f)).unwrap();
+    let start =
+        |p: &Policy, c: &str| decide(p, "", "POST", &format!("/v1.41/containers/{c}/start"), None);
+    // The image check after hardening needs a signature client; with
+    // verifier "none" the rule for reg.io lets any image by that name run.
+    let ok = start(&p, "plain");
+    assert!(ok.allow || ok.rule != Rule::Hardening, "{ok:?}");
+    let d = start(&p, "v1default");
+    assert!(!d.allow && d.rule == Rule::Hardening, "{d:?}");
+    assert!(
+        d.reason.contains("container v1default") && d.reason.contains("--cgroupns private"),
+        "{}",
+        d.reason
+    );
+    // Restart runs the container as start does.
+    let d = decide(&p, "", "POST", "/v1.41/containers/v1default/restart", None);
+    assert!(!d.allow && d.rule == Rule::Hardening, "{d:?}");
+    // The baseline, without a policy file.
+    let base_dir = tempfile::tempdir().unwrap();
+    let b = Policy::new(cfg_with(base_dir.path(), INFO_V1, ""), None).unwrap();
+    let d = start(&b, "v1default");
+    assert!(
+        d.rule != Rule::Hardening,
+        "the baseline allows the default cgroupns: {d:?}"
+    );
+    let d = start(&b, "old-privileged");
+    assert!(
+        !d.allow && d.source.as_deref() == Some("baseline.privileged"),
+        "{d:?}"
+    );
+    let d = start(&b, "old-bind");
+    assert!(
+        !d.allow && d.source.as_deref() == Some("baseline.docker_socket"),
+        "{d:?}"
+    );
+}
+
 /// A policy file builds on the baseline: its keys replace the baseline's,
 /// and a deny names the layer it comes from.
 #[test]
 fn a_policy_file_builds_on_the_baseline() {
     let dir = tempfile::tempdir().unwrap();
     let text = "version = 1\n[[rules]]\nname = \"i\"\nrepositories = [\"reg.io/*\"]\nverifier = \"none\"\n\
-                [hardening]\ncap_add = [\"SYS_ADMIN\"]\nsysctls = false\n";
+                [hardening]\ncap_add = [\"SYS_ADMIN\"]\nsysctls = false\ndocker_socket = false\n";
     let f = file::parse(text, &dir.path().join("policy.toml")).unwrap();
     let p = Policy::new(cfg_with(dir.path(), INFO_V2, ""), Some(f)).unwrap();
     let c = |hc: &str| {
@@ -826,6 +895,18 @@ fn a_policy_file_builds_on_the_baseline() {
         "{d:?}"
     );
     assert!(d.hint.contains("[hardening] privileged"), "{}", d.hint);
+    // The file alone needs the daemon's paths where the baseline stopped
+    // earlier: still the baseline's deny, not a "daemon" one.
+    let d = c(r#"{"Privileged":true,"Binds":["/srv/x:/x"]}"#);
+    assert!(
+        !d.allow && d.source.as_deref() == Some("baseline.privileged"),
+        "{d:?}"
+    );
+    let d = c(r#"{"Binds":["/srv/dr/volumes:/x"]}"#);
+    assert!(
+        !d.allow && d.source.as_deref() == Some("hardening.docker_socket"),
+        "{d:?}"
+    );
 }
 
 #[test]

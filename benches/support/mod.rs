@@ -144,7 +144,7 @@ pub fn create_large(image: &str) -> AuthzRequest {
             "NetworkMode": "default", "PortBindings": bindings,
             "RestartPolicy": {"Name": "unless-stopped", "MaximumRetryCount": 0},
             "AutoRemove": false, "VolumeDriver": "", "VolumesFrom": null, "ConsoleSize": [0, 0],
-            "CapAdd": null, "CapDrop": ["NET_RAW", "MKNOD"], "CgroupnsMode": "", "Dns": ["10.0.0.53", "10.0.1.53"],
+            "CapAdd": null, "CapDrop": ["NET_RAW", "MKNOD"], "CgroupnsMode": "private", "Dns": ["10.0.0.53", "10.0.1.53"],
             "DnsOptions": ["ndots:2"], "DnsSearch": ["svc.example.com"], "ExtraHosts": ["db.internal:10.0.0.5", "cache.internal:10.0.0.6"],
             "GroupAdd": ["1001"], "IpcMode": "", "Cgroup": "", "Links": null, "OomScoreAdj": 0, "PidMode": "",
             "Privileged": false, "PublishAllPorts": false, "ReadonlyRootfs": true,

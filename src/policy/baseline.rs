@@ -96,8 +96,16 @@ pub fn daemon_paths(local: &Local<'_>, info: &DaemonInfo) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut add = |p: &str| {
         let p = p.trim();
-        if p.starts_with('/') && !out.iter().any(|o| o == p) {
-            out.push(p.to_string());
+        // A relative setting is relative to our working directory.
+        let p = if !p.is_empty() && Path::new(p).is_relative() {
+            std::fs::canonicalize(p)
+                .map(|a| a.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        } else {
+            p.to_string()
+        };
+        if p.starts_with('/') && !out.contains(&p) {
+            out.push(p);
         }
     };
     if let Some(s) = local.docker_socket {

@@ -501,8 +501,19 @@ impl Policy {
         let v = r.err()?;
         // The file alone is never stricter than both together: if it
         // denies too, the file's key is what to change.
-        let from_file = match &file {
-            Some(f) => check(f).err(),
+        let from_file = match &mut file {
+            Some(f) => match check(f) {
+                // The file alone goes further than the baseline let the
+                // first check go: learn what it needs, then ask again.
+                Err(w) if w.check == NEEDS_DAEMON => match self.daemon_facts().await {
+                    Ok(facts) => {
+                        f.builtin.daemon = Some(facts);
+                        check(f).err().filter(|w| w.check != NEEDS_DAEMON)
+                    }
+                    Err(_) => None,
+                },
+                r => r.err(),
+            },
             None => None,
         };
         let policy_path = || {
@@ -1231,6 +1242,14 @@ impl Policy {
             userns_mode: stored.userns_mode,
             cgroupns_mode: stored.cgroupns_mode,
             cap_add: stored.cap_add.unwrap_or_default(),
+            binds: stored.binds.unwrap_or_default(),
+            security_opt: stored.security_opt.unwrap_or_default(),
+            devices: stored
+                .devices
+                .unwrap_or_default()
+                .into_iter()
+                .map(|d| d.path_on_host)
+                .collect(),
             ..Default::default()
         };
         let name = info.name.trim_start_matches('/').to_string();
