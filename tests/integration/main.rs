@@ -3,6 +3,7 @@
 
 mod core;
 mod cosign;
+mod engine;
 mod hardening;
 mod notary_auth;
 mod ops;

@@ -83,13 +83,16 @@ impl Engine {
         self.store == ImageStore::Containerd
     }
 
-    /// e.g. `dockerd 28.5.2 (containerd image store)`.
+    /// e.g. `dockerd 28.5.2 (containerd image store, STACK_DOCKERD=28)`.
     pub fn describe(&self) -> String {
         let store = match self.store {
             ImageStore::Classic => "classic",
             ImageStore::Containerd => "containerd",
         };
-        format!("dockerd {} ({store} image store)", self.version)
+        format!(
+            "dockerd {} ({store} image store, STACK_DOCKERD={})",
+            self.version, self.flavour
+        )
     }
 }
 
