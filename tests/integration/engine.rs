@@ -254,3 +254,62 @@ fn image_mounts_need_a_signed_image() {
     )
     .denied("content-binding");
 }
+
+/// A multi-platform image: what is signed is the index (as `docker trust
+/// sign` signs it), and the index digest is what dockerd records (the image
+/// ID on the containerd store, a RepoDigest on the classic one). A platform
+/// manifest pulled by its own digest is not a signed target.
+#[test]
+fn a_signed_multi_platform_index_pulls_and_runs() {
+    let s = stack();
+    let r = repo("index");
+    let amd64 = s.image(&format!("{r}:amd64"));
+    let arm64 = s.image(&format!("{r}:arm64"));
+    let tag = format!("{r}:v1");
+    let cli = |args: &[&str]| {
+        let out = Command::new("docker")
+            .env("DOCKER_CONFIG", s.dir.join("docker-config"))
+            .args(args)
+            .output()
+            .expect("docker manifest");
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    cli(&["manifest", "create", "--insecure", &tag, &amd64, &arm64]);
+    cli(&["manifest", "annotate", "--arch", "arm64", &tag, &arm64]);
+    let pushed = cli(&["manifest", "push", "--insecure", &tag]);
+    let index = s.sign(&tag);
+    assert!(
+        pushed.ends_with(&index),
+        "the signed digest {index} is not the pushed index {pushed}"
+    );
+    s.guarded(&["pull", &tag]).allowed();
+    let out = s.guarded(&["run", "--rm", &tag, "cat", "/etc/marker"]);
+    out.allowed();
+    let inspect = s.guarded(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{.Id}} {{range .RepoDigests}}{{.}} {{end}}",
+        &tag,
+    ]);
+    inspect.allowed();
+    if s.engine.containerd_store() {
+        assert!(
+            inspect.stdout.starts_with(&index),
+            "the containerd store's image ID is not the index digest {index}: {}",
+            inspect.stdout
+        );
+    }
+    assert!(
+        inspect.stdout.contains(&format!("{r}@{index}")),
+        "{}",
+        inspect.stdout
+    );
+    s.guarded(&["pull", &amd64]).denied("signature");
+    s.guarded(&["pull", &format!("{r}@{index}")]).allowed();
+}
