@@ -313,3 +313,49 @@ fn a_signed_multi_platform_index_pulls_and_runs() {
     s.guarded(&["pull", &amd64]).denied("signature");
     s.guarded(&["pull", &format!("{r}@{index}")]).allowed();
 }
+
+/// `containers/create` as dockerd 28 reads it (API 1.44 and later): the new
+/// fields of a harmless container are decoded and allowed, and the host
+/// access hidden in the new mount shapes (volume subpaths over a local
+/// bind volume, recursive-read-only bind options) is still denied.
+#[test]
+fn api_1_44_and_later_create_fields() {
+    let s = stack();
+    if !s.runs_if(
+        s.engine.major() >= 28,
+        "api_1_44_and_later_create_fields",
+        "dockerd 20.10 serves API 1.41 at most and refuses /v1.51",
+    ) {
+        return;
+    }
+    let r = repo("api144");
+    let image = format!("{r}:v1");
+    s.signed_image(&image);
+    s.guarded(&["pull", "-q", &image]).allowed();
+    let create =
+        |body: String| crate::raw::json(&s.guarded, "POST", "/v1.51/containers/create", &body);
+    let (status, text) = create(format!(
+        r#"{{"Image":"{image}","Cmd":["true"],
+            "Healthcheck":{{"Test":["NONE"],"StartInterval":1000000000}},
+            "NetworkingConfig":{{"EndpointsConfig":{{"none":{{"GwPriority":1}}}}}},
+            "HostConfig":{{"NetworkMode":"none","Annotations":{{"a":"b"}}}}}}"#
+    ));
+    assert_eq!(status, 201, "a plain API 1.51 create is allowed:\n{text}");
+    crate::raw::assert_denied(
+        &create(format!(
+            r#"{{"Image":"{image}","Cmd":["true"],"HostConfig":{{"Mounts":[{{"Type":"volume",
+                "Source":"{}","Target":"/v","VolumeOptions":{{"Subpath":"etc",
+                "DriverConfig":{{"Name":"local","Options":{{"type":"none","o":"bind","device":"/"}}}}}}}}]}}}}"#,
+            unique("v")
+        )),
+        "hardening",
+    );
+    crate::raw::assert_denied(
+        &create(format!(
+            r#"{{"Image":"{image}","Cmd":["true"],"HostConfig":{{"Mounts":[{{"Type":"bind",
+                "Source":"/etc","Target":"/v","BindOptions":{{"ReadOnlyNonRecursive":true,
+                "CreateMountpoint":true}}}}]}}}}"#
+        )),
+        "hardening",
+    );
+}
