@@ -1,7 +1,10 @@
 # img-authz — Docker authorization plugin.
 #
 #   make demo    sandbox dockerd + registry + notary: a signed image runs, others are denied
+#                (guards dockerd 28 with the containerd image store; DOCKERD=20.10 for 20.10)
 #   make test    every test: unit, decoder table, integration against real daemons
+#                (dockerd 20.10 classic store and dockerd 28.5 containerd store;
+#                MATRIX="28" for one of them)
 #
 # Managed plugin (the prior img-authz-plugin's targets and meaning):
 #   make build          static binary + rootfs + config.json in $(PLUGIN_DIR)
@@ -56,13 +59,16 @@ unit:
 	$(CARGO) test --locked --lib --bins --test decoder --test policy --test server
 
 # Integration tests need the real stack; scripts/stack starts and stops it.
+# They run once per engine of MATRIX (scripts/matrix): dockerd 20.10 with the
+# classic image store, then dockerd 28.5 with the containerd image store.
+# `make test` runs every other test once, with the first engine.
+MATRIX ?= 20.10 28
+
 itest: deps binary build
-	IMG_AUTHZ_PLUGIN_DIR=$(CURDIR)/$(PLUGIN_DIR) \
-	  scripts/stack run "$$(mktemp -d /tmp/iaz-test.XXXXXX)" -- scripts/nextest --test integration
+	MATRIX="$(MATRIX)" IMG_AUTHZ_PLUGIN_DIR=$(CURDIR)/$(PLUGIN_DIR) scripts/matrix --test integration
 
 test: deps lint binary build
-	IMG_AUTHZ_PLUGIN_DIR=$(CURDIR)/$(PLUGIN_DIR) \
-	  scripts/stack run "$$(mktemp -d /tmp/iaz-test.XXXXXX)" -- scripts/nextest --workspace
+	MATRIX="$(MATRIX)" IMG_AUTHZ_PLUGIN_DIR=$(CURDIR)/$(PLUGIN_DIR) scripts/matrix --workspace
 
 # Long fuzzing (TESTING.md): the differential run against Go's stdlib for
 # FUZZ_SECONDS, then every libFuzzer target under fuzz/ for
@@ -75,8 +81,12 @@ fuzz:
 	DIFF_SECONDS=$(FUZZ_SECONDS) $(CARGO) test --locked --release --test differential long_differential -- --ignored --nocapture
 	scripts/fuzz $(FUZZ_TARGET_SECONDS)
 
+# The guarded daemon is what a new install runs: dockerd 28 with the
+# containerd image store. `make demo DOCKERD=20.10` guards the classic 20.10.
+DOCKERD ?= 28
 demo: deps release
-	IMG_AUTHZ_BIN=$(CURDIR)/$(RELEASE_BIN) scripts/stack run "$$(mktemp -d /tmp/iaz-demo.XXXXXX)" -- scripts/demo
+	STACK_DOCKERD=$(DOCKERD) IMG_AUTHZ_BIN=$(CURDIR)/$(RELEASE_BIN) \
+	  scripts/stack run "$$(mktemp -d /tmp/iaz-demo.XXXXXX)" -- scripts/demo
 
 # Benchmarks (BENCHMARKS.md): release build, the real stack, criterion, load
 # over the socket, notary lookup and docker run; raw results in target/bench-results.

@@ -4,6 +4,7 @@
 mod core;
 mod cosign;
 mod drivers;
+mod engine;
 mod hardening;
 mod identity;
 mod notary_auth;

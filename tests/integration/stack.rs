@@ -1,6 +1,8 @@
 //! Access to the real test stack started by `scripts/stack run`: a registry,
-//! a notary-server, an unguarded publisher dockerd and a dockerd guarded by
-//! img-authz. The tests drive them with the real `docker` CLI.
+//! a notary-server, an unguarded publisher dockerd (20.10, classic store) and
+//! dockerds guarded by img-authz, of the engine `STACK_DOCKERD` names (20.10,
+//! or 28 with the containerd image store: `make test` runs both). The tests
+//! drive them with the real `docker` CLI.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -24,6 +26,74 @@ pub struct Stack {
     pub plugin_metrics: PathBuf,
     pub plugin_decisions: PathBuf,
     pub root: PathBuf,
+    /// The engine of the guarded daemons (`STACK_DOCKERD`).
+    pub engine: Engine,
+}
+
+/// Which dockerd the guarded daemons (and [`Daemon`]s) run: `scripts/stack`
+/// starts them from `STACK_DOCKERD` and checks what they report.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    /// `STACK_DOCKERD`: `20.10`, `28` or `28-classic`.
+    pub flavour: String,
+    /// The server version the guarded daemon reports, e.g. `28.5.2+dfsg4`.
+    pub version: String,
+    pub store: ImageStore,
+    /// PATH and extra flags that start a dockerd of this engine.
+    path: String,
+    args: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageStore {
+    /// Graph drivers (overlay2): image IDs are config digests.
+    Classic,
+    /// containerd snapshotters: image IDs are manifest (or index) digests.
+    Containerd,
+}
+
+impl Engine {
+    fn from_env() -> Engine {
+        let opt = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        Engine {
+            flavour: opt("STACK_DOCKERD").unwrap_or_else(|| "20.10".into()),
+            version: opt("STACK_DOCKERD_VERSION").unwrap_or_else(|| "20.10".into()),
+            store: match opt("STACK_IMAGE_STORE").as_deref() {
+                Some("containerd") => ImageStore::Containerd,
+                _ => ImageStore::Classic,
+            },
+            path: opt("STACK_DOCKERD_PATH")
+                .unwrap_or_else(|| std::env::var("PATH").unwrap_or_default()),
+            args: opt("STACK_DOCKERD_ARGS")
+                .map(|a| a.split_whitespace().map(String::from).collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The major version, e.g. 20 or 28.
+    pub fn major(&self) -> u32 {
+        self.version
+            .split('.')
+            .next()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0)
+    }
+
+    pub fn containerd_store(&self) -> bool {
+        self.store == ImageStore::Containerd
+    }
+
+    /// e.g. `dockerd 28.5.2 (containerd image store, STACK_DOCKERD=28)`.
+    pub fn describe(&self) -> String {
+        let store = match self.store {
+            ImageStore::Classic => "classic",
+            ImageStore::Containerd => "containerd",
+        };
+        format!(
+            "dockerd {} ({store} image store, STACK_DOCKERD={})",
+            self.version, self.flavour
+        )
+    }
 }
 
 fn var(k: &str) -> String {
@@ -50,6 +120,7 @@ pub fn stack() -> &'static Stack {
         plugin_metrics: PathBuf::from(var("STACK_PLUGIN_METRICS")),
         plugin_decisions: PathBuf::from(var("STACK_PLUGIN_DECISIONS")),
         root: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+        engine: Engine::from_env(),
     })
 }
 
@@ -225,6 +296,26 @@ impl Stack {
         Duration::from_millis(2500)
     }
 
+    /// Whether a test that only makes sense when `applies` runs here. When
+    /// not, says so on stderr and in `STACK_DIR/skipped` (which
+    /// `scripts/stack run` prints at the end), so a skip is never a silent
+    /// pass: `if !s.runs_if(cond, "test", "why") { return; }`.
+    pub fn runs_if(&self, applies: bool, test: &str, why: &str) -> bool {
+        if !applies {
+            let line = format!("{test}: skipped on {}: {why}", self.engine.describe());
+            eprintln!("SKIPPED {line}");
+            use std::io::Write;
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.dir.join("skipped"))
+            {
+                let _ = writeln!(f, "{line}");
+            }
+        }
+        applies
+    }
+
     /// `REGISTRY/name`.
     pub fn repo(&self, name: &str) -> String {
         format!("{}/{}", self.registry, name)
@@ -277,7 +368,10 @@ impl Daemon {
             .append(true)
             .open(self.dir.join("dockerd.log"))
             .expect("log");
+        // The stack's engine: dockerd 28 finds its containerd on this PATH.
+        let engine = &stack().engine;
         let child = Command::new("timeout")
+            .env("PATH", &engine.path)
             .args([
                 "--kill-after=10",
                 "900",
@@ -286,6 +380,7 @@ impl Daemon {
                 "--iptables=false",
                 "--ip-masq=false",
             ])
+            .args(&engine.args)
             .arg("--data-root")
             .arg(self.dir.join("data"))
             .arg("--exec-root")
