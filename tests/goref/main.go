@@ -911,8 +911,11 @@ type ServiceSpec struct {
 					Disable                 bool
 					User, Role, Type, Level string
 				}
-				Seccomp        *struct{ Mode string }
-				AppArmor       *struct{ Mode string }
+				Seccomp *struct {
+					Mode    string
+					Profile []byte
+				}
+				AppArmor *struct{ Mode string }
 			}
 		}
 		PluginSpec *struct {
@@ -1043,7 +1046,10 @@ func serviceView(s *ServiceSpec) (map[string]interface{}, error) {
 					}
 				}
 			}
-			if p.Seccomp != nil && p.Seccomp.Mode != "" && p.Seccomp.Mode != "default" {
+			if p.Seccomp != nil && p.Seccomp.Mode == "custom" {
+				// executor/container: the profile's bytes become the option.
+				opts = append(opts, "seccomp="+string(p.Seccomp.Profile))
+			} else if p.Seccomp != nil && p.Seccomp.Mode != "" && p.Seccomp.Mode != "default" {
 				opts = append(opts, "seccomp="+p.Seccomp.Mode)
 			}
 			if p.AppArmor != nil && p.AppArmor.Mode != "" && p.AppArmor.Mode != "default" {

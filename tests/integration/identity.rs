@@ -88,7 +88,13 @@ fn another_spelling_of_the_registry_gets_no_first_use_root() {
     // Before the plugin guards it, the daemon pulls the alias (recorded as
     // written: RepoDigest LOCALHOST:PORT/...@digest) and creates a container.
     let tmp = tempfile::tempdir().expect("tempdir");
-    let mut d = Daemon::start(&tmp.path().join("d"), &[]);
+    // dockerd 28's containerd image store treats only a lower-case
+    // `localhost` as a plain-HTTP registry; name both spellings.
+    let insecure = [
+        format!("--insecure-registry={lower}"),
+        format!("--insecure-registry={upper}"),
+    ];
+    let mut d = Daemon::start(&tmp.path().join("d"), &[&insecure[0], &insecure[1]]);
     s.docker(&d.host, &["pull", &format!("{alias}:v2")])
         .allowed();
     let digests = s.docker(
@@ -115,7 +121,11 @@ fn another_spelling_of_the_registry_gets_no_first_use_root() {
 
     let name = unique("iaz-ident");
     let _plugin = plugin(&name, &lower, &d.host, &tmp.path().join("state"));
-    d.restart(&[&format!("--authorization-plugin={name}")]);
+    d.restart(&[
+        &format!("--authorization-plugin={name}"),
+        &insecure[0],
+        &insecure[1],
+    ]);
 
     // The repository is trusted (its first root taken) by a normal pull.
     s.docker(&d.host, &["pull", &format!("{good}:v1")])
