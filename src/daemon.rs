@@ -74,6 +74,21 @@ pub struct ContainerInfo {
     /// its defaults filled in (`CgroupnsMode` is `host` on cgroup v1).
     #[serde(rename = "HostConfig", default)]
     pub host_config: Option<ContainerHostConfig>,
+    /// What dockerd mounts into the container: its own binds and mounts,
+    /// and those it copied from `--volumes-from` containers.
+    #[serde(rename = "Mounts", default)]
+    pub mounts: Option<Vec<MountPoint>>,
+}
+
+/// One of a container's mount points, as `docker inspect` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct MountPoint {
+    #[serde(rename = "Type", default)]
+    pub typ: String,
+    #[serde(rename = "Source", default)]
+    pub source: String,
+    #[serde(rename = "Destination", default)]
+    pub destination: String,
 }
 
 /// The namespace modes, privileges and host resources of an existing

@@ -48,6 +48,21 @@ const STORED: &[(&str, &str)] = &[
         "old-bind",
         r#"{"Name":"/old-bind","Image":"sha256:aa","Config":{"Image":"reg.io/app:1"},"HostConfig":{"Binds":["/srv/dr:/r"],"CgroupnsMode":"private"}}"#,
     ),
+    // Made with --volumes-from of a container that binds the host's root:
+    // dockerd copied that mount point; its own HostConfig names no bind.
+    (
+        "from-root",
+        r#"{"Name":"/from-root","Image":"sha256:aa","Config":{"Image":"reg.io/app:1"},"HostConfig":{"VolumesFrom":["rooted"],"CgroupnsMode":"private"},"Mounts":[{"Type":"bind","Source":"/","Destination":"/host","RW":true},{"Type":"volume","Name":"v","Source":"/srv/dr/volumes/v/_data","Destination":"/v"}]}"#,
+    ),
+    // Joins the PID namespace of a privileged container.
+    (
+        "joins-privileged",
+        r#"{"Name":"/joins-privileged","Image":"sha256:aa","Config":{"Image":"reg.io/app:1"},"HostConfig":{"PidMode":"container:old-privileged","CgroupnsMode":"private"}}"#,
+    ),
+    (
+        "joins-plain",
+        r#"{"Name":"/joins-plain","Image":"sha256:aa","Config":{"Image":"reg.io/app:1"},"HostConfig":{"PidMode":"container:plain","NetworkMode":"container:plain","CgroupnsMode":"private"},"Mounts":[{"Type":"volume","Name":"v","Source":"/srv/dr/volumes/v/_data","Destination":"/v"}]}"#,
+    ),
 ];
 
 /// A stand-in dockerd on a unix socket in `dir` that answers `GET /info`
@@ -860,6 +875,87 @@ fn start_checks_the_stored_host_config() {
         !d.allow && d.source.as_deref() == Some("baseline.docker_socket"),
         "{d:?}"
     );
+    // Review of issue 12: what a container inherits from others. Failed
+    // before (only its own HostConfig was read, and no joined container).
+    let d = start(&b, "from-root");
+    assert!(
+        !d.allow && d.rule == Rule::Hardening && d.reason.contains("of /"),
+        "a mount point copied by --volumes-from: {d:?}"
+    );
+    let d = start(&b, "joins-privileged");
+    assert!(
+        !d.allow
+            && d.source.as_deref() == Some("baseline.privileged")
+            && d.reason
+                .contains("joins the namespaces of container old-privileged"),
+        "{d:?}"
+    );
+    let d = start(&b, "joins-plain");
+    assert!(d.allow || d.rule != Rule::Hardening, "{d:?}");
+}
+
+/// Review of issue 12: the local volume driver mounts a `type` of file
+/// system in the host's namespaces; proc, sysfs and cgroup are the host's
+/// own (a writable /proc/sys/kernel/core_pattern is the host), and a block
+/// device need not be under /dev. The baseline refuses every type but
+/// memory and network file systems (and overlays of allowed directories),
+/// whether the volume is created on its own or by a mount. Failed before
+/// (the baseline sets no `bind_mounts`, and `device=none` passed).
+#[test]
+fn the_baseline_refuses_local_volumes_of_host_file_systems() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Policy::new(cfg_with(dir.path(), INFO_V1, ""), None).unwrap();
+    let vol = |opts: &str| {
+        decide(
+            &p,
+            "",
+            "POST",
+            "/v1.41/volumes/create",
+            Some(&format!(
+                r#"{{"Name":"p","Driver":"local","DriverOpts":{opts}}}"#
+            )),
+        )
+    };
+    for opts in [
+        r#"{"type":"proc","device":"none"}"#,
+        r#"{"type":"sysfs","device":"x"}"#,
+        r#"{"type":"cgroup","o":"memory","device":"x"}"#,
+        r#"{"type":"ext4","device":"/srv/data/sda"}"#,
+        r#"{"type":"PROC","device":"proc"}"#,
+        r#"{"device":"/srv/data/sda"}"#,
+    ] {
+        let d = vol(opts);
+        assert!(!d.allow && d.rule == Rule::Hardening, "{opts}: {d:?}");
+        assert!(d.reason.contains("baseline"), "{opts}: {}", d.reason);
+    }
+    for opts in [
+        r#"{}"#,
+        r#"{"type":"tmpfs","device":"tmpfs","o":"size=10m"}"#,
+        r#"{"type":"nfs","o":"addr=127.0.0.1","device":":/export"}"#,
+    ] {
+        let d = vol(opts);
+        assert!(d.allow, "{opts}: {d:?}");
+    }
+    let d = create(
+        &p,
+        "",
+        r#"{"Image":"reg.io/app:1","HostConfig":{"Mounts":[{"Type":"volume","Target":"/p","VolumeOptions":{"DriverConfig":{"Name":"local","Options":{"type":"proc","device":"none"}}}}]}}"#,
+    );
+    assert!(!d.allow && d.rule == Rule::Hardening, "{d:?}");
+    // Homes, package-manager scripts and spools are the host too.
+    for path in [
+        "/home",
+        "/home/admin/.ssh",
+        "/var/lib/dpkg/info",
+        "/var/spool/cron",
+    ] {
+        let d = create(
+            &p,
+            "",
+            &format!(r#"{{"Image":"reg.io/app:1","HostConfig":{{"Binds":["{path}:/h"]}}}}"#),
+        );
+        assert!(!d.allow && d.rule == Rule::Hardening, "{path}: {d:?}");
+    }
 }
 
 /// A policy file builds on the baseline: its keys replace the baseline's,

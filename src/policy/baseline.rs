@@ -104,6 +104,9 @@ pub fn daemon_paths(local: &Local<'_>, info: &DaemonInfo) -> Vec<String> {
         } else {
             p.to_string()
         };
+        // Compared with cleaned bind sources: `/opt/x/` must cover
+        // `/opt/x/containerd/containerd.sock`.
+        let p = super::hardening::clean(&p).unwrap_or(p);
         if p.starts_with('/') && !out.contains(&p) {
             out.push(p);
         }

@@ -111,7 +111,15 @@ pub const SYSTEM_PATHS: &[&str] = &[
     "/lib64",
     "/libx32",
     "/root",
-    "/var/spool/cron",
+    // Users' homes (`~/.ssh/authorized_keys`, shell start-up files), package
+    // managers' scripts (run as root at the next install), the kubelet's and
+    // systemd's state, and spooled jobs (cron, at).
+    "/home",
+    "/var/lib/dpkg",
+    "/var/lib/rpm",
+    "/var/lib/kubelet",
+    "/var/lib/systemd",
+    "/var/spool",
     "/usr/lib/docker/plugins",
 ];
 
@@ -138,7 +146,7 @@ const READONLY_PATHS: &[&str] = &[
 ];
 
 /// `path.Clean`, refusing `..` (which a bind source has no business holding).
-fn clean(p: &str) -> Option<String> {
+pub(crate) fn clean(p: &str) -> Option<String> {
     if !p.starts_with('/') || p.split('/').any(|c| c == "..") {
         return None;
     }
@@ -308,7 +316,10 @@ impl HardeningSpec {
             if self.devices == Some(false) && devices.iter().any(|d| abs(d).starts_with("/dev")) {
                 return fail("devices", what);
             }
-            if self.bind_mounts.is_some() {
+            // The baseline refuses these as it refuses binds of system
+            // paths: `type=proc` (or sysfs, cgroup) mounts the host's own,
+            // writable, and `device=` need not be under /dev.
+            if self.bind_mounts.is_some() || self.builtin.system_paths == Some(false) {
                 return fail("bind_mounts", what);
             }
             for d in devices {

@@ -1231,8 +1231,71 @@ impl Policy {
     /// namespace modes and privileges, whatever dockerd's defaults made of
     /// the create request (and for containers created before the plugin).
     async fn start_hardening(&self, info: &ContainerInfo, user: &str) -> Option<Decision> {
+        let name = info.name.trim_start_matches('/').to_string();
+        if let Some(mut d) = self.stored_hardening(info, user).await {
+            d.reason = format!("container {name}: {}", d.reason);
+            return Some(d);
+        }
+        // A namespace joined from another container gives this one whatever
+        // that container shares with the host (`--pid container:X` where X
+        // has the host's PID namespace, or is privileged).
+        let stored = info.host_config.as_ref()?;
+        for (flag, mode) in [
+            ("--pid", &stored.pid_mode),
+            ("--ipc", &stored.ipc_mode),
+            ("--network", &stored.network_mode),
+        ] {
+            let Some(other) = mode.strip_prefix("container:") else {
+                continue;
+            };
+            let joined = match self.daemon.inspect_container(other).await {
+                Ok(Some(i)) => i,
+                // dockerd fails the start itself.
+                Ok(None) => continue,
+                Err(e) => {
+                    let mut d = Decision::deny(
+                        Rule::Hardening,
+                        format!(
+                            "container {name} joins container {other}'s namespaces ({flag}), \
+                             which could not be inspected: {e}"
+                        ),
+                        "make dockerd's API reachable by the plugin (DOCKER_HOST)",
+                    );
+                    d.mode = self.hardening_for(user).map(|l| l.mode).unwrap_or(d.mode);
+                    return Some(d);
+                }
+            };
+            if let Some(mut d) = self.stored_hardening(&joined, user).await {
+                d.reason = format!(
+                    "container {name} joins the namespaces of container {other} ({flag} {mode}), \
+                     and that container has {}",
+                    d.reason
+                );
+                return Some(d);
+            }
+        }
+        None
+    }
+
+    /// The hardening of an existing container as dockerd stored it: modes,
+    /// privileges, devices, security options, and every host path mounted
+    /// into it (its own binds and `--mount`s, and those copied from
+    /// `--volumes-from` containers).
+    async fn stored_hardening(&self, info: &ContainerInfo, user: &str) -> Option<Decision> {
         let layers = self.hardening_for(user)?;
         let stored = info.host_config.clone().unwrap_or_default();
+        let mounts = info
+            .mounts
+            .iter()
+            .flatten()
+            .filter(|m| m.typ == "bind")
+            .map(|m| Mount {
+                typ: "bind".into(),
+                source: m.source.clone(),
+                target: m.destination.clone(),
+                ..Default::default()
+            })
+            .collect();
         let hc = HostConfig {
             privileged: stored.privileged,
             network_mode: stored.network_mode,
@@ -1243,6 +1306,7 @@ impl Policy {
             cgroupns_mode: stored.cgroupns_mode,
             cap_add: stored.cap_add.unwrap_or_default(),
             binds: stored.binds.unwrap_or_default(),
+            mounts,
             security_opt: stored.security_opt.unwrap_or_default(),
             devices: stored
                 .devices
@@ -1252,12 +1316,7 @@ impl Policy {
                 .collect(),
             ..Default::default()
         };
-        let name = info.name.trim_start_matches('/').to_string();
-        let mut d = self
-            .harden(layers, |h: &HardeningSpec| h.start(&hc))
-            .await?;
-        d.reason = format!("container {name}: {}", d.reason);
-        Some(d)
+        self.harden(layers, |h: &HardeningSpec| h.start(&hc)).await
     }
 
     /// Every driver a request names that dockerd would look up as a

@@ -220,6 +220,36 @@ fn the_baseline_without_a_policy_file() {
         &["run", "--rm", "--cap-add", "SYS_ADMIN", &image, "true"],
     )
     .denied("hardening");
+    // A local volume of the host's own procfs (a writable
+    // /proc/sys/kernel/core_pattern), on its own or through a mount.
+    let vol = unique("proc");
+    s.docker(
+        p,
+        &[
+            "volume",
+            "create",
+            "-d",
+            "local",
+            "-o",
+            "type=proc",
+            "-o",
+            "device=none",
+            &vol,
+        ],
+    )
+    .denied("hardening");
+    s.docker(
+        p,
+        &[
+            "run",
+            "--rm",
+            "--mount",
+            &format!("type=volume,src={vol},dst=/p,volume-opt=type=proc,volume-opt=device=none"),
+            &image,
+            "true",
+        ],
+    )
+    .denied("hardening");
 }
 
 #[test]
