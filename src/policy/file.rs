@@ -763,7 +763,10 @@ impl Parser<'_> {
             match item.as_array() {
                 Some(arr) => {
                     for v in arr.iter() {
-                        match v.as_str().map(|d| (d, crate::trust::pinned::check_digest(d))) {
+                        match v
+                            .as_str()
+                            .map(|d| (d, crate::trust::pinned::check_digest(d)))
+                        {
                             Some((d, Ok(()))) => out.push(d.to_string()),
                             Some((_, Err(e))) => self.err(v.span(), format!("digests: {e}")),
                             None => self.err(v.span(), "digests must hold only strings"),

@@ -131,7 +131,9 @@ impl NotaryVerifier {
                 TrustError::NotSigned(m) => {
                     TrustError::NotSigned(format!("{m}; {DOCKER_HUB_SHUTDOWN}"))
                 }
-                TrustError::Invalid(m) => TrustError::Invalid(format!("{m}; {DOCKER_HUB_SHUTDOWN}")),
+                TrustError::Invalid(m) => {
+                    TrustError::Invalid(format!("{m}; {DOCKER_HUB_SHUTDOWN}"))
+                }
                 TrustError::Unavailable(m) => {
                     TrustError::Unavailable(format!("{m}; {DOCKER_HUB_SHUTDOWN}"))
                 }
@@ -262,7 +264,10 @@ mod docker_hub_tests {
     #[async_trait]
     impl Fetch for Down {
         async fn fetch(&self, _: &str, _: &str, _: usize) -> Result<Option<Bytes>, TufError> {
-            Err(TufError::Unavailable(format!("{}: connection refused", self.0)))
+            Err(TufError::Unavailable(format!(
+                "{}: connection refused",
+                self.0
+            )))
         }
         fn server(&self) -> String {
             self.0.to_string()
@@ -310,7 +315,10 @@ mod docker_hub_tests {
         let TrustError::Unavailable(m) = &e else {
             panic!("{e:?}")
         };
-        assert!(m.contains("notary.docker.io is shut down on 2026-12-08"), "{m}");
+        assert!(
+            m.contains("notary.docker.io is shut down on 2026-12-08"),
+            "{m}"
+        );
         for hint in [
             v.unavailable_hint(),
             v.unsigned_hint("docker.io/library/busybox:latest"),
@@ -326,6 +334,8 @@ mod docker_hub_tests {
         let other = verifier("https://notary.example.com");
         let e = other.signed_digest(&repo, "latest").await.unwrap_err();
         assert!(!e.to_string().contains("shut down"), "{e}");
-        assert!(other.unavailable_hint().contains("make the notary server https://notary.example.com reachable"));
+        assert!(other
+            .unavailable_hint()
+            .contains("make the notary server https://notary.example.com reachable"));
     }
 }

@@ -65,7 +65,8 @@ impl Verifier for Pinned {
     }
 
     fn unavailable_hint(&self) -> String {
-        "make the image's registry reachable by the plugin and retry, or pull by a pinned digest".into()
+        "make the image's registry reachable by the plugin and retry, or pull by a pinned digest"
+            .into()
     }
 
     async fn signed_digest(&self, repo: &Reference, tag: &str) -> Result<Signed, TrustError> {
@@ -157,7 +158,10 @@ mod tests {
         let v = pinned(&[&a]);
         let repo = Reference::parse_normalized("busybox").unwrap();
         let s = v.digest_signed(&repo, &a).await.unwrap();
-        assert_eq!((s.digest.as_str(), s.signer.as_str()), (a.as_str(), "pinned digest"));
+        assert_eq!(
+            (s.digest.as_str(), s.signer.as_str()),
+            (a.as_str(), "pinned digest")
+        );
         match v.digest_signed(&repo, &b).await {
             Err(TrustError::NotSigned(m)) => {
                 assert!(m.contains("docker.io/library/busybox@sha256:bbbb"), "{m}")
@@ -165,16 +169,20 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(!v.binds_tags());
-        assert!(v.unsigned_hint("docker.io/library/busybox:latest").contains(
-            "img-authz check docker.io/library/busybox:latest"
-        ));
+        assert!(v
+            .unsigned_hint("docker.io/library/busybox:latest")
+            .contains("img-authz check docker.io/library/busybox:latest"));
     }
 
     #[test]
     fn digest_files_have_comments_and_line_numbers() {
         let a = format!("sha256:{}", "a".repeat(64));
-        let text = format!("# busybox 1.37\n\n{a}  # amd64+arm64 index\n   \nsha256:ABC\nbusybox@{a}\n");
-        assert_eq!(parse_digest_file(&format!("{a}\n# x\n")), Ok(vec![a.clone()]));
+        let text =
+            format!("# busybox 1.37\n\n{a}  # amd64+arm64 index\n   \nsha256:ABC\nbusybox@{a}\n");
+        assert_eq!(
+            parse_digest_file(&format!("{a}\n# x\n")),
+            Ok(vec![a.clone()])
+        );
         let errs = parse_digest_file(&text).unwrap_err();
         assert_eq!(errs.iter().map(|e| e.0).collect::<Vec<_>>(), vec![5, 6]);
         assert!(check_digest(&format!("sha256:{}", "A".repeat(64))).is_err());
