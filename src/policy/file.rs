@@ -1475,7 +1475,7 @@ tlog = "required"
             ("11:", "threshold must be between 1 and"),
             ("12:", "tlog must be"),
             ("15:", "listed twice"),
-            ("15:", "holds \"notary\" and/or \"cosign\""),
+            ("15:", "holds \"notary\", \"cosign\" and/or \"digests\""),
             ("16:", "require must be"),
             ("17:", "do not include cosign"),
             ("22:", "do not include cosign"),
