@@ -87,9 +87,10 @@ fn policy_rule_of(reference: &str) -> String {
     let (repo, tag) = reference.rsplit_once(':').unwrap_or((reference, "latest"));
     let log = std::fs::read_to_string(&stack().plugin_decisions).expect("decision log file");
     log.lines()
+        .rev()
         .filter(|l| l.contains(repo) && l.contains(tag) && l.contains("\"deny\""))
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter_map(|v| v.get("policy_rule")?.as_str().map(str::to_string))
-        .last()
+        .next()
         .unwrap_or_else(|| panic!("no logged deny for {reference}"))
 }
