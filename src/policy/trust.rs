@@ -701,8 +701,9 @@ async fn decide_pull(
         Ok(s) => s,
         Err(e) => {
             let mut d = trust_deny(verifier, &e, &image.to_string());
-            // What a digest pin for this tag would name, reviewed by a person.
-            if let Ok(now) = &served {
+            // What a digest pin for this tag would name, reviewed by a
+            // person; never offered over trust data that failed to verify.
+            if let (Ok(now), false) = (&served, matches!(e, TrustError::Invalid(_))) {
                 d.hint = format!(
                     "{}; to pin what the registry serves for it now: digests = [\"{now}\"]",
                     d.hint
