@@ -439,7 +439,18 @@ fn serve(args: ServeArgs) -> ExitCode {
 }
 
 /// Trust on first use is Docker's model and the prior plugin's; say so.
+/// notary.docker.io (the default NOTARY) is gone: say that too.
 fn warn_about_trust(cfg: &Config) {
+    use img_authz::trust::notary_verifier::{
+        is_docker_hub_notary, DOCKER_HUB_INSTEAD, DOCKER_HUB_SHUTDOWN,
+    };
+    if cfg.trust.mode == TrustMode::Notary && is_docker_hub_notary(&cfg.notary.url) {
+        tracing::warn!(
+            notary = %cfg.notary.url,
+            "NOTARY is notary.docker.io: {DOCKER_HUB_SHUTDOWN}; repositories of REGISTRY without \
+             a policy-file rule are denied once it is gone; {DOCKER_HUB_INSTEAD}"
+        );
+    }
     match cfg.trust.mode {
         TrustMode::None => tracing::warn!("IMG_AUTHZ_TRUST=none: images are not signature-checked"),
         TrustMode::Notary if cfg.trust.tofu => tracing::warn!(

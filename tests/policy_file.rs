@@ -1187,3 +1187,265 @@ fn custom_seccomp_profiles() {
     assert!(service(&p2, unshare).allow);
     denied(service(&p2, "null"), "unconfined");
 }
+
+/// Pins are validated where they are written: each bad list entry and each
+/// bad line of a pin file is reported with its place.
+#[test]
+fn digest_pins_are_validated_with_their_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = format!("sha256:{}", "a".repeat(64));
+    std::fs::write(
+        dir.path().join("pins.txt"),
+        format!("# reviewed\n{good}  # busybox\n\nsha256:XYZ\n"),
+    )
+    .unwrap();
+    let text = format!(
+        "version = 1\n\
+         [[rules]]\nname = \"a\"\nrepositories = [\"reg.io/a/*\"]\ndigests = [\"{good}\", \"sha256:short\"]\n\
+         [[rules]]\nname = \"b\"\nrepositories = [\"reg.io/b/*\"]\ndigests_file = \"pins.txt\"\n\
+         [[rules]]\nname = \"c\"\nrepositories = [\"reg.io/c/*\"]\nverifier = \"digests\"\n\
+         [[rules]]\nname = \"d\"\nrepositories = [\"reg.io/d/*\"]\nverifier = \"none\"\ndigests = []\n"
+    );
+    let e = file::parse(&text, &dir.path().join("policy.toml")).unwrap_err();
+    let got: Vec<(usize, &str)> = e
+        .errors
+        .iter()
+        .map(|e| (e.line, e.message.as_str()))
+        .collect();
+    assert_eq!(got.len(), 4, "{e}");
+    assert_eq!(got[0].0, 5, "{e}");
+    assert!(got[0].1.contains("\"sha256:short\" is not a digest"), "{e}");
+    assert_eq!(got[1].0, 9, "{e}");
+    assert!(got[1].1.contains("pins.txt:4:"), "{e}");
+    assert!(got[2].1.contains("digests verifier needs"), "{e}");
+    assert!(got[3].1.contains("do not include \"digests\""), "{e}");
+    // Without `verifier`, pins imply it; an empty list pins nothing.
+    let ok = format!(
+        "version = 1\n[[rules]]\nname = \"a\"\nrepositories = [\"reg.io/a/*\"]\ndigests = [\"{good}\", \"{good}\"]\n\
+         [[rules]]\nname = \"b\"\nrepositories = [\"reg.io/b/*\"]\nverifier = [\"cosign\", \"digests\"]\nrequire = \"any\"\n\
+         digests = []\n[rules.cosign]\nkeys = [\"{}\"]\n",
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples/keys/dhi-2.pub")
+            .display()
+    );
+    let f = file::parse(&ok, &dir.path().join("policy.toml")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(f.rules[0].verifiers, vec![file::VerifierKind::Digests]);
+    assert_eq!(f.rules[0].digests, vec![good]);
+    assert!(f.rules[1].digests.is_empty());
+}
+
+/// A pinned digest is a verifier outcome: by digest, exactly the pinned
+/// ones pass; by tag, the registry's answer decides, and an unreachable
+/// registry denies.
+#[test]
+fn pinned_digests_allow_exactly_those_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pinned, other) = (
+        format!("sha256:{}", "a".repeat(64)),
+        format!("sha256:{}", "b".repeat(64)),
+    );
+    let p = policy(
+        dir.path(),
+        &format!(
+            "version = 1\n[[rules]]\nname = \"official\"\nrepositories = [\"127.0.0.1:1/library/*\"]\n\
+             digests = [\"{pinned}\"]\n"
+        ),
+    );
+    let by_digest = |d: &str| {
+        decide(
+            &p,
+            "",
+            "POST",
+            &format!("/v1.41/images/create?fromImage=127.0.0.1:1/library/busybox&tag={d}"),
+            None,
+        )
+    };
+    let d = by_digest(&pinned);
+    assert!(d.allow, "{d:?}");
+    assert_eq!(d.digest.as_deref(), Some(pinned.as_str()));
+    assert!(d.reason.contains("pinned digest"), "{d:?}");
+    let d = by_digest(&other);
+    assert!(!d.allow, "{d:?}");
+    assert!(
+        d.reason.contains("not one of the rule's pinned digests"),
+        "{d:?}"
+    );
+    assert!(
+        d.hint
+            .contains("img-authz check 127.0.0.1:1/library/busybox@"),
+        "{d:?}"
+    );
+    // By tag: the registry (nothing listens on port 1) cannot say what the
+    // tag is now, so it is not allowed.
+    let d = pull(&p, "", "127.0.0.1:1/library/busybox");
+    assert!(!d.allow, "{d:?}");
+    assert!(d.reason.contains("could not be checked"), "{d:?}");
+}
+
+/// The Docker Hub example: DHI by either published key (OR), Docker
+/// Official Images by pinned digest (none yet), the rest of Hub denied
+/// without asking notary.docker.io.
+#[test]
+fn the_docker_hub_example() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let f = file::load(&root.join("examples/docker-hub.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let rule = |pat: &str| {
+        f.rules
+            .iter()
+            .find(|r| r.repositories.iter().any(|p| p == pat))
+            .unwrap_or_else(|| panic!("no rule for {pat}"))
+    };
+    for pat in ["dhi.io/*", "docker.io/example-org/dhi-python"] {
+        let dhi = rule(pat);
+        assert_eq!(dhi.verifiers, vec![file::VerifierKind::Cosign]);
+        let keys: Vec<_> = dhi
+            .cosign
+            .keys
+            .iter()
+            .map(|k| k.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(keys, ["dhi-2.pub", "dhi-1.pub"]);
+        assert_eq!(dhi.cosign.threshold, 1);
+        assert!(!dhi.cosign.tlog_required);
+    }
+    assert_eq!(
+        rule("docker.io/library/*").verifiers,
+        vec![file::VerifierKind::Digests]
+    );
+    let rest = rule("docker.io/*");
+    assert_eq!(rest.verifiers, vec![file::VerifierKind::Digests]);
+    assert!(rest.digests.is_empty());
+    // With the default environment (REGISTRY docker.io, NOTARY
+    // notary.docker.io), Hub images go to the file's rules, never Notary.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = RawConfig {
+        docker_host: "unix:///nonexistent/docker.sock".into(),
+        state_dir: dir.path().display().to_string(),
+        ..Default::default()
+    }
+    .validate()
+    .unwrap();
+    let p = Policy::new(cfg, Some(f)).unwrap();
+    let d = format!("sha256:{}", "c".repeat(64));
+    for (image, rule) in [
+        (
+            "docker.io/library/busybox",
+            "docker official images (pinned)",
+        ),
+        ("docker.io/acme/app", "docker hub (everything else)"),
+    ] {
+        let dec = decide(
+            &p,
+            "",
+            "POST",
+            &format!("/v1.41/images/create?fromImage={image}&tag={d}"),
+            None,
+        );
+        assert!(!dec.allow, "{dec:?}");
+        assert_eq!(dec.source.as_deref(), Some(rule), "{dec:?}");
+        assert!(!dec.hint.contains("notary"), "{dec:?}");
+    }
+    let dec = decide(
+        &p,
+        "",
+        "POST",
+        &format!("/v1.41/images/create?fromImage=quay.io/acme/app&tag={d}"),
+        None,
+    );
+    assert!(!dec.allow, "{dec:?}");
+}
+
+/// `unshare -n`: a command in a network namespace of its own (loopback
+/// only, down), so that nothing it does can reach the internet. `None` when
+/// this host cannot make one (not root).
+fn offline(args: &[&str], state: &Path) -> Option<std::process::Command> {
+    let probe = std::process::Command::new("unshare")
+        .args(["-n", "true"])
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        eprintln!("SKIPPED: unshare -n is not available here (needs root)");
+        return None;
+    }
+    let mut c = std::process::Command::new("unshare");
+    c.arg("-n")
+        .arg(env!("CARGO_BIN_EXE_img-authz"))
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("IMG_AUTHZ_STATE_DIR", state)
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock");
+    Some(c)
+}
+
+/// With the default configuration (REGISTRY docker.io, NOTARY
+/// notary.docker.io), `check` of a Docker Official Image says that
+/// notary.docker.io is shut down and what to do instead, and answers at
+/// once without a network (no hang on the lookup).
+#[test]
+fn check_explains_the_notary_docker_io_shutdown_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(mut c) = offline(&["check", "docker.io/library/busybox:latest"], dir.path()) else {
+        return;
+    };
+    let out = c.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.starts_with("DENY"), "{text}");
+    assert!(
+        text.contains(
+            "notary.docker.io is shut down on 2026-12-08 (Docker ended Docker Content Trust"
+        ),
+        "{text}"
+    );
+    for option in [
+        "verifier = \"cosign\"",
+        "digests = [",
+        "self-hosted Notary server",
+    ] {
+        assert!(text.contains(option), "{option}: {text}");
+    }
+    assert!(!text.contains("make the notary server"), "{text}");
+    assert!(!text.contains("reachable (NOTARY"), "{text}");
+}
+
+/// The start-up log warns about notary.docker.io when it is the Notary
+/// server (here by default), and not for another server.
+#[test]
+fn serve_warns_about_notary_docker_io_at_start_up() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    for (notary, warned) in [("", true), ("https://notary.example.com", false)] {
+        let sock = dir.path().join("p.sock");
+        let Some(mut c) = offline(
+            &["serve", "--socket", &sock.display().to_string()],
+            dir.path(),
+        ) else {
+            return;
+        };
+        let mut child = c
+            .env("NOTARY", notary)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut seen = Vec::new();
+        // The warning comes before the "serving" line.
+        for l in lines.by_ref() {
+            let l = l.unwrap();
+            let done = l.contains("serving");
+            seen.push(l);
+            if done {
+                break;
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let log = seen.join("\n");
+        assert!(log.contains("serving"), "{log}");
+        assert_eq!(
+            log.contains("NOTARY is notary.docker.io: notary.docker.io is shut down on 2026-12-08"),
+            warned,
+            "{notary}: {log}"
+        );
+    }
+}

@@ -17,7 +17,7 @@
 //! name = "team"
 //! repositories = ["registry.example.com/team/*"]
 //! users = ["*"]
-//! verifier = "notary"         # notary | cosign | none, or a list: ["notary", "cosign"]
+//! verifier = "notary"         # notary | cosign | digests | none, or a list: ["notary", "cosign"]
 //! require = "all"             # with a list: all (every verifier) | any (one is enough)
 //! mode = "enforce"
 //! allow = ["tag"]             # operations that may name images here
@@ -33,6 +33,10 @@
 //! # identity: issuer (exact) or issuer_regexp; subject (`*` matches within one
 //! # `/` segment and never crosses `@`) or subject_regexp (regexps anchored);
 //! # optional exact github_workflow_{repository,ref,name,trigger,sha}.
+//! # verifier = "digests" (implied when only pins are given): exactly these
+//! # images, for repositories with nothing signed (Docker Official Images)
+//! digests = ["sha256:<64 hex>"]
+//! digests_file = "pins.txt"             # one digest a line, `#` comments
 //! [rules.notary]
 //! server = "https://notary.example.com:4443"
 //! tls_ca = "/etc/img-authz/notary-ca.pem"
@@ -135,6 +139,8 @@ impl Op {
 pub enum VerifierKind {
     Notary,
     Cosign,
+    /// Exact digests pinned by the rule (`digests`, `digests_file`).
+    Digests,
 }
 
 /// Cosign settings of a rule; files are checked to parse when the policy is.
@@ -178,6 +184,8 @@ pub struct RuleSpec {
     pub allow: Vec<Op>,
     pub notary: NotarySpec,
     pub cosign: CosignSpec,
+    /// Pinned digests (`digests` and `digests_file`), validated.
+    pub digests: Vec<String>,
     /// Line of the rule, for messages.
     pub line: usize,
 }
@@ -606,6 +614,8 @@ impl Parser<'_> {
                 "allow",
                 "notary",
                 "cosign",
+                "digests",
+                "digests_file",
             ],
         );
         let line = self.locate(t.span()).0;
@@ -634,6 +644,7 @@ impl Parser<'_> {
             }
         }
         let verifiers = self.verifiers(r, t);
+        let digests = self.digests(r, t, &verifiers);
         let require = match r.get("require") {
             None => Require::All,
             Some(item) => match item.as_str() {
@@ -690,6 +701,7 @@ impl Parser<'_> {
             allow: self.ops(r),
             notary,
             cosign,
+            digests,
             line,
         })
     }
@@ -697,6 +709,10 @@ impl Parser<'_> {
     /// `verifier = "notary" | "cosign" | "none"`, or a list of the first two.
     fn verifiers(&mut self, r: Tbl<'_>, t: &Table) -> Vec<VerifierKind> {
         let Some(item) = r.get("verifier") else {
+            // Pins need no other verifier: giving them says which.
+            if r.get("digests").is_some() || r.get("digests_file").is_some() {
+                return vec![VerifierKind::Digests];
+            }
             self.err(
                 t.span(),
                 "a rule must name its verifier (notary, cosign or none)",
@@ -706,6 +722,7 @@ impl Parser<'_> {
         let one = |s: &str| match s {
             "notary" => Some(VerifierKind::Notary),
             "cosign" => Some(VerifierKind::Cosign),
+            "digests" => Some(VerifierKind::Digests),
             _ => None,
         };
         if item.as_str() == Some("none") {
@@ -723,16 +740,78 @@ impl Parser<'_> {
                         Some(_) => self.err(v.span(), "a verifier is listed twice"),
                         None => self.err(
                             v.span(),
-                            "a verifier list holds \"notary\" and/or \"cosign\"",
+                            "a verifier list holds \"notary\", \"cosign\" and/or \"digests\"",
                         ),
                     }
                 }
             }
             _ => self.err(
                 item_span(&item),
-                "verifier must be \"notary\", \"cosign\", \"none\" or a list like [\"notary\", \"cosign\"]",
+                "verifier must be \"notary\", \"cosign\", \"digests\", \"none\" or a list like [\"notary\", \"cosign\"]",
             ),
         }
+        out
+    }
+
+    /// `digests = ["sha256:…"]` and/or `digests_file = "FILE"` (one digest
+    /// a line, `#` comments). An empty list is allowed and pins nothing: a
+    /// catch-all rule that denies, with the digest to pin in its hint.
+    fn digests(&mut self, r: Tbl<'_>, t: &Table, verifiers: &[VerifierKind]) -> Vec<String> {
+        let mut out = Vec::new();
+        let given = r.get("digests").is_some() || r.get("digests_file").is_some();
+        if let Some(item) = r.get("digests") {
+            match item.as_array() {
+                Some(arr) => {
+                    for v in arr.iter() {
+                        match v
+                            .as_str()
+                            .map(|d| (d, crate::trust::pinned::check_digest(d)))
+                        {
+                            Some((d, Ok(()))) => out.push(d.to_string()),
+                            Some((_, Err(e))) => self.err(v.span(), format!("digests: {e}")),
+                            None => self.err(v.span(), "digests must hold only strings"),
+                        }
+                    }
+                }
+                None => self.err(
+                    item_span(&item),
+                    "digests must be a list like [\"sha256:…\"]",
+                ),
+            }
+        }
+        if let Some(p) = self.file(r, "digests_file") {
+            let span = r.get("digests_file").and_then(|i| item_span(&i));
+            match std::fs::read_to_string(&p) {
+                Err(e) => self.err(span, format!("digests_file {}: {e}", p.display())),
+                Ok(text) => match crate::trust::pinned::parse_digest_file(&text) {
+                    Ok(ds) => out.extend(ds),
+                    Err(errs) => {
+                        for (line, e) in errs {
+                            self.err(
+                                span.clone(),
+                                format!("digests_file {}:{line}: {e}", p.display()),
+                            );
+                        }
+                    }
+                },
+            }
+        }
+        if given && !verifiers.contains(&VerifierKind::Digests) {
+            self.err(
+                r.get("digests")
+                    .or_else(|| r.get("digests_file"))
+                    .and_then(|i| item_span(&i)),
+                "digests are given but the rule's verifiers do not include \"digests\"",
+            );
+        }
+        if !given && verifiers.contains(&VerifierKind::Digests) {
+            self.err(
+                t.span(),
+                "the digests verifier needs digests = [\"sha256:…\"] or digests_file = \"FILE\"",
+            );
+        }
+        out.sort();
+        out.dedup();
         out
     }
 
@@ -1396,7 +1475,7 @@ tlog = "required"
             ("11:", "threshold must be between 1 and"),
             ("12:", "tlog must be"),
             ("15:", "listed twice"),
-            ("15:", "holds \"notary\" and/or \"cosign\""),
+            ("15:", "holds \"notary\", \"cosign\" and/or \"digests\""),
             ("16:", "require must be"),
             ("17:", "do not include cosign"),
             ("22:", "do not include cosign"),

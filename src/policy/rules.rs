@@ -43,10 +43,22 @@ pub fn check_pattern(p: &str) -> Result<String, String> {
             _ => Err(format!("{stem:?} is not a registry host[:port]")),
         };
     }
-    let suffix = if prefix { "/*" } else { "" };
+    if prefix {
+        // A prefix is a namespace, not a repository: `docker.io/library` as
+        // an image would be normalised to `docker.io/library/library`.
+        let probe = format!("{stem}/x");
+        return match Reference::parse_normalized(&probe) {
+            Ok(r) if r.tag.is_none() && r.digest.is_none() && r.name() == probe => {
+                let path = r.path.strip_suffix("/x").unwrap_or(&r.path);
+                Ok(format!("{}/{path}/*", canonical(&r.domain)?))
+            }
+            Ok(_) => Err("a pattern names a repository, without tag or digest".into()),
+            Err(e) => Err(e.to_string()),
+        };
+    }
     match Reference::parse_normalized(stem) {
         Ok(r) if r.tag.is_none() && r.digest.is_none() && r.name() == stem => {
-            Ok(format!("{}/{}{suffix}", canonical(&r.domain)?, r.path))
+            Ok(format!("{}/{}", canonical(&r.domain)?, r.path))
         }
         Ok(_) => Err("a pattern names a repository, without tag or digest".into()),
         Err(e) => Err(e.to_string()),
@@ -114,6 +126,8 @@ mod tests {
             "reg.io/team/*",
             "reg.io/team/app",
             "docker.io/library/busybox",
+            "docker.io/library/*",
+            "docker.io/acme/*",
             "127.0.0.1:5000/a/b",
         ] {
             assert_eq!(check_pattern(ok).as_deref(), Ok(ok), "{ok}");

@@ -240,6 +240,14 @@ impl Trust {
         Ok(v)
     }
 
+    /// A verifier of a rule's pinned digests (`digests`, `digests_file`).
+    pub fn pinned_verifier(&self, digests: &[String]) -> Arc<dyn Verifier> {
+        Arc::new(crate::trust::pinned::Pinned::new(
+            digests.iter().cloned(),
+            self.registry.clone(),
+        ))
+    }
+
     /// Figures of the verifiers' caches and of the pull-decision cache.
     pub fn cache_figures(&self) -> Vec<crate::metrics::CacheFigures> {
         use std::sync::atomic::Ordering;
@@ -663,11 +671,7 @@ fn with_rule(mut d: Decision, rule: &str, mode: Mode) -> Decision {
 fn trust_deny(verifier: &dyn Verifier, e: &TrustError, image: &str) -> Decision {
     let (reason, hint) = match e {
         TrustError::NotSigned(m) => (m.clone(), verifier.unsigned_hint(image)),
-        TrustError::Invalid(m) => (
-            m.clone(),
-            "the trust data failed verification; the repository's publisher must re-sign it"
-                .to_string(),
-        ),
+        TrustError::Invalid(m) => (m.clone(), verifier.invalid_hint()),
         TrustError::Unavailable(m) => (
             format!("the signature could not be checked: {m}"),
             verifier.unavailable_hint(),
@@ -695,7 +699,18 @@ async fn decide_pull(
     let (signed, served) = tokio::join!(verifier.signed_digest(&repo, &tag), registry);
     let signed = match signed {
         Ok(s) => s,
-        Err(e) => return trust_deny(verifier, &e, &image.to_string()),
+        Err(e) => {
+            let mut d = trust_deny(verifier, &e, &image.to_string());
+            // What a digest pin for this tag would name, reviewed by a
+            // person; never offered over trust data that failed to verify.
+            if let (Ok(now), false) = (&served, matches!(e, TrustError::Invalid(_))) {
+                d.hint = format!(
+                    "{}; to pin what the registry serves for it now: digests = [\"{now}\"]",
+                    d.hint
+                );
+            }
+            return d;
+        }
     };
     let served = match served {
         Ok(d) => d,

@@ -109,6 +109,12 @@ impl Verifier for Combined {
             .join("; ")
     }
 
+    fn invalid_hint(&self) -> String {
+        let mut hints: Vec<String> = self.verifiers.iter().map(|v| v.invalid_hint()).collect();
+        hints.dedup();
+        hints.join("; ")
+    }
+
     fn cache_figures(&self) -> Vec<crate::metrics::CacheFigures> {
         self.verifiers
             .iter()

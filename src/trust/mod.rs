@@ -9,6 +9,7 @@ pub mod combined;
 pub mod cosign;
 pub mod notary;
 pub mod notary_verifier;
+pub mod pinned;
 
 use async_trait::async_trait;
 
@@ -70,6 +71,11 @@ pub trait Verifier: Send + Sync {
             "make {} reachable (NOTARY, NOTARY_ROOT_CA) and retry",
             self.server()
         )
+    }
+
+    /// What to do about trust data that failed verification, for deny messages.
+    fn invalid_hint(&self) -> String {
+        "the trust data failed verification; the repository's publisher must re-sign it".into()
     }
 
     /// Figures of the verifier's caches, for status and metrics.

@@ -24,6 +24,35 @@ pub struct SignerRule {
     pub roles: Vec<String>,
 }
 
+/// Docker's own Notary v1 server: Docker ended Docker Content Trust and shuts
+/// it down on 2026-12-08 (Docker's "Docker Content Trust Retirement" notice).
+pub const DOCKER_HUB_NOTARY: &str = "notary.docker.io";
+
+/// Said in every deny that names notary.docker.io; right before and after
+/// the date.
+pub const DOCKER_HUB_SHUTDOWN: &str =
+    "notary.docker.io is shut down on 2026-12-08 (Docker ended Docker Content Trust; \
+     Docker Official Images carry no signature any more)";
+
+/// What to do instead of Docker Content Trust on notary.docker.io.
+pub const DOCKER_HUB_INSTEAD: &str = "do not rely on notary.docker.io: give these repositories a \
+     policy-file rule instead (IMG_AUTHZ_POLICY): verifier = \"cosign\" with the publisher's keys \
+     (Docker Hardened Images on dhi.io: examples/docker-hub.toml), digests = [\"sha256:…\"] pins \
+     for unsigned images such as Docker Official Images, or a self-hosted Notary server \
+     (NOTARY, or server in [rules.notary]); see README \"Migrating from Docker Content Trust\"";
+
+/// Whether a Notary URL (`https://host[:port][/path]`) is notary.docker.io.
+pub fn is_docker_hub_notary(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = authority
+        .rsplit_once(':')
+        .filter(|(_, port)| port.bytes().all(|c| c.is_ascii_digit()))
+        .map_or(authority, |(h, _)| h);
+    host.trim_end_matches('.')
+        .eq_ignore_ascii_case(DOCKER_HUB_NOTARY)
+}
+
 /// How long a failed update is returned again without asking the server
 /// (never longer than verified metadata is reused).
 pub const NEGATIVE_TTL: Duration = Duration::from_secs(5);
@@ -36,6 +65,8 @@ pub struct NotaryVerifier {
     cache: TtlCache<String, Arc<RepoTrust>, TufError>,
     /// Upper bound on how long verified metadata is reused.
     ttl: Duration,
+    /// The server is notary.docker.io: messages say it is shut down.
+    docker_hub: bool,
 }
 
 impl NotaryVerifier {
@@ -50,6 +81,7 @@ impl NotaryVerifier {
         // Read (and warn about) the role size limit at start-up.
         let _ = super::notary::update::max_role();
         NotaryVerifier {
+            docker_hub: is_docker_hub_notary(&fetch.server()),
             fetch,
             roots: Arc::new(roots),
             store,
@@ -94,7 +126,18 @@ impl NotaryVerifier {
                 Ok((Arc::new(t), Instant::now() + ttl.min(left)))
             })
             .await
-            .map_err(|e| to_trust_error(gun, e))
+            .map_err(|e| match to_trust_error(gun, e) {
+                e if !self.docker_hub => e,
+                TrustError::NotSigned(m) => {
+                    TrustError::NotSigned(format!("{m}; {DOCKER_HUB_SHUTDOWN}"))
+                }
+                TrustError::Invalid(m) => {
+                    TrustError::Invalid(format!("{m}; {DOCKER_HUB_SHUTDOWN}"))
+                }
+                TrustError::Unavailable(m) => {
+                    TrustError::Unavailable(format!("{m}; {DOCKER_HUB_SHUTDOWN}"))
+                }
+            })
     }
 }
 
@@ -116,6 +159,30 @@ impl Verifier for NotaryVerifier {
 
     fn server(&self) -> String {
         format!("the notary server {}", self.fetch.server())
+    }
+
+    fn unsigned_hint(&self, image: &str) -> String {
+        if self.docker_hub {
+            return DOCKER_HUB_INSTEAD.to_string();
+        }
+        format!("sign it (docker trust sign {image}) on {}", self.server())
+    }
+
+    fn unavailable_hint(&self) -> String {
+        if self.docker_hub {
+            return DOCKER_HUB_INSTEAD.to_string();
+        }
+        format!(
+            "make {} reachable (NOTARY, NOTARY_ROOT_CA) and retry",
+            self.server()
+        )
+    }
+
+    fn invalid_hint(&self) -> String {
+        if self.docker_hub {
+            return DOCKER_HUB_INSTEAD.to_string();
+        }
+        "the trust data failed verification; the repository's publisher must re-sign it".into()
     }
 
     fn cache_figures(&self) -> Vec<crate::metrics::CacheFigures> {
@@ -181,5 +248,94 @@ impl Verifier for NotaryVerifier {
             digest: digest.to_string(),
             signer: format!("notary {role} (tag {tag})"),
         })
+    }
+}
+
+#[cfg(test)]
+mod docker_hub_tests {
+    use super::*;
+    use crate::trust::notary::client::Fetch;
+    use crate::trust::notary::root::RootPolicy;
+    use bytes::Bytes;
+
+    /// A server that cannot be reached, as notary.docker.io after its shutdown.
+    struct Down(&'static str);
+
+    #[async_trait]
+    impl Fetch for Down {
+        async fn fetch(&self, _: &str, _: &str, _: usize) -> Result<Option<Bytes>, TufError> {
+            Err(TufError::Unavailable(format!(
+                "{}: connection refused",
+                self.0
+            )))
+        }
+        fn server(&self) -> String {
+            self.0.to_string()
+        }
+    }
+
+    fn verifier(url: &'static str) -> NotaryVerifier {
+        NotaryVerifier::new(
+            Arc::new(Down(url)),
+            RootPolicy {
+                pins: Vec::new(),
+                tofu: true,
+            },
+            Arc::new(StateStore::new(None).unwrap()),
+            Vec::new(),
+            Duration::from_secs(60),
+            16,
+        )
+    }
+
+    #[test]
+    fn recognises_docker_hub_notary_urls() {
+        for u in [
+            "https://notary.docker.io",
+            "https://Notary.Docker.IO:443/",
+            "notary.docker.io",
+            "https://notary.docker.io./",
+        ] {
+            assert!(is_docker_hub_notary(u), "{u}");
+        }
+        for u in [
+            "https://notary.example.com",
+            "https://notary.docker.io.example.com",
+            "https://mynotary.docker.io",
+        ] {
+            assert!(!is_docker_hub_notary(u), "{u}");
+        }
+    }
+
+    #[tokio::test]
+    async fn denies_naming_notary_docker_io_explain_its_shutdown() {
+        let v = verifier("https://notary.docker.io");
+        let repo = Reference::parse_normalized("busybox").unwrap();
+        let e = v.signed_digest(&repo, "latest").await.unwrap_err();
+        let TrustError::Unavailable(m) = &e else {
+            panic!("{e:?}")
+        };
+        assert!(
+            m.contains("notary.docker.io is shut down on 2026-12-08"),
+            "{m}"
+        );
+        for hint in [
+            v.unavailable_hint(),
+            v.unsigned_hint("docker.io/library/busybox:latest"),
+            v.invalid_hint(),
+        ] {
+            assert!(!hint.contains("reachable"), "{hint}");
+            assert!(!hint.contains("docker trust sign"), "{hint}");
+            for option in ["cosign", "digests = [", "self-hosted Notary"] {
+                assert!(hint.contains(option), "{option}: {hint}");
+            }
+        }
+        // Another server keeps its own advice.
+        let other = verifier("https://notary.example.com");
+        let e = other.signed_digest(&repo, "latest").await.unwrap_err();
+        assert!(!e.to_string().contains("shut down"), "{e}");
+        assert!(other
+            .unavailable_hint()
+            .contains("make the notary server https://notary.example.com reachable"));
     }
 }

@@ -6,6 +6,7 @@ mod cosign;
 mod drivers;
 mod engine;
 mod hardening;
+mod hub;
 mod identity;
 mod notary_auth;
 mod ops;
