@@ -310,7 +310,10 @@ impl RegistryClient {
         let base = format!("referrers/{digest}");
         let mut what = base.clone();
         let mut pages = Vec::new();
-        while pages.len() < MAX_REFERRER_PAGES {
+        // Pages are held together: past MAX_MANIFEST bytes in all (a
+        // hostile registry's worth), no further page is asked for.
+        let mut total = 0;
+        while pages.len() < MAX_REFERRER_PAGES && total < MAX_MANIFEST {
             let resp = self
                 .call(
                     Method::GET,
@@ -339,6 +342,7 @@ impl RegistryClient {
                     })
                 }
             }
+            total += resp.body.len();
             pages.push(resp.body);
             match next_page(&resp.headers, api_host(domain), path, &base) {
                 Some(next) => what = next,
@@ -349,8 +353,9 @@ impl RegistryClient {
     }
 }
 
-/// Referrers pages read per image; a registry paginating further is
-/// cut off there (the signatures on later pages are not seen).
+/// Referrers pages read per image (and at most [`MAX_MANIFEST`] bytes of
+/// them); a registry paginating further is cut off there (the signatures
+/// on later pages are not seen).
 pub const MAX_REFERRER_PAGES: usize = 8;
 
 /// The next referrers page from a `Link: <url>; rel="next"` header, as the

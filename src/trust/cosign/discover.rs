@@ -1,7 +1,10 @@
 //! Finding an image's cosign signatures in its registry: the classic
-//! `sha256-<hex>.sig` tag, and Sigstore bundles among the image's referrers
-//! (OCI 1.1 referrers API, or the referrers tag scheme `sha256-<hex>` where
-//! the registry has no such API, as the Debian registry 2.8 does not).
+//! `sha256-<hex>.sig` tag, and among the image's referrers Sigstore bundles
+//! and cosign's OCI 1.1 simple-signing manifests (OCI 1.1 referrers API with
+//! `Link` pages, or the referrers tag scheme `sha256-<hex>` where the
+//! registry has no such API, as the Debian registry 2.8 does not). Each
+//! referrer is judged by its own manifest and must name the image as its
+//! subject.
 
 use std::collections::BTreeMap;
 use std::fmt;
