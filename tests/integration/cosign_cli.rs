@@ -15,7 +15,7 @@ use std::process::Command;
 use crate::stack::{stack, unique};
 
 #[derive(Debug, Clone, Copy)]
-enum Mode {
+pub enum Mode {
     /// cosign 3's default: a Sigstore bundle (DSSE) as a referrer, with a
     /// signing config that names no transparency log.
     Bundle,
@@ -33,7 +33,9 @@ fn cli() -> PathBuf {
 }
 
 /// `cosign sign --key KEY.key` of `image` (`repo@sha256:…`) in `mode`.
-fn sign(image: &str, mode: Mode, key: &str) {
+/// Keys: `good`, `other`, and the test signer's keys imported as `js-NAME`
+/// (`js-p256`, `js-rsa`, `js-ed25519`, `js-other`).
+pub fn sign(image: &str, mode: Mode, key: &str) {
     let dir = cli();
     let mut cmd = Command::new(dir.join("cosign"));
     cmd.env("COSIGN_PASSWORD", "stack")
