@@ -297,37 +297,108 @@ impl RegistryClient {
         Ok(resp.body)
     }
 
-    /// The OCI 1.1 referrers index of `digest`, or `None` when the registry
-    /// has no referrers API (404, or 400/405 from registries that do not
-    /// route it) — callers then use the tag scheme.
+    /// The pages of the OCI 1.1 referrers index of `digest` (following
+    /// `Link: <…>; rel="next"` up to [`MAX_REFERRER_PAGES`]), or `None` when
+    /// the registry has no referrers API (404, or 400/405 from registries
+    /// that do not route it) — callers then use the tag scheme.
     pub async fn referrers(
         &self,
         domain: &str,
         path: &str,
         digest: &str,
-    ) -> Result<Option<Bytes>, RegistryError> {
-        let resp = self
-            .call(
-                Method::GET,
-                domain,
-                path,
-                &format!("referrers/{digest}"),
-                &["application/vnd.oci.image.index.v1+json"],
-                MAX_MANIFEST,
-            )
-            .await?;
-        match resp.status {
-            StatusCode::OK => Ok(Some(resp.body)),
-            StatusCode::NOT_FOUND | StatusCode::BAD_REQUEST | StatusCode::METHOD_NOT_ALLOWED => {
-                Ok(None)
+    ) -> Result<Option<Vec<Bytes>>, RegistryError> {
+        let base = format!("referrers/{digest}");
+        let mut what = base.clone();
+        let mut pages = Vec::new();
+        // Pages are held together: past MAX_MANIFEST bytes in all (a
+        // hostile registry's worth), no further page is asked for.
+        let mut total = 0;
+        while pages.len() < MAX_REFERRER_PAGES && total < MAX_MANIFEST {
+            let resp = self
+                .call(
+                    Method::GET,
+                    domain,
+                    path,
+                    &what,
+                    &["application/vnd.oci.image.index.v1+json"],
+                    MAX_MANIFEST,
+                )
+                .await?;
+            match resp.status {
+                StatusCode::OK => {}
+                // Only the first page tells whether the API exists.
+                StatusCode::NOT_FOUND
+                | StatusCode::BAD_REQUEST
+                | StatusCode::METHOD_NOT_ALLOWED
+                    if pages.is_empty() =>
+                {
+                    return Ok(None)
+                }
+                s => {
+                    return Err(RegistryError::Status {
+                        registry: domain.to_string(),
+                        reference: format!("{domain}/{path} referrers of {digest}"),
+                        status: s.as_u16(),
+                    })
+                }
             }
-            s => Err(RegistryError::Status {
-                registry: domain.to_string(),
-                reference: format!("{domain}/{path} referrers of {digest}"),
-                status: s.as_u16(),
-            }),
+            total += resp.body.len();
+            pages.push(resp.body);
+            match next_page(&resp.headers, api_host(domain), path, &base) {
+                Some(next) => what = next,
+                None => break,
+            }
+        }
+        Ok(Some(pages))
+    }
+}
+
+/// Referrers pages read per image (and at most [`MAX_MANIFEST`] bytes of
+/// them); a registry paginating further is cut off there (the signatures
+/// on later pages are not seen).
+pub const MAX_REFERRER_PAGES: usize = 8;
+
+/// The next referrers page from a `Link: <url>; rel="next"` header, as the
+/// `referrers/<digest>?<query>` resource of the same repository. A link to
+/// another host, repository or resource is not followed.
+fn next_page(
+    headers: &reqwest::header::HeaderMap,
+    host: &str,
+    path: &str,
+    base: &str,
+) -> Option<String> {
+    for value in headers.get_all(reqwest::header::LINK) {
+        let Ok(value) = value.to_str() else { continue };
+        for link in value.split(',') {
+            let (url, params) = link.trim().split_once(';').unwrap_or((link.trim(), ""));
+            let next = params.split(';').any(|p| {
+                let p = p.trim().replace(' ', "");
+                p.eq_ignore_ascii_case("rel=\"next\"") || p.eq_ignore_ascii_case("rel=next")
+            });
+            if !next {
+                continue;
+            }
+            let url = url.trim().strip_prefix('<')?.strip_suffix('>')?;
+            let rel = match url.split_once("://") {
+                Some((scheme, rest)) if scheme == "https" || scheme == "http" => {
+                    let (h, p) = rest.split_at(rest.find('/')?);
+                    if !h.eq_ignore_ascii_case(host) {
+                        return None;
+                    }
+                    p
+                }
+                Some(_) => return None,
+                None => url,
+            };
+            let query = rel.strip_prefix(&format!("/v2/{path}/{base}?"))?;
+            let plain = |c: char| c.is_ascii_alphanumeric() || "-._~%=&+:".contains(c);
+            if query.is_empty() || !query.chars().all(plain) {
+                return None;
+            }
+            return Some(format!("{base}?{query}"));
         }
     }
+    None
 }
 
 #[cfg(test)]
@@ -343,5 +414,41 @@ mod tests {
         assert!(!is_loopback("reg.local:5000"));
         assert!(!is_loopback("10.0.0.1:5000"));
         assert_eq!(api_host("docker.io"), "registry-1.docker.io");
+    }
+
+    #[test]
+    fn only_same_repository_referrer_pages_are_followed() {
+        let base = "referrers/sha256:ab";
+        let next = |link: &str| {
+            let mut h = reqwest::header::HeaderMap::new();
+            h.insert(reqwest::header::LINK, link.parse().unwrap());
+            next_page(&h, "reg:5000", "a/b", base)
+        };
+        let want = Some(format!("{base}?n=2&last=x"));
+        assert_eq!(
+            next(r#"</v2/a/b/referrers/sha256:ab?n=2&last=x>; rel="next""#),
+            want
+        );
+        assert_eq!(
+            next(r#"<https://reg:5000/v2/a/b/referrers/sha256:ab?n=2&last=x>; rel=next"#),
+            want
+        );
+        assert_eq!(
+            next(r#"</v2/a/b/referrers/sha256:ab?n=2&last=x>; rel="prev""#),
+            None
+        );
+        assert_eq!(
+            next(r#"<https://evil/v2/a/b/referrers/sha256:ab?n=2>; rel="next""#),
+            None
+        );
+        assert_eq!(
+            next(r#"</v2/a/c/referrers/sha256:ab?n=2>; rel="next""#),
+            None
+        );
+        assert_eq!(
+            next(r#"</v2/a/b/referrers/sha256:ab?n=2#x>; rel="next""#),
+            None
+        );
+        assert_eq!(next(r#"</v2/a/b/referrers/sha256:ab>; rel="next""#), None);
     }
 }

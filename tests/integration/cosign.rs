@@ -1,5 +1,8 @@
-//! Issue 7/7: cosign signatures, made by an independent implementation
-//! (tests/cosign/signer.mjs) and pushed to the real registry, verified by
+//! Issue 7/7: cosign signatures, made by the real cosign 3.1 CLI (key-based,
+//! with the test signer's keys imported; see cosign_cli.rs) or, for what
+//! that CLI cannot do offline (keyless, tampered material), by an
+//! independent implementation (tests/cosign/signer.mjs), pushed to the
+//! real registry, verified by
 //! the guarded daemon's plugin under the stack's cosign rules
 //! (scripts/stack cosign_setup): cosign/key (keys p256 or rsa), cosign/threshold
 //! (p256 and ed25519), cosign/keyless (identity https://github.com/acme/*/.github/workflows/*@refs/heads/main from
@@ -9,6 +12,7 @@
 use std::process::Command;
 use std::time::Duration;
 
+use crate::cosign_cli::{self as cli, Mode};
 use crate::stack::{stack, unique};
 
 const ISSUER: &str = "https://token.actions.githubusercontent.com";
@@ -30,7 +34,7 @@ fn image(kind: &str) -> (String, String) {
 fn a_key_signed_image_pulls_and_runs_by_tag_and_digest() {
     let s = stack();
     let (repo, pinned) = image("key");
-    s.cosign(&pinned, &["--key", "p256"]);
+    cli::sign(&pinned, Mode::Bundle, "js-p256");
     let tag = format!("{repo}:v1");
     s.guarded(&["pull", &tag]).allowed();
     s.guarded(&["pull", &pinned]).allowed();
@@ -47,7 +51,7 @@ fn a_key_signed_image_pulls_and_runs_by_tag_and_digest() {
     );
     // The other configured key (RSA) is as good.
     let (repo2, pinned2) = image("key");
-    s.cosign(&pinned2, &["--key", "rsa"]);
+    cli::sign(&pinned2, Mode::Bundle, "js-rsa");
     s.guarded(&["pull", &format!("{repo2}:v1")]).allowed();
 }
 
@@ -65,7 +69,7 @@ fn unsigned_and_wrongly_signed_images_are_denied() {
     );
     // A key the rule does not trust.
     let (repo, pinned) = image("key");
-    s.cosign(&pinned, &["--key", "other"]);
+    cli::sign(&pinned, Mode::Bundle, "js-other");
     let out = s.guarded(&["pull", &format!("{repo}:v1")]);
     out.denied("signature");
     assert!(
@@ -173,7 +177,7 @@ fn bundles_are_found_through_the_referrers_tag_scheme() {
     // the index at tag sha256-<hex>, and only that fallback can find them.
     let s = stack();
     let (repo, pinned) = image("key");
-    s.cosign(&pinned, &["--format", "bundle", "--key", "p256"]);
+    cli::sign(&pinned, Mode::Bundle, "js-p256");
     let digest = pinned.split('@').nth(1).unwrap_or_default();
     let path = repo.split_once('/').map(|(_, p)| p).unwrap_or_default();
     let status = |what: &str| {
@@ -210,8 +214,8 @@ fn bundles_are_found_through_the_referrers_tag_scheme() {
 fn a_threshold_needs_distinct_signers() {
     let s = stack();
     let (repo, pinned) = image("threshold");
-    s.cosign(&pinned, &["--key", "p256"]);
-    s.cosign(&pinned, &["--key", "p256"]);
+    cli::sign(&pinned, Mode::Bundle, "js-p256");
+    cli::sign(&pinned, Mode::Classic, "js-p256");
     let out = s.guarded(&["pull", &format!("{repo}:v1")]);
     out.denied("signature");
     assert!(
@@ -219,7 +223,7 @@ fn a_threshold_needs_distinct_signers() {
         "{}",
         out.text()
     );
-    s.cosign(&pinned, &["--format", "bundle", "--key", "ed25519"]);
+    cli::sign(&pinned, Mode::Bundle, "js-ed25519");
     // Denies are not cached: verification runs again and finds both.
     s.guarded(&["pull", &format!("{repo}:v1")]).allowed();
 }
@@ -228,7 +232,7 @@ fn a_threshold_needs_distinct_signers() {
 fn a_moved_tag_or_a_removed_signature_stops_the_image() {
     let s = stack();
     let (repo, pinned) = image("key");
-    s.cosign(&pinned, &["--key", "p256"]);
+    cli::sign(&pinned, Mode::Classic, "js-p256");
     let tag = format!("{repo}:v1");
     s.guarded(&["pull", &tag]).allowed();
     // The tag moves to unsigned content: pulling it is denied, while the
@@ -293,18 +297,18 @@ fn notary_and_cosign_together_or_either() {
     let out = s.guarded(&["pull", &tag]);
     out.denied("signature");
     assert!(out.text().contains("cosign"), "{}", out.text());
-    s.cosign(&pinned, &["--key", "p256"]);
+    cli::sign(&pinned, Mode::Bundle, "js-p256");
     s.guarded(&["pull", &tag]).allowed();
     s.guarded(&["run", "--rm", &tag, "true"]).allowed();
 
     let (repo, pinned) = image("both");
-    s.cosign(&pinned, &["--key", "p256"]);
+    cli::sign(&pinned, Mode::Bundle, "js-p256");
     s.guarded(&["pull", &format!("{repo}:v1")])
         .denied("signature");
 
     // Either is enough.
     let (repo, pinned) = image("either");
-    s.cosign(&pinned, &["--key", "p256"]);
+    cli::sign(&pinned, Mode::Bundle, "js-p256");
     s.guarded(&["pull", &format!("{repo}:v1")]).allowed();
     let (repo, _) = image("either");
     s.sign(&format!("{repo}:v1"));

@@ -3,6 +3,7 @@
 
 mod core;
 mod cosign;
+mod cosign_cli;
 mod drivers;
 mod engine;
 mod hardening;

@@ -94,7 +94,7 @@ pub async fn verify_digest(
     }
     if found.candidates.is_empty() && found.unreadable.is_empty() {
         return Err(TrustError::NotSigned(format!(
-            "{name}@{digest} has no cosign signature (tag {}.sig, or a Sigstore bundle among its referrers)",
+            "{name}@{digest} has no cosign signature (tag {}.sig, nor a Sigstore bundle or cosign signature among its referrers)",
             digest.replacen(':', "-", 1)
         )));
     }
