@@ -22,6 +22,8 @@ pub struct Decoded {
     pub version: Option<String>,
     /// Decoded path, for logs.
     pub path: String,
+    /// The route's path variables (`{name}`, `{id}`), as dockerd reads them.
+    pub vars: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,6 +62,7 @@ pub fn decode(req: &AuthzRequest) -> Result<Decoded, DecodeError> {
                 route: None,
                 version: None,
                 path: target.path,
+                vars: Vec::new(),
             });
         }
         return Err(DecodeError::UnknownRoute {
@@ -74,6 +77,7 @@ pub fn decode(req: &AuthzRequest) -> Result<Decoded, DecodeError> {
         route: Some(m.id),
         version: m.version,
         path: target.path,
+        vars: m.vars,
     })
 }
 
