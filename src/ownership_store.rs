@@ -108,7 +108,10 @@ impl OwnerStore {
 
     /// The current map, re-read when another writer replaced the file.
     pub fn snapshot(&self) -> Result<Owners, StoreError> {
-        let mut c = self.cache.lock().map_err(|_| self.read_err("lock poisoned"))?;
+        let mut c = self
+            .cache
+            .lock()
+            .map_err(|_| self.read_err("lock poisoned"))?;
         let now = stamp(&self.path);
         if c.stamp.is_none() || c.stamp != now {
             c.owners = self.read_file()?;
@@ -185,7 +188,9 @@ impl OwnerStore {
     /// Forget the containers for which `gone` holds, and their execs.
     pub fn forget(&self, gone: impl Fn(&str) -> bool) -> Result<(), StoreError> {
         let snap = self.snapshot()?;
-        if !snap.containers.keys().any(|k| gone(k)) && !snap.execs.values().any(|e| gone(&e.container)) {
+        if !snap.containers.keys().any(|k| gone(k))
+            && !snap.execs.values().any(|e| gone(&e.container))
+        {
             return Ok(());
         }
         self.update(|o| {

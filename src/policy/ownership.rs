@@ -177,7 +177,11 @@ impl Policy {
 
     /// Resolve `reference` as dockerd will; a deny when it cannot be.
     #[allow(clippy::result_large_err)] // a refusal is a whole Decision, built once per request
-    async fn resolve_container(&self, reference: &str, verb: &str) -> Result<ContainerInfo, Decision> {
+    async fn resolve_container(
+        &self,
+        reference: &str,
+        verb: &str,
+    ) -> Result<ContainerInfo, Decision> {
         let hint = "name the container by its full name or full ID";
         match self.daemon.inspect_container(reference).await {
             Ok(Some(i)) if !i.id.is_empty() => Ok(i),
@@ -211,7 +215,13 @@ impl Policy {
     }
 
     /// Allowed when `user` owns the container `reference` names.
-    async fn owns_container(&self, own: &Ownership, reference: &str, user: &str, verb: &str) -> Decision {
+    async fn owns_container(
+        &self,
+        own: &Ownership,
+        reference: &str,
+        user: &str,
+        verb: &str,
+    ) -> Decision {
         let info = match self.resolve_container(reference, verb).await {
             Ok(i) => i,
             Err(d) => return d,
@@ -313,8 +323,7 @@ impl Policy {
         let Ok(target) = crate::request::uri::parse_target(&req.request_uri) else {
             return Ok(());
         };
-        let Some(m) = crate::request::routes::match_route(&req.request_method, &target.path)
-        else {
+        let Some(m) = crate::request::routes::match_route(&req.request_method, &target.path) else {
             return Ok(());
         };
         let status = req.response_status_code.unwrap_or(0);
@@ -329,7 +338,10 @@ impl Policy {
             let c: Created = serde_json::from_slice(body)
                 .map_err(|e| format!("dockerd's answer carries no readable ID ({e})"))?;
             if c.id.len() != 64 || !c.id.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(format!("dockerd's answer carries the ID {:?}, which is not a full ID", c.id));
+                return Err(format!(
+                    "dockerd's answer carries the ID {:?}, which is not a full ID",
+                    c.id
+                ));
             }
             Ok(c.id)
         };
@@ -342,7 +354,12 @@ impl Policy {
                     format!("container {id} was created, but its owner {user} cannot be recorded ({e}); it belongs to admins")
                 })?;
                 // Containers removed unseen (`run --rm`, by dockerd) now and then.
-                if own.store.snapshot().map(|s| s.containers.len() % 64 == 0).unwrap_or(false) {
+                if own
+                    .store
+                    .snapshot()
+                    .map(|s| s.containers.len() % 64 == 0)
+                    .unwrap_or(false)
+                {
                     self.prune_owners(own).await;
                 }
                 Ok(())
@@ -387,7 +404,9 @@ impl Policy {
                     tracing::warn!(error = %e, "cannot prune the ownership record");
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "cannot list containers to prune the ownership record"),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list containers to prune the ownership record")
+            }
         }
     }
 }
@@ -426,11 +445,28 @@ mod tests {
         // The list, by name.
         use RouteId::*;
         for r in [
-            ContainerStart, ContainerStop, ContainerKill, ContainerRestart, ContainerPause,
-            ContainerUnpause, ContainerUpdate, ContainerRename, ContainerDelete, ContainerAttach,
-            ContainerAttachWs, ContainerLogs, ContainerTop, ContainerStats, ContainerExport,
-            ContainerArchiveGet, ContainerArchiveHead, ContainerArchivePut, ContainerWait,
-            ContainerResize, ExecCreate, ContainerChanges,
+            ContainerStart,
+            ContainerStop,
+            ContainerKill,
+            ContainerRestart,
+            ContainerPause,
+            ContainerUnpause,
+            ContainerUpdate,
+            ContainerRename,
+            ContainerDelete,
+            ContainerAttach,
+            ContainerAttachWs,
+            ContainerLogs,
+            ContainerTop,
+            ContainerStats,
+            ContainerExport,
+            ContainerArchiveGet,
+            ContainerArchiveHead,
+            ContainerArchivePut,
+            ContainerWait,
+            ContainerResize,
+            ExecCreate,
+            ContainerChanges,
         ] {
             assert!(matches!(scope(r), Scope::Container(_)), "{r:?}");
         }
