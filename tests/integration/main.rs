@@ -9,6 +9,7 @@ mod hardening;
 mod identity;
 mod notary_auth;
 mod ops;
+mod ownership;
 mod raw;
 mod seccomp;
 mod stack;
