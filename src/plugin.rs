@@ -57,7 +57,7 @@ impl Plugin {
                     user: policy.user_of(&req.user),
                     api_version: d.version.clone(),
                 };
-                let decision = policy.decide_call(&d, &ctx).await;
+                let decision = policy.decide_call(&d, req, &ctx).await;
                 (Some(d), decision)
             }
             Err(e) => (

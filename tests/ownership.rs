@@ -193,13 +193,13 @@ impl World {
     /// The ownership check alone: `None` (nothing to say) or its deny.
     fn check(&self, user: &str, method: &str, uri: &str, body: Option<&str>) -> Option<Decision> {
         let p = self.plugin.policy();
-        let d =
-            decode(&req(user, method, uri, body)).unwrap_or_else(|e| panic!("{method} {uri}: {e}"));
+        let r = req(user, method, uri, body);
+        let d = decode(&r).unwrap_or_else(|e| panic!("{method} {uri}: {e}"));
         let ctx = Ctx {
             user: p.user_of(user),
             api_version: d.version.clone(),
         };
-        rt().block_on(p.ownership_check(&d, &ctx))
+        rt().block_on(p.ownership_check(&d, &r, &ctx))
     }
 
     /// The whole request phase, as dockerd sees it.

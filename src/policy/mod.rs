@@ -608,8 +608,13 @@ impl Policy {
     }
 
     /// Decide one decoded call: ownership, then the action.
-    pub async fn decide_call(&self, call: &crate::request::Decoded, ctx: &Ctx) -> Decision {
-        match self.ownership_check(call, ctx).await {
+    pub async fn decide_call(
+        &self,
+        call: &crate::request::Decoded,
+        req: &crate::protocol::AuthzRequest,
+        ctx: &Ctx,
+    ) -> Decision {
+        match self.ownership_check(call, req, ctx).await {
             Some(d) => Self::audited(d),
             None => self.decide(&call.action, ctx).await,
         }

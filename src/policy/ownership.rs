@@ -36,6 +36,9 @@ pub enum Scope {
     /// Acts on the exec instance its path variable names, and so on that
     /// exec's container.
     Exec(&'static str),
+    /// Acts on the container named by the body's `Container` (network
+    /// connect and disconnect).
+    BodyContainer(&'static str),
     /// Removes every stopped container, whoever owns it: admins only.
     EveryContainer,
     /// Names a container but is not checked, for the reason given.
@@ -95,23 +98,19 @@ pub fn scope(route: RouteId) -> Scope {
         ImageList | ImageSearch | ImageGetAll | ImageGet | ImageHistory | ImageInspect
         | ImageAttestations | ImageLoad | ImageCreate | ImagePush | ImageTag | ImagePrune
         | ImageDelete | Options | Ping | PingHead | Events | Info | Version | SystemDf | Auth
-        | VolumeList | VolumeInspect | VolumeCreate | VolumePrune | VolumeUpdate
-        | VolumeDelete | Build | BuildPrune | BuildCancel | Session | SwarmInit | SwarmJoin
-        | SwarmLeave | SwarmInspect | SwarmUnlockKey | SwarmUpdate | SwarmUnlock
-        | ServiceList | ServiceInspect | ServiceCreate | ServiceUpdate | ServiceDelete
-        | ServiceLogs | NodeList | NodeInspect | NodeDelete | NodeUpdate | TaskList
-        | TaskInspect | TaskLogs | SecretList | SecretCreate | SecretDelete | SecretInspect
-        | SecretUpdate | ConfigList | ConfigCreate | ConfigDelete | ConfigInspect
-        | ConfigUpdate | PluginList | PluginInspect | PluginPrivileges | PluginRemove
-        | PluginEnable | PluginDisable | PluginPull | PluginPush | PluginUpgrade | PluginSet
-        | PluginCreate | DistributionInspect | NetworkList | NetworkListSlash
-        | NetworkInspect | NetworkCreate | NetworkPrune | NetworkDelete | Debug | Grpc => {
-            NotContainer
-        }
-        // The container is in the body; see the README's limits.
-        NetworkConnect | NetworkDisconnect => Exempt(
-            "network connect and disconnect name the container in their body; ownership does not check them yet",
-        ),
+        | VolumeList | VolumeInspect | VolumeCreate | VolumePrune | VolumeUpdate | VolumeDelete
+        | Build | BuildPrune | BuildCancel | Session | SwarmInit | SwarmJoin | SwarmLeave
+        | SwarmInspect | SwarmUnlockKey | SwarmUpdate | SwarmUnlock | ServiceList
+        | ServiceInspect | ServiceCreate | ServiceUpdate | ServiceDelete | ServiceLogs
+        | NodeList | NodeInspect | NodeDelete | NodeUpdate | TaskList | TaskInspect | TaskLogs
+        | SecretList | SecretCreate | SecretDelete | SecretInspect | SecretUpdate | ConfigList
+        | ConfigCreate | ConfigDelete | ConfigInspect | ConfigUpdate | PluginList
+        | PluginInspect | PluginPrivileges | PluginRemove | PluginEnable | PluginDisable
+        | PluginPull | PluginPush | PluginUpgrade | PluginSet | PluginCreate
+        | DistributionInspect | NetworkList | NetworkListSlash | NetworkInspect | NetworkCreate
+        | NetworkPrune | NetworkDelete | Debug | Grpc => NotContainer,
+        NetworkConnect => BodyContainer("connect to a network"),
+        NetworkDisconnect => BodyContainer("disconnect from a network"),
     }
 }
 
@@ -251,7 +250,12 @@ impl Policy {
 
     /// The ownership check of one call; `None` when ownership is off or
     /// the call touches no one else's container.
-    pub async fn ownership_check(&self, d: &Decoded, ctx: &Ctx) -> Option<Decision> {
+    pub async fn ownership_check(
+        &self,
+        d: &Decoded,
+        req: &crate::protocol::AuthzRequest,
+        ctx: &Ctx,
+    ) -> Option<Decision> {
         let own = self.ownership.as_ref()?;
         let route = d.route?;
         let user = ctx.user.as_str();
@@ -269,6 +273,19 @@ impl Policy {
                 };
                 self.owns_container(own, container, user, "commit").await
             }
+            Scope::BodyContainer(verb) => match crate::request::network_container(req) {
+                Ok(c) if !c.is_empty() => self.owns_container(own, &c, user, verb).await,
+                Ok(_) => Decision::deny(
+                    Rule::Ownership,
+                    "the call names no container, so its owner cannot be checked",
+                    "name the container (\"Container\" in the body)",
+                ),
+                Err(e) => Decision::deny(
+                    Rule::Ownership,
+                    format!("the container the call acts on cannot be read: {e}"),
+                    "send the request as the Docker CLI does",
+                ),
+            },
             Scope::Exec(verb) => match own.store.exec(first) {
                 Ok(Some(e)) => self.owns_container(own, &e.container, user, verb).await,
                 Ok(None) => Decision::deny(
@@ -427,6 +444,7 @@ mod tests {
                 || template == "/commit";
             match scope(id) {
                 Scope::Container(v) | Scope::Exec(v) => assert!(!v.is_empty()),
+                Scope::BodyContainer(_) => assert!(template.starts_with("/networks/{")),
                 Scope::CommitContainer => assert_eq!(template, "/commit"),
                 Scope::Exempt(why) => assert!(why.len() > 20, "{template}: {why}"),
                 Scope::EveryContainer => assert_eq!(template, "/containers/prune"),

@@ -81,6 +81,25 @@ pub fn decode(req: &AuthzRequest) -> Result<Decoded, DecodeError> {
     })
 }
 
+/// `Container` of a `POST /networks/{id}/connect` or `/disconnect` body
+/// (both decoded by dockerd into a struct with that field): the container
+/// the call acts on. Empty when the body names none (dockerd then fails).
+pub fn network_container(req: &AuthzRequest) -> Result<String, DecodeError> {
+    let body = Body::of(req);
+    let v = body.json()?;
+    let e = json_err("network connect or disconnect");
+    match v
+        .as_ref()
+        .map(Struct::root)
+        .transpose()
+        .map_err(&e)?
+        .flatten()
+    {
+        Some(root) => root.string("Container").map_err(&e),
+        None => Ok(String::new()),
+    }
+}
+
 fn var(m: &Matched, i: usize) -> String {
     m.vars.get(i).cloned().unwrap_or_default()
 }
