@@ -106,8 +106,8 @@ impl OwnerStore {
         }
     }
 
-    /// The current map, re-read when another writer replaced the file.
-    pub fn snapshot(&self) -> Result<Owners, StoreError> {
+    /// `f` of the current map, re-read when another writer replaced the file.
+    fn with<R>(&self, f: impl FnOnce(&Owners) -> R) -> Result<R, StoreError> {
         let mut c = self
             .cache
             .lock()
@@ -117,15 +117,25 @@ impl OwnerStore {
             c.owners = self.read_file()?;
             c.stamp = now;
         }
-        Ok(c.owners.clone())
+        Ok(f(&c.owners))
+    }
+
+    /// A copy of the current map.
+    pub fn snapshot(&self) -> Result<Owners, StoreError> {
+        self.with(Owners::clone)
+    }
+
+    /// How many containers are recorded.
+    pub fn containers(&self) -> Result<usize, StoreError> {
+        self.with(|o| o.containers.len())
     }
 
     pub fn container_owner(&self, id: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.snapshot()?.containers.get(id).cloned())
+        self.with(|o| o.containers.get(id).cloned())
     }
 
     pub fn exec(&self, id: &str) -> Result<Option<ExecOwner>, StoreError> {
-        Ok(self.snapshot()?.execs.get(id).cloned())
+        self.with(|o| o.execs.get(id).cloned())
     }
 
     /// Read, change and durably replace the map, under the lock file.
@@ -187,10 +197,10 @@ impl OwnerStore {
 
     /// Forget the containers for which `gone` holds, and their execs.
     pub fn forget(&self, gone: impl Fn(&str) -> bool) -> Result<(), StoreError> {
-        let snap = self.snapshot()?;
-        if !snap.containers.keys().any(|k| gone(k))
-            && !snap.execs.values().any(|e| gone(&e.container))
-        {
+        let any = self.with(|o| {
+            o.containers.keys().any(|k| gone(k)) || o.execs.values().any(|e| gone(&e.container))
+        })?;
+        if !any {
             return Ok(());
         }
         self.update(|o| {

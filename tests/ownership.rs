@@ -418,6 +418,50 @@ fn sharing_another_users_container_and_pruning_everyones() {
         ),
         None
     );
+    // dockerd 20.10 applies a start body's HostConfig below API 1.24.
+    w.create("bob", "mine", &id('5'));
+    let body = Some(r#"{"VolumesFrom":["web"]}"#);
+    let d = w
+        .check("bob", "POST", "/v1.23/containers/mine/start", body)
+        .expect("denied");
+    assert!(
+        d.reason.contains("may not mount the volumes of"),
+        "{}",
+        d.reason
+    );
+    assert_eq!(
+        w.check("bob", "POST", "/v1.41/containers/mine/start", None),
+        None
+    );
+    // Network connect and disconnect name the container in their body.
+    for (verb, phrase) in [
+        ("connect", "connect to a network"),
+        ("disconnect", "disconnect from a network"),
+    ] {
+        let uri = format!("/v1.41/networks/n1/{verb}");
+        let d = w
+            .check("bob", "POST", &uri, Some(r#"{"Container":"web"}"#))
+            .expect("denied");
+        assert!(
+            d.reason.contains(&format!("bob may not {phrase} it")),
+            "{}",
+            d.reason
+        );
+        assert_eq!(
+            w.check("alice", "POST", &uri, Some(r#"{"Container":"web"}"#)),
+            None
+        );
+        // dockerd folds key case; so do we.
+        assert!(w
+            .check("bob", "POST", &uri, Some(r#"{"container":"web"}"#))
+            .is_some());
+        // No body: nothing to check, denied.
+        assert!(w.check("bob", "POST", &uri, None).is_some());
+        assert_eq!(
+            w.check("ops-1", "POST", &uri, Some(r#"{"Container":"web"}"#)),
+            None
+        );
+    }
     let d = w
         .check("bob", "POST", "/v1.41/containers/prune", None)
         .expect("denied");

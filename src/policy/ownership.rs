@@ -265,7 +265,18 @@ impl Policy {
         }
         let first = d.vars.first().map(String::as_str).unwrap_or("");
         let decision = match scope(route) {
-            Scope::Container(verb) => self.owns_container(own, first, user, verb).await,
+            // A start on API < 1.24 may carry a HostConfig that shares
+            // other containers, as a create's does.
+            Scope::Container(verb) => match &d.action {
+                Action::ContainerStart { host_configs, .. } if !host_configs.is_empty() => {
+                    let d = self.owns_container(own, first, user, verb).await;
+                    if !d.allow {
+                        return Some(self.global(d));
+                    }
+                    return self.shared(own, host_configs, user).await;
+                }
+                _ => self.owns_container(own, first, user, verb).await,
+            },
             Scope::CommitContainer => {
                 let container = match &d.action {
                     Action::Commit { container, .. } => container.as_str(),
@@ -303,21 +314,10 @@ impl Policy {
                 format!("container prune removes every stopped container, whoever owns it; {user} is not an admin"),
                 format!("remove your own containers by name (docker rm), or {}", self.ownership_hint(own, None)),
             ),
-            Scope::Create => {
-                let mut shared = Vec::new();
-                if let Action::ContainerCreate(c) = &d.action {
-                    for hc in &c.host_configs {
-                        shared.extend(shared_containers(hc));
-                    }
-                }
-                for (c, verb) in shared {
-                    let r = self.owns_container(own, &c, user, verb).await;
-                    if !r.allow {
-                        return Some(self.global(r));
-                    }
-                }
-                return None;
-            }
+            Scope::Create => match &d.action {
+                Action::ContainerCreate(c) => return self.shared(own, &c.host_configs, user).await,
+                _ => return None,
+            },
             Scope::Exempt(_) | Scope::NotContainer => return None,
         };
         if decision.allow {
@@ -325,6 +325,20 @@ impl Policy {
         } else {
             Some(self.global(decision))
         }
+    }
+
+    /// Containers whose namespaces or volumes a HostConfig shares must be
+    /// the user's too.
+    async fn shared(&self, own: &Ownership, hcs: &[HostConfig], user: &str) -> Option<Decision> {
+        for hc in hcs {
+            for (c, verb) in shared_containers(hc) {
+                let r = self.owns_container(own, &c, user, verb).await;
+                if !r.allow {
+                    return Some(self.global(r));
+                }
+            }
+        }
+        None
     }
 
     /// The response phase: record the owner of a new container or exec
@@ -371,12 +385,7 @@ impl Policy {
                     format!("container {id} was created, but its owner {user} cannot be recorded ({e}); it belongs to admins")
                 })?;
                 // Containers removed unseen (`run --rm`, by dockerd) now and then.
-                if own
-                    .store
-                    .snapshot()
-                    .map(|s| s.containers.len() % 64 == 0)
-                    .unwrap_or(false)
-                {
+                if own.store.containers().is_ok_and(|n| n % 64 == 0) {
                     self.prune_owners(own).await;
                 }
                 Ok(())
