@@ -56,7 +56,7 @@ lint:
 
 # Unit tests need no daemon.
 unit:
-	$(CARGO) test --locked --lib --bins --test decoder --test policy --test server
+	$(CARGO) test --locked --lib --bins --test decoder --test policy --test server --test ownership
 
 # Integration tests need the real stack; scripts/stack starts and stops it.
 # They run once per engine of MATRIX (scripts/matrix): dockerd 20.10 with the

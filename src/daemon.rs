@@ -62,6 +62,9 @@ pub struct ImageDescriptor {
 /// The parts of `GET /containers/{id}/json` the policy needs.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ContainerInfo {
+    /// The full ID.
+    #[serde(rename = "Id", default)]
+    pub id: String,
     /// With dockerd's leading '/'.
     #[serde(rename = "Name", default)]
     pub name: String,
@@ -343,6 +346,25 @@ impl DaemonClient {
     pub async fn inspect_container(&self, id: &str) -> Result<Option<ContainerInfo>, DaemonError> {
         self.inspect(format!("/containers/{}/json", encode_path(id)))
             .await
+    }
+
+    /// The full IDs of every container dockerd has, running or not.
+    pub async fn container_ids(&self) -> Result<Vec<String>, DaemonError> {
+        #[derive(Deserialize)]
+        struct Entry {
+            #[serde(rename = "Id")]
+            id: String,
+        }
+        let path = "/containers/json?all=1".to_string();
+        let list: Vec<Entry> = self
+            .inspect(path.clone())
+            .await?
+            .ok_or(DaemonError::Status {
+                path,
+                status: 404,
+                body: String::new(),
+            })?;
+        Ok(list.into_iter().map(|e| e.id).collect())
     }
 
     /// The network `id` names (name, ID or ID prefix).

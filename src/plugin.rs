@@ -57,7 +57,7 @@ impl Plugin {
                     user: policy.user_of(&req.user),
                     api_version: d.version.clone(),
                 };
-                let decision = policy.decide(&d.action, &ctx).await;
+                let decision = policy.decide_call(&d, req, &ctx).await;
                 (Some(d), decision)
             }
             Err(e) => (
@@ -85,8 +85,16 @@ impl Authorize for Plugin {
         let start = Instant::now();
         if phase == Phase::Response {
             // The action has already happened; a deny here would only hide
-            // its output. Every check is made in the request phase.
-            return AuthzResponse::allow();
+            // its output. Every check is made in the request phase; this
+            // phase only records who owns what was created ([ownership]),
+            // and withholds the new ID when that record failed.
+            return match self.policy().ownership_response(&req).await {
+                Ok(()) => AuthzResponse::allow(),
+                Err(msg) => {
+                    tracing::error!(%msg, "ownership not recorded");
+                    AuthzResponse::deny(format!("img-authz rule 'ownership': {msg}"))
+                }
+            };
         }
         let (decoded, decision) = self.evaluate(&req).await;
         let resp = if decision.allow {
@@ -104,6 +112,10 @@ impl Authorize for Plugin {
         );
         self.log.record(&Entry::new(&req, action, &decision, took));
         resp
+    }
+
+    fn wants_responses(&self) -> bool {
+        self.policy().ownership().is_some()
     }
 
     fn status(&self) -> serde_json::Value {

@@ -51,6 +51,10 @@
 //! [[hardening.overrides]]
 //! users = ["admin"]
 //! privileged = true
+//!
+//! [ownership]
+//! enabled = true              # users touch only the containers they created
+//! admins = ["ops-*"]          # users (exact, `prefix*`, `*suffix`, `*`) who touch any
 //! ```
 
 use std::fmt;
@@ -269,6 +273,13 @@ pub struct Global {
     pub self_containers: Vec<String>,
 }
 
+/// `[ownership]`: see `policy::ownership`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OwnershipSpec {
+    pub enabled: bool,
+    pub admins: Vec<String>,
+}
+
 /// A parsed, validated policy file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PolicyFile {
@@ -276,6 +287,7 @@ pub struct PolicyFile {
     pub global: Global,
     pub rules: Vec<RuleSpec>,
     pub hardening: Option<Hardening>,
+    pub ownership: Option<OwnershipSpec>,
 }
 
 /// Read and validate a policy file; every error is reported.
@@ -527,7 +539,7 @@ impl Parser<'_> {
         self.known(
             root,
             "the policy",
-            &["version", "global", "rules", "hardening"],
+            &["version", "global", "rules", "hardening", "ownership"],
         );
         match doc.get("version") {
             Some(v) if v.as_integer() == Some(1) => {}
@@ -575,7 +587,39 @@ impl Parser<'_> {
                 None => self.err(item_span(item), "[hardening] must be a table"),
             }
         }
+        if let Some(item) = doc.get("ownership") {
+            match Tbl::of(item) {
+                Some(o) => out.ownership = Some(self.ownership(o)),
+                None => self.err(item_span(item), "[ownership] must be a table"),
+            }
+        }
         out
+    }
+
+    fn ownership(&mut self, o: Tbl<'_>) -> OwnershipSpec {
+        self.known(o, "[ownership]", &["enabled", "admins"]);
+        if let Some(item) = o.get("admins") {
+            if let Some(arr) = item.as_array() {
+                for v in arr.iter() {
+                    let Some(s) = v.as_str() else { continue };
+                    // user_matches knows `*`, `prefix*`, `*suffix` and exact names.
+                    let inner = s.strip_suffix('*').unwrap_or(s);
+                    let inner = inner.strip_prefix('*').unwrap_or(inner);
+                    if s.is_empty() || (s != "*" && inner.contains('*')) {
+                        self.err(
+                            v.span(),
+                            format!(
+                                "admins entry {s:?} is not a user name, `prefix*`, `*suffix` or `*`"
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        OwnershipSpec {
+            enabled: self.boolean(o, "enabled").unwrap_or(false),
+            admins: self.strings(o, "admins").unwrap_or_default(),
+        }
     }
 
     fn global(&mut self, g: Tbl<'_>) -> Global {

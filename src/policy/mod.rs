@@ -12,6 +12,7 @@ use std::sync::Arc;
 pub mod baseline;
 pub mod file;
 pub mod hardening;
+pub mod ownership;
 pub mod rules;
 pub mod seccomp;
 mod trust;
@@ -57,6 +58,8 @@ pub enum Rule {
     Hardening,
     /// The request would disable, remove or reconfigure this plugin.
     SelfProtection,
+    /// The container belongs to another user (`[ownership]`).
+    Ownership,
     /// The call could not be decoded as dockerd would.
     RequestDecoding,
     /// No decision could be made (deadline, panic, malformed call).
@@ -81,6 +84,7 @@ impl Rule {
             Rule::ContentBinding => "content-binding",
             Rule::Hardening => "hardening",
             Rule::SelfProtection => "self-protection",
+            Rule::Ownership => "ownership",
             Rule::RequestDecoding => "request-decoding",
             Rule::Internal => "internal",
         }
@@ -209,6 +213,8 @@ pub struct Policy {
     trust: Option<Trust>,
     /// What dockerd said about itself, and when (hardening).
     facts: std::sync::Mutex<Option<(Arc<DaemonFacts>, std::time::Instant)>>,
+    /// `[ownership] enabled = true`.
+    ownership: Option<ownership::Ownership>,
 }
 
 /// The hardening in effect for one user.
@@ -325,7 +331,16 @@ impl Policy {
             self_names.extend(f.global.self_names.iter().cloned());
             self_containers = f.global.self_containers.clone();
         }
+        let ownership = file
+            .as_ref()
+            .and_then(|f| f.ownership.as_ref())
+            .filter(|o| o.enabled)
+            .map(|o| ownership::Ownership {
+                admins: o.admins.clone(),
+                store: crate::ownership_store::OwnerStore::new(&cfg.trust.state_dir),
+            });
         Ok(Policy {
+            ownership,
             cfg,
             rules,
             allow,
@@ -593,9 +608,26 @@ impl Policy {
         }
     }
 
+    /// Decide one decoded call: ownership, then the action.
+    pub async fn decide_call(
+        &self,
+        call: &crate::request::Decoded,
+        req: &crate::protocol::AuthzRequest,
+        ctx: &Ctx,
+    ) -> Decision {
+        match self.ownership_check(call, req, ctx).await {
+            Some(d) => Self::audited(d),
+            None => self.decide(&call.action, ctx).await,
+        }
+    }
+
     /// Decide one action.
     pub async fn decide(&self, action: &Action, ctx: &Ctx) -> Decision {
-        let mut d = self.decide_inner(action, ctx).await;
+        Self::audited(self.decide_inner(action, ctx).await)
+    }
+
+    /// A deny under audit mode is an allow that says so.
+    fn audited(mut d: Decision) -> Decision {
         if !d.allow
             && d.mode == Mode::Audit
             && !matches!(

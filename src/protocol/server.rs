@@ -51,6 +51,12 @@ pub trait Authorize: Send + Sync + 'static {
         AuthzResponse::deny(reason)
     }
 
+    /// Whether the response phase's call (the daemon's answer) is needed;
+    /// otherwise it is drained unread and allowed.
+    fn wants_responses(&self) -> bool {
+        false
+    }
+
     /// What `GET /img-authz/status` reports (for `img-authz status`).
     fn status(&self) -> serde_json::Value {
         serde_json::Value::Null
@@ -197,7 +203,7 @@ async fn handle<A: Authorize>(
             ))
         }
     };
-    if phase == Phase::Response {
+    if phase == Phase::Response && !auth.wants_responses() {
         // Every check is made on the request; the response call carries the
         // daemon's whole JSON response, which may be large and is not needed.
         // Drain it without keeping it.
@@ -215,6 +221,12 @@ async fn handle<A: Authorize>(
         .await
     {
         Ok(b) => b.to_bytes(),
+        // A response call too large to read is no create's (their answer
+        // is an ID); it carries nothing to record.
+        Err(_) if phase == Phase::Response => {
+            let resp = Box::pin(auth.authorize(phase, AuthzRequest::default())).await;
+            return Ok(json_reply(&resp));
+        }
         Err(e) => {
             let msg =
                 format!("img-authz denied the request: could not read the call from dockerd ({e})");

@@ -22,6 +22,8 @@ pub struct Decoded {
     pub version: Option<String>,
     /// Decoded path, for logs.
     pub path: String,
+    /// The route's path variables (`{name}`, `{id}`), as dockerd reads them.
+    pub vars: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,6 +62,7 @@ pub fn decode(req: &AuthzRequest) -> Result<Decoded, DecodeError> {
                 route: None,
                 version: None,
                 path: target.path,
+                vars: Vec::new(),
             });
         }
         return Err(DecodeError::UnknownRoute {
@@ -74,7 +77,27 @@ pub fn decode(req: &AuthzRequest) -> Result<Decoded, DecodeError> {
         route: Some(m.id),
         version: m.version,
         path: target.path,
+        vars: m.vars,
     })
+}
+
+/// `Container` of a `POST /networks/{id}/connect` or `/disconnect` body
+/// (both decoded by dockerd into a struct with that field): the container
+/// the call acts on. Empty when the body names none (dockerd then fails).
+pub fn network_container(req: &AuthzRequest) -> Result<String, DecodeError> {
+    let body = Body::of(req);
+    let v = body.json()?;
+    let e = json_err("network connect or disconnect");
+    match v
+        .as_ref()
+        .map(Struct::root)
+        .transpose()
+        .map_err(&e)?
+        .flatten()
+    {
+        Some(root) => root.string("Container").map_err(&e),
+        None => Ok(String::new()),
+    }
 }
 
 fn var(m: &Matched, i: usize) -> String {

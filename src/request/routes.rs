@@ -334,6 +334,12 @@ static ROUTES: &[RouteDef] = &[
     r("POST", "/grpc", Grpc),
 ];
 
+/// Every route of the table as (method, or `None` for any; template; id),
+/// in dockerd's order: for checks that must cover every route.
+pub fn table() -> impl Iterator<Item = (Option<&'static str>, &'static str, RouteId)> {
+    ROUTES.iter().map(|d| (d.method, d.template, d.id))
+}
+
 /// A matched route and its path variables.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Matched {

@@ -11,6 +11,7 @@ mod hub;
 mod identity;
 mod notary_auth;
 mod ops;
+mod ownership;
 mod raw;
 mod seccomp;
 mod stack;
