@@ -4,17 +4,19 @@
 //! dhi-1), hub/library/* by a digest pinned at stack start
 //! (hub/library/pinned:v1), the rest of hub/ denied by an empty pin list.
 
+use crate::cosign_cli::{sign, Mode};
 use crate::stack::{stack, unique};
 
 /// Docker Hardened Images-shaped rule: either trusted key is enough (OR),
-/// another key or no signature is denied.
+/// another key or no signature is denied. Signed as DHI signs: by the real
+/// cosign CLI, simple-signing layers in an OCI 1.1 referrer.
 #[test]
 fn dhi_shaped_rule_accepts_either_published_key() {
     let s = stack();
-    for key in ["p256", "p384"] {
+    for key in ["js-p256", "js-p384"] {
         let repo = s.repo(&format!("hub/dhi/{}", unique("app")));
         let pinned = s.image(&format!("{repo}:v1"));
-        s.cosign(&pinned, &["--key", key]);
+        sign(&pinned, Mode::Oci11, key);
         s.guarded(&["pull", &format!("{repo}:v1")]).allowed();
         let out = s.guarded(&["run", "--rm", &format!("{repo}:v1"), "true"]);
         out.allowed();
@@ -22,7 +24,7 @@ fn dhi_shaped_rule_accepts_either_published_key() {
     // A key outside the keyring.
     let repo = s.repo(&format!("hub/dhi/{}", unique("app")));
     let pinned = s.image(&format!("{repo}:v1"));
-    s.cosign(&pinned, &["--key", "other"]);
+    sign(&pinned, Mode::Oci11, "js-other");
     s.guarded(&["pull", &format!("{repo}:v1")])
         .denied("signature");
     // Unsigned.
