@@ -84,6 +84,14 @@ const ROWS: &[Row] = &[
     ("", "POST", "/v1.48/containers/create", Some(r#"{"Image":"127.0.0.1:5000/a","HostConfig":{"Mounts":[{"Type":"image","Source":"127.0.0.1:5000/b"}]}}"#), true, Rule::RegistryAllowlist),
     ("", "POST", "/v1.41/services/create", Some(r#"{"TaskTemplate":{"ContainerSpec":{"Image":"evil.io/x:1"}}}"#), false, Rule::RegistryAllowlist),
     ("", "POST", "/v1.41/services/create", Some(r#"{"TaskTemplate":{"ContainerSpec":{"Image":"127.0.0.1:5000/x:1"}}}"#), true, Rule::RegistryAllowlist),
+    // API 1.44+ service fields at /v1.51 (dockerd 28): a capability that gives the host
+    // away, AppArmor or seccomp off, is denied by the hardening baseline; Ulimits,
+    // OomScoreAdj, CapabilityDrop and NoNewPrivileges change no confinement and pass.
+    ("", "POST", "/v1.51/services/create", Some(r#"{"TaskTemplate":{"ContainerSpec":{"Image":"127.0.0.1:5000/x:1","Ulimits":[{"Name":"nofile","Soft":1024,"Hard":2048}],"OomScoreAdj":-500,"CapabilityDrop":["NET_RAW"],"Privileges":{"NoNewPrivileges":true}}}}"#), true, Rule::RegistryAllowlist),
+    ("", "POST", "/v1.51/services/create", Some(r#"{"TaskTemplate":{"ContainerSpec":{"Image":"127.0.0.1:5000/x:1","OomScoreAdj":-500,"CapabilityAdd":["CAP_SYS_ADMIN"]}}}"#), false, Rule::Hardening),
+    ("", "POST", "/v1.51/services/s/update?version=2", Some(r#"{"TaskTemplate":{"ContainerSpec":{"Image":"127.0.0.1:5000/x:1","Ulimits":[{"Name":"nofile","Soft":1,"Hard":1}],"Privileges":{"AppArmor":{"Mode":"disabled"}}}}}"#), false, Rule::Hardening),
+    ("", "POST", "/v1.51/services/create", Some(r#"{"TaskTemplate":{"ContainerSpec":{"Image":"127.0.0.1:5000/x:1","Privileges":{"Seccomp":{"Mode":"unconfined"}}}}}"#), false, Rule::Hardening),
+    ("", "POST", "/v1.51/swarm/init", Some("{}"), false, Rule::Swarm),
     ("", "POST", "/v1.41/services/s/update?version=1", Some(r#"{"TaskTemplate":{"ContainerSpec":{"Image":"127.0.0.1:5000/x:1","Mounts":[{"Type":"image","Source":"busybox"}]}}}"#), false, Rule::RegistryAllowlist),
     ("", "POST", "/v1.41/services/create", Some(r#"{"TaskTemplate":{"Runtime":"plugin","PluginSpec":{"Remote":"127.0.0.1:5000/p"}}}"#), false, Rule::Plugins),
     ("plugins", "POST", "/v1.41/services/create", Some(r#"{"TaskTemplate":{"Runtime":"plugin","PluginSpec":{"Remote":"127.0.0.1:5000/p"}}}"#), true, Rule::RegistryAllowlist),

@@ -1,6 +1,7 @@
 //! Integration tests: the real docker CLI against a real dockerd guarded by
 //! img-authz, with a real registry and notary-server. Run by `make test`.
 
+mod build;
 mod core;
 mod cosign;
 mod cosign_cli;
