@@ -5,6 +5,14 @@
 //! minutes after they were made: they verify only because the log's signed
 //! time is used, never the clock.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is how a test fails"
+)]
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -177,7 +177,7 @@ pub fn distinct_authorities(found: &[Verified]) -> BTreeSet<Authority> {
         seen: &mut BTreeSet<Authority>,
         owner: &mut std::collections::BTreeMap<Authority, usize>,
     ) -> bool {
-        for &a in &edges[i] {
+        for &a in edges.get(i).into_iter().flatten() {
             if !seen.insert(a) {
                 continue;
             }
@@ -208,8 +208,14 @@ pub enum Authority {
 impl CosignPolicy {
     pub fn describe(&self, a: Authority) -> String {
         match a {
-            Authority::Key(i) => format!("key {}", self.keys[i].0),
-            Authority::Identity(i) => self.identities[i].describe(),
+            Authority::Key(i) => match self.keys.get(i) {
+                Some((name, _)) => format!("key {name}"),
+                None => format!("key #{i}"),
+            },
+            Authority::Identity(i) => match self.identities.get(i) {
+                Some(id) => id.describe(),
+                None => format!("identity #{i}"),
+            },
         }
     }
 
@@ -415,7 +421,10 @@ fn string_field(obj: &gojson::Value, what: &str, names: &[&str]) -> Result<Strin
     match field(obj, what, names)? {
         None | Some(gojson::Value::Null) => Ok(String::new()),
         Some(gojson::Value::String(s)) => Ok(s.clone()),
-        Some(_) => Err(format!("its payload's {what}.{} is not a string", names[0])),
+        Some(_) => Err(format!(
+            "its payload's {what}.{} is not a string",
+            names.first().unwrap_or(&"?")
+        )),
     }
 }
 
@@ -431,7 +440,7 @@ fn object_field<'a>(
         Some(v @ gojson::Value::Object(_)) => Ok(v),
         Some(_) => Err(format!(
             "its payload's {what}.{} is not an object",
-            names[0]
+            names.first().unwrap_or(&"?")
         )),
     }
 }

@@ -48,7 +48,7 @@ impl Pin {
             Pin::Ca(cas) => put(b"ca", cas.iter().map(|c| c.as_ref()).collect()),
             Pin::Keys(ks) => put(b"keys", ks.iter().map(Vec::as_slice).collect()),
         }
-        super::keys::hex(&h.finalize()[..16])
+        super::keys::hex(h.finalize().get(..16).unwrap_or_default())
     }
 }
 
@@ -155,7 +155,7 @@ fn pin_allows(pin: &Pin, k: &Key, leaf: &Cert, now: i64) -> bool {
             ids.iter().any(|id| *id == canonical || *id == k.id)
         }
         Pin::Keys(spkis) => spkis.contains(&leaf.spki_der),
-        Pin::Ca(cas) => chains_to(leaf, &k.certs[1..], cas, now),
+        Pin::Ca(cas) => chains_to(leaf, k.certs.get(1..).unwrap_or_default(), cas, now),
     }
 }
 

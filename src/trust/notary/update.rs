@@ -227,7 +227,6 @@ pub async fn update(
 /// Walk the root versions after `root`, each signed by the threshold of
 /// its predecessor's keys and its own. Only the last one must be unexpired.
 /// Returns whether the root changed.
-#[allow(clippy::too_many_arguments)]
 async fn rotate(
     fetch: &dyn Fetch,
     gun: &str,
@@ -270,7 +269,6 @@ async fn rotate(
     Ok(true)
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn attempt(
     fetch: &dyn Fetch,
     gun: &str,
