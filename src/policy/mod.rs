@@ -93,11 +93,27 @@ impl fmt::Display for Rule {
     }
 }
 
+/// Why a deny was decided, for code that must treat causes differently
+/// (the pull cache keeps no outage). Never derived from the message text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DenyCause {
+    /// A rule forbids the request as it is.
+    Policy,
+    /// The trust data is sound and does not sign the image.
+    NotSigned,
+    /// The trust data failed verification (bad signature, expired, rollback).
+    Invalid,
+    /// A server needed to decide (trust source, registry) could not be asked.
+    Unavailable,
+}
+
 /// The outcome for one action.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
     pub allow: bool,
     pub rule: Rule,
+    /// Why it was denied; `None` for allows. Kept when audit mode allows.
+    pub cause: Option<DenyCause>,
     /// Why, in words.
     pub reason: String,
     /// How to allow it; empty for allows.
@@ -119,6 +135,7 @@ impl Decision {
         Decision {
             allow: true,
             rule,
+            cause: None,
             reason: reason.into(),
             hint: String::new(),
             image: None,
@@ -132,9 +149,15 @@ impl Decision {
     pub fn deny(rule: Rule, reason: impl Into<String>, hint: impl Into<String>) -> Decision {
         Decision {
             allow: false,
+            cause: Some(DenyCause::Policy),
             hint: hint.into(),
             ..Decision::allow(rule, reason)
         }
+    }
+
+    pub(crate) fn with_cause(mut self, cause: DenyCause) -> Decision {
+        self.cause = Some(cause);
+        self
     }
 
     pub(crate) fn with_image(mut self, image: impl fmt::Display) -> Decision {
