@@ -45,6 +45,10 @@ const STORED: &[(&str, &str)] = &[
         r#"{"Name":"/plain","Image":"sha256:aa","Config":{"Image":"reg.io/app:1"},"HostConfig":{"CgroupnsMode":"private","IpcMode":"private","NetworkMode":"default"}}"#,
     ),
     (
+        "iaz-ctr",
+        r#"{"Name":"/iaz-ctr","Image":"sha256:aa","Config":{"Image":"reg.io/app:1"},"HostConfig":{"CgroupnsMode":"private","IpcMode":"private","NetworkMode":"default"}}"#,
+    ),
+    (
         "v1default",
         r#"{"Name":"/v1default","Image":"sha256:aa","Config":{"Image":"reg.io/app:1"},"HostConfig":{"CgroupnsMode":"host","IpcMode":"private","NetworkMode":"default"}}"#,
     ),
@@ -245,6 +249,57 @@ verifier = "none"
     // The unix socket carries no identity: the configured local user.
     assert_eq!(p.user_of(""), "root-on-host");
     assert!(!pull(&p, "", "private.io/x").allow);
+}
+
+/// Defect B: `docker update` decodes to ContainerUpdate, not a control
+/// route, so the listed "update" never protected the plugin's container.
+/// Every operation self-protection lists is denied on `self_containers`,
+/// and only there.
+#[test]
+fn self_protection_covers_every_listed_operation() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = policy(
+        dir.path(),
+        r#"
+version = 1
+[global]
+mode = "audit"
+self_containers = ["/iaz-ctr"]
+[[rules]]
+name = "everything"
+repositories = ["*"]
+verifier = "none"
+"#,
+    );
+    let ops: &[(&str, &str, Option<&str>)] = &[
+        ("POST", "stop", None),
+        ("POST", "kill", None),
+        ("POST", "pause", None),
+        ("POST", "restart", None),
+        ("POST", "rename?name=other", None),
+        ("POST", "update", Some(r#"{"CpuShares":512}"#)),
+        ("DELETE", "", None),
+    ];
+    for &(method, op, body) in ops {
+        let uri = |c: &str| {
+            let path = format!("/v1.41/containers/{c}");
+            if op.is_empty() {
+                path
+            } else {
+                format!("{path}/{op}")
+            }
+        };
+        // Audit mode does not soften it.
+        let d = decide(&p, "", method, &uri("iaz-ctr"), body);
+        assert!(!d.allow, "{method} {op} on the plugin's container: {d:?}");
+        assert_eq!(d.rule, Rule::SelfProtection, "{method} {op}");
+        let d = decide(&p, "", method, &uri("plain"), body);
+        assert_ne!(
+            d.rule,
+            Rule::SelfProtection,
+            "{method} {op} on another container"
+        );
+    }
 }
 
 #[test]

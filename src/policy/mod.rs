@@ -1526,12 +1526,14 @@ impl Policy {
                     "plugin {name:?} cannot be shown not to be img-authz (dockerd could not be asked: {e})"
                 ))),
             },
-            Action::Control { route, target } if !self.self_containers.is_empty() && !target.is_empty() => {
-                let stops = ["stop", "kill", "pause", "restart", "rename", "update"]
-                    .iter()
-                    .any(|w| route.ends_with(&format!("/{w}")))
-                    || route.starts_with("DELETE /containers/");
-                if !stops {
+            Action::Control { .. } | Action::ContainerUpdate { .. } if !self.self_containers.is_empty() => {
+                // `docker update` is an action of its own, not a control route.
+                let target = match action {
+                    Action::Control { route, target } if SELF_STOPS.iter().any(|&id| route_name(id) == *route) => target,
+                    Action::ContainerUpdate { container, .. } => container,
+                    _ => return None,
+                };
+                if target.is_empty() {
                     return None;
                 }
                 match self.daemon.inspect_container(target).await {
@@ -1549,6 +1551,17 @@ impl Policy {
         }
     }
 }
+
+/// Control routes that would stop, remove or rename a container running
+/// this plugin (with `docker update`, see `self_protection`).
+const SELF_STOPS: [RouteId; 6] = [
+    RouteId::ContainerStop,
+    RouteId::ContainerKill,
+    RouteId::ContainerPause,
+    RouteId::ContainerRestart,
+    RouteId::ContainerRename,
+    RouteId::ContainerDelete,
+];
 
 /// Network modes that name no user-defined network: the predefined
 /// networks (built-in drivers) and another container's namespace.
