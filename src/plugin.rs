@@ -42,10 +42,7 @@ impl Plugin {
 
     /// Figures of every cache.
     pub fn cache_figures(&self) -> Vec<crate::metrics::CacheFigures> {
-        self.policy()
-            .trust()
-            .map(|t| t.cache_figures())
-            .unwrap_or_default()
+        self.policy().trust().cache_figures()
     }
 
     /// Decide one AuthZReq call, without logging.

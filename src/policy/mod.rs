@@ -229,7 +229,7 @@ pub struct Policy {
     self_names: Vec<String>,
     self_containers: Vec<String>,
     daemon: DaemonClient,
-    trust: Option<Trust>,
+    trust: Trust,
     /// What dockerd said about itself, and when (hardening).
     facts: std::sync::Mutex<Option<(Arc<DaemonFacts>, std::time::Instant)>>,
 }
@@ -356,7 +356,7 @@ impl Policy {
             self_names,
             self_containers,
             daemon,
-            trust: Some(trust),
+            trust,
             file,
             facts: std::sync::Mutex::new(None),
         })
@@ -377,8 +377,8 @@ impl Policy {
         self.file.as_ref()
     }
 
-    pub fn trust(&self) -> Option<&Trust> {
-        self.trust.as_ref()
+    pub fn trust(&self) -> &Trust {
+        &self.trust
     }
 
     /// The identity rules see for a request's `User`.
@@ -675,9 +675,9 @@ impl Policy {
 
             Action::Pull(p) => match self.rule_for(&p.image, user) {
                 None => self.global(self.no_rule(&p.image, "the image")),
-                Some(r) => match (&r.verifier, &self.trust) {
-                    (Some(v), Some(t)) => t.pull(p, v, &r.name).await.by_rule(r),
-                    _ => unsigned_ok(r, &p.image),
+                Some(r) => match &r.verifier {
+                    Some(v) => self.trust.pull(p, v, &r.name).await.by_rule(r),
+                    None => unsigned_ok(r, &p.image),
                 },
             },
 
@@ -753,8 +753,8 @@ impl Policy {
                 // Docker Content Trust's pull tags `repo@<signed digest>` as
                 // `repo:tag`: allowed when that digest is the one signed for
                 // the tag.
-                if let (Some(v), Some(t)) = (&rule.verifier, &self.trust) {
-                    if let Some(d) = t.signed_retag(v.as_ref(), source, target).await {
+                if let Some(v) = &rule.verifier {
+                    if let Some(d) = self.trust.signed_retag(v.as_ref(), source, target).await {
                         return d.by_rule(rule);
                     }
                 }
@@ -1037,9 +1037,7 @@ impl Policy {
             },
             ImageRef::Id(_) => None,
         };
-        let Some(t) = &self.trust else {
-            return Decision::deny(Rule::Internal, "no trust client", "");
-        };
+        let t = &self.trust;
         match rule {
             // Named, and the rule requires no signature.
             Some(r) if r.verifier.is_none() => {
@@ -1115,11 +1113,12 @@ impl Policy {
                 self.global(d)
             };
         };
-        match (&rule.verifier, &self.trust) {
+        let t = &self.trust;
+        match &rule.verifier {
             // A repository whose rule takes unsigned images (imported or
             // built ones have no registry digest at all).
-            (None, _) => unsigned_ok(rule, r),
-            (Some(v), Some(t)) => {
+            None => unsigned_ok(rule, r),
+            Some(v) => {
                 match t.container_digest(v.as_ref(), r, &info.image, &what).await {
                     Some(ok) => ok.by_rule(rule),
                     // The rule's audit mode applies as it did at creation.
@@ -1130,7 +1129,6 @@ impl Policy {
                     None => d,
                 }
             }
-            (Some(_), None) => d,
         }
     }
 
@@ -1168,9 +1166,9 @@ impl Policy {
         let Some(rule) = self.rule_for(&r, user) else {
             return self.no_rule(&r, what);
         };
-        match (&rule.verifier, &self.trust) {
-            (Some(v), Some(t)) => t.service_image(v.as_ref(), &r).await.by_rule(rule),
-            _ => unsigned_ok(rule, &r),
+        match &rule.verifier {
+            Some(v) => self.trust.service_image(v.as_ref(), &r).await.by_rule(rule),
+            None => unsigned_ok(rule, &r),
         }
     }
 
