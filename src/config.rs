@@ -23,6 +23,9 @@ pub enum ConfigError {
     Allow(String),
     #[error("{name}: {why}")]
     Invalid { name: &'static str, why: String },
+    /// An upstream client could not be built (TLS set-up), not a setting.
+    #[error("cannot build the {which} client: {why}")]
+    Client { which: &'static str, why: String },
 }
 
 /// Operations that bring images in by a path other than a verified pull.

@@ -302,6 +302,30 @@ verifier = "none"
     }
 }
 
+/// Defect E: a rule's unusable `tls_ca` was reported as `NOTARY_ROOT_CA`,
+/// a setting the operator did not touch.
+#[test]
+fn a_rules_unusable_tls_ca_is_reported_against_the_policy_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(
+        &ca,
+        "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let text = format!(
+        "version = 1\n[[rules]]\nrepositories = [\"reg.io/*\"]\nverifier = \"notary\"\n[rules.notary]\nserver = \"https://notary.reg.io\"\ntls_ca = {:?}\n",
+        ca.display().to_string()
+    );
+    let f = file::parse(&text, &dir.path().join("policy.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let Err(e) = Policy::new(cfg_with(dir.path(), INFO_V2, ""), Some(f)) else {
+        panic!("an unusable CA builds a policy");
+    };
+    let e = e.to_string();
+    assert!(e.starts_with("IMG_AUTHZ_POLICY: "), "{e}");
+    assert!(e.contains(&ca.display().to_string()), "{e}");
+}
+
 #[test]
 fn no_rule_means_deny() {
     let dir = tempfile::tempdir().unwrap();

@@ -61,8 +61,12 @@ impl Trust {
         };
         let creds = Arc::new(creds);
         let registry_http =
-            HttpClient::new(Upstream::Registry, None, creds.clone(), UPSTREAM_TIMEOUT)
-                .map_err(|e| ConfigError::RootCa(e.to_string()))?;
+            HttpClient::new(Upstream::Registry, None, creds.clone(), UPSTREAM_TIMEOUT).map_err(
+                |e| ConfigError::Client {
+                    which: "registry",
+                    why: e.to_string(),
+                },
+            )?;
         // Fail at start-up, not at the first pull, on an unusable directory.
         StateStore::new(Some(&t.state_dir)).map_err(|e| ConfigError::Invalid {
             name: "IMG_AUTHZ_STATE_DIR",
@@ -104,7 +108,8 @@ impl Trust {
             .unwrap_or_else(|| cfg.notary.url.clone())
             .trim_end_matches('/')
             .to_string();
-        let ca = match spec.and_then(|s| s.tls_ca.as_ref()) {
+        let ca_file = spec.and_then(|s| s.tls_ca.as_ref());
+        let ca = match ca_file {
             Some(p) => Some(
                 std::fs::read_to_string(p).map_err(|e| invalid(format!("{}: {e}", p.display())))?,
             ),
@@ -116,7 +121,11 @@ impl Trust {
             self.creds.clone(),
             UPSTREAM_TIMEOUT,
         )
-        .map_err(|e| ConfigError::RootCa(e.to_string()))?;
+        // Blame the setting the CA came from: the rule's file or NOTARY_ROOT_CA.
+        .map_err(|e| match ca_file {
+            Some(p) => invalid(format!("{}: {e}", p.display())),
+            None => ConfigError::RootCa(e.to_string()),
+        })?;
         let mut pins = t.root_pins.clone();
         let mut signers = t.signers.clone();
         let mut tofu = t.tofu;
