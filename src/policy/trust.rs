@@ -130,8 +130,9 @@ impl Trust {
         let mut signers = t.signers.clone();
         let mut tofu = t.tofu;
         if let Some(s) = spec {
-            // A rule's own pin covers every repository of the rule; it is
-            // placed first so that it wins over environment pins.
+            // A rule's own pin covers every repository of the rule. It
+            // replaces the environment's pins (a `*` pin added to them would
+            // lose to any more specific one, see `RootPolicy::pin_for`).
             if let Some(p) = &s.root_pin {
                 let pin = match p {
                     PinSpec::Certs(ids) => Pin::Certs(ids.clone()),
