@@ -66,8 +66,10 @@ impl PinRule {
     }
 }
 
-/// The registry host of a name in lower case (hosts compare without case,
-/// as DNS and the registry allowlist do; paths are case-sensitive).
+/// The registry host of a name in lower case; paths are case-sensitive.
+/// Pin and signer patterns are loaded in canonical form (`config.rs`,
+/// `check_gun_pattern`) as GUNs are, so this is a second guard only: the
+/// registry allowlist does not ignore case, it refuses other spellings.
 fn lower_host(s: &str) -> String {
     match s.split_once('/') {
         Some((h, rest)) => format!("{}/{rest}", h.to_ascii_lowercase()),
