@@ -120,7 +120,7 @@ impl Authorize for Plugin {
                 "path": f.path.display().to_string(),
                 "rules": f.rules.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
                 "hardening": f.hardening.is_some(),
-                "mode": format!("{:?}", f.global.mode).to_lowercase(),
+                "mode": f.global.mode.as_str(),
             })),
             "caches": self.cache_figures(),
             "decisions": decisions,

@@ -326,6 +326,18 @@ fn a_rules_unusable_tls_ca_is_reported_against_the_policy_file() {
     assert!(e.contains(&ca.display().to_string()), "{e}");
 }
 
+/// Defect G: the status JSON spells the mode as the policy file does.
+#[test]
+fn status_reports_the_mode_in_the_files_spelling() {
+    use img_authz::protocol::server::Authorize;
+    let dir = tempfile::tempdir().unwrap();
+    for mode in ["audit", "enforce"] {
+        let text = format!("version = 1\n[global]\nmode = \"{mode}\"\n");
+        let plugin = Plugin::new(policy(dir.path(), &text), DecisionLog::default());
+        assert_eq!(plugin.status()["policy_file"]["mode"], mode);
+    }
+}
+
 #[test]
 fn no_rule_means_deny() {
     let dir = tempfile::tempdir().unwrap();
