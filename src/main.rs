@@ -36,8 +36,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Would a pull and run of IMAGE be allowed, and why? Or decide an
-    /// AuthZReq call from a file. Exit code 0 allow, 1 deny, 2 error.
+    /// Would a pull of IMAGE be allowed, and why? (Running it is decided
+    /// at create time, against the local image: use --request for that.)
+    /// Or decide an AuthZReq call from a file. Exit code 0 allow, 1 deny, 2 error.
     Check(Box<CheckArgs>),
     /// Policy file tools.
     Policy {
@@ -282,7 +283,7 @@ fn check(args: CheckArgs) -> ExitCode {
                     api_version: None,
                 };
                 Ok((
-                    format!("pull and run of {reference}"),
+                    format!("pull of {reference}"),
                     policy.decide(&action, &ctx).await,
                 ))
             }
