@@ -138,6 +138,10 @@ struct PolicyArgs {
     /// Registries to reach over plain HTTP if HTTPS fails (loopback always is).
     #[arg(long, env = "IMG_AUTHZ_INSECURE_REGISTRIES", default_value = "")]
     insecure_registries: String,
+    /// Largest Notary snapshot, targets or delegation file in bytes, at
+    /// least 1024 (default 4194304).
+    #[arg(long, env = "IMG_AUTHZ_NOTARY_MAX_ROLE_BYTES", default_value = "")]
+    notary_max_role_bytes: String,
     /// Built-in hardening: baseline (refuse what hands the host to an API
     /// user; the default) or off. A policy file's [hardening] builds on it.
     #[arg(long, env = "IMG_AUTHZ_HARDENING", default_value = "")]
@@ -169,6 +173,10 @@ impl PolicyArgs {
             pull_cache_secs: opt_u64("IMG_AUTHZ_PULL_CACHE_SECS", &self.pull_cache_secs)?,
             insecure_registries: self.insecure_registries.clone(),
             hardening: self.hardening.clone(),
+            notary_max_role_bytes: opt_u64(
+                "IMG_AUTHZ_NOTARY_MAX_ROLE_BYTES",
+                &self.notary_max_role_bytes,
+            )?,
         })
     }
 }

@@ -67,6 +67,7 @@ impl Trust {
                     why: e.to_string(),
                 },
             )?;
+        crate::trust::notary::update::set_max_role(t.notary_max_role);
         // Fail at start-up, not at the first pull, on an unusable directory.
         StateStore::new(Some(&t.state_dir)).map_err(|e| ConfigError::Invalid {
             name: "IMG_AUTHZ_STATE_DIR",

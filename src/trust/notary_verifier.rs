@@ -47,8 +47,6 @@ impl NotaryVerifier {
         ttl: Duration,
         capacity: usize,
     ) -> NotaryVerifier {
-        // Read (and warn about) the role size limit at start-up.
-        let _ = super::notary::update::max_role();
         NotaryVerifier {
             fetch,
             roots: Arc::new(roots),
