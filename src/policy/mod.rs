@@ -107,6 +107,18 @@ pub enum DenyCause {
     Unavailable,
 }
 
+impl DenyCause {
+    /// The decision log's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DenyCause::Policy => "policy",
+            DenyCause::NotSigned => "not-signed",
+            DenyCause::Invalid => "invalid",
+            DenyCause::Unavailable => "unavailable",
+        }
+    }
+}
+
 /// The outcome for one action.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
