@@ -24,6 +24,13 @@
 //!
 //! `cargo bench --bench decide` (or `make bench`).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "benchmark code: a panic is how a benchmark stops on a broken setup"
+)]
 // The create body is one large json! literal.
 #![recursion_limit = "512"]
 

@@ -24,6 +24,13 @@
 //! Latency is measured per call, from writing the request to reading the
 //! whole answer, and every sample is kept (no histogram buckets).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "benchmark code: a panic is how a benchmark stops on a broken setup"
+)]
 // The create body is one large json! literal.
 #![recursion_limit = "512"]
 

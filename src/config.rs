@@ -23,6 +23,9 @@ pub enum ConfigError {
     Allow(String),
     #[error("{name}: {why}")]
     Invalid { name: &'static str, why: String },
+    /// An upstream client could not be built (TLS set-up), not a setting.
+    #[error("cannot build the {which} client: {why}")]
+    Client { which: &'static str, why: String },
 }
 
 /// Operations that bring images in by a path other than a verified pull.
@@ -137,6 +140,8 @@ pub struct TrustConfig {
     pub pull_cache_ttl: Duration,
     /// Registries reached over plain HTTP if HTTPS fails (loopback always is).
     pub insecure_registries: Vec<String>,
+    /// Largest Notary snapshot, targets or delegation file, in bytes.
+    pub notary_max_role: u64,
 }
 
 /// The built-in hardening under the policy file's (`IMG_AUTHZ_HARDENING`).
@@ -180,6 +185,7 @@ pub struct RawConfig {
     pub pull_cache_secs: Option<u64>,
     pub insecure_registries: String,
     pub hardening: String,
+    pub notary_max_role_bytes: Option<u64>,
 }
 
 pub const DEFAULT_NOTARY: &str = "https://notary.docker.io";
@@ -188,6 +194,8 @@ pub const DEFAULT_STATE_DIR: &str = "/var/lib/img-authz";
 pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(30);
 pub const DEFAULT_PULL_CACHE_TTL: Duration = Duration::from_secs(10);
+/// No real role file is this small; a lower limit would be a typo.
+pub const MIN_NOTARY_MAX_ROLE: u64 = 1024;
 
 impl RawConfig {
     pub fn validate(&self) -> Result<Config, ConfigError> {
@@ -269,6 +277,16 @@ impl RawConfig {
                 .pull_cache_secs
                 .map_or(DEFAULT_PULL_CACHE_TTL, Duration::from_secs),
             insecure_registries,
+            notary_max_role: match self.notary_max_role_bytes {
+                None => crate::trust::notary::update::DEFAULT_MAX_ROLE,
+                Some(n) if n >= MIN_NOTARY_MAX_ROLE => n,
+                Some(n) => {
+                    return Err(ConfigError::Invalid {
+                        name: "IMG_AUTHZ_NOTARY_MAX_ROLE_BYTES",
+                        why: format!("{n} is below the minimum of {MIN_NOTARY_MAX_ROLE} bytes"),
+                    })
+                }
+            },
         };
         Ok(Config {
             registries,
@@ -501,6 +519,7 @@ impl Config {
             "docker_host": t.docker_host,
             "cache_ttl_secs": t.cache_ttl.as_secs(),
             "pull_cache_secs": t.pull_cache_ttl.as_secs(),
+            "notary_max_role_bytes": t.notary_max_role,
             "hardening": match self.hardening { HardeningLevel::Baseline => "baseline", HardeningLevel::Off => "off" },
         })
     }
@@ -601,6 +620,29 @@ mod tests {
             allow: allow.into(),
             ..Default::default()
         }
+    }
+
+    /// A bad IMG_AUTHZ_NOTARY_MAX_ROLE_BYTES stops the plugin, as every
+    /// setting does (it used to be read in trust/notary, warn and go on).
+    #[test]
+    fn notary_max_role_bytes_is_a_validated_setting() {
+        let with = |n: Option<u64>| {
+            RawConfig {
+                notary_max_role_bytes: n,
+                ..raw("", "", "", "")
+            }
+            .validate()
+        };
+        let max = |n| with(n).map(|c| c.trust.notary_max_role);
+        assert_eq!(
+            max(None),
+            Ok(crate::trust::notary::update::DEFAULT_MAX_ROLE)
+        );
+        assert_eq!(max(Some(1024)), Ok(1024));
+        assert_eq!(max(Some(8 << 20)), Ok(8 << 20));
+        let e = with(Some(1023)).unwrap_err().to_string();
+        assert!(e.starts_with("IMG_AUTHZ_NOTARY_MAX_ROLE_BYTES: "), "{e}");
+        assert!(opt_u64("IMG_AUTHZ_NOTARY_MAX_ROLE_BYTES", "4 MiB").is_err());
     }
 
     #[test]

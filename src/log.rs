@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::policy::Decision;
+use crate::policy::{Decision, DenyCause};
 use crate::protocol::AuthzRequest;
 use crate::request::Action;
 
@@ -40,6 +40,10 @@ pub struct Entry<'a> {
     /// `allow`, `deny`, or `audit` (would be denied; allowed in audit mode).
     pub decision: &'static str,
     pub rule: &'static str,
+    /// Why a deny (or an audited one) was decided: policy, not-signed,
+    /// invalid or unavailable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<&'static str>,
     /// The policy rule (or setting) behind the decision.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy_rule: Option<&'a str>,
@@ -79,6 +83,7 @@ impl<'a> Entry<'a> {
             digest: d.digest.as_deref(),
             decision: Entry::outcome(d),
             rule: d.rule.as_str(),
+            cause: d.cause.map(DenyCause::as_str),
             policy_rule: d.source.as_deref(),
             reason: &d.reason,
             latency_us: u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
@@ -96,6 +101,7 @@ impl<'a> Entry<'a> {
             digest: None,
             decision: "deny",
             rule: d.rule.as_str(),
+            cause: d.cause.map(DenyCause::as_str),
             policy_rule: None,
             reason: &d.reason,
             latency_us: 0,
@@ -182,6 +188,8 @@ mod tests {
         assert_eq!(lines.len(), 3, "two of six reads, and the deny");
         assert_eq!(lines[2]["decision"], "deny");
         assert_eq!(lines[2]["rule"], "load");
+        assert_eq!(lines[2]["cause"], "policy");
+        assert!(lines[0].get("cause").is_none(), "allows have no cause");
         assert_eq!(lines[2]["latency_us"], 7);
         for k in [
             "time",

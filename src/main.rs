@@ -36,8 +36,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Would a pull and run of IMAGE be allowed, and why? Or decide an
-    /// AuthZReq call from a file. Exit code 0 allow, 1 deny, 2 error.
+    /// Would a pull of IMAGE be allowed, and why? (Running it is decided
+    /// at create time, against the local image: use --request for that.)
+    /// Or decide an AuthZReq call from a file. Exit code 0 allow, 1 deny, 2 error.
     Check(Box<CheckArgs>),
     /// Policy file tools.
     Policy {
@@ -137,6 +138,10 @@ struct PolicyArgs {
     /// Registries to reach over plain HTTP if HTTPS fails (loopback always is).
     #[arg(long, env = "IMG_AUTHZ_INSECURE_REGISTRIES", default_value = "")]
     insecure_registries: String,
+    /// Largest Notary snapshot, targets or delegation file in bytes, at
+    /// least 1024 (default 4194304).
+    #[arg(long, env = "IMG_AUTHZ_NOTARY_MAX_ROLE_BYTES", default_value = "")]
+    notary_max_role_bytes: String,
     /// Built-in hardening: baseline (refuse what hands the host to an API
     /// user; the default) or off. A policy file's [hardening] builds on it.
     #[arg(long, env = "IMG_AUTHZ_HARDENING", default_value = "")]
@@ -168,6 +173,10 @@ impl PolicyArgs {
             pull_cache_secs: opt_u64("IMG_AUTHZ_PULL_CACHE_SECS", &self.pull_cache_secs)?,
             insecure_registries: self.insecure_registries.clone(),
             hardening: self.hardening.clone(),
+            notary_max_role_bytes: opt_u64(
+                "IMG_AUTHZ_NOTARY_MAX_ROLE_BYTES",
+                &self.notary_max_role_bytes,
+            )?,
         })
     }
 }
@@ -282,7 +291,7 @@ fn check(args: CheckArgs) -> ExitCode {
                     api_version: None,
                 };
                 Ok((
-                    format!("pull and run of {reference}"),
+                    format!("pull of {reference}"),
                     policy.decide(&action, &ctx).await,
                 ))
             }

@@ -34,8 +34,8 @@ impl Histogram {
 
     pub fn observe(&self, d: Duration) {
         let s = d.as_secs_f64();
-        if let Some(i) = BUCKETS.iter().position(|b| s <= *b) {
-            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        if let Some((_, c)) = BUCKETS.iter().zip(&self.buckets).find(|(b, _)| s <= **b) {
+            c.fetch_add(1, Ordering::Relaxed);
         }
         self.count.fetch_add(1, Ordering::Relaxed);
         self.sum_us.fetch_add(
@@ -73,6 +73,15 @@ pub enum Upstream {
 }
 
 impl Upstream {
+    /// This upstream's entry in a per-upstream array (constant indices: no panic).
+    fn slot<T>(self, a: &[T; 3]) -> &T {
+        match self {
+            Upstream::Notary => &a[0],
+            Upstream::Registry => &a[1],
+            Upstream::Daemon => &a[2],
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Upstream::Notary => "notary",
@@ -125,13 +134,12 @@ impl Metrics {
 
     /// One call to an upstream service.
     pub fn upstream(&self, u: Upstream, ok: bool, took: Duration) {
-        let i = u as usize;
         if ok {
-            self.upstream_ok[i].fetch_add(1, Ordering::Relaxed);
+            u.slot(&self.upstream_ok).fetch_add(1, Ordering::Relaxed);
         } else {
-            self.upstream_err[i].fetch_add(1, Ordering::Relaxed);
+            u.slot(&self.upstream_err).fetch_add(1, Ordering::Relaxed);
         }
-        self.upstream_latency[i].observe(took);
+        u.slot(&self.upstream_latency).observe(took);
     }
 
     /// Decisions so far, by (action, decision, rule).
@@ -186,23 +194,22 @@ impl Metrics {
         out.push_str("# HELP img_authz_upstream_requests_total Calls to notary servers, registries and dockerd.\n");
         out.push_str("# TYPE img_authz_upstream_requests_total counter\n");
         for u in [Upstream::Notary, Upstream::Registry, Upstream::Daemon] {
-            let i = u as usize;
             let n = u.name();
             let _ = writeln!(
                 out,
                 "img_authz_upstream_requests_total{{upstream=\"{n}\",outcome=\"ok\"}} {}",
-                self.upstream_ok[i].load(Ordering::Relaxed)
+                u.slot(&self.upstream_ok).load(Ordering::Relaxed)
             );
             let _ = writeln!(
                 out,
                 "img_authz_upstream_requests_total{{upstream=\"{n}\",outcome=\"error\"}} {}",
-                self.upstream_err[i].load(Ordering::Relaxed)
+                u.slot(&self.upstream_err).load(Ordering::Relaxed)
             );
         }
         out.push_str("# HELP img_authz_upstream_seconds Latency of calls to upstream services.\n");
         out.push_str("# TYPE img_authz_upstream_seconds histogram\n");
         for u in [Upstream::Notary, Upstream::Registry, Upstream::Daemon] {
-            self.upstream_latency[u as usize].render(
+            u.slot(&self.upstream_latency).render(
                 &mut out,
                 "img_authz_upstream_seconds",
                 &format!("upstream=\"{}\"", u.name()),

@@ -42,10 +42,7 @@ impl Plugin {
 
     /// Figures of every cache.
     pub fn cache_figures(&self) -> Vec<crate::metrics::CacheFigures> {
-        self.policy()
-            .trust()
-            .map(|t| t.cache_figures())
-            .unwrap_or_default()
+        self.policy().trust().cache_figures()
     }
 
     /// Decide one AuthZReq call, without logging.
@@ -135,7 +132,7 @@ impl Authorize for Plugin {
                 "path": f.path.display().to_string(),
                 "rules": f.rules.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
                 "hardening": f.hardening.is_some(),
-                "mode": format!("{:?}", f.global.mode).to_lowercase(),
+                "mode": f.global.mode.as_str(),
             })),
             "caches": self.cache_figures(),
             "decisions": decisions,

@@ -209,8 +209,9 @@ pub async fn status(socket: &Path, json: bool) -> ExitCode {
         let (st, body) = unix_request(socket, Method::POST, "/Plugin.Activate").await?;
         let activate: serde_json::Value =
             serde_json::from_slice(&body).map_err(|e| e.to_string())?;
-        let implements_authz = activate["Implements"]
-            .as_array()
+        let implements_authz = activate
+            .get("Implements")
+            .and_then(serde_json::Value::as_array)
             .is_some_and(|a| a.iter().any(|v| v == "authz"));
         if st != StatusCode::OK || !implements_authz {
             return Err(format!(

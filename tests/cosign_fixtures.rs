@@ -5,6 +5,14 @@
 //! minutes after they were made: they verify only because the log's signed
 //! time is used, never the clock.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is how a test fails"
+)]
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -12,7 +20,7 @@ use base64::Engine as _;
 use img_authz::trust::cosign::keys::PublicKey;
 use img_authz::trust::cosign::root::TrustedRoot;
 use img_authz::trust::cosign::signature::{from_bundle, from_simple_layer, Candidate};
-use img_authz::trust::cosign::verify::{distinct_authorities, Authority, Verified};
+use img_authz::trust::cosign::verify::{distinct_authorities, Authority, Rejection, Verified};
 use img_authz::trust::cosign::{CosignPolicy, Identity, Pattern, Tlog};
 
 const SUBJECT: &str = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main";
@@ -281,6 +289,38 @@ fn keyless_needs_an_sct_from_a_trusted_ct_log() {
     r.ctlogs = root("rogue_root.json").ctlogs.clone();
     p.root = Some(Arc::new(r));
     denied(&p, "simple-keyless", "SCT");
+}
+
+/// Defect E: every rejected signature was reported as "not signed", so the
+/// hint said "sign it" for a tampered one. Only a signature by nobody
+/// trusted is as good as absent; failing evidence is `Invalid`.
+#[test]
+fn a_bad_signature_is_invalid_not_absent() {
+    let kind = |p: &CosignPolicy, c: &Candidate| match p.verify_candidate(c, None, &digest()) {
+        Ok(_) => panic!("accepted"),
+        Err(Rejection::Untrusted(_)) => "untrusted",
+        Err(Rejection::Invalid(_)) => "invalid",
+    };
+    let first = |name: &str| case(name)[0].clone();
+    // By someone else: absent as far as this policy goes.
+    assert_eq!(kind(&keys(&["p256"]), &first("simple-other")), "untrusted");
+    let other_identity = keyless("https://github.com/acme/*", ISSUER);
+    assert_eq!(kind(&other_identity, &first("simple-keyless")), "untrusted");
+    // A keyless signature its own certificate does not verify.
+    let mut c = first("simple-keyless");
+    if let Some(b) = c.signature.last_mut() {
+        *b ^= 1;
+    }
+    assert_eq!(kind(&keyless(SUBJECT, ISSUER), &c), "invalid");
+    // A trusted key's signature the log required does not hold.
+    let mut p = keys(&["p256"]);
+    p.tlog = Tlog::Required;
+    assert_eq!(kind(&p, &first("simple-p256")), "invalid");
+    // A signature payload naming another image.
+    let e = keys(&["p256"])
+        .verify_candidate(&first("simple-p256"), None, &other_digest())
+        .unwrap_err();
+    assert!(matches!(e, Rejection::Invalid(_)), "{e:?}");
 }
 
 #[test]

@@ -3,6 +3,14 @@
 //! Docker CLI or a known bypass; the expectation is the typed action, or a
 //! refusal to decode (which the plugin turns into a deny).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is how a test fails"
+)]
+
 use std::collections::BTreeMap;
 
 use img_authz::protocol::AuthzRequest;

@@ -6,8 +6,16 @@
 //! shapes and a fixed, seeded set of their mutations. `long_differential`
 //! (ignored; `make fuzz`) runs fresh random mutations for `DIFF_SECONDS`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is how a test fails"
+)]
+
 #[path = "decoder.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, reason = "the differential run uses only the table")]
 mod decoder_table;
 #[path = "differential/harness.rs"]
 mod harness;

@@ -9,6 +9,14 @@
 //! (VmHWM in /proc/PID/status) must stay under [`CEILING`]: a bound on
 //! resources, never a timing. No dockerd is needed.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is how a test fails"
+)]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::net::UnixStream;

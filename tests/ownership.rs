@@ -3,6 +3,14 @@
 //! allowed only to its owner or an admin, against a stand-in dockerd that
 //! resolves names, IDs and ID prefixes as dockerd does.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is how a test fails"
+)]
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

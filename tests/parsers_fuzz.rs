@@ -5,6 +5,14 @@
 //! Deterministic by default: PARSER_FUZZ_CASES (default 3000 per parser)
 //! and PARSER_FUZZ_SEED choose how many inputs and which.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is how a test fails"
+)]
+
 #[path = "differential/parsers.rs"]
 mod parsers;
 

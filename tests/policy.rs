@@ -1,5 +1,13 @@
 //! Policy table: each rule of issue 1/7 with its default and its switch.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is how a test fails"
+)]
+
 use std::collections::BTreeMap;
 
 use img_authz::config::RawConfig;
@@ -23,6 +31,7 @@ fn policy(allow: &str) -> Policy {
         .validate()
         .unwrap(),
     )
+    .unwrap()
 }
 
 fn req(method: &str, uri: &str, body: Option<&str>) -> AuthzRequest {
@@ -277,7 +286,8 @@ fn one_spelling_per_registry() {
         }
         .validate()
         .unwrap(),
-    );
+    )
+    .unwrap();
     assert_eq!(p.config().registries, ["localhost:27000", "reg.io"]);
     let pull = |image: &str| {
         let uri = format!("/v1.41/images/create?fromImage={image}&tag=v1");

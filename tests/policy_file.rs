@@ -1,6 +1,14 @@
 //! The policy file: rule precedence, users, modes, per-rule operations,
 //! container hardening per escape route, and hot reload (good, bad, racing).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is how a test fails"
+)]
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -35,6 +43,10 @@ const STORED: &[(&str, &str)] = &[
     (
         "plain",
         r#"{"Name":"/plain","Image":"sha256:aa","Config":{"Image":"reg.io/app:1"},"HostConfig":{"CgroupnsMode":"private","IpcMode":"private","NetworkMode":"default"}}"#,
+    ),
+    (
+        "iaz-ctr",
+        r#"{"Name":"/iaz-ctr","Image":"sha256:aa","Config":{"Image":"reg.io/app:1"},"HostConfig":{"CgroupnsMode":"private","IpcMode":"private","NetworkMode":"default"}}"#,
     ),
     (
         "v1default",
@@ -252,6 +264,93 @@ verifier = "none"
     // The unix socket carries no identity: the configured local user.
     assert_eq!(p.user_of(""), "root-on-host");
     assert!(!pull(&p, "", "private.io/x").allow);
+}
+
+/// Defect B: `docker update` decodes to ContainerUpdate, not a control
+/// route, so the listed "update" never protected the plugin's container.
+/// Every operation self-protection lists is denied on `self_containers`,
+/// and only there.
+#[test]
+fn self_protection_covers_every_listed_operation() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = policy(
+        dir.path(),
+        r#"
+version = 1
+[global]
+mode = "audit"
+self_containers = ["/iaz-ctr"]
+[[rules]]
+name = "everything"
+repositories = ["*"]
+verifier = "none"
+"#,
+    );
+    let ops: &[(&str, &str, Option<&str>)] = &[
+        ("POST", "stop", None),
+        ("POST", "kill", None),
+        ("POST", "pause", None),
+        ("POST", "restart", None),
+        ("POST", "rename?name=other", None),
+        ("POST", "update", Some(r#"{"CpuShares":512}"#)),
+        ("DELETE", "", None),
+    ];
+    for &(method, op, body) in ops {
+        let uri = |c: &str| {
+            let path = format!("/v1.41/containers/{c}");
+            if op.is_empty() {
+                path
+            } else {
+                format!("{path}/{op}")
+            }
+        };
+        // Audit mode does not soften it.
+        let d = decide(&p, "", method, &uri("iaz-ctr"), body);
+        assert!(!d.allow, "{method} {op} on the plugin's container: {d:?}");
+        assert_eq!(d.rule, Rule::SelfProtection, "{method} {op}");
+        let d = decide(&p, "", method, &uri("plain"), body);
+        assert_ne!(
+            d.rule,
+            Rule::SelfProtection,
+            "{method} {op} on another container"
+        );
+    }
+}
+
+/// Defect E: a rule's unusable `tls_ca` was reported as `NOTARY_ROOT_CA`,
+/// a setting the operator did not touch.
+#[test]
+fn a_rules_unusable_tls_ca_is_reported_against_the_policy_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(
+        &ca,
+        "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let text = format!(
+        "version = 1\n[[rules]]\nrepositories = [\"reg.io/*\"]\nverifier = \"notary\"\n[rules.notary]\nserver = \"https://notary.reg.io\"\ntls_ca = {:?}\n",
+        ca.display().to_string()
+    );
+    let f = file::parse(&text, &dir.path().join("policy.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let Err(e) = Policy::new(cfg_with(dir.path(), INFO_V2, ""), Some(f)) else {
+        panic!("an unusable CA builds a policy");
+    };
+    let e = e.to_string();
+    assert!(e.starts_with("IMG_AUTHZ_POLICY: "), "{e}");
+    assert!(e.contains(&ca.display().to_string()), "{e}");
+}
+
+/// Defect G: the status JSON spells the mode as the policy file does.
+#[test]
+fn status_reports_the_mode_in_the_files_spelling() {
+    use img_authz::protocol::server::Authorize;
+    let dir = tempfile::tempdir().unwrap();
+    for mode in ["audit", "enforce"] {
+        let text = format!("version = 1\n[global]\nmode = \"{mode}\"\n");
+        let plugin = Plugin::new(policy(dir.path(), &text), DecisionLog::default());
+        assert_eq!(plugin.status()["policy_file"]["mode"], mode);
+    }
 }
 
 #[test]

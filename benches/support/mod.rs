@@ -1,7 +1,7 @@
 //! Representative authorization calls, as dockerd sends them for the Docker
 //! CLI's requests, shared by the micro-benchmarks and the load generator.
 
-#![allow(dead_code)] // each bench uses a part
+#![allow(dead_code, reason = "each bench uses a part")]
 
 use std::collections::BTreeMap;
 

@@ -108,6 +108,16 @@ pub enum Mode {
     Audit,
 }
 
+impl Mode {
+    /// The spelling of the policy file (`mode = "audit"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Audit => "audit",
+        }
+    }
+}
+
 /// Operations that bypass verification, switchable globally or per rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Op {

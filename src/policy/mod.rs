@@ -97,11 +97,39 @@ impl fmt::Display for Rule {
     }
 }
 
+/// Why a deny was decided, for code that must treat causes differently
+/// (the pull cache keeps no outage). Never derived from the message text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DenyCause {
+    /// A rule forbids the request as it is.
+    Policy,
+    /// The trust data is sound and does not sign the image.
+    NotSigned,
+    /// The trust data failed verification (bad signature, expired, rollback).
+    Invalid,
+    /// A server needed to decide (trust source, registry) could not be asked.
+    Unavailable,
+}
+
+impl DenyCause {
+    /// The decision log's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DenyCause::Policy => "policy",
+            DenyCause::NotSigned => "not-signed",
+            DenyCause::Invalid => "invalid",
+            DenyCause::Unavailable => "unavailable",
+        }
+    }
+}
+
 /// The outcome for one action.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
     pub allow: bool,
     pub rule: Rule,
+    /// Why it was denied; `None` for allows. Kept when audit mode allows.
+    pub cause: Option<DenyCause>,
     /// Why, in words.
     pub reason: String,
     /// How to allow it; empty for allows.
@@ -123,6 +151,7 @@ impl Decision {
         Decision {
             allow: true,
             rule,
+            cause: None,
             reason: reason.into(),
             hint: String::new(),
             image: None,
@@ -136,9 +165,15 @@ impl Decision {
     pub fn deny(rule: Rule, reason: impl Into<String>, hint: impl Into<String>) -> Decision {
         Decision {
             allow: false,
+            cause: Some(DenyCause::Policy),
             hint: hint.into(),
             ..Decision::allow(rule, reason)
         }
+    }
+
+    pub(crate) fn with_cause(mut self, cause: DenyCause) -> Decision {
+        self.cause = Some(cause);
+        self
     }
 
     pub(crate) fn with_image(mut self, image: impl fmt::Display) -> Decision {
@@ -210,7 +245,7 @@ pub struct Policy {
     self_names: Vec<String>,
     self_containers: Vec<String>,
     daemon: DaemonClient,
-    trust: Option<Trust>,
+    trust: Trust,
     /// What dockerd said about itself, and when (hardening).
     facts: std::sync::Mutex<Option<(Arc<DaemonFacts>, std::time::Instant)>>,
     /// `[ownership] enabled = true`.
@@ -349,7 +384,7 @@ impl Policy {
             self_names,
             self_containers,
             daemon,
-            trust: Some(trust),
+            trust,
             file,
             facts: std::sync::Mutex::new(None),
         })
@@ -357,14 +392,9 @@ impl Policy {
 
     /// A policy without signature checks (the registry allowlist only) and
     /// no policy file, for tests of the decoding rules.
-    pub fn without_trust(mut cfg: Config) -> Policy {
+    pub fn without_trust(mut cfg: Config) -> Result<Policy, ConfigError> {
         cfg.trust.mode = TrustMode::None;
-        // Building clients can only fail on bad settings, which a validated
-        // configuration does not have.
-        match Policy::new(cfg.clone(), None) {
-            Ok(p) => p,
-            Err(e) => panic!("a validated configuration builds: {e}"),
-        }
+        Policy::new(cfg, None)
     }
 
     pub fn config(&self) -> &Config {
@@ -375,8 +405,8 @@ impl Policy {
         self.file.as_ref()
     }
 
-    pub fn trust(&self) -> Option<&Trust> {
-        self.trust.as_ref()
+    pub fn trust(&self) -> &Trust {
+        &self.trust
     }
 
     /// The identity rules see for a request's `User`.
@@ -690,9 +720,9 @@ impl Policy {
 
             Action::Pull(p) => match self.rule_for(&p.image, user) {
                 None => self.global(self.no_rule(&p.image, "the image")),
-                Some(r) => match (&r.verifier, &self.trust) {
-                    (Some(v), Some(t)) => t.pull(p, v, &r.name).await.by_rule(r),
-                    _ => unsigned_ok(r, &p.image),
+                Some(r) => match &r.verifier {
+                    Some(v) => self.trust.pull(p, v, &r.name).await.by_rule(r),
+                    None => unsigned_ok(r, &p.image),
                 },
             },
 
@@ -768,8 +798,8 @@ impl Policy {
                 // Docker Content Trust's pull tags `repo@<signed digest>` as
                 // `repo:tag`: allowed when that digest is the one signed for
                 // the tag.
-                if let (Some(v), Some(t)) = (&rule.verifier, &self.trust) {
-                    if let Some(d) = t.signed_retag(v.as_ref(), source, target).await {
+                if let Some(v) = &rule.verifier {
+                    if let Some(d) = self.trust.signed_retag(v.as_ref(), source, target).await {
                         return d.by_rule(rule);
                     }
                 }
@@ -975,7 +1005,10 @@ impl Policy {
             .collect();
         authorized.dedup();
         let shown = if authorized.len() > 6 {
-            format!("{}, ...", authorized[..6].join(", "))
+            format!(
+                "{}, ...",
+                authorized.get(..6).unwrap_or_default().join(", ")
+            )
         } else {
             authorized.join(", ")
         };
@@ -1049,9 +1082,7 @@ impl Policy {
             },
             ImageRef::Id(_) => None,
         };
-        let Some(t) = &self.trust else {
-            return Decision::deny(Rule::Internal, "no trust client", "");
-        };
+        let t = &self.trust;
         match rule {
             // Named, and the rule requires no signature.
             Some(r) if r.verifier.is_none() => {
@@ -1127,11 +1158,12 @@ impl Policy {
                 self.global(d)
             };
         };
-        match (&rule.verifier, &self.trust) {
+        let t = &self.trust;
+        match &rule.verifier {
             // A repository whose rule takes unsigned images (imported or
             // built ones have no registry digest at all).
-            (None, _) => unsigned_ok(rule, r),
-            (Some(v), Some(t)) => {
+            None => unsigned_ok(rule, r),
+            Some(v) => {
                 match t.container_digest(v.as_ref(), r, &info.image, &what).await {
                     Some(ok) => ok.by_rule(rule),
                     // The rule's audit mode applies as it did at creation.
@@ -1142,7 +1174,6 @@ impl Policy {
                     None => d,
                 }
             }
-            (Some(_), None) => d,
         }
     }
 
@@ -1180,9 +1211,9 @@ impl Policy {
         let Some(rule) = self.rule_for(&r, user) else {
             return self.no_rule(&r, what);
         };
-        match (&rule.verifier, &self.trust) {
-            (Some(v), Some(t)) => t.service_image(v.as_ref(), &r).await.by_rule(rule),
-            _ => unsigned_ok(rule, &r),
+        match &rule.verifier {
+            Some(v) => self.trust.service_image(v.as_ref(), &r).await.by_rule(rule),
+            None => unsigned_ok(rule, &r),
         }
     }
 
@@ -1597,12 +1628,14 @@ impl Policy {
                     "plugin {name:?} cannot be shown not to be img-authz (dockerd could not be asked: {e})"
                 ))),
             },
-            Action::Control { route, target } if !self.self_containers.is_empty() && !target.is_empty() => {
-                let stops = ["stop", "kill", "pause", "restart", "rename", "update"]
-                    .iter()
-                    .any(|w| route.ends_with(&format!("/{w}")))
-                    || route.starts_with("DELETE /containers/");
-                if !stops {
+            Action::Control { .. } | Action::ContainerUpdate { .. } if !self.self_containers.is_empty() => {
+                // `docker update` is an action of its own, not a control route.
+                let target = match action {
+                    Action::Control { route, target } if SELF_STOPS.iter().any(|&id| route_name(id) == *route) => target,
+                    Action::ContainerUpdate { container, .. } => container,
+                    _ => return None,
+                };
+                if target.is_empty() {
                     return None;
                 }
                 match self.daemon.inspect_container(target).await {
@@ -1620,6 +1653,17 @@ impl Policy {
         }
     }
 }
+
+/// Control routes that would stop, remove or rename a container running
+/// this plugin (with `docker update`, see `self_protection`).
+const SELF_STOPS: [RouteId; 6] = [
+    RouteId::ContainerStop,
+    RouteId::ContainerKill,
+    RouteId::ContainerPause,
+    RouteId::ContainerRestart,
+    RouteId::ContainerRename,
+    RouteId::ContainerDelete,
+];
 
 /// Network modes that name no user-defined network: the predefined
 /// networks (built-in drivers) and another container's namespace.
@@ -1756,7 +1800,10 @@ pub enum ImageRef {
 }
 
 impl ImageRef {
-    #[allow(clippy::result_large_err)] // a refusal is a whole Decision, built once per request
+    #[expect(
+        clippy::result_large_err,
+        reason = "a refusal is a whole Decision, built once per request"
+    )]
     pub fn parse(image: &str, what: &str) -> Result<ImageRef, Decision> {
         if image.is_empty() {
             return Err(Decision::deny(

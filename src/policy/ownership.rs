@@ -175,7 +175,6 @@ impl Policy {
     }
 
     /// Resolve `reference` as dockerd will; a deny when it cannot be.
-    #[allow(clippy::result_large_err)] // a refusal is a whole Decision, built once per request
     async fn resolve_container(
         &self,
         reference: &str,

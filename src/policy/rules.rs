@@ -88,7 +88,7 @@ pub fn pattern_matches(p: &str, repo: &str) -> bool {
     match p.strip_suffix("/*") {
         Some(stem) => {
             repo.len() > stem.len() + 1
-                && repo.as_bytes()[stem.len()] == b'/'
+                && repo.as_bytes().get(stem.len()) == Some(&b'/')
                 && repo.starts_with(stem)
         }
         None => p == repo,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::file::{CosignSpec, Mode, NotarySpec, PinSpec};
-use super::{Decision, ImageRef, Rule};
+use super::{Decision, DenyCause, ImageRef, Rule};
 use crate::config::{Config, ConfigError};
 use crate::credentials::Credentials;
 use crate::daemon::{DaemonClient, ImageInfo};
@@ -61,8 +61,13 @@ impl Trust {
         };
         let creds = Arc::new(creds);
         let registry_http =
-            HttpClient::new(Upstream::Registry, None, creds.clone(), UPSTREAM_TIMEOUT)
-                .map_err(|e| ConfigError::RootCa(e.to_string()))?;
+            HttpClient::new(Upstream::Registry, None, creds.clone(), UPSTREAM_TIMEOUT).map_err(
+                |e| ConfigError::Client {
+                    which: "registry",
+                    why: e.to_string(),
+                },
+            )?;
+        crate::trust::notary::update::set_max_role(t.notary_max_role);
         // Fail at start-up, not at the first pull, on an unusable directory.
         StateStore::new(Some(&t.state_dir)).map_err(|e| ConfigError::Invalid {
             name: "IMG_AUTHZ_STATE_DIR",
@@ -104,7 +109,8 @@ impl Trust {
             .unwrap_or_else(|| cfg.notary.url.clone())
             .trim_end_matches('/')
             .to_string();
-        let ca = match spec.and_then(|s| s.tls_ca.as_ref()) {
+        let ca_file = spec.and_then(|s| s.tls_ca.as_ref());
+        let ca = match ca_file {
             Some(p) => Some(
                 std::fs::read_to_string(p).map_err(|e| invalid(format!("{}: {e}", p.display())))?,
             ),
@@ -116,13 +122,18 @@ impl Trust {
             self.creds.clone(),
             UPSTREAM_TIMEOUT,
         )
-        .map_err(|e| ConfigError::RootCa(e.to_string()))?;
+        // Blame the setting the CA came from: the rule's file or NOTARY_ROOT_CA.
+        .map_err(|e| match ca_file {
+            Some(p) => invalid(format!("{}: {e}", p.display())),
+            None => ConfigError::RootCa(e.to_string()),
+        })?;
         let mut pins = t.root_pins.clone();
         let mut signers = t.signers.clone();
         let mut tofu = t.tofu;
         if let Some(s) = spec {
-            // A rule's own pin covers every repository of the rule; it is
-            // placed first so that it wins over environment pins.
+            // A rule's own pin covers every repository of the rule. It
+            // replaces the environment's pins (a `*` pin added to them would
+            // lose to any more specific one, see `RootPolicy::pin_for`).
             if let Some(p) = &s.root_pin {
                 let pin = match p {
                     PinSpec::Certs(ids) => Pin::Certs(ids.clone()),
@@ -300,9 +311,7 @@ impl Trust {
             let ttl = self.pull_ttl;
             async move {
                 let d = decide_pull(verifier.as_ref(), registry_call, &image).await;
-                // Decisions are reused briefly, denies included; failures to
-                // reach a server are not.
-                if d.allow || !d.reason.contains("could not be checked") {
+                if reusable(&d) {
                     Ok((d, Instant::now() + ttl))
                 } else {
                     Err(d)
@@ -667,17 +676,34 @@ fn with_rule(mut d: Decision, rule: &str, mode: Mode) -> Decision {
     d
 }
 
+/// Pull decisions are reused briefly, denies included; a failure to reach
+/// a server is not (the next pull asks again).
+fn reusable(d: &Decision) -> bool {
+    d.cause != Some(DenyCause::Unavailable)
+}
+
 /// A deny for a verification failure.
 fn trust_deny(verifier: &dyn Verifier, e: &TrustError, image: &str) -> Decision {
-    let (reason, hint) = match e {
-        TrustError::NotSigned(m) => (m.clone(), verifier.unsigned_hint(image)),
-        TrustError::Invalid(m) => (m.clone(), verifier.invalid_hint()),
+    let (reason, hint, cause) = match e {
+        TrustError::NotSigned(m) => (
+            m.clone(),
+            verifier.unsigned_hint(image),
+            DenyCause::NotSigned,
+        ),
+        TrustError::Invalid(m) => (
+            m.clone(),
+            verifier.invalid_hint(),
+            DenyCause::Invalid,
+        ),
         TrustError::Unavailable(m) => (
             format!("the signature could not be checked: {m}"),
             verifier.unavailable_hint(),
+            DenyCause::Unavailable,
         ),
     };
-    Decision::deny(Rule::Signature, reason, hint).with_image(image)
+    Decision::deny(Rule::Signature, reason, hint)
+        .with_cause(cause)
+        .with_image(image)
 }
 
 async fn decide_pull(
@@ -720,6 +746,7 @@ async fn decide_pull(
                 format!("cannot learn which manifest the registry serves for {image}: {m}"),
                 "make the registry reachable by the plugin",
             )
+            .with_cause(DenyCause::Unavailable)
             .with_image(image)
         }
     };
@@ -816,6 +843,7 @@ fn list(digests: &[(String, String)]) -> String {
 mod tests {
     use super::*;
     use crate::daemon::ImageDescriptor;
+    use crate::trust::Signed;
 
     fn image(id: &str, descriptor: Option<&str>, repo_digests: &[&str]) -> ImageInfo {
         ImageInfo {
@@ -824,6 +852,70 @@ mod tests {
             repo_digests: Some(repo_digests.iter().map(|s| s.to_string()).collect()),
             descriptor: descriptor.map(|d| ImageDescriptor { digest: d.into() }),
         }
+    }
+
+    /// Signs every tag with one digest, or fails as told.
+    struct Fixed(Result<Signed, TrustError>);
+
+    #[async_trait::async_trait]
+    impl Verifier for Fixed {
+        fn name(&self) -> &'static str {
+            "fixed"
+        }
+        fn server(&self) -> String {
+            "nowhere".into()
+        }
+        async fn signed_digest(&self, _: &Reference, _: &str) -> Result<Signed, TrustError> {
+            self.0.clone()
+        }
+        async fn digest_signed(&self, _: &Reference, _: &str) -> Result<Signed, TrustError> {
+            self.0.clone()
+        }
+    }
+
+    /// Defect A: the cache chose what to keep by the deny's wording, so a
+    /// registry outage ("cannot learn which manifest…") was kept as a deny.
+    #[tokio::test]
+    async fn pull_cache_keeps_no_outage_and_keeps_real_denies() {
+        let image = Reference::parse_normalized("r.io/app:1").unwrap();
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let signed = Fixed(Ok(Signed {
+            digest: digest.clone(),
+            signer: "test".into(),
+        }));
+        let served = |r: Result<String, String>| async move { r };
+
+        let outage = decide_pull(&signed, served(Err("connection refused".into())), &image).await;
+        assert!(!outage.allow);
+        assert_eq!(outage.cause, Some(DenyCause::Unavailable));
+        assert!(!reusable(&outage), "a registry outage must not be cached");
+
+        let trust_down = Fixed(Err(TrustError::Unavailable("timeout".into())));
+        let d = decide_pull(&trust_down, served(Ok(digest.clone())), &image).await;
+        assert_eq!(d.cause, Some(DenyCause::Unavailable));
+        assert!(!reusable(&d));
+
+        let unsigned = Fixed(Err(TrustError::NotSigned("no signature".into())));
+        let d = decide_pull(&unsigned, served(Ok(digest.clone())), &image).await;
+        assert_eq!(d.cause, Some(DenyCause::NotSigned));
+        assert!(reusable(&d));
+
+        let bad = Fixed(Err(TrustError::Invalid("bad signature".into())));
+        let d = decide_pull(&bad, served(Ok(digest.clone())), &image).await;
+        assert_eq!(d.cause, Some(DenyCause::Invalid));
+        assert!(reusable(&d));
+
+        let moved = decide_pull(
+            &signed,
+            served(Ok(format!("sha256:{}", "b".repeat(64)))),
+            &image,
+        )
+        .await;
+        assert_eq!(moved.cause, Some(DenyCause::Policy));
+        assert!(reusable(&moved));
+
+        let ok = decide_pull(&signed, served(Ok(digest)), &image).await;
+        assert!(ok.allow && ok.cause.is_none() && reusable(&ok));
     }
 
     #[test]

@@ -106,6 +106,11 @@ impl Parser<'_> {
         self.s.get(self.i).copied()
     }
 
+    /// The unread input (empty once the cursor is past the end).
+    fn rest(&self) -> &[u8] {
+        self.s.get(self.i..).unwrap_or_default()
+    }
+
     // Go's scanner treats exactly these four bytes as whitespace.
     fn skip_ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
@@ -114,7 +119,7 @@ impl Parser<'_> {
     }
 
     fn expect_lit(&mut self, lit: &'static [u8], v: Value) -> Result<Value, JsonError> {
-        if self.s[self.i..].starts_with(lit) {
+        if self.rest().starts_with(lit) {
             self.i += lit.len();
             Ok(v)
         } else {
@@ -236,7 +241,8 @@ impl Parser<'_> {
             }
         }
         // Only ASCII digits and signs were consumed, so this cannot fail.
-        let text = String::from_utf8_lossy(&self.s[start..self.i]).into_owned();
+        let text =
+            String::from_utf8_lossy(self.s.get(start..self.i).unwrap_or_default()).into_owned();
         Ok(Value::Number(text))
     }
 
@@ -297,7 +303,7 @@ impl Parser<'_> {
                     self.i += 1;
                 }
                 _ => {
-                    let (ch, n) = decode_utf8(&self.s[self.i..]);
+                    let (ch, n) = decode_utf8(self.rest());
                     out.push(ch);
                     self.i += n;
                 }
@@ -311,7 +317,7 @@ impl Parser<'_> {
             return Ok(char::from_u32(hi).unwrap_or('\u{FFFD}'));
         }
         // Go combines only a directly following \uDC00-\uDFFF escape.
-        if self.s[self.i..].starts_with(b"\\u") {
+        if self.rest().starts_with(b"\\u") {
             let save = self.i;
             self.i += 2;
             let lo = self.hex4()?;

@@ -90,8 +90,8 @@ fn unescape(s: &str) -> Result<String, QueryError> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
-    while i < b.len() {
-        match b[i] {
+    while let Some(&c) = b.get(i) {
+        match c {
             b'%' => {
                 let hex = |c: u8| (c as char).to_digit(16);
                 match (

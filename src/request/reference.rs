@@ -329,9 +329,8 @@ fn is_domain(d: &str) -> bool {
     }
     host.split('.').all(|c| {
         let b = c.as_bytes();
-        !b.is_empty()
-            && b[0].is_ascii_alphanumeric()
-            && b[b.len() - 1].is_ascii_alphanumeric()
+        b.first().is_some_and(u8::is_ascii_alphanumeric)
+            && b.last().is_some_and(u8::is_ascii_alphanumeric)
             && b.iter().all(|x| x.is_ascii_alphanumeric() || *x == b'-')
     })
 }
@@ -341,20 +340,20 @@ fn is_domain(d: &str) -> bool {
 fn is_path_component(c: &str) -> bool {
     let b = c.as_bytes();
     let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
-    if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
+    if !b.first().is_some_and(|&x| alnum(x)) || !b.last().is_some_and(|&x| alnum(x)) {
         return false;
     }
     let mut i = 0;
-    while i < b.len() {
-        if alnum(b[i]) {
+    while let Some(&x) = b.get(i) {
+        if alnum(x) {
             i += 1;
             continue;
         }
         let start = i;
-        while i < b.len() && !alnum(b[i]) {
+        while b.get(i).is_some_and(|&x| !alnum(x)) {
             i += 1;
         }
-        let sep = &c[start..i];
+        let sep = c.get(start..i).unwrap_or_default();
         let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-');
         if !ok {
             return false;
@@ -367,10 +366,12 @@ fn is_path_component(c: &str) -> bool {
 pub fn is_tag(t: &str) -> bool {
     let b = t.as_bytes();
     let word = |x: u8| x.is_ascii_alphanumeric() || x == b'_';
-    !b.is_empty()
-        && b.len() <= 128
-        && word(b[0])
-        && b[1..].iter().all(|&x| word(x) || x == b'.' || x == b'-')
+    match b.split_first() {
+        Some((&first, rest)) => {
+            b.len() <= 128 && word(first) && rest.iter().all(|&x| word(x) || x == b'.' || x == b'-')
+        }
+        None => false,
+    }
 }
 
 /// The reference grammar's digest: `alg(sep alg)* ':' hex{32,}`.
@@ -380,7 +381,8 @@ fn digest_syntax(d: &str) -> bool {
     };
     let comp_ok = |c: &str| {
         let b = c.as_bytes();
-        !b.is_empty() && b[0].is_ascii_alphabetic() && b.iter().all(|x| x.is_ascii_alphanumeric())
+        b.first().is_some_and(u8::is_ascii_alphabetic)
+            && b.iter().all(|x| x.is_ascii_alphanumeric())
     };
     alg.split(['-', '_', '+', '.']).all(comp_ok)
         && hex.len() >= 32

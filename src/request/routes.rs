@@ -391,9 +391,15 @@ static COMPILED: LazyLock<Compiled> = LazyLock::new(|| {
         .collect();
     // The table is static and its patterns are tested; failure here is a
     // programming error caught by every test run.
-    #[allow(clippy::expect_used)]
+    #[expect(
+        clippy::expect_used,
+        reason = "static table, compiled by every test run"
+    )]
     let set = RegexSet::new(&pats).expect("route table compiles");
-    #[allow(clippy::expect_used)]
+    #[expect(
+        clippy::expect_used,
+        reason = "static table, compiled by every test run"
+    )]
     let each = pats
         .iter()
         .map(|p| Regex::new(p).expect("route compiles"))
@@ -407,11 +413,13 @@ static COMPILED: LazyLock<Compiled> = LazyLock::new(|| {
 pub fn match_route(method: &str, path: &str) -> Option<Matched> {
     let c = &*COMPILED;
     for i in c.set.matches(path).iter() {
-        let def = &ROUTES[i];
+        let (Some(def), Some(re)) = (ROUTES.get(i), c.each.get(i)) else {
+            continue; // the set and `each` are built from ROUTES, index for index
+        };
         if def.method.is_some_and(|m| m != method) {
             continue;
         }
-        let caps = c.each[i].captures(path)?;
+        let caps = re.captures(path)?;
         let version = caps
             .get(1)
             .map(|m| m.as_str().to_string())

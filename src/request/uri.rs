@@ -101,8 +101,8 @@ fn unescape_path(s: &str) -> Result<String, UriError> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
+    while let Some(&c) = b.get(i) {
+        if c == b'%' {
             let hex = |c: u8| (c as char).to_digit(16);
             match (
                 b.get(i + 1).and_then(|&c| hex(c)),
@@ -113,7 +113,7 @@ fn unescape_path(s: &str) -> Result<String, UriError> {
             }
             i += 3;
         } else {
-            out.push(b[i]);
+            out.push(c);
             i += 1;
         }
     }

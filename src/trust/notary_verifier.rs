@@ -78,8 +78,6 @@ impl NotaryVerifier {
         ttl: Duration,
         capacity: usize,
     ) -> NotaryVerifier {
-        // Read (and warn about) the role size limit at start-up.
-        let _ = super::notary::update::max_role();
         NotaryVerifier {
             docker_hub: is_docker_hub_notary(&fetch.server()),
             fetch,

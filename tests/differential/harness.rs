@@ -11,7 +11,7 @@
 //! finding. img-authz refusing what the daemon accepts is safe and only
 //! counted.
 
-#![allow(dead_code)]
+#![allow(dead_code, reason = "included by several crates; each uses a part")]
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};

@@ -3,7 +3,7 @@
 //! `fuzz/` (`make fuzz`). Each takes arbitrary bytes and must not panic; the
 //! asserts are the "no allow on malformed input" properties of each parser.
 
-#![allow(dead_code)]
+#![allow(dead_code, reason = "included by several crates; each uses a part")]
 
 use std::collections::BTreeMap;
 

@@ -87,6 +87,12 @@ fn unsigned_and_wrongly_signed_images_are_denied() {
         "{}",
         out.text()
     );
+    // Failed verification, not "sign it" (defect E).
+    assert!(
+        out.text().contains("failed verification") && !out.text().contains("cosign sign --key"),
+        "{}",
+        out.text()
+    );
     // A tampered signature.
     let (repo, pinned) = image("key");
     s.cosign(&pinned, &["--key", "p256", "--tamper", "signature"]);

@@ -1,6 +1,14 @@
 //! Integration tests: the real docker CLI against a real dockerd guarded by
 //! img-authz, with a real registry and notary-server. Run by `make test`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a panic is how a test fails"
+)]
+
 mod build;
 mod core;
 mod cosign;

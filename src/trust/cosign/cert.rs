@@ -132,14 +132,14 @@ impl SigningCert {
         ));
         let mut last = String::from("the trusted root names no certificate authority");
         for ca in root.authorities.iter().filter(|a| authority_valid(a, at)) {
-            let Some(anchor_der) = ca.chain.last() else {
+            let Some((anchor_der, inter)) = ca.chain.split_last() else {
                 continue;
             };
             let anchor_der = CertificateDer::from(anchor_der.clone());
             let Ok(anchor) = webpki::anchor_from_trusted_cert(&anchor_der) else {
                 continue;
             };
-            let inter: Vec<CertificateDer<'static>> = ca.chain[..ca.chain.len() - 1]
+            let inter: Vec<CertificateDer<'static>> = inter
                 .iter()
                 .map(|c| CertificateDer::from(c.clone()))
                 .collect();
@@ -293,18 +293,19 @@ impl<'a> Tls<'a> {
         self.0 = b;
         Ok(a)
     }
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
+        let b = self.take(N)?;
+        b.try_into().map_err(|_| "the SCT list is cut short".into())
+    }
     fn u8(&mut self) -> Result<u8, String> {
-        Ok(self.take(1)?[0])
+        let [b] = self.array()?;
+        Ok(b)
     }
     fn u16(&mut self) -> Result<usize, String> {
-        let b = self.take(2)?;
-        Ok(usize::from(u16::from_be_bytes([b[0], b[1]])))
+        Ok(usize::from(u16::from_be_bytes(self.array()?)))
     }
     fn u64(&mut self) -> Result<u64, String> {
-        let b = self.take(8)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b);
-        Ok(u64::from_be_bytes(a))
+        Ok(u64::from_be_bytes(self.array()?))
     }
 }
 
@@ -348,21 +349,27 @@ fn parse_sct_list(b: &[u8]) -> Result<Vec<Sct>, String> {
 pub fn glob(pattern: &str, s: &str) -> bool {
     let (p, s) = (pattern.as_bytes(), s.as_bytes());
     // next[j]: p[i + 1..] matches s[j..]; filled from the end (O(|p|·|s|)).
+    let at = |v: &[bool], j: usize| v.get(j).copied().unwrap_or(false);
     let mut next = vec![false; s.len() + 1];
-    next[s.len()] = true;
+    if let Some(end) = next.last_mut() {
+        *end = true;
+    }
     for &c in p.iter().rev() {
         let mut cur = vec![false; s.len() + 1];
         for j in (0..=s.len()).rev() {
-            cur[j] = match (c, s.get(j)) {
-                (b'*', Some(b'/' | b'@') | None) => next[j],
-                (b'*', Some(_)) => next[j] || cur[j + 1],
-                (c, Some(&x)) => c == x && next[j + 1],
+            let m = match (c, s.get(j)) {
+                (b'*', Some(b'/' | b'@') | None) => at(&next, j),
+                (b'*', Some(_)) => at(&next, j) || at(&cur, j + 1),
+                (c, Some(&x)) => c == x && at(&next, j + 1),
                 (_, None) => false,
             };
+            if let Some(slot) = cur.get_mut(j) {
+                *slot = m;
+            }
         }
         next = cur;
     }
-    next[0]
+    at(&next, 0)
 }
 
 #[cfg(test)]

@@ -78,10 +78,14 @@ pub async fn verify_digest(
         .map_err(unavailable)?;
     let mut verified = Vec::new();
     let mut why: Vec<String> = found.unreadable.clone();
+    let mut invalid = false;
     for c in &found.candidates {
-        match policy.check_for(c, Some(repo), digest) {
+        match policy.verify_candidate(c, Some(repo), digest) {
             Ok(v) => verified.push(v),
-            Err(e) => why.push(format!("{}: {e}", c.origin)),
+            Err(e) => {
+                invalid |= matches!(e, verify::Rejection::Invalid(_));
+                why.push(format!("{}: {e}", c.origin));
+            }
         }
     }
     let authorities = verify::distinct_authorities(&verified);
@@ -108,7 +112,13 @@ pub async fn verify_digest(
         )
     };
     why.truncate(8);
-    Err(TrustError::NotSigned(format!("{head}: {}", why.join("; "))))
+    let why = format!("{head}: {}", why.join("; "));
+    // A bad signature is not an absent one: the hint differs.
+    Err(if invalid {
+        TrustError::Invalid(why)
+    } else {
+        TrustError::NotSigned(why)
+    })
 }
 
 #[async_trait]

@@ -168,7 +168,8 @@ fn verify_checkpoint(note: &str, log: &LogKey) -> Result<(u64, Vec<u8>), String>
             continue;
         };
         let Ok(sig) = B64.decode(sig) else { continue };
-        if sig.len() > 4 && sig[..4] == *hint && log.key.verify(text.as_bytes(), &sig[4..]) {
+        let split = sig.split_at_checked(4).filter(|(_, s)| !s.is_empty());
+        if split.is_some_and(|(h, s)| h == hint && log.key.verify(text.as_bytes(), s)) {
             return Ok((size, root));
         }
     }

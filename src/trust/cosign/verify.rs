@@ -144,6 +144,21 @@ pub struct CosignPolicy {
 /// (SubjectPublicKeyInfo); of a keyless one, the certificate's issuer and
 /// subjects: keyless signing makes a fresh key each time, so by key one
 /// workflow signing twice would count as two signers.
+/// Why a candidate signature does not count. The verifier reports only
+/// `Untrusted` ones as "not signed": `Invalid` ones mean the trust data
+/// failed verification, which re-signing (not signing) fixes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// Made by no trusted key or identity: as good as absent.
+    #[error("{0}")]
+    Untrusted(String),
+    /// Its evidence fails: a trusted key's signature the log does not
+    /// hold, a certificate that does not verify or chain, a payload naming
+    /// another image.
+    #[error("{0}")]
+    Invalid(String),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
     pub signer: Vec<u8>,
@@ -177,7 +192,7 @@ pub fn distinct_authorities(found: &[Verified]) -> BTreeSet<Authority> {
         seen: &mut BTreeSet<Authority>,
         owner: &mut std::collections::BTreeMap<Authority, usize>,
     ) -> bool {
-        for &a in &edges[i] {
+        for &a in edges.get(i).into_iter().flatten() {
             if !seen.insert(a) {
                 continue;
             }
@@ -208,8 +223,14 @@ pub enum Authority {
 impl CosignPolicy {
     pub fn describe(&self, a: Authority) -> String {
         match a {
-            Authority::Key(i) => format!("key {}", self.keys[i].0),
-            Authority::Identity(i) => self.identities[i].describe(),
+            Authority::Key(i) => match self.keys.get(i) {
+                Some((name, _)) => format!("key {name}"),
+                None => format!("key #{i}"),
+            },
+            Authority::Identity(i) => match self.identities.get(i) {
+                Some(id) => id.describe(),
+                None => format!("identity #{i}"),
+            },
         }
     }
 
@@ -226,9 +247,21 @@ impl CosignPolicy {
         repo: Option<&Reference>,
         digest: &str,
     ) -> Result<Verified, String> {
-        let claimed = names_digest(&c.content, digest)?;
+        self.verify_candidate(c, repo, digest)
+            .map_err(|r| r.to_string())
+    }
+
+    /// [`check_for`](Self::check_for), saying whether the candidate is
+    /// merely by nobody trusted or fails verification.
+    pub fn verify_candidate(
+        &self,
+        c: &Candidate,
+        repo: Option<&Reference>,
+        digest: &str,
+    ) -> Result<Verified, Rejection> {
+        let claimed = names_digest(&c.content, digest).map_err(Rejection::Invalid)?;
         if self.match_reference {
-            same_repository(&claimed, repo)?;
+            same_repository(&claimed, repo).map_err(Rejection::Invalid)?;
         }
         let msg = c.content.signed_bytes();
         let verify = |k: &PublicKey| match &c.content {
@@ -238,6 +271,7 @@ impl CosignPolicy {
         let mut found = BTreeSet::new();
         let mut signer = None;
         let mut why = Vec::new();
+        let mut invalid = false;
         for (i, (name, key)) in self.keys.iter().enumerate() {
             if !verify(key) {
                 continue;
@@ -251,7 +285,10 @@ impl CosignPolicy {
                     found.insert(Authority::Key(i));
                     signer = Some(key.spki());
                 }
-                Err(e) => why.push(format!("signed with key {name}, but {e}")),
+                Err(e) => {
+                    invalid = true;
+                    why.push(format!("signed with key {name}, but {e}"));
+                }
             }
         }
         if let (Some(der), false) = (&c.cert, self.identities.is_empty()) {
@@ -260,7 +297,11 @@ impl CosignPolicy {
                     found.extend(ids);
                     signer.get_or_insert(who);
                 }
-                Err(e) => why.push(e),
+                Err(Rejection::Invalid(e)) => {
+                    invalid = true;
+                    why.push(e);
+                }
+                Err(Rejection::Untrusted(e)) => why.push(e),
             }
         }
         if found.is_empty() {
@@ -271,7 +312,12 @@ impl CosignPolicy {
                     "it does not verify with any trusted key".into()
                 });
             }
-            return Err(why.join("; "));
+            let why = why.join("; ");
+            return Err(if invalid {
+                Rejection::Invalid(why)
+            } else {
+                Rejection::Untrusted(why)
+            });
         }
         Ok(Verified {
             signer: signer.unwrap_or_default(),
@@ -284,32 +330,45 @@ impl CosignPolicy {
         c: &Candidate,
         der: &[u8],
         verify: &dyn Fn(&PublicKey) -> bool,
-    ) -> Result<(Vec<Authority>, Vec<u8>), String> {
+    ) -> Result<(Vec<Authority>, Vec<u8>), Rejection> {
         // Returns the identities matched and the signer (see `Verified`).
+        // Every failure before the identity check is evidence that fails.
+        let invalid = |e: &str| Rejection::Invalid(e.to_string());
         let root = self
             .root
             .as_ref()
-            .ok_or("keyless signatures need a trusted root (trusted_root)")?;
-        let cert = SigningCert::parse(der)?;
+            .ok_or_else(|| invalid("keyless signatures need a trusted root (trusted_root)"))?;
+        let cert = SigningCert::parse(der).map_err(Rejection::Invalid)?;
         if !verify(&cert.key) {
-            return Err("its signature does not verify with its certificate".into());
+            return Err(invalid(
+                "its signature does not verify with its certificate",
+            ));
         }
         // The short-lived certificate was valid when the log saw the
         // signature: the log's signed time is the only trusted clock.
-        let t = self.logged(c, &cert.key.spki(), Some(der))?.ok_or(
-            "its Rekor entry has no signed time (SET), so the certificate cannot be dated",
-        )?;
+        let t = self
+            .logged(c, &cert.key.spki(), Some(der))
+            .map_err(Rejection::Invalid)?
+            .ok_or_else(|| {
+                invalid(
+                    "its Rekor entry has no signed time (SET), so the certificate cannot be dated",
+                )
+            })?;
         if !cert.valid_at(t) {
-            return Err("its certificate was not valid when the signature was logged".into());
+            return Err(invalid(
+                "its certificate was not valid when the signature was logged",
+            ));
         }
         let issuer_spki = cert
             .verify_chain(root, t)
-            .map_err(|e| format!("its certificate is not trusted: {e}"))?;
+            .map_err(|e| Rejection::Invalid(format!("its certificate is not trusted: {e}")))?;
         if root.ctlogs.is_empty() {
-            return Err("the trusted root names no CT log to check the certificate's SCT".into());
+            return Err(invalid(
+                "the trusted root names no CT log to check the certificate's SCT",
+            ));
         }
         cert.verify_sct(root, &issuer_spki)
-            .map_err(|e| format!("its certificate's SCT: {e}"))?;
+            .map_err(|e| Rejection::Invalid(format!("its certificate's SCT: {e}")))?;
         let issuer = cert.issuer.as_deref().unwrap_or("");
         let ids: Vec<Authority> = self
             .identities
@@ -324,11 +383,11 @@ impl CosignPolicy {
             } else {
                 format!(" (GitHub {})", cert.github.describe())
             };
-            return Err(format!(
+            return Err(Rejection::Untrusted(format!(
                 "its certificate is for {} from issuer {:?}{gh}, not a trusted identity",
                 cert.subjects.join(", "),
                 issuer
-            ));
+            )));
         }
         let mut who = format!("keyless\0{issuer}").into_bytes();
         for s in &cert.subjects {
@@ -415,7 +474,10 @@ fn string_field(obj: &gojson::Value, what: &str, names: &[&str]) -> Result<Strin
     match field(obj, what, names)? {
         None | Some(gojson::Value::Null) => Ok(String::new()),
         Some(gojson::Value::String(s)) => Ok(s.clone()),
-        Some(_) => Err(format!("its payload's {what}.{} is not a string", names[0])),
+        Some(_) => Err(format!(
+            "its payload's {what}.{} is not a string",
+            names.first().unwrap_or(&"?")
+        )),
     }
 }
 
@@ -431,7 +493,7 @@ fn object_field<'a>(
         Some(v @ gojson::Value::Object(_)) => Ok(v),
         Some(_) => Err(format!(
             "its payload's {what}.{} is not an object",
-            names[0]
+            names.first().unwrap_or(&"?")
         )),
     }
 }

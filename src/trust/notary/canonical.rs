@@ -176,10 +176,13 @@ impl<'de> serde::de::Visitor<'de> for Canon<'_> {
         let region = self.out.split_off(base);
         let key = |m: &(u32, u32, u32)| {
             let (s, k) = (m.0 as usize - base, m.1 as usize - base);
-            &region[s..k]
+            region.get(s..k).unwrap_or_default()
         };
         members.sort_unstable_by(|a, b| key(a).cmp(key(b)));
-        if members.windows(2).any(|w| key(&w[0]) == key(&w[1])) {
+        if members
+            .windows(2)
+            .any(|w| matches!(w, [a, b] if key(a) == key(b)))
+        {
             return Err(A::Error::custom("duplicate key in an object"));
         }
         self.out.push(b'{');
@@ -187,8 +190,10 @@ impl<'de> serde::de::Visitor<'de> for Canon<'_> {
             if i > 0 {
                 self.out.push(b',');
             }
-            self.out
-                .extend_from_slice(&region[m.0 as usize - base..m.2 as usize - base]);
+            let member = region
+                .get(m.0 as usize - base..m.2 as usize - base)
+                .ok_or_else(|| A::Error::custom("object member out of range"))?;
+            self.out.extend_from_slice(member);
         }
         self.out.push(b'}');
         Ok(())

@@ -48,7 +48,7 @@ impl Pin {
             Pin::Ca(cas) => put(b"ca", cas.iter().map(|c| c.as_ref()).collect()),
             Pin::Keys(ks) => put(b"keys", ks.iter().map(Vec::as_slice).collect()),
         }
-        super::keys::hex(&h.finalize()[..16])
+        super::keys::hex(h.finalize().get(..16).unwrap_or_default())
     }
 }
 
@@ -66,8 +66,10 @@ impl PinRule {
     }
 }
 
-/// The registry host of a name in lower case (hosts compare without case,
-/// as DNS and the registry allowlist do; paths are case-sensitive).
+/// The registry host of a name in lower case; paths are case-sensitive.
+/// Pin and signer patterns are loaded in canonical form (`config.rs`,
+/// `check_gun_pattern`) as GUNs are, so this is a second guard only: the
+/// registry allowlist does not ignore case, it refuses other spellings.
 fn lower_host(s: &str) -> String {
     match s.split_once('/') {
         Some((h, rest)) => format!("{}/{rest}", h.to_ascii_lowercase()),
@@ -155,7 +157,7 @@ fn pin_allows(pin: &Pin, k: &Key, leaf: &Cert, now: i64) -> bool {
             ids.iter().any(|id| *id == canonical || *id == k.id)
         }
         Pin::Keys(spkis) => spkis.contains(&leaf.spki_der),
-        Pin::Ca(cas) => chains_to(leaf, &k.certs[1..], cas, now),
+        Pin::Ca(cas) => chains_to(leaf, k.certs.get(1..).unwrap_or_default(), cas, now),
     }
 }
 

@@ -24,27 +24,21 @@ pub const MAX_ROOT: usize = 1024 * 1024;
 /// what these files hold and how long they are; real repositories' files
 /// are kilobytes (a targets file of thousands of tags stays under a MiB).
 pub const DEFAULT_MAX_ROLE: u64 = 4 * 1024 * 1024;
-/// The environment variable that changes [`DEFAULT_MAX_ROLE`].
+/// The setting that changes [`DEFAULT_MAX_ROLE`] (validated in `config.rs`).
 pub const MAX_ROLE_ENV: &str = "IMG_AUTHZ_NOTARY_MAX_ROLE_BYTES";
 
-/// The largest snapshot, targets or delegation file accepted:
-/// `IMG_AUTHZ_NOTARY_MAX_ROLE_BYTES`, else [`DEFAULT_MAX_ROLE`]. A value
-/// that is not a number of at least 1024 keeps the default.
+/// A bound on a process-wide resource, set once from the validated
+/// configuration when the trust clients are built.
+static MAX_ROLE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(DEFAULT_MAX_ROLE);
+
+/// The largest snapshot, targets or delegation file accepted.
 pub fn max_role() -> u64 {
-    static MAX: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    *MAX.get_or_init(|| match std::env::var(MAX_ROLE_ENV) {
-        Err(_) => DEFAULT_MAX_ROLE,
-        Ok(v) => match v.trim().parse::<u64>() {
-            Ok(n) if n >= 1024 => n,
-            _ => {
-                tracing::warn!(
-                    value = %v,
-                    "{MAX_ROLE_ENV} is not a number of bytes of at least 1024; using {DEFAULT_MAX_ROLE}"
-                );
-                DEFAULT_MAX_ROLE
-            }
-        },
-    })
+    MAX_ROLE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Set [`max_role`] (from `TrustConfig::notary_max_role`).
+pub fn set_max_role(bytes: u64) {
+    MAX_ROLE.store(bytes, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Repository updates running at once, whatever the number of requests:
@@ -227,7 +221,6 @@ pub async fn update(
 /// Walk the root versions after `root`, each signed by the threshold of
 /// its predecessor's keys and its own. Only the last one must be unexpired.
 /// Returns whether the root changed.
-#[allow(clippy::too_many_arguments)]
 async fn rotate(
     fetch: &dyn Fetch,
     gun: &str,
@@ -270,7 +263,6 @@ async fn rotate(
     Ok(true)
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn attempt(
     fetch: &dyn Fetch,
     gun: &str,
