@@ -8,6 +8,7 @@ pub mod cache;
 pub mod combined;
 pub mod cosign;
 pub mod notary;
+pub mod notation;
 pub mod notary_verifier;
 
 use async_trait::async_trait;
