@@ -17,7 +17,7 @@
 //! name = "team"
 //! repositories = ["registry.example.com/team/*"]
 //! users = ["*"]
-//! verifier = "notary"         # notary | cosign | none, or a list: ["notary", "cosign"]
+//! verifier = "notary"         # notary | cosign | notation | none, or a list: ["notary", "notation"]
 //! require = "all"             # with a list: all (every verifier) | any (one is enough)
 //! mode = "enforce"
 //! allow = ["tag"]             # operations that may name images here
@@ -33,6 +33,9 @@
 //! # identity: issuer (exact) or issuer_regexp; subject (`*` matches within one
 //! # `/` segment and never crosses `@`) or subject_regexp (regexps anchored);
 //! # optional exact github_workflow_{repository,ref,name,trigger,sha}.
+//! [rules.notation]                     # Notation's own files, as `notation verify` reads them
+//! trust_policy = "/etc/notation/trustpolicy.json"
+//! trust_store = "/etc/notation/truststore"
 //! [rules.notary]
 //! server = "https://notary.example.com:4443"
 //! tls_ca = "/etc/img-authz/notary-ca.pem"
@@ -135,6 +138,16 @@ impl Op {
 pub enum VerifierKind {
     Notary,
     Cosign,
+    Notation,
+}
+
+/// Notation settings of a rule: notation's own trust policy and trust
+/// store, validated (with the stores the policy references) when the
+/// policy file is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NotationSpec {
+    pub trust_policy: PathBuf,
+    pub trust_store: PathBuf,
 }
 
 /// Cosign settings of a rule; files are checked to parse when the policy is.
@@ -178,6 +191,7 @@ pub struct RuleSpec {
     pub allow: Vec<Op>,
     pub notary: NotarySpec,
     pub cosign: CosignSpec,
+    pub notation: NotationSpec,
     /// Line of the rule, for messages.
     pub line: usize,
 }
@@ -606,6 +620,7 @@ impl Parser<'_> {
                 "allow",
                 "notary",
                 "cosign",
+                "notation",
             ],
         );
         let line = self.locate(t.span()).0;
@@ -678,6 +693,26 @@ impl Parser<'_> {
             ),
             None => {}
         }
+        let mut notation = NotationSpec::default();
+        match r.get("notation") {
+            Some(item) => {
+                match Tbl::of(&item) {
+                    Some(n) => notation = self.notation(n),
+                    None => self.err(item_span(&item), "[rules.notation] must be a table"),
+                }
+                if !verifiers.contains(&VerifierKind::Notation) {
+                    self.err(
+                        item_span(&item),
+                        "[rules.notation] is given but the rule's verifiers do not include notation",
+                    );
+                }
+            }
+            None if verifiers.contains(&VerifierKind::Notation) => self.err(
+                t.span(),
+                "the notation verifier needs [rules.notation] with trust_policy and trust_store",
+            ),
+            None => {}
+        }
         Some(RuleSpec {
             name: self
                 .string(r, "name")
@@ -690,8 +725,42 @@ impl Parser<'_> {
             allow: self.ops(r),
             notary,
             cosign,
+            notation,
             line,
         })
+    }
+
+    /// `[rules.notation]`: `trust_policy` (a file) and `trust_store` (the
+    /// `truststore` directory), loaded now so that errors are reported.
+    fn notation(&mut self, n: Tbl<'_>) -> NotationSpec {
+        self.known(n, "[rules.notation]", &["trust_policy", "trust_store"]);
+        let policy = self.file(n, "trust_policy");
+        let store = match n.get("trust_store") {
+            Some(item) => match item.as_str() {
+                Some(s) => Some((self.resolve(s), item_span(&item))),
+                None => {
+                    self.err(item_span(&item), "trust_store must be a directory path");
+                    None
+                }
+            },
+            None => {
+                self.err(n.span(), "[rules.notation] needs trust_store");
+                None
+            }
+        };
+        if n.get("trust_policy").is_none() {
+            self.err(n.span(), "[rules.notation] needs trust_policy");
+        }
+        let (Some(trust_policy), Some((trust_store, span))) = (policy, store) else {
+            return NotationSpec::default();
+        };
+        if let Err(e) = crate::trust::notation::NotationConfig::load(&trust_policy, &trust_store) {
+            self.err(span, e);
+        }
+        NotationSpec {
+            trust_policy,
+            trust_store,
+        }
     }
 
     /// `verifier = "notary" | "cosign" | "none"`, or a list of the first two.
@@ -706,6 +775,7 @@ impl Parser<'_> {
         let one = |s: &str| match s {
             "notary" => Some(VerifierKind::Notary),
             "cosign" => Some(VerifierKind::Cosign),
+            "notation" => Some(VerifierKind::Notation),
             _ => None,
         };
         if item.as_str() == Some("none") {
@@ -723,14 +793,14 @@ impl Parser<'_> {
                         Some(_) => self.err(v.span(), "a verifier is listed twice"),
                         None => self.err(
                             v.span(),
-                            "a verifier list holds \"notary\" and/or \"cosign\"",
+                            "a verifier list holds \"notary\", \"cosign\" and/or \"notation\"",
                         ),
                     }
                 }
             }
             _ => self.err(
                 item_span(&item),
-                "verifier must be \"notary\", \"cosign\", \"none\" or a list like [\"notary\", \"cosign\"]",
+                "verifier must be \"notary\", \"cosign\", \"notation\", \"none\" or a list like [\"notary\", \"cosign\"]",
             ),
         }
         out
@@ -1396,7 +1466,7 @@ tlog = "required"
             ("11:", "threshold must be between 1 and"),
             ("12:", "tlog must be"),
             ("15:", "listed twice"),
-            ("15:", "holds \"notary\" and/or \"cosign\""),
+            ("15:", "holds \"notary\", \"cosign\" and/or"),
             ("16:", "require must be"),
             ("17:", "do not include cosign"),
             ("22:", "do not include cosign"),

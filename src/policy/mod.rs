@@ -275,6 +275,7 @@ impl Policy {
                     vs.push(match k {
                         VerifierKind::Notary => trust.notary_verifier(&cfg, Some(&r.notary))?,
                         VerifierKind::Cosign => trust.cosign_verifier(&cfg, &r.cosign)?,
+                        VerifierKind::Notation => trust.notation_verifier(&cfg, &r.notation)?,
                     });
                 }
                 let verifier = match vs.len() {

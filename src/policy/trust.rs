@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::file::{CosignSpec, Mode, NotarySpec, PinSpec};
+use super::file::{CosignSpec, Mode, NotarySpec, NotationSpec, PinSpec};
 use super::{Decision, ImageRef, Rule};
 use crate::config::{Config, ConfigError};
 use crate::credentials::Credentials;
@@ -230,6 +230,30 @@ impl Trust {
         };
         let v: Arc<dyn Verifier> = Arc::new(CosignVerifier::new(
             policy,
+            self.registry.clone(),
+            cfg.trust.cache_ttl,
+            4096,
+        ));
+        if let Ok(mut vs) = self.verifiers.lock() {
+            vs.push(v.clone());
+        }
+        Ok(v)
+    }
+
+    /// A Notation verifier for a policy rule's `[rules.notation]`.
+    pub fn notation_verifier(
+        &self,
+        cfg: &Config,
+        spec: &NotationSpec,
+    ) -> Result<Arc<dyn Verifier>, ConfigError> {
+        let loaded =
+            crate::trust::notation::NotationConfig::load(&spec.trust_policy, &spec.trust_store)
+                .map_err(|why| ConfigError::Invalid {
+                    name: "IMG_AUTHZ_POLICY",
+                    why,
+                })?;
+        let v: Arc<dyn Verifier> = Arc::new(crate::trust::notation::NotationVerifier::new(
+            loaded,
             self.registry.clone(),
             cfg.trust.cache_ttl,
             4096,

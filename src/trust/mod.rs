@@ -8,8 +8,8 @@ pub mod cache;
 pub mod combined;
 pub mod cosign;
 pub mod notary;
-pub mod notation;
 pub mod notary_verifier;
+pub mod notation;
 
 use async_trait::async_trait;
 

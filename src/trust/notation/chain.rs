@@ -243,7 +243,10 @@ impl Cert {
         self.cert.tbs_certificate.subject.to_string()
     }
 
-    fn ext<T: for<'a> Decode<'a>>(&self, oid: ObjectIdentifier) -> Result<Option<(bool, T)>, String> {
+    fn ext<T: for<'a> Decode<'a>>(
+        &self,
+        oid: ObjectIdentifier,
+    ) -> Result<Option<(bool, T)>, String> {
         let mut found = None;
         for e in self.cert.tbs_certificate.extensions.iter().flatten() {
             if e.extn_id == oid {
@@ -352,7 +355,9 @@ impl Cert {
     /// position (`leaf`, or a CA with `below` CA certificates under it).
     pub fn check_profile(&self, leaf: bool, below: usize) -> Result<(), String> {
         match self.key {
-            KeyKind::Rsa(n) if n < 2048 => return Err(format!("its RSA key has {n} bits, below 2048")),
+            KeyKind::Rsa(n) if n < 2048 => {
+                return Err(format!("its RSA key has {n} bits, below 2048"))
+            }
             _ => {}
         }
         let bc = self.ext::<BasicConstraints>(BASIC_CONSTRAINTS)?;
@@ -434,19 +439,30 @@ pub fn verify_chain(ders: &[Vec<u8>]) -> Result<Vec<Cert>, String> {
         return Err("the envelope carries no certificate".into());
     }
     if ders.len() > 10 {
-        return Err(format!("the certificate chain has {} certificates (at most 10)", ders.len()));
+        return Err(format!(
+            "the certificate chain has {} certificates (at most 10)",
+            ders.len()
+        ));
     }
     let certs: Vec<Cert> = ders
         .iter()
         .enumerate()
-        .map(|(i, d)| Cert::parse(d).map_err(|e| format!("certificate {} of the chain: {e}", i + 1)))
+        .map(|(i, d)| {
+            Cert::parse(d).map_err(|e| format!("certificate {} of the chain: {e}", i + 1))
+        })
         .collect::<Result<_, _>>()?;
     for (i, c) in certs.iter().enumerate() {
         let single_self_signed = certs.len() == 1;
         // A lone self-signed certificate follows the leaf rules.
         let leaf = i == 0;
         c.check_profile(leaf || single_self_signed, i.saturating_sub(1))
-            .map_err(|e| format!("certificate {} of the chain ({}): {e}", i + 1, c.subject_text()))?;
+            .map_err(|e| {
+                format!(
+                    "certificate {} of the chain ({}): {e}",
+                    i + 1,
+                    c.subject_text()
+                )
+            })?;
         let issuer = certs.get(i + 1).unwrap_or(c);
         if !c.same_name(issuer) {
             return Err(format!(

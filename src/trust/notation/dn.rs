@@ -35,7 +35,8 @@ fn attribute_type(t: &str) -> Result<String, DnError> {
     let keyword = t.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
         && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
     let oid = !t.is_empty()
-        && t.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        && t.split('.')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
     if !keyword && !oid {
         return Err(DnError::BadType(t.to_string()));
     }

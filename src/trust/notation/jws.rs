@@ -142,7 +142,10 @@ pub fn verify(bytes: &[u8]) -> Result<Verified, EnvelopeError> {
     let crit: Vec<&str> = match header.get("crit") {
         Some(serde_json::Value::Array(a)) if !a.is_empty() => a
             .iter()
-            .map(|v| v.as_str().ok_or_else(|| EnvelopeError::Header("crit holds a non-string".into())))
+            .map(|v| {
+                v.as_str()
+                    .ok_or_else(|| EnvelopeError::Header("crit holds a non-string".into()))
+            })
             .collect::<Result<_, _>>()?,
         _ => return Err(EnvelopeError::Header("crit is missing or empty".into())),
     };
@@ -193,7 +196,9 @@ pub fn verify(bytes: &[u8]) -> Result<Verified, EnvelopeError> {
         }
         (Scheme::SigningAuthority, _, Some(v)) => Some(rfc3339(v, AUTHENTIC_TIME)?),
         (Scheme::SigningAuthority, _, None) => {
-            return Err(EnvelopeError::Header(format!("{AUTHENTIC_TIME} is missing")))
+            return Err(EnvelopeError::Header(format!(
+                "{AUTHENTIC_TIME} is missing"
+            )))
         }
     };
     let expiry = header.get(EXPIRY).map(|v| rfc3339(v, EXPIRY)).transpose()?;
@@ -211,7 +216,10 @@ pub fn verify(bytes: &[u8]) -> Result<Verified, EnvelopeError> {
     let leaf = ders
         .first()
         .ok_or_else(|| EnvelopeError::Chain("x5c is empty".into()))
-        .and_then(|d| Cert::parse(d).map_err(|e| EnvelopeError::Chain(format!("the signing certificate: {e}"))))?;
+        .and_then(|d| {
+            Cert::parse(d)
+                .map_err(|e| EnvelopeError::Chain(format!("the signing certificate: {e}")))
+        })?;
     let want = leaf.key.alg().map_err(EnvelopeError::Unsupported)?;
     if want != alg {
         return Err(EnvelopeError::Header(format!(

@@ -108,7 +108,11 @@ fn step(
     match stmt.action(check) {
         Action::Enforce => Err(format!("{} check failed: {why}", check.name())),
         Action::Log => {
-            logged.push(format!("{} (logged only, level {}): {why}", check.name(), stmt.level.name()));
+            logged.push(format!(
+                "{} (logged only, level {}): {why}",
+                check.name(),
+                stmt.level.name()
+            ));
             Ok(())
         }
         Action::Skip => Ok(()),
@@ -135,7 +139,10 @@ pub fn evaluate(
         t => return Err(format!("envelope type {t:?} is not application/jose+json")),
     };
     if v.scheme == jws::Scheme::SigningAuthority {
-        return Err("the notary.x509.signingAuthority signing scheme is not supported yet by img-authz".into());
+        return Err(
+            "the notary.x509.signingAuthority signing scheme is not supported yet by img-authz"
+                .into(),
+        );
     }
     let t = &v.target;
     if t.media_type != target.media_type || t.digest != target.digest || t.size != target.size {
@@ -152,16 +159,25 @@ pub fn evaluate(
     // Authenticity: some certificate of the chain is in a referenced CA
     // store, and the leaf is a trusted identity.
     let anchored = stmt.stores_of(StoreType::Ca).any(|r| {
-        cfg.stores
-            .get(r)
-            .is_some_and(|s| s.certs.iter().any(|c| v.chain.iter().any(|x| x.der == c.der)))
+        cfg.stores.get(r).is_some_and(|s| {
+            s.certs
+                .iter()
+                .any(|c| v.chain.iter().any(|x| x.der == c.der))
+        })
     });
-    let names: Vec<String> = stmt.stores_of(StoreType::Ca).map(|r| r.to_string()).collect();
+    let names: Vec<String> = stmt
+        .stores_of(StoreType::Ca)
+        .map(|r| r.to_string())
+        .collect();
     let authenticity = if !anchored {
         Some(format!(
             "the signing certificate ({}) does not chain to a certificate of trust store {}",
             leaf.subject_text(),
-            if names.is_empty() { "(none of type ca)".to_string() } else { names.join(", ") }
+            if names.is_empty() {
+                "(none of type ca)".to_string()
+            } else {
+                names.join(", ")
+            }
         ))
     } else {
         match &stmt.identities {
@@ -170,7 +186,10 @@ pub fn evaluate(
             Identities::Subjects(ids) => Some(format!(
                 "the signer {:?} is not a trusted identity (trustedIdentities: {})",
                 subject.display(),
-                ids.iter().map(|d| format!("{:?}", d.display())).collect::<Vec<_>>().join(", ")
+                ids.iter()
+                    .map(|d| format!("{:?}", d.display()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )),
         }
     };
@@ -179,7 +198,10 @@ pub fn evaluate(
     let expired = v.expiry.filter(|e| at >= *e).map(|e| {
         let when = time::OffsetDateTime::from_unix_timestamp(e)
             .ok()
-            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
             .unwrap_or_else(|| e.to_string());
         format!("the signature expired at {when}")
     });
@@ -209,7 +231,12 @@ pub fn evaluate(
     });
     step(stmt, Check::Revocation, revocation, &mut logged)?;
     Ok(Outcome {
-        signer: format!("notation, signed by {} (trust policy {:?}, level {})", subject.display(), stmt.name, stmt.level.name()),
+        signer: format!(
+            "notation, signed by {} (trust policy {:?}, level {})",
+            subject.display(),
+            stmt.name,
+            stmt.level.name()
+        ),
         logged,
     })
 }
@@ -324,12 +351,20 @@ pub async fn find(
         .filter(|d| d.artifact_type.0.as_deref() == Some(ARTIFACT_TYPE))
         .take(MAX_SIGNATURES);
     for d in listed {
-        let Some(md) = d.digest.0.as_deref() else { continue };
+        let Some(md) = d.digest.0.as_deref() else {
+            continue;
+        };
         let origin = format!("signature {md}");
-        let bytes = match soft(registry.get_manifest_limited(domain, path, md, MAX_SIGNATURE_MANIFEST).await)? {
+        let bytes = match soft(
+            registry
+                .get_manifest_limited(domain, path, md, MAX_SIGNATURE_MANIFEST)
+                .await,
+        )? {
             Ok(Some((_, b))) => b,
             Ok(None) => {
-                found.unreadable.push(format!("{origin} is listed but missing"));
+                found
+                    .unreadable
+                    .push(format!("{origin} is listed but missing"));
                 continue;
             }
             Err(e) => {
@@ -342,20 +377,29 @@ pub async fn find(
             continue;
         };
         if !is_signature_manifest(&m) {
-            found.unreadable.push(format!("{origin} is not a Notation signature manifest"));
+            found
+                .unreadable
+                .push(format!("{origin} is not a Notation signature manifest"));
             continue;
         }
         if m.subject.0.as_ref().and_then(|s| s.digest.0.as_deref()) != Some(digest) {
-            found.unreadable.push(format!("{origin} is about another image"));
+            found
+                .unreadable
+                .push(format!("{origin} is about another image"));
             continue;
         }
         let layers: Vec<&Desc> = m.layers.0.iter().filter_map(|l| l.0.as_ref()).collect();
         let (Some(layer), 1) = (layers.first(), m.layers.0.len()) else {
-            found.unreadable.push(format!("{origin} must have exactly one layer"));
+            found
+                .unreadable
+                .push(format!("{origin} must have exactly one layer"));
             continue;
         };
-        let (Some(lt), Some(ld)) = (layer.media_type.0.as_deref(), layer.digest.0.as_deref()) else {
-            found.unreadable.push(format!("{origin}: its layer has no type or digest"));
+        let (Some(lt), Some(ld)) = (layer.media_type.0.as_deref(), layer.digest.0.as_deref())
+        else {
+            found
+                .unreadable
+                .push(format!("{origin}: its layer has no type or digest"));
             continue;
         };
         match soft(registry.get_blob(domain, path, ld, MAX_ENVELOPE).await)? {
@@ -384,12 +428,18 @@ fn unavailable(e: RegistryError) -> TrustError {
 }
 
 /// The descriptor of `repo@digest` as its registry serves it.
-async fn descriptor(registry: &RegistryClient, repo: &Reference, digest: &str) -> Result<Descriptor, TrustError> {
+async fn descriptor(
+    registry: &RegistryClient,
+    repo: &Reference,
+    digest: &str,
+) -> Result<Descriptor, TrustError> {
     let (d, body) = registry
         .get_manifest(&repo.domain, &repo.path, digest)
         .await
         .map_err(unavailable)?
-        .ok_or_else(|| TrustError::NotSigned(format!("{}@{digest} is not in its registry", repo.name())))?;
+        .ok_or_else(|| {
+            TrustError::NotSigned(format!("{}@{digest} is not in its registry", repo.name()))
+        })?;
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Typed {
@@ -426,11 +476,16 @@ pub async fn verify_digest(
     if stmt.level == Level::Skip {
         return Ok(Signed {
             digest: digest.to_string(),
-            signer: format!("notation trust policy {:?} (level skip: not verified)", stmt.name),
+            signer: format!(
+                "notation trust policy {:?} (level skip: not verified)",
+                stmt.name
+            ),
         });
     }
     let target = descriptor(registry, repo, digest).await?;
-    let found = find(registry, &repo.domain, &repo.path, digest).await.map_err(unavailable)?;
+    let found = find(registry, &repo.domain, &repo.path, digest)
+        .await
+        .map_err(unavailable)?;
     let mut why = found.unreadable.clone();
     let at = now();
     for c in &found.candidates {
@@ -439,7 +494,10 @@ pub async fn verify_digest(
                 for l in &o.logged {
                     tracing::warn!(image = %format!("{name}@{digest}"), signature = %c.origin, "notation: {l}");
                 }
-                return Ok(Signed { digest: digest.to_string(), signer: o.signer });
+                return Ok(Signed {
+                    digest: digest.to_string(),
+                    signer: o.signer,
+                });
             }
             Err(e) => why.push(format!("{}: {e}", c.origin)),
         }
@@ -460,7 +518,12 @@ pub async fn verify_digest(
 }
 
 impl NotationVerifier {
-    pub fn new(cfg: NotationConfig, registry: RegistryClient, ttl: Duration, capacity: usize) -> NotationVerifier {
+    pub fn new(
+        cfg: NotationConfig,
+        registry: RegistryClient,
+        ttl: Duration,
+        capacity: usize,
+    ) -> NotationVerifier {
         NotationVerifier {
             cfg: Arc::new(cfg),
             registry,

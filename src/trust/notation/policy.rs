@@ -108,8 +108,7 @@ impl std::fmt::Display for StoreRef {
 /// A store name notation-go accepts.
 pub fn valid_store_name(n: &str) -> bool {
     !n.is_empty()
-        && n
-            .bytes()
+        && n.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
 }
 
@@ -224,8 +223,7 @@ fn identities(name: &str, raw: &[String]) -> Result<Identities, String> {
                 "trusted identity {s:?}: only the x509.subject identity type is supported"
             )));
         }
-        let dn =
-            Dn::parse(dn.trim()).map_err(|e| p(format!("trusted identity {s:?}: {e}")))?;
+        let dn = Dn::parse(dn.trim()).map_err(|e| p(format!("trusted identity {s:?}: {e}")))?;
         for need in ["C", "ST", "O"] {
             if !dn.0.contains_key(need) {
                 return Err(p(format!(
@@ -305,11 +303,9 @@ fn statement(r: RawStatement) -> Result<PolicyStatement, String> {
                 ("enforce", _) => Action::Enforce,
                 ("log", _) => Action::Log,
                 ("skip", "revocation") => Action::Skip,
-                _ => {
-                    return Err(p(format!(
-                        "override {k:?}: {a:?} is not allowed (enforce or log; revocation also skip)"
-                    )))
-                }
+                _ => return Err(p(format!(
+                    "override {k:?}: {a:?} is not allowed (enforce or log; revocation also skip)"
+                ))),
             };
             overrides.insert(key, action);
         }
@@ -393,8 +389,9 @@ fn statement(r: RawStatement) -> Result<PolicyStatement, String> {
 
 impl TrustPolicy {
     pub fn parse(bytes: &[u8]) -> Result<TrustPolicy, String> {
-        let raw: RawDoc = serde_json::from_slice(bytes)
-            .map_err(|e| format!("the trust policy is not valid JSON of the expected shape: {e}"))?;
+        let raw: RawDoc = serde_json::from_slice(bytes).map_err(|e| {
+            format!("the trust policy is not valid JSON of the expected shape: {e}")
+        })?;
         if raw.version != "1.0" {
             return Err(format!(
                 "trust policy version {:?} is not supported (only \"1.0\")",
@@ -479,7 +476,11 @@ mod tests {
     fn selection_prefers_the_exact_scope_then_the_global_one() {
         let p = TrustPolicy::parse(&doc(serde_json::json!([
             st("global", &["*"], "audit"),
-            st("app", &["r.io/team/app", "docker.io/library/alpine"], "strict"),
+            st(
+                "app",
+                &["r.io/team/app", "docker.io/library/alpine"],
+                "strict"
+            ),
         ])))
         .unwrap();
         assert_eq!(p.select("r.io/team/app").unwrap().name, "app");
@@ -496,8 +497,11 @@ mod tests {
         let mut s = st("a", &["r.io/a"], "audit");
         s["signatureVerification"]["override"] =
             serde_json::json!({"authenticity": "enforce", "revocation": "skip"});
-        let p = TrustPolicy::parse(&doc(serde_json::json!([s, st("b", &["r.io/b"], "permissive")])))
-            .unwrap();
+        let p = TrustPolicy::parse(&doc(serde_json::json!([
+            s,
+            st("b", &["r.io/b"], "permissive")
+        ])))
+        .unwrap();
         let a = &p.statements[0];
         assert_eq!(a.action(Check::Integrity), Action::Enforce);
         assert_eq!(a.action(Check::Authenticity), Action::Enforce);
@@ -530,21 +534,71 @@ mod tests {
         wild_and_more["trustedIdentities"] =
             serde_json::json!(["*", "x509.subject: C=US, ST=WA, O=acme"]);
         let cases = [
-            (serde_json::json!([st("a", &["*"], "strict"), st("b", &["*"], "audit")]), "both use the global scope"),
-            (serde_json::json!([st("a", &["*", "r.io/a"], "strict")]), "must be the only registry scope"),
-            (serde_json::json!([st("a", &["r.io/a"], "strict"), st("b", &["r.io/a"], "strict")]), "is in trust policies"),
-            (serde_json::json!([st("a", &["r.io/a"], "strict"), st("a", &["r.io/b"], "strict")]), "two trust policies are named"),
-            (serde_json::json!([st("a", &["r.io/*"], "strict")]), "wildcard"),
-            (serde_json::json!([st("a", &["alpine"], "strict")]), "fully qualified"),
-            (serde_json::json!([st("a", &["r.io/a:v1"], "strict")]), "without tag"),
-            (serde_json::json!([st("a", &["r.io/a"], "lenient")]), "not strict, permissive"),
-            (serde_json::json!([st("a", &["*"], "skip")]).as_array().map(|a| { let mut a = a.clone(); a[0]["trustStores"] = serde_json::json!(null); a[0]["trustedIdentities"] = serde_json::json!(null); serde_json::Value::Array(a) }).unwrap(), "not allowed on the global scope"),
-            (serde_json::json!([skip_with_stores]), "must not name trust stores"),
+            (
+                serde_json::json!([st("a", &["*"], "strict"), st("b", &["*"], "audit")]),
+                "both use the global scope",
+            ),
+            (
+                serde_json::json!([st("a", &["*", "r.io/a"], "strict")]),
+                "must be the only registry scope",
+            ),
+            (
+                serde_json::json!([
+                    st("a", &["r.io/a"], "strict"),
+                    st("b", &["r.io/a"], "strict")
+                ]),
+                "is in trust policies",
+            ),
+            (
+                serde_json::json!([
+                    st("a", &["r.io/a"], "strict"),
+                    st("a", &["r.io/b"], "strict")
+                ]),
+                "two trust policies are named",
+            ),
+            (
+                serde_json::json!([st("a", &["r.io/*"], "strict")]),
+                "wildcard",
+            ),
+            (
+                serde_json::json!([st("a", &["alpine"], "strict")]),
+                "fully qualified",
+            ),
+            (
+                serde_json::json!([st("a", &["r.io/a:v1"], "strict")]),
+                "without tag",
+            ),
+            (
+                serde_json::json!([st("a", &["r.io/a"], "lenient")]),
+                "not strict, permissive",
+            ),
+            (
+                serde_json::json!([st("a", &["*"], "skip")])
+                    .as_array()
+                    .map(|a| {
+                        let mut a = a.clone();
+                        a[0]["trustStores"] = serde_json::json!(null);
+                        a[0]["trustedIdentities"] = serde_json::json!(null);
+                        serde_json::Value::Array(a)
+                    })
+                    .unwrap(),
+                "not allowed on the global scope",
+            ),
+            (
+                serde_json::json!([skip_with_stores]),
+                "must not name trust stores",
+            ),
             (serde_json::json!([no_o]), "must contain C, ST (or S) and O"),
             (serde_json::json!([overlap]), "overlap"),
-            (serde_json::json!([integrity]), "integrity cannot be overridden"),
+            (
+                serde_json::json!([integrity]),
+                "integrity cannot be overridden",
+            ),
             (serde_json::json!([expiry_skip]), "is not allowed"),
-            (serde_json::json!([bad_store]), "is not ca, signingAuthority or tsa"),
+            (
+                serde_json::json!([bad_store]),
+                "is not ca, signingAuthority or tsa",
+            ),
             (serde_json::json!([wild_and_more]), "must be the only one"),
             (serde_json::json!([]), "no trustPolicies"),
         ];
@@ -552,9 +606,11 @@ mod tests {
             let e = err(v.clone());
             assert!(e.contains(want), "{v}: {e}");
         }
-        assert!(TrustPolicy::parse(br#"{"version":"2.0","trustPolicies":[]}"#)
-            .unwrap_err()
-            .contains("only \"1.0\""));
+        assert!(
+            TrustPolicy::parse(br#"{"version":"2.0","trustPolicies":[]}"#)
+                .unwrap_err()
+                .contains("only \"1.0\"")
+        );
         assert!(TrustPolicy::parse(br#"{"version":"1.0","trustPolicies":[],"x":1}"#).is_err());
     }
 }

@@ -57,9 +57,7 @@ impl Store {
         not_symlink(&dir)?;
         for part in ["x509", reference.kind.dir(), reference.name.as_str()] {
             dir.push(part);
-            let m = not_symlink(&dir).map_err(|e| {
-                format!("trust store {reference}: {e}")
-            })?;
+            let m = not_symlink(&dir).map_err(|e| format!("trust store {reference}: {e}"))?;
             if !m.is_dir() {
                 return Err(format!(
                     "trust store {reference}: {} is not a directory",
@@ -87,12 +85,11 @@ impl Store {
             }
             let bytes = std::fs::read(&p)
                 .map_err(|e| format!("trust store {reference}: {}: {e}", p.display()))?;
-            for der in certificates(&bytes, &p)
-                .map_err(|e| format!("trust store {reference}: {e}"))?
+            for der in
+                certificates(&bytes, &p).map_err(|e| format!("trust store {reference}: {e}"))?
             {
-                let c = Cert::parse(&der).map_err(|e| {
-                    format!("trust store {reference}: {}: {e}", p.display())
-                })?;
+                let c = Cert::parse(&der)
+                    .map_err(|e| format!("trust store {reference}: {}: {e}", p.display()))?;
                 if !c.is_ca() && !c.self_signed() {
                     return Err(format!(
                         "trust store {reference}: {} holds {:?}, which is neither a CA nor self-signed",
