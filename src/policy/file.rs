@@ -1425,6 +1425,63 @@ match_reference = true
         assert_eq!(b.cosign.trusted_root, Some(f.join("trusted_root.json")));
     }
 
+    /// `policy validate` reports a malformed Notation trust policy or store
+    /// with the specification's reason.
+    #[test]
+    fn notation_rules() {
+        let d = tempfile::tempdir().unwrap();
+        let store = d.path().join("truststore/x509/ca/acme");
+        std::fs::create_dir_all(&store).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        p.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign];
+        std::fs::write(store.join("ca.pem"), p.self_signed(&key).unwrap().pem()).unwrap();
+        let statement = |name: &str, scope: &str, id: &str| {
+            format!(
+                r#"{{"name":"{name}","registryScopes":["{scope}"],"signatureVerification":{{"level":"strict"}},"trustStores":["ca:acme"],"trustedIdentities":["x509.subject: {id}"]}}"#
+            )
+        };
+        let write = |body: String| {
+            std::fs::write(
+                d.path().join("tp.json"),
+                format!(r#"{{"version":"1.0","trustPolicies":[{body}]}}"#),
+            )
+            .unwrap()
+        };
+        let policy = "version = 1\n[[rules]]\nrepositories = [\"r.io/*\"]\nverifier = [\"notary\", \"notation\"]\nrequire = \"any\"\n[rules.notation]\ntrust_policy = \"tp.json\"\ntrust_store = \"truststore\"\n";
+        let path = d.path().join("policy.toml");
+        write(statement("a", "r.io/app", "C=US, ST=WA, O=acme"));
+        let f = parse(policy, &path).unwrap();
+        assert_eq!(
+            f.rules[0].verifiers,
+            vec![VerifierKind::Notary, VerifierKind::Notation]
+        );
+        assert_eq!(f.rules[0].notation.trust_store, d.path().join("truststore"));
+        let fails = |why: &str| {
+            let e = parse(policy, &path).unwrap_err().to_string();
+            assert!(e.contains(why), "{why}: {e}");
+        };
+        write(format!(
+            "{},{}",
+            statement("a", "*", "C=US, ST=WA, O=acme"),
+            statement("b", "*", "C=US, ST=WA, O=acme")
+        ));
+        fails("both use the global scope");
+        write(statement("a", "r.io/app", "C=US, O=acme"));
+        fails("must contain C, ST (or S) and O");
+        write(statement("a", "r.io/app", "C=US, ST=WA, O=acme"));
+        std::os::unix::fs::symlink(store.join("ca.pem"), store.join("link.pem")).unwrap();
+        fails("symbolic link");
+        let e = parse(
+            "version = 1\n[[rules]]\nrepositories = [\"r.io/*\"]\nverifier = \"notation\"\n",
+            &path,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("needs [rules.notation]"), "{e}");
+    }
+
     #[test]
     fn cosign_rule_errors() {
         let f = fixtures();

@@ -8,6 +8,7 @@ mod engine;
 mod hardening;
 mod identity;
 mod notary_auth;
+mod notation;
 mod ops;
 mod raw;
 mod seccomp;
