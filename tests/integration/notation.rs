@@ -91,7 +91,8 @@ fn unsigned_other_signers_and_other_identities_are_denied() {
         "{}",
         out.text()
     );
-    s.guarded(&["run", "--rm", &pinned, "true"]).denied("signature");
+    s.guarded(&["run", "--rm", &pinned, "true"])
+        .denied("signature");
     // The trusted store, but not a trusted identity for this repository.
     let (tag, pinned) = image("notation/identity");
     sign(&pinned, &[]);
@@ -108,7 +109,8 @@ fn unsigned_other_signers_and_other_identities_are_denied() {
     let out = s.guarded(&["pull", &tag]);
     out.denied("signature");
     assert!(
-        out.text().contains("no statement of the Notation trust policy"),
+        out.text()
+            .contains("no statement of the Notation trust policy"),
         "{}",
         out.text()
     );
@@ -136,9 +138,5 @@ fn cose_signatures_are_refused_clearly() {
     sign(&pinned, &["--signature-format", "cose"]);
     let out = s.guarded(&["pull", &tag]);
     out.denied("signature");
-    assert!(
-        out.text().contains("COSE envelopes"),
-        "{}",
-        out.text()
-    );
+    assert!(out.text().contains("COSE envelopes"), "{}", out.text());
 }

@@ -303,9 +303,11 @@ fn statement(r: RawStatement) -> Result<PolicyStatement, String> {
                 ("enforce", _) => Action::Enforce,
                 ("log", _) => Action::Log,
                 ("skip", "revocation") => Action::Skip,
-                _ => return Err(p(format!(
+                _ => {
+                    return Err(p(format!(
                     "override {k:?}: {a:?} is not allowed (enforce or log; revocation also skip)"
-                ))),
+                )))
+                }
             };
             overrides.insert(key, action);
         }
