@@ -435,7 +435,11 @@ impl TrustPolicy {
         self.statements
             .iter()
             .find(|s| s.scopes.iter().any(|x| x == repository))
-            .or_else(|| self.statements.iter().find(|s| s.scopes[0] == "*"))
+            .or_else(|| {
+                self.statements
+                    .iter()
+                    .find(|s| s.scopes.first().is_some_and(|x| x == "*"))
+            })
     }
 
     /// Every store any statement references.
