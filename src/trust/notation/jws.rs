@@ -13,12 +13,12 @@ use super::chain::{verify_chain, Alg, Cert};
 
 pub const MEDIA_TYPE: &str = "application/jose+json";
 pub const PAYLOAD_TYPE: &str = "application/vnd.cncf.notary.payload.v1+json";
-const SCHEME: &str = "io.cncf.notary.signingScheme";
-const SIGNING_TIME: &str = "io.cncf.notary.signingTime";
-const AUTHENTIC_TIME: &str = "io.cncf.notary.authenticSigningTime";
-const EXPIRY: &str = "io.cncf.notary.expiry";
-const PLUGIN: &str = "io.cncf.notary.verificationPlugin";
-const PLUGIN_MIN: &str = "io.cncf.notary.verificationPluginMinVersion";
+pub(super) const SCHEME: &str = "io.cncf.notary.signingScheme";
+pub(super) const SIGNING_TIME: &str = "io.cncf.notary.signingTime";
+pub(super) const AUTHENTIC_TIME: &str = "io.cncf.notary.authenticSigningTime";
+pub(super) const EXPIRY: &str = "io.cncf.notary.expiry";
+pub(super) const PLUGIN: &str = "io.cncf.notary.verificationPlugin";
+pub(super) const PLUGIN_MIN: &str = "io.cncf.notary.verificationPluginMinVersion";
 
 /// Why an envelope does not verify.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -101,6 +101,188 @@ fn rfc3339(v: &serde_json::Value, k: &str) -> Result<i64, EnvelopeError> {
         .map_err(|e| EnvelopeError::Header(format!("{k} {s:?} is not an RFC 3339 time: {e}")))
 }
 
+/// A protected header, whatever the envelope: what the checks need.
+#[derive(Debug, Default)]
+pub(super) struct HeaderView {
+    /// The algorithm, or why it is not one of the table's.
+    pub alg: Option<Result<Alg, String>>,
+    pub cty: Option<String>,
+    /// `None`: absent or not a list of text labels.
+    pub crit: Option<Vec<String>>,
+    /// Every label present (integers in decimal).
+    pub labels: Vec<String>,
+    pub scheme: Option<String>,
+    pub signing_time: Option<i64>,
+    pub authentic_time: Option<i64>,
+    pub expiry: Option<i64>,
+    pub plugin: Option<String>,
+}
+
+/// Checks both envelopes share; returns the scheme and times.
+pub(super) fn check_headers(
+    h: &HeaderView,
+) -> Result<(Alg, Scheme, Option<i64>, Option<i64>), EnvelopeError> {
+    // Plugins first: their headers are critical and we would refuse them
+    // anyway, but this says why.
+    if let Some(p) = &h.plugin {
+        return Err(EnvelopeError::Plugin(p.clone()));
+    }
+    let alg = match &h.alg {
+        None => return Err(EnvelopeError::Header("alg is missing".into())),
+        Some(Err(e)) => return Err(EnvelopeError::Header(e.clone())),
+        Some(Ok(a)) => *a,
+    };
+    match h.cty.as_deref() {
+        Some(PAYLOAD_TYPE) => {}
+        other => {
+            return Err(EnvelopeError::Header(format!(
+                "cty is {other:?}, not {PAYLOAD_TYPE:?}"
+            )))
+        }
+    }
+    let crit = match &h.crit {
+        Some(c) if !c.is_empty() => c,
+        _ => return Err(EnvelopeError::Header("crit is missing or empty".into())),
+    };
+    let has = |k: &str| h.labels.iter().any(|l| l == k);
+    // Every critical header is one we understand and is present ...
+    for c in crit {
+        if ![SCHEME, AUTHENTIC_TIME, EXPIRY].contains(&c.as_str()) {
+            return Err(EnvelopeError::Header(format!(
+                "critical header {c:?} is not understood"
+            )));
+        }
+        if !has(c) {
+            return Err(EnvelopeError::Header(format!(
+                "critical header {c:?} is listed but absent"
+            )));
+        }
+    }
+    // ... and every header that must be critical is listed.
+    let scheme = match h.scheme.as_deref() {
+        Some("notary.x509") => Scheme::X509,
+        Some("notary.x509.signingAuthority") => Scheme::SigningAuthority,
+        other => {
+            return Err(EnvelopeError::Header(format!(
+                "{SCHEME} is {other:?}, not notary.x509 or notary.x509.signingAuthority"
+            )))
+        }
+    };
+    let mut must = vec![SCHEME];
+    if has(EXPIRY) {
+        must.push(EXPIRY);
+    }
+    if scheme == Scheme::SigningAuthority || has(AUTHENTIC_TIME) {
+        must.push(AUTHENTIC_TIME);
+    }
+    for m in must {
+        if !crit.iter().any(|c| c == m) {
+            return Err(EnvelopeError::Header(format!("{m} must be listed in crit")));
+        }
+    }
+    let signing_time = match (scheme, h.signing_time, h.authentic_time) {
+        (Scheme::X509, Some(t), None) => Some(t),
+        (Scheme::X509, None, _) => {
+            return Err(EnvelopeError::Header(format!("{SIGNING_TIME} is missing")))
+        }
+        (Scheme::X509, Some(_), Some(_)) => {
+            return Err(EnvelopeError::Header(format!(
+                "{AUTHENTIC_TIME} is only for the signingAuthority scheme"
+            )))
+        }
+        (Scheme::SigningAuthority, _, Some(t)) => Some(t),
+        (Scheme::SigningAuthority, _, None) => {
+            return Err(EnvelopeError::Header(format!(
+                "{AUTHENTIC_TIME} is missing"
+            )))
+        }
+    };
+    Ok((alg, scheme, signing_time, h.expiry))
+}
+
+/// The JWS protected header as a [`HeaderView`].
+fn jws_view(header: &BTreeMap<String, serde_json::Value>) -> Result<HeaderView, EnvelopeError> {
+    let time = |k: &str| header.get(k).map(|v| rfc3339(v, k)).transpose();
+    Ok(HeaderView {
+        alg: header.get("alg").map(|v| {
+            let name = v.as_str().unwrap_or("(not a string)");
+            Alg::from_jws(name).ok_or_else(|| {
+                format!("alg {name:?} is not one of PS256, PS384, PS512, ES256, ES384, ES512")
+            })
+        }),
+        cty: header.get("cty").and_then(|v| v.as_str()).map(String::from),
+        crit: match header.get("crit") {
+            Some(serde_json::Value::Array(a)) => a
+                .iter()
+                .map(|v| v.as_str().map(String::from))
+                .collect::<Option<Vec<_>>>(),
+            _ => None,
+        },
+        labels: header.keys().cloned().collect(),
+        scheme: header
+            .get(SCHEME)
+            .and_then(|v| v.as_str())
+            .map(String::from),
+        signing_time: time(SIGNING_TIME)?,
+        authentic_time: time(AUTHENTIC_TIME)?,
+        expiry: time(EXPIRY)?,
+        plugin: [PLUGIN, PLUGIN_MIN]
+            .iter()
+            .find_map(|k| header.get(*k).map(|v| v.as_str().unwrap_or(k).to_string())),
+    })
+}
+
+/// What both envelopes end with: the leaf's algorithm, the signature over
+/// `input`, the chain, and the payload.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn finish(
+    ders: &[Vec<u8>],
+    alg: Alg,
+    input: &[u8],
+    signature: &[u8],
+    payload_bytes: &[u8],
+    scheme: Scheme,
+    signing_time: Option<i64>,
+    expiry: Option<i64>,
+    timestamped: bool,
+    signing_agent: Option<String>,
+) -> Result<Verified, EnvelopeError> {
+    let leaf = ders
+        .first()
+        .ok_or_else(|| EnvelopeError::Chain("the envelope carries no certificate".into()))
+        .and_then(|d| {
+            Cert::parse(d)
+                .map_err(|e| EnvelopeError::Chain(format!("the signing certificate: {e}")))
+        })?;
+    let want = leaf.key.alg().map_err(EnvelopeError::Unsupported)?;
+    if want != alg {
+        return Err(EnvelopeError::Header(format!(
+            "alg is {} but the signing key needs {}",
+            alg.jws(),
+            want.jws()
+        )));
+    }
+    leaf.verify_signature(alg, input, signature).map_err(|e| {
+        if alg == Alg::Es512 {
+            EnvelopeError::Unsupported(e)
+        } else {
+            EnvelopeError::Signature(e)
+        }
+    })?;
+    let chain = verify_chain(ders).map_err(EnvelopeError::Chain)?;
+    let payload: Payload = serde_json::from_slice(payload_bytes)
+        .map_err(|e| EnvelopeError::Payload(format!("no targetArtifact descriptor: {e}")))?;
+    Ok(Verified {
+        chain,
+        scheme,
+        signing_time,
+        expiry,
+        timestamped,
+        signing_agent,
+        target: payload.target_artifact,
+    })
+}
+
 /// Parse and verify the integrity of a JWS envelope.
 pub fn verify(bytes: &[u8]) -> Result<Verified, EnvelopeError> {
     let raw: Raw = serde_json::from_slice(bytes)
@@ -115,94 +297,7 @@ pub fn verify(bytes: &[u8]) -> Result<Verified, EnvelopeError> {
     let signature = b64url("signature", &raw.signature)?;
     let header: BTreeMap<String, serde_json::Value> = serde_json::from_slice(&protected_bytes)
         .map_err(|e| EnvelopeError::Header(format!("not a JSON object: {e}")))?;
-    // Plugins first: their headers are critical and we would refuse them
-    // anyway, but this says why.
-    for k in [PLUGIN, PLUGIN_MIN] {
-        if let Some(v) = header.get(k) {
-            return Err(EnvelopeError::Plugin(v.as_str().unwrap_or(k).to_string()));
-        }
-    }
-    let alg_name = header
-        .get("alg")
-        .and_then(|v| v.as_str())
-        .ok_or_else(|| EnvelopeError::Header("alg is missing".into()))?;
-    let alg = Alg::from_jws(alg_name).ok_or_else(|| {
-        EnvelopeError::Header(format!(
-            "alg {alg_name:?} is not one of PS256, PS384, PS512, ES256, ES384, ES512"
-        ))
-    })?;
-    match header.get("cty").and_then(|v| v.as_str()) {
-        Some(PAYLOAD_TYPE) => {}
-        other => {
-            return Err(EnvelopeError::Header(format!(
-                "cty is {other:?}, not {PAYLOAD_TYPE:?}"
-            )))
-        }
-    }
-    let crit: Vec<&str> = match header.get("crit") {
-        Some(serde_json::Value::Array(a)) if !a.is_empty() => a
-            .iter()
-            .map(|v| {
-                v.as_str()
-                    .ok_or_else(|| EnvelopeError::Header("crit holds a non-string".into()))
-            })
-            .collect::<Result<_, _>>()?,
-        _ => return Err(EnvelopeError::Header("crit is missing or empty".into())),
-    };
-    // Every critical header is one we understand and is present ...
-    for c in &crit {
-        if ![SCHEME, AUTHENTIC_TIME, EXPIRY].contains(c) {
-            return Err(EnvelopeError::Header(format!(
-                "critical header {c:?} is not understood"
-            )));
-        }
-        if !header.contains_key(*c) {
-            return Err(EnvelopeError::Header(format!(
-                "critical header {c:?} is listed but absent"
-            )));
-        }
-    }
-    // ... and every header that must be critical is listed.
-    let scheme = match header.get(SCHEME).and_then(|v| v.as_str()) {
-        Some("notary.x509") => Scheme::X509,
-        Some("notary.x509.signingAuthority") => Scheme::SigningAuthority,
-        other => {
-            return Err(EnvelopeError::Header(format!(
-                "{SCHEME} is {other:?}, not notary.x509 or notary.x509.signingAuthority"
-            )))
-        }
-    };
-    let mut must = vec![SCHEME];
-    if header.contains_key(EXPIRY) {
-        must.push(EXPIRY);
-    }
-    if scheme == Scheme::SigningAuthority || header.contains_key(AUTHENTIC_TIME) {
-        must.push(AUTHENTIC_TIME);
-    }
-    for m in must {
-        if !crit.contains(&m) {
-            return Err(EnvelopeError::Header(format!("{m} must be listed in crit")));
-        }
-    }
-    let signing_time = match (scheme, header.get(SIGNING_TIME), header.get(AUTHENTIC_TIME)) {
-        (Scheme::X509, Some(v), None) => Some(rfc3339(v, SIGNING_TIME)?),
-        (Scheme::X509, None, _) => {
-            return Err(EnvelopeError::Header(format!("{SIGNING_TIME} is missing")))
-        }
-        (Scheme::X509, Some(_), Some(_)) => {
-            return Err(EnvelopeError::Header(format!(
-                "{AUTHENTIC_TIME} is only for the signingAuthority scheme"
-            )))
-        }
-        (Scheme::SigningAuthority, _, Some(v)) => Some(rfc3339(v, AUTHENTIC_TIME)?),
-        (Scheme::SigningAuthority, _, None) => {
-            return Err(EnvelopeError::Header(format!(
-                "{AUTHENTIC_TIME} is missing"
-            )))
-        }
-    };
-    let expiry = header.get(EXPIRY).map(|v| rfc3339(v, EXPIRY)).transpose()?;
-    // The chain and its leaf's algorithm, then the signature.
+    let (alg, scheme, signing_time, expiry) = check_headers(&jws_view(&header)?)?;
     let ders: Vec<Vec<u8>> = raw
         .header
         .x5c
@@ -213,43 +308,21 @@ pub fn verify(bytes: &[u8]) -> Result<Verified, EnvelopeError> {
                 .map_err(|e| EnvelopeError::Malformed(format!("x5c holds invalid base64: {e}")))
         })
         .collect::<Result<_, _>>()?;
-    let leaf = ders
-        .first()
-        .ok_or_else(|| EnvelopeError::Chain("x5c is empty".into()))
-        .and_then(|d| {
-            Cert::parse(d)
-                .map_err(|e| EnvelopeError::Chain(format!("the signing certificate: {e}")))
-        })?;
-    let want = leaf.key.alg().map_err(EnvelopeError::Unsupported)?;
-    if want != alg {
-        return Err(EnvelopeError::Header(format!(
-            "alg is {} but the signing key needs {}",
-            alg.jws(),
-            want.jws()
-        )));
-    }
+    // The received strings, never re-encoded.
     let mut input = Vec::with_capacity(raw.protected.len() + raw.payload.len() + 1);
     input.extend_from_slice(raw.protected.as_bytes());
     input.push(b'.');
     input.extend_from_slice(raw.payload.as_bytes());
-    leaf.verify_signature(alg, &input, &signature)
-        .map_err(|e| {
-            if alg == Alg::Es512 {
-                EnvelopeError::Unsupported(e)
-            } else {
-                EnvelopeError::Signature(e)
-            }
-        })?;
-    let chain = verify_chain(&ders).map_err(EnvelopeError::Chain)?;
-    let payload: Payload = serde_json::from_slice(&payload_bytes)
-        .map_err(|e| EnvelopeError::Payload(format!("no targetArtifact descriptor: {e}")))?;
-    Ok(Verified {
-        chain,
+    finish(
+        &ders,
+        alg,
+        &input,
+        &signature,
+        &payload_bytes,
         scheme,
         signing_time,
         expiry,
-        timestamped: raw.header.timestamp.is_some(),
-        signing_agent: raw.header.signing_agent,
-        target: payload.target_artifact,
-    })
+        raw.header.timestamp.is_some(),
+        raw.header.signing_agent,
+    )
 }
