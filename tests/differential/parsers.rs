@@ -262,11 +262,11 @@ pub fn cosign_signature(data: &[u8]) {
 }
 
 /// Notation material from a registry or a policy: the JWS envelope
-/// (`jws::verify`, integrity only), RFC 4514 DNs (`Dn::parse`, alone and as
+/// and COSE envelopes (`jws::verify`, `cose::verify`: integrity only), RFC 4514 DNs (`Dn::parse`, alone and as
 /// `x509.subject:` identities of a trust policy) and `TrustPolicy::parse`.
 /// No panic; nothing parsed from junk verifies.
 pub fn notation(data: &[u8]) {
-    use img_authz::trust::notation::{dn::Dn, jws, policy::TrustPolicy};
+    use img_authz::trust::notation::{cose, dn::Dn, jws, policy::TrustPolicy};
     if let Ok(s) = std::str::from_utf8(data) {
         if let Ok(d) = Dn::parse(s) {
             assert!(d.is_subset_of(&d), "a DN is not a subset of itself");
@@ -279,6 +279,9 @@ pub fn notation(data: &[u8]) {
         let _ = TrustPolicy::parse(doc.to_string().as_bytes());
     }
     if let Ok(v) = jws::verify(data) {
+        assert!(!v.chain.is_empty(), "an envelope verified without a chain");
+    }
+    if let Ok(v) = cose::verify(data) {
         assert!(!v.chain.is_empty(), "an envelope verified without a chain");
     }
     let _ = TrustPolicy::parse(data);

@@ -1,6 +1,6 @@
 //! Issue 17: Notation signatures made by the real notation CLI (1.3, keys
 //! from `notation cert generate-test`), stored through the referrers tag
-//! scheme in the stack's registry 2.8 (no referrers API), verified by the
+//! scheme in the stack's registry 2.8 (JWS and COSE envelopes) (no referrers API), verified by the
 //! guarded daemon's plugin under the stack's notation rules
 //! (scripts/stack notation_setup): notation/app (trust policy "stack",
 //! strict, ca:stack, identity O=Notary CN=stack), notation/identity (only
@@ -132,11 +132,20 @@ fn a_moved_tag_is_denied_and_the_signed_digest_still_pulls() {
 }
 
 #[test]
-fn cose_signatures_are_refused_clearly() {
+fn cose_signatures_verify_too() {
     let s = stack();
     let (tag, pinned) = image("notation/app");
     sign(&pinned, &["--signature-format", "cose"]);
+    s.guarded(&["pull", &tag]).allowed();
+    s.guarded(&["run", "--rm", &tag, "true"]).allowed();
+    // Another signer's COSE signature is no better than its JWS one.
+    let (tag, pinned) = image("notation/app");
+    sign(&pinned, &["--signature-format", "cose", "--key", "other"]);
     let out = s.guarded(&["pull", &tag]);
     out.denied("signature");
-    assert!(out.text().contains("COSE envelopes"), "{}", out.text());
+    assert!(
+        out.text().contains("authenticity check failed"),
+        "{}",
+        out.text()
+    );
 }

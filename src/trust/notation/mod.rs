@@ -5,16 +5,17 @@
 //! Implemented: the OCI trust policy (version 1.0) with its validation,
 //! scope selection, levels and overrides; trust stores; discovery through
 //! the referrers API or the referrers tag scheme (both signature-manifest
-//! forms, subject checked, bounded); JWS envelopes with PS256/384/512 and
-//! ES256/384; the certificate profile; `targetArtifact`; authenticity and
-//! trusted identities; expiry. Refused with a clear reason (a failure
-//! wherever the policy enforces the step): COSE envelopes, ES512 (P-521),
+//! forms, subject checked, bounded); JWS and COSE envelopes with
+//! PS256/384/512 and ES256/384; the certificate profile; `targetArtifact`;
+//! authenticity and trusted identities; expiry. Refused with a clear reason
+//! (a failure wherever the policy enforces the step): ES512 (P-521),
 //! the signingAuthority scheme, RFC 3161 timestamps when the policy asks for
 //! them, and revocation when a certificate names an OCSP or CRL source
 //! ("cannot be determined" fails under enforcement, as the specification
 //! says). Plugin-requiring signatures are refused.
 
 pub mod chain;
+pub mod cose;
 pub mod dn;
 pub mod jws;
 pub mod policy;
@@ -39,7 +40,6 @@ use store::Store;
 
 pub const ARTIFACT_TYPE: &str = "application/vnd.cncf.notary.signature";
 const EMPTY_CONFIG: &str = "application/vnd.oci.empty.v1+json";
-const COSE: &str = "application/cose";
 /// Signatures looked at per image (notation's `--max-signatures` is 100).
 pub const MAX_SIGNATURES: usize = 32;
 const MAX_SIGNATURE_MANIFEST: usize = 64 * 1024;
@@ -130,11 +130,11 @@ pub fn evaluate(
 ) -> Result<Outcome, String> {
     // Integrity: always enforced (level skip never gets here).
     let v = match media_type {
-        jws::MEDIA_TYPE => jws::verify(bytes).map_err(|e| format!("integrity check failed: {e}"))?,
-        COSE => {
-            return Err(
-                "COSE envelopes (notation sign --signature-format cose) are not supported yet by img-authz; sign with the default JWS format".into(),
-            )
+        jws::MEDIA_TYPE => {
+            jws::verify(bytes).map_err(|e| format!("integrity check failed: {e}"))?
+        }
+        cose::MEDIA_TYPE => {
+            cose::verify(bytes).map_err(|e| format!("integrity check failed: {e}"))?
         }
         t => return Err(format!("envelope type {t:?} is not application/jose+json")),
     };

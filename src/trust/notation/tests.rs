@@ -10,6 +10,8 @@ use rcgen::{
 use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 
+use ciborium::value::Value;
+
 use super::*;
 
 struct Pki {
@@ -248,10 +250,110 @@ fn headers_are_checked_both_ways() {
     assert!(check(&cfg, env.to_string().as_bytes())
         .unwrap_err()
         .contains("malformed"));
-    // COSE is refused clearly.
+    // Junk as COSE is refused.
     let stmt = cfg.policy.select("r.io/app").unwrap();
-    let e = evaluate(&cfg, stmt, "application/cose", b"\xd2", &target(), now()).unwrap_err();
-    assert!(e.contains("COSE envelopes"), "{e}");
+    let e = evaluate(&cfg, stmt, cose::MEDIA_TYPE, b"\xd2", &target(), now()).unwrap_err();
+    assert!(e.contains("integrity check failed"), "{e}");
+}
+
+/// A COSE_Sign1_Tagged envelope over `t`, with extra protected entries.
+fn cose_envelope(p: &Pki, extra: Vec<(Value, Value)>, t: &Descriptor, tamper: bool) -> Vec<u8> {
+    let text = |s: &str| Value::Text(s.into());
+    let mut protected = vec![
+        (Value::Integer((-7).into()), Value::Integer((-7).into())),
+        (
+            Value::Integer(2.into()),
+            Value::Array(vec![text("io.cncf.notary.signingScheme")]),
+        ),
+        (Value::Integer(3.into()), text(jws::PAYLOAD_TYPE)),
+        (text("io.cncf.notary.signingScheme"), text("notary.x509")),
+        (
+            text("io.cncf.notary.signingTime"),
+            Value::Tag(1, Box::new(Value::Integer(1_765_000_000.into()))),
+        ),
+    ];
+    // Label 1 (alg) = ES256.
+    protected[0].0 = Value::Integer(1.into());
+    protected.extend(extra);
+    let mut pbytes = Vec::new();
+    ciborium::ser::into_writer(&Value::Map(protected), &mut pbytes).unwrap();
+    let payload = serde_json::json!({"targetArtifact": {
+        "mediaType": t.media_type, "digest": t.digest, "size": t.size}})
+    .to_string()
+    .into_bytes();
+    let mut tbs = Vec::new();
+    ciborium::ser::into_writer(
+        &Value::Array(vec![
+            text("Signature1"),
+            Value::Bytes(pbytes.clone()),
+            Value::Bytes(vec![]),
+            Value::Bytes(payload.clone()),
+        ]),
+        &mut tbs,
+    )
+    .unwrap();
+    let rng = SystemRandom::new();
+    let key = EcdsaKeyPair::from_pkcs8(
+        &ECDSA_P256_SHA256_FIXED_SIGNING,
+        &p.leaf_key.serialize_der(),
+        &rng,
+    )
+    .unwrap();
+    let sig = key.sign(&rng, &tbs).unwrap().as_ref().to_vec();
+    let mut payload = payload;
+    if tamper {
+        payload[0] = b' ';
+    }
+    let msg = Value::Tag(
+        18,
+        Box::new(Value::Array(vec![
+            Value::Bytes(pbytes),
+            Value::Map(vec![(
+                Value::Integer(33.into()),
+                Value::Array(vec![
+                    Value::Bytes(p.leaf_der.clone()),
+                    Value::Bytes(p.root_der.clone()),
+                ]),
+            )]),
+            Value::Bytes(payload),
+            Value::Bytes(sig),
+        ])),
+    );
+    let mut out = Vec::new();
+    ciborium::ser::into_writer(&msg, &mut out).unwrap();
+    out
+}
+
+#[test]
+fn cose_envelopes_verify_like_jws_ones() {
+    let p = pki("acme", |_| {});
+    let (_d, cfg) = config(&[&p.root_der], "strict", serde_json::json!({}));
+    let stmt = cfg.policy.select("r.io/app").unwrap();
+    let run = |env: &[u8], t: &Descriptor| evaluate(&cfg, stmt, cose::MEDIA_TYPE, env, t, now());
+    let o = run(&cose_envelope(&p, vec![], &target(), false), &target()).unwrap();
+    assert!(o.signer.contains("O=acme"), "{}", o.signer);
+    let e = run(&cose_envelope(&p, vec![], &target(), true), &target()).unwrap_err();
+    assert!(e.contains("does not verify"), "{e}");
+    let other = Descriptor {
+        size: 2,
+        ..target()
+    };
+    let e = run(&cose_envelope(&p, vec![], &other, false), &target()).unwrap_err();
+    assert!(e.contains("the signature is for"), "{e}");
+    // Expiry present but not critical; bytes after the message.
+    let expiry = (
+        Value::Text("io.cncf.notary.expiry".into()),
+        Value::Tag(1, Box::new(Value::Integer(4_000_000_000i64.into()))),
+    );
+    let e = run(
+        &cose_envelope(&p, vec![expiry], &target(), false),
+        &target(),
+    )
+    .unwrap_err();
+    assert!(e.contains("must be listed in crit"), "{e}");
+    let mut env = cose_envelope(&p, vec![], &target(), false);
+    env.push(0);
+    assert!(run(&env, &target()).unwrap_err().contains("trailing bytes"));
 }
 
 #[test]
