@@ -261,7 +261,7 @@ pub fn cosign_signature(data: &[u8]) {
     let _ = TrustedRoot::parse(data);
 }
 
-/// Notation material from a registry or a policy: the JWS envelope
+/// Notation material from a registry or a policy: the JWS
 /// and COSE envelopes (`jws::verify`, `cose::verify`: integrity only), RFC 4514 DNs (`Dn::parse`, alone and as
 /// `x509.subject:` identities of a trust policy) and `TrustPolicy::parse`.
 /// No panic; nothing parsed from junk verifies.
