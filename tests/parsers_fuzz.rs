@@ -58,6 +58,9 @@ const SEEDS: &[&str] = &[
     include_str!("fixtures/cosign/cases/bundle-keyless.json"),
     include_str!("fixtures/cosign/cases/simple-p256-tlog.json"),
     include_str!("fixtures/cosign/cases/simple-keyless.json"),
+    // Notation: a DN with escapes, and a JWS envelope's shape (unsigned).
+    r"C=US, S=WA, O=a\, b\2c, CN=\ x\ , 2.5.4.5=#0102",
+    r#"{"payload":"eyJ0YXJnZXRBcnRpZmFjdCI6e319","protected":"eyJhbGciOiJQUzI1NiIsImN0eSI6ImFwcGxpY2F0aW9uL3ZuZC5jbmNmLm5vdGFyeS5wYXlsb2FkLnYxK2pzb24iLCJjcml0IjpbImlvLmNuY2Yubm90YXJ5LnNpZ25pbmdTY2hlbWUiXSwiaW8uY25jZi5ub3Rhcnkuc2lnbmluZ1NjaGVtZSI6Im5vdGFyeS54NTA5In0","header":{"x5c":["MIIB"]},"signature":"AAAA"}"#,
 ];
 
 fn input() -> impl Strategy<Value = Vec<u8>> {

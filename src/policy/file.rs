@@ -17,7 +17,7 @@
 //! name = "team"
 //! repositories = ["registry.example.com/team/*"]
 //! users = ["*"]
-//! verifier = "notary"         # notary | cosign | digests | none, or a list: ["notary", "cosign"]
+//! verifier = "notary"         # notary | cosign | notation | digests | none, or a list: ["notary", "cosign"]
 //! require = "all"             # with a list: all (every verifier) | any (one is enough)
 //! mode = "enforce"
 //! allow = ["tag"]             # operations that may name images here
@@ -37,6 +37,9 @@
 //! # images, for repositories with nothing signed (Docker Official Images)
 //! digests = ["sha256:<64 hex>"]
 //! digests_file = "pins.txt"             # one digest a line, `#` comments
+//! [rules.notation]                     # Notation's own files, as `notation verify` reads them
+//! trust_policy = "/etc/notation/trustpolicy.json"
+//! trust_store = "/etc/notation/truststore"
 //! [rules.notary]
 //! server = "https://notary.example.com:4443"
 //! tls_ca = "/etc/img-authz/notary-ca.pem"
@@ -155,6 +158,16 @@ pub enum VerifierKind {
     Cosign,
     /// Exact digests pinned by the rule (`digests`, `digests_file`).
     Digests,
+    Notation,
+}
+
+/// Notation settings of a rule: notation's own trust policy and trust
+/// store, validated (with the stores the policy references) when the
+/// policy file is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NotationSpec {
+    pub trust_policy: PathBuf,
+    pub trust_store: PathBuf,
 }
 
 /// Cosign settings of a rule; files are checked to parse when the policy is.
@@ -200,6 +213,7 @@ pub struct RuleSpec {
     pub cosign: CosignSpec,
     /// Pinned digests (`digests` and `digests_file`), validated.
     pub digests: Vec<String>,
+    pub notation: NotationSpec,
     /// Line of the rule, for messages.
     pub line: usize,
 }
@@ -670,6 +684,7 @@ impl Parser<'_> {
                 "cosign",
                 "digests",
                 "digests_file",
+                "notation",
             ],
         );
         let line = self.locate(t.span()).0;
@@ -743,6 +758,26 @@ impl Parser<'_> {
             ),
             None => {}
         }
+        let mut notation = NotationSpec::default();
+        match r.get("notation") {
+            Some(item) => {
+                match Tbl::of(&item) {
+                    Some(n) => notation = self.notation(n),
+                    None => self.err(item_span(&item), "[rules.notation] must be a table"),
+                }
+                if !verifiers.contains(&VerifierKind::Notation) {
+                    self.err(
+                        item_span(&item),
+                        "[rules.notation] is given but the rule's verifiers do not include notation",
+                    );
+                }
+            }
+            None if verifiers.contains(&VerifierKind::Notation) => self.err(
+                t.span(),
+                "the notation verifier needs [rules.notation] with trust_policy and trust_store",
+            ),
+            None => {}
+        }
         Some(RuleSpec {
             name: self
                 .string(r, "name")
@@ -756,8 +791,42 @@ impl Parser<'_> {
             notary,
             cosign,
             digests,
+            notation,
             line,
         })
+    }
+
+    /// `[rules.notation]`: `trust_policy` (a file) and `trust_store` (the
+    /// `truststore` directory), loaded now so that errors are reported.
+    fn notation(&mut self, n: Tbl<'_>) -> NotationSpec {
+        self.known(n, "[rules.notation]", &["trust_policy", "trust_store"]);
+        let policy = self.file(n, "trust_policy");
+        let store = match n.get("trust_store") {
+            Some(item) => match item.as_str() {
+                Some(s) => Some((self.resolve(s), item_span(&item))),
+                None => {
+                    self.err(item_span(&item), "trust_store must be a directory path");
+                    None
+                }
+            },
+            None => {
+                self.err(n.span(), "[rules.notation] needs trust_store");
+                None
+            }
+        };
+        if n.get("trust_policy").is_none() {
+            self.err(n.span(), "[rules.notation] needs trust_policy");
+        }
+        let (Some(trust_policy), Some((trust_store, span))) = (policy, store) else {
+            return NotationSpec::default();
+        };
+        if let Err(e) = crate::trust::notation::NotationConfig::load(&trust_policy, &trust_store) {
+            self.err(span, e);
+        }
+        NotationSpec {
+            trust_policy,
+            trust_store,
+        }
     }
 
     /// `verifier = "notary" | "cosign" | "none"`, or a list of the first two.
@@ -777,6 +846,7 @@ impl Parser<'_> {
             "notary" => Some(VerifierKind::Notary),
             "cosign" => Some(VerifierKind::Cosign),
             "digests" => Some(VerifierKind::Digests),
+            "notation" => Some(VerifierKind::Notation),
             _ => None,
         };
         if item.as_str() == Some("none") {
@@ -794,14 +864,14 @@ impl Parser<'_> {
                         Some(_) => self.err(v.span(), "a verifier is listed twice"),
                         None => self.err(
                             v.span(),
-                            "a verifier list holds \"notary\", \"cosign\" and/or \"digests\"",
+                            "a verifier list holds \"notary\", \"cosign\", \"notation\" and/or \"digests\"",
                         ),
                     }
                 }
             }
             _ => self.err(
                 item_span(&item),
-                "verifier must be \"notary\", \"cosign\", \"digests\", \"none\" or a list like [\"notary\", \"cosign\"]",
+                "verifier must be \"notary\", \"cosign\", \"notation\", \"digests\", \"none\" or a list like [\"notary\", \"cosign\"]",
             ),
         }
         out
@@ -1488,6 +1558,63 @@ match_reference = true
         assert_eq!(b.cosign.trusted_root, Some(f.join("trusted_root.json")));
     }
 
+    /// `policy validate` reports a malformed Notation trust policy or store
+    /// with the specification's reason.
+    #[test]
+    fn notation_rules() {
+        let d = tempfile::tempdir().unwrap();
+        let store = d.path().join("truststore/x509/ca/acme");
+        std::fs::create_dir_all(&store).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        p.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign];
+        std::fs::write(store.join("ca.pem"), p.self_signed(&key).unwrap().pem()).unwrap();
+        let statement = |name: &str, scope: &str, id: &str| {
+            format!(
+                r#"{{"name":"{name}","registryScopes":["{scope}"],"signatureVerification":{{"level":"strict"}},"trustStores":["ca:acme"],"trustedIdentities":["x509.subject: {id}"]}}"#
+            )
+        };
+        let write = |body: String| {
+            std::fs::write(
+                d.path().join("tp.json"),
+                format!(r#"{{"version":"1.0","trustPolicies":[{body}]}}"#),
+            )
+            .unwrap()
+        };
+        let policy = "version = 1\n[[rules]]\nrepositories = [\"r.io/*\"]\nverifier = [\"notary\", \"notation\"]\nrequire = \"any\"\n[rules.notation]\ntrust_policy = \"tp.json\"\ntrust_store = \"truststore\"\n";
+        let path = d.path().join("policy.toml");
+        write(statement("a", "r.io/app", "C=US, ST=WA, O=acme"));
+        let f = parse(policy, &path).unwrap();
+        assert_eq!(
+            f.rules[0].verifiers,
+            vec![VerifierKind::Notary, VerifierKind::Notation]
+        );
+        assert_eq!(f.rules[0].notation.trust_store, d.path().join("truststore"));
+        let fails = |why: &str| {
+            let e = parse(policy, &path).unwrap_err().to_string();
+            assert!(e.contains(why), "{why}: {e}");
+        };
+        write(format!(
+            "{},{}",
+            statement("a", "*", "C=US, ST=WA, O=acme"),
+            statement("b", "*", "C=US, ST=WA, O=acme")
+        ));
+        fails("both use the global scope");
+        write(statement("a", "r.io/app", "C=US, O=acme"));
+        fails("must contain C, ST (or S) and O");
+        write(statement("a", "r.io/app", "C=US, ST=WA, O=acme"));
+        std::os::unix::fs::symlink(store.join("ca.pem"), store.join("link.pem")).unwrap();
+        fails("symbolic link");
+        let e = parse(
+            "version = 1\n[[rules]]\nrepositories = [\"r.io/*\"]\nverifier = \"notation\"\n",
+            &path,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("needs [rules.notation]"), "{e}");
+    }
+
     #[test]
     fn cosign_rule_errors() {
         let f = fixtures();
@@ -1529,7 +1656,10 @@ tlog = "required"
             ("11:", "threshold must be between 1 and"),
             ("12:", "tlog must be"),
             ("15:", "listed twice"),
-            ("15:", "holds \"notary\", \"cosign\" and/or \"digests\""),
+            (
+                "15:",
+                "holds \"notary\", \"cosign\", \"notation\" and/or \"digests\"",
+            ),
             ("16:", "require must be"),
             ("17:", "do not include cosign"),
             ("22:", "do not include cosign"),

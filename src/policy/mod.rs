@@ -317,6 +317,7 @@ impl Policy {
                         VerifierKind::Notary => trust.notary_verifier(&cfg, Some(&r.notary))?,
                         VerifierKind::Cosign => trust.cosign_verifier(&cfg, &r.cosign)?,
                         VerifierKind::Digests => trust.pinned_verifier(&r.digests),
+                        VerifierKind::Notation => trust.notation_verifier(&cfg, &r.notation)?,
                     });
                 }
                 let verifier = match vs.len() {

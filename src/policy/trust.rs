@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::file::{CosignSpec, Mode, NotarySpec, PinSpec};
+use super::file::{CosignSpec, Mode, NotarySpec, NotationSpec, PinSpec};
 use super::{Decision, DenyCause, ImageRef, Rule};
 use crate::config::{Config, ConfigError};
 use crate::credentials::Credentials;
@@ -257,6 +257,30 @@ impl Trust {
             digests.iter().cloned(),
             self.registry.clone(),
         ))
+    }
+
+    /// A Notation verifier for a policy rule's `[rules.notation]`.
+    pub fn notation_verifier(
+        &self,
+        cfg: &Config,
+        spec: &NotationSpec,
+    ) -> Result<Arc<dyn Verifier>, ConfigError> {
+        let loaded =
+            crate::trust::notation::NotationConfig::load(&spec.trust_policy, &spec.trust_store)
+                .map_err(|why| ConfigError::Invalid {
+                    name: "IMG_AUTHZ_POLICY",
+                    why,
+                })?;
+        let v: Arc<dyn Verifier> = Arc::new(crate::trust::notation::NotationVerifier::new(
+            loaded,
+            self.registry.clone(),
+            cfg.trust.cache_ttl,
+            4096,
+        ));
+        if let Ok(mut vs) = self.verifiers.lock() {
+            vs.push(v.clone());
+        }
+        Ok(v)
     }
 
     /// Figures of the verifiers' caches and of the pull-decision cache.
@@ -690,11 +714,7 @@ fn trust_deny(verifier: &dyn Verifier, e: &TrustError, image: &str) -> Decision 
             verifier.unsigned_hint(image),
             DenyCause::NotSigned,
         ),
-        TrustError::Invalid(m) => (
-            m.clone(),
-            verifier.invalid_hint(),
-            DenyCause::Invalid,
-        ),
+        TrustError::Invalid(m) => (m.clone(), verifier.invalid_hint(), DenyCause::Invalid),
         TrustError::Unavailable(m) => (
             format!("the signature could not be checked: {m}"),
             verifier.unavailable_hint(),

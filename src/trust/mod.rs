@@ -9,6 +9,7 @@ pub mod combined;
 pub mod cosign;
 pub mod notary;
 pub mod notary_verifier;
+pub mod notation;
 pub mod pinned;
 
 use async_trait::async_trait;

@@ -261,6 +261,32 @@ pub fn cosign_signature(data: &[u8]) {
     let _ = TrustedRoot::parse(data);
 }
 
+/// Notation material from a registry or a policy: the JWS
+/// and COSE envelopes (`jws::verify`, `cose::verify`: integrity only), RFC 4514 DNs (`Dn::parse`, alone and as
+/// `x509.subject:` identities of a trust policy) and `TrustPolicy::parse`.
+/// No panic; nothing parsed from junk verifies.
+pub fn notation(data: &[u8]) {
+    use img_authz::trust::notation::{cose, dn::Dn, jws, policy::TrustPolicy};
+    if let Ok(s) = std::str::from_utf8(data) {
+        if let Ok(d) = Dn::parse(s) {
+            assert!(d.is_subset_of(&d), "a DN is not a subset of itself");
+        }
+        let doc = serde_json::json!({"version": "1.0", "trustPolicies": [{
+            "name": "f", "registryScopes": ["r.io/a"],
+            "signatureVerification": {"level": "strict"},
+            "trustStores": ["ca:x"], "trustedIdentities": [format!("x509.subject: {s}")],
+        }]});
+        let _ = TrustPolicy::parse(doc.to_string().as_bytes());
+    }
+    if let Ok(v) = jws::verify(data) {
+        assert!(!v.chain.is_empty(), "an envelope verified without a chain");
+    }
+    if let Ok(v) = cose::verify(data) {
+        assert!(!v.chain.is_empty(), "an envelope verified without a chain");
+    }
+    let _ = TrustPolicy::parse(data);
+}
+
 /// A named check.
 pub type Check = (&'static str, fn(&[u8]));
 
@@ -276,4 +302,5 @@ pub const ALL: &[Check] = &[
     ("credentials", credentials),
     ("registry_response", registry_response),
     ("cosign_signature", cosign_signature),
+    ("notation", notation),
 ];

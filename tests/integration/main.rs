@@ -19,6 +19,7 @@ mod hardening;
 mod hub;
 mod identity;
 mod notary_auth;
+mod notation;
 mod ops;
 mod ownership;
 mod raw;
