@@ -398,6 +398,33 @@ fn unknown_ambiguous_and_unowned_containers() {
     assert!(d.reason.contains("exec instance"), "{}", d.reason);
 }
 
+/// Review of issue 19: dockerd looks a reference up by full ID, then name,
+/// then ID prefix. A container named like another's ID prefix ("ab11" for
+/// alice's ab111…) passes as its owner's own, and renamed away before
+/// dockerd acts, the same reference reaches alice's container. Such a
+/// hexadecimal name resolved by name is refused; a real ID prefix is not.
+/// Failed before (bob's kill of "ab11" was allowed).
+#[test]
+fn a_hexadecimal_name_that_could_be_an_id_prefix_is_refused() {
+    let w = World::new();
+    w.create("alice", "web", &id('1'));
+    w.create("bob", "ab11", &id('3'));
+    let d = w
+        .check("bob", "POST", "/v1.41/containers/ab11/kill", None)
+        .expect("denied");
+    assert!(d.reason.contains("could also be another"), "{}", d.reason);
+    assert!(d.hint.contains("full ID"), "{}", d.hint);
+    // By its own ID prefix, or a name that is not hexadecimal: allowed.
+    assert_eq!(
+        w.check("alice", "POST", "/v1.41/containers/ab111/stop", None),
+        None
+    );
+    assert_eq!(
+        w.check("alice", "POST", "/v1.41/containers/web/stop", None),
+        None
+    );
+}
+
 #[test]
 fn sharing_another_users_container_and_pruning_everyones() {
     let w = World::new();

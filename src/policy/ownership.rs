@@ -182,6 +182,21 @@ impl Policy {
     ) -> Result<ContainerInfo, Decision> {
         let hint = "name the container by its full name or full ID";
         match self.daemon.inspect_container(reference).await {
+            // dockerd looks a reference up as a full ID, then a name, then
+            // an ID prefix. A hexadecimal name that is not this container's
+            // ID prefix can be renamed away between this check and dockerd's
+            // own lookup, which would then find another container by prefix.
+            Ok(Some(i)) if !i.id.is_empty() && hex_name_not_prefix(reference, &i.id) => {
+                Err(Decision::deny(
+                    Rule::Ownership,
+                    format!(
+                        "{reference:?} names container {} by a name that could also be another \
+                         container's ID prefix, so the container dockerd acts on may not be the one checked",
+                        i.name.trim_start_matches('/')
+                    ),
+                    "name the container by its full ID, or give it a name that is not hexadecimal",
+                ))
+            }
             Ok(Some(i)) if !i.id.is_empty() => Ok(i),
             Ok(Some(_)) => Err(Decision::deny(
                 Rule::Ownership,
@@ -434,6 +449,17 @@ impl Policy {
             }
         }
     }
+}
+
+/// `reference` is all lower-case hexadecimal, shorter than a full ID, and
+/// not a prefix of `id`: dockerd found the container by that name.
+fn hex_name_not_prefix(reference: &str, id: &str) -> bool {
+    let r = reference.trim_start_matches('/');
+    !r.is_empty()
+        && r.len() < 64
+        && r.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && !id.starts_with(r)
 }
 
 #[cfg(test)]
