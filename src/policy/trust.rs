@@ -285,7 +285,6 @@ impl Trust {
 
     /// Figures of the verifiers' caches and of the pull-decision cache.
     pub fn cache_figures(&self) -> Vec<crate::metrics::CacheFigures> {
-        use std::sync::atomic::Ordering;
         // Totals per kind of verifier; notary is always listed.
         let mut kinds = vec![crate::metrics::CacheFigures {
             name: "notary",
@@ -303,12 +302,7 @@ impl Trust {
                 }
             }
         }
-        kinds.push(crate::metrics::CacheFigures {
-            name: "pull",
-            entries: self.pulls.len(),
-            hits: self.pulls.stats.hits.load(Ordering::Relaxed),
-            misses: self.pulls.stats.misses.load(Ordering::Relaxed),
-        });
+        kinds.push(self.pulls.figures("pull"));
         kinds
     }
 

@@ -176,6 +176,17 @@ where
         self.len() == 0
     }
 
+    /// Its figures for the metrics, under `name`.
+    pub fn figures(&self, name: &'static str) -> crate::metrics::CacheFigures {
+        use std::sync::atomic::Ordering;
+        crate::metrics::CacheFigures {
+            name,
+            entries: self.len(),
+            hits: self.stats.hits.load(Ordering::Relaxed),
+            misses: self.stats.misses.load(Ordering::Relaxed),
+        }
+    }
+
     /// Forget everything (after a policy reload).
     pub fn clear(&self) {
         if let Ok(mut s) = self.slots.lock() {

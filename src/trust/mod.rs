@@ -84,3 +84,23 @@ pub trait Verifier: Send + Sync {
         Vec::new()
     }
 }
+
+/// The digest the registry serves now for `repo:tag`, for verifiers that
+/// judge digests: a tag not in its registry is not signed, any other
+/// failure becomes `unavailable(e)`.
+pub(crate) async fn registry_digest(
+    registry: &crate::registry::RegistryClient,
+    repo: &Reference,
+    tag: &str,
+    unavailable: impl FnOnce(crate::registry::RegistryError) -> TrustError,
+) -> Result<String, TrustError> {
+    registry
+        .manifest_digest(&repo.domain, &repo.path, tag)
+        .await
+        .map_err(|e| match e {
+            crate::registry::RegistryError::NotFound { .. } => {
+                TrustError::NotSigned(format!("{}:{tag} is not in its registry", repo.name()))
+            }
+            e => unavailable(e),
+        })
+}

@@ -184,13 +184,7 @@ impl Verifier for NotaryVerifier {
     }
 
     fn cache_figures(&self) -> Vec<crate::metrics::CacheFigures> {
-        use std::sync::atomic::Ordering;
-        vec![crate::metrics::CacheFigures {
-            name: "notary",
-            entries: self.cache.len(),
-            hits: self.cache.stats.hits.load(Ordering::Relaxed),
-            misses: self.cache.stats.misses.load(Ordering::Relaxed),
-        }]
+        vec![self.cache.figures("notary")]
     }
 
     async fn signed_digest(&self, repo: &Reference, tag: &str) -> Result<Signed, TrustError> {

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 
 use super::{Signed, TrustError, Verifier};
-use crate::registry::{RegistryClient, RegistryError};
+use crate::registry::RegistryClient;
 use crate::request::reference::Reference;
 
 pub struct Pinned {
@@ -70,19 +70,13 @@ impl Verifier for Pinned {
     }
 
     async fn signed_digest(&self, repo: &Reference, tag: &str) -> Result<Signed, TrustError> {
-        let digest = self
-            .registry
-            .manifest_digest(&repo.domain, &repo.path, tag)
-            .await
-            .map_err(|e| match e {
-                RegistryError::NotFound { .. } => {
-                    TrustError::NotSigned(format!("{}:{tag} is not in its registry", repo.name()))
-                }
-                e => TrustError::Unavailable(format!(
-                    "cannot learn which digest the registry serves for {}:{tag}: {e}",
-                    repo.name()
-                )),
-            })?;
+        let digest = super::registry_digest(&self.registry, repo, tag, |e| {
+            TrustError::Unavailable(format!(
+                "cannot learn which digest the registry serves for {}:{tag}: {e}",
+                repo.name()
+            ))
+        })
+        .await?;
         self.pinned(repo, &digest)
     }
 

@@ -159,26 +159,11 @@ impl Verifier for CosignVerifier {
     }
 
     fn cache_figures(&self) -> Vec<crate::metrics::CacheFigures> {
-        use std::sync::atomic::Ordering;
-        vec![crate::metrics::CacheFigures {
-            name: "cosign",
-            entries: self.cache.len(),
-            hits: self.cache.stats.hits.load(Ordering::Relaxed),
-            misses: self.cache.stats.misses.load(Ordering::Relaxed),
-        }]
+        vec![self.cache.figures("cosign")]
     }
 
     async fn signed_digest(&self, repo: &Reference, tag: &str) -> Result<Signed, TrustError> {
-        let digest = self
-            .registry
-            .manifest_digest(&repo.domain, &repo.path, tag)
-            .await
-            .map_err(|e| match e {
-                RegistryError::NotFound { .. } => {
-                    TrustError::NotSigned(format!("{}:{tag} is not in its registry", repo.name()))
-                }
-                e => unavailable(e),
-            })?;
+        let digest = super::registry_digest(&self.registry, repo, tag, unavailable).await?;
         self.digest_signed(repo, &digest).await
     }
 
