@@ -725,59 +725,33 @@ impl Parser<'_> {
                 }
             },
         };
-        let mut notary = NotarySpec::default();
-        if let Some(item) = r.get("notary") {
-            match Tbl::of(&item) {
-                Some(n) => notary = self.notary(n),
-                None => self.err(item_span(&item), "[rules.notary] must be a table"),
-            }
-            if !verifiers.contains(&VerifierKind::Notary) {
-                self.err(
-                    item_span(&item),
-                    "[rules.notary] is given but the rule's verifiers do not include notary",
-                );
-            }
-        }
-        let mut cosign = CosignSpec::default();
-        match r.get("cosign") {
-            Some(item) => {
-                match Tbl::of(&item) {
-                    Some(c) => cosign = self.cosign(c),
-                    None => self.err(item_span(&item), "[rules.cosign] must be a table"),
-                }
-                if !verifiers.contains(&VerifierKind::Cosign) {
-                    self.err(
-                        item_span(&item),
-                        "[rules.cosign] is given but the rule's verifiers do not include cosign",
-                    );
-                }
-            }
-            None if verifiers.contains(&VerifierKind::Cosign) => self.err(
-                t.span(),
-                "the cosign verifier needs [rules.cosign] with keys or identities",
-            ),
-            None => {}
-        }
-        let mut notation = NotationSpec::default();
-        match r.get("notation") {
-            Some(item) => {
-                match Tbl::of(&item) {
-                    Some(n) => notation = self.notation(n),
-                    None => self.err(item_span(&item), "[rules.notation] must be a table"),
-                }
-                if !verifiers.contains(&VerifierKind::Notation) {
-                    self.err(
-                        item_span(&item),
-                        "[rules.notation] is given but the rule's verifiers do not include notation",
-                    );
-                }
-            }
-            None if verifiers.contains(&VerifierKind::Notation) => self.err(
-                t.span(),
-                "the notation verifier needs [rules.notation] with trust_policy and trust_store",
-            ),
-            None => {}
-        }
+        let notary = self.verifier_table(
+            r,
+            t,
+            "notary",
+            VerifierKind::Notary,
+            &verifiers,
+            None,
+            Self::notary,
+        );
+        let cosign = self.verifier_table(
+            r,
+            t,
+            "cosign",
+            VerifierKind::Cosign,
+            &verifiers,
+            Some("the cosign verifier needs [rules.cosign] with keys or identities"),
+            Self::cosign,
+        );
+        let notation = self.verifier_table(
+            r,
+            t,
+            "notation",
+            VerifierKind::Notation,
+            &verifiers,
+            Some("the notation verifier needs [rules.notation] with trust_policy and trust_store"),
+            Self::notation,
+        );
         Some(RuleSpec {
             name: self
                 .string(r, "name")
@@ -794,6 +768,45 @@ impl Parser<'_> {
             notation,
             line,
         })
+    }
+
+    /// A rule's `[rules.<key>]`, read by `parse`: it must be a table, its
+    /// verifier must be among the rule's, and where `needed` says so the
+    /// verifier needs it.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the rule, its verifiers and what to say are all per call"
+    )]
+    fn verifier_table<S: Default>(
+        &mut self,
+        r: Tbl<'_>,
+        t: &Table,
+        key: &str,
+        kind: VerifierKind,
+        verifiers: &[VerifierKind],
+        needed: Option<&str>,
+        parse: impl FnOnce(&mut Self, Tbl<'_>) -> S,
+    ) -> S {
+        let Some(item) = r.get(key) else {
+            if let Some(why) = needed.filter(|_| verifiers.contains(&kind)) {
+                self.err(t.span(), why);
+            }
+            return S::default();
+        };
+        let spec = match Tbl::of(&item) {
+            Some(x) => parse(self, x),
+            None => {
+                self.err(item_span(&item), format!("[rules.{key}] must be a table"));
+                S::default()
+            }
+        };
+        if !verifiers.contains(&kind) {
+            self.err(
+                item_span(&item),
+                format!("[rules.{key}] is given but the rule's verifiers do not include {key}"),
+            );
+        }
+        spec
     }
 
     /// `[rules.notation]`: `trust_policy` (a file) and `trust_store` (the
