@@ -39,7 +39,7 @@ pub const DOCKER_HUB_INSTEAD: &str = "do not rely on notary.docker.io: give thes
      policy-file rule instead (IMG_AUTHZ_POLICY): verifier = \"cosign\" with the publisher's keys \
      (Docker Hardened Images on dhi.io: examples/docker-hub.toml), digests = [\"sha256:…\"] pins \
      for unsigned images such as Docker Official Images, or a self-hosted Notary server \
-     (NOTARY, or server in [rules.notary]); see README \"Migrating from Docker Content Trust\"";
+     (NOTARY, or server in [rules.notary]); see docs/trust.md \"After Docker Content Trust\"";
 
 /// Whether a Notary URL (`https://host[:port][/path]`) is notary.docker.io.
 pub fn is_docker_hub_notary(url: &str) -> bool {
