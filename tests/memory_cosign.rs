@@ -27,8 +27,8 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
 
-/// The documented ceiling on the plugin's peak RSS (README, "Resource
-/// bounds"). The old discovery code went to several hundred MiB here.
+/// The documented ceiling on the plugin's peak RSS (docs/trust.md, "cosign":
+/// bounded). The old discovery code went to several hundred MiB here.
 const CEILING_KIB: u64 = 128 * 1024;
 /// The tighter ceiling for hostile signature material alone (the plugin
 /// idles near 20 MiB; signature discovery holds one 4 MiB index at a time).

@@ -34,8 +34,8 @@ use p256::pkcs8::DecodePrivateKey as _;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
-/// The documented ceiling of the plugin's peak resident memory (README,
-/// "Resource bounds").
+/// The documented ceiling of the plugin's peak resident memory (docs/trust.md,
+/// "Notary v1": bounded against a hostile server).
 const CEILING: u64 = 128 * 1024 * 1024;
 
 /// The default largest role file (`IMG_AUTHZ_NOTARY_MAX_ROLE_BYTES`).

@@ -324,7 +324,7 @@ fn every_checked_route_is_the_owners_or_an_admins() {
             assert_eq!(w.check("alice", &method, &uri, body), None, "{uri}");
         }
     }
-    // Inspect and listings are not checked (README: Multi-user daemons).
+    // Inspect and listings are not checked (docs/limits.md: Multi-user daemons).
     assert_eq!(
         w.check("bob", "GET", "/v1.41/containers/web/json", None),
         None
