@@ -33,8 +33,11 @@ use serde_json::{json, Value};
 #[derive(Default)]
 struct Seen {
     events: Vec<Value>,
-    /// Content-Encoding of each POST.
+    /// Content-Encoding and Authorization of each POST.
     encodings: Vec<String>,
+    auth: Vec<String>,
+    /// Answer this status to the next this many POSTs (then 200).
+    refuse: Option<(u16, usize)>,
 }
 
 /// A decision-log collector: answers every POST 200 after unpacking its
@@ -89,7 +92,7 @@ fn handle(s: TcpStream, seen: &Mutex<Seen>) {
     if r.read_line(&mut request_line).unwrap_or(0) == 0 {
         return;
     }
-    let (mut len, mut encoding) = (0usize, String::new());
+    let (mut len, mut encoding, mut auth) = (0usize, String::new(), String::new());
     loop {
         let mut h = String::new();
         r.read_line(&mut h).unwrap();
@@ -101,6 +104,7 @@ fn handle(s: TcpStream, seen: &Mutex<Seen>) {
         match k.to_ascii_lowercase().as_str() {
             "content-length" => len = v.trim().parse().unwrap(),
             "content-encoding" => encoding = v.trim().to_string(),
+            "authorization" => auth = v.trim().to_string(),
             _ => {}
         }
     }
@@ -112,13 +116,26 @@ fn handle(s: TcpStream, seen: &Mutex<Seen>) {
         .read_to_string(&mut text)
         .unwrap();
     let batch: Vec<Value> = serde_json::from_str(&text).unwrap();
-    {
+    let status = {
         let mut g = seen.lock().unwrap();
-        g.events.extend(batch);
         g.encodings.push(encoding);
-    }
+        g.auth.push(auth);
+        match &mut g.refuse {
+            Some((status, n)) if *n > 0 => {
+                *n -= 1;
+                *status
+            }
+            _ => {
+                g.events.extend(batch);
+                200
+            }
+        }
+    };
     let mut s = s;
-    let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    let _ = write!(
+        s,
+        "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
 }
 
 fn ids(events: &[Value]) -> BTreeSet<String> {
@@ -179,7 +196,10 @@ fn start_plugin(dir: &Path, env: &[(&str, String)]) -> Plugin {
         if let Some(st) = plugin.child.try_wait().unwrap() {
             panic!("the plugin exited: {st}");
         }
-        assert!(t.elapsed() < Duration::from_secs(30), "the plugin did not start");
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the plugin did not start"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     plugin
@@ -188,8 +208,9 @@ fn start_plugin(dir: &Path, env: &[(&str, String)]) -> Plugin {
 /// One AuthZReq, as dockerd sends it; returns Allow.
 fn pull(sock: &Path, image: &str) -> bool {
     let uri = format!("/v1.41/images/create?fromImage={image}&tag=v1");
-    let body = json!({"RequestMethod": "POST", "RequestUri": uri, "User": "alice", "RequestHeaders": {}})
-        .to_string();
+    let body =
+        json!({"RequestMethod": "POST", "RequestUri": uri, "User": "alice", "RequestHeaders": {}})
+            .to_string();
     let mut s = std::os::unix::net::UnixStream::connect(sock).unwrap();
     write!(
         s,
@@ -266,7 +287,14 @@ fn a_stopped_collector_loses_no_decision_within_the_buffer() {
     let seen = Arc::new(Mutex::new(Seen::default()));
     let collector = Collector::start(0, seen.clone());
     let port = collector.port;
-    let plugin = start_plugin(dir.path(), &ship_env(port));
+    let token = dir.path().join("token");
+    std::fs::write(&token, "s3cret\n").unwrap();
+    let mut env = ship_env(port);
+    env.push((
+        "IMG_AUTHZ_DECISION_LOG_TOKEN_FILE",
+        token.display().to_string(),
+    ));
+    let plugin = start_plugin(dir.path(), &env);
 
     for i in 0..5 {
         assert!(!pull(&plugin.sock, &format!("evil.example/app{i}")));
@@ -277,6 +305,7 @@ fn a_stopped_collector_loses_no_decision_within_the_buffer() {
     {
         let g = seen.lock().unwrap();
         assert!(g.encodings.iter().all(|e| e == "gzip"), "{:?}", g.encodings);
+        assert!(g.auth.iter().all(|a| a == "Bearer s3cret"), "{:?}", g.auth);
         let e = &g.events[0];
         assert_eq!(e["labels"]["env"], "test");
         assert_eq!(e["labels"]["dc"], "loop");
@@ -311,7 +340,7 @@ fn a_stopped_collector_loses_no_decision_within_the_buffer() {
     // The plugin itself is killed (no clean shutdown) with events still
     // buffered, then restarted; then the collector comes back.
     drop(plugin);
-    let plugin = start_plugin(dir.path(), &ship_env(port));
+    let plugin = start_plugin(dir.path(), &env);
     for i in 25..30 {
         assert!(!pull(&plugin.sock, &format!("evil.example/app{i}")));
     }
@@ -335,7 +364,10 @@ fn a_full_buffer_counts_every_decision_it_loses() {
     let msock = dir.path().join("metrics.sock");
     let mut env = ship_env(port);
     env.push(("IMG_AUTHZ_DECISION_LOG_BUFFER_BYTES", "2048".into()));
-    env.push(("IMG_AUTHZ_METRICS_ADDR", format!("unix:{}", msock.display())));
+    env.push((
+        "IMG_AUTHZ_METRICS_ADDR",
+        format!("unix:{}", msock.display()),
+    ));
     let plugin = start_plugin(dir.path(), &env);
     const N: u64 = 30;
     for i in 0..N {
@@ -408,4 +440,31 @@ fn the_file_follows_rename_and_sighup() {
 
 fn pull_alive(p: &Plugin) -> bool {
     std::os::unix::net::UnixStream::connect(&p.sock).is_ok()
+}
+
+#[test]
+fn a_refused_batch_is_counted_and_the_rest_still_arrive() {
+    let dir = tempfile::tempdir().unwrap();
+    let seen = Arc::new(Mutex::new(Seen {
+        refuse: Some((413, 1)),
+        ..Seen::default()
+    }));
+    let collector = Collector::start(0, seen.clone());
+    let plugin = start_plugin(dir.path(), &ship_env(collector.port));
+    assert!(!pull(&plugin.sock, "evil.example/refused"));
+    wait_for("the batch refused", || {
+        shipping(&plugin.sock)["dropped_rejected"] == 1
+    });
+    assert!(!pull(&plugin.sock, "evil.example/taken"));
+    wait_for("the next batch taken", || {
+        seen.lock().unwrap().events.len() == 1
+    });
+    let st = shipping(&plugin.sock);
+    assert_eq!(st["dropped"], 1, "{st}");
+    assert_eq!(st["shipped"], 1, "{st}");
+    assert_eq!(
+        seen.lock().unwrap().events[0]["input"]["image"],
+        "evil.example/taken:v1"
+    );
+    collector.stop();
 }

@@ -43,6 +43,8 @@ pub struct Settings {
     pub ca_pem: Option<String>,
     /// Events waiting between the request path and the spooler.
     pub queue: usize,
+    /// Sent as `Authorization: Bearer …` (`IMG_AUTHZ_DECISION_LOG_TOKEN_FILE`).
+    pub token: Option<String>,
 }
 
 pub const DEFAULT_BUFFER_BYTES: u64 = 64 * 1024 * 1024;
@@ -130,6 +132,21 @@ impl Settings {
             ),
             None => None,
         };
+        let token = match get("IMG_AUTHZ_DECISION_LOG_TOKEN_FILE").filter(|p| !p.trim().is_empty())
+        {
+            Some(p) => {
+                let t = std::fs::read_to_string(p.trim())
+                    .map_err(|e| format!("IMG_AUTHZ_DECISION_LOG_TOKEN_FILE={p}: {e}"))?;
+                let t = t.trim().to_string();
+                if t.is_empty() || t.contains(['\r', '\n']) {
+                    return Err(format!(
+                        "IMG_AUTHZ_DECISION_LOG_TOKEN_FILE={p}: expected one line holding a token"
+                    ));
+                }
+                Some(t)
+            }
+            None => None,
+        };
         let buffer_dir =
             match get("IMG_AUTHZ_DECISION_LOG_BUFFER_DIR").filter(|p| !p.trim().is_empty()) {
                 Some(p) => PathBuf::from(p.trim()),
@@ -167,6 +184,7 @@ impl Settings {
             timeout: Duration::from_secs(10),
             ca_pem,
             queue: QUEUE,
+            token,
         }))
     }
 }
@@ -188,6 +206,9 @@ pub enum DropReason {
     /// The buffer was full: its oldest events were deleted, or the event
     /// could not be written.
     BufferFull,
+    /// The collector refused the batch as such (400, 413, 415, 422):
+    /// sending it again cannot succeed.
+    Rejected,
 }
 
 impl DropReason {
@@ -195,6 +216,7 @@ impl DropReason {
         match self {
             DropReason::QueueFull => "queue_full",
             DropReason::BufferFull => "buffer_full",
+            DropReason::Rejected => "rejected",
         }
     }
 }
@@ -206,6 +228,7 @@ pub struct Stats {
     shipped: AtomicU64,
     dropped_queue: AtomicU64,
     dropped_buffer: AtomicU64,
+    dropped_rejected: AtomicU64,
     failures: AtomicU64,
     buffered_bytes: AtomicU64,
     buffered_events: AtomicU64,
@@ -218,6 +241,7 @@ pub static STATS: Stats = Stats {
     shipped: AtomicU64::new(0),
     dropped_queue: AtomicU64::new(0),
     dropped_buffer: AtomicU64::new(0),
+    dropped_rejected: AtomicU64::new(0),
     failures: AtomicU64::new(0),
     buffered_bytes: AtomicU64::new(0),
     buffered_events: AtomicU64::new(0),
@@ -233,12 +257,15 @@ impl Stats {
         match why {
             DropReason::QueueFull => &self.dropped_queue,
             DropReason::BufferFull => &self.dropped_buffer,
+            DropReason::Rejected => &self.dropped_rejected,
         }
         .fetch_add(n, Ordering::Relaxed);
     }
 
     pub fn dropped_total(&self) -> u64 {
-        self.dropped_queue.load(Ordering::Relaxed) + self.dropped_buffer.load(Ordering::Relaxed)
+        self.dropped_queue.load(Ordering::Relaxed)
+            + self.dropped_buffer.load(Ordering::Relaxed)
+            + self.dropped_rejected.load(Ordering::Relaxed)
     }
 
     fn buffered(&self, b: &Buffer) {
@@ -272,6 +299,7 @@ impl Stats {
         for (why, n) in [
             (DropReason::QueueFull, &self.dropped_queue),
             (DropReason::BufferFull, &self.dropped_buffer),
+            (DropReason::Rejected, &self.dropped_rejected),
         ] {
             let _ = writeln!(
                 out,
@@ -319,6 +347,7 @@ impl Stats {
             "dropped": self.dropped_total(),
             "dropped_queue_full": r(&self.dropped_queue),
             "dropped_buffer_full": r(&self.dropped_buffer),
+            "dropped_rejected": r(&self.dropped_rejected),
             "post_failures": r(&self.failures),
             "buffered_bytes": r(&self.buffered_bytes),
             "buffered_events": r(&self.buffered_events),
@@ -466,6 +495,25 @@ pub fn gzip_array(lines: &[u8]) -> std::io::Result<Vec<u8>> {
     gz.finish()
 }
 
+/// What an answer of the collector means for the batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Delivered,
+    /// Kept and sent again later (server errors, 408, 429, and 401/403:
+    /// an operator fixes the token and nothing is lost).
+    Retry,
+    /// Dropped and counted: the collector will never take this body.
+    Rejected,
+}
+
+pub fn verdict(status: u16) -> Verdict {
+    match status {
+        200..=299 => Verdict::Delivered,
+        400 | 413 | 415 | 422 => Verdict::Rejected,
+        _ => Verdict::Retry,
+    }
+}
+
 /// Exponential backoff with "equal jitter": the n-th wait is uniform in
 /// [d/2, d] where d = min·2ⁿ capped at max, so retries of many hosts spread
 /// out while each still backs off.
@@ -595,21 +643,37 @@ async fn send(
             continue;
         };
         let result = match gzip_array(&batch.lines) {
-            Ok(body) => client
-                .post(s.url.clone())
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .header(reqwest::header::CONTENT_ENCODING, "gzip")
-                .body(body)
-                .send()
-                .await
-                .map_err(|e| crate::http::error_chain(&e))
-                .and_then(|r| {
-                    if r.status().is_success() {
-                        Ok(())
-                    } else {
-                        Err(format!("{} answered {}", s.url, r.status()))
-                    }
-                }),
+            Ok(body) => {
+                let mut req = client
+                    .post(s.url.clone())
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .header(reqwest::header::CONTENT_ENCODING, "gzip")
+                    .body(body);
+                if let Some(t) = &s.token {
+                    req = req.bearer_auth(t);
+                }
+                match req.send().await {
+                    Ok(r) => match verdict(r.status().as_u16()) {
+                        Verdict::Delivered => Ok(()),
+                        Verdict::Rejected => {
+                            tracing::error!(status = %r.status(), events = batch.events, "the collector refused a decision-log batch; dropped");
+                            let mut b = lock(&buffer);
+                            b.delivered(batch.seq);
+                            STATS.buffered(&b);
+                            drop(b);
+                            STATS.dropped(DropReason::Rejected, batch.events);
+                            STATS.set_error(Some(format!(
+                                "{} answered {}; batch dropped",
+                                s.url,
+                                r.status()
+                            )));
+                            continue;
+                        }
+                        Verdict::Retry => Err(format!("{} answered {}", s.url, r.status())),
+                    },
+                    Err(e) => Err(crate::http::error_chain(&e)),
+                }
+            }
             Err(e) => Err(format!("cannot compress a batch: {e}")),
         };
         match result {
@@ -662,6 +726,18 @@ mod tests {
             "the cut line is left out"
         );
         assert_eq!(gunzip(&gzip_array(b"").unwrap()), "[]");
+    }
+
+    #[test]
+    fn only_a_refused_body_is_dropped() {
+        assert_eq!(verdict(200), Verdict::Delivered);
+        assert_eq!(verdict(204), Verdict::Delivered);
+        for s in [500, 502, 503, 408, 429, 401, 403, 404, 301] {
+            assert_eq!(verdict(s), Verdict::Retry, "{s}");
+        }
+        for s in [400, 413, 415, 422] {
+            assert_eq!(verdict(s), Verdict::Rejected, "{s}");
+        }
     }
 
     #[test]
