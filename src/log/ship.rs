@@ -549,7 +549,7 @@ impl Backoff {
         half + Duration::from_nanos(if span == 0 { 0 } else { random % (span + 1) })
     }
 
-    pub fn next(&mut self) -> Duration {
+    pub fn next_wait(&mut self) -> Duration {
         let mut b = [0u8; 8];
         let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b);
         self.next_with(u64::from_le_bytes(b))
@@ -693,7 +693,7 @@ async fn send(
             Err(e) => {
                 lock(&buffer).failed(batch.seq);
                 STATS.failures.fetch_add(1, Ordering::Relaxed);
-                let wait = backoff.next();
+                let wait = backoff.next_wait();
                 tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "decision-log batch not delivered; kept in the buffer");
                 STATS.set_error(Some(e));
                 tokio::time::sleep(wait).await;
@@ -749,7 +749,7 @@ mod tests {
         let third = b.next_with(12_345_678);
         assert!(third >= ms(200) && third <= ms(400), "{third:?}");
         for _ in 0..30 {
-            let d = b.next();
+            let d = b.next_wait();
             assert!(d >= ms(500) && d <= ms(1000), "capped: {d:?}");
         }
         b.reset();
