@@ -47,7 +47,8 @@ pub fn set_bundle_revision(revision: Option<String>) {
 }
 
 /// This process's identity: 16 random bytes, UUID-shaped. Decision ids are
-/// its first half and a counter, unique without a syscall per decision.
+/// these bytes with a counter mixed into the second half: unique without a
+/// syscall per decision.
 fn instance_bytes() -> &'static [u8; 16] {
     static ID: OnceLock<[u8; 16]> = OnceLock::new();
     ID.get_or_init(|| {
@@ -83,11 +84,14 @@ pub fn instance_id() -> &'static str {
 
 /// A new decision id: unique across processes and restarts.
 fn next_decision_id() -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
+    // From 1: id 0 would be the instance id.
+    static N: AtomicU64 = AtomicU64::new(1);
     let mut b = *instance_bytes();
     let n = N.fetch_add(1, Ordering::Relaxed).to_be_bytes();
-    if let Some(tail) = b.get_mut(8..16) {
-        tail.copy_from_slice(&n);
+    // XOR with the random half: a bijection, so still unique per process,
+    // and ids do not look alike across hosts.
+    for (x, c) in b.iter_mut().skip(8).zip(n) {
+        *x ^= c;
     }
     uuid_shape(&b)
 }

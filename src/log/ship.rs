@@ -729,6 +729,55 @@ mod tests {
     }
 
     #[test]
+    fn event_shape_and_the_bundle_revision_hook() {
+        use crate::policy::{Decision, Rule};
+        let req = crate::protocol::AuthzRequest {
+            user: "bob".into(),
+            request_method: "POST".into(),
+            request_uri: "/v1.41/images/load".into(),
+            ..Default::default()
+        };
+        let d = Decision::deny(Rule::Load, "no loads", "use a registry");
+        let labels = BTreeMap::from([("env".to_string(), "prod".to_string())]);
+        let e = Entry::new(
+            &req,
+            Some(&crate::request::Action::Load),
+            &d,
+            Duration::from_micros(3),
+        );
+        let v = serde_json::to_value(Event::new(&e, &labels)).unwrap();
+        assert_eq!(v["decision_id"], e.decision_id.as_str());
+        assert_eq!(v["labels"]["env"], "prod");
+        assert_eq!(v["input"]["user"], "bob");
+        assert_eq!(v["input"]["action"], "load");
+        assert_eq!(v["result"]["allow"], false);
+        assert_eq!(v["result"]["rule"], "load");
+        assert_eq!(v["result"]["reason"], "no loads");
+        assert_eq!(v["metrics"]["timer_decision_ns"], 3000);
+        super::super::set_bundle_revision(Some("42".into()));
+        let e = Entry::new(
+            &req,
+            Some(&crate::request::Action::Load),
+            &d,
+            Duration::ZERO,
+        );
+        super::super::set_bundle_revision(None);
+        let v = serde_json::to_value(Event::new(&e, &labels)).unwrap();
+        assert_eq!(v["bundles"]["img-authz"]["revision"], "42");
+        assert_eq!(serde_json::to_value(&e).unwrap()["bundle_revision"], "42");
+        let e = Entry::new(
+            &req,
+            Some(&crate::request::Action::Load),
+            &d,
+            Duration::ZERO,
+        );
+        assert!(serde_json::to_value(Event::new(&e, &labels))
+            .unwrap()
+            .get("bundles")
+            .is_none());
+    }
+
+    #[test]
     fn only_a_refused_body_is_dropped() {
         assert_eq!(verdict(200), Verdict::Delivered);
         assert_eq!(verdict(204), Verdict::Delivered);
