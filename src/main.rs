@@ -420,6 +420,13 @@ fn serve(args: ServeArgs) -> ExitCode {
             env!("CARGO_PKG_VERSION")
         );
         let opts = ServerOptions { deadline: cfg.deadline };
+        let log = match log.start(&cfg.trust.state_dir) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("img-authz: decision log: {e}");
+                return ExitCode::from(2);
+            }
+        };
         let plugin = Arc::new(Plugin::new(policy, log));
         if let Some(addr) = Some(args.metrics_addr.trim()).filter(|a| !a.is_empty()) {
             if let Err(e) = service::spawn_metrics(addr, plugin.clone()).await {

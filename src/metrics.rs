@@ -215,6 +215,7 @@ impl Metrics {
                 &format!("upstream=\"{}\"", u.name()),
             );
         }
+        crate::log::ship::STATS.render(&mut out);
         out
     }
 }

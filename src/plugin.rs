@@ -136,6 +136,7 @@ impl Authorize for Plugin {
             })),
             "caches": self.cache_figures(),
             "decisions": decisions,
+            "decision_log_shipping": crate::log::ship::STATS.status(),
         })
     }
 

@@ -271,6 +271,12 @@ fn print_status(socket: &Path, s: &serde_json::Value) {
             );
         }
     }
+    if let Some(l) = s["decision_log_shipping"].as_object() {
+        println!(
+            "decision-log shipping: {} shipped, {} dropped, {} buffered ({} bytes), last error: {}",
+            l["shipped"], l["dropped"], l["buffered_events"], l["buffered_bytes"], l["last_error"]
+        );
+    }
     if let Some(ds) = s["decisions"].as_array() {
         println!("decisions:");
         for d in ds {

@@ -13,6 +13,7 @@ mod build;
 mod core;
 mod cosign;
 mod cosign_cli;
+mod decision_log;
 mod drivers;
 mod engine;
 mod hardening;

@@ -1,12 +1,23 @@
 //! The decision log: one JSON line per decision, on stderr (journald and
-//! dockerd keep it).
+//! dockerd keep it), optionally appended to a file that follows rotation
+//! ([`file`]), and optionally shipped in batches to a collector ([`ship`],
+//! through the on-disk [`buffer`]). docs/decision-log.md is the operator's
+//! page.
+//!
+//! Hook for policy bundles: [`set_bundle_revision`] names the revision in
+//! force; every later decision carries it.
 
-use std::fs::File;
+pub mod buffer;
+pub mod file;
+pub mod ship;
+
 use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwapOption;
 
 use serde::Serialize;
 
@@ -21,13 +32,79 @@ pub struct DecisionLog {
     /// 0 logs none, 1 all.
     reads_sample: u64,
     reads_seen: AtomicU64,
-    file: Option<Mutex<File>>,
+    file: Option<Arc<file::LogFile>>,
+    shipper: Option<ship::Shipper>,
+}
+
+/// The policy bundle revision in force, if any.
+static BUNDLE_REVISION: ArcSwapOption<String> = ArcSwapOption::const_empty();
+
+/// Name the policy bundle revision in force (`None`: no bundle). Decisions
+/// made afterwards carry it (`bundle_revision` in the file,
+/// `bundles.img-authz.revision` in shipped events).
+pub fn set_bundle_revision(revision: Option<String>) {
+    BUNDLE_REVISION.store(revision.map(Arc::new));
+}
+
+/// This process's identity: 16 random bytes, UUID-shaped. Decision ids are
+/// these bytes with a counter mixed into the second half: unique without a
+/// syscall per decision.
+fn instance_bytes() -> &'static [u8; 16] {
+    static ID: OnceLock<[u8; 16]> = OnceLock::new();
+    ID.get_or_init(|| {
+        let mut b = [0u8; 16];
+        if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).is_err() {
+            // No randomness: time still tells runs apart.
+            let t = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            b = t.to_le_bytes();
+        }
+        b
+    })
+}
+
+fn uuid_shape(b: &[u8; 16]) -> String {
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        h.get(0..8).unwrap_or_default(),
+        h.get(8..12).unwrap_or_default(),
+        h.get(12..16).unwrap_or_default(),
+        h.get(16..20).unwrap_or_default(),
+        h.get(20..32).unwrap_or_default()
+    )
+}
+
+/// The `id` label of shipped events.
+pub fn instance_id() -> &'static str {
+    static S: OnceLock<String> = OnceLock::new();
+    S.get_or_init(|| uuid_shape(instance_bytes()))
+}
+
+/// A new decision id: unique across processes and restarts.
+fn next_decision_id() -> String {
+    // From 1: id 0 would be the instance id.
+    static N: AtomicU64 = AtomicU64::new(1);
+    let mut b = *instance_bytes();
+    let n = N.fetch_add(1, Ordering::Relaxed).to_be_bytes();
+    // XOR with the random half: a bijection, so still unique per process,
+    // and ids do not look alike across hosts.
+    for (x, c) in b.iter_mut().skip(8).zip(n) {
+        *x ^= c;
+    }
+    uuid_shape(&b)
 }
 
 /// One line of the decision log.
 #[derive(Debug, Serialize)]
 pub struct Entry<'a> {
+    /// Unique per decision; the same in the file and in shipped events.
+    pub decision_id: String,
     pub time: String,
+    /// The policy bundle revision in force ([`set_bundle_revision`]).
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "arc_str")]
+    pub bundle_revision: Option<Arc<String>>,
     pub user: &'a str,
     pub method: &'a str,
     pub uri: &'a str,
@@ -49,6 +126,13 @@ pub struct Entry<'a> {
     pub policy_rule: Option<&'a str>,
     pub reason: &'a str,
     pub latency_us: u64,
+}
+
+fn arc_str<S: serde::Serializer>(v: &Option<Arc<String>>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(r) => s.serialize_str(r),
+        None => s.serialize_none(),
+    }
 }
 
 fn now_rfc3339() -> String {
@@ -74,7 +158,9 @@ impl<'a> Entry<'a> {
         latency: Duration,
     ) -> Entry<'a> {
         Entry {
+            decision_id: next_decision_id(),
             time: now_rfc3339(),
+            bundle_revision: BUNDLE_REVISION.load_full(),
             user: &req.user,
             method: &req.request_method,
             uri: &req.request_uri,
@@ -92,7 +178,9 @@ impl<'a> Entry<'a> {
 
     pub fn undecided(d: &'a Decision) -> Entry<'a> {
         Entry {
+            decision_id: next_decision_id(),
             time: now_rfc3339(),
+            bundle_revision: BUNDLE_REVISION.load_full(),
             user: "",
             method: "",
             uri: "",
@@ -114,19 +202,42 @@ impl DecisionLog {
     /// append every line there.
     pub fn new(reads_sample: u64, file: Option<&Path>) -> std::io::Result<DecisionLog> {
         let file = match file {
-            Some(p) => Some(Mutex::new(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(p)?,
-            )),
+            Some(p) => Some(Arc::new(file::LogFile::open(p, file::CHECK_EVERY)?)),
             None => None,
         };
         Ok(DecisionLog {
             reads_sample,
             reads_seen: AtomicU64::new(0),
             file,
+            shipper: None,
         })
+    }
+
+    /// Start the background parts (needs a Tokio runtime): reopening the
+    /// file on SIGHUP, and shipping when `IMG_AUTHZ_DECISION_LOG_URL` is
+    /// set (its buffer under `state_dir`). An error is a start-up error.
+    pub fn start(mut self, state_dir: &Path) -> Result<DecisionLog, String> {
+        if let Some(f) = &self.file {
+            let f = f.clone();
+            let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+                .map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    match f.reopen() {
+                        Ok(()) => {
+                            tracing::info!(file = %f.path().display(), "decision log reopened (SIGHUP)")
+                        }
+                        Err(e) => {
+                            tracing::warn!(file = %f.path().display(), error = %e, "decision log not reopened; writing to the old file")
+                        }
+                    }
+                }
+            });
+        }
+        if let Some(s) = ship::Settings::from_env(state_dir)? {
+            self.shipper = Some(ship::start(s)?);
+        }
+        Ok(self)
     }
 
     pub fn record(&self, e: &Entry<'_>) {
@@ -141,10 +252,11 @@ impl DecisionLog {
             // A failed write must not change the decision.
             let _ = std::io::stderr().lock().write_all(&line);
             if let Some(f) = &self.file {
-                if let Ok(mut f) = f.lock() {
-                    let _ = f.write_all(&line);
-                }
+                let _ = f.write_line(&line);
             }
+        }
+        if let Some(s) = &self.shipper {
+            s.offer(e);
         }
     }
 }
@@ -191,7 +303,9 @@ mod tests {
         assert_eq!(lines[2]["cause"], "policy");
         assert!(lines[0].get("cause").is_none(), "allows have no cause");
         assert_eq!(lines[2]["latency_us"], 7);
+        assert_ne!(lines[0]["decision_id"], lines[1]["decision_id"]);
         for k in [
+            "decision_id",
             "time",
             "user",
             "method",
