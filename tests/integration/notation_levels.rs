@@ -236,14 +236,15 @@ fn an_expired_signature_is_denied_unless_the_policy_only_logs_expiry() {
     );
     s.guarded(&["run", "--rm", &pinned, "true"])
         .denied("signature");
-    // permissive logs expiry; so does strict with override expiry=log.
-    for repo in ["notation/permissive", "notation/override"] {
+    // permissive and audit log expiry; so does strict with override expiry=log.
+    for repo in ["notation/permissive", "notation/audit", "notation/override"] {
         let (tag, _) = expired(repo);
         s.guarded(&["pull", &tag]).allowed();
     }
     let log = std::fs::read_to_string(&s.plugin_log).unwrap_or_default();
     assert!(
         log.contains("expiry (logged only, level permissive)")
+            && log.contains("expiry (logged only, level audit)")
             && log.contains("expiry (logged only, level strict)"),
         "the plugin log does not show the logged expiry"
     );
@@ -300,6 +301,18 @@ fn each_level_enforces_what_the_specification_says() {
     );
     // skip verifies nothing.
     let (tag, _) = image("notation/skip");
+    s.guarded(&["pull", &tag]).allowed();
+}
+
+/// Signatures by an untrusted key come first in the referrers tag's index;
+/// the trusted one after them is enough.
+#[test]
+fn one_valid_signature_among_others_suffices() {
+    let s = stack();
+    let (tag, pinned) = image("notation/app");
+    sign(&pinned, &["--key", "other"]);
+    sign(&pinned, &["--signature-format", "cose", "--key", "other"]);
+    sign(&pinned, &[]);
     s.guarded(&["pull", &tag]).allowed();
 }
 

@@ -622,3 +622,6 @@ impl Verifier for NotationVerifier {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+#[path = "vectors_tests.rs"]
+mod vectors;

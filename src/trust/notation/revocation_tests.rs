@@ -76,12 +76,22 @@ impl Ca {
 
     /// A CRL revoking `serials`, valid from `this` to `next` (unix seconds).
     fn crl(&self, serials: &[u64], this: i64, next: i64) -> Vec<u8> {
+        self.crl_idp(serials, this, next, None)
+    }
+
+    fn crl_idp(
+        &self,
+        serials: &[u64],
+        this: i64,
+        next: i64,
+        idp: Option<rcgen::CrlIssuingDistributionPoint>,
+    ) -> Vec<u8> {
         let t = |s: i64| time::OffsetDateTime::from_unix_timestamp(s).unwrap();
         CertificateRevocationListParams {
             this_update: t(this),
             next_update: t(next),
             crl_number: SerialNumber::from(1u64),
-            issuing_distribution_point: None,
+            issuing_distribution_point: idp,
             revoked_certs: serials
                 .iter()
                 .map(|s| RevokedCertParams {
@@ -187,6 +197,18 @@ fn crl_answers_are_verified_and_fresh() {
     assert!(crl_answer(&forged, &leaf, &root, at)
         .unwrap_err()
         .contains("does not verify"));
+    // A partitioned CRL (critical issuingDistributionPoint) is not
+    // supported: undetermined, never "good".
+    let idp = rcgen::CrlIssuingDistributionPoint {
+        distribution_point: CrlDistributionPoint {
+            uris: vec!["http://127.0.0.1:1/ca.crl".into()],
+        },
+        scope: Some(rcgen::CrlScope::UserCertsOnly),
+    };
+    let partitioned = ca.crl_idp(&[], at - 60, at + 600, Some(idp));
+    assert!(crl_answer(&partitioned, &leaf, &root, at)
+        .unwrap_err()
+        .contains("critical extension 2.5.29.28"));
     assert!(crl_answer(b"garbage", &leaf, &root, at)
         .unwrap_err()
         .contains("not a DER CRL"));
@@ -579,4 +601,61 @@ async fn the_levels_decide_what_a_revoked_signer_means() {
     // Not revoked: strict passes.
     srv.set("/ca.crl", ca.crl(&[], at - 60, at + 600));
     run("strict", serde_json::json!({})).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_revoked_intermediate_fails_the_chain() {
+    let root = ca();
+    let srv = server().await;
+    let at = now();
+    let ikey = KeyPair::generate().unwrap();
+    let mut ip = CertificateParams::new(Vec::<String>::new()).unwrap();
+    dn(&mut ip, "acme", "intermediate");
+    ip.serial_number = Some(SerialNumber::from(61u64));
+    ip.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ip.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    ip.crl_distribution_points = vec![CrlDistributionPoint {
+        uris: vec![format!("{}/root.crl", srv.base)],
+    }];
+    let icert = ip.signed_by(&ikey, &root.cert, &root.key).unwrap();
+    let inter = Ca {
+        cert: icert,
+        key: ikey,
+    };
+    let p = inter.leaf(62, None, None);
+    let chain = vec![
+        Cert::parse(&p.leaf_der).unwrap(),
+        Cert::parse(inter.cert.der()).unwrap(),
+        Cert::parse(root.cert.der()).unwrap(),
+    ];
+    srv.set("/root.crl", root.crl(&[61], at - 60, at + 600));
+    let e = Revocation::new()
+        .check(&chain, at)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("CN=intermediate") && e.contains("is revoked"),
+        "{e}"
+    );
+    srv.set("/root.crl", root.crl(&[], at - 60, at + 600));
+    Revocation::new().check(&chain, at).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_expired_cached_crl_is_fetched_again() {
+    let ca = ca();
+    let srv = server().await;
+    let at = now();
+    let r = Revocation::new();
+    let p = ca.leaf(71, None, Some(&format!("{}/ca.crl", srv.base)));
+    let (leaf, root) = parsed(&p);
+    let chain = [leaf, root];
+    srv.set("/ca.crl", ca.crl(&[], at - 60, at + 600));
+    r.check(&chain, at).await.unwrap();
+    // The CA revokes the leaf; the cached CRL is good until its nextUpdate.
+    srv.set("/ca.crl", ca.crl(&[71], at + 500, at + 1800));
+    r.check(&chain, at + 300).await.unwrap();
+    let e = r.check(&chain, at + 700).await.unwrap_err();
+    assert!(matches!(e, RevocationError::Revoked { .. }), "{e}");
 }
