@@ -201,12 +201,10 @@ fn trust_store_cases_missing_and_overlapped_stores() {
     let e = super::NotationConfig::load(&policy, &dir.path().join("truststore")).unwrap_err();
     assert!(e.contains("invalid_store"), "{e}");
     // overlapped_trust_store_trustpolicy: notation's e2e skips the case
-    // ("overlapped trust stores were not checked"); we refuse the duplicate
-    // or accept it, but must not crash: record which.
-    let r = TrustPolicy::parse(&doc(vec![st(
+    // ("overlapped trust stores were not checked"); we refuse the duplicate.
+    let e = TrustPolicy::parse(&doc(vec![st(
         serde_json::json!({"trustStores": ["ca:e2e", "ca:e2e"]}),
-    )]));
-    if let Err(e) = r {
-        assert!(e.contains("ca:e2e"), "{e}");
-    }
+    )]))
+    .unwrap_err();
+    assert!(e.contains("\"ca:e2e\" is listed twice"), "{e}");
 }
