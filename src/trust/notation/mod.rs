@@ -91,6 +91,8 @@ pub struct Outcome {
     pub logged: Vec<String>,
     /// The verified signing chain, leaf first (for the revocation step).
     pub chain: Vec<chain::Cert>,
+    /// Authenticity held (not merely logged).
+    pub authentic: bool,
 }
 
 fn now() -> i64 {
@@ -198,6 +200,7 @@ pub fn evaluate(
             )),
         }
     };
+    let authentic = authenticity.is_none();
     step(stmt, Check::Authenticity, authenticity, &mut logged)?;
     // Expiry of the signature.
     let expired = v.expiry.filter(|e| at >= *e).map(|e| {
@@ -236,6 +239,7 @@ pub fn evaluate(
         ),
         logged,
         chain: v.chain,
+        authentic,
     })
 }
 
@@ -256,7 +260,22 @@ pub async fn evaluate_online(
         target,
         at,
     )?;
-    if stmt.action(Check::Revocation) != Action::Skip {
+    if stmt.action(Check::Revocation) == Action::Skip {
+        return Ok(o);
+    }
+    if !o.authentic {
+        // Authenticity failed and was only logged (audit, or an override):
+        // the chain is anyone's, so its OCSP/CRL URLs are not fetched (no
+        // requests to addresses an untrusted signer chose). A chain naming
+        // a source has an undetermined status, which the action decides.
+        let failure = o.chain.iter().find(|c| c.names_revocation_source()).map(|c| {
+            format!(
+                "the revocation status of {} cannot be determined: the signing chain is not trusted, so its OCSP responder or CRL is not queried",
+                c.subject_text()
+            )
+        });
+        step(stmt, Check::Revocation, failure, &mut o.logged)?;
+    } else {
         let failure = revocation
             .check(&o.chain, at)
             .await

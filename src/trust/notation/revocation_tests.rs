@@ -659,3 +659,45 @@ async fn an_expired_cached_crl_is_fetched_again() {
     let e = r.check(&chain, at + 700).await.unwrap_err();
     assert!(matches!(e, RevocationError::Revoked { .. }), "{e}");
 }
+
+#[tokio::test]
+async fn an_untrusted_chain_s_responders_are_never_queried() {
+    let ca = ca();
+    let srv = server().await;
+    let at = now();
+    let p = ca.leaf(81, None, Some(&format!("{}/ca.crl", srv.base)));
+    srv.set("/ca.crl", ca.crl(&[], at - 60, at + 600));
+    let cand = Candidate {
+        origin: "signature x".into(),
+        media_type: jws::MEDIA_TYPE.into(),
+        bytes: envelope(&p, serde_json::json!({}), &target()).into(),
+    };
+    // A store holding another CA: authenticity fails, audit only logs it.
+    let other = self::ca();
+    let (_d, cfg) = cfg_with("audit", serde_json::json!({}), other.cert.der());
+    let stmt = cfg.policy.select("r.io/app").unwrap();
+    let r = Revocation::new();
+    let o = evaluate_online(&cfg, stmt, &r, &cand, &target(), at)
+        .await
+        .unwrap();
+    assert!(
+        o.logged
+            .iter()
+            .any(|l| l.starts_with("revocation") && l.contains("not queried")),
+        "{:?}",
+        o.logged
+    );
+    // Revocation enforced by override: undetermined, so denied.
+    let over = serde_json::json!({"signatureVerification": {"level": "audit", "override": {"revocation": "enforce"}}});
+    let (_d, cfg) = cfg_with("audit", over, other.cert.der());
+    let stmt = cfg.policy.select("r.io/app").unwrap();
+    let e = evaluate_online(&cfg, stmt, &r, &cand, &target(), at)
+        .await
+        .unwrap_err();
+    assert!(e.contains("not queried"), "{e}");
+    assert_eq!(
+        srv.hits.load(Ordering::SeqCst),
+        0,
+        "an untrusted chain's CRL was fetched"
+    );
+}
