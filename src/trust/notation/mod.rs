@@ -10,9 +10,8 @@
 //! authenticity and trusted identities; expiry. Refused with a clear reason
 //! (a failure wherever the policy enforces the step): ES512 (P-521),
 //! the signingAuthority scheme, RFC 3161 timestamps when the policy asks for
-//! them, and revocation when a certificate names an OCSP or CRL source
-//! ("cannot be determined" fails under enforcement, as the specification
-//! says). Plugin-requiring signatures are refused.
+//! them. Revocation (OCSP, then CRL) is checked by [`revocation`] after the
+//! other steps ([`evaluate_online`]). Plugin-requiring signatures are refused.
 
 pub mod chain;
 pub mod cose;
