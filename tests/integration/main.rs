@@ -21,6 +21,7 @@ mod hub;
 mod identity;
 mod notary_auth;
 mod notation;
+mod notation_levels;
 mod ops;
 mod ownership;
 mod raw;

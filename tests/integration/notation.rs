@@ -13,7 +13,7 @@ use crate::stack::{stack, unique};
 
 /// `notation sign` of `image` (`repo@digest`) with the stack's notation
 /// configuration and `opts`, against the plain-HTTP registry.
-fn sign(image: &str, opts: &[&str]) {
+pub(crate) fn sign(image: &str, opts: &[&str]) {
     let s = stack();
     let config = std::env::var("STACK_NOTATION")
         .unwrap_or_else(|_| s.dir.join("notation").display().to_string());
@@ -38,7 +38,7 @@ fn sign(image: &str, opts: &[&str]) {
 
 /// A fresh image pushed (unsigned) as `repo:TAG` in repository `repo`
 /// (trust-policy scopes are exact repositories, so tags vary).
-fn image(repo: &str) -> (String, String) {
+pub(crate) fn image(repo: &str) -> (String, String) {
     let s = stack();
     let tagged = format!("{}:{}", s.repo(repo), unique("v"));
     let pinned = s.image(&tagged);

@@ -430,6 +430,16 @@ impl Cert {
     pub fn valid_at(&self, t: i64) -> bool {
         self.not_before <= t && t <= self.not_after
     }
+
+    /// The parsed certificate (revocation reads its extensions and serial).
+    pub fn x509(&self) -> &x509_cert::Certificate {
+        &self.cert
+    }
+
+    /// The subjectPublicKey bits (responses to verify, OCSP key hash).
+    pub fn key_bytes(&self) -> &[u8] {
+        &self.key_bytes
+    }
 }
 
 /// Check a signing chain (leaf first, root last and included): profile,

@@ -10,15 +10,15 @@
 //! authenticity and trusted identities; expiry. Refused with a clear reason
 //! (a failure wherever the policy enforces the step): ES512 (P-521),
 //! the signingAuthority scheme, RFC 3161 timestamps when the policy asks for
-//! them, and revocation when a certificate names an OCSP or CRL source
-//! ("cannot be determined" fails under enforcement, as the specification
-//! says). Plugin-requiring signatures are refused.
+//! them. Revocation (OCSP, then CRL) is checked by [`revocation`] after the
+//! other steps ([`evaluate_online`]). Plugin-requiring signatures are refused.
 
 pub mod chain;
 pub mod cose;
 pub mod dn;
 pub mod jws;
 pub mod policy;
+pub mod revocation;
 pub mod store;
 
 use std::collections::BTreeMap;
@@ -84,10 +84,14 @@ pub struct Descriptor {
 }
 
 /// One signature's verdict: who signed, and what the policy only logs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Outcome {
     pub signer: String,
     pub logged: Vec<String>,
+    /// The verified signing chain, leaf first (for the revocation step).
+    pub chain: Vec<chain::Cert>,
+    /// Authenticity held (not merely logged).
+    pub authentic: bool,
 }
 
 fn now() -> i64 {
@@ -195,6 +199,7 @@ pub fn evaluate(
             )),
         }
     };
+    let authentic = authenticity.is_none();
     step(stmt, Check::Authenticity, authenticity, &mut logged)?;
     // Expiry of the signature.
     let expired = v.expiry.filter(|e| at >= *e).map(|e| {
@@ -223,15 +228,7 @@ pub fn evaluate(
         })
     };
     step(stmt, Check::AuthenticTimestamp, timestamp, &mut logged)?;
-    // Revocation: we query no OCSP responder or CRL yet, so a certificate
-    // naming one has an undetermined status, a failure by the specification.
-    let revocation = v.chain.iter().find(|c| c.names_revocation_source()).map(|c| {
-        format!(
-            "the revocation status of {} cannot be determined: it names an OCSP responder or CRL, which img-authz does not query yet (override revocation to \"skip\" or \"log\" to accept)",
-            c.subject_text()
-        )
-    });
-    step(stmt, Check::Revocation, revocation, &mut logged)?;
+    // Revocation needs the network: the caller runs it (`revocation`).
     Ok(Outcome {
         signer: format!(
             "notation, signed by {} (trust policy {:?}, level {})",
@@ -240,7 +237,52 @@ pub fn evaluate(
             stmt.level.name()
         ),
         logged,
+        chain: v.chain,
+        authentic,
     })
+}
+
+/// [`evaluate`], then the revocation step (root to leaf, OCSP then CRL).
+pub async fn evaluate_online(
+    cfg: &NotationConfig,
+    stmt: &PolicyStatement,
+    revocation: &revocation::Revocation,
+    candidate: &Candidate,
+    target: &Descriptor,
+    at: i64,
+) -> Result<Outcome, String> {
+    let mut o = evaluate(
+        cfg,
+        stmt,
+        &candidate.media_type,
+        &candidate.bytes,
+        target,
+        at,
+    )?;
+    if stmt.action(Check::Revocation) == Action::Skip {
+        return Ok(o);
+    }
+    if !o.authentic {
+        // Authenticity failed and was only logged (audit, or an override):
+        // the chain is anyone's, so its OCSP/CRL URLs are not fetched (no
+        // requests to addresses an untrusted signer chose). A chain naming
+        // a source has an undetermined status, which the action decides.
+        let failure = o.chain.iter().find(|c| c.names_revocation_source()).map(|c| {
+            format!(
+                "the revocation status of {} cannot be determined: the signing chain is not trusted, so its OCSP responder or CRL is not queried",
+                c.subject_text()
+            )
+        });
+        step(stmt, Check::Revocation, failure, &mut o.logged)?;
+    } else {
+        let failure = revocation
+            .check(&o.chain, at)
+            .await
+            .err()
+            .map(|e| e.to_string());
+        step(stmt, Check::Revocation, failure, &mut o.logged)?;
+    }
+    Ok(o)
 }
 
 // --- discovery ---
@@ -426,6 +468,7 @@ pub async fn find(
 pub struct NotationVerifier {
     cfg: Arc<NotationConfig>,
     registry: RegistryClient,
+    revocation: Arc<revocation::Revocation>,
     cache: TtlCache<String, Signed, TrustError>,
     ttl: Duration,
 }
@@ -470,6 +513,7 @@ async fn descriptor(
 pub async fn verify_digest(
     cfg: &NotationConfig,
     registry: &RegistryClient,
+    revocation: &revocation::Revocation,
     repo: &Reference,
     digest: &str,
 ) -> Result<Signed, TrustError> {
@@ -496,7 +540,7 @@ pub async fn verify_digest(
     let mut why = found.unreadable.clone();
     let at = now();
     for c in &found.candidates {
-        match evaluate(cfg, stmt, &c.media_type, &c.bytes, &target, at) {
+        match evaluate_online(cfg, stmt, revocation, c, &target, at).await {
             Ok(o) => {
                 for l in &o.logged {
                     tracing::warn!(image = %format!("{name}@{digest}"), signature = %c.origin, "notation: {l}");
@@ -534,6 +578,7 @@ impl NotationVerifier {
         NotationVerifier {
             cfg: Arc::new(cfg),
             registry,
+            revocation: Arc::new(revocation::Revocation::new()),
             cache: TtlCache::new(capacity),
             ttl,
         }
@@ -576,16 +621,17 @@ impl Verifier for NotationVerifier {
 
     async fn digest_signed(&self, repo: &Reference, digest: &str) -> Result<Signed, TrustError> {
         let key = format!("{}@{digest}", repo.name());
-        let (cfg, registry, repo, digest, ttl) = (
+        let (cfg, registry, revocation, repo, digest, ttl) = (
             self.cfg.clone(),
             self.registry.clone(),
+            self.revocation.clone(),
             repo.clone(),
             digest.to_string(),
             self.ttl,
         );
         self.cache
             .get_or_fetch(key, move || async move {
-                let s = verify_digest(&cfg, &registry, &repo, &digest).await?;
+                let s = verify_digest(&cfg, &registry, &revocation, &repo, &digest).await?;
                 Ok((s, Instant::now() + ttl))
             })
             .await
@@ -594,3 +640,6 @@ impl Verifier for NotationVerifier {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+#[path = "vectors_tests.rs"]
+mod vectors;

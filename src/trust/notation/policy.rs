@@ -323,10 +323,9 @@ fn statement(r: RawStatement) -> Result<PolicyStatement, String> {
     };
     let raw_stores = r.trust_stores.unwrap_or_default();
     let raw_ids = r.trusted_identities.unwrap_or_default();
+    // notation-go allows skip on the global scope of an OCI policy (only
+    // the blob policy's global statement may not skip).
     if level == Level::Skip {
-        if global {
-            return Err(p("the skip level is not allowed on the global scope".into()));
-        }
         if !raw_stores.is_empty() || !raw_ids.is_empty() {
             return Err(p(
                 "a skip policy must not name trust stores or trusted identities".into(),
@@ -577,18 +576,6 @@ mod tests {
             (
                 serde_json::json!([st("a", &["r.io/a"], "lenient")]),
                 "not strict, permissive",
-            ),
-            (
-                serde_json::json!([st("a", &["*"], "skip")])
-                    .as_array()
-                    .map(|a| {
-                        let mut a = a.clone();
-                        a[0]["trustStores"] = serde_json::json!(null);
-                        a[0]["trustedIdentities"] = serde_json::json!(null);
-                        serde_json::Value::Array(a)
-                    })
-                    .unwrap(),
-                "not allowed on the global scope",
             ),
             (
                 serde_json::json!([skip_with_stores]),

@@ -1,0 +1,589 @@
+//! Revocation of a Notation signing chain (Notary Project trust-store and
+//! trust-policy spec, "Certificate Revocation Evaluation"): every
+//! certificate, root to leaf, that names an OCSP responder (AIA id-ad-ocsp)
+//! or a CRL distribution point is checked; OCSP first, the CRL as fallback.
+//! A certificate naming neither is not revoked. "Revoked" and "cannot be
+//! determined" (no source answered with a valid, fresh, signed status) are
+//! both failures, which the policy's `revocation` action enforces or logs.
+//!
+//! Responses are verified: the OCSP response is signed by the issuer or by
+//! a responder certificate the issuer delegated (EKU OCSPSigning); the CRL
+//! by the issuer (direct CRLs only); both must be current (thisUpdate not
+//! in the future, nextUpdate not past). Network I/O is bounded (OCSP 2 s,
+//! CRL 5 s, the specification's defaults; sizes capped). Results are
+//! cached per certificate until the response's nextUpdate (at most an
+//! hour); undetermined results are not cached.
+//!
+//! Not supported (the status is then "cannot be determined"): delta and
+//! indirect CRLs, critical CRL extensions we do not know, LDAP URLs, P-521
+//! and RSA-PSS response signatures; a delegated responder certificate is
+//! not itself checked for revocation.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use x509_cert::der::asn1::{ObjectIdentifier, OctetString};
+use x509_cert::der::{Decode, Encode};
+use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
+use x509_cert::ext::pkix::{AuthorityInfoAccessSyntax, CrlDistributionPoints, ExtendedKeyUsage};
+use x509_cert::spki::AlgorithmIdentifierOwned;
+use x509_ocsp::{
+    BasicOcspResponse, CertId, CertStatus, OcspRequest, OcspResponse, OcspResponseStatus, Request,
+    TbsRequest, Version,
+};
+
+use super::chain::{Cert, KeyKind};
+
+/// The specification's default timeouts.
+pub const OCSP_TIMEOUT: Duration = Duration::from_secs(2);
+pub const CRL_TIMEOUT: Duration = Duration::from_secs(5);
+const MAX_OCSP_RESPONSE: usize = 64 * 1024;
+const MAX_CRL: usize = 8 * 1024 * 1024;
+/// Sources tried per certificate, and delegated responder certificates looked at.
+const MAX_SOURCES: usize = 4;
+/// Clock skew tolerated on thisUpdate.
+const SKEW: i64 = 300;
+/// A status is reused until nextUpdate, at most this long.
+const MAX_CACHE_SECS: i64 = 3600;
+/// A response without nextUpdate is reused this long.
+const NO_NEXT_UPDATE_SECS: i64 = 300;
+const CACHE_ENTRIES: usize = 4096;
+
+const AIA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.1.1");
+const CRL_DP: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.31");
+const AD_OCSP: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1");
+const OCSP_BASIC: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1.1");
+const EKU_OCSP_SIGNING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.9");
+const EXT_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37");
+const SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
+const SHA256_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
+const SHA384_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.12");
+const SHA512_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.13");
+const ECDSA_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
+const ECDSA_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
+/// CRL extensions we understand (CRL number, authority key identifier).
+const CRL_NUMBER: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.20");
+const AKI: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.35");
+/// CRL entry extensions we understand (reason code, invalidity date).
+const REASON: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.21");
+const INVALIDITY: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.24");
+
+/// Why a chain fails the revocation check.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RevocationError {
+    #[error(
+        "certificate {subject} (serial {serial}) is revoked (since {since}, according to {by})"
+    )]
+    Revoked {
+        subject: String,
+        serial: String,
+        since: String,
+        by: String,
+    },
+    #[error("the revocation status of certificate {subject} cannot be determined ({why}); make its OCSP responder or CRL reachable by the plugin, or set \"override\": {{\"revocation\": \"log\"}} (or \"skip\") in the trust policy to accept")]
+    Undetermined { subject: String, why: String },
+}
+
+/// A status a source vouched for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// Good until (unix seconds).
+    Good(i64),
+    /// Revoked at (RFC 3339 text).
+    Revoked(String),
+}
+
+/// What one source said, or why it said nothing usable.
+type Answer = Result<(Status, i64), String>;
+
+/// The revocation checker: an HTTP client and a status cache.
+pub struct Revocation {
+    client: Result<reqwest::Client, String>,
+    cache: Mutex<HashMap<[u8; 32], (Status, String, i64)>>,
+}
+
+impl std::fmt::Debug for Revocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Revocation")
+    }
+}
+
+impl Default for Revocation {
+    fn default() -> Self {
+        Revocation::new()
+    }
+}
+
+fn rfc3339(t: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| t.to_string())
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The http(s) URLs of the certificate's OCSP responders and CRLs.
+pub fn sources(cert: &Cert) -> (Vec<String>, Vec<String>) {
+    let (mut ocsp, mut crl) = (Vec::new(), Vec::new());
+    let http = |u: &str| u.starts_with("http://") || u.starts_with("https://");
+    for e in cert.x509().tbs_certificate.extensions.iter().flatten() {
+        if e.extn_id == AIA {
+            if let Ok(aia) = AuthorityInfoAccessSyntax::from_der(e.extn_value.as_bytes()) {
+                for ad in aia.0 {
+                    if let (AD_OCSP, GeneralName::UniformResourceIdentifier(u)) =
+                        (ad.access_method, &ad.access_location)
+                    {
+                        ocsp.push(u.to_string());
+                    }
+                }
+            } else {
+                // Unparsable: named, but unusable (undetermined below).
+                ocsp.push("(an unparsable authorityInfoAccess extension)".into());
+            }
+        } else if e.extn_id == CRL_DP {
+            if let Ok(dps) = CrlDistributionPoints::from_der(e.extn_value.as_bytes()) {
+                for dp in dps.0 {
+                    if let Some(DistributionPointName::FullName(names)) = dp.distribution_point {
+                        for n in names {
+                            if let GeneralName::UniformResourceIdentifier(u) = n {
+                                crl.push(u.to_string());
+                            }
+                        }
+                    }
+                }
+            } else {
+                crl.push("(an unparsable cRLDistributionPoints extension)".into());
+            }
+        }
+    }
+    let ocsp_named = !ocsp.is_empty();
+    let crl_named = !crl.is_empty();
+    ocsp.retain(|u| http(u));
+    crl.retain(|u| http(u));
+    // A source we cannot use still counts as named: keep a marker.
+    if ocsp_named && ocsp.is_empty() {
+        ocsp.push("(no http OCSP URL)".into());
+    }
+    if crl_named && crl.is_empty() {
+        crl.push("(no http CRL URL)".into());
+    }
+    ocsp.truncate(MAX_SOURCES);
+    crl.truncate(MAX_SOURCES);
+    (ocsp, crl)
+}
+
+/// Verify `sig` over `msg` by `signer` with X.509 algorithm `alg`.
+fn verify_by(signer: &Cert, alg: &ObjectIdentifier, msg: &[u8], sig: &[u8]) -> Result<(), String> {
+    use ring::signature as s;
+    let v: &dyn s::VerificationAlgorithm = match (*alg, signer.key) {
+        (SHA256_RSA, KeyKind::Rsa(_)) => &s::RSA_PKCS1_2048_8192_SHA256,
+        (SHA384_RSA, KeyKind::Rsa(_)) => &s::RSA_PKCS1_2048_8192_SHA384,
+        (SHA512_RSA, KeyKind::Rsa(_)) => &s::RSA_PKCS1_2048_8192_SHA512,
+        (ECDSA_SHA256, KeyKind::P256) => &s::ECDSA_P256_SHA256_ASN1,
+        (ECDSA_SHA384, KeyKind::P256) => &s::ECDSA_P256_SHA384_ASN1,
+        (ECDSA_SHA256, KeyKind::P384) => &s::ECDSA_P384_SHA256_ASN1,
+        (ECDSA_SHA384, KeyKind::P384) => &s::ECDSA_P384_SHA384_ASN1,
+        (a, k) => {
+            return Err(format!(
+                "signature algorithm {a} with a {k:?} key is not supported"
+            ))
+        }
+    };
+    s::UnparsedPublicKey::new(v, signer.key_bytes())
+        .verify(msg, sig)
+        .map_err(|_| {
+            format!(
+                "its signature does not verify with the key of {}",
+                signer.subject_text()
+            )
+        })
+}
+
+/// The OCSP CertID of `cert` (SHA-256 hashes of the issuer's name and key).
+fn cert_id(cert: &Cert, issuer: &Cert) -> Result<CertId, String> {
+    let name = cert
+        .x509()
+        .tbs_certificate
+        .issuer
+        .to_der()
+        .map_err(|e| e.to_string())?;
+    let sha = |b: &[u8]| ring::digest::digest(&ring::digest::SHA256, b);
+    let name_hash = OctetString::new(sha(&name).as_ref()).map_err(|e| e.to_string())?;
+    let key_hash = OctetString::new(sha(issuer.key_bytes()).as_ref()).map_err(|e| e.to_string())?;
+    Ok(CertId {
+        hash_algorithm: AlgorithmIdentifierOwned {
+            oid: SHA256,
+            parameters: None,
+        },
+        issuer_name_hash: name_hash,
+        issuer_key_hash: key_hash,
+        serial_number: cert.x509().tbs_certificate.serial_number.clone(),
+    })
+}
+
+/// A DER OCSP request for `cert` (no nonce: responses are cached anyway).
+pub fn ocsp_request(cert: &Cert, issuer: &Cert) -> Result<Vec<u8>, String> {
+    OcspRequest {
+        tbs_request: TbsRequest {
+            version: Version::V1,
+            requestor_name: None,
+            request_list: vec![Request {
+                req_cert: cert_id(cert, issuer)?,
+                single_request_extensions: None,
+            }],
+            request_extensions: None,
+        },
+        optional_signature: None,
+    }
+    .to_der()
+    .map_err(|e| e.to_string())
+}
+
+fn gtime(t: &x509_ocsp::OcspGeneralizedTime) -> i64 {
+    secs(t.0.to_unix_duration())
+}
+
+/// Evaluate an OCSP response body for `cert` at time `at`.
+pub fn ocsp_answer(body: &[u8], cert: &Cert, issuer: &Cert, at: i64) -> Answer {
+    let resp = OcspResponse::from_der(body).map_err(|e| format!("not an OCSP response: {e}"))?;
+    if resp.response_status != OcspResponseStatus::Successful {
+        return Err(format!("the responder answered {:?}", resp.response_status));
+    }
+    let rb = resp
+        .response_bytes
+        .ok_or("the responder answered no response bytes")?;
+    if rb.response_type != OCSP_BASIC {
+        return Err(format!(
+            "response type {} is not id-pkix-ocsp-basic",
+            rb.response_type
+        ));
+    }
+    let basic = BasicOcspResponse::from_der(rb.response.as_bytes())
+        .map_err(|e| format!("not a basic OCSP response: {e}"))?;
+    let tbs = basic
+        .tbs_response_data
+        .to_der()
+        .map_err(|e| e.to_string())?;
+    let sig = basic
+        .signature
+        .as_bytes()
+        .ok_or("the response signature is not whole bytes")?;
+    let alg = &basic.signature_algorithm.oid;
+    // Signed by the issuer itself, or by a responder the issuer delegated.
+    if let Err(direct) = verify_by(issuer, alg, &tbs, sig) {
+        let mut ok = false;
+        let mut why = vec![format!("by the issuer: {direct}")];
+        for c in basic.certs.iter().flatten().take(MAX_SOURCES) {
+            let attempt = (|| -> Result<(), String> {
+                let der = c.to_der().map_err(|e| e.to_string())?;
+                let r = Cert::parse(&der)?;
+                r.signed_by(issuer)
+                    .map_err(|e| format!("responder {}: {e}", r.subject_text()))?;
+                let eku = r
+                    .x509()
+                    .tbs_certificate
+                    .extensions
+                    .iter()
+                    .flatten()
+                    .find(|e| e.extn_id == EXT_KEY_USAGE)
+                    .and_then(|e| ExtendedKeyUsage::from_der(e.extn_value.as_bytes()).ok());
+                if !eku.is_some_and(|k| k.0.contains(&EKU_OCSP_SIGNING)) {
+                    return Err(format!(
+                        "responder {} is not delegated (no extendedKeyUsage OCSPSigning)",
+                        r.subject_text()
+                    ));
+                }
+                if !r.valid_at(at) {
+                    return Err(format!("responder {} is not valid now", r.subject_text()));
+                }
+                verify_by(&r, alg, &tbs, sig)
+            })();
+            match attempt {
+                Ok(()) => {
+                    ok = true;
+                    break;
+                }
+                Err(e) => why.push(e),
+            }
+        }
+        if !ok {
+            return Err(format!(
+                "the response is not signed by the issuer or a delegated responder ({})",
+                why.join("; ")
+            ));
+        }
+    }
+    let want = cert_id(cert, issuer)?;
+    let single = basic
+        .tbs_response_data
+        .responses
+        .iter()
+        .find(|r| {
+            r.cert_id.serial_number == want.serial_number
+                && r.cert_id.hash_algorithm.oid == SHA256
+                && r.cert_id.issuer_name_hash == want.issuer_name_hash
+                && r.cert_id.issuer_key_hash == want.issuer_key_hash
+        })
+        .ok_or("the response does not cover this certificate")?;
+    let this = gtime(&single.this_update);
+    if this > at + SKEW {
+        return Err(format!(
+            "the response is from the future (thisUpdate {})",
+            rfc3339(this)
+        ));
+    }
+    let until = match &single.next_update {
+        Some(n) => {
+            let n = gtime(n);
+            if n <= at {
+                return Err(format!("the response is stale (nextUpdate {})", rfc3339(n)));
+            }
+            n.min(at + MAX_CACHE_SECS)
+        }
+        None => at + NO_NEXT_UPDATE_SECS,
+    };
+    match &single.cert_status {
+        CertStatus::Good(_) => Ok((Status::Good(until), until)),
+        CertStatus::Revoked(info) => Ok((
+            Status::Revoked(rfc3339(gtime(&info.revocation_time))),
+            until,
+        )),
+        CertStatus::Unknown(_) => Err("the responder does not know this certificate".into()),
+    }
+}
+
+/// Evaluate a DER CRL for `cert` at time `at` (a direct CRL of its issuer).
+pub fn crl_answer(body: &[u8], cert: &Cert, issuer: &Cert, at: i64) -> Answer {
+    let crl = x509_cert::crl::CertificateList::from_der(body)
+        .map_err(|e| format!("not a DER CRL: {e}"))?;
+    let tbs = &crl.tbs_cert_list;
+    if tbs.issuer != cert.x509().tbs_certificate.issuer {
+        return Err(format!(
+            "the CRL is issued by {}, not by the certificate's issuer (indirect CRLs are not supported)",
+            tbs.issuer
+        ));
+    }
+    let raw = tbs.to_der().map_err(|e| e.to_string())?;
+    let sig = crl
+        .signature
+        .as_bytes()
+        .ok_or("the CRL signature is not whole bytes")?;
+    verify_by(issuer, &crl.signature_algorithm.oid, &raw, sig)
+        .map_err(|e| format!("the CRL: {e}"))?;
+    for e in tbs.crl_extensions.iter().flatten() {
+        if e.critical && e.extn_id != CRL_NUMBER && e.extn_id != AKI {
+            return Err(format!(
+                "the CRL has critical extension {} which img-authz does not support (delta or partitioned CRL)",
+                e.extn_id
+            ));
+        }
+    }
+    let this = secs(tbs.this_update.to_unix_duration());
+    if this > at + SKEW {
+        return Err(format!(
+            "the CRL is from the future (thisUpdate {})",
+            rfc3339(this)
+        ));
+    }
+    let until = match &tbs.next_update {
+        Some(n) => {
+            let n = secs(n.to_unix_duration());
+            if n <= at {
+                return Err(format!("the CRL is stale (nextUpdate {})", rfc3339(n)));
+            }
+            n.min(at + MAX_CACHE_SECS)
+        }
+        None => at + NO_NEXT_UPDATE_SECS,
+    };
+    let serial = &cert.x509().tbs_certificate.serial_number;
+    for r in tbs.revoked_certificates.iter().flatten() {
+        for e in r.crl_entry_extensions.iter().flatten() {
+            if e.critical && e.extn_id != REASON && e.extn_id != INVALIDITY {
+                return Err(format!(
+                    "a CRL entry has critical extension {} which img-authz does not support",
+                    e.extn_id
+                ));
+            }
+        }
+        if &r.serial_number == serial {
+            let when = rfc3339(secs(r.revocation_date.to_unix_duration()));
+            return Ok((Status::Revoked(when), until));
+        }
+    }
+    Ok((Status::Good(until), until))
+}
+
+impl Revocation {
+    pub fn new() -> Revocation {
+        let client = crate::tls::client_config(None).and_then(|tls| {
+            reqwest::Client::builder()
+                .use_preconfigured_tls(tls)
+                .connect_timeout(OCSP_TIMEOUT)
+                .redirect(reqwest::redirect::Policy::limited(3))
+                .user_agent(concat!("img-authz/", env!("CARGO_PKG_VERSION")))
+                .hickory_dns(true)
+                .build()
+                .map_err(|e| e.to_string())
+        });
+        Revocation {
+            client,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn fetch(
+        &self,
+        req: reqwest::RequestBuilder,
+        timeout: Duration,
+        limit: usize,
+    ) -> Result<Vec<u8>, String> {
+        let fut = async {
+            let mut resp = req.send().await.map_err(|e| crate::http::error_chain(&e))?;
+            if !resp.status().is_success() {
+                return Err(format!("HTTP {}", resp.status()));
+            }
+            let mut body = Vec::new();
+            while let Some(chunk) = resp
+                .chunk()
+                .await
+                .map_err(|e| crate::http::error_chain(&e))?
+            {
+                if body.len() + chunk.len() > limit {
+                    return Err(format!("the answer exceeds {limit} bytes"));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(body)
+        };
+        tokio::time::timeout(timeout, fut)
+            .await
+            .map_err(|_| format!("no answer within {} s", timeout.as_secs()))?
+    }
+
+    async fn ocsp(&self, url: &str, cert: &Cert, issuer: &Cert, at: i64) -> Answer {
+        let client = self
+            .client
+            .as_ref()
+            .map_err(|e| format!("HTTP client: {e}"))?;
+        let req = ocsp_request(cert, issuer)?;
+        let body = self
+            .fetch(
+                client
+                    .post(url)
+                    .header("Content-Type", "application/ocsp-request")
+                    .header("Accept", "application/ocsp-response")
+                    .body(req),
+                OCSP_TIMEOUT,
+                MAX_OCSP_RESPONSE,
+            )
+            .await?;
+        ocsp_answer(&body, cert, issuer, at)
+    }
+
+    async fn crl(&self, url: &str, cert: &Cert, issuer: &Cert, at: i64) -> Answer {
+        let client = self
+            .client
+            .as_ref()
+            .map_err(|e| format!("HTTP client: {e}"))?;
+        let body = self.fetch(client.get(url), CRL_TIMEOUT, MAX_CRL).await?;
+        crl_answer(&body, cert, issuer, at)
+    }
+
+    fn cached(&self, key: &[u8; 32], at: i64) -> Option<(Status, String)> {
+        let g = self.cache.lock().ok()?;
+        g.get(key)
+            .filter(|(_, _, until)| *until > at)
+            .map(|(s, src, _)| (s.clone(), src.clone()))
+    }
+
+    fn remember(&self, key: [u8; 32], status: Status, source: String, until: i64, at: i64) {
+        if let Ok(mut g) = self.cache.lock() {
+            if g.len() >= CACHE_ENTRIES {
+                g.retain(|_, (_, _, u)| *u > at);
+                if g.len() >= CACHE_ENTRIES {
+                    g.clear();
+                }
+            }
+            g.insert(key, (status, source, until));
+        }
+    }
+
+    /// The status of `cert` issued by `issuer`.
+    async fn check_one(&self, cert: &Cert, issuer: &Cert, at: i64) -> Result<(), RevocationError> {
+        let (ocsp, crl) = sources(cert);
+        if ocsp.is_empty() && crl.is_empty() {
+            return Ok(());
+        }
+        let mut key_input = cert.der.clone();
+        key_input.extend_from_slice(&issuer.der);
+        let mut key = [0u8; 32];
+        key.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, &key_input).as_ref());
+        let revoked = |since: String, source: String| RevocationError::Revoked {
+            subject: cert.subject_text(),
+            serial: hex(cert.x509().tbs_certificate.serial_number.as_bytes()),
+            since,
+            by: source,
+        };
+        match self.cached(&key, at) {
+            Some((Status::Good(_), _)) => return Ok(()),
+            Some((Status::Revoked(since), source)) => return Err(revoked(since, source)),
+            None => {}
+        }
+        let mut why = Vec::new();
+        let tries = ocsp
+            .iter()
+            .map(|u| (true, u))
+            .chain(crl.iter().map(|u| (false, u)));
+        for (is_ocsp, url) in tries {
+            let source = format!("{} {url}", if is_ocsp { "OCSP responder" } else { "CRL" });
+            if url.starts_with('(') {
+                why.push(format!("{source}: unusable"));
+                continue;
+            }
+            let answer = if is_ocsp {
+                self.ocsp(url, cert, issuer, at).await
+            } else {
+                self.crl(url, cert, issuer, at).await
+            };
+            match answer {
+                Ok((status, until)) => {
+                    self.remember(key, status.clone(), source.clone(), until, at);
+                    return match status {
+                        Status::Good(_) => Ok(()),
+                        Status::Revoked(since) => Err(revoked(since, source)),
+                    };
+                }
+                Err(e) => why.push(format!("{source}: {e}")),
+            }
+        }
+        Err(RevocationError::Undetermined {
+            subject: cert.subject_text(),
+            why: why.join("; "),
+        })
+    }
+
+    /// Check `chain` (leaf first, root last) root to leaf; the first
+    /// revoked or undetermined certificate fails it.
+    pub async fn check(&self, chain: &[Cert], at: i64) -> Result<(), RevocationError> {
+        for (i, c) in chain.iter().enumerate().rev() {
+            let issuer = chain.get(i + 1).unwrap_or(c);
+            self.check_one(c, issuer, at).await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[path = "revocation_tests.rs"]
+mod tests;
