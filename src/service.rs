@@ -135,7 +135,11 @@ pub async fn spawn_metrics(addr: &str, plugin: Arc<Plugin>) -> std::io::Result<(
                 async move {
                     let (status, body) =
                         if req.method() == Method::GET && req.uri().path() == "/metrics" {
-                            (StatusCode::OK, METRICS.render(&plugin.cache_figures()))
+                            (
+                                StatusCode::OK,
+                                METRICS.render(&plugin.cache_figures())
+                                    + &crate::bundle::serve::metrics_text(),
+                            )
                         } else {
                             (StatusCode::NOT_FOUND, "see /metrics\n".to_string())
                         };
