@@ -42,6 +42,11 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Signed policy bundles for fleets: publish one, or fetch and verify it.
+    Bundle {
+        #[command(subcommand)]
+        command: cli::bundle::BundleCommand,
+    },
     /// Print the version.
     Version,
 }
@@ -59,5 +64,6 @@ fn main() -> ExitCode {
         Command::Serve(args) => cli::serve::serve(*args),
         Command::Check(args) => cli::check::check(*args),
         Command::Policy { command } => cli::policy::run(command),
+        Command::Bundle { command } => cli::bundle::run(command),
     }
 }

@@ -55,9 +55,11 @@ impl Settings {
             "" => DEFAULT_INTERVAL,
             s => match s.parse::<u64>() {
                 Ok(n) if (1..=86_400).contains(&n) => Duration::from_secs(n),
-                _ => return Err(format!(
+                _ => {
+                    return Err(format!(
                     "IMG_AUTHZ_BUNDLE_INTERVAL: {s:?} is not a number of seconds from 1 to 86400"
-                )),
+                ))
+                }
             },
         };
         Ok(Some(Settings {

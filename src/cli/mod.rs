@@ -1,6 +1,7 @@
 //! The subcommands of `img-authz`, one file each, and what they share:
 //! the policy settings (flags or environment) and the runtime.
 
+pub mod bundle;
 pub mod check;
 pub mod policy;
 pub mod serve;

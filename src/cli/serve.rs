@@ -23,6 +23,8 @@ pub struct ServeArgs {
     socket: PathBuf,
     #[command(flatten)]
     policy: PolicyArgs,
+    #[command(flatten)]
+    bundle: super::bundle::ServeBundleArgs,
     /// Also append the decision log (JSON lines) to this file.
     #[arg(long, env = "IMG_AUTHZ_DECISION_LOG", default_value = "")]
     decision_log: String,
@@ -49,6 +51,23 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             eprintln!("img-authz: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let bundle = match img_authz::bundle::serve::Settings::parse(
+        &args.bundle.bundle,
+        &args.bundle.bundle_key,
+        &args.bundle.bundle_interval,
+    ) {
+        Ok(Some(_)) if file.is_some() => {
+            eprintln!(
+                "img-authz: IMG_AUTHZ_POLICY and IMG_AUTHZ_BUNDLE exclude each other: the bundle holds the policy file"
+            );
+            return ExitCode::from(2);
+        }
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("img-authz: invalid configuration: {e}");
             return ExitCode::from(2);
         }
     };
@@ -108,6 +127,19 @@ pub fn serve(args: ServeArgs) -> ExitCode {
             if let Err(e) = service::spawn_metrics(addr, plugin.clone()).await {
                 eprintln!("img-authz: cannot serve metrics on {addr}: {e}");
                 return ExitCode::FAILURE;
+            }
+        }
+        if let Some(settings) = bundle {
+            match img_authz::bundle::serve::Source::new(plugin.clone(), cfg.clone(), settings) {
+                Ok(source) => {
+                    let source = Arc::new(source);
+                    source.boot();
+                    source.spawn();
+                }
+                Err(e) => {
+                    eprintln!("img-authz: cannot read the bundle: {e}");
+                    return ExitCode::FAILURE;
+                }
             }
         }
         if let Some(path) = Some(args.policy.policy.trim()).filter(|p| !p.is_empty()) {

@@ -66,6 +66,30 @@ fn print_status(socket: &Path, s: &serde_json::Value) {
             println!("  {k}: {v}");
         }
     }
+    if let Some(b) = s["bundle"].as_object() {
+        println!("policy bundle: {}", b["reference"].as_str().unwrap_or("?"));
+        println!("  signer:   {}", b["signer"].as_str().unwrap_or("?"));
+        match b["digest"].as_str() {
+            Some(d) => println!(
+                "  in force: revision {} ({d}), from {}, for {} s (created {})",
+                b["revision"],
+                b["source"].as_str().unwrap_or("?"),
+                b["age_secs"],
+                b["created"].as_str().unwrap_or("?")
+            ),
+            None => println!("  in force: none: every request is denied"),
+        }
+        println!(
+            "  checked:  {} s ago; {} update(s), {} refusal(s)",
+            b["last_check_secs_ago"], b["updates"], b["refusals"]
+        );
+        if let Some(e) = b["last_error"].as_str() {
+            println!("  last error: {e}");
+        }
+    }
+    if let Some(why) = s["held"].as_str() {
+        println!("DENYING EVERYTHING: {why}");
+    }
     if let Some(caches) = s["caches"].as_array() {
         println!("caches:");
         for c in caches {

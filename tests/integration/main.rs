@@ -15,6 +15,7 @@ mod cosign;
 mod cosign_cli;
 mod drivers;
 mod engine;
+mod fleet;
 mod hardening;
 mod hub;
 mod identity;
