@@ -169,6 +169,10 @@ pub struct Source {
     store: Store,
     /// The digest of the bundle in force.
     current: Mutex<Option<String>>,
+    /// A digest refused for its content (malformed, tampered, rollback,
+    /// invalid policy): immutable, so not fetched again while the tag
+    /// stays on it. Unsigned ones are: the signature may follow the push.
+    refused: Mutex<Option<String>>,
 }
 
 fn hold_message(r: &BundleRef, why: &str) -> String {
@@ -197,6 +201,7 @@ impl Source {
             fetcher,
             store,
             current: Mutex::new(None),
+            refused: Mutex::new(None),
         })
     }
 
@@ -261,18 +266,37 @@ impl Source {
         }
     }
 
-    /// One poll: HEAD the tag; fetch, verify and install only a new digest.
-    pub async fn check(&self) -> Result<(), BundleError> {
+    /// One poll: HEAD the tag; fetch, verify and install only a new
+    /// digest. `Ok(false)`: the tag still names a refused bundle, whose
+    /// error stays the last one.
+    pub async fn check(&self) -> Result<bool, BundleError> {
         update(|s| s.last_check = Some(SystemTime::now()));
         let r = &self.settings.reference;
         let digest = self.fetcher.head(r).await?;
         let current = self.current.lock().ok().and_then(|c| c.clone());
         if current.as_deref() == Some(digest.as_str()) {
-            return Ok(());
+            return Ok(true);
         }
-        let f = self.fetcher.fetch(r, &digest).await?;
-        self.put_in_force(&f, "registry")?;
-        Ok(())
+        let refused = self.refused.lock().ok().and_then(|c| c.clone());
+        if refused.as_deref() == Some(digest.as_str()) {
+            return Ok(false);
+        }
+        let result = match self.fetcher.fetch(r, &digest).await {
+            Ok(f) => self.put_in_force(&f, "registry").map(|_| true),
+            Err(e) => Err(e),
+        };
+        if let Err(
+            BundleError::Malformed(_)
+            | BundleError::Tampered(_)
+            | BundleError::Rollback(_)
+            | BundleError::Policy(_),
+        ) = &result
+        {
+            if let Ok(mut g) = self.refused.lock() {
+                *g = Some(digest);
+            }
+        }
+        result
     }
 
     /// Poll forever (the first check at once).
@@ -280,7 +304,8 @@ impl Source {
         tokio::spawn(async move {
             loop {
                 match self.check().await {
-                    Ok(()) => update(|s| s.last_error = None),
+                    Ok(true) => update(|s| s.last_error = None),
+                    Ok(false) => {}
                     Err(e) => self.refused(&e),
                 }
                 tokio::time::sleep(jittered(self.settings.interval)).await;

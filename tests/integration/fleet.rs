@@ -124,7 +124,10 @@ impl Plugin {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         while !self.sock.exists() {
-            assert!(Instant::now() < deadline, "the plugin socket never appeared");
+            assert!(
+                Instant::now() < deadline,
+                "the plugin socket never appeared"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -249,8 +252,15 @@ fn layer_digest(pinned: &str) -> String {
     let (repo, digest) = pinned.split_once('@').unwrap();
     let path = repo.split_once('/').unwrap().1;
     let out = Command::new("curl")
-        .args(["-fsS", "-H", "Accept: application/vnd.oci.image.manifest.v1+json"])
-        .arg(format!("http://{}/v2/{path}/manifests/{digest}", s.registry))
+        .args([
+            "-fsS",
+            "-H",
+            "Accept: application/vnd.oci.image.manifest.v1+json",
+        ])
+        .arg(format!(
+            "http://{}/v2/{path}/manifests/{digest}",
+            s.registry
+        ))
         .output()
         .unwrap();
     let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -272,7 +282,11 @@ fn a_fleet_follows_signed_bundles_and_refuses_bad_ones() {
     let via_proxy = format!("oci://{}/{path}:prod", proxy.addr);
 
     // Revision 1: the app's repository takes unsigned images.
-    let r1 = push(&bundle_dir(tmp.path(), &app_repo, true, "r1"), &reference, 1);
+    let r1 = push(
+        &bundle_dir(tmp.path(), &app_repo, true, "r1"),
+        &reference,
+        1,
+    );
     sign(&r1, Mode::Classic, "good");
 
     let (da, db) = (tmp.path().join("a"), tmp.path().join("b"));
@@ -291,7 +305,11 @@ fn a_fleet_follows_signed_bundles_and_refuses_bad_ones() {
     }
 
     // Revision 2 rolls out: the rule now wants a cosign signature.
-    let r2 = push(&bundle_dir(tmp.path(), &app_repo, false, "r2"), &reference, 2);
+    let r2 = push(
+        &bundle_dir(tmp.path(), &app_repo, false, "r2"),
+        &reference,
+        2,
+    );
     sign(&r2, Mode::Classic, "good");
     for p in [&a, &b] {
         p.wait_revision(2);
@@ -302,7 +320,11 @@ fn a_fleet_follows_signed_bundles_and_refuses_bad_ones() {
 
     // Rollback: revision 1 again (validly signed) is refused.
     let n = b.refusals();
-    let old = push(&bundle_dir(tmp.path(), &app_repo, true, "r1 again"), &reference, 1);
+    let old = push(
+        &bundle_dir(tmp.path(), &app_repo, true, "r1 again"),
+        &reference,
+        1,
+    );
     sign(&old, Mode::Classic, "good");
     for p in [&a, &b] {
         p.wait_refusal(n, "rollback");
@@ -314,7 +336,11 @@ fn a_fleet_follows_signed_bundles_and_refuses_bad_ones() {
 
     // A wrong signer: revision 3 signed with another key.
     let n = b.refusals();
-    let wrong = push(&bundle_dir(tmp.path(), &app_repo, true, "r3"), &reference, 3);
+    let wrong = push(
+        &bundle_dir(tmp.path(), &app_repo, true, "r3"),
+        &reference,
+        3,
+    );
     sign(&wrong, Mode::Classic, "other");
     for p in [&a, &b] {
         p.wait_refusal(n, "not signed by the pinned bundle signer");
@@ -339,7 +365,11 @@ fn a_fleet_follows_signed_bundles_and_refuses_bad_ones() {
     }
 
     // Revision 5, sound: both hosts allow again.
-    let r5 = push(&bundle_dir(tmp.path(), &app_repo, true, "r5"), &reference, 5);
+    let r5 = push(
+        &bundle_dir(tmp.path(), &app_repo, true, "r5"),
+        &reference,
+        5,
+    );
     sign(&r5, Mode::Classic, "good");
     for p in [&a, &b] {
         p.wait_revision(5);
@@ -377,7 +407,10 @@ fn a_fleet_follows_signed_bundles_and_refuses_bad_ones() {
     let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(answer["Allow"], false, "{answer}");
     assert!(
-        answer["Msg"].as_str().unwrap_or("").contains("IMG_AUTHZ_BUNDLE"),
+        answer["Msg"]
+            .as_str()
+            .unwrap_or("")
+            .contains("IMG_AUTHZ_BUNDLE"),
         "{answer}"
     );
     drop((d_a, d_b));
