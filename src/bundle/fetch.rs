@@ -14,6 +14,7 @@ use crate::metrics::Upstream;
 use crate::registry::{RegistryClient, RegistryError};
 use crate::trust::cosign::keys::PublicKey;
 use crate::trust::cosign::{self, CosignPolicy, Tlog};
+use crate::trust::notation::{self, policy::Level, NotationConfig};
 use crate::trust::TrustError;
 
 /// Who must have signed a bundle.
@@ -21,6 +22,10 @@ use crate::trust::TrustError;
 pub enum Signer {
     /// `cosign sign --key`: the public key, by name for messages.
     CosignKey(Arc<CosignPolicy>),
+    /// `notation sign`: a Notation trust policy and trust store, as
+    /// `notation verify` reads them; its statement for the bundle's
+    /// repository must verify (level `skip` is refused).
+    Notation(Arc<NotationConfig>),
 }
 
 impl Signer {
@@ -45,8 +50,16 @@ impl Signer {
         })))
     }
 
+    pub fn notation(trust_policy: &Path, trust_store: &Path) -> Result<Signer, String> {
+        Ok(Signer::Notation(Arc::new(NotationConfig::load(
+            trust_policy,
+            trust_store,
+        )?)))
+    }
+
     pub fn describe(&self) -> String {
         match self {
+            Signer::Notation(c) => format!("notation trust policy {}", c.source.display()),
             Signer::CosignKey(p) => p
                 .keys
                 .iter()
@@ -161,6 +174,27 @@ impl Fetcher {
         match &self.signer {
             Signer::CosignKey(policy) => {
                 cosign::verify_digest(policy, &self.registry, &r.repo(), digest)
+                    .await
+                    .map_err(|e| match e {
+                        TrustError::Unavailable(w) => BundleError::Unavailable(w),
+                        TrustError::NotSigned(w) | TrustError::Invalid(w) => {
+                            BundleError::Unsigned(w)
+                        }
+                    })?;
+            }
+            Signer::Notation(cfg) => {
+                let name = r.repo().name();
+                match cfg.policy.select(&name) {
+                    Some(stmt) if stmt.level != Level::Skip => {}
+                    _ => {
+                        return Err(BundleError::Unsigned(format!(
+                            "the Notation trust policy {} has no verifying statement for {name} \
+                             (a bundle is never taken unverified: level skip is refused)",
+                            cfg.source.display()
+                        )))
+                    }
+                }
+                notation::verify_digest(cfg, &self.registry, &r.repo(), digest)
                     .await
                     .map_err(|e| match e {
                         TrustError::Unavailable(w) => BundleError::Unavailable(w),

@@ -25,7 +25,9 @@ use crate::policy::Policy;
 
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
 
-/// `IMG_AUTHZ_BUNDLE`, `IMG_AUTHZ_BUNDLE_KEY`, `IMG_AUTHZ_BUNDLE_INTERVAL`.
+/// `IMG_AUTHZ_BUNDLE`, `IMG_AUTHZ_BUNDLE_KEY` or
+/// `IMG_AUTHZ_BUNDLE_NOTATION_POLICY` + `IMG_AUTHZ_BUNDLE_NOTATION_STORE`,
+/// `IMG_AUTHZ_BUNDLE_INTERVAL`.
 pub struct Settings {
     pub reference: BundleRef,
     pub signer: Signer,
@@ -34,23 +36,17 @@ pub struct Settings {
 
 impl Settings {
     /// `None` when no bundle is configured (empty `bundle`).
-    pub fn parse(bundle: &str, key: &str, interval: &str) -> Result<Option<Settings>, String> {
+    pub fn parse(bundle: &str, pin: &Pin, interval: &str) -> Result<Option<Settings>, String> {
         if bundle.trim().is_empty() {
-            if !key.trim().is_empty() {
-                return Err("IMG_AUTHZ_BUNDLE_KEY is set without IMG_AUTHZ_BUNDLE".into());
+            if !pin.is_empty() {
+                return Err(
+                    "IMG_AUTHZ_BUNDLE_KEY or _NOTATION_* is set without IMG_AUTHZ_BUNDLE".into(),
+                );
             }
             return Ok(None);
         }
         let reference = BundleRef::parse(bundle).map_err(|e| format!("IMG_AUTHZ_BUNDLE: {e}"))?;
-        if key.trim().is_empty() {
-            return Err(
-                "IMG_AUTHZ_BUNDLE needs the bundle signer pinned: IMG_AUTHZ_BUNDLE_KEY=FILE \
-                 (the cosign public key the bundles are signed with)"
-                    .into(),
-            );
-        }
-        let signer = Signer::cosign_key(Path::new(key.trim()))
-            .map_err(|e| format!("IMG_AUTHZ_BUNDLE_KEY: {e}"))?;
+        let signer = pin.signer()?;
         let interval = match interval.trim() {
             "" => DEFAULT_INTERVAL,
             s => match s.parse::<u64>() {
@@ -67,6 +63,49 @@ impl Settings {
             signer,
             interval,
         }))
+    }
+}
+
+/// The pinned bundle signer, as given: a cosign key file, or a Notation
+/// trust policy and trust store (exactly one of the two).
+#[derive(Debug, Clone, Default)]
+pub struct Pin {
+    pub key: String,
+    pub notation_policy: String,
+    pub notation_store: String,
+}
+
+impl Pin {
+    fn is_empty(&self) -> bool {
+        [&self.key, &self.notation_policy, &self.notation_store]
+            .iter()
+            .all(|s| s.trim().is_empty())
+    }
+
+    pub fn signer(&self) -> Result<Signer, String> {
+        let (key, pol, store) = (
+            self.key.trim(),
+            self.notation_policy.trim(),
+            self.notation_store.trim(),
+        );
+        match (key.is_empty(), pol.is_empty(), store.is_empty()) {
+            (false, true, true) => {
+                Signer::cosign_key(Path::new(key)).map_err(|e| format!("IMG_AUTHZ_BUNDLE_KEY: {e}"))
+            }
+            (true, false, false) => Signer::notation(Path::new(pol), Path::new(store))
+                .map_err(|e| format!("IMG_AUTHZ_BUNDLE_NOTATION_POLICY/_STORE: {e}")),
+            (true, true, true) => Err(
+                "IMG_AUTHZ_BUNDLE needs the bundle signer pinned: IMG_AUTHZ_BUNDLE_KEY=FILE (a \
+                 cosign public key), or IMG_AUTHZ_BUNDLE_NOTATION_POLICY and \
+                 IMG_AUTHZ_BUNDLE_NOTATION_STORE (a Notation trust policy and trust store)"
+                    .into(),
+            ),
+            _ => Err(
+                "pin the bundle signer one way: IMG_AUTHZ_BUNDLE_KEY, or both \
+                 IMG_AUTHZ_BUNDLE_NOTATION_POLICY and IMG_AUTHZ_BUNDLE_NOTATION_STORE"
+                    .into(),
+            ),
+        }
     }
 }
 
@@ -346,14 +385,25 @@ mod tests {
 
     #[test]
     fn settings() {
-        assert!(Settings::parse("", "", "").unwrap().is_none());
-        assert!(Settings::parse("", "k.pub", "").is_err());
-        let e = Settings::parse("oci://127.0.0.1:5000/p:t", "", "")
+        let pin = |k: &str| Pin {
+            key: k.into(),
+            ..Pin::default()
+        };
+        assert!(Settings::parse("", &pin(""), "").unwrap().is_none());
+        assert!(Settings::parse("", &pin("k.pub"), "").is_err());
+        let e = Settings::parse("oci://127.0.0.1:5000/p:t", &pin(""), "")
             .err()
             .unwrap();
         assert!(e.contains("IMG_AUTHZ_BUNDLE_KEY"), "{e}");
         let key = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/cosign/release.pub");
         let k = key;
+        let half = Pin {
+            key: k.into(),
+            notation_policy: "p.json".into(),
+            ..Pin::default()
+        };
+        assert!(Settings::parse("oci://127.0.0.1:5000/p:t", &half, "").is_err());
+        let k = &pin(k);
         let s = Settings::parse("oci://127.0.0.1:5000/p:t", k, "5")
             .unwrap()
             .unwrap();

@@ -6,8 +6,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use img_authz::bundle::fetch::{Fetcher, Signer};
+use img_authz::bundle::fetch::Fetcher;
 use img_authz::bundle::push::Pusher;
+use img_authz::bundle::serve::Pin;
 use img_authz::bundle::{Bundle, BundleRef};
 
 use super::runtime;
@@ -47,6 +48,12 @@ pub struct PinArgs {
     /// The cosign public key (PEM) bundles must be signed with.
     #[arg(long = "key", env = "IMG_AUTHZ_BUNDLE_KEY", default_value = "")]
     pub key: String,
+    /// Or: the Notation trust policy (trustpolicy.json) bundles must verify under…
+    #[arg(long, env = "IMG_AUTHZ_BUNDLE_NOTATION_POLICY", default_value = "")]
+    pub notation_policy: String,
+    /// …with this Notation trust store directory.
+    #[arg(long, env = "IMG_AUTHZ_BUNDLE_NOTATION_STORE", default_value = "")]
+    pub notation_store: String,
     /// A docker config.json with credentials for the registry.
     #[arg(long, env = "IMG_AUTHZ_DOCKER_CONFIG", default_value = "")]
     pub docker_config: String,
@@ -65,6 +72,12 @@ pub struct ServeBundleArgs {
     /// The cosign public key (PEM) the bundles must be signed with.
     #[arg(long, env = "IMG_AUTHZ_BUNDLE_KEY", default_value = "")]
     pub bundle_key: String,
+    /// Or: the Notation trust policy bundles must verify under…
+    #[arg(long, env = "IMG_AUTHZ_BUNDLE_NOTATION_POLICY", default_value = "")]
+    pub bundle_notation_policy: String,
+    /// …with this Notation trust store directory.
+    #[arg(long, env = "IMG_AUTHZ_BUNDLE_NOTATION_STORE", default_value = "")]
+    pub bundle_notation_store: String,
     /// Seconds between checks of the bundle's tag (default 60, ±10 %).
     #[arg(long, env = "IMG_AUTHZ_BUNDLE_INTERVAL", default_value = "")]
     pub bundle_interval: String,
@@ -146,9 +159,12 @@ fn tempfile_dir() -> Result<PathBuf, String> {
 
 async fn pull(reference: &str, dir: &Path, pin: &PinArgs) -> Result<(), String> {
     let r = BundleRef::parse(reference)?;
-    let key =
-        opt_path(&pin.key).ok_or("pin the bundle signer: --key FILE (IMG_AUTHZ_BUNDLE_KEY)")?;
-    let signer = Signer::cosign_key(key)?;
+    let signer = Pin {
+        key: pin.key.clone(),
+        notation_policy: pin.notation_policy.clone(),
+        notation_store: pin.notation_store.clone(),
+    }
+    .signer()?;
     let insecure = pin
         .insecure_registries
         .split(',')
@@ -173,4 +189,14 @@ async fn pull(reference: &str, dir: &Path, pin: &PinArgs) -> Result<(), String> 
         dir.display()
     );
     Ok(())
+}
+
+impl ServeBundleArgs {
+    pub fn pin(&self) -> Pin {
+        Pin {
+            key: self.bundle_key.clone(),
+            notation_policy: self.bundle_notation_policy.clone(),
+            notation_store: self.bundle_notation_store.clone(),
+        }
+    }
 }

@@ -56,7 +56,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
     };
     let bundle = match img_authz::bundle::serve::Settings::parse(
         &args.bundle.bundle,
-        &args.bundle.bundle_key,
+        &args.bundle.pin(),
         &args.bundle.bundle_interval,
     ) {
         Ok(Some(_)) if file.is_some() => {

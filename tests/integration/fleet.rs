@@ -415,3 +415,107 @@ fn a_fleet_follows_signed_bundles_and_refuses_bad_ones() {
     );
     drop((d_a, d_b));
 }
+
+/// `notation sign` with the stack's notation keys (`stack`, the default,
+/// or `--key other`).
+fn notation_sign(image: &str, opts: &[&str]) {
+    let s = stack();
+    let config = std::env::var("STACK_NOTATION")
+        .unwrap_or_else(|_| s.dir.join("notation").display().to_string());
+    let bin = std::env::var("STACK_NOTATION_BIN")
+        .unwrap_or_else(|_| "/var/cache/img-authz/modern/prefix/usr/bin/notation".into());
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(bin)
+        .env("XDG_CONFIG_HOME", &config)
+        .env("HOME", home.path())
+        .args(["sign", "--insecure-registry"])
+        .args(opts)
+        .arg(image)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "notation sign: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `img-authz bundle pull REF DIR PIN…`.
+fn pull(reference: &str, dir: &Path, pin: &[&str]) -> std::process::Output {
+    Command::new(bin())
+        .args(["bundle", "pull", reference])
+        .arg(dir)
+        .args(pin)
+        .output()
+        .unwrap()
+}
+
+/// `bundle pull` verifies before it writes: with the cosign key pinned, or
+/// with a Notation trust policy and store; another signer, or none, and
+/// nothing is written.
+#[test]
+fn bundle_pull_verifies_the_pinned_cosign_or_notation_signer() {
+    let s = stack();
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = format!("{}/fleet/{}", s.registry, unique("pull"));
+    let reference = format!("oci://{repo}:prod");
+    let app = s.repo("fleet-app/x");
+    let good = s.dir.join("cosign/cli/good.pub");
+    let cosign_pin = ["--key", good.to_str().unwrap()];
+    let policy = tmp.path().join("trustpolicy.json");
+    std::fs::write(
+        &policy,
+        serde_json::json!({"version": "1.0", "trustPolicies": [{
+            "name": "bundles", "registryScopes": [repo],
+            "signatureVerification": {"level": "strict"}, "trustStores": ["ca:stack"],
+            "trustedIdentities": ["x509.subject: C=US, ST=WA, O=Notary, CN=stack"]}]})
+        .to_string(),
+    )
+    .unwrap();
+    let store = s.dir.join("notation/notation/truststore");
+    let notation_pin = [
+        "--notation-policy",
+        policy.to_str().unwrap(),
+        "--notation-store",
+        store.to_str().unwrap(),
+    ];
+
+    // Unsigned: refused under either pin.
+    let dir = bundle_dir(tmp.path(), &app, true, "pull 1");
+    push(&dir, &reference, 1);
+    for pin in [&cosign_pin[..], &notation_pin[..]] {
+        let out = pull(&reference, &tmp.path().join(unique("o")), pin);
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("not signed by the pinned bundle signer"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Signed by other keys: still refused, nothing written.
+    let pinned = push(&dir, &reference, 2);
+    sign(&pinned, Mode::Bundle, "other");
+    notation_sign(&pinned, &["--key", "other"]);
+    for pin in [&cosign_pin[..], &notation_pin[..]] {
+        let out_dir = tmp.path().join(unique("o"));
+        assert!(!pull(&reference, &out_dir, pin).status.success());
+        assert!(!out_dir.exists());
+    }
+    // Signed by the pinned signers: the files as published.
+    sign(&pinned, Mode::Bundle, "good");
+    notation_sign(&pinned, &[]);
+    for pin in [&cosign_pin[..], &notation_pin[..]] {
+        let out_dir = tmp.path().join(unique("o"));
+        let out = pull(&reference, &out_dir, pin);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            std::fs::read(out_dir.join("policy.toml")).unwrap(),
+            std::fs::read(dir.join("policy.toml")).unwrap()
+        );
+        assert!(out_dir.join("keys/good.pub").exists());
+    }
+}
