@@ -373,6 +373,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn status_and_metrics_show_the_bundle_and_the_last_error() {
+        assert_eq!(metrics_text(), "");
+        update(|s| {
+            s.reference = "oci://r.example.com/p:prod".into();
+            s.digest = Some("sha256:abc".into());
+            s.revision = Some(7);
+            s.installed = Some(SystemTime::now());
+            s.last_error = Some("rollback refused: x".into());
+            s.refusals = 2;
+        });
+        let m = metrics_text();
+        for want in [
+            "img_authz_bundle_info{reference=\"oci://r.example.com/p:prod\",digest=\"sha256:abc\"} 1",
+            "img_authz_bundle_revision 7",
+            "img_authz_bundle_age_seconds 0",
+            "img_authz_bundle_error 1",
+            "img_authz_bundle_refusals_total 2",
+        ] {
+            assert!(m.contains(want), "{want} missing from:\n{m}");
+        }
+        let j = status_json().unwrap();
+        assert_eq!(j["revision"], 7);
+        assert_eq!(j["last_error"], "rollback refused: x");
+    }
+
+    #[test]
     fn jitter_stays_within_ten_percent() {
         for _ in 0..100 {
             let j = jittered(Duration::from_secs(60));
