@@ -2,6 +2,7 @@
 #
 #   make demo    sandbox dockerd + registry + notary: a signed image runs, others are denied
 #                (guards dockerd 28 with the containerd image store; DOCKERD=20.10 for 20.10)
+#   make demo-fleet  two sandbox hosts switch policy by one signed `img-authz bundle push`
 #   make test    every test: unit, decoder table, integration against real daemons
 #                (dockerd 20.10 classic store and dockerd 28.5 containerd store;
 #                MATRIX="28" for one of them)
@@ -33,7 +34,7 @@ PREFIX       ?= /usr/local
 DESTDIR      ?=
 UNITDIR      ?= /etc/systemd/system
 
-.PHONY: demo test unit itest lint deps binary release static build clean-plugin create push enable \
+.PHONY: demo demo-fleet test unit itest lint deps binary release static build clean-plugin create push enable \
         local_install all install uninstall clean
 
 deps:
@@ -87,6 +88,11 @@ DOCKERD ?= 28
 demo: deps release
 	STACK_DOCKERD=$(DOCKERD) IMG_AUTHZ_BIN=$(CURDIR)/$(RELEASE_BIN) \
 	  scripts/stack run "$$(mktemp -d /tmp/iaz-demo.XXXXXX)" -- scripts/demo
+
+# Two hosts following one signed policy bundle (docs/fleet.md).
+demo-fleet: deps release
+	STACK_DOCKERD=$(DOCKERD) IMG_AUTHZ_BIN=$(CURDIR)/$(RELEASE_BIN) \
+	  scripts/stack run "$$(mktemp -d /tmp/iaz-demo.XXXXXX)" -- scripts/demo-fleet
 
 # Benchmarks (BENCHMARKS.md): release build, the real stack, criterion, load
 # over the socket, notary lookup and docker run; raw results in target/bench-results.

@@ -5,6 +5,7 @@
 //! [`request`] (decode like dockerd into a typed action) → [`policy`]
 //! (decide) → [`plugin`] (ties them together and logs the decision).
 
+pub mod bundle;
 pub mod config;
 pub mod credentials;
 pub mod daemon;

@@ -19,6 +19,9 @@ pub struct Plugin {
     policy: ArcSwap<Policy>,
     log: DecisionLog,
     started: Instant,
+    /// Set while the plugin has no policy it may enforce (a bundle source
+    /// with no verified bundle yet): every request is denied with it.
+    hold: arc_swap::ArcSwapOption<String>,
 }
 
 impl Plugin {
@@ -27,6 +30,7 @@ impl Plugin {
             policy: ArcSwap::from_pointee(policy),
             log,
             started: Instant::now(),
+            hold: arc_swap::ArcSwapOption::empty(),
         }
     }
 
@@ -40,6 +44,11 @@ impl Plugin {
         self.policy.store(Arc::new(p));
     }
 
+    /// Deny every request with `why` (fail closed), or stop doing so.
+    pub fn hold(&self, why: Option<String>) {
+        self.hold.store(why.map(Arc::new));
+    }
+
     /// Figures of every cache.
     pub fn cache_figures(&self) -> Vec<crate::metrics::CacheFigures> {
         self.policy().trust().cache_figures()
@@ -47,6 +56,14 @@ impl Plugin {
 
     /// Decide one AuthZReq call, without logging.
     pub async fn evaluate(&self, req: &AuthzRequest) -> (Option<request::Decoded>, Decision) {
+        if let Some(why) = self.hold.load_full() {
+            let d = Decision::deny(
+                Rule::Internal,
+                why.as_str(),
+                "publish and sign a bundle, or fix what the last error names (img-authz status)",
+            );
+            return (request::decode(req).ok(), d);
+        }
         let policy = self.policy();
         match request::decode(req) {
             Ok(d) => {
@@ -135,6 +152,8 @@ impl Authorize for Plugin {
                 "mode": f.global.mode.as_str(),
             })),
             "caches": self.cache_figures(),
+            "bundle": crate::bundle::serve::status_json(),
+            "held": self.hold.load_full().map(|w| w.to_string()),
             "decisions": decisions,
             "decision_log_shipping": crate::log::ship::STATS.status(),
         })

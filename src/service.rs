@@ -1,9 +1,9 @@
 //! Running as a service: the listening socket (bound, or passed by systemd
-//! socket activation), signals, the metrics listener and `img-authz status`.
+//! socket activation), signals, the metrics listener, and the unix-socket
+//! request `img-authz status` makes.
 
 use std::convert::Infallible;
 use std::path::Path;
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use tokio::net::UnixListener;
 
 use crate::metrics::METRICS;
 use crate::plugin::Plugin;
-use crate::protocol::{self, STATUS_PATH};
+use crate::protocol;
 
 /// The plugin's listener: the socket systemd passed (`LISTEN_FDS`), or a
 /// fresh one at `path`. The flag says which.
@@ -135,7 +135,11 @@ pub async fn spawn_metrics(addr: &str, plugin: Arc<Plugin>) -> std::io::Result<(
                 async move {
                     let (status, body) =
                         if req.method() == Method::GET && req.uri().path() == "/metrics" {
-                            (StatusCode::OK, METRICS.render(&plugin.cache_figures()))
+                            (
+                                StatusCode::OK,
+                                METRICS.render(&plugin.cache_figures())
+                                    + &crate::bundle::serve::metrics_text(),
+                            )
                         } else {
                             (StatusCode::NOT_FOUND, "see /metrics\n".to_string())
                         };
@@ -201,92 +205,4 @@ pub async fn unix_request(
         .map_err(|e| e.to_string())?
         .to_bytes();
     Ok((status, body))
-}
-
-/// `img-authz status`: 0 when the plugin answers as an authz plugin.
-pub async fn status(socket: &Path, json: bool) -> ExitCode {
-    let run = async {
-        let (st, body) = unix_request(socket, Method::POST, "/Plugin.Activate").await?;
-        let activate: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|e| e.to_string())?;
-        let implements_authz = activate
-            .get("Implements")
-            .and_then(serde_json::Value::as_array)
-            .is_some_and(|a| a.iter().any(|v| v == "authz"));
-        if st != StatusCode::OK || !implements_authz {
-            return Err(format!(
-                "{} answers, but not as an authz plugin: {activate}",
-                socket.display()
-            ));
-        }
-        let (_, body) = unix_request(socket, Method::GET, STATUS_PATH).await?;
-        serde_json::from_slice::<serde_json::Value>(&body)
-            .map_err(|e| format!("bad status answer: {e}"))
-    };
-    match tokio::time::timeout(Duration::from_secs(10), run).await {
-        Ok(Ok(s)) => {
-            if json {
-                println!("{s:#}");
-            } else {
-                print_status(socket, &s);
-            }
-            ExitCode::SUCCESS
-        }
-        Ok(Err(e)) => {
-            eprintln!("img-authz status: {e}");
-            ExitCode::FAILURE
-        }
-        Err(_) => {
-            eprintln!(
-                "img-authz status: {} did not answer within 10 s",
-                socket.display()
-            );
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn print_status(socket: &Path, s: &serde_json::Value) {
-    println!(
-        "img-authz {} answering on {}",
-        s["version"].as_str().unwrap_or("?"),
-        socket.display()
-    );
-    println!("  up for {} s", s["uptime_secs"]);
-    if let Some(cfg) = s["config"].as_object() {
-        println!("configuration:");
-        for (k, v) in cfg {
-            println!("  {k}: {v}");
-        }
-    }
-    if let Some(caches) = s["caches"].as_array() {
-        println!("caches:");
-        for c in caches {
-            println!(
-                "  {}: {} entries, {} hits, {} misses",
-                c["name"].as_str().unwrap_or("?"),
-                c["entries"],
-                c["hits"],
-                c["misses"]
-            );
-        }
-    }
-    if let Some(l) = s["decision_log_shipping"].as_object() {
-        println!(
-            "decision-log shipping: {} shipped, {} dropped, {} buffered ({} bytes), last error: {}",
-            l["shipped"], l["dropped"], l["buffered_events"], l["buffered_bytes"], l["last_error"]
-        );
-    }
-    if let Some(ds) = s["decisions"].as_array() {
-        println!("decisions:");
-        for d in ds {
-            println!(
-                "  {:>8}  {} {} ({})",
-                d["count"],
-                d["decision"].as_str().unwrap_or(""),
-                d["action"].as_str().unwrap_or(""),
-                d["rule"].as_str().unwrap_or("")
-            );
-        }
-    }
 }

@@ -16,6 +16,7 @@ mod cosign_cli;
 mod decision_log;
 mod drivers;
 mod engine;
+mod fleet;
 mod hardening;
 mod hub;
 mod identity;

@@ -1,0 +1,282 @@
+//! What a host keeps of its bundles, under `IMG_AUTHZ_STATE_DIR/bundle/`:
+//! - `revision.json`: the highest revision accepted and its digest (the
+//!   rollback ratchet), replaced atomically (write, fsync, rename);
+//! - `current/`: the last known good bundle, its three blobs
+//!   (`manifest.json`, `config.json`, `layer.json`) and its files unpacked
+//!   under `files/`. It is built in a staging directory and renamed into
+//!   place, so a crash leaves the old or the new bundle, never a mix.
+//!
+//! At boot the blobs are checked against each other again and the files
+//! rewritten from the layer, so that `files/` is exactly what was verified.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::fetch::Fetched;
+use super::format::{io, POLICY_FILE};
+use super::BundleError;
+
+/// The ratchet: the highest revision accepted, and its manifest digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seen {
+    pub revision: u64,
+    pub digest: String,
+}
+
+/// Whether a bundle of `revision` and `digest` may replace what `seen`
+/// records: a higher revision, or the very bundle already accepted.
+pub fn admit(seen: Option<&Seen>, revision: u64, digest: &str) -> Result<(), BundleError> {
+    let Some(s) = seen else { return Ok(()) };
+    if revision > s.revision || (revision == s.revision && digest == s.digest) {
+        return Ok(());
+    }
+    Err(BundleError::Rollback(if revision == s.revision {
+        format!(
+            "revision {revision} is already in force as {}, and {digest} is other content under \
+             the same revision; publish a higher revision",
+            s.digest
+        )
+    } else {
+        format!(
+            "revision {revision} is older than revision {} already accepted; publish a revision \
+             above {} to change the policy (rolling back = republishing old content under a new revision)",
+            s.revision, s.revision
+        )
+    }))
+}
+
+pub struct Store {
+    dir: PathBuf,
+}
+
+impl Store {
+    /// `state_dir` is the plugin's (`IMG_AUTHZ_STATE_DIR`).
+    pub fn new(state_dir: &Path) -> Store {
+        Store {
+            dir: state_dir.join("bundle"),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn current(&self) -> PathBuf {
+        self.dir.join("current")
+    }
+
+    /// The ratchet. A file that does not parse is an error, never "none":
+    /// that would re-open rollback.
+    pub fn seen(&self) -> Result<Option<Seen>, BundleError> {
+        let p = self.dir.join("revision.json");
+        match std::fs::read(&p) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| BundleError::Io(format!("{}: {e}", p.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&p, e)),
+        }
+    }
+
+    fn write_seen(&self, s: &Seen) -> Result<(), BundleError> {
+        let p = self.dir.join("revision.json");
+        let tmp = self
+            .dir
+            .join(format!("revision.json.{}", std::process::id()));
+        let text = serde_json::to_vec(s).map_err(|e| BundleError::Io(e.to_string()))?;
+        write_synced(&tmp, &text)?;
+        std::fs::rename(&tmp, &p).map_err(|e| io(&p, e))
+    }
+
+    /// The last known good bundle, checked again; `None` when there is none.
+    pub fn last_known_good(&self) -> Result<Option<Fetched>, BundleError> {
+        let cur = self.current();
+        if !cur.exists() {
+            return Ok(None);
+        }
+        let read = |n: &str| std::fs::read(cur.join(n)).map_err(|e| io(&cur.join(n), e));
+        let f = Fetched::from_parts(
+            read("manifest.json")?,
+            read("config.json")?,
+            read("layer.json")?,
+        )?;
+        Ok(Some(f))
+    }
+
+    /// Admit `f` against the ratchet, stage it, let `build` judge the
+    /// staged policy file, put it in place, advance the ratchet, and
+    /// return what `build` makes of the policy file in place.
+    pub fn install<T>(
+        &self,
+        f: &Fetched,
+        build: impl Fn(&Path) -> Result<T, String>,
+    ) -> Result<(T, PathBuf), BundleError> {
+        admit(self.seen()?.as_ref(), f.bundle.revision, &f.digest)?;
+        std::fs::create_dir_all(&self.dir).map_err(|e| io(&self.dir, e))?;
+        let nonce = format!(
+            "{}.{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        );
+        let staging = self.dir.join(format!("staging.{nonce}"));
+        let result = self.stage(&staging, f, &build);
+        if let Err(e) = result {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+        let cur = self.current();
+        let old = self.dir.join(format!("old.{nonce}"));
+        if cur.exists() {
+            std::fs::rename(&cur, &old).map_err(|e| io(&cur, e))?;
+        }
+        if let Err(e) = std::fs::rename(&staging, &cur) {
+            // Put the previous bundle back rather than leave none.
+            let _ = std::fs::rename(&old, &cur);
+            return Err(io(&cur, e));
+        }
+        let _ = std::fs::remove_dir_all(&old);
+        self.write_seen(&Seen {
+            revision: f.bundle.revision,
+            digest: f.digest.clone(),
+        })?;
+        let policy = cur.join("files").join(POLICY_FILE);
+        let built = build(&policy).map_err(BundleError::Policy)?;
+        Ok((built, policy))
+    }
+
+    fn stage<T>(
+        &self,
+        staging: &Path,
+        f: &Fetched,
+        build: &impl Fn(&Path) -> Result<T, String>,
+    ) -> Result<(), BundleError> {
+        let files = staging.join("files");
+        std::fs::create_dir_all(&files).map_err(|e| io(&files, e))?;
+        write_synced(&staging.join("manifest.json"), &f.manifest)?;
+        write_synced(&staging.join("config.json"), &f.config)?;
+        write_synced(&staging.join("layer.json"), &f.layer)?;
+        f.bundle.write_to(&files)?;
+        build(&files.join(POLICY_FILE)).map_err(BundleError::Policy)?;
+        Ok(())
+    }
+}
+
+fn write_synced(p: &Path, data: &[u8]) -> Result<(), BundleError> {
+    use std::io::Write as _;
+    let mut f = std::fs::File::create(p).map_err(|e| io(p, e))?;
+    f.write_all(data).map_err(|e| io(p, e))?;
+    f.sync_all().map_err(|e| io(p, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bundle::Bundle;
+
+    fn fetched(revision: u64, policy: &str) -> Fetched {
+        let b = Bundle {
+            revision,
+            created: "2026-12-05T00:00:00Z".into(),
+            files: [
+                ("policy.toml".to_string(), policy.as_bytes().to_vec()),
+                ("keys/k.pub".to_string(), b"K".to_vec()),
+            ]
+            .into(),
+        };
+        let e = b.encode().unwrap();
+        Fetched::from_parts(e.manifest, e.config, e.layer).unwrap()
+    }
+
+    fn read_policy(p: &Path) -> Result<String, String> {
+        let t = std::fs::read_to_string(p).map_err(|e| e.to_string())?;
+        if t.contains("bad") {
+            return Err("bad policy".into());
+        }
+        Ok(t)
+    }
+
+    #[test]
+    fn the_revision_ratchet() {
+        let s = Seen {
+            revision: 5,
+            digest: "sha256:a".into(),
+        };
+        admit(None, 0, "sha256:x").unwrap();
+        admit(Some(&s), 6, "sha256:b").unwrap();
+        admit(Some(&s), 5, "sha256:a").unwrap();
+        assert!(matches!(
+            admit(Some(&s), 5, "sha256:b"),
+            Err(BundleError::Rollback(_))
+        ));
+        assert!(matches!(
+            admit(Some(&s), 4, "sha256:a"),
+            Err(BundleError::Rollback(_))
+        ));
+    }
+
+    #[test]
+    fn install_persists_and_refuses_rollback_and_bad_policies() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::new(d.path());
+        assert!(store.last_known_good().unwrap().is_none());
+        let (p, path) = store.install(&fetched(2, "two"), read_policy).unwrap();
+        assert_eq!(p, "two");
+        assert!(path.ends_with("bundle/current/files/policy.toml"));
+        assert_eq!(
+            std::fs::read(d.path().join("bundle/current/files/keys/k.pub")).unwrap(),
+            b"K"
+        );
+        // Older, or other content under revision 2: refused, nothing moves.
+        for f in [fetched(1, "one"), fetched(2, "other two")] {
+            assert!(matches!(
+                store.install(&f, read_policy),
+                Err(BundleError::Rollback(_))
+            ));
+        }
+        // A policy that does not load: refused before anything is replaced.
+        assert!(matches!(
+            store.install(&fetched(3, "bad"), read_policy),
+            Err(BundleError::Policy(_))
+        ));
+        assert_eq!(store.seen().unwrap().unwrap().revision, 2);
+        // A new store (a restarted plugin) finds the last known good.
+        let again = Store::new(d.path());
+        let lkg = again.last_known_good().unwrap().unwrap();
+        assert_eq!(lkg.bundle.revision, 2);
+        let (p, _) = again.install(&lkg, read_policy).unwrap();
+        assert_eq!(p, "two");
+        again.install(&fetched(3, "three"), read_policy).unwrap();
+        assert_eq!(again.seen().unwrap().unwrap().revision, 3);
+        // No staging or old directory is left behind.
+        let left: Vec<_> = std::fs::read_dir(d.path().join("bundle"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        assert!(
+            left.iter().all(|n| n == "current" || n == "revision.json"),
+            "{left:?}"
+        );
+    }
+
+    #[test]
+    fn a_tampered_last_known_good_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::new(d.path());
+        store.install(&fetched(1, "one"), read_policy).unwrap();
+        let layer = d.path().join("bundle/current/layer.json");
+        let mut b = std::fs::read(&layer).unwrap();
+        b[5] ^= 1;
+        std::fs::write(&layer, b).unwrap();
+        assert!(matches!(
+            store.last_known_good(),
+            Err(BundleError::Tampered(_))
+        ));
+        // A corrupt ratchet is an error, not "no revision seen".
+        std::fs::write(d.path().join("bundle/revision.json"), "{").unwrap();
+        assert!(store.seen().is_err());
+    }
+}

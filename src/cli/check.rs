@@ -1,0 +1,113 @@
+//! `img-authz check`: would a pull be allowed, or how is an AuthZReq call decided.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use img_authz::log::DecisionLog;
+use img_authz::plugin::Plugin;
+use img_authz::policy::Policy;
+
+use super::{load_config, runtime, PolicyArgs};
+
+#[derive(Args)]
+pub struct CheckArgs {
+    /// The image to check, e.g. registry.example.com/app:v1.
+    #[arg(required_unless_present = "request", conflicts_with = "request")]
+    image: Option<String>,
+    /// An AuthZReq call (JSON, as dockerd sends it) to decide instead.
+    #[arg(long)]
+    request: Option<PathBuf>,
+    /// The identity to decide for (a TLS client certificate CN); default:
+    /// the policy's local user.
+    #[arg(long, default_value = "")]
+    user: String,
+    #[command(flatten)]
+    policy: PolicyArgs,
+}
+
+pub fn check(args: CheckArgs) -> ExitCode {
+    let (cfg, file) = match load_config(&args.policy) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("img-authz check: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let policy = match Policy::new(cfg, file) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("img-authz check: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(rt) = runtime() else {
+        return ExitCode::from(2);
+    };
+    let outcome = rt.block_on(async {
+        match (&args.image, &args.request) {
+            (Some(image), _) => {
+                let reference =
+                    match img_authz::request::reference::Reference::parse_normalized(image) {
+                        Ok(r) => r.tag_name_only(),
+                        Err(e) => return Err(format!("{image:?} is not an image reference: {e}")),
+                    };
+                let action = img_authz::request::Action::Pull(img_authz::request::action::Pull {
+                    image: reference.clone(),
+                    platform: String::new(),
+                });
+                let ctx = img_authz::policy::Ctx {
+                    user: policy.user_of(&args.user),
+                    api_version: None,
+                };
+                Ok((
+                    format!("pull of {reference}"),
+                    policy.decide(&action, &ctx).await,
+                ))
+            }
+            (None, Some(file)) => {
+                let text = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+                let req: img_authz::protocol::AuthzRequest = serde_json::from_slice(&text)
+                    .map_err(|e| format!("{}: not an AuthZReq call: {e}", file.display()))?;
+                let plugin = Plugin::new(policy, DecisionLog::default());
+                let (decoded, d) = plugin.evaluate(&req).await;
+                Ok((img_authz::plugin::describe(&req, decoded.as_ref()), d))
+            }
+            (None, None) => Err("give an IMAGE or --request FILE".to_string()),
+        }
+    });
+    let (what, d) = match outcome {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("img-authz check: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = match (d.allow, d.audit) {
+        (true, false) => "ALLOW",
+        (true, true) => "ALLOW (audit mode: would be denied)",
+        (false, _) => "DENY",
+    };
+    println!("{outcome}: {what}");
+    println!(
+        "  rule:   {}{}",
+        d.rule,
+        d.source
+            .as_deref()
+            .map(|s| format!(" ({s})"))
+            .unwrap_or_default()
+    );
+    println!("  reason: {}", d.reason);
+    if let Some(digest) = &d.digest {
+        println!("  digest: {digest}");
+    }
+    if !d.allow || d.audit {
+        println!("  to allow it: {}", d.hint);
+    }
+    if d.allow {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
