@@ -7,6 +7,8 @@
 pub mod cache;
 pub mod combined;
 pub mod cosign;
+pub mod encoding;
+pub mod keys;
 pub mod notary;
 pub mod notary_verifier;
 pub mod notation;

@@ -2,13 +2,12 @@
 //! promise of inclusion, and the only signed time keyless signatures have),
 //! and the inclusion proof with its signed checkpoint.
 
-use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
 use super::root::{LogKey, TrustedRoot};
 
-const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+use crate::trust::encoding::{b64_decode, b64_encode, hex};
 
 /// A log entry as carried by a signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,17 +77,13 @@ impl TlogEntry {
     fn set_payload(&self) -> Vec<u8> {
         format!(
             r#"{{"body":"{}","integratedTime":{},"logID":"{}","logIndex":{}}}"#,
-            B64.encode(&self.body),
+            b64_encode(&self.body),
             self.integrated_time,
             hex(&self.log_id),
             self.log_index
         )
         .into_bytes()
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn node(l: &[u8], r: &[u8]) -> Vec<u8> {
@@ -157,7 +152,7 @@ fn verify_checkpoint(note: &str, log: &LogKey) -> Result<(u64, Vec<u8>), String>
         .ok_or_else(|| bad("has no tree size"))?;
     let root = lines
         .next()
-        .and_then(|l| B64.decode(l).ok())
+        .and_then(|l| b64_decode(l).ok())
         .ok_or_else(|| bad("has no root hash"))?;
     let hint = log.log_id.get(..4).unwrap_or_default();
     for line in sigs.lines() {
@@ -167,7 +162,7 @@ fn verify_checkpoint(note: &str, log: &LogKey) -> Result<(u64, Vec<u8>), String>
         let Some((_name, sig)) = rest.rsplit_once(' ') else {
             continue;
         };
-        let Ok(sig) = B64.decode(sig) else { continue };
+        let Ok(sig) = b64_decode(sig) else { continue };
         let split = sig.split_at_checked(4).filter(|(_, s)| !s.is_empty());
         if split.is_some_and(|(h, s)| h == hint && log.key.verify(text.as_bytes(), s)) {
             return Ok((size, root));

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use base64::Engine as _;
+use crate::trust::encoding::{b64_decode, hex};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
@@ -622,13 +622,12 @@ fn same_repository(claimed: &[String], repo: Option<&Reference>) -> Result<(), S
 /// A log entry is about `c`: same signature, same content, same signer.
 /// Without this, any logged entry could vouch for any signature.
 fn bound(e: &TlogEntry, c: &Candidate, key_spki: &[u8], cert: Option<&[u8]>) -> Result<(), String> {
-    let b64 = base64::engine::general_purpose::STANDARD;
     let v: Value =
         serde_json::from_slice(&e.body).map_err(|_| "its Rekor entry body is not JSON")?;
     let kind = v.get("kind").and_then(Value::as_str).unwrap_or("");
     let spec = v.get("spec").ok_or("its Rekor entry has no spec")?;
     let signer_matches = |pem_b64: Option<&str>| -> bool {
-        let Some(pem) = pem_b64.and_then(|s| b64.decode(s).ok()) else {
+        let Some(pem) = pem_b64.and_then(|s| b64_decode(s).ok()) else {
             return false;
         };
         let Ok(pem) = String::from_utf8(pem) else {
@@ -650,7 +649,7 @@ fn bound(e: &TlogEntry, c: &Candidate, key_spki: &[u8], cert: Option<&[u8]>) -> 
         }
     };
     let sig_is =
-        |s: Option<&str>| s.and_then(|s| b64.decode(s).ok()).as_deref() == Some(&c.signature[..]);
+        |s: Option<&str>| s.and_then(|s| b64_decode(s).ok()).as_deref() == Some(&c.signature[..]);
     let hash_is = |h: Option<&Value>, data: &[u8]| {
         let want = format!("{:x}", Sha256::digest(data));
         h.and_then(|h| {
@@ -666,12 +665,7 @@ fn bound(e: &TlogEntry, c: &Candidate, key_spki: &[u8], cert: Option<&[u8]>) -> 
                 Content::Digest(d) => {
                     spec.pointer("/data/hash/algorithm").and_then(Value::as_str) == Some("sha256")
                         && spec.pointer("/data/hash/value").and_then(Value::as_str)
-                            == Some(
-                                d.iter()
-                                    .map(|x| format!("{x:02x}"))
-                                    .collect::<String>()
-                                    .as_str(),
-                            )
+                            == Some(hex(d).as_str())
                 }
                 Content::Dsse { .. } => false,
             };

@@ -28,7 +28,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
-use base64::Engine as _;
 use bytes::Bytes;
 use rustls::pki_types::CertificateDer;
 use serde_json::{json, Map, Value};
@@ -43,9 +42,7 @@ use super::TufError;
 /// The repository most tests use: a registry with a port, as Docker names it.
 pub(crate) const GUN: &str = "registry.example.com:5000/team/app";
 
-pub(crate) fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
+pub(crate) use crate::trust::encoding::b64_encode as b64;
 
 /// The instant every test repository is made at (the wall clock at first
 /// use, whole seconds). Expiries are relative to it, so tests inject
@@ -613,9 +610,7 @@ pub(crate) fn corrupt_signatures(file: &[u8]) -> Vec<u8> {
         .unwrap()
         .iter()
         .map(|s| {
-            let mut raw = base64::engine::general_purpose::STANDARD
-                .decode(s["sig"].as_str().unwrap())
-                .unwrap();
+            let mut raw = crate::trust::encoding::b64_decode(s["sig"].as_str().unwrap()).unwrap();
             let mid = raw.len() / 2;
             raw[mid] ^= 0x01;
             let mut s = s.clone();
