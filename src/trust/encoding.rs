@@ -20,7 +20,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// Standard base64 of `bytes`.
-pub fn b64_encode(bytes: impl AsRef<[u8]>) -> String {
+pub fn b64_encode(bytes: &[u8]) -> String {
     B64.encode(bytes)
 }
 

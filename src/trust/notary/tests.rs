@@ -16,9 +16,9 @@ use super::root::{Pin, PinRule, RootPolicy};
 use super::state::StateStore;
 use super::testkit::*;
 use super::update::{update, RepoTrust, RootSource, RELEASES};
+use super::verifier::{NotaryVerifier, SignerRule};
 use super::TufError;
 use crate::request::reference::Reference;
-use crate::trust::notary_verifier::{NotaryVerifier, SignerRule};
 use crate::trust::{Signed, TrustError, Verifier as _};
 
 /// `$result` is `Err(TufError::$variant(m))` with `m` containing `$needle`.
