@@ -9,6 +9,7 @@
 pub mod cert;
 pub mod discover;
 pub mod keys;
+mod payload;
 pub mod rekor;
 pub mod root;
 pub mod signature;
