@@ -7,6 +7,7 @@
 pub mod cache;
 pub mod combined;
 pub mod cosign;
+pub mod discovery;
 pub mod encoding;
 pub mod keys;
 pub mod notary;
