@@ -7,7 +7,6 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-
 use super::cert::{glob, GithubClaims, SigningCert};
 use super::keys::PublicKey;
 use super::payload::{names_digest, same_repository};
