@@ -230,25 +230,14 @@ impl CosignPolicy {
         }
     }
 
-    /// The authorities that `c` shows signed `digest`, or why none.
-    pub fn check(&self, c: &Candidate, digest: &str) -> Result<Verified, String> {
-        self.check_for(c, None, digest)
+    /// The authorities that `c` shows signed `digest`, or why none (no
+    /// repository: `match_reference` then refuses).
+    pub fn check(&self, c: &Candidate, digest: &str) -> Result<Verified, Rejection> {
+        self.verify_candidate(c, None, digest)
     }
 
-    /// [`check`](Self::check) for `repo@digest`: `match_reference` needs
-    /// the repository.
-    pub fn check_for(
-        &self,
-        c: &Candidate,
-        repo: Option<&Reference>,
-        digest: &str,
-    ) -> Result<Verified, String> {
-        self.verify_candidate(c, repo, digest)
-            .map_err(|r| r.to_string())
-    }
-
-    /// [`check_for`](Self::check_for), saying whether the candidate is
-    /// merely by nobody trusted or fails verification.
+    /// The authorities that `c` shows signed `repo@digest`, or why none:
+    /// merely by nobody trusted, or failing verification.
     pub fn verify_candidate(
         &self,
         c: &Candidate,
@@ -597,10 +586,10 @@ mod identities {
         };
         let repo = Reference::parse_normalized("r.io/app").unwrap();
         // Off: the digest check passes, and the signature (none) fails.
-        let e = p.check_for(&c, Some(&repo), &d).unwrap_err();
-        assert!(e.contains("does not verify"), "{e}");
+        let e = p.verify_candidate(&c, Some(&repo), &d).unwrap_err();
+        assert!(e.to_string().contains("does not verify"), "{e}");
         p.match_reference = true;
-        let e = p.check_for(&c, Some(&repo), &d).unwrap_err();
-        assert!(e.contains("match_reference"), "{e}");
+        let e = p.verify_candidate(&c, Some(&repo), &d).unwrap_err();
+        assert!(e.to_string().contains("match_reference"), "{e}");
     }
 }
