@@ -3,6 +3,14 @@
 //! A [`Verifier`] answers two questions about a repository: which digest is
 //! signed for a tag, and whether a digest is signed at all. The policy binds
 //! those answers to what the registry serves and what the daemon runs.
+//!
+//! Layout: one directory per format ([`notary`], [`cosign`], [`notation`]),
+//! each with its verifier; [`combined`] and [`pinned`] compose them. Shared
+//! by the formats: [`keys`] (SPKI public keys, the RSA floor), [`encoding`]
+//! (hex, base64), [`discovery`] (signatures stored next to an image: the
+//! lenient OCI types, referrers API or tag scheme, the subject check) and
+//! [`cache`] (TTL cache and its [`cache::CacheStats`], which `metrics`
+//! renders; `trust` depends on nothing above it).
 
 pub mod cache;
 pub mod combined;
