@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Limited};
-use hyper::{Request, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper::{Method, StatusCode};
 use serde::Deserialize;
+
+use crate::unix_http::Endpoint;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DaemonError {
@@ -29,12 +29,6 @@ pub enum DaemonError {
     },
     #[error("dockerd's answer to {path} is not valid: {why}")]
     Invalid { path: String, why: String },
-}
-
-#[derive(Debug, Clone)]
-enum Addr {
-    Unix(String),
-    Tcp(String),
 }
 
 /// The parts of `GET /images/{name}/json` that tie an image to its origin.
@@ -224,7 +218,7 @@ impl PluginInfo {
 
 #[derive(Debug, Clone)]
 pub struct DaemonClient {
-    addr: Addr,
+    addr: Endpoint,
     timeout: Duration,
     /// The last answer to `GET /info`, and when it came.
     info: Arc<Mutex<Option<(DaemonInfo, Instant)>>>,
@@ -234,9 +228,9 @@ impl DaemonClient {
     /// From a `DOCKER_HOST` value (`unix:///var/run/docker.sock`, `tcp://h:2375`).
     pub fn new(docker_host: &str, timeout: Duration) -> Result<DaemonClient, DaemonError> {
         let addr = if let Some(p) = docker_host.strip_prefix("unix://") {
-            Addr::Unix(p.to_string())
+            Endpoint::Unix(p.into())
         } else if let Some(h) = docker_host.strip_prefix("tcp://") {
-            Addr::Tcp(h.trim_end_matches('/').to_string())
+            Endpoint::Tcp(h.trim_end_matches('/').to_string())
         } else {
             return Err(DaemonError::Address(docker_host.to_string()));
         };
@@ -249,8 +243,8 @@ impl DaemonClient {
 
     fn describe(&self) -> String {
         match &self.addr {
-            Addr::Unix(p) => format!("unix://{p}"),
-            Addr::Tcp(h) => format!("tcp://{h}"),
+            Endpoint::Unix(p) => format!("unix://{}", p.display()),
+            Endpoint::Tcp(h) => format!("tcp://{h}"),
         }
     }
 
@@ -266,42 +260,25 @@ impl DaemonClient {
     }
 
     async fn get_inner(&self, path: &str) -> Result<(StatusCode, Bytes), DaemonError> {
-        let unreachable = |why: String| DaemonError::Unreachable {
-            addr: self.describe(),
-            why,
-        };
-        let req = Request::get(path)
-            .header(hyper::header::HOST, "docker")
-            .header(
+        let headers = [
+            (hyper::header::HOST, "docker"),
+            (
                 hyper::header::USER_AGENT,
                 concat!("img-authz/", env!("CARGO_PKG_VERSION")),
-            )
-            .body(Empty::<Bytes>::new())
-            .map_err(|e| unreachable(e.to_string()))?;
-        // One connection per lookup: lookups are rare next to the calls they
-        // serve, and a fresh unix connection costs microseconds.
-        let resp = match &self.addr {
-            Addr::Unix(p) => {
-                let s = tokio::net::UnixStream::connect(p)
-                    .await
-                    .map_err(|e| unreachable(e.to_string()))?;
-                send(TokioIo::new(s), req).await
-            }
-            Addr::Tcp(h) => {
-                let s = tokio::net::TcpStream::connect(h)
-                    .await
-                    .map_err(|e| unreachable(e.to_string()))?;
-                send(TokioIo::new(s), req).await
-            }
-        }
-        .map_err(unreachable)?;
-        let status = resp.status();
-        let body = Limited::new(resp.into_body(), 4 * 1024 * 1024)
-            .collect()
-            .await
-            .map_err(|e| unreachable(e.to_string()))?
-            .to_bytes();
-        Ok((status, body))
+            ),
+        ];
+        crate::unix_http::request(
+            &self.addr,
+            Method::GET,
+            path,
+            &headers,
+            Some(4 * 1024 * 1024),
+        )
+        .await
+        .map_err(|e| DaemonError::Unreachable {
+            addr: self.describe(),
+            why: e.to_string(),
+        })
     }
 
     /// `GET path` as JSON; `None` when dockerd answers 404 (no such object).
@@ -412,7 +389,7 @@ impl DaemonClient {
     /// credentials): dockerd, unless systemd holds the socket or dockerd is
     /// in another PID namespace (then 0 or not dockerd: the caller checks).
     pub async fn peer_pid(&self) -> Option<i32> {
-        let Addr::Unix(p) = &self.addr else {
+        let Endpoint::Unix(p) = &self.addr else {
             return None;
         };
         let s = tokio::time::timeout(self.timeout, tokio::net::UnixStream::connect(p))
@@ -425,8 +402,8 @@ impl DaemonClient {
     /// The unix socket path of `DOCKER_HOST`, if it is one.
     pub fn socket_path(&self) -> Option<&str> {
         match &self.addr {
-            Addr::Unix(p) => Some(p),
-            Addr::Tcp(_) => None,
+            Endpoint::Unix(p) => p.to_str(),
+            Endpoint::Tcp(_) => None,
         }
     }
 
@@ -451,22 +428,6 @@ impl DaemonClient {
         })?;
         Ok(v.version)
     }
-}
-
-async fn send<T>(
-    io: T,
-    req: Request<Empty<Bytes>>,
-) -> Result<hyper::Response<hyper::body::Incoming>, String>
-where
-    T: hyper::rt::Read + hyper::rt::Write + Send + Unpin + 'static,
-{
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    sender.send_request(req).await.map_err(|e| e.to_string())
 }
 
 fn info_of(info: &[u8]) -> Result<DaemonInfo, String> {

@@ -21,3 +21,4 @@ pub mod request;
 pub mod service;
 pub mod tls;
 pub mod trust;
+pub mod unix_http;

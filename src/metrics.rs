@@ -108,14 +108,9 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
     upstream_latency: [Histogram::new(), Histogram::new(), Histogram::new()],
 });
 
-/// Cache figures supplied by whoever owns the caches.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct CacheFigures {
-    pub name: &'static str,
-    pub entries: usize,
-    pub hits: u64,
-    pub misses: u64,
-}
+/// Cache figures supplied by whoever owns the caches (`trust` owns them
+/// and defines the type; metrics only renders it).
+pub use crate::trust::cache::CacheStats as CacheFigures;
 
 impl Metrics {
     /// One decision of the request phase.

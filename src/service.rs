@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -181,28 +181,17 @@ pub async fn unix_request(
     method: Method,
     path: &str,
 ) -> Result<(StatusCode, Bytes), String> {
-    let s = tokio::net::UnixStream::connect(socket)
-        .await
-        .map_err(|e| format!("cannot connect to {}: {e}", socket.display()))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s))
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(hyper::header::HOST, "plugin")
-        .body(Full::new(Bytes::new()))
-        .map_err(|e| e.to_string())?;
-    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
-    let status = resp.status();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| e.to_string())?
-        .to_bytes();
-    Ok((status, body))
+    use crate::unix_http::{request, Endpoint, Http1Error};
+    request(
+        &Endpoint::unix(socket),
+        method,
+        path,
+        &[(hyper::header::HOST, "plugin")],
+        None,
+    )
+    .await
+    .map_err(|e| match e {
+        Http1Error::Connect(e) => format!("cannot connect to {}: {e}", socket.display()),
+        Http1Error::Exchange(e) => e,
+    })
 }

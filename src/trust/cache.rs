@@ -26,11 +26,21 @@ enum Slot<V, E> {
     },
 }
 
-/// Hit and miss counts.
+/// Hit and miss counts, as they run.
 #[derive(Debug, Default)]
+struct Counters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+/// A cache's figures at one moment, for status and metrics: `trust` hands
+/// these up and `metrics` renders them (no dependency of `trust` on it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CacheStats {
-    pub hits: AtomicU64,
-    pub misses: AtomicU64,
+    pub name: &'static str,
+    pub entries: usize,
+    pub hits: u64,
+    pub misses: u64,
 }
 
 pub struct TtlCache<K, V, E> {
@@ -38,7 +48,7 @@ pub struct TtlCache<K, V, E> {
     capacity: usize,
     /// How long a failure is returned again without a new fetch.
     negative_ttl: std::time::Duration,
-    pub stats: CacheStats,
+    stats: Counters,
 }
 
 impl<K, V, E> TtlCache<K, V, E>
@@ -52,7 +62,7 @@ where
             slots: Mutex::new(HashMap::new()),
             capacity: capacity.max(1),
             negative_ttl: std::time::Duration::ZERO,
-            stats: CacheStats::default(),
+            stats: Counters::default(),
         }
     }
 
@@ -177,9 +187,9 @@ where
     }
 
     /// Its figures for the metrics, under `name`.
-    pub fn figures(&self, name: &'static str) -> crate::metrics::CacheFigures {
+    pub fn figures(&self, name: &'static str) -> CacheStats {
         use std::sync::atomic::Ordering;
-        crate::metrics::CacheFigures {
+        CacheStats {
             name,
             entries: self.len(),
             hits: self.stats.hits.load(Ordering::Relaxed),

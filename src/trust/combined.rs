@@ -115,7 +115,7 @@ impl Verifier for Combined {
         hints.join("; ")
     }
 
-    fn cache_figures(&self) -> Vec<crate::metrics::CacheFigures> {
+    fn cache_figures(&self) -> Vec<crate::trust::cache::CacheStats> {
         self.verifiers
             .iter()
             .flat_map(|v| v.cache_figures())

@@ -3,12 +3,25 @@
 //! A [`Verifier`] answers two questions about a repository: which digest is
 //! signed for a tag, and whether a digest is signed at all. The policy binds
 //! those answers to what the registry serves and what the daemon runs.
+//!
+//! Layout: one directory per format ([`notary`], [`cosign`], [`notation`]),
+//! each with its verifier; [`combined`] and [`pinned`] compose them. Shared
+//! by the formats: [`keys`] (SPKI public keys, the RSA floor), [`encoding`]
+//! (hex, base64), [`discovery`] (signatures stored next to an image: the
+//! lenient OCI types, referrers API or tag scheme, the subject check) and
+//! [`cache`] (TTL cache and its [`cache::CacheStats`], which `metrics`
+//! renders; `trust` depends on nothing above it).
 
 pub mod cache;
 pub mod combined;
 pub mod cosign;
+pub mod discovery;
+pub mod encoding;
+pub mod keys;
 pub mod notary;
-pub mod notary_verifier;
+/// The old path of `notary::verifier`, for callers outside `trust` until
+/// they move (config and policy are being restructured in parallel).
+pub use notary::verifier as notary_verifier;
 pub mod notation;
 pub mod pinned;
 
@@ -80,7 +93,7 @@ pub trait Verifier: Send + Sync {
     }
 
     /// Figures of the verifier's caches, for status and metrics.
-    fn cache_figures(&self) -> Vec<crate::metrics::CacheFigures> {
+    fn cache_figures(&self) -> Vec<crate::trust::cache::CacheStats> {
         Vec::new()
     }
 }

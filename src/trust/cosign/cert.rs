@@ -56,7 +56,7 @@ impl SigningCert {
             .subject_public_key_info
             .to_der()
             .map_err(|e| format!("the certificate's key: {e}"))?;
-        let key = PublicKey::from_spki(&spki)?;
+        let key = PublicKey::from_spki(&spki).map_err(|e| e.to_string())?;
         let mut subjects = Vec::new();
         let mut issuer = None;
         let (mut v1, mut v2) = (None, None);

@@ -6,25 +6,19 @@
 //! referrer is judged by its own manifest and must name the image as its
 //! subject.
 
-use std::collections::BTreeMap;
-use std::fmt;
-use std::marker::PhantomData;
-
-use serde::de::{
-    value::MapAccessDeserializer, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
-};
 use serde::Deserialize;
 
 use super::signature::{from_bundle, from_simple_layer, Candidate, BUNDLE_PREFIX, SIMPLE_SIGNING};
-use crate::http::HttpError;
 use crate::registry::{RegistryClient, RegistryError};
+use crate::trust::discovery::{
+    is_subject, object, referrer_indexes, referrer_tag, soft, Descriptor, Index,
+};
+// The shared lenient OCI types, at their old path too (Notation imports them
+// from here).
+pub use crate::trust::discovery::{Annotations, Bounded, Lenient, Obj, MAX_DESCRIPTORS};
 
 /// Signatures looked at per image and format; more are ignored.
 pub const MAX_SIGNATURES: usize = 32;
-/// Entries of a signature manifest or referrers index looked at, of any
-/// kind: bounds the parsing before filtering. Entries past it are skipped
-/// unparsed ([`IgnoredAny`]), so half a million tiny objects cost nothing.
-pub const MAX_DESCRIPTORS: usize = 1024;
 /// A simple-signing payload or a bundle larger than this is refused. Real
 /// ones are under 16 KiB (a bundle with a certificate chain and an
 /// inclusion proof); [`MAX_SIGNATURES`] of each stay a few MiB in memory.
@@ -36,7 +30,6 @@ pub const MAX_SIGNATURE_BLOB: usize = 128 * 1024;
 pub const MAX_SIGNATURE_MANIFEST: usize = 256 * 1024;
 /// cosign's OCI 1.1 signature manifests (`--registry-referrers-mode=oci-1-1`).
 pub const COSIGN_SIG: &str = "application/vnd.dev.cosign.artifact.sig.v1+json";
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const _: () = assert!(MAX_SIGNATURE_MANIFEST <= crate::registry::MAX_MANIFEST / 16);
 
 /// Everything found, and what could not be read (for messages).
@@ -44,185 +37,6 @@ const _: () = assert!(MAX_SIGNATURE_MANIFEST <= crate::registry::MAX_MANIFEST / 
 pub struct Found {
     pub candidates: Vec<Candidate>,
     pub unreadable: Vec<String>,
-}
-
-/// A string, or `None` for any other JSON value (skipped unparsed): a
-/// mistyped field of one entry makes that entry useless, not the document.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Lenient(pub Option<String>);
-
-impl<'de> Deserialize<'de> for Lenient {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Lenient, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Lenient;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Lenient, E> {
-                Ok(Lenient(Some(v.to_string())))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Lenient, E> {
-                Ok(Lenient(None))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Lenient, E> {
-                Ok(Lenient(None))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Lenient, E> {
-                Ok(Lenient(None))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Lenient, E> {
-                Ok(Lenient(None))
-            }
-            fn visit_unit<E>(self) -> Result<Lenient, E> {
-                Ok(Lenient(None))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Lenient, A::Error> {
-                while a.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Lenient(None))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Lenient, A::Error> {
-                while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Lenient(None))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// An object parsed as `T`, or `None` for any other JSON value.
-#[derive(Debug)]
-pub struct Obj<T>(pub Option<T>);
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Obj<T>, D::Error> {
-        struct V<T>(PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-            type Value = Obj<T>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, a: A) -> Result<Obj<T>, A::Error> {
-                T::deserialize(MapAccessDeserializer::new(a)).map(|t| Obj(Some(t)))
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Obj<T>, E> {
-                Ok(Obj(None))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Obj<T>, E> {
-                Ok(Obj(None))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Obj<T>, E> {
-                Ok(Obj(None))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Obj<T>, E> {
-                Ok(Obj(None))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Obj<T>, E> {
-                Ok(Obj(None))
-            }
-            fn visit_unit<E>(self) -> Result<Obj<T>, E> {
-                Ok(Obj(None))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Obj<T>, A::Error> {
-                while a.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Obj(None))
-            }
-        }
-        d.deserialize_any(V(PhantomData))
-    }
-}
-
-impl<T> Default for Obj<T> {
-    fn default() -> Obj<T> {
-        Obj(None)
-    }
-}
-
-/// The first [`MAX_DESCRIPTORS`] entries of a JSON array (anything but an
-/// array: none). Later entries are skipped without being kept or typed.
-#[derive(Debug)]
-pub struct Bounded<T>(pub Vec<T>);
-
-impl<T> Default for Bounded<T> {
-    fn default() -> Bounded<T> {
-        Bounded(Vec::new())
-    }
-}
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Bounded<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Bounded<T>, D::Error> {
-        struct V<T>(PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-            type Value = Bounded<T>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Bounded<T>, A::Error> {
-                // No capacity from size_hint: the document chooses it.
-                let mut out = Vec::new();
-                while out.len() < MAX_DESCRIPTORS {
-                    match a.next_element::<T>()? {
-                        Some(x) => out.push(x),
-                        None => return Ok(Bounded(out)),
-                    }
-                }
-                while a.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Bounded(out))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Bounded<T>, A::Error> {
-                while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Bounded(Vec::new()))
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Bounded<T>, E> {
-                Ok(Bounded(Vec::new()))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Bounded<T>, E> {
-                Ok(Bounded(Vec::new()))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Bounded<T>, E> {
-                Ok(Bounded(Vec::new()))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Bounded<T>, E> {
-                Ok(Bounded(Vec::new()))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Bounded<T>, E> {
-                Ok(Bounded(Vec::new()))
-            }
-            fn visit_unit<E>(self) -> Result<Bounded<T>, E> {
-                Ok(Bounded(Vec::new()))
-            }
-        }
-        d.deserialize_any(V(PhantomData))
-    }
-}
-
-/// String annotations; other values are skipped.
-#[derive(Debug, Default)]
-pub struct Annotations(pub BTreeMap<String, String>);
-
-impl<'de> Deserialize<'de> for Annotations {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Annotations, D::Error> {
-        let m = Obj::<BTreeMap<String, Lenient>>::deserialize(d)?;
-        Ok(Annotations(
-            m.0.unwrap_or_default()
-                .into_iter()
-                .filter_map(|(k, v)| v.0.map(|v| (k, v)))
-                .collect(),
-        ))
-    }
-}
-
-/// A descriptor: only what discovery reads; unknown fields (annotations
-/// included: an index entry's are never read) are skipped unparsed.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Descriptor {
-    #[serde(default)]
-    pub media_type: Lenient,
-    #[serde(default)]
-    pub artifact_type: Lenient,
-    #[serde(default)]
-    pub digest: Lenient,
 }
 
 /// A layer of a signature manifest: a descriptor with its annotations
@@ -252,29 +66,8 @@ pub struct Manifest {
     pub subject: Obj<Descriptor>,
 }
 
-/// A referrers index (up to 4 MiB): only its entries' types and digests.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Index {
-    #[serde(default)]
-    pub media_type: Lenient,
-    #[serde(default)]
-    pub manifests: Bounded<Obj<Descriptor>>,
-}
-
-/// A JSON object (never the sequence form serde would also accept).
-fn object<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Option<T> {
-    serde_json::from_slice::<Obj<T>>(bytes).ok()?.0
-}
-
 impl Manifest {
     pub fn parse(bytes: &[u8]) -> Option<Manifest> {
-        object(bytes)
-    }
-}
-
-impl Index {
-    pub fn parse(bytes: &[u8]) -> Option<Index> {
         object(bytes)
     }
 }
@@ -301,17 +94,6 @@ fn media_type(d: &Layer) -> &Lenient {
 #[cfg(test)]
 fn artifact_type(d: &Descriptor) -> &Lenient {
     &d.artifact_type
-}
-
-/// Missing, corrupt, oversized or refused signature material is the
-/// signer's problem (that signature does not count, the others still do);
-/// a registry that cannot be reached at all is ours.
-fn soft<T>(r: Result<T, RegistryError>) -> Result<Result<T, String>, RegistryError> {
-    match r {
-        Ok(v) => Ok(Ok(v)),
-        Err(e @ RegistryError::Http(HttpError::Unreachable { .. } | HttpError::Tls(_))) => Err(e),
-        Err(e) => Ok(Err(e.to_string())),
-    }
 }
 
 /// What a referrer manifest holds, judged by the manifest itself (its
@@ -411,40 +193,21 @@ async fn referrer_digests(
     digest: &str,
     found: &mut Found,
 ) -> Result<Vec<String>, RegistryError> {
-    let tag = digest.replacen(':', "-", 1);
-    let pages: Vec<(String, bytes::Bytes)> = match registry.referrers(domain, path, digest).await? {
-        Some(pages) => pages
-            .into_iter()
-            .enumerate()
-            .map(|(i, p)| (format!("referrers page {}", i + 1), p))
-            .collect(),
-        None => match registry.get_manifest(domain, path, &tag).await? {
-            None => Vec::new(),
-            // A registry that resolves `sha256-<hex>` to the image itself
-            // (GitLab does): no referrers there.
-            Some((d, _)) if d == digest => Vec::new(),
-            Some((_, b)) => vec![(tag.clone(), b)],
-        },
-    };
+    let pages = referrer_indexes(registry, domain, path, digest).await?;
     let mut signatures = Vec::new();
     let mut others = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     let mut entries = 0;
     for (where_, bytes) in pages {
-        let Some(index) = Index::parse(&bytes) else {
-            found.unreadable.push(format!("{where_} is not an index"));
-            continue;
+        let index = match Index::parse(&bytes) {
+            None => {
+                found.unreadable.push(format!("{where_} is not an index"));
+                continue;
+            }
+            // An image under the tag refers to nothing.
+            Some(index) if !index.is_referrers_index() => continue,
+            Some(index) => index,
         };
-        // A manifest or a manifest list under the tag is an image, not a
-        // referrers index: its entries refer to nothing.
-        if index
-            .media_type
-            .0
-            .as_deref()
-            .is_some_and(|t| t != OCI_INDEX)
-        {
-            continue;
-        }
         for d in index.manifests.0.iter().filter_map(|d| d.0.as_ref()) {
             entries += 1;
             if entries > MAX_DESCRIPTORS {
@@ -477,9 +240,8 @@ pub async fn find(
     digest: &str,
 ) -> Result<Found, RegistryError> {
     let mut found = Found::default();
-    let tag = digest.replacen(':', "-", 1);
     // Classic: one manifest, one layer per signature.
-    let sig_tag = format!("{tag}.sig");
+    let sig_tag = format!("{}.sig", referrer_tag(digest));
     let sig = soft(
         registry
             .get_manifest_limited(domain, path, &sig_tag, MAX_SIGNATURE_MANIFEST)
@@ -542,7 +304,7 @@ pub async fn find(
         }
         // The tag scheme's index is written by clients; the artifact must
         // itself say which image it is about.
-        if m.subject.0.as_ref().and_then(|s| s.digest.0.as_deref()) != Some(digest) {
+        if !is_subject(&m.subject, digest) {
             found
                 .unreadable
                 .push(format!("{origin} is about another image"));
@@ -587,6 +349,7 @@ pub async fn find(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::HttpError;
 
     fn parse(v: &serde_json::Value) -> Manifest {
         Manifest::parse(v.to_string().as_bytes()).unwrap()

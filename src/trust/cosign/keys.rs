@@ -1,77 +1,14 @@
-//! Public keys as cosign uses them (PEM SubjectPublicKeyInfo), and its
-//! signature encodings: ECDSA in ASN.1 DER, Ed25519, RSA PKCS#1 v1.5 or PSS,
+//! cosign's signature encodings over the shared PEM SubjectPublicKeyInfo
+//! keys (`trust::keys`): ECDSA in ASN.1 DER, Ed25519, RSA PKCS#1 v1.5 or PSS,
 //! all over SHA-256 of the payload (cosign's default for every key type).
 
-use p256::pkcs8::DecodePublicKey;
 use sha2::{Digest as _, Sha256, Sha384, Sha512};
 
-/// A verification key.
-#[derive(Debug, Clone)]
-pub enum PublicKey {
-    P256(p256::ecdsa::VerifyingKey),
-    P384(p384::ecdsa::VerifyingKey),
-    Ed25519(ed25519_dalek::VerifyingKey),
-    Rsa(rsa::RsaPublicKey),
-}
-
-impl PartialEq for PublicKey {
-    fn eq(&self, other: &Self) -> bool {
-        self.spki() == other.spki()
-    }
-}
-
-/// RSA keys below this size are refused.
-const MIN_RSA_BITS: usize = 2048;
+/// cosign's keys are the shared SPKI keys; this module adds cosign's
+/// signature encodings to them.
+pub use crate::trust::keys::{KeyError, PublicKey};
 
 impl PublicKey {
-    /// From SubjectPublicKeyInfo DER.
-    pub fn from_spki(der: &[u8]) -> Result<PublicKey, String> {
-        if let Ok(k) = p256::ecdsa::VerifyingKey::from_public_key_der(der) {
-            return Ok(PublicKey::P256(k));
-        }
-        if let Ok(k) = p384::ecdsa::VerifyingKey::from_public_key_der(der) {
-            return Ok(PublicKey::P384(k));
-        }
-        if let Ok(k) = ed25519_dalek::VerifyingKey::from_public_key_der(der) {
-            return Ok(PublicKey::Ed25519(k));
-        }
-        if let Ok(k) = rsa::RsaPublicKey::from_public_key_der(der) {
-            use rsa::traits::PublicKeyParts;
-            if k.size() * 8 < MIN_RSA_BITS {
-                return Err(format!(
-                    "RSA key of {} bits is below {MIN_RSA_BITS}",
-                    k.size() * 8
-                ));
-            }
-            return Ok(PublicKey::Rsa(k));
-        }
-        Err("not a P-256, P-384, Ed25519 or RSA public key".into())
-    }
-
-    /// From PEM (`PUBLIC KEY`).
-    pub fn from_pem(pem: &str) -> Result<PublicKey, String> {
-        for item in rustls_pemfile::read_all(&mut pem.as_bytes()) {
-            if let rustls_pemfile::Item::SubjectPublicKeyInfo(spki) =
-                item.map_err(|e| format!("invalid PEM: {e}"))?
-            {
-                return PublicKey::from_spki(spki.as_ref());
-            }
-        }
-        Err("no PUBLIC KEY block".into())
-    }
-
-    /// SubjectPublicKeyInfo DER, for comparisons.
-    pub fn spki(&self) -> Vec<u8> {
-        use p256::pkcs8::EncodePublicKey;
-        let der = match self {
-            PublicKey::P256(k) => k.to_public_key_der(),
-            PublicKey::P384(k) => k.to_public_key_der(),
-            PublicKey::Ed25519(k) => k.to_public_key_der(),
-            PublicKey::Rsa(k) => k.to_public_key_der(),
-        };
-        der.map(|d| d.as_bytes().to_vec()).unwrap_or_default()
-    }
-
     /// Verify `sig` over `msg`.
     pub fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
         match self {

@@ -9,6 +9,7 @@
 pub mod cert;
 pub mod discover;
 pub mod keys;
+mod payload;
 pub mod rekor;
 pub mod root;
 pub mod signature;
@@ -158,7 +159,7 @@ impl Verifier for CosignVerifier {
         "make the image's registry reachable by the plugin and retry".into()
     }
 
-    fn cache_figures(&self) -> Vec<crate::metrics::CacheFigures> {
+    fn cache_figures(&self) -> Vec<crate::trust::cache::CacheStats> {
         vec![self.cache.figures("cosign")]
     }
 

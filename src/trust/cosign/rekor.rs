@@ -1,14 +1,19 @@
 //! Rekor transparency-log entries: the Signed Entry Timestamp (a signed
 //! promise of inclusion, and the only signed time keyless signatures have),
-//! and the inclusion proof with its signed checkpoint.
+//! and the inclusion proof with its signed checkpoint; and whether an entry
+//! is about the very signature it is offered for ([`bound`]).
 
-use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
-use super::root::{LogKey, TrustedRoot};
+use serde_json::Value;
 
-const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+use super::cert::SigningCert;
+use super::keys::PublicKey;
+use super::root::{LogKey, TrustedRoot};
+use super::signature::{Candidate, Content};
+
+use crate::trust::encoding::{b64_decode, b64_encode, hex};
 
 /// A log entry as carried by a signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,17 +83,13 @@ impl TlogEntry {
     fn set_payload(&self) -> Vec<u8> {
         format!(
             r#"{{"body":"{}","integratedTime":{},"logID":"{}","logIndex":{}}}"#,
-            B64.encode(&self.body),
+            b64_encode(&self.body),
             self.integrated_time,
             hex(&self.log_id),
             self.log_index
         )
         .into_bytes()
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn node(l: &[u8], r: &[u8]) -> Vec<u8> {
@@ -157,7 +158,7 @@ fn verify_checkpoint(note: &str, log: &LogKey) -> Result<(u64, Vec<u8>), String>
         .ok_or_else(|| bad("has no tree size"))?;
     let root = lines
         .next()
-        .and_then(|l| B64.decode(l).ok())
+        .and_then(|l| b64_decode(l).ok())
         .ok_or_else(|| bad("has no root hash"))?;
     let hint = log.log_id.get(..4).unwrap_or_default();
     for line in sigs.lines() {
@@ -167,13 +168,104 @@ fn verify_checkpoint(note: &str, log: &LogKey) -> Result<(u64, Vec<u8>), String>
         let Some((_name, sig)) = rest.rsplit_once(' ') else {
             continue;
         };
-        let Ok(sig) = B64.decode(sig) else { continue };
+        let Ok(sig) = b64_decode(sig) else { continue };
         let split = sig.split_at_checked(4).filter(|(_, s)| !s.is_empty());
         if split.is_some_and(|(h, s)| h == hint && log.key.verify(text.as_bytes(), s)) {
             return Ok((size, root));
         }
     }
     Err(bad("is not signed by its log"))
+}
+
+/// A log entry is about `c`: same signature, same content, same signer.
+/// Without this, any logged entry could vouch for any signature.
+pub(super) fn bound(
+    e: &TlogEntry,
+    c: &Candidate,
+    key_spki: &[u8],
+    cert: Option<&[u8]>,
+) -> Result<(), String> {
+    let v: Value =
+        serde_json::from_slice(&e.body).map_err(|_| "its Rekor entry body is not JSON")?;
+    let kind = v.get("kind").and_then(Value::as_str).unwrap_or("");
+    let spec = v.get("spec").ok_or("its Rekor entry has no spec")?;
+    let signer_matches = |pem_b64: Option<&str>| -> bool {
+        let Some(pem) = pem_b64.and_then(|s| b64_decode(s).ok()) else {
+            return false;
+        };
+        let Ok(pem) = String::from_utf8(pem) else {
+            return false;
+        };
+        match cert {
+            Some(der) => rustls_pemfile::certs(&mut pem.as_bytes())
+                .next()
+                .and_then(Result::ok)
+                .is_some_and(|c| c.as_ref() == der),
+            None => {
+                PublicKey::from_pem(&pem).is_ok_and(|k| k.spki() == key_spki)
+                    || rustls_pemfile::certs(&mut pem.as_bytes())
+                        .next()
+                        .and_then(Result::ok)
+                        .and_then(|c| SigningCert::parse(c.as_ref()).ok())
+                        .is_some_and(|c| c.key.spki() == key_spki)
+            }
+        }
+    };
+    let sig_is =
+        |s: Option<&str>| s.and_then(|s| b64_decode(s).ok()).as_deref() == Some(&c.signature[..]);
+    let hash_is = |h: Option<&Value>, data: &[u8]| {
+        let want = format!("{:x}", Sha256::digest(data));
+        h.and_then(|h| {
+            (h.get("algorithm").and_then(Value::as_str) == Some("sha256"))
+                .then(|| h.get("value").and_then(Value::as_str))
+                .flatten()
+        }) == Some(want.as_str())
+    };
+    match (kind, &c.content) {
+        ("hashedrekord", content @ (Content::Simple(_) | Content::Digest(_))) => {
+            let hashed = match content {
+                Content::Simple(p) => hash_is(spec.pointer("/data/hash"), p),
+                Content::Digest(d) => {
+                    spec.pointer("/data/hash/algorithm").and_then(Value::as_str) == Some("sha256")
+                        && spec.pointer("/data/hash/value").and_then(Value::as_str)
+                            == Some(hex(d).as_str())
+                }
+                Content::Dsse { .. } => false,
+            };
+            if !hashed {
+                return Err("its Rekor entry is for other content".into());
+            }
+            if !sig_is(spec.pointer("/signature/content").and_then(Value::as_str)) {
+                return Err("its Rekor entry is for another signature".into());
+            }
+            if !signer_matches(
+                spec.pointer("/signature/publicKey/content")
+                    .and_then(Value::as_str),
+            ) {
+                return Err("its Rekor entry is for another signer".into());
+            }
+            Ok(())
+        }
+        ("dsse", Content::Dsse { payload, .. }) => {
+            if !hash_is(spec.get("payloadHash"), payload) {
+                return Err("its Rekor entry is for other content".into());
+            }
+            let sigs = spec.get("signatures").and_then(Value::as_array);
+            let ok = sigs.is_some_and(|s| {
+                s.iter().any(|s| {
+                    sig_is(s.get("signature").and_then(Value::as_str))
+                        && signer_matches(s.get("verifier").and_then(Value::as_str))
+                })
+            });
+            if !ok {
+                return Err("its Rekor entry is for another signature or signer".into());
+            }
+            Ok(())
+        }
+        _ => Err(format!(
+            "its Rekor entry is of a kind ({kind:?}) that does not match the signature"
+        )),
+    }
 }
 
 #[cfg(test)]

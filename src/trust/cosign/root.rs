@@ -3,7 +3,6 @@
 //! Sigstore services. It names the Fulcio certificate authorities, the Rekor
 //! transparency logs and the certificate-transparency logs to trust.
 
-use base64::Engine as _;
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
@@ -94,9 +93,7 @@ struct Validity {
 }
 
 fn b64(s: &str, what: &str) -> Result<Vec<u8>, String> {
-    base64::engine::general_purpose::STANDARD
-        .decode(s.trim())
-        .map_err(|_| format!("{what} is not base64"))
+    crate::trust::encoding::b64_decode_trimmed(s).map_err(|_| format!("{what} is not base64"))
 }
 
 fn times(v: &Option<Validity>) -> Result<(Option<OffsetDateTime>, Option<OffsetDateTime>), String> {

@@ -2,13 +2,10 @@
 //! signed, the signature, the signing certificate if any, and the Rekor
 //! entries that log it. Nothing here is trusted yet.
 
-use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::rekor::{InclusionProof, TlogEntry};
-
-const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 pub const BUNDLE_PREFIX: &str = "application/vnd.dev.sigstore.bundle";
@@ -77,8 +74,7 @@ pub struct Candidate {
 }
 
 fn b64(s: &str, what: &str) -> Result<Vec<u8>, String> {
-    B64.decode(s.trim())
-        .map_err(|_| format!("{what} is not base64"))
+    crate::trust::encoding::b64_decode_trimmed(s).map_err(|_| format!("{what} is not base64"))
 }
 
 /// The first certificate of a PEM text, as DER.

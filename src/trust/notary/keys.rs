@@ -7,8 +7,6 @@
 //! P-384), `rsapss` (salt 32) and its alias `pycrypto-pkcs#1 pss`, and
 //! `rsapkcs1v15`.
 
-use base64::Engine as _;
-use p256::pkcs8::DecodePublicKey;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 use x509_cert::der::{Decode, Encode};
@@ -16,40 +14,8 @@ use x509_cert::der::{Decode, Encode};
 use super::canonical::canonical;
 use super::TufError;
 
-/// RSA keys below this size are refused, as notary does.
-pub const MIN_RSA_BITS: usize = 2048;
-
-#[derive(Debug, Clone)]
-pub enum Verifier {
-    Ed25519(ed25519_dalek::VerifyingKey),
-    P256(p256::ecdsa::VerifyingKey),
-    P384(p384::ecdsa::VerifyingKey),
-    Rsa(rsa::RsaPublicKey),
-}
-
-impl Verifier {
-    /// The public key itself, one encoding per key whatever the metadata
-    /// wrapped it in (`ecdsa` SPKI, compressed or not, or a certificate of
-    /// any kind): what thresholds count, so that one key listed under two
-    /// key IDs is one signer.
-    pub fn identity(&self) -> Vec<u8> {
-        match self {
-            Verifier::Ed25519(k) => [b"ed25519:".as_slice(), k.as_bytes()].concat(),
-            Verifier::P256(k) => {
-                [b"p256:".as_slice(), k.to_encoded_point(false).as_bytes()].concat()
-            }
-            Verifier::P384(k) => {
-                [b"p384:".as_slice(), k.to_encoded_point(false).as_bytes()].concat()
-            }
-            Verifier::Rsa(k) => {
-                use rsa::traits::PublicKeyParts;
-                let n = k.n().to_bytes_be();
-                let len = u32::try_from(n.len()).unwrap_or(u32::MAX).to_be_bytes();
-                [b"rsa:".as_slice(), &len, &n, &k.e().to_bytes_be()].concat()
-            }
-        }
-    }
-}
+/// Notary's keys are the shared SPKI keys; its `ed25519` keys are raw.
+pub use crate::trust::keys::{PublicKey as Verifier, MIN_RSA_BITS};
 
 /// An X.509 certificate as Notary uses it.
 #[derive(Debug, Clone)]
@@ -79,8 +45,7 @@ pub struct Key {
 }
 
 fn b64(s: &str) -> Result<Vec<u8>, TufError> {
-    base64::engine::general_purpose::STANDARD
-        .decode(s.trim())
+    crate::trust::encoding::b64_decode_trimmed(s)
         .map_err(|_| TufError::Key("public key is not base64".into()))
 }
 
@@ -90,31 +55,18 @@ pub fn tuf_key_id(keytype: &str, public: &str) -> Result<String, TufError> {
     Ok(hex(&Sha256::digest(canonical(&obj)?)))
 }
 
-pub fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
+pub use crate::trust::encoding::hex;
 
-/// A key from an SPKI in DER: P-256, P-384 or RSA.
+/// A key from an SPKI in DER: P-256, P-384 or RSA (Notary's `ecdsa` and
+/// `rsa` key types; its Ed25519 keys are raw bytes, never SPKI).
 pub fn verifier_from_spki(der: &[u8]) -> Result<Verifier, TufError> {
-    if let Ok(k) = p256::ecdsa::VerifyingKey::from_public_key_der(der) {
-        return Ok(Verifier::P256(k));
+    match Verifier::from_spki(der) {
+        Ok(Verifier::Ed25519(_)) | Err(crate::trust::keys::KeyError::Unsupported) => Err(
+            TufError::Key("unsupported public key (P-256, P-384 and RSA are)".into()),
+        ),
+        Ok(v) => Ok(v),
+        Err(e) => Err(TufError::Key(e.to_string())),
     }
-    if let Ok(k) = p384::ecdsa::VerifyingKey::from_public_key_der(der) {
-        return Ok(Verifier::P384(k));
-    }
-    if let Ok(k) = rsa::RsaPublicKey::from_public_key_der(der) {
-        use rsa::traits::PublicKeyParts;
-        if k.size() * 8 < MIN_RSA_BITS {
-            return Err(TufError::Key(format!(
-                "RSA key of {} bits is below {MIN_RSA_BITS}",
-                k.size() * 8
-            )));
-        }
-        return Ok(Verifier::Rsa(k));
-    }
-    Err(TufError::Key(
-        "unsupported public key (P-256, P-384 and RSA are)".into(),
-    ))
 }
 
 /// Notary's "canonical" ID of an x509 key (`X509PublicKeyID`): the TUF ID
@@ -125,10 +77,7 @@ pub fn canonical_key_id(cert: &Cert) -> Result<String, TufError> {
         Verifier::Rsa(_) => "rsa",
         _ => "ecdsa",
     };
-    tuf_key_id(
-        kt,
-        &base64::engine::general_purpose::STANDARD.encode(&cert.spki_der),
-    )
+    tuf_key_id(kt, &crate::trust::encoding::b64_encode(&cert.spki_der))
 }
 
 const OID_CN: x509_cert::der::asn1::ObjectIdentifier =

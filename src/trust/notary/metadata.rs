@@ -13,7 +13,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::marker::PhantomData;
 
-use base64::Engine as _;
 use serde::de::{self, IgnoredAny};
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256, Sha512};
@@ -118,8 +117,7 @@ pub struct Envelope {
 }
 
 fn b64(s: &str, what: &str) -> Result<Vec<u8>, TufError> {
-    base64::engine::general_purpose::STANDARD
-        .decode(s)
+    crate::trust::encoding::b64_decode(s)
         .map_err(|_| TufError::Format(format!("{what} is not base64")))
 }
 

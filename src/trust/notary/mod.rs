@@ -4,7 +4,8 @@
 //! raw r‖s ECDSA, base64 hashes), so this is a small client of our own:
 //! [`keys`] and [`metadata`] check signatures, [`root`] the root of trust,
 //! [`update`] walks the chain, [`state`] keeps roots and versions across
-//! restarts, and [`client`] fetches over HTTPS.
+//! restarts, [`client`] fetches over HTTPS, and [`verifier`] is the cached
+//! [`crate::trust::Verifier`] the policy uses.
 
 pub mod canonical;
 pub mod client;
@@ -13,6 +14,7 @@ pub mod metadata;
 pub mod root;
 pub mod state;
 pub mod update;
+pub mod verifier;
 
 #[cfg(test)]
 pub(crate) mod testkit;

@@ -8,7 +8,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
@@ -30,15 +29,14 @@ impl RepoState {
     pub fn root_bytes(&self) -> Result<Option<Vec<u8>>, TufError> {
         match &self.root {
             None => Ok(None),
-            Some(b) => base64::engine::general_purpose::STANDARD
-                .decode(b)
+            Some(b) => crate::trust::encoding::b64_decode(b)
                 .map(Some)
                 .map_err(|_| TufError::State(format!("stored root of {} is corrupt", self.gun))),
         }
     }
 
     pub fn set_root(&mut self, bytes: &[u8]) {
-        self.root = Some(base64::engine::general_purpose::STANDARD.encode(bytes));
+        self.root = Some(crate::trust::encoding::b64_encode(bytes));
     }
 
     /// Refuse a version below the highest seen; remember a higher one.

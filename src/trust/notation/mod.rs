@@ -610,7 +610,7 @@ impl Verifier for NotationVerifier {
         "make the image's registry reachable by the plugin and retry".into()
     }
 
-    fn cache_figures(&self) -> Vec<crate::metrics::CacheFigures> {
+    fn cache_figures(&self) -> Vec<crate::trust::cache::CacheStats> {
         vec![self.cache.figures("notation")]
     }
 

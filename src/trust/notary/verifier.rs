@@ -6,14 +6,14 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::cache::TtlCache;
-use super::notary::client::Fetch;
-use super::notary::root::RootPolicy;
-use super::notary::state::StateStore;
-use super::notary::update::{update, RepoTrust, RELEASES};
-use super::notary::TufError;
-use super::{Signed, TrustError, Verifier};
+use super::client::Fetch;
+use super::root::RootPolicy;
+use super::state::StateStore;
+use super::update::{update, RepoTrust, RELEASES};
+use super::TufError;
 use crate::request::reference::Reference;
+use crate::trust::cache::TtlCache;
+use crate::trust::{Signed, TrustError, Verifier};
 
 /// Signer roles required for repositories matching a pattern (an exact
 /// repository, or a prefix ending in `*`).
@@ -98,7 +98,7 @@ impl NotaryVerifier {
     fn required_roles(&self, gun: &str) -> Vec<String> {
         self.signers
             .iter()
-            .filter(|r| super::notary::root::gun_matches(&r.pattern, gun))
+            .filter(|r| super::root::gun_matches(&r.pattern, gun))
             .max_by_key(|r| (!r.pattern.ends_with('*'), r.pattern.len()))
             .map(|r| r.roles.clone())
             .unwrap_or_default()
@@ -183,7 +183,7 @@ impl Verifier for NotaryVerifier {
         "the trust data failed verification; the repository's publisher must re-sign it".into()
     }
 
-    fn cache_figures(&self) -> Vec<crate::metrics::CacheFigures> {
+    fn cache_figures(&self) -> Vec<crate::trust::cache::CacheStats> {
         vec![self.cache.figures("notary")]
     }
 
