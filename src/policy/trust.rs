@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::file::{CosignSpec, Mode, NotarySpec, NotationSpec, PinSpec};
+use super::image_ref::{id_hex, is_lower_hex, short_id};
 use super::{Decision, DenyCause, ImageRef, Rule};
 use crate::config::{Config, ConfigError};
 use crate::credentials::Credentials;
@@ -415,7 +416,7 @@ impl Trust {
         };
         match parsed {
             ImageRef::Named(named) if !resolved_by_id(image, named, &info) => {
-                let repo = bare(named);
+                let repo = named.repository();
                 let Some((verifier, rule, mode)) = rule_of(&repo) else {
                     return Decision::deny(
                         Rule::RegistryAllowlist,
@@ -625,7 +626,7 @@ impl Trust {
         if !matches!(self.daemon.containerd_store().await, Ok(true)) {
             return None;
         }
-        let repo = bare(named);
+        let repo = named.repository();
         let s = verifier.digest_signed(&repo, image_id).await.ok()?;
         Some(
             Decision::allow(
@@ -652,7 +653,7 @@ impl Trust {
             )
             .with_image(named);
         };
-        match verifier.digest_signed(&bare(named), d).await {
+        match verifier.digest_signed(&named.repository(), d).await {
             Ok(s) => Decision::allow(Rule::Signature, format!("{d} is signed ({})", s.signer))
                 .with_image(named)
                 .with_digest(d.clone()),
@@ -674,7 +675,7 @@ impl Trust {
             return None;
         }
         let tag = target.tag.as_deref().unwrap_or(DEFAULT_TAG);
-        match verifier.signed_digest(&bare(target), tag).await {
+        match verifier.signed_digest(&target.repository(), tag).await {
             Ok(s) if s.digest == d => Some(
                 Decision::allow(
                     Rule::Tag,
@@ -725,7 +726,7 @@ async fn decide_pull(
     registry: impl std::future::Future<Output = Result<String, String>>,
     image: &Reference,
 ) -> Decision {
-    let repo = bare(image);
+    let repo = image.repository();
     // `name:tag@digest` pulls by digest: the digest decides.
     if let Some(d) = &image.digest {
         return match verifier.digest_signed(&repo, d).await {
@@ -791,16 +792,6 @@ async fn decide_pull(
     }
 }
 
-/// The repository alone.
-pub(crate) fn bare(r: &Reference) -> Reference {
-    Reference {
-        domain: r.domain.clone(),
-        path: r.path.clone(),
-        tag: None,
-        digest: None,
-    }
-}
-
 /// `(repository, digest)` of every RepoDigest, normalised.
 /// The (repository, digest) pairs an image was pulled as. On the containerd
 /// store only those equal to the image's target (its ID there) count.
@@ -824,12 +815,11 @@ fn repo_digests(info: &ImageInfo, containerd: bool) -> Vec<(String, String)> {
 /// dockerd resolved a name-looking reference by image-ID prefix (`abc123`
 /// or `sha256:abc123`) rather than by a tag of that name.
 fn resolved_by_id(image: &str, named: &Reference, info: &ImageInfo) -> bool {
-    let hex = image.strip_prefix("sha256:").unwrap_or(image);
-    let is_hex = !hex.is_empty() && hex.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
-    if !is_hex || named.digest.is_some() {
+    let hex = id_hex(image);
+    if hex.is_empty() || !is_lower_hex(hex) || named.digest.is_some() {
         return false;
     }
-    let id_hex = info.id.strip_prefix("sha256:").unwrap_or(&info.id);
+    let id_hex = id_hex(&info.id);
     let tagged = named.clone().tag_name_only();
     let has_tag = info
         .repo_tags
@@ -838,11 +828,6 @@ fn resolved_by_id(image: &str, named: &Reference, info: &ImageInfo) -> bool {
         .filter_map(|t| Reference::parse_normalized(t).ok())
         .any(|t| t == tagged);
     id_hex.starts_with(hex) && !has_tag
-}
-
-fn short_id(id: &str) -> &str {
-    let h = id.strip_prefix("sha256:").unwrap_or(id);
-    h.get(..12).unwrap_or(h)
 }
 
 fn list(digests: &[(String, String)]) -> String {
