@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 pub mod baseline;
+mod binding;
 mod decide;
 mod decision;
 mod drivers;
@@ -20,13 +21,12 @@ pub mod ownership;
 pub mod rules;
 pub mod seccomp;
 mod self_protection;
-mod trust;
 
+pub use binding::Trust;
 pub use decision::{Decision, DenyCause, Rule};
 pub use drivers::DriverKind;
 pub use file::{Mode, Op, PolicyFile};
 pub use image_ref::ImageRef;
-pub use trust::Trust;
 
 use crate::config::{Config, ConfigError, HardeningLevel, TrustMode};
 use crate::daemon::{ContainerInfo, DaemonClient};
@@ -124,7 +124,7 @@ impl Policy {
     /// a policy file, with the clients they need.
     pub fn new(cfg: Config, file: Option<PolicyFile>) -> Result<Policy, ConfigError> {
         let daemon =
-            DaemonClient::new(&cfg.trust.docker_host, trust::UPSTREAM_TIMEOUT).map_err(|e| {
+            DaemonClient::new(&cfg.trust.docker_host, binding::UPSTREAM_TIMEOUT).map_err(|e| {
                 ConfigError::Invalid {
                     name: "DOCKER_HOST",
                     why: e.to_string(),
