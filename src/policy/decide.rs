@@ -291,18 +291,8 @@ impl Policy {
         user: &str,
         why: &str,
     ) -> Decision {
-        let rule = match op {
-            Op::Import => Rule::Import,
-            Op::Load => Rule::Load,
-            Op::Build => Rule::Build,
-            Op::Commit => Rule::Commit,
-            Op::Plugins => Rule::Plugins,
-            Op::Tag => Rule::Tag,
-            Op::Swarm => Rule::Swarm,
-            Op::Cp => Rule::Cp,
-            Op::Push => Rule::Push,
-        };
-        let name = op_name(op);
+        let rule = Rule::from(op);
+        let name = op.as_str();
         if self.op_allowed(op, target, user) {
             Decision::allow(rule, format!("{name} is allowed"))
         } else {

@@ -66,6 +66,24 @@ impl Rule {
     }
 }
 
+/// The check of a switchable operation has the operation's name.
+impl From<crate::op::Op> for Rule {
+    fn from(op: crate::op::Op) -> Rule {
+        use crate::op::Op;
+        match op {
+            Op::Import => Rule::Import,
+            Op::Load => Rule::Load,
+            Op::Build => Rule::Build,
+            Op::Commit => Rule::Commit,
+            Op::Plugins => Rule::Plugins,
+            Op::Tag => Rule::Tag,
+            Op::Swarm => Rule::Swarm,
+            Op::Cp => Rule::Cp,
+            Op::Push => Rule::Push,
+        }
+    }
+}
+
 impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

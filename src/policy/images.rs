@@ -78,13 +78,34 @@ impl Policy {
                 }
             }
             _ => {
-                let policy = self;
-                t.local_image(image, &parsed, what, &|repo: &Reference| {
-                    policy
-                        .rule_for(repo, user)
-                        .map(|r| (r.verifier.clone(), r.name.clone(), r.mode))
-                })
-                .await
+                let local = match t.local_image(image, &parsed, what).await {
+                    Ok(l) => l,
+                    Err(d) => return d,
+                };
+                match &parsed {
+                    ImageRef::Named(named) if !local.resolved_by_id(image, named) => {
+                        match self.rule_for(&named.repository(), user) {
+                            Some(rule) => t.named_local(image, &local, named, rule).await,
+                            None => Decision::deny(
+                                Rule::RegistryAllowlist,
+                                format!("{named} is under no rule"),
+                                "",
+                            ),
+                        }
+                    }
+                    _ => {
+                        let under_rules: Vec<_> = local
+                            .digests()
+                            .iter()
+                            .filter_map(|(name, d)| {
+                                let repo = Reference::parse_normalized(name).ok()?;
+                                let rule = self.rule_for(&repo, user)?;
+                                Some((repo, name.as_str(), d.as_str(), rule))
+                            })
+                            .collect();
+                        t.by_id(image, &local, what, &under_rules).await
+                    }
+                }
             }
         }
     }

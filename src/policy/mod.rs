@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 pub mod baseline;
 mod binding;
+mod build;
 mod decide;
 mod decision;
 mod drivers;
@@ -23,12 +24,13 @@ pub mod seccomp;
 mod self_protection;
 
 pub use binding::Trust;
+pub use build::BuildError;
 pub use decision::{Decision, DenyCause, Rule};
 pub use drivers::DriverKind;
 pub use file::{Mode, Op, PolicyFile};
 pub use image_ref::ImageRef;
 
-use crate::config::{Config, ConfigError, HardeningLevel, TrustMode};
+use crate::config::{Config, HardeningLevel};
 use crate::daemon::{ContainerInfo, DaemonClient};
 use crate::request::action::{Action, HostConfig, Mount, NetworkSpec, PluginOp};
 use crate::request::reference::{Reference, Spelling};
@@ -38,7 +40,7 @@ use crate::trust::Verifier;
 
 use decision::unsigned_ok;
 use drivers::predefined_network;
-use file::{HardeningSpec, VerifierKind};
+use file::HardeningSpec;
 use hardening::{DaemonFacts, Violation, NEEDS_DAEMON};
 use image_ref::{alias_deny, looks_like_short_id, parse_opt, unreachable_id};
 use rules::{pattern_matches, specificity, user_matches};
@@ -86,141 +88,7 @@ pub struct Policy {
     ownership: Option<ownership::Ownership>,
 }
 
-fn env_ops(cfg: &Config) -> Vec<Op> {
-    let a = &cfg.allow;
-    [
-        (a.import, Op::Import),
-        (a.load, Op::Load),
-        (a.build, Op::Build),
-        (a.commit, Op::Commit),
-        (a.plugins, Op::Plugins),
-        (a.tag, Op::Tag),
-        (a.swarm, Op::Swarm),
-        (a.cp, Op::Cp),
-        (a.push, Op::Push),
-    ]
-    .iter()
-    .filter(|(on, _)| *on)
-    .map(|(_, op)| *op)
-    .collect()
-}
-
-fn op_name(op: Op) -> &'static str {
-    match op {
-        Op::Import => "import",
-        Op::Load => "load",
-        Op::Build => "build",
-        Op::Commit => "commit",
-        Op::Plugins => "plugins",
-        Op::Tag => "tag",
-        Op::Swarm => "swarm",
-        Op::Cp => "cp",
-        Op::Push => "push",
-    }
-}
-
 impl Policy {
-    /// Build the policy from the environment's configuration and, if given,
-    /// a policy file, with the clients they need.
-    pub fn new(cfg: Config, file: Option<PolicyFile>) -> Result<Policy, ConfigError> {
-        let daemon =
-            DaemonClient::new(&cfg.trust.docker_host, binding::UPSTREAM_TIMEOUT).map_err(|e| {
-                ConfigError::Invalid {
-                    name: "DOCKER_HOST",
-                    why: e.to_string(),
-                }
-            })?;
-        let trust = Trust::new(&cfg)?;
-        let mut rules = Vec::new();
-        if let Some(f) = &file {
-            for r in &f.rules {
-                let mut vs = Vec::new();
-                for k in &r.verifiers {
-                    vs.push(match k {
-                        VerifierKind::Notary => trust.notary_verifier(&cfg, Some(&r.notary))?,
-                        VerifierKind::Cosign => trust.cosign_verifier(&cfg, &r.cosign)?,
-                        VerifierKind::Digests => trust.pinned_verifier(&r.digests),
-                        VerifierKind::Notation => trust.notation_verifier(&cfg, &r.notation)?,
-                    });
-                }
-                let verifier = match vs.len() {
-                    0 => None,
-                    1 => vs.pop(),
-                    _ => Some(
-                        Arc::new(crate::trust::combined::Combined::new(vs, r.require))
-                            as Arc<dyn Verifier>,
-                    ),
-                };
-                rules.push(CompiledRule {
-                    name: r.name.clone(),
-                    patterns: r.repositories.clone(),
-                    users: r.users.clone(),
-                    verifier,
-                    mode: r.mode.unwrap_or(f.global.mode),
-                    allow: r.allow.clone(),
-                });
-            }
-        }
-        let env_verifier = match cfg.trust.mode {
-            TrustMode::Notary => Some(trust.notary_verifier(&cfg, None)?),
-            TrustMode::None => None,
-        };
-        let global_mode = file.as_ref().map(|f| f.global.mode).unwrap_or_default();
-        for reg in &cfg.registries {
-            rules.push(CompiledRule {
-                name: format!("REGISTRY {reg}"),
-                patterns: vec![format!("{reg}/*")],
-                users: Vec::new(),
-                verifier: env_verifier.clone(),
-                mode: global_mode,
-                allow: Vec::new(),
-            });
-        }
-        let mut allow = env_ops(&cfg);
-        let (mut local_user, mut self_names, mut self_containers) = (
-            "local".to_string(),
-            vec!["img-authz".to_string()],
-            Vec::new(),
-        );
-        if let Some(f) = &file {
-            allow.extend(f.global.allow.iter().copied());
-            if let Some(u) = &f.global.local_user {
-                local_user = u.clone();
-            }
-            self_names.extend(f.global.self_names.iter().cloned());
-            self_containers = f.global.self_containers.clone();
-        }
-        let ownership = file
-            .as_ref()
-            .and_then(|f| f.ownership.as_ref())
-            .filter(|o| o.enabled)
-            .map(|o| ownership::Ownership {
-                admins: o.admins.clone(),
-                store: crate::ownership_store::OwnerStore::new(&cfg.trust.state_dir),
-            });
-        Ok(Policy {
-            ownership,
-            cfg,
-            rules,
-            allow,
-            mode: global_mode,
-            local_user,
-            self_names,
-            self_containers,
-            daemon,
-            trust,
-            file,
-            facts: std::sync::Mutex::new(None),
-        })
-    }
-
-    /// A policy without signature checks (the registry allowlist only) and
-    /// no policy file, for tests of the decoding rules.
-    pub fn without_trust(mut cfg: Config) -> Result<Policy, ConfigError> {
-        cfg.trust.mode = TrustMode::None;
-        Policy::new(cfg, None)
-    }
-
     pub fn config(&self) -> &Config {
         &self.cfg
     }
@@ -274,8 +142,6 @@ impl Policy {
                 .and_then(|t| self.rule_for(t, user))
                 .is_some_and(|r| r.allow.contains(&op))
     }
-
-    /// Hardening in effect for `user`: the baseline (unless
 
     /// A decision under the policy-wide mode (enforce or audit), for denies
     /// that no repository rule owns.

@@ -11,6 +11,7 @@ pub mod notary;
 pub mod notary_verifier;
 pub mod notation;
 pub mod pinned;
+pub mod spki;
 
 use async_trait::async_trait;
 

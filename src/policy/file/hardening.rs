@@ -23,8 +23,6 @@ impl Parser<'_> {
     ];
 
     /// A driver allowlist: names only, never a path (dockerd would load a
-
-    /// A driver allowlist: names only, never a path (dockerd would load a
     /// plugin from a path, which no policy may allow).
     pub(super) fn driver_names(&mut self, h: Tbl<'_>, key: &str) -> Option<Vec<String>> {
         let names = self.strings(h, key);

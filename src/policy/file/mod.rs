@@ -130,36 +130,7 @@ impl Mode {
     }
 }
 
-/// Operations that bypass verification, switchable globally or per rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Op {
-    Import,
-    Load,
-    Build,
-    Commit,
-    Plugins,
-    Tag,
-    Swarm,
-    Cp,
-    Push,
-}
-
-impl Op {
-    pub fn parse(s: &str) -> Option<Op> {
-        Some(match s {
-            "import" => Op::Import,
-            "load" => Op::Load,
-            "build" => Op::Build,
-            "commit" => Op::Commit,
-            "plugins" => Op::Plugins,
-            "tag" => Op::Tag,
-            "swarm" => Op::Swarm,
-            "cp" => Op::Cp,
-            "push" => Op::Push,
-            _ => return None,
-        })
-    }
-}
+pub use crate::op::Op;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VerifierKind {
@@ -191,12 +162,7 @@ pub struct CosignSpec {
     pub match_reference: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PinSpec {
-    Certs(Vec<String>),
-    Ca(PathBuf),
-    Key(PathBuf),
-}
+pub use crate::config::PinSpec;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NotarySpec {

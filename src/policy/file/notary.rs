@@ -26,7 +26,7 @@ impl Parser<'_> {
         }
         let signers = self.strings(n, "signers").unwrap_or_default();
         for s in &signers {
-            if !s.starts_with("targets/") || s.len() <= "targets/".len() {
+            if !crate::config::is_delegation_role(s) {
                 self.err(
                     n.get("signers").and_then(|i| item_span(&i)),
                     format!("signer {s:?} is not a delegation role (targets/NAME)"),
@@ -46,7 +46,7 @@ impl Parser<'_> {
                         self.err(p.span(), "root_pin takes exactly one of certs, ca or key");
                     } else if let Some(ids) = self.strings(p, "certs") {
                         for id in &ids {
-                            if id.len() != 64 || !id.bytes().all(|c| c.is_ascii_hexdigit()) {
+                            if !crate::config::is_cert_id(id) {
                                 self.err(
                                     p.get("certs").and_then(|i| item_span(&i)),
                                     format!("root certificate ID {id:?} is not 64 hex digits"),

@@ -107,6 +107,13 @@ impl Parser<'_> {
         })
     }
 
+    /// A rule's `[rules.<key>]`, read by `parse`: it must be a table, its
+    /// verifier must be among the rule's, and where `needed` says so the
+    /// verifier needs it.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the rule, its verifiers and what to say are all per call"
+    )]
     pub(super) fn verifier_table<S: Default>(
         &mut self,
         r: Tbl<'_>,

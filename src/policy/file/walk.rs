@@ -158,8 +158,10 @@ impl Parser<'_> {
                 None => self.err(
                     v.span(),
                     format!(
-                        "unknown operation {} (known: import, load, build, commit, plugins, tag, swarm, cp, push)",
-                        v.as_str().map_or_else(|| "(not a string)".to_string(), |s| format!("{s:?}"))
+                        "unknown operation {} (known: {})",
+                        v.as_str()
+                            .map_or_else(|| "(not a string)".to_string(), |s| format!("{s:?}")),
+                        Op::known()
                     ),
                 ),
             }
