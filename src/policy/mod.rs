@@ -11,6 +11,7 @@ use std::sync::Arc;
 pub mod baseline;
 mod binding;
 mod build;
+mod check;
 mod decide;
 mod decision;
 mod drivers;
@@ -25,6 +26,7 @@ mod self_protection;
 
 pub use binding::Trust;
 pub use build::BuildError;
+pub use check::{CreateCheck, ImageCheck};
 pub use decision::{Decision, DenyCause, Rule};
 pub use drivers::DriverKind;
 pub use file::{Mode, Op, PolicyFile};
