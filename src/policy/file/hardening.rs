@@ -3,25 +3,6 @@
 use super::*;
 
 impl Parser<'_> {
-    const HARDENING_KEYS: &'static [&'static str] = &[
-        "privileged",
-        "host_namespaces",
-        "bind_mounts",
-        "docker_socket",
-        "cap_add",
-        "devices",
-        "unconfined",
-        "sysctls",
-        "runtimes",
-        "cgroup_parent",
-        "exec_privileged",
-        "volume_drivers",
-        "volumes_from",
-        "seccomp_profiles",
-        "network_drivers",
-        "log_drivers",
-    ];
-
     /// A driver allowlist: names only, never a path (dockerd would load a
     /// plugin from a path, which no policy may allow).
     pub(super) fn driver_names(&mut self, h: Tbl<'_>, key: &str) -> Option<Vec<String>> {
@@ -40,9 +21,11 @@ impl Parser<'_> {
         names
     }
 
+    /// A `[hardening]` table (or an override): every key by its kind
+    /// (`hardening_table!`), then the checks of particular keys.
     pub(super) fn hardening_spec(&mut self, h: Tbl<'_>) -> HardeningSpec {
-        let bind_mounts = self.strings(h, "bind_mounts");
-        for p in bind_mounts.iter().flatten() {
+        let mut spec = self.hardening_fields(h);
+        for p in spec.bind_mounts.iter().flatten() {
             if !p.starts_with('/') || p.split('/').any(|c| c == "..") {
                 self.err(
                     h.get("bind_mounts").and_then(|i| item_span(&i)),
@@ -50,8 +33,7 @@ impl Parser<'_> {
                 );
             }
         }
-        let mut seccomp_profiles = self.strings(h, "seccomp_profiles");
-        for d in seccomp_profiles.iter_mut().flatten() {
+        for d in spec.seccomp_profiles.iter_mut().flatten() {
             match crate::policy::seccomp::parse_digest(d) {
                 Some(ok) => *d = ok,
                 None => self.err(
@@ -60,29 +42,11 @@ impl Parser<'_> {
                 ),
             }
         }
-        HardeningSpec {
-            privileged: self.boolean(h, "privileged"),
-            host_namespaces: self.boolean(h, "host_namespaces"),
-            bind_mounts,
-            docker_socket: self.boolean(h, "docker_socket"),
-            cap_add: self.strings(h, "cap_add"),
-            devices: self.boolean(h, "devices"),
-            unconfined: self.boolean(h, "unconfined"),
-            sysctls: self.boolean(h, "sysctls"),
-            runtimes: self.strings(h, "runtimes"),
-            cgroup_parent: self.boolean(h, "cgroup_parent"),
-            exec_privileged: self.boolean(h, "exec_privileged"),
-            volume_drivers: self.strings(h, "volume_drivers"),
-            volumes_from: self.boolean(h, "volumes_from"),
-            seccomp_profiles,
-            builtin: Default::default(),
-            network_drivers: self.driver_names(h, "network_drivers"),
-            log_drivers: self.driver_names(h, "log_drivers"),
-        }
+        spec
     }
 
     pub(super) fn hardening(&mut self, h: Tbl<'_>) -> Hardening {
-        let mut keys: Vec<&str> = Self::HARDENING_KEYS.to_vec();
+        let mut keys: Vec<&str> = HARDENING_KEYS.to_vec();
         keys.extend(["mode", "overrides"]);
         self.known(h, "[hardening]", &keys);
         let mut out = Hardening {
@@ -95,7 +59,7 @@ impl Parser<'_> {
                 Item::ArrayOfTables(a) => {
                     for t in a.iter() {
                         let o = Tbl::Section(t);
-                        let mut keys: Vec<&str> = Self::HARDENING_KEYS.to_vec();
+                        let mut keys: Vec<&str> = HARDENING_KEYS.to_vec();
                         keys.push("users");
                         self.known(o, "[[hardening.overrides]]", &keys);
                         let users = self.strings(o, "users").unwrap_or_default();

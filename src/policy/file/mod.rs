@@ -193,61 +193,74 @@ pub struct RuleSpec {
     pub line: usize,
 }
 
-/// Container hardening; `None` leaves a check off.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HardeningSpec {
-    pub privileged: Option<bool>,
-    pub host_namespaces: Option<bool>,
-    /// Host paths (prefixes) that may be bind-mounted; `None`: any.
-    pub bind_mounts: Option<Vec<String>>,
-    pub docker_socket: Option<bool>,
-    pub cap_add: Option<Vec<String>>,
-    pub devices: Option<bool>,
-    pub unconfined: Option<bool>,
-    pub sysctls: Option<bool>,
-    pub runtimes: Option<Vec<String>>,
-    pub cgroup_parent: Option<bool>,
-    pub exec_privileged: Option<bool>,
-    pub volume_drivers: Option<Vec<String>>,
-    pub volumes_from: Option<bool>,
-    /// Digests (`sha256:...`, lower-case) of custom seccomp profiles allowed
-    /// even though they let more syscalls run than Docker's default.
-    pub seccomp_profiles: Option<Vec<String>>,
-    /// Not a key: the baseline's own checks and the daemon's facts.
-    pub builtin: super::hardening::BuiltIn,
-    /// Network drivers `network create` may name (the effective one:
-    /// empty is `bridge`); `None`: any the driver rule allows.
-    pub network_drivers: Option<Vec<String>>,
-    /// Log drivers a container or service may name; the daemon's default
-    /// (no `--log-driver`) is always allowed.
-    pub log_drivers: Option<Vec<String>>,
+/// The hardening keys of the policy file, listed once: each is a field of
+/// [`HardeningSpec`], overlaid by [`HardeningSpec::overlay`], a known key of
+/// `[hardening]` and its overrides ([`HARDENING_KEYS`]), and read by the
+/// parser by its kind (`bool`, a list of `strings`, or a list of `drivers`:
+/// names that are never paths). Keys with checks of their own
+/// (`bind_mounts`, `seccomp_profiles`) are validated after reading.
+macro_rules! hardening_table {
+    ($( $(#[$doc:meta])* $key:ident: $kind:ident ),* $(,)?) => {
+        /// Container hardening; `None` leaves a check off.
+        #[derive(Debug, Clone, Default, PartialEq, Eq)]
+        pub struct HardeningSpec {
+            $( $(#[$doc])* pub $key: hardening_table!(@ty $kind), )*
+            /// Not a key: the baseline's own checks and the daemon's facts.
+            pub builtin: super::hardening::BuiltIn,
+        }
+
+        /// Every key of `[hardening]`, in the table's order.
+        pub const HARDENING_KEYS: &[&str] = &[$( stringify!($key) ),*];
+
+        impl HardeningSpec {
+            /// Fields set in `o` replace ours.
+            pub fn overlay(&mut self, o: &HardeningSpec) {
+                $( if o.$key.is_some() { self.$key = o.$key.clone(); } )*
+            }
+        }
+
+        impl Parser<'_> {
+            /// Each key read by its kind; no validation beyond the kind.
+            fn hardening_fields(&mut self, h: Tbl<'_>) -> HardeningSpec {
+                HardeningSpec {
+                    $( $key: hardening_table!(@read self, h, $key, $kind), )*
+                    builtin: Default::default(),
+                }
+            }
+        }
+    };
+    (@ty bool) => { Option<bool> };
+    (@ty strings) => { Option<Vec<String>> };
+    (@ty drivers) => { Option<Vec<String>> };
+    (@read $p:ident, $h:ident, $key:ident, bool) => { $p.boolean($h, stringify!($key)) };
+    (@read $p:ident, $h:ident, $key:ident, strings) => { $p.strings($h, stringify!($key)) };
+    (@read $p:ident, $h:ident, $key:ident, drivers) => { $p.driver_names($h, stringify!($key)) };
 }
 
-impl HardeningSpec {
-    /// Fields set in `o` replace ours.
-    pub fn overlay(&mut self, o: &HardeningSpec) {
-        macro_rules! take {
-            ($($f:ident),*) => { $( if o.$f.is_some() { self.$f = o.$f.clone(); } )* };
-        }
-        take!(
-            privileged,
-            host_namespaces,
-            bind_mounts,
-            docker_socket,
-            cap_add,
-            devices,
-            unconfined,
-            sysctls,
-            runtimes,
-            cgroup_parent,
-            exec_privileged,
-            volume_drivers,
-            volumes_from,
-            seccomp_profiles,
-            network_drivers,
-            log_drivers
-        );
-    }
+hardening_table! {
+    privileged: bool,
+    host_namespaces: bool,
+    /// Host paths (prefixes) that may be bind-mounted; `None`: any.
+    bind_mounts: strings,
+    docker_socket: bool,
+    cap_add: strings,
+    devices: bool,
+    unconfined: bool,
+    sysctls: bool,
+    runtimes: strings,
+    cgroup_parent: bool,
+    exec_privileged: bool,
+    volume_drivers: strings,
+    volumes_from: bool,
+    /// Digests (`sha256:...`, lower-case) of custom seccomp profiles allowed
+    /// even though they let more syscalls run than Docker's default.
+    seccomp_profiles: strings,
+    /// Network drivers `network create` may name (the effective one:
+    /// empty is `bridge`); `None`: any the driver rule allows.
+    network_drivers: drivers,
+    /// Log drivers a container or service may name; the daemon's default
+    /// (no `--log-driver`) is always allowed.
+    log_drivers: drivers,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
