@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use super::binding::{Trust, UPSTREAM_TIMEOUT};
 use super::file::{CosignSpec, NotarySpec, NotationSpec, VerifierKind};
+use super::rules::RepoPattern;
 use super::{ownership, CompiledRule, Policy, PolicyFile};
 use crate::config::{Config, ConfigError, PinSpec, TrustMode};
 use crate::credentials::Credentials;
@@ -151,7 +152,11 @@ impl Policy {
                 };
                 rules.push(CompiledRule {
                     name: r.name.clone(),
-                    patterns: r.repositories.clone(),
+                    patterns: r
+                        .repositories
+                        .iter()
+                        .map(|p| RepoPattern::from_canonical(p))
+                        .collect(),
                     users: r.users.clone(),
                     verifier,
                     mode: r.mode.unwrap_or(f.global.mode),
@@ -167,7 +172,7 @@ impl Policy {
         for reg in &cfg.registries {
             rules.push(CompiledRule {
                 name: format!("REGISTRY {reg}"),
-                patterns: vec![format!("{reg}/*")],
+                patterns: vec![RepoPattern::Under(reg.clone())],
                 users: Vec::new(),
                 verifier: env_verifier.clone(),
                 mode: global_mode,

@@ -365,10 +365,10 @@ impl Policy {
         if let Some(d) = alias_deny(r, what) {
             return d;
         }
-        let mut authorized: Vec<&str> = self
+        let mut authorized: Vec<String> = self
             .rules
             .iter()
-            .flat_map(|r| r.patterns.iter().map(String::as_str))
+            .flat_map(|r| r.patterns.iter().map(ToString::to_string))
             .collect();
         authorized.dedup();
         let shown = if authorized.len() > 6 {
@@ -469,11 +469,9 @@ impl Policy {
     pub(in crate::policy) fn registry_known(&self, host: &str) -> bool {
         self.cfg.registry_allowed(host)
             || self.rules.iter().any(|r| {
-                r.patterns.iter().any(|p| {
-                    p == "*"
-                        || p.split('/')
-                            .next()
-                            .is_some_and(|d| d.eq_ignore_ascii_case(host))
+                r.patterns.iter().any(|p| match p.registry() {
+                    None => true,
+                    Some(d) => d.eq_ignore_ascii_case(host),
                 })
             })
     }

@@ -45,7 +45,7 @@ use drivers::predefined_network;
 use file::HardeningSpec;
 use hardening::{DaemonFacts, Violation, NEEDS_DAEMON};
 use image_ref::{alias_deny, looks_like_short_id, parse_opt, unreachable_id};
-use rules::{pattern_matches, specificity, user_matches};
+use rules::{user_matches, RepoPattern};
 
 /// Who is asking and how.
 #[derive(Debug, Clone, Default)]
@@ -60,7 +60,7 @@ pub struct Ctx {
 /// A trust rule, ready to apply.
 pub struct CompiledRule {
     pub name: String,
-    pub patterns: Vec<String>,
+    pub patterns: Vec<RepoPattern>,
     pub users: Vec<String>,
     /// `None`: unsigned images are allowed (`verifier = "none"`, or
     /// `IMG_AUTHZ_TRUST=none` for the environment's rules).
@@ -127,8 +127,8 @@ impl Policy {
             .filter_map(|r| {
                 r.patterns
                     .iter()
-                    .filter(|p| pattern_matches(p, &name))
-                    .map(|p| specificity(p))
+                    .filter(|p| p.matches(&name))
+                    .map(RepoPattern::specificity)
                     .max()
                     .map(|s| (s, r))
             })
