@@ -1616,3 +1616,46 @@ fn check_image_decides_the_pull_and_a_default_create() {
     let c = rt().block_on(v2.check_image(&other, &ctx));
     assert!(!c.pull.allow && !c.allowed(), "{c:?}");
 }
+
+/// One pin loader for both sources (`policy::build`): a CA pin file with no
+/// certificate is refused whether the policy file or IMG_AUTHZ_ROOT_PINS
+/// names it, against the setting that names it. Before, only the
+/// environment's pins were checked (while validating the configuration); a
+/// policy file's empty CA pin built a policy that pinned nothing.
+#[test]
+fn an_empty_ca_pin_is_refused_from_either_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "no certificate here\n").unwrap();
+    let text = format!(
+        "version = 1\n[[rules]]\nrepositories = [\"reg.io/*\"]\nverifier = \"notary\"\n[rules.notary]\nserver = \"https://notary.reg.io\"\nroot_pin = {{ ca = {:?} }}\n",
+        empty.display().to_string()
+    );
+    let f = file::parse(&text, &dir.path().join("policy.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let Err(e) = Policy::new(cfg_with(dir.path(), INFO_V2, ""), Some(f)) else {
+        panic!("an empty CA pin builds a policy");
+    };
+    let e = e.to_string();
+    assert!(
+        e.starts_with("IMG_AUTHZ_POLICY: ") && e.contains("no CERTIFICATE"),
+        "{e}"
+    );
+    let env = RawConfig {
+        registry: "reg.io".into(),
+        trust: "none".into(),
+        docker_host: "unix:///nonexistent/docker.sock".into(),
+        state_dir: dir.path().display().to_string(),
+        root_pins: format!("reg.io/*=ca:{}", empty.display()),
+        ..Default::default()
+    }
+    .validate()
+    .unwrap();
+    let Err(e) = Policy::new(env, None) else {
+        panic!("an empty CA pin builds a policy");
+    };
+    let e = e.to_string();
+    assert!(
+        e.starts_with("IMG_AUTHZ_ROOT_PINS: ") && e.contains("no CERTIFICATE"),
+        "{e}"
+    );
+}
