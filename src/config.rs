@@ -7,9 +7,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::op::Op;
 use crate::request::reference::DEFAULT_DOMAIN;
-use crate::trust::notary::root::{Pin, PinRule};
-use crate::trust::notary_verifier::SignerRule;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -19,7 +18,7 @@ pub enum ConfigError {
     Notary { value: String, why: String },
     #[error("NOTARY_ROOT_CA: {0}")]
     RootCa(String),
-    #[error("IMG_AUTHZ_ALLOW: unknown setting {0:?} (known: import, load, build, commit, plugins, tag, swarm, cp, push)")]
+    #[error("IMG_AUTHZ_ALLOW: unknown setting {0:?} (known: {known})", known = Op::known())]
     Allow(String),
     #[error("{name}: {why}")]
     Invalid { name: &'static str, why: String },
@@ -30,73 +29,46 @@ pub enum ConfigError {
 
 /// Operations that bring images in by a path other than a verified pull.
 /// Each is denied unless switched on (`IMG_AUTHZ_ALLOW=load,build`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Allow {
-    /// `docker import` (`images/create?fromSrc=`).
-    pub import: bool,
-    /// `docker load`.
-    pub load: bool,
-    /// `docker build`: `/build`, and BuildKit's `/session` and `/grpc`.
-    pub build: bool,
-    /// `docker commit`.
-    pub commit: bool,
-    /// Plugin install, create and upgrade.
-    pub plugins: bool,
-    /// Tagging an image into a repository of an authorized registry.
-    pub tag: bool,
-    /// Joining a swarm, whose managers then schedule tasks here unchecked.
-    pub swarm: bool,
-    /// `docker cp` into a container (under hardening only: without it,
-    /// copying in is allowed).
-    pub cp: bool,
-    /// `docker push` to a registry no rule authorizes.
-    pub push: bool,
-}
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Allow(std::collections::BTreeSet<Op>);
 
 impl Allow {
+    /// `IMG_AUTHZ_ALLOW`: a comma-separated list of operations, any case,
+    /// or `none`.
     pub fn parse(list: &str) -> Result<Allow, ConfigError> {
         let mut a = Allow::default();
         for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            match item.to_ascii_lowercase().as_str() {
-                "import" => a.import = true,
-                "load" => a.load = true,
-                "build" => a.build = true,
-                "commit" => a.commit = true,
-                "plugins" => a.plugins = true,
-                "tag" => a.tag = true,
-                "swarm" => a.swarm = true,
-                "cp" => a.cp = true,
-                "push" => a.push = true,
-                "none" => {}
-                _ => return Err(ConfigError::Allow(item.to_string())),
+            let lower = item.to_ascii_lowercase();
+            if lower == "none" {
+                continue;
+            }
+            match Op::parse(&lower) {
+                Some(op) => {
+                    a.0.insert(op);
+                }
+                None => return Err(ConfigError::Allow(item.to_string())),
             }
         }
         Ok(a)
+    }
+
+    pub fn contains(&self, op: Op) -> bool {
+        self.0.contains(&op)
+    }
+
+    /// The operations switched on, in [`Op::ALL`]'s order.
+    pub fn ops(&self) -> impl Iterator<Item = Op> + '_ {
+        self.0.iter().copied()
     }
 }
 
 impl fmt::Display for Allow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<&str> = [
-            (self.import, "import"),
-            (self.load, "load"),
-            (self.build, "build"),
-            (self.commit, "commit"),
-            (self.plugins, "plugins"),
-            (self.tag, "tag"),
-            (self.swarm, "swarm"),
-            (self.cp, "cp"),
-            (self.push, "push"),
-        ]
-        .iter()
-        .filter(|(on, _)| *on)
-        .map(|(_, n)| *n)
-        .collect();
-        if names.is_empty() {
-            f.write_str("none")
-        } else {
-            f.write_str(&names.join(","))
+        if self.0.is_empty() {
+            return f.write_str("none");
         }
+        let names: Vec<&str> = self.ops().map(Op::as_str).collect();
+        f.write_str(&names.join(","))
     }
 }
 
@@ -125,10 +97,10 @@ pub struct TrustConfig {
     pub mode: TrustMode,
     /// Where trusted roots and seen versions persist.
     pub state_dir: PathBuf,
-    pub root_pins: Vec<PinRule>,
+    pub root_pins: Vec<PinEntry>,
     /// Trust a repository's first root when no pin applies.
     pub tofu: bool,
-    pub signers: Vec<SignerRule>,
+    pub signers: Vec<SignerEntry>,
     /// A docker `config.json` with credentials for registries and notary.
     pub docker_config: Option<PathBuf>,
     /// dockerd's API, to learn which image a container would run.
@@ -387,10 +359,49 @@ fn check_gun_pattern(p: &str, name: &'static str) -> Result<String, ConfigError>
     Ok(format!("{host}/{rest}"))
 }
 
+/// A root pin as written (environment or policy file); its files are read
+/// when the policy is built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PinSpec {
+    /// Root certificate IDs (64 hex digits, lower-case).
+    Certs(Vec<String>),
+    /// A PEM file of CA certificates the root must chain to.
+    Ca(PathBuf),
+    /// A PEM public key (or certificate) the root must be signed with.
+    Key(PathBuf),
+}
+
+/// `IMG_AUTHZ_ROOT_PINS`' entry: a pin for the repositories of `pattern`
+/// (a raw prefix, see `trust::notary::root`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinEntry {
+    pub pattern: String,
+    pub pin: PinSpec,
+}
+
+/// `IMG_AUTHZ_SIGNERS`' entry: the delegation roles that must sign the
+/// repositories of `pattern`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignerEntry {
+    pub pattern: String,
+    pub roles: Vec<String>,
+}
+
+/// A Notary root certificate ID: 64 hex digits (the policy file and the
+/// environment check it alike).
+pub fn is_cert_id(id: &str) -> bool {
+    id.len() == 64 && id.bytes().all(|c| c.is_ascii_hexdigit())
+}
+
+/// A delegation role a signer may be: `targets/NAME`.
+pub fn is_delegation_role(role: &str) -> bool {
+    role.strip_prefix("targets/").is_some_and(|n| !n.is_empty())
+}
+
 /// `IMG_AUTHZ_ROOT_PINS`: `PATTERN=certs:ID[,ID]`, `PATTERN=ca:FILE` or
 /// `PATTERN=key:FILE`, where PATTERN is a repository (`host/path`) or a
 /// prefix ending in `*`.
-fn parse_pins(s: &str) -> Result<Vec<PinRule>, ConfigError> {
+fn parse_pins(s: &str) -> Result<Vec<PinEntry>, ConfigError> {
     let err = |why: String| ConfigError::Invalid {
         name: "IMG_AUTHZ_ROOT_PINS",
         why,
@@ -408,40 +419,24 @@ fn parse_pins(s: &str) -> Result<Vec<PinRule>, ConfigError> {
                     .map(|i| i.trim().to_ascii_lowercase())
                     .filter(|i| !i.is_empty())
                     .collect();
-                if ids.is_empty()
-                    || ids
-                        .iter()
-                        .any(|i| i.len() != 64 || !i.bytes().all(|c| c.is_ascii_hexdigit()))
-                {
+                if ids.is_empty() || !ids.iter().all(|i| is_cert_id(i)) {
                     return Err(err(format!(
                         "{arg:?}: root certificate IDs are 64 hex digits"
                     )));
                 }
-                Pin::Certs(ids)
+                PinSpec::Certs(ids)
             }
-            "ca" => {
-                let pem = std::fs::read(arg.trim()).map_err(|e| err(format!("{arg}: {e}")))?;
-                let certs = crate::tls::parse_pem_certificates(&pem)
-                    .map_err(|e| err(format!("{arg}: {e}")))?;
-                if certs.is_empty() {
-                    return Err(err(format!("{arg}: no CERTIFICATE in the file")));
-                }
-                Pin::Ca(certs)
-            }
-            "key" => {
-                let pem =
-                    std::fs::read_to_string(arg.trim()).map_err(|e| err(format!("{arg}: {e}")))?;
-                Pin::Keys(vec![
-                    public_key_spki(&pem).map_err(|e| err(format!("{arg}: {e}")))?
-                ])
-            }
+            // Read when the policy is built (`policy::build`), as a policy
+            // file's pins are.
+            "ca" => PinSpec::Ca(PathBuf::from(arg.trim())),
+            "key" => PinSpec::Key(PathBuf::from(arg.trim())),
             other => {
                 return Err(err(format!(
                     "unknown pin kind {other:?} (certs, ca or key)"
                 )))
             }
         };
-        out.push(PinRule {
+        out.push(PinEntry {
             pattern: pattern.to_string(),
             pin,
         });
@@ -449,33 +444,8 @@ fn parse_pins(s: &str) -> Result<Vec<PinRule>, ConfigError> {
     Ok(out)
 }
 
-/// The SPKI (DER) of a PEM `PUBLIC KEY`, or of a PEM certificate's key.
-pub fn public_key_spki(pem: &str) -> Result<Vec<u8>, String> {
-    use x509_cert::der::{Decode, Encode};
-    for item in rustls_pemfile::read_all(&mut pem.as_bytes()) {
-        match item.map_err(|e| format!("invalid PEM: {e}"))? {
-            rustls_pemfile::Item::SubjectPublicKeyInfo(spki) => {
-                crate::trust::notary::keys::verifier_from_spki(spki.as_ref())
-                    .map_err(|e| e.to_string())?;
-                return Ok(spki.as_ref().to_vec());
-            }
-            rustls_pemfile::Item::X509Certificate(der) => {
-                let c =
-                    x509_cert::Certificate::from_der(der.as_ref()).map_err(|e| e.to_string())?;
-                return c
-                    .tbs_certificate
-                    .subject_public_key_info
-                    .to_der()
-                    .map_err(|e| e.to_string());
-            }
-            _ => {}
-        }
-    }
-    Err("no PUBLIC KEY or CERTIFICATE block".into())
-}
-
 /// `IMG_AUTHZ_SIGNERS`: `PATTERN=targets/alice[,targets/bob]`.
-fn parse_signers(s: &str) -> Result<Vec<SignerRule>, ConfigError> {
+fn parse_signers(s: &str) -> Result<Vec<SignerEntry>, ConfigError> {
     let mut out = Vec::new();
     for (pattern, value) in entries(s, "IMG_AUTHZ_SIGNERS")? {
         let pattern = &check_gun_pattern(pattern, "IMG_AUTHZ_SIGNERS")?;
@@ -484,16 +454,13 @@ fn parse_signers(s: &str) -> Result<Vec<SignerRule>, ConfigError> {
             .map(|r| r.trim().to_string())
             .filter(|r| !r.is_empty())
             .collect();
-        if let Some(bad) = roles
-            .iter()
-            .find(|r| !r.starts_with("targets/") || r.len() <= "targets/".len())
-        {
+        if let Some(bad) = roles.iter().find(|r| !is_delegation_role(r)) {
             return Err(ConfigError::Invalid {
                 name: "IMG_AUTHZ_SIGNERS",
                 why: format!("{bad:?} is not a delegation role (targets/NAME)"),
             });
         }
-        out.push(SignerRule {
+        out.push(SignerEntry {
             pattern: pattern.to_string(),
             roles,
         });
@@ -773,10 +740,18 @@ mod tests {
     #[test]
     fn allow_list() {
         let a = Allow::parse("load, BUILD,tag").unwrap();
-        assert!(a.load && a.build && a.tag && !a.import && !a.commit && !a.plugins && !a.swarm);
+        assert!(
+            a.contains(Op::Load)
+                && a.contains(Op::Build)
+                && a.contains(Op::Tag)
+                && !a.contains(Op::Import)
+                && !a.contains(Op::Commit)
+                && !a.contains(Op::Plugins)
+                && !a.contains(Op::Swarm)
+        );
         assert_eq!(a.to_string(), "load,build,tag");
         let a = Allow::parse("cp, PUSH").unwrap();
-        assert!(a.cp && a.push && !a.plugins);
+        assert!(a.contains(Op::Cp) && a.contains(Op::Push) && !a.contains(Op::Plugins));
         assert_eq!(a.to_string(), "cp,push");
         assert!(matches!(
             Allow::parse("everything"),

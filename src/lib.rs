@@ -12,6 +12,7 @@ pub mod daemon;
 pub mod http;
 pub mod log;
 pub mod metrics;
+pub mod op;
 pub mod ownership_store;
 pub mod plugin;
 pub mod policy;

@@ -33,8 +33,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Would a pull of IMAGE be allowed, and why? (Running it is decided
-    /// at create time, against the local image: use --request for that.)
+    /// Would a pull of IMAGE and a create of a container from it (default
+    /// settings, hardening included) be allowed, and why? The create needs
+    /// dockerd (DOCKER_HOST); without it, it is reported as not checked.
     /// Or decide an AuthZReq call from a file. Exit code 0 allow, 1 deny, 2 error.
     Check(Box<CheckArgs>),
     /// Policy file tools.

@@ -1548,3 +1548,114 @@ fn serve_warns_about_notary_docker_io_at_start_up() {
         );
     }
 }
+
+/// Defect F: `img-authz check IMAGE` decides the pull *and* a create of a
+/// container from the image (dockerd's defaults, hardening included); with
+/// no daemon to ask, the create is reported as not checked, not as a deny.
+/// Failed before (there was no create half: `check` decided the pull only).
+#[test]
+fn check_image_decides_the_pull_and_a_default_create() {
+    use img_authz::policy::CreateCheck;
+    use img_authz::request::reference::Reference;
+    let dir = tempfile::tempdir().unwrap();
+    let image = Reference::parse_normalized("reg.io/app:1").unwrap();
+    let check = |p: &Policy| {
+        let ctx = Ctx {
+            user: p.user_of(""),
+            api_version: None,
+        };
+        rt().block_on(p.check_image(&image, &ctx))
+    };
+    let hardened = || file::parse(HARDENED, &dir.path().join("policy.toml")).unwrap();
+    // cgroup v1: a create without options gets the host's cgroup namespace,
+    // which this policy's hardening refuses; the pull alone is fine.
+    let v1 = Policy::new(cfg_with(dir.path(), INFO_V1, ""), Some(hardened())).unwrap();
+    let c = check(&v1);
+    assert!(c.pull.allow, "{c:?}");
+    match &c.create {
+        CreateCheck::Decided(d) => {
+            assert!(!d.allow && d.rule == Rule::Hardening, "{d:?}");
+            assert!(d.reason.contains("host_namespaces"), "{d:?}");
+        }
+        other => panic!("the create was not decided: {other:?}"),
+    }
+    assert!(!c.allowed());
+    let text = c.report();
+    assert!(
+        text.starts_with("DENY: pull of reg.io/app:1 and create")
+            && text.contains("pull: ALLOW")
+            && text.contains("create: DENY")
+            && text.contains("rule:   hardening"),
+        "{text}"
+    );
+    // cgroup v2: both allowed.
+    let v2 = Policy::new(cfg_with(dir.path(), INFO_V2, ""), Some(hardened())).unwrap();
+    let c = check(&v2);
+    assert!(
+        c.allowed() && matches!(&c.create, CreateCheck::Decided(d) if d.allow),
+        "{c:?}"
+    );
+    assert!(c.report().starts_with("ALLOW"), "{}", c.report());
+    // No daemon: the create is not checked, and says so; the pull decides.
+    let none = Policy::new(cfg(dir.path()), Some(hardened())).unwrap();
+    let c = check(&none);
+    assert!(
+        matches!(&c.create, CreateCheck::Unchecked(why) if why.contains("daemon unreachable")),
+        "{c:?}"
+    );
+    assert!(c.allowed());
+    let text = c.report();
+    assert!(
+        text.starts_with("ALLOW")
+            && text.contains("create: could not be checked (daemon unreachable"),
+        "{text}"
+    );
+    // An image no rule covers: the pull is denied, whatever the create.
+    let other = Reference::parse_normalized("other.io/app:1").unwrap();
+    let ctx = Ctx::default();
+    let c = rt().block_on(v2.check_image(&other, &ctx));
+    assert!(!c.pull.allow && !c.allowed(), "{c:?}");
+}
+
+/// One pin loader for both sources (`policy::build`): a CA pin file with no
+/// certificate is refused whether the policy file or IMG_AUTHZ_ROOT_PINS
+/// names it, against the setting that names it. Before, only the
+/// environment's pins were checked (while validating the configuration); a
+/// policy file's empty CA pin built a policy that pinned nothing.
+#[test]
+fn an_empty_ca_pin_is_refused_from_either_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "no certificate here\n").unwrap();
+    let text = format!(
+        "version = 1\n[[rules]]\nrepositories = [\"reg.io/*\"]\nverifier = \"notary\"\n[rules.notary]\nserver = \"https://notary.reg.io\"\nroot_pin = {{ ca = {:?} }}\n",
+        empty.display().to_string()
+    );
+    let f = file::parse(&text, &dir.path().join("policy.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let Err(e) = Policy::new(cfg_with(dir.path(), INFO_V2, ""), Some(f)) else {
+        panic!("an empty CA pin builds a policy");
+    };
+    let e = e.to_string();
+    assert!(
+        e.starts_with("IMG_AUTHZ_POLICY: ") && e.contains("no CERTIFICATE"),
+        "{e}"
+    );
+    let env = RawConfig {
+        registry: "reg.io".into(),
+        trust: "none".into(),
+        docker_host: "unix:///nonexistent/docker.sock".into(),
+        state_dir: dir.path().display().to_string(),
+        root_pins: format!("reg.io/*=ca:{}", empty.display()),
+        ..Default::default()
+    }
+    .validate()
+    .unwrap();
+    let Err(e) = Policy::new(env, None) else {
+        panic!("an empty CA pin builds a policy");
+    };
+    let e = e.to_string();
+    assert!(
+        e.starts_with("IMG_AUTHZ_ROOT_PINS: ") && e.contains("no CERTIFICATE"),
+        "{e}"
+    );
+}

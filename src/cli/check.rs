@@ -45,28 +45,12 @@ pub fn check(args: CheckArgs) -> ExitCode {
     let Some(rt) = runtime() else {
         return ExitCode::from(2);
     };
+    if let Some(image) = &args.image {
+        return check_image(&policy, &rt, image, &args.user);
+    }
     let outcome = rt.block_on(async {
-        match (&args.image, &args.request) {
-            (Some(image), _) => {
-                let reference =
-                    match img_authz::request::reference::Reference::parse_normalized(image) {
-                        Ok(r) => r.tag_name_only(),
-                        Err(e) => return Err(format!("{image:?} is not an image reference: {e}")),
-                    };
-                let action = img_authz::request::Action::Pull(img_authz::request::action::Pull {
-                    image: reference.clone(),
-                    platform: String::new(),
-                });
-                let ctx = img_authz::policy::Ctx {
-                    user: policy.user_of(&args.user),
-                    api_version: None,
-                };
-                Ok((
-                    format!("pull of {reference}"),
-                    policy.decide(&action, &ctx).await,
-                ))
-            }
-            (None, Some(file)) => {
+        match &args.request {
+            Some(file) => {
                 let text = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
                 let req: img_authz::protocol::AuthzRequest = serde_json::from_slice(&text)
                     .map_err(|e| format!("{}: not an AuthZReq call: {e}", file.display()))?;
@@ -74,7 +58,7 @@ pub fn check(args: CheckArgs) -> ExitCode {
                 let (decoded, d) = plugin.evaluate(&req).await;
                 Ok((img_authz::plugin::describe(&req, decoded.as_ref()), d))
             }
-            (None, None) => Err("give an IMAGE or --request FILE".to_string()),
+            None => Err("give an IMAGE or --request FILE".to_string()),
         }
     });
     let (what, d) = match outcome {
@@ -106,6 +90,28 @@ pub fn check(args: CheckArgs) -> ExitCode {
         println!("  to allow it: {}", d.hint);
     }
     if d.allow {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// `check IMAGE`: the pull and a create of it, decided by the library.
+fn check_image(policy: &Policy, rt: &tokio::runtime::Runtime, image: &str, user: &str) -> ExitCode {
+    let reference = match img_authz::request::reference::Reference::parse_normalized(image) {
+        Ok(r) => r.tag_name_only(),
+        Err(e) => {
+            eprintln!("img-authz check: {image:?} is not an image reference: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let ctx = img_authz::policy::Ctx {
+        user: policy.user_of(user),
+        api_version: None,
+    };
+    let c = rt.block_on(policy.check_image(&reference, &ctx));
+    print!("{}", c.report());
+    if c.allowed() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -285,7 +285,7 @@ impl Policy {
                 Action::ContainerStart { host_configs, .. } if !host_configs.is_empty() => {
                     let d = self.owns_container(own, first, user, verb).await;
                     if !d.allow {
-                        return Some(self.global(d));
+                        return Some(self.with_global_mode(d));
                     }
                     return self.shared(own, host_configs, user).await;
                 }
@@ -337,7 +337,7 @@ impl Policy {
         if decision.allow {
             None
         } else {
-            Some(self.global(decision))
+            Some(self.with_global_mode(decision))
         }
     }
 
@@ -348,7 +348,7 @@ impl Policy {
             for (c, verb) in shared_containers(hc) {
                 let r = self.owns_container(own, &c, user, verb).await;
                 if !r.allow {
-                    return Some(self.global(r));
+                    return Some(self.with_global_mode(r));
                 }
             }
         }

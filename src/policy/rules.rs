@@ -69,30 +69,90 @@ fn canonical(domain: &str) -> Result<String, String> {
     canonical_domain(domain).map_err(|why| format!("registry {domain:?} is {why}"))
 }
 
-/// How specific a pattern is, for precedence (higher wins).
+/// How specific a canonical pattern is ([`RepoPattern::specificity`]).
 pub fn specificity(p: &str) -> (u8, usize) {
-    match p {
-        "*" => (0, 0),
-        _ if p.ends_with("/*") => (1, p.len()),
-        _ => (2, p.len()),
+    RepoPattern::from_canonical(p).specificity()
+}
+
+/// A rule's repository pattern, parsed once: `*`, a namespace (`stem/*`,
+/// matching only below a `/`), or one repository. This is the grammar of
+/// rules; the environment's root pins and signers keep a raw-prefix grammar
+/// of their own (`trust::notary::root::gun_matches`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RepoPattern {
+    Any,
+    /// Every repository under `stem/`.
+    Under(String),
+    Exact(String),
+}
+
+impl RepoPattern {
+    /// A pattern as written: checked and put in canonical form.
+    pub fn parse(p: &str) -> Result<RepoPattern, String> {
+        check_pattern(p).map(|c| RepoPattern::from_canonical(&c))
+    }
+
+    /// A pattern already in canonical form (as [`check_pattern`] returns,
+    /// or `host/*` of an authorized registry).
+    pub fn from_canonical(p: &str) -> RepoPattern {
+        if p == "*" {
+            return RepoPattern::Any;
+        }
+        match p.strip_suffix("/*") {
+            Some(stem) => RepoPattern::Under(stem.to_string()),
+            None => RepoPattern::Exact(p.to_string()),
+        }
+    }
+
+    /// Whether `repo` (a canonical `domain/path` name) matches. Exact:
+    /// case-insensitive hosts made `REG.io` a second identity of `reg.io`
+    /// (another GUN, trust state, first-use root).
+    pub fn matches(&self, repo: &str) -> bool {
+        match self {
+            RepoPattern::Any => true,
+            RepoPattern::Under(stem) => {
+                repo.len() > stem.len() + 1
+                    && repo.as_bytes().get(stem.len()) == Some(&b'/')
+                    && repo.starts_with(stem.as_str())
+            }
+            RepoPattern::Exact(name) => name == repo,
+        }
+    }
+
+    /// How specific the pattern is, for precedence (higher wins): an exact
+    /// repository beats any namespace, a longer namespace a shorter one,
+    /// and `*` comes last. Ties are broken by the caller (`Policy::rule_for`:
+    /// the first rule wins).
+    pub fn specificity(&self) -> (u8, usize) {
+        match self {
+            RepoPattern::Any => (0, 0),
+            RepoPattern::Under(stem) => (1, stem.len() + 2),
+            RepoPattern::Exact(name) => (2, name.len()),
+        }
+    }
+
+    /// The registry host the pattern is limited to; `None` for `*`.
+    pub fn registry(&self) -> Option<&str> {
+        match self {
+            RepoPattern::Any => None,
+            RepoPattern::Under(p) | RepoPattern::Exact(p) => p.split('/').next(),
+        }
     }
 }
 
-/// Whether `repo` (a canonical `domain/path` name) matches `p` (a
-/// canonical pattern). Exact: case-insensitive hosts made `REG.io` a second
-/// identity of `reg.io` (another GUN, trust state, first-use root).
-pub fn pattern_matches(p: &str, repo: &str) -> bool {
-    if p == "*" {
-        return true;
-    }
-    match p.strip_suffix("/*") {
-        Some(stem) => {
-            repo.len() > stem.len() + 1
-                && repo.as_bytes().get(stem.len()) == Some(&b'/')
-                && repo.starts_with(stem)
+impl std::fmt::Display for RepoPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RepoPattern::Any => f.write_str("*"),
+            RepoPattern::Under(stem) => write!(f, "{stem}/*"),
+            RepoPattern::Exact(name) => f.write_str(name),
         }
-        None => p == repo,
     }
+}
+
+/// Whether `repo` matches the canonical pattern `p` ([`RepoPattern::matches`]).
+pub fn pattern_matches(p: &str, repo: &str) -> bool {
+    RepoPattern::from_canonical(p).matches(repo)
 }
 
 /// Whether `user` matches one of `patterns` (`*`, `prefix*`, `*suffix`,

@@ -93,6 +93,16 @@ impl Reference {
         })
     }
 
+    /// The repository alone: no tag, no digest.
+    pub fn repository(&self) -> Reference {
+        Reference {
+            domain: self.domain.clone(),
+            path: self.path.clone(),
+            tag: None,
+            digest: None,
+        }
+    }
+
     /// `reference.TagNameOnly`: add `:latest` when neither tag nor digest is set.
     pub fn tag_name_only(mut self) -> Reference {
         if self.tag.is_none() && self.digest.is_none() {

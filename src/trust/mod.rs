@@ -24,6 +24,7 @@ pub mod notary;
 pub use notary::verifier as notary_verifier;
 pub mod notation;
 pub mod pinned;
+pub mod spki;
 
 use async_trait::async_trait;
 

@@ -2,7 +2,7 @@
 //! verify (Docker Official Images), a rule lists the exact manifest (or
 //! index) digests it allows. A pinned digest is then a verifier outcome like
 //! a signed one, so pulls by tag and local images are bound to content by
-//! the same code as signatures (`policy::trust`).
+//! the same code as signatures (`policy::binding`).
 
 use std::collections::BTreeSet;
 

@@ -1,288 +1,60 @@
 //! Signatures bound to content: what the registry serves for a pull, and
 //! what the daemon will run for a container, must be a signed digest.
+//!
+//! The policy selects the rule and passes it down (`&CompiledRule`); this
+//! layer never asks the policy anything back. Its clients are built once by
+//! `super::build`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::file::{CosignSpec, Mode, NotarySpec, NotationSpec, PinSpec};
-use super::{Decision, DenyCause, ImageRef, Rule};
-use crate::config::{Config, ConfigError};
-use crate::credentials::Credentials;
+use super::image_ref::{id_hex, is_lower_hex, short_id};
+use super::{CompiledRule, Decision, DenyCause, ImageRef, Rule};
 use crate::daemon::{DaemonClient, ImageInfo};
-use crate::http::HttpClient;
-use crate::metrics::Upstream;
 use crate::registry::RegistryClient;
 use crate::request::action::Pull;
 use crate::request::reference::{Reference, DEFAULT_TAG};
 use crate::trust::cache::TtlCache;
-use crate::trust::cosign::keys::PublicKey;
-use crate::trust::cosign::root::TrustedRoot;
-use crate::trust::cosign::{CosignPolicy, CosignVerifier, Tlog};
-use crate::trust::notary::client::HttpFetch;
-use crate::trust::notary::root::{Pin, PinRule, RootPolicy};
-use crate::trust::notary::state::StateStore;
-use crate::trust::notary_verifier::{NotaryVerifier, SignerRule};
 use crate::trust::{TrustError, Verifier};
 
 /// Timeout of each call to a registry, notary server or the daemon; the
 /// decision as a whole is bounded by the plugin's deadline.
 pub(super) const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// What the rule of a repository says: its verifier (none: unsigned is
-/// fine), name and mode.
-pub type RuleInfo = (Option<Arc<dyn Verifier>>, String, Mode);
+/// A local image as dockerd resolved a reference: its record, and the
+/// `(repository, digest)` RepoDigests that show where it came from.
+pub struct LocalImage {
+    info: ImageInfo,
+    digests: Vec<(String, String)>,
+}
 
-/// The clients and caches of verification, shared by the rules.
+impl LocalImage {
+    /// The RepoDigests, `(repository, digest)`.
+    pub fn digests(&self) -> &[(String, String)] {
+        &self.digests
+    }
+
+    /// dockerd resolved `named` (spelled `image`) by image-ID prefix rather
+    /// than by a tag of that name.
+    pub fn resolved_by_id(&self, image: &str, named: &Reference) -> bool {
+        resolved_by_id(image, named, &self.info)
+    }
+}
+
+/// The clients and caches of content binding, shared by the rules; built
+/// once by `super::build`.
 pub struct Trust {
-    registry: RegistryClient,
-    daemon: DaemonClient,
-    creds: Arc<Credentials>,
-    state_dir: std::path::PathBuf,
-    /// `NOTARY`: its state takes over files of the earlier layout.
-    default_notary: String,
-    /// Trust state by Notary server URL, shared by the rules using it.
-    stores: std::sync::Mutex<std::collections::HashMap<String, Arc<StateStore>>>,
+    pub(super) registry: RegistryClient,
+    pub(super) daemon: DaemonClient,
     /// Pull decisions by rule and image reference.
-    pulls: TtlCache<String, Decision, Decision>,
+    pub(super) pulls: TtlCache<String, Decision, Decision>,
     /// How long a pull decision is reused; zero: never.
-    pull_ttl: Duration,
-    verifiers: std::sync::Mutex<Vec<Arc<dyn Verifier>>>,
+    pub(super) pull_ttl: Duration,
+    /// Every verifier the rules use, for their cache figures.
+    pub(super) verifiers: Vec<Arc<dyn Verifier>>,
 }
 
 impl Trust {
-    pub fn new(cfg: &Config) -> Result<Trust, ConfigError> {
-        let t = &cfg.trust;
-        let creds = match &t.docker_config {
-            Some(p) => Credentials::load(p).map_err(|why| ConfigError::Invalid {
-                name: "IMG_AUTHZ_DOCKER_CONFIG",
-                why,
-            })?,
-            None => Credentials::default(),
-        };
-        let creds = Arc::new(creds);
-        let registry_http =
-            HttpClient::new(Upstream::Registry, None, creds.clone(), UPSTREAM_TIMEOUT).map_err(
-                |e| ConfigError::Client {
-                    which: "registry",
-                    why: e.to_string(),
-                },
-            )?;
-        crate::trust::notary::update::set_max_role(t.notary_max_role);
-        // Fail at start-up, not at the first pull, on an unusable directory.
-        StateStore::new(Some(&t.state_dir)).map_err(|e| ConfigError::Invalid {
-            name: "IMG_AUTHZ_STATE_DIR",
-            why: e.to_string(),
-        })?;
-        let daemon = DaemonClient::new(&t.docker_host, UPSTREAM_TIMEOUT).map_err(|e| {
-            ConfigError::Invalid {
-                name: "DOCKER_HOST",
-                why: e.to_string(),
-            }
-        })?;
-        Ok(Trust {
-            registry: RegistryClient::new(Arc::new(registry_http), t.insecure_registries.clone()),
-            daemon,
-            creds,
-            state_dir: t.state_dir.clone(),
-            default_notary: cfg.notary.url.trim_end_matches('/').to_string(),
-            stores: std::sync::Mutex::new(std::collections::HashMap::new()),
-            pulls: TtlCache::new(4096),
-            pull_ttl: t.pull_cache_ttl,
-            verifiers: std::sync::Mutex::new(Vec::new()),
-        })
-    }
-
-    /// A Notary verifier from the environment's settings, refined by a
-    /// policy rule's `[rules.notary]` when given.
-    pub fn notary_verifier(
-        &self,
-        cfg: &Config,
-        spec: Option<&NotarySpec>,
-    ) -> Result<Arc<dyn Verifier>, ConfigError> {
-        let t = &cfg.trust;
-        let invalid = |why: String| ConfigError::Invalid {
-            name: "IMG_AUTHZ_POLICY",
-            why,
-        };
-        let server = spec
-            .and_then(|s| s.server.clone())
-            .unwrap_or_else(|| cfg.notary.url.clone())
-            .trim_end_matches('/')
-            .to_string();
-        let ca_file = spec.and_then(|s| s.tls_ca.as_ref());
-        let ca = match ca_file {
-            Some(p) => Some(
-                std::fs::read_to_string(p).map_err(|e| invalid(format!("{}: {e}", p.display())))?,
-            ),
-            None => cfg.notary.root_ca_pem.clone(),
-        };
-        let http = HttpClient::new(
-            Upstream::Notary,
-            ca.as_deref(),
-            self.creds.clone(),
-            UPSTREAM_TIMEOUT,
-        )
-        // Blame the setting the CA came from: the rule's file or NOTARY_ROOT_CA.
-        .map_err(|e| match ca_file {
-            Some(p) => invalid(format!("{}: {e}", p.display())),
-            None => ConfigError::RootCa(e.to_string()),
-        })?;
-        let mut pins = t.root_pins.clone();
-        let mut signers = t.signers.clone();
-        let mut tofu = t.tofu;
-        if let Some(s) = spec {
-            // A rule's own pin covers every repository of the rule. It
-            // replaces the environment's pins (a `*` pin added to them would
-            // lose to any more specific one, see `RootPolicy::pin_for`).
-            if let Some(p) = &s.root_pin {
-                let pin = match p {
-                    PinSpec::Certs(ids) => Pin::Certs(ids.clone()),
-                    PinSpec::Ca(f) => {
-                        let pem = std::fs::read(f)
-                            .map_err(|e| invalid(format!("{}: {e}", f.display())))?;
-                        Pin::Ca(
-                            crate::tls::parse_pem_certificates(&pem)
-                                .map_err(|e| invalid(format!("{}: {e}", f.display())))?,
-                        )
-                    }
-                    PinSpec::Key(f) => {
-                        let pem = std::fs::read_to_string(f)
-                            .map_err(|e| invalid(format!("{}: {e}", f.display())))?;
-                        Pin::Keys(vec![crate::config::public_key_spki(&pem)
-                            .map_err(|e| invalid(format!("{}: {e}", f.display())))?])
-                    }
-                };
-                pins = vec![PinRule {
-                    pattern: "*".into(),
-                    pin,
-                }];
-            }
-            if !s.signers.is_empty() {
-                signers = vec![SignerRule {
-                    pattern: "*".into(),
-                    roles: s.signers.clone(),
-                }];
-            }
-            if let Some(t) = s.tofu {
-                tofu = t;
-            }
-        }
-        let store = self.store_for(&server).map_err(|e| ConfigError::Invalid {
-            name: "IMG_AUTHZ_STATE_DIR",
-            why: e.to_string(),
-        })?;
-        let v: Arc<dyn Verifier> = Arc::new(NotaryVerifier::new(
-            Arc::new(HttpFetch::new(&server, Arc::new(http))),
-            RootPolicy { pins, tofu },
-            store,
-            signers,
-            t.cache_ttl,
-            4096,
-        ));
-        if let Ok(mut vs) = self.verifiers.lock() {
-            vs.push(v.clone());
-        }
-        Ok(v)
-    }
-
-    /// The trust state of one Notary server (roots and versions of one
-    /// server never decide for another).
-    fn store_for(&self, server: &str) -> Result<Arc<StateStore>, crate::trust::notary::TufError> {
-        let mut stores = self.stores.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(s) = stores.get(server) {
-            return Ok(s.clone());
-        }
-        let s = Arc::new(StateStore::for_server(
-            &self.state_dir,
-            server,
-            server.eq_ignore_ascii_case(&self.default_notary),
-        )?);
-        stores.insert(server.to_string(), s.clone());
-        Ok(s)
-    }
-
-    /// A cosign verifier for a policy rule's `[rules.cosign]`.
-    pub fn cosign_verifier(
-        &self,
-        cfg: &Config,
-        spec: &CosignSpec,
-    ) -> Result<Arc<dyn Verifier>, ConfigError> {
-        let invalid = |why: String| ConfigError::Invalid {
-            name: "IMG_AUTHZ_POLICY",
-            why,
-        };
-        let mut keys = Vec::new();
-        for f in &spec.keys {
-            let pem =
-                std::fs::read_to_string(f).map_err(|e| invalid(format!("{}: {e}", f.display())))?;
-            let key =
-                PublicKey::from_pem(&pem).map_err(|e| invalid(format!("{}: {e}", f.display())))?;
-            let name = f.file_name().map_or_else(
-                || f.display().to_string(),
-                |n| n.to_string_lossy().into_owned(),
-            );
-            keys.push((name, key));
-        }
-        let root = match &spec.trusted_root {
-            Some(p) => Some(Arc::new(TrustedRoot::load(p).map_err(invalid)?)),
-            None => None,
-        };
-        let policy = CosignPolicy {
-            keys,
-            identities: spec.identities.clone(),
-            threshold: spec.threshold.max(1),
-            root,
-            tlog: if spec.tlog_required {
-                Tlog::Required
-            } else {
-                Tlog::Ignore
-            },
-            match_reference: spec.match_reference,
-        };
-        let v: Arc<dyn Verifier> = Arc::new(CosignVerifier::new(
-            policy,
-            self.registry.clone(),
-            cfg.trust.cache_ttl,
-            4096,
-        ));
-        if let Ok(mut vs) = self.verifiers.lock() {
-            vs.push(v.clone());
-        }
-        Ok(v)
-    }
-
-    /// A verifier of a rule's pinned digests (`digests`, `digests_file`).
-    pub fn pinned_verifier(&self, digests: &[String]) -> Arc<dyn Verifier> {
-        Arc::new(crate::trust::pinned::Pinned::new(
-            digests.iter().cloned(),
-            self.registry.clone(),
-        ))
-    }
-
-    /// A Notation verifier for a policy rule's `[rules.notation]`.
-    pub fn notation_verifier(
-        &self,
-        cfg: &Config,
-        spec: &NotationSpec,
-    ) -> Result<Arc<dyn Verifier>, ConfigError> {
-        let loaded =
-            crate::trust::notation::NotationConfig::load(&spec.trust_policy, &spec.trust_store)
-                .map_err(|why| ConfigError::Invalid {
-                    name: "IMG_AUTHZ_POLICY",
-                    why,
-                })?;
-        let v: Arc<dyn Verifier> = Arc::new(crate::trust::notation::NotationVerifier::new(
-            loaded,
-            self.registry.clone(),
-            cfg.trust.cache_ttl,
-            4096,
-        ));
-        if let Ok(mut vs) = self.verifiers.lock() {
-            vs.push(v.clone());
-        }
-        Ok(v)
-    }
-
     /// Figures of the verifiers' caches and of the pull-decision cache.
     pub fn cache_figures(&self) -> Vec<crate::metrics::CacheFigures> {
         // Totals per kind of verifier; notary is always listed.
@@ -290,7 +62,7 @@ impl Trust {
             name: "notary",
             ..Default::default()
         }];
-        for v in self.verifiers.lock().map(|v| v.clone()).unwrap_or_default() {
+        for v in &self.verifiers {
             for f in v.cache_figures() {
                 match kinds.iter_mut().find(|k| k.name == f.name) {
                     Some(k) => {
@@ -359,41 +131,41 @@ impl Trust {
         }
     }
 
-    /// Local images: the image dockerd resolves `image` to must carry a
-    /// RepoDigest, in the repository it is referred to by (or, by ID, in
-    /// any repository under a rule), whose digest is signed.
+    /// The image dockerd resolves `image` to and the registry digests that
+    /// show where it came from; `Err` is the decision when there is none to
+    /// bind (absent, or dockerd could not be asked). The policy then picks
+    /// the rule ([`Trust::named_local`] or [`Trust::by_id`]).
     pub async fn local_image(
         &self,
         image: &str,
         parsed: &ImageRef,
         what: &str,
-        rule_of: &(dyn Fn(&Reference) -> Option<RuleInfo> + Sync),
-    ) -> Decision {
+    ) -> Result<LocalImage, Decision> {
         let info = match self.daemon.inspect_image(image).await {
             Ok(Some(i)) => i,
             Ok(None) if matches!(parsed, ImageRef::Id(_)) => {
                 // dockerd never pulls an ID: allowing would only leave a
                 // window for an image of that ID to appear unchecked.
-                return Decision::deny(
+                return Err(Decision::deny(
                     Rule::ContentBinding,
                     format!("{what} {image} is not present locally"),
                     "pull the image by its name first",
-                );
+                ));
             }
             Ok(None) => {
                 // dockerd answers 404; the client then pulls (which is
                 // checked) and asks again.
-                return Decision::allow(
+                return Err(Decision::allow(
                     Rule::ContentBinding,
                     format!("{what} {image} is not present locally"),
-                );
+                ));
             }
             Err(e) => {
-                return Decision::deny(
+                return Err(Decision::deny(
                     Rule::ContentBinding,
                     format!("cannot ask dockerd which image {image} is: {e}"),
                     "make dockerd's API reachable by the plugin (DOCKER_HOST)",
-                )
+                ))
             }
         };
         // On the containerd image store a RepoDigest is a name record that
@@ -406,93 +178,84 @@ impl Trust {
         let digests = match containerd {
             Ok(c) => repo_digests(&info, c),
             Err(e) => {
-                return Decision::deny(
+                return Err(Decision::deny(
                     Rule::ContentBinding,
                     format!("cannot ask dockerd which image store it uses: {e}"),
                     "make dockerd's API reachable by the plugin (DOCKER_HOST)",
-                )
+                ))
             }
         };
-        match parsed {
-            ImageRef::Named(named) if !resolved_by_id(image, named, &info) => {
-                let repo = bare(named);
-                let Some((verifier, rule, mode)) = rule_of(&repo) else {
-                    return Decision::deny(
-                        Rule::RegistryAllowlist,
-                        format!("{named} is under no rule"),
-                        "",
-                    );
-                };
-                let Some(verifier) = verifier else {
-                    return with_rule(
-                        Decision::allow(
-                            Rule::RegistryAllowlist,
-                            format!("{rule} allows unsigned images"),
-                        )
-                        .with_image(named),
-                        &rule,
-                        mode,
-                    );
-                };
-                if named.digest.is_none() && !verifier.binds_tags() {
-                    let d = self
-                        .pulled_as(image, &info, &digests, &repo, named, verifier.as_ref())
-                        .await;
-                    return with_rule(d, &rule, mode);
-                }
-                let (want, signed) = match &named.digest {
-                    Some(d) => match verifier.digest_signed(&repo, d).await {
-                        Ok(s) => (d.clone(), s),
-                        Err(e) => {
-                            return with_rule(
-                                trust_deny(verifier.as_ref(), &e, &named.to_string()),
-                                &rule,
-                                mode,
-                            )
-                        }
-                    },
-                    None => {
-                        let tag = named.tag.clone().unwrap_or_else(|| DEFAULT_TAG.to_string());
-                        match verifier.signed_digest(&repo, &tag).await {
-                            Ok(s) => (s.digest.clone(), s),
-                            Err(e) => {
-                                return with_rule(
-                                    trust_deny(
-                                        verifier.as_ref(),
-                                        &e,
-                                        &format!("{}:{tag}", repo.name()),
-                                    ),
-                                    &rule,
-                                    mode,
-                                )
-                            }
-                        }
-                    }
-                };
-                let d = if digests.iter().any(|(n, d)| *n == repo.name() && *d == want) {
-                    Decision::allow(
-                        Rule::ContentBinding,
-                        format!("{named} is the signed {want} ({})", signed.signer),
-                    )
-                    .with_image(named)
-                    .with_digest(want)
-                } else {
-                    Decision::deny(
-                        Rule::ContentBinding,
-                        format!(
-                            "the local image {image} ({}) is not the signed {}@{want}; its registry digests are [{}]",
-                            short_id(&info.id),
-                            repo.name(),
-                            list(&digests)
-                        ),
-                        format!("pull {named} from the registry so that the signed content is what runs"),
-                    )
-                    .with_image(named)
-                };
-                with_rule(d, &rule, mode)
-            }
-            _ => self.by_id(image, &info, &digests, what, rule_of).await,
+        Ok(LocalImage { info, digests })
+    }
+
+    /// A local image referred to by name, under `rule` (its repository's):
+    /// a RepoDigest in that repository must be signed.
+    pub async fn named_local(
+        &self,
+        image: &str,
+        local: &LocalImage,
+        named: &Reference,
+        rule: &CompiledRule,
+    ) -> Decision {
+        let LocalImage { info, digests } = local;
+        let repo = named.repository();
+        let Some(verifier) = &rule.verifier else {
+            return Decision::allow(
+                Rule::RegistryAllowlist,
+                format!("{} allows unsigned images", rule.name),
+            )
+            .with_image(named)
+            .by_rule(rule);
+        };
+        if named.digest.is_none() && !verifier.binds_tags() {
+            let d = self
+                .pulled_as(image, info, digests, &repo, named, verifier.as_ref())
+                .await;
+            return d.by_rule(rule);
         }
+        let (want, signed) = match &named.digest {
+            Some(d) => match verifier.digest_signed(&repo, d).await {
+                Ok(s) => (d.clone(), s),
+                Err(e) => {
+                    return trust_deny(verifier.as_ref(), &e, &named.to_string()).by_rule(rule)
+                }
+            },
+            None => {
+                let tag = named.tag.clone().unwrap_or_else(|| DEFAULT_TAG.to_string());
+                match verifier.signed_digest(&repo, &tag).await {
+                    Ok(s) => (s.digest.clone(), s),
+                    Err(e) => {
+                        return (trust_deny(
+                            verifier.as_ref(),
+                            &e,
+                            &format!("{}:{tag}", repo.name()),
+                        ))
+                        .by_rule(rule)
+                    }
+                }
+            }
+        };
+        let d = if digests.iter().any(|(n, d)| *n == repo.name() && *d == want) {
+            Decision::allow(
+                Rule::ContentBinding,
+                format!("{named} is the signed {want} ({})", signed.signer),
+            )
+            .with_image(named)
+            .with_digest(want)
+        } else {
+            Decision::deny(
+                Rule::ContentBinding,
+                format!(
+                    "the local image {image} ({}) is not the signed {}@{want}; its registry digests are [{}]",
+                    short_id(&info.id),
+                    repo.name(),
+                    list(digests)
+                ),
+                format!("pull {named} from the registry so that the signed content is what runs"),
+            )
+            .with_image(named)
+        };
+        d.by_rule(rule)
     }
 
     /// A local image by tag, under a verifier that signs digests only
@@ -541,36 +304,33 @@ impl Trust {
         })
     }
 
-    /// By image ID: any RepoDigest in a repository under a rule whose
-    /// digest is signed for it (or whose rule needs no signature).
-    async fn by_id(
+    /// By image ID (or a name dockerd read as an ID prefix): any RepoDigest
+    /// in a repository under a rule whose digest is signed for it (or whose
+    /// rule needs no signature). `under_rules` are the RepoDigests the policy
+    /// found a rule for, in the image's order.
+    pub async fn by_id(
         &self,
         image: &str,
-        info: &ImageInfo,
-        digests: &[(String, String)],
+        local: &LocalImage,
         what: &str,
-        rule_of: &(dyn Fn(&Reference) -> Option<RuleInfo> + Sync),
+        under_rules: &[(Reference, &str, &str, &CompiledRule)],
     ) -> Decision {
+        let LocalImage { info, digests } = local;
         let mut unavailable = None;
-        for (name, d) in digests {
-            let Ok(repo) = Reference::parse_normalized(name) else {
-                continue;
-            };
-            let Some((verifier, rule, mode)) = rule_of(&repo) else {
-                continue;
-            };
-            let Some(verifier) = verifier else {
+        for &(ref repo, name, d, rule) in under_rules {
+            let Some(verifier) = &rule.verifier else {
                 let d = Decision::allow(
                     Rule::RegistryAllowlist,
                     format!(
-                        "{what} {} was pulled as {name}@{d}; {rule} allows unsigned images",
-                        short_id(&info.id)
+                        "{what} {} was pulled as {name}@{d}; {} allows unsigned images",
+                        short_id(&info.id),
+                        rule.name
                     ),
                 )
                 .with_image(format!("{name}@{d}"));
-                return with_rule(d, &rule, mode);
+                return d.by_rule(rule);
             };
-            match verifier.digest_signed(&repo, d).await {
+            match verifier.digest_signed(repo, d).await {
                 Ok(s) => {
                     let dec = Decision::allow(
                         Rule::ContentBinding,
@@ -581,15 +341,13 @@ impl Trust {
                         ),
                     )
                     .with_image(format!("{name}@{d}"))
-                    .with_digest(d.clone());
-                    return with_rule(dec, &rule, mode);
+                    .with_digest(d.to_string());
+                    return dec.by_rule(rule);
                 }
                 Err(e @ TrustError::Unavailable(_)) => {
-                    unavailable = Some(with_rule(
-                        trust_deny(verifier.as_ref(), &e, &format!("{name}@{d}")),
-                        &rule,
-                        mode,
-                    ))
+                    unavailable = Some(
+                        trust_deny(verifier.as_ref(), &e, &format!("{name}@{d}")).by_rule(rule),
+                    )
                 }
                 Err(_) => {}
             }
@@ -625,7 +383,7 @@ impl Trust {
         if !matches!(self.daemon.containerd_store().await, Ok(true)) {
             return None;
         }
-        let repo = bare(named);
+        let repo = named.repository();
         let s = verifier.digest_signed(&repo, image_id).await.ok()?;
         Some(
             Decision::allow(
@@ -652,7 +410,7 @@ impl Trust {
             )
             .with_image(named);
         };
-        match verifier.digest_signed(&bare(named), d).await {
+        match verifier.digest_signed(&named.repository(), d).await {
             Ok(s) => Decision::allow(Rule::Signature, format!("{d} is signed ({})", s.signer))
                 .with_image(named)
                 .with_digest(d.clone()),
@@ -674,7 +432,7 @@ impl Trust {
             return None;
         }
         let tag = target.tag.as_deref().unwrap_or(DEFAULT_TAG);
-        match verifier.signed_digest(&bare(target), tag).await {
+        match verifier.signed_digest(&target.repository(), tag).await {
             Ok(s) if s.digest == d => Some(
                 Decision::allow(
                     Rule::Tag,
@@ -686,12 +444,6 @@ impl Trust {
             _ => None,
         }
     }
-}
-
-fn with_rule(mut d: Decision, rule: &str, mode: Mode) -> Decision {
-    d.source = Some(rule.to_string());
-    d.mode = mode;
-    d
 }
 
 /// Pull decisions are reused briefly, denies included; a failure to reach
@@ -725,7 +477,7 @@ async fn decide_pull(
     registry: impl std::future::Future<Output = Result<String, String>>,
     image: &Reference,
 ) -> Decision {
-    let repo = bare(image);
+    let repo = image.repository();
     // `name:tag@digest` pulls by digest: the digest decides.
     if let Some(d) = &image.digest {
         return match verifier.digest_signed(&repo, d).await {
@@ -791,16 +543,6 @@ async fn decide_pull(
     }
 }
 
-/// The repository alone.
-pub(crate) fn bare(r: &Reference) -> Reference {
-    Reference {
-        domain: r.domain.clone(),
-        path: r.path.clone(),
-        tag: None,
-        digest: None,
-    }
-}
-
 /// `(repository, digest)` of every RepoDigest, normalised.
 /// The (repository, digest) pairs an image was pulled as. On the containerd
 /// store only those equal to the image's target (its ID there) count.
@@ -824,12 +566,11 @@ fn repo_digests(info: &ImageInfo, containerd: bool) -> Vec<(String, String)> {
 /// dockerd resolved a name-looking reference by image-ID prefix (`abc123`
 /// or `sha256:abc123`) rather than by a tag of that name.
 fn resolved_by_id(image: &str, named: &Reference, info: &ImageInfo) -> bool {
-    let hex = image.strip_prefix("sha256:").unwrap_or(image);
-    let is_hex = !hex.is_empty() && hex.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
-    if !is_hex || named.digest.is_some() {
+    let hex = id_hex(image);
+    if hex.is_empty() || !is_lower_hex(hex) || named.digest.is_some() {
         return false;
     }
-    let id_hex = info.id.strip_prefix("sha256:").unwrap_or(&info.id);
+    let id_hex = id_hex(&info.id);
     let tagged = named.clone().tag_name_only();
     let has_tag = info
         .repo_tags
@@ -838,11 +579,6 @@ fn resolved_by_id(image: &str, named: &Reference, info: &ImageInfo) -> bool {
         .filter_map(|t| Reference::parse_normalized(t).ok())
         .any(|t| t == tagged);
     id_hex.starts_with(hex) && !has_tag
-}
-
-fn short_id(id: &str) -> &str {
-    let h = id.strip_prefix("sha256:").unwrap_or(id);
-    h.get(..12).unwrap_or(h)
 }
 
 fn list(digests: &[(String, String)]) -> String {

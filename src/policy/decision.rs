@@ -1,0 +1,213 @@
+//! What a decision is: its outcome, the check that made it, the typed cause
+//! of a deny and the words shown to the user.
+
+use std::fmt;
+
+use super::file::Mode;
+use super::CompiledRule;
+use crate::request::reference::Reference;
+
+/// The rules, by the names used in messages, logs and docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rule {
+    /// Reads and harmless control calls.
+    Default,
+    RegistryAllowlist,
+    Import,
+    Load,
+    Build,
+    Commit,
+    Plugins,
+    Tag,
+    Swarm,
+    /// `docker cp` into a container.
+    Cp,
+    /// A push to a registry no rule authorizes.
+    Push,
+    /// The image's signature is missing, invalid or cannot be checked.
+    Signature,
+    /// The content is not the signed content (a moved tag, a retagged,
+    /// loaded or built image).
+    ContentBinding,
+    /// A container-hardening check of the policy file.
+    Hardening,
+    /// The request would disable, remove or reconfigure this plugin.
+    SelfProtection,
+    /// The container belongs to another user (`[ownership]`).
+    Ownership,
+    /// The call could not be decoded as dockerd would.
+    RequestDecoding,
+    /// No decision could be made (deadline, panic, malformed call).
+    Internal,
+}
+
+impl Rule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::Default => "default",
+            Rule::RegistryAllowlist => "registry-allowlist",
+            Rule::Import => "import",
+            Rule::Load => "load",
+            Rule::Build => "build",
+            Rule::Commit => "commit",
+            Rule::Plugins => "plugins",
+            Rule::Tag => "tag",
+            Rule::Swarm => "swarm",
+            Rule::Cp => "cp",
+            Rule::Push => "push",
+            Rule::Signature => "signature",
+            Rule::ContentBinding => "content-binding",
+            Rule::Hardening => "hardening",
+            Rule::SelfProtection => "self-protection",
+            Rule::Ownership => "ownership",
+            Rule::RequestDecoding => "request-decoding",
+            Rule::Internal => "internal",
+        }
+    }
+}
+
+/// The check of a switchable operation has the operation's name.
+impl From<crate::op::Op> for Rule {
+    fn from(op: crate::op::Op) -> Rule {
+        use crate::op::Op;
+        match op {
+            Op::Import => Rule::Import,
+            Op::Load => Rule::Load,
+            Op::Build => Rule::Build,
+            Op::Commit => Rule::Commit,
+            Op::Plugins => Rule::Plugins,
+            Op::Tag => Rule::Tag,
+            Op::Swarm => Rule::Swarm,
+            Op::Cp => Rule::Cp,
+            Op::Push => Rule::Push,
+        }
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a deny was decided, for code that must treat causes differently
+/// (the pull cache keeps no outage). Never derived from the message text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DenyCause {
+    /// A rule forbids the request as it is.
+    Policy,
+    /// The trust data is sound and does not sign the image.
+    NotSigned,
+    /// The trust data failed verification (bad signature, expired, rollback).
+    Invalid,
+    /// A server needed to decide (trust source, registry) could not be asked.
+    Unavailable,
+}
+
+impl DenyCause {
+    /// The decision log's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DenyCause::Policy => "policy",
+            DenyCause::NotSigned => "not-signed",
+            DenyCause::Invalid => "invalid",
+            DenyCause::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// The outcome for one action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub allow: bool,
+    pub rule: Rule,
+    /// Why it was denied; `None` for allows. Kept when audit mode allows.
+    pub cause: Option<DenyCause>,
+    /// Why, in words.
+    pub reason: String,
+    /// How to allow it; empty for allows.
+    pub hint: String,
+    /// The image the decision is about, if any, normalised.
+    pub image: Option<String>,
+    /// The manifest digest the decision was bound to, if any.
+    pub digest: Option<String>,
+    /// The policy rule (or setting) the decision comes from, for logs.
+    pub source: Option<String>,
+    /// Audit mode: this would have been denied, and is allowed.
+    pub audit: bool,
+    /// The mode that applies to this decision.
+    pub mode: Mode,
+}
+
+impl Decision {
+    pub fn allow(rule: Rule, reason: impl Into<String>) -> Decision {
+        Decision {
+            allow: true,
+            rule,
+            cause: None,
+            reason: reason.into(),
+            hint: String::new(),
+            image: None,
+            digest: None,
+            source: None,
+            audit: false,
+            mode: Mode::Enforce,
+        }
+    }
+
+    pub fn deny(rule: Rule, reason: impl Into<String>, hint: impl Into<String>) -> Decision {
+        Decision {
+            allow: false,
+            cause: Some(DenyCause::Policy),
+            hint: hint.into(),
+            ..Decision::allow(rule, reason)
+        }
+    }
+
+    pub(crate) fn with_cause(mut self, cause: DenyCause) -> Decision {
+        self.cause = Some(cause);
+        self
+    }
+
+    pub(crate) fn with_image(mut self, image: impl fmt::Display) -> Decision {
+        self.image = Some(image.to_string());
+        self
+    }
+
+    pub(crate) fn with_digest(mut self, digest: impl Into<String>) -> Decision {
+        self.digest = Some(digest.into());
+        self
+    }
+
+    pub(super) fn by_rule(mut self, r: &CompiledRule) -> Decision {
+        self.source = Some(r.name.clone());
+        self.mode = r.mode;
+        self
+    }
+
+    /// The message dockerd shows after "authorization denied by plugin NAME: ".
+    pub fn message(&self, what: &str) -> String {
+        if self.allow {
+            return String::new();
+        }
+        let mut m = format!(
+            "{what} denied by img-authz rule '{}': {}",
+            self.rule, self.reason
+        );
+        if !self.hint.is_empty() {
+            m.push_str(". To allow it: ");
+            m.push_str(&self.hint);
+        }
+        m
+    }
+}
+
+/// Unsigned images are allowed under `rule`.
+pub(super) fn unsigned_ok(rule: &CompiledRule, image: &Reference) -> Decision {
+    Decision::allow(
+        Rule::RegistryAllowlist,
+        format!("{} allows unsigned images ({})", rule.name, image.domain),
+    )
+    .with_image(image)
+    .by_rule(rule)
+}
