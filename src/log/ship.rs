@@ -797,6 +797,8 @@ mod tests {
         assert_eq!(b.next_with(100_000_000), ms(200), "random at its top");
         let third = b.next_with(12_345_678);
         assert!(third >= ms(200) && third <= ms(400), "{third:?}");
+        // The fourth wait is 800 ms before jitter, [400, 800] ms after it.
+        assert_eq!(b.next_with(0), ms(400));
         for _ in 0..30 {
             let d = b.next_wait();
             assert!(d >= ms(500) && d <= ms(1000), "capped: {d:?}");
