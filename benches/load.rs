@@ -282,8 +282,14 @@ fn client(args: &Args) {
     };
     // In count mode the window ends with the last call.
     let secs = measured.as_secs_f64();
+    // The command that produced this line, for the results to cite
+    // (the executable by its bench name, not its hashed path).
+    let argv: Vec<String> = std::iter::once("load".to_string())
+        .chain(std::env::args().skip(1).filter(|a| a != "--bench"))
+        .collect();
     let line = serde_json::json!({
         "label": label,
+        "argv": argv.join(" "),
         "call": args.get("call"),
         "socket": plan.socket.display().to_string(),
         "conns": conns,

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{LazyLock, Mutex};
+use std::sync::{LazyLock, Mutex, OnceLock};
 use std::time::Duration;
 
 /// Bucket upper bounds, in seconds.
@@ -91,8 +91,68 @@ impl Upstream {
     }
 }
 
+/// A decision counter's key: (action, decision, rule).
+type Key = (&'static str, &'static str, &'static str);
+
+/// Decision counters without a lock: a fixed open-addressing table whose
+/// slots are claimed once (`OnceLock`) and then only counted (`AtomicU64`).
+/// The keys are a small closed set (action kinds × outcomes × rules, all
+/// `&'static str`); should the table ever fill, the rest go to a mutexed map.
+struct Counters {
+    slots: Vec<(OnceLock<Key>, AtomicU64)>,
+    overflow: Mutex<BTreeMap<Key, u64>>,
+}
+
+/// Slots in the decision table: well above the keys a process sees.
+const SLOTS: usize = 512;
+
+impl Counters {
+    fn new() -> Counters {
+        Counters {
+            slots: (0..SLOTS)
+                .map(|_| (OnceLock::new(), AtomicU64::new(0)))
+                .collect(),
+            overflow: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn add(&self, k: Key) {
+        // FNV-1a over the key's text: cheap, and equal keys hash equally
+        // whatever their addresses.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for part in [k.0, k.1, k.2] {
+            for b in part.bytes().chain([0]) {
+                h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        let start = usize::try_from(h % SLOTS as u64).unwrap_or(0);
+        for i in 0..SLOTS {
+            let Some((key, n)) = self.slots.get((start + i) % SLOTS) else {
+                break;
+            };
+            if *key.get_or_init(|| k) == k {
+                n.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
+        if let Ok(mut m) = self.overflow.lock() {
+            *m.entry(k).or_insert(0) += 1;
+        }
+    }
+
+    fn snapshot(&self) -> BTreeMap<Key, u64> {
+        let mut out = self.overflow.lock().map(|m| m.clone()).unwrap_or_default();
+        for (key, n) in &self.slots {
+            if let Some(k) = key.get() {
+                *out.entry(*k).or_insert(0) += n.load(Ordering::Relaxed);
+            }
+        }
+        out
+    }
+}
+
 pub struct Metrics {
-    decisions: Mutex<BTreeMap<(&'static str, &'static str, &'static str), u64>>,
+    decisions: Counters,
     latency: Histogram,
     upstream_ok: [AtomicU64; 3],
     upstream_err: [AtomicU64; 3],
@@ -101,7 +161,7 @@ pub struct Metrics {
 
 /// The process-wide metrics.
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
-    decisions: Mutex::new(BTreeMap::new()),
+    decisions: Counters::new(),
     latency: Histogram::new(),
     upstream_ok: Default::default(),
     upstream_err: Default::default(),
@@ -121,9 +181,7 @@ impl Metrics {
         rule: &'static str,
         took: Duration,
     ) {
-        if let Ok(mut m) = self.decisions.lock() {
-            *m.entry((action, d, rule)).or_insert(0) += 1;
-        }
+        self.decisions.add((action, d, rule));
         self.latency.observe(took);
     }
 
@@ -139,7 +197,7 @@ impl Metrics {
 
     /// Decisions so far, by (action, decision, rule).
     pub fn decisions(&self) -> BTreeMap<(&'static str, &'static str, &'static str), u64> {
-        self.decisions.lock().map(|m| m.clone()).unwrap_or_default()
+        self.decisions.snapshot()
     }
 
     /// Prometheus text exposition format.
@@ -222,7 +280,7 @@ mod tests {
     #[test]
     fn renders_prometheus_text() {
         let m = Metrics {
-            decisions: Mutex::new(BTreeMap::new()),
+            decisions: Counters::new(),
             latency: Histogram::new(),
             upstream_ok: Default::default(),
             upstream_err: Default::default(),
@@ -250,5 +308,40 @@ mod tests {
         assert!(
             text.contains("img_authz_upstream_seconds_bucket{upstream=\"notary\",le=\"0.05\"} 1")
         );
+    }
+
+    /// Every key keeps its own count, from many threads at once, and keys
+    /// beyond the table's slots still count (in the overflow map).
+    #[test]
+    fn decision_counts_are_exact_under_contention() {
+        let c = Counters::new();
+        // More distinct keys than slots: leaked strings, test only.
+        let keys: Vec<Key> = (0..SLOTS + 40)
+            .map(|i| {
+                let a: &'static str = Box::leak(format!("a{}", i % 7).into_boxed_str());
+                let r: &'static str = Box::leak(format!("r{i}").into_boxed_str());
+                (a, if i % 2 == 0 { "allow" } else { "deny" }, r)
+            })
+            .collect();
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..3 {
+                        for k in &keys {
+                            c.add(*k);
+                        }
+                    }
+                });
+            }
+        });
+        let snap = c.snapshot();
+        assert_eq!(snap.len(), keys.len());
+        for k in &keys {
+            assert_eq!(snap.get(k), Some(&12), "{k:?}");
+        }
+        // A key given by equal text at another address is the same key.
+        let again: &'static str = Box::leak(String::from("r3").into_boxed_str());
+        c.add(("a3", "deny", again));
+        assert_eq!(c.snapshot().get(&("a3", "deny", "r3")), Some(&13));
     }
 }

@@ -21,6 +21,5 @@ mod decode;
 
 pub use action::Action;
 pub use body::BodyError;
-pub use decode::{
-    decode, network_container, pull_reference, route_name, tag_target, DecodeError, Decoded,
-};
+pub use decode::{decode, network_container, pull_reference, tag_target, DecodeError, Decoded};
+pub use routes::route_name;

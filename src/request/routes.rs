@@ -12,8 +12,6 @@
 
 use std::sync::LazyLock;
 
-use regex::{Regex, RegexSet};
-
 /// Every route dockerd serves, by the handler it reaches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RouteId {
@@ -232,7 +230,7 @@ static ROUTES: &[RouteDef] = &[
     r("POST", "/images/prune", ImagePrune),
     r("DELETE", "/images/{name:.*}", ImageDelete),
     // system router
-    r("OPTIONS", "/{anyroute:.*}", Options),
+    r("OPTIONS", "/{any:.*}", Options),
     r("GET", "/_ping", Ping),
     r("HEAD", "/_ping", PingHead),
     r("GET", "/events", Events),
@@ -350,90 +348,232 @@ pub struct Matched {
     pub vars: Vec<String>,
 }
 
-struct Compiled {
-    set: RegexSet,
-    each: Vec<Regex>,
+/// A template's parts, as mux's regexp would match them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// Literal text (mux quotes it).
+    Lit(&'static str),
+    /// `{v}`: `[^/]+` (a newline is allowed: a negated class matches it).
+    Segment,
+    /// `{v:.*}` (`nonempty: false`) or `{v:.+}`: any text but a newline,
+    /// slashes included.
+    Any { nonempty: bool },
 }
 
-/// mux turns `{name:re}` into a group `(re)`, `{name}` into `([^/]+)`, and
-/// quotes the literal text.
-fn template_regex(t: &str) -> String {
-    let mut out = String::new();
+/// Split a template into parts. Only the variable patterns the table uses
+/// are known; `parts_of_every_template` checks that none other appears.
+fn parts(t: &'static str) -> Vec<Part> {
+    let mut out = Vec::new();
     let mut rest = t;
     while let Some(open) = rest.find('{') {
-        out.push_str(&regex::escape(&rest[..open]));
+        if open > 0 {
+            out.push(Part::Lit(&rest[..open]));
+        }
         let close = rest[open..].find('}').map_or(rest.len(), |c| open + c);
-        let var = &rest[open + 1..close];
-        let pat = var.split_once(':').map_or("[^/]+", |(_, p)| p);
-        out.push('(');
-        out.push_str(pat);
-        out.push(')');
+        let var = rest.get(open + 1..close).unwrap_or("");
+        out.push(match var.split_once(':').map(|(_, p)| p) {
+            None => Part::Segment,
+            Some(".+") => Part::Any { nonempty: true },
+            // `.*`; anything else fails `parts_of_every_template`.
+            Some(_) => Part::Any { nonempty: false },
+        });
         rest = rest.get(close + 1..).unwrap_or("");
     }
-    out.push_str(&regex::escape(rest));
+    if !rest.is_empty() {
+        out.push(Part::Lit(rest));
+    }
     out
 }
 
-static COMPILED: LazyLock<Compiled> = LazyLock::new(|| {
-    let pats: Vec<String> = ROUTES
-        .iter()
-        .map(|d| {
-            let path = template_regex(d.template);
-            if d.versioned {
-                // Per route, the versioned form is tried first, then the bare
-                // one; no bare template starts with `/v<digits>`, so one
-                // alternation keeps mux's order.
-                format!(r"^(?:/v([0-9.]+))?{path}$")
-            } else {
-                format!(r"^(){path}$")
+/// Match `s` against `parts` entirely (mux anchors both ends), pushing the
+/// variables' values. Leftmost-first like the regexp it replaces: each
+/// variable takes the longest text that lets the rest match.
+fn match_parts<'a>(parts: &[Part], s: &'a str, vars: &mut Vec<&'a str>) -> bool {
+    let Some((first, rest)) = parts.split_first() else {
+        return s.is_empty();
+    };
+    match *first {
+        Part::Lit(l) => s
+            .strip_prefix(l)
+            .is_some_and(|tail| match_parts(rest, tail, vars)),
+        Part::Segment | Part::Any { .. } => {
+            // The longest text the variable's class allows here.
+            let max = match *first {
+                Part::Segment => s.find('/'),
+                _ => s.find('\n'),
             }
-        })
-        .collect();
-    // The table is static and its patterns are tested; failure here is a
-    // programming error caught by every test run.
-    #[expect(
-        clippy::expect_used,
-        reason = "static table, compiled by every test run"
-    )]
-    let set = RegexSet::new(&pats).expect("route table compiles");
-    #[expect(
-        clippy::expect_used,
-        reason = "static table, compiled by every test run"
-    )]
-    let each = pats
-        .iter()
-        .map(|p| Regex::new(p).expect("route compiles"))
-        .collect();
-    Compiled { set, each }
+            .unwrap_or(s.len());
+            let min = usize::from(*first != Part::Any { nonempty: false });
+            // Only literals after the variable (every template but one):
+            // the text they need fixes the variable's end.
+            if let Some(tail) = literal_tail(rest) {
+                let Some(end) = s.len().checked_sub(tail.len()) else {
+                    return false;
+                };
+                let matched = end >= min
+                    && end <= max
+                    && s.is_char_boundary(end)
+                    && s.get(end..).is_some_and(|t| t == tail);
+                if matched {
+                    vars.push(s.get(..end).unwrap_or(""));
+                }
+                return matched;
+            }
+            for end in (min..=max).rev() {
+                let (Some(v), Some(tail)) = (s.get(..end), s.get(end..)) else {
+                    continue; // not a character boundary
+                };
+                let mark = vars.len();
+                vars.push(v);
+                if match_parts(rest, tail, vars) {
+                    return true;
+                }
+                vars.truncate(mark);
+            }
+            false
+        }
+    }
+}
+
+/// The concatenated text of `parts` when they are all literals.
+fn literal_tail(parts: &[Part]) -> Option<&'static str> {
+    match parts {
+        [] => Some(""),
+        [Part::Lit(l)] => Some(l),
+        _ => None,
+    }
+}
+
+/// The method's slot in [`Index`]: the methods the table names, then the
+/// rest (which only method-less routes serve).
+fn method_slot(method: &str) -> usize {
+    match method {
+        "GET" => 0,
+        "POST" => 1,
+        "DELETE" => 2,
+        "PUT" => 3,
+        "HEAD" => 4,
+        "OPTIONS" => 5,
+        _ => 6,
+    }
+}
+
+struct Index {
+    /// Each route's parts, index for index with ROUTES.
+    parts: Vec<Vec<Part>>,
+    /// Per method slot, the routes that may serve it, in table order.
+    by_method: [Vec<usize>; 7],
+    /// Display names, by `RouteId as usize`.
+    names: Vec<String>,
+}
+
+static INDEX: LazyLock<Index> = LazyLock::new(|| {
+    let mut by_method: [Vec<usize>; 7] = Default::default();
+    for (i, d) in ROUTES.iter().enumerate() {
+        for (slot, list) in by_method.iter_mut().enumerate() {
+            if d.method.is_none_or(|m| method_slot(m) == slot) {
+                list.push(i);
+            }
+        }
+    }
+    Index {
+        parts: ROUTES.iter().map(|d| parts(d.template)).collect(),
+        by_method,
+        names: {
+            // The first entry of each route names it (the debug routes
+            // have several).
+            let mut names = Vec::new();
+            for d in ROUTES {
+                let i = d.id as usize;
+                if names.len() <= i {
+                    names.resize(i + 1, String::new());
+                }
+                if let Some(n) = names.get_mut(i).filter(|n| n.is_empty()) {
+                    *n = display_name(d);
+                }
+            }
+            names
+        },
+    }
 });
+
+/// `METHOD /template` with each variable's pattern left out; the debug
+/// routes (any method, several paths) share one name.
+fn display_name(d: &RouteDef) -> String {
+    if d.id == Debug {
+        return "/debug/*".to_string();
+    }
+    let mut out = String::new();
+    out.push_str(d.method.unwrap_or("*"));
+    out.push(' ');
+    let mut rest = d.template;
+    while let Some(open) = rest.find('{') {
+        let close = rest[open..].find('}').map_or(rest.len(), |c| open + c);
+        let var = rest.get(open + 1..close).unwrap_or("");
+        out.push_str(&rest[..open]);
+        out.push('{');
+        out.push_str(var.split_once(':').map_or(var, |(name, _)| name));
+        out.push('}');
+        rest = rest.get(close + 1..).unwrap_or("");
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A stable name for each route, for logs and metrics: its method and
+/// template, as the table gives them (`POST /containers/{name}/start`).
+pub fn route_name(id: RouteId) -> &'static str {
+    INDEX.names.get(id as usize).map_or("", String::as_str)
+}
+
+/// `/v<version>` at the start of `path`: the version (`[0-9.]+`, as long
+/// as it goes) and the path after it. A shorter version would leave a
+/// digit or dot where every template needs its leading `/`, so the longest
+/// run is the only candidate mux's regexp could take.
+fn split_version(path: &str) -> Option<(&str, &str)> {
+    let rest = path.strip_prefix("/v")?;
+    let n = rest
+        .bytes()
+        .take_while(|b| b.is_ascii_digit() || *b == b'.')
+        .count();
+    (n > 0).then(|| rest.split_at(n))
+}
 
 /// Find the route dockerd would run for `method` and the decoded `path`.
 /// `None` means dockerd answers 404 without calling the plugin, so a call
 /// that arrives anyway is not something we understand.
+///
+/// The first route in table order whose method fits and whose template
+/// matches wins, its versioned form (`/v1.41/...`) tried before its bare
+/// one, as mux does. No regexp: literals and the three variable classes
+/// are matched directly (`same_as_the_regexps` checks this against the
+/// regexps mux builds).
 pub fn match_route(method: &str, path: &str) -> Option<Matched> {
-    let c = &*COMPILED;
-    for i in c.set.matches(path).iter() {
-        let (Some(def), Some(re)) = (ROUTES.get(i), c.each.get(i)) else {
-            continue; // the set and `each` are built from ROUTES, index for index
+    let ix = &*INDEX;
+    let versioned = split_version(path);
+    let mut vars = Vec::new();
+    for &i in ix.by_method.get(method_slot(method))? {
+        let (Some(def), Some(parts)) = (ROUTES.get(i), ix.parts.get(i)) else {
+            continue; // both are built from ROUTES, index for index
         };
         if def.method.is_some_and(|m| m != method) {
-            continue;
+            continue; // slot 6: a method the table does not name
         }
-        let caps = re.captures(path)?;
-        let version = caps
-            .get(1)
-            .map(|m| m.as_str().to_string())
-            .filter(|v| !v.is_empty());
-        let vars = caps
-            .iter()
-            .skip(2)
-            .flatten()
-            .map(|m| m.as_str().to_string())
-            .collect();
+        vars.clear();
+        let version = match versioned {
+            Some((v, rest)) if def.versioned && match_parts(parts, rest, &mut vars) => Some(v),
+            _ => {
+                vars.clear();
+                if !match_parts(parts, path, &mut vars) {
+                    continue;
+                }
+                None
+            }
+        };
         return Some(Matched {
             id: def.id,
-            version,
-            vars,
+            version: version.map(str::to_string),
+            vars: vars.iter().map(|v| v.to_string()).collect(),
         });
     }
     None
@@ -514,6 +654,172 @@ mod tests {
         assert_eq!(id("GET", "/v1.41/debug/vars"), Some(Debug));
         // Go's `.` does not match a newline, nor does ours.
         assert_eq!(id("GET", "/containers/a\nb/json"), None);
+    }
+
+    /// The regexps mux builds from the table (the matcher this module used
+    /// before): `{v}` is `([^/]+)`, `{v:re}` is `(re)`, literals quoted,
+    /// the versioned form an optional `/v([0-9.]+)` prefix.
+    fn regex_oracle(method: &str, path: &str) -> Option<Matched> {
+        use std::sync::LazyLock;
+        static RES: LazyLock<Vec<regex::Regex>> = LazyLock::new(|| {
+            ROUTES
+                .iter()
+                .map(|d| {
+                    let mut out = String::new();
+                    let mut rest = d.template;
+                    while let Some(open) = rest.find('{') {
+                        out.push_str(&regex::escape(&rest[..open]));
+                        let close = open + rest[open..].find('}').unwrap();
+                        let var = &rest[open + 1..close];
+                        out.push('(');
+                        out.push_str(var.split_once(':').map_or("[^/]+", |(_, p)| p));
+                        out.push(')');
+                        rest = &rest[close + 1..];
+                    }
+                    out.push_str(&regex::escape(rest));
+                    let full = if d.versioned {
+                        format!(r"^(?:/v([0-9.]+))?{out}$")
+                    } else {
+                        format!(r"^(){out}$")
+                    };
+                    regex::Regex::new(&full).unwrap()
+                })
+                .collect()
+        });
+        for (d, re) in ROUTES.iter().zip(RES.iter()) {
+            if d.method.is_some_and(|m| m != method) {
+                continue;
+            }
+            if let Some(c) = re.captures(path) {
+                return Some(Matched {
+                    id: d.id,
+                    version: c
+                        .get(1)
+                        .map(|m| m.as_str().to_string())
+                        .filter(|v| !v.is_empty()),
+                    vars: c
+                        .iter()
+                        .skip(2)
+                        .flatten()
+                        .map(|m| m.as_str().to_string())
+                        .collect(),
+                });
+            }
+        }
+        None
+    }
+
+    /// Paths built from the table's own literals, variables filled with
+    /// text that stresses each class (empty, slashes, newlines, `/v` look-
+    /// alikes, multi-byte characters), with and without version prefixes,
+    /// under every method: the direct matcher agrees with the regexps on
+    /// each one, route, version and variables alike.
+    #[test]
+    fn same_as_the_regexps() {
+        let fills = [
+            "",
+            "x",
+            "a/b",
+            "a\nb",
+            "\n",
+            "/",
+            "//",
+            "json",
+            "v1.41",
+            "é/ü",
+            "a b",
+            "c/json",
+            "x/start",
+            "checkpoints",
+            "a/checkpoints/b",
+            "..",
+            "\u{0}",
+        ];
+        let prefixes = [
+            "",
+            "/v1.41",
+            "/v1",
+            "/v.",
+            "/v",
+            "/v1.41x",
+            "/v1.41/v1.24",
+            "/V1.41",
+        ];
+        let suffixes = ["", "/", "\n"];
+        let mut templates: Vec<&str> = ROUTES.iter().map(|d| d.template).collect();
+        templates.extend(["/", "", "/containers", "/images/", "/exec/", "/networks"]);
+        let methods = ["GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"];
+        let mut n = 0;
+        for t in &templates {
+            for f in fills {
+                // Every variable of the template gets the same fill.
+                let mut path = String::new();
+                let mut rest = *t;
+                while let Some(open) = rest.find('{') {
+                    path.push_str(&rest[..open]);
+                    path.push_str(f);
+                    let close = open + rest[open..].find('}').unwrap();
+                    rest = &rest[close + 1..];
+                }
+                path.push_str(rest);
+                for p in prefixes {
+                    for s in suffixes {
+                        let full = format!("{p}{path}{s}");
+                        for m in methods {
+                            assert_eq!(
+                                match_route(m, &full),
+                                regex_oracle(m, &full),
+                                "{m} {full:?}"
+                            );
+                            n += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(n > 50_000, "{n} cases");
+    }
+
+    /// Every template is literals and the three variable classes the
+    /// matcher knows, and starts with `/` (which `split_version` relies on).
+    #[test]
+    fn parts_of_every_template() {
+        for d in ROUTES {
+            assert!(d.template.starts_with('/'), "{}", d.template);
+            let mut rest = d.template;
+            while let Some(open) = rest.find('{') {
+                let close = open + rest[open..].find('}').unwrap();
+                let var = &rest[open + 1..close];
+                assert!(
+                    matches!(var.split_once(':'), None | Some((_, ".*" | ".+"))),
+                    "{}: variable {var} has a pattern the matcher does not know",
+                    d.template
+                );
+                rest = &rest[close + 1..];
+            }
+        }
+    }
+
+    #[test]
+    fn names_come_from_the_table() {
+        assert_eq!(route_name(ContainerList), "GET /containers/json");
+        assert_eq!(route_name(ContainerStart), "POST /containers/{name}/start");
+        assert_eq!(
+            route_name(CheckpointDelete),
+            "DELETE /containers/{name}/checkpoints/{checkpoint}"
+        );
+        assert_eq!(route_name(NetworkInspect), "GET /networks/{id}");
+        assert_eq!(route_name(Options), "OPTIONS /{any}");
+        assert_eq!(route_name(Debug), "/debug/*");
+        // One name per route, each distinct.
+        let mut seen = std::collections::HashMap::new();
+        for (_, _, id) in table() {
+            let name = route_name(id);
+            assert!(!name.is_empty(), "{id:?}");
+            if let Some(other) = seen.insert(name, id) {
+                assert_eq!(other, id, "{name} names two routes");
+            }
+        }
     }
 
     #[test]

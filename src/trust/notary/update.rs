@@ -161,6 +161,9 @@ pub async fn update(
         .map_err(|_| TufError::Unavailable("metadata updates are shut down".into()))?;
     let pin = policy.pin_for(gun);
     let mut st = store.load(&state_key(gun, pin))?;
+    // What is stored already; an update that learns nothing new is not
+    // written again (see the save below).
+    let loaded = st.clone();
     let source = if pin.is_some() {
         RootSource::Pinned
     } else {
@@ -214,7 +217,13 @@ pub async fn update(
     let mut trust = result?;
     trust.root_source = source;
     trust.expires = trust.expires.min(root.common.expires);
-    store.save(&st)?;
+    // Saves only raise what is stored (they merge under a lock), so a state
+    // equal to the one loaded has nothing to add: skipping the write and
+    // its fsync keeps them off the path of every uncached pull without
+    // weakening rollback protection.
+    if st != loaded {
+        store.save(&st)?;
+    }
     Ok(trust)
 }
 

@@ -112,6 +112,40 @@ async fn rollback_of_any_role_is_rejected() {
     }
 }
 
+/// An update that learns nothing new leaves the stored state alone (no
+/// write, no fsync on the request path); one that sees new versions still
+/// stores them, and they survive a restart.
+#[tokio::test]
+async fn unchanged_state_is_not_rewritten() {
+    use std::os::unix::fs::MetadataExt;
+    let mut c = Client::tofu();
+    let mut r = repo();
+    c.publish(&r);
+    c.update().await.unwrap();
+    let file = || {
+        let mut files: Vec<_> = std::fs::read_dir(c.dir.path().join("notary"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+        files.pop().unwrap()
+    };
+    let ino = |p: &std::path::Path| std::fs::metadata(p).unwrap().ino();
+    let first = ino(&file());
+    c.update().await.unwrap();
+    assert_eq!(ino(&file()), first, "an unchanged state was rewritten");
+    r.bump();
+    c.publish(&r);
+    c.update().await.unwrap();
+    assert_ne!(ino(&file()), first, "new versions were not stored");
+    c.restart();
+    assert_eq!(
+        c.store.load(GUN).unwrap().versions.get("timestamp"),
+        Some(&2)
+    );
+}
+
 #[tokio::test]
 async fn rollback_protection_survives_restarts() {
     for role in ["timestamp", "snapshot", "targets", RELEASES] {
