@@ -44,10 +44,14 @@ impl ImageCheck {
     /// The text `img-authz check` prints: the verdict, then each decision.
     pub fn report(&self) -> String {
         let audit = self.pull.audit || matches!(&self.create, CreateCheck::Decided(d) if d.audit);
-        let verdict = match (self.allowed(), audit) {
-            (true, false) => "ALLOW",
-            (true, true) => "ALLOW (audit mode: would be denied)",
-            (false, _) => "DENY",
+        let unchecked = matches!(self.create, CreateCheck::Unchecked(_));
+        // An unchecked create must not read as a plain ALLOW (a CI gate
+        // reading the first line would take it for both halves).
+        let verdict = match (self.allowed(), audit, unchecked) {
+            (true, _, true) => "ALLOW (the pull only: the create could not be checked)",
+            (true, false, false) => "ALLOW",
+            (true, true, false) => "ALLOW (audit mode: would be denied)",
+            (false, _, _) => "DENY",
         };
         let mut out = format!(
             "{verdict}: pull of {} and create of a container from it (default settings)\n",
