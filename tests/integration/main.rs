@@ -20,6 +20,7 @@ mod hub;
 mod identity;
 mod notary_auth;
 mod notation;
+mod notation_ts;
 mod ops;
 mod ownership;
 mod raw;
