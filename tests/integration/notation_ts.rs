@@ -303,3 +303,122 @@ fn a_notation_timestamped_image_runs_and_an_untrusted_tsa_is_denied() {
     s.guarded(&["run", "--rm", &pinned, "true"])
         .denied("signature");
 }
+
+/// A signing certificate from the stack's short-lived CA (store
+/// ca:stack-short) valid until `until` (Unix seconds), as a notation
+/// configuration directory whose default key it is.
+fn short_lived_key(dir: &Path, until: i64) {
+    let ca = notation_dir().join("shortca");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "leaf.key",
+            "-out",
+            "leaf.csr",
+            "-subj",
+            "/C=US/ST=WA/O=Notary/CN=stack",
+        ],
+    );
+    std::fs::write(dir.join("index.txt"), "").unwrap();
+    std::fs::write(dir.join("serial"), "1000\n").unwrap();
+    std::fs::write(
+        dir.join("ca.cnf"),
+        "[ ca ]\ndefault_ca = c\n[ c ]\ndatabase = index.txt\nnew_certs_dir = .\nserial = serial\ndefault_md = sha256\npolicy = p\nx509_extensions = leaf\nunique_subject = no\n[ p ]\ncommonName = supplied\ncountryName = optional\nstateOrProvinceName = optional\norganizationName = optional\n[ leaf ]\nbasicConstraints = CA:FALSE\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = codeSigning\n",
+    )
+    .unwrap();
+    let fmt = time::macros::format_description!("[year][month][day][hour][minute][second]Z");
+    let at = |t: i64| {
+        time::OffsetDateTime::from_unix_timestamp(t)
+            .unwrap()
+            .format(fmt)
+            .unwrap()
+    };
+    let start = at(until - 3600);
+    let end = at(until);
+    openssl(
+        dir,
+        &[
+            "ca",
+            "-batch",
+            "-notext",
+            "-config",
+            "ca.cnf",
+            "-cert",
+            &ca.join("root.pem").display().to_string(),
+            "-keyfile",
+            &ca.join("root.key").display().to_string(),
+            "-in",
+            "leaf.csr",
+            "-out",
+            "leaf.pem",
+            "-startdate",
+            &start,
+            "-enddate",
+            &end,
+        ],
+    );
+    let chain = [
+        std::fs::read_to_string(dir.join("leaf.pem")).unwrap(),
+        std::fs::read_to_string(ca.join("root.pem")).unwrap(),
+    ]
+    .concat();
+    std::fs::write(dir.join("chain.pem"), chain).unwrap();
+    std::fs::create_dir_all(dir.join("notation")).unwrap();
+    std::fs::write(
+        dir.join("notation/signingkeys.json"),
+        serde_json::json!({"default": "short", "keys": [{"name": "short",
+            "keyPath": dir.join("leaf.key"), "certPath": dir.join("chain.pem")}]})
+        .to_string(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_signing_certificate_expired_since_a_trusted_timestamp_still_runs() {
+    let s = stack();
+    let tsa_dir = notation_dir().join("tsa");
+    let tsa = TsaServer::start(&tsa_dir);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let until = now + 20;
+    let keys = tempfile::tempdir().unwrap();
+    short_lived_key(keys.path(), until);
+    let bin = std::env::var("STACK_NOTATION_BIN")
+        .unwrap_or_else(|_| "/var/cache/img-authz/modern/prefix/usr/bin/notation".into());
+    let sign = |image: &str, stamped: bool| {
+        let mut cmd = Command::new(&bin);
+        cmd.env("XDG_CONFIG_HOME", keys.path())
+            .env("HOME", keys.path())
+            .args(["sign", "--insecure-registry"]);
+        if stamped {
+            cmd.args(["--timestamp-url", &tsa.url, "--timestamp-root-cert"])
+                .arg(tsa_dir.join("root.pem"));
+        }
+        let out = cmd.arg(image).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let (stamped_tag, pinned) = image("notation/ts");
+    sign(&pinned, true);
+    while time::OffsetDateTime::now_utc().unix_timestamp() <= until + 1 {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // The certificate has expired; the timestamp proves it signed in time.
+    s.guarded(&["pull", &stamped_tag]).allowed();
+    s.guarded(&["run", "--rm", &stamped_tag, "true"]).allowed();
+    let log = std::fs::read_to_string(&s.plugin_log).unwrap_or_default();
+    let digest = pinned.split('@').nth(1).unwrap_or_default();
+    assert!(
+        log.contains(&format!("\"digest\":\"{digest}\"")) && log.contains("notation, signed by"),
+        "the decision log does not show the notation verdict for {digest}"
+    );
+}
