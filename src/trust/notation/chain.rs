@@ -11,7 +11,7 @@ use x509_cert::der::{Decode, Encode, Tag, Tagged};
 use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage};
 
 use super::dn::Dn;
-use super::keys::{ecdsa_verify, Hash};
+use super::keys::{ecdsa_verify, pss_hash, Hash};
 
 const RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 const EC: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
@@ -292,8 +292,12 @@ impl Cert {
             (SHA1_RSA | ECDSA_SHA1, _) => {
                 return Err("it is signed with SHA-1, which Notation forbids".into())
             }
-            (RSA_PSS, _) => {
-                return Err("RSASSA-PSS certificate signatures are not supported yet".into())
+            (RSA_PSS, KeyKind::Rsa(_)) => {
+                match pss_hash(self.cert.signature_algorithm.parameters.as_ref())? {
+                    Hash::Sha256 => &sig::RSA_PSS_2048_8192_SHA256,
+                    Hash::Sha384 => &sig::RSA_PSS_2048_8192_SHA384,
+                    Hash::Sha512 => &sig::RSA_PSS_2048_8192_SHA512,
+                }
             }
             (SHA256_RSA, KeyKind::Rsa(_)) => &sig::RSA_PKCS1_2048_8192_SHA256,
             (SHA384_RSA, KeyKind::Rsa(_)) => &sig::RSA_PKCS1_2048_8192_SHA384,

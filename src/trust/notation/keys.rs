@@ -68,3 +68,56 @@ pub fn ecdsa_verify(
         KeyKind::Rsa(_) => Err("an RSA key cannot verify an ECDSA signature".into()),
     }
 }
+
+/// RSASSA-PSS-params (RFC 4055); absent fields mean SHA-1, refused.
+#[derive(Debug, der::Sequence)]
+struct PssParams {
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
+    hash: Option<x509_cert::spki::AlgorithmIdentifierOwned>,
+    #[asn1(context_specific = "1", tag_mode = "EXPLICIT", optional = "true")]
+    mgf: Option<x509_cert::spki::AlgorithmIdentifierOwned>,
+    #[asn1(context_specific = "2", tag_mode = "EXPLICIT", optional = "true")]
+    salt: Option<u32>,
+    #[asn1(context_specific = "3", tag_mode = "EXPLICIT", optional = "true")]
+    trailer: Option<u32>,
+}
+
+const MGF1: &str = "1.2.840.113549.1.1.8";
+
+/// The hash of an RSASSA-PSS certificate signature whose parameters are
+/// the ones `ring` verifies: SHA-2 hash, MGF1 with the same hash, salt as
+/// long as the digest, the standard trailer.
+pub fn pss_hash(params: Option<&der::Any>) -> Result<Hash, String> {
+    let bad = |why: &str| format!("RSASSA-PSS parameters: {why}");
+    let p: PssParams = params
+        .ok_or_else(|| bad("absent"))?
+        .decode_as()
+        .map_err(|e| bad(&e.to_string()))?;
+    let hash = p
+        .hash
+        .as_ref()
+        .and_then(|h| Hash::from_oid(&h.oid))
+        .ok_or_else(|| bad("the hash is not SHA-256, SHA-384 or SHA-512"))?;
+    let mgf_hash = p
+        .mgf
+        .as_ref()
+        .filter(|m| m.oid.to_string() == MGF1)
+        .and_then(|m| m.parameters.as_ref())
+        .and_then(|a| {
+            a.decode_as::<x509_cert::spki::AlgorithmIdentifierOwned>()
+                .ok()
+        })
+        .and_then(|a| Hash::from_oid(&a.oid));
+    if mgf_hash != Some(hash) {
+        return Err(bad("the mask generation is not MGF1 with the same hash"));
+    }
+    let len = match hash {
+        Hash::Sha256 => 32,
+        Hash::Sha384 => 48,
+        Hash::Sha512 => 64,
+    };
+    if p.salt != Some(len) || p.trailer.is_some_and(|t| t != 1) {
+        return Err(bad("the salt length is not the digest length"));
+    }
+    Ok(hash)
+}

@@ -18,7 +18,8 @@
 //! (a failure wherever the policy enforces the step): revocation when a
 //! certificate names an OCSP or CRL source ("cannot be determined" fails
 //! under enforcement, as the specification says), and RSASSA-PSS
-//! certificate signatures. Plugin-requiring signatures are refused.
+//! certificate signatures other than SHA-2 with MGF1 of the same hash and a
+//! digest-long salt. Plugin-requiring signatures are refused.
 
 pub mod chain;
 pub mod cose;

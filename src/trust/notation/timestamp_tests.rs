@@ -574,3 +574,133 @@ fn es512_signatures_and_p521_chains_verify() {
     let e = run(&cfg, jws::MEDIA_TYPE, v.to_string().as_bytes(), now()).unwrap_err();
     assert!(e.contains("does not verify"), "{e}");
 }
+
+/// RSASSA-PSS certificate signatures (openssl `-sigopt
+/// rsa_padding_mode:pss`): verified with the digest-long salt ring knows,
+/// refused otherwise.
+#[test]
+fn rsassa_pss_certificates_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pss = |salt: &str| {
+        vec![
+            "-sigopt".to_string(),
+            "rsa_padding_mode:pss".into(),
+            "-sigopt".into(),
+            format!("rsa_pss_saltlen:{salt}"),
+        ]
+    };
+    let mut args: Vec<String> = [
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "root.key",
+        "-out",
+        "root.pem",
+        "-subj",
+        "/C=US/ST=WA/O=acme/CN=pss root",
+        "-days",
+        "30",
+        "-sha256",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(pss("digest"));
+    openssl(d, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    openssl(
+        d,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "leaf.key",
+            "-out",
+            "leaf.csr",
+            "-subj",
+            "/C=US/ST=WA/O=acme/CN=pss signer",
+        ],
+    );
+    std::fs::write(
+        d.join("ext.cnf"),
+        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n",
+    )
+    .unwrap();
+    let leaf_with = |salt: &str, out: &str| {
+        let mut a: Vec<String> = [
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "root.pem",
+            "-CAkey",
+            "root.key",
+            "-CAcreateserial",
+            "-days",
+            "30",
+            "-sha256",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            out,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.extend(pss(salt));
+        openssl(d, &a.iter().map(String::as_str).collect::<Vec<_>>());
+        der_of_pem(d, out)
+    };
+    let root = der_of_pem(d, "root.pem");
+    let sign = |leaf: &[u8]| {
+        let h = serde_json::json!({"alg": "PS256", "cty": jws::PAYLOAD_TYPE,
+            "crit": ["io.cncf.notary.signingScheme"],
+            "io.cncf.notary.signingScheme": "notary.x509",
+            "io.cncf.notary.signingTime": "2026-12-05T20:00:00Z"});
+        let t = target();
+        let payload = serde_json::json!({"targetArtifact": {
+            "mediaType": t.media_type, "digest": t.digest, "size": t.size}});
+        let ph = URL_SAFE_NO_PAD.encode(h.to_string());
+        let pl = URL_SAFE_NO_PAD.encode(payload.to_string());
+        std::fs::write(d.join("input"), format!("{ph}.{pl}")).unwrap();
+        let s = openssl(
+            d,
+            &[
+                "dgst",
+                "-sha256",
+                "-sigopt",
+                "rsa_padding_mode:pss",
+                "-sigopt",
+                "rsa_pss_saltlen:digest",
+                "-sign",
+                "leaf.key",
+                "input",
+            ],
+        );
+        serde_json::json!({"payload": pl, "protected": ph,
+            "header": {"x5c": [STANDARD.encode(leaf), STANDARD.encode(&root)]},
+            "signature": URL_SAFE_NO_PAD.encode(s)})
+        .to_string()
+        .into_bytes()
+    };
+    let (_d, cfg) = config_with(
+        &[("ca", "acme", vec![root.as_slice()])],
+        serde_json::json!({}),
+    );
+    let good = leaf_with("digest", "leaf.pem");
+    let o = run(&cfg, jws::MEDIA_TYPE, &sign(&good), now()).unwrap();
+    assert!(o.signer.contains("CN=pss signer"), "{}", o.signer);
+    let odd = leaf_with("20", "odd.pem");
+    let e = run(&cfg, jws::MEDIA_TYPE, &sign(&odd), now()).unwrap_err();
+    assert!(e.contains("salt length"), "{e}");
+}
