@@ -385,8 +385,9 @@ fn a_signing_certificate_expired_since_a_trusted_timestamp_still_runs() {
     let s = stack();
     let tsa_dir = notation_dir().join("tsa");
     let tsa = TsaServer::start(&tsa_dir);
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let until = now + 20;
+    // The image first: the certificate's seconds are for signing only.
+    let (stamped_tag, pinned) = image("notation/ts");
+    let until = time::OffsetDateTime::now_utc().unix_timestamp() + 25;
     let keys = tempfile::tempdir().unwrap();
     short_lived_key(keys.path(), until);
     let bin = std::env::var("STACK_NOTATION_BIN")
@@ -407,7 +408,6 @@ fn a_signing_certificate_expired_since_a_trusted_timestamp_still_runs() {
             String::from_utf8_lossy(&out.stderr)
         );
     };
-    let (stamped_tag, pinned) = image("notation/ts");
     sign(&pinned, true);
     while time::OffsetDateTime::now_utc().unix_timestamp() <= until + 1 {
         std::thread::sleep(Duration::from_millis(500));
