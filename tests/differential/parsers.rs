@@ -287,6 +287,21 @@ pub fn notation(data: &[u8]) {
     let _ = TrustPolicy::parse(data);
 }
 
+/// RFC 3161 timestamp tokens (`notation::timestamp::verify`), raw or
+/// base64 (as the JWS header carries them): no panic, and nothing verifies
+/// without a trusted TSA root.
+pub fn notation_timestamp(data: &[u8]) {
+    use base64::Engine as _;
+    use img_authz::trust::notation::timestamp;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(data).ok();
+    for t in std::iter::once(data).chain(decoded.as_deref()) {
+        assert!(
+            timestamp::verify(t, b"signature", &[]).is_err(),
+            "a timestamp verified without a trusted root"
+        );
+    }
+}
+
 /// A named check.
 pub type Check = (&'static str, fn(&[u8]));
 
@@ -303,4 +318,5 @@ pub const ALL: &[Check] = &[
     ("registry_response", registry_response),
     ("cosign_signature", cosign_signature),
     ("notation", notation),
+    ("notation_timestamp", notation_timestamp),
 ];

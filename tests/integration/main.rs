@@ -23,6 +23,7 @@ mod identity;
 mod notary_auth;
 mod notation;
 mod notation_levels;
+mod notation_ts;
 mod ops;
 mod ownership;
 mod raw;

@@ -11,6 +11,7 @@ use x509_cert::der::{Decode, Encode, Tag, Tagged};
 use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage};
 
 use super::dn::Dn;
+use super::keys::{ecdsa_verify, pss_hash, Hash};
 
 const RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 const EC: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
@@ -243,7 +244,7 @@ impl Cert {
         self.cert.tbs_certificate.subject.to_string()
     }
 
-    fn ext<T: for<'a> Decode<'a>>(
+    pub(super) fn ext<T: for<'a> Decode<'a>>(
         &self,
         oid: ObjectIdentifier,
     ) -> Result<Option<(bool, T)>, String> {
@@ -265,7 +266,7 @@ impl Cert {
         matches!(self.ext::<BasicConstraints>(BASIC_CONSTRAINTS), Ok(Some((_, b))) if b.ca)
     }
 
-    fn same_name(&self, issuer: &Cert) -> bool {
+    pub(super) fn same_name(&self, issuer: &Cert) -> bool {
         match (
             self.cert.tbs_certificate.issuer.to_der(),
             issuer.cert.tbs_certificate.subject.to_der(),
@@ -286,8 +287,12 @@ impl Cert {
             (SHA1_RSA | ECDSA_SHA1, _) => {
                 return Err("it is signed with SHA-1, which Notation forbids".into())
             }
-            (RSA_PSS, _) => {
-                return Err("RSASSA-PSS certificate signatures are not supported yet".into())
+            (RSA_PSS, KeyKind::Rsa(_)) => {
+                match pss_hash(self.cert.signature_algorithm.parameters.as_ref())? {
+                    Hash::Sha256 => &sig::RSA_PSS_2048_8192_SHA256,
+                    Hash::Sha384 => &sig::RSA_PSS_2048_8192_SHA384,
+                    Hash::Sha512 => &sig::RSA_PSS_2048_8192_SHA512,
+                }
             }
             (SHA256_RSA, KeyKind::Rsa(_)) => &sig::RSA_PKCS1_2048_8192_SHA256,
             (SHA384_RSA, KeyKind::Rsa(_)) => &sig::RSA_PKCS1_2048_8192_SHA384,
@@ -296,10 +301,25 @@ impl Cert {
             (ECDSA_SHA384, KeyKind::P256) => &sig::ECDSA_P256_SHA384_ASN1,
             (ECDSA_SHA256, KeyKind::P384) => &sig::ECDSA_P384_SHA256_ASN1,
             (ECDSA_SHA384, KeyKind::P384) => &sig::ECDSA_P384_SHA384_ASN1,
-            (ECDSA_SHA512, _) | (_, KeyKind::P521) => {
-                return Err(
-                    "ECDSA with SHA-512 or P-521 keys is not supported yet by img-authz".into(),
-                )
+            // ring has neither P-521 nor ECDSA with SHA-512.
+            (
+                ECDSA_SHA256 | ECDSA_SHA384 | ECDSA_SHA512,
+                KeyKind::P256 | KeyKind::P384 | KeyKind::P521,
+            ) => {
+                let hash = match *alg {
+                    ECDSA_SHA256 => Hash::Sha256,
+                    ECDSA_SHA384 => Hash::Sha384,
+                    _ => Hash::Sha512,
+                };
+                let s = self
+                    .cert
+                    .signature
+                    .as_bytes()
+                    .ok_or("the certificate signature is not whole bytes")?;
+                return ecdsa_verify(issuer.key, &issuer.key_bytes, hash, &self.tbs, s, true)
+                    .map_err(|_| {
+                        "its signature does not verify with the issuer's key".to_string()
+                    });
             }
             (a, k) => {
                 return Err(format!(
@@ -326,7 +346,17 @@ impl Cert {
             Alg::Es256 => &sig::ECDSA_P256_SHA256_FIXED,
             Alg::Es384 => &sig::ECDSA_P384_SHA384_FIXED,
             Alg::Es512 => {
-                return Err("ES512 (P-521) signatures are not supported yet by img-authz".into())
+                return ecdsa_verify(
+                    self.key,
+                    &self.key_bytes,
+                    Hash::Sha512,
+                    msg,
+                    signature,
+                    false,
+                )
+                .map_err(|_| {
+                    "the signature does not verify with the signing certificate's key".into()
+                })
             }
         };
         sig::UnparsedPublicKey::new(verify, &self.key_bytes)

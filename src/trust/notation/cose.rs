@@ -154,7 +154,7 @@ pub fn verify(bytes: &[u8]) -> Result<Verified, EnvelopeError> {
     )?;
     let (alg, scheme, signing_time, expiry) = check_headers(&view(header)?)?;
     let mut ders = Vec::new();
-    let (mut timestamped, mut agent) = (false, None);
+    let (mut timestamp, mut agent) = (None, None);
     for (label, v) in entries(unprotected, "the unprotected header")? {
         match (label.as_str(), v) {
             (l, Value::Array(certs)) if l == X5CHAIN.to_string() => {
@@ -168,7 +168,10 @@ pub fn verify(bytes: &[u8]) -> Result<Verified, EnvelopeError> {
             (l, _) if l == X5CHAIN.to_string() => {
                 return Err(malformed("x5chain is not an array of certificates"))
             }
-            (TIMESTAMP, Value::Bytes(_)) => timestamped = true,
+            (TIMESTAMP, Value::Bytes(t)) => timestamp = Some(t),
+            (TIMESTAMP, _) => {
+                return Err(malformed("the timestamp signature is not a byte string"))
+            }
             (AGENT, Value::Text(t)) => agent = Some(t),
             _ => {}
         }
@@ -191,7 +194,7 @@ pub fn verify(bytes: &[u8]) -> Result<Verified, EnvelopeError> {
         scheme,
         signing_time,
         expiry,
-        timestamped,
+        timestamp,
         agent,
     )
 }

@@ -86,8 +86,10 @@ pub struct Verified {
     /// Unix seconds; `notary.x509` signing time is informational.
     pub signing_time: Option<i64>,
     pub expiry: Option<i64>,
-    /// An RFC 3161 countersignature is attached.
-    pub timestamped: bool,
+    /// The RFC 3161 countersignature (a DER TimeStampToken), if attached.
+    pub timestamp: Option<Vec<u8>>,
+    /// The primitive signature value (what a timestamp's imprint covers).
+    pub signature: Vec<u8>,
     pub signing_agent: Option<String>,
     pub target: Target,
 }
@@ -247,7 +249,7 @@ pub(super) fn finish(
     scheme: Scheme,
     signing_time: Option<i64>,
     expiry: Option<i64>,
-    timestamped: bool,
+    timestamp: Option<Vec<u8>>,
     signing_agent: Option<String>,
 ) -> Result<Verified, EnvelopeError> {
     let leaf = ders
@@ -280,7 +282,8 @@ pub(super) fn finish(
         scheme,
         signing_time,
         expiry,
-        timestamped,
+        timestamp,
+        signature: signature.to_vec(),
         signing_agent,
         target: payload.target_artifact,
     })
@@ -311,6 +314,19 @@ pub fn verify(bytes: &[u8]) -> Result<Verified, EnvelopeError> {
                 .map_err(|e| EnvelopeError::Malformed(format!("x5c holds invalid base64: {e}")))
         })
         .collect::<Result<_, _>>()?;
+    // Go's []byte JSON encoding: standard base64 with padding.
+    let timestamp = raw
+        .header
+        .timestamp
+        .as_deref()
+        .map(|t| {
+            STANDARD.decode(t).map_err(|e| {
+                EnvelopeError::Malformed(format!(
+                    "io.cncf.notary.timestampSignature holds invalid base64: {e}"
+                ))
+            })
+        })
+        .transpose()?;
     // The received strings, never re-encoded.
     let mut input = Vec::with_capacity(raw.protected.len() + raw.payload.len() + 1);
     input.extend_from_slice(raw.protected.as_bytes());
@@ -325,7 +341,7 @@ pub fn verify(bytes: &[u8]) -> Result<Verified, EnvelopeError> {
         scheme,
         signing_time,
         expiry,
-        raw.header.timestamp.is_some(),
+        timestamp,
         raw.header.signing_agent,
     )
 }

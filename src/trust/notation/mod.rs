@@ -6,20 +6,31 @@
 //! scope selection, levels and overrides; trust stores; discovery through
 //! the referrers API or the referrers tag scheme (both signature-manifest
 //! forms, subject checked, bounded); JWS and COSE envelopes with
-//! PS256/384/512 and ES256/384; the certificate profile; `targetArtifact`;
-//! authenticity and trusted identities; expiry. Refused with a clear reason
-//! (a failure wherever the policy enforces the step): ES512 (P-521),
-//! the signingAuthority scheme, RFC 3161 timestamps when the policy asks for
-//! them. Revocation (OCSP, then CRL) is checked by [`revocation`] after the
-//! other steps ([`evaluate_online`]). Plugin-requiring signatures are refused.
+//! PS256/384/512 and ES256/384/512 (`keys`: P-521 and ECDSA-SHA-512 through
+//! the RustCrypto curves); the certificate profile; `targetArtifact`;
+//! authenticity and trusted identities; expiry; the `notary.x509` and
+//! `notary.x509.signingAuthority` signing schemes (the latter anchored in
+//! `signingAuthority` stores only, its chain valid at the signed
+//! `authenticSigningTime`); RFC 3161 timestamp countersignatures under
+//! `verifyTimestamp` (`timestamp`: CMS token, imprint over the signature
+//! value, TSA chain to the policy's `tsa` stores, TSA profile, validity of
+//! the signing chain over `genTime ± accuracy`). Revocation (OCSP, then
+//! CRL) is checked by [`revocation`] after the other steps
+//! ([`evaluate_online`]). Refused with a clear reason (a failure wherever the
+//! policy enforces the step): a TSA certificate naming a revocation source
+//! (its status is not queried yet), and RSASSA-PSS certificate signatures
+//! other than SHA-2 with MGF1 of the same hash and a digest-long salt.
+//! Plugin-requiring signatures are refused.
 
 pub mod chain;
 pub mod cose;
 pub mod dn;
 pub mod jws;
+pub mod keys;
 pub mod policy;
 pub mod revocation;
 pub mod store;
+pub mod timestamp;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -142,12 +153,6 @@ pub fn evaluate(
         }
         t => return Err(format!("envelope type {t:?} is not application/jose+json")),
     };
-    if v.scheme == jws::Scheme::SigningAuthority {
-        return Err(
-            "the notary.x509.signingAuthority signing scheme is not supported yet by img-authz"
-                .into(),
-        );
-    }
     let t = &v.target;
     if t.media_type != target.media_type || t.digest != target.digest || t.size != target.size {
         return Err(format!(
@@ -162,25 +167,28 @@ pub fn evaluate(
     let subject = leaf
         .subject()
         .map_err(|e| format!("the signing certificate's subject: {e}"))?;
-    // Authenticity: some certificate of the chain is in a referenced CA
-    // store, and the leaf is a trusted identity.
-    let anchored = stmt.stores_of(StoreType::Ca).any(|r| {
+    // Authenticity: some certificate of the chain is in a referenced store
+    // of the scheme's type (signingAuthority stores only for that scheme,
+    // so that a CA-issued signer cannot pose as a signing authority), and
+    // the leaf is a trusted identity.
+    let kind = match v.scheme {
+        jws::Scheme::X509 => StoreType::Ca,
+        jws::Scheme::SigningAuthority => StoreType::SigningAuthority,
+    };
+    let anchored = stmt.stores_of(kind).any(|r| {
         cfg.stores.get(r).is_some_and(|s| {
             s.certs
                 .iter()
                 .any(|c| v.chain.iter().any(|x| x.der == c.der))
         })
     });
-    let names: Vec<String> = stmt
-        .stores_of(StoreType::Ca)
-        .map(|r| r.to_string())
-        .collect();
+    let names: Vec<String> = stmt.stores_of(kind).map(|r| r.to_string()).collect();
     let authenticity = if !anchored {
         Some(format!(
             "the signing certificate ({}) does not chain to a certificate of trust store {}",
             leaf.subject_text(),
             if names.is_empty() {
-                "(none of type ca)".to_string()
+                format!("(none of type {})", kind.dir())
             } else {
                 names.join(", ")
             }
@@ -213,20 +221,8 @@ pub fn evaluate(
         format!("the signature expired at {when}")
     });
     step(stmt, Check::Expiry, expired, &mut logged)?;
-    // Authentic timestamp: a countersignature the policy asks us to verify,
-    // else the chain must be valid now.
-    let has_tsa = stmt.stores_of(StoreType::Tsa).next().is_some();
-    let some_expired = v.chain.iter().any(|c| !c.valid_at(at));
-    let triggered = v.timestamped
-        && has_tsa
-        && (stmt.verify_timestamp == policy::VerifyTimestamp::Always || some_expired);
-    let timestamp = if triggered {
-        Some("the signature's RFC 3161 timestamp cannot be verified: img-authz does not verify timestamps yet".to_string())
-    } else {
-        v.chain.iter().find(|c| !c.valid_at(at)).map(|c| {
-            format!("certificate {} is not valid now (and no verified timestamp vouches for the signing time)", c.subject_text())
-        })
-    };
+    // Authentic timestamp: the time the signing chain must be valid at.
+    let timestamp = timestamp::authentic_time(cfg, stmt, &v, at).err();
     step(stmt, Check::AuthenticTimestamp, timestamp, &mut logged)?;
     // Revocation needs the network: the caller runs it (`revocation`).
     Ok(Outcome {
@@ -640,6 +636,8 @@ impl Verifier for NotationVerifier {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod timestamp_tests;
 #[cfg(test)]
 #[path = "vectors_tests.rs"]
 mod vectors;
