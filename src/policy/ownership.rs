@@ -12,10 +12,10 @@
 //!
 //! [`scope`] classifies every route of dockerd's table, with no catch-all
 //! arm: a new route does not compile until someone says whether it is
-//! checked. Not covered, and said in the README: listings (`docker ps`,
-//! events, `system df`) cannot be filtered by the protocol; `GET
-//! /containers/{id}/json` (inspect) is exempt, see [`scope`]; volumes and
-//! networks are shared by name.
+//! checked. Not covered, and said in docs/limits.md ("Multi-user
+//! daemons"): listings (`docker ps`, events, `system df`) cannot be
+//! filtered by the protocol; `GET /containers/{id}/json` (inspect) is
+//! exempt, see [`scope`]; volumes and networks are shared by name.
 
 use crate::daemon::ContainerInfo;
 use crate::ownership_store::{OwnerStore, StoreError};
@@ -50,7 +50,7 @@ pub enum Scope {
     NotContainer,
 }
 
-/// Why inspect is exempt (README: Multi-user daemons).
+/// Why inspect is exempt (docs/limits.md, "Multi-user daemons").
 pub const INSPECT_EXEMPT: &str = "inspect is how the plugin itself (and the CLI, before exec, cp, attach) resolves \
      a name to an ID, and `docker ps`, which no plugin can filter, lists the same containers; it shows a container's \
      configuration (environment included) but acts on nothing and reads none of its files, output or processes";
@@ -93,7 +93,7 @@ pub fn scope(route: RouteId) -> Scope {
         Commit => CommitContainer,
         ContainerPrune => EveryContainer,
         ContainerCreate => Create,
-        // Listings: the protocol cannot filter a response (README).
+        // Listings: the protocol cannot filter a response (docs/limits.md).
         ContainerList => NotContainer,
         ImageList | ImageSearch | ImageGetAll | ImageGet | ImageHistory | ImageInspect
         | ImageAttestations | ImageLoad | ImageCreate | ImagePush | ImageTag | ImagePrune

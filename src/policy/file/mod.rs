@@ -2,63 +2,8 @@
 //! per-user scoping, modes. Parsed with locations so that `img-authz policy
 //! validate` can report every error with its line and column.
 //!
-//! Schema (version 1), all sections optional:
-//!
-//! ```toml
-//! version = 1
-//! [global]
-//! mode = "enforce"            # enforce | audit
-//! allow = ["load"]            # import, load, build, commit, plugins, tag, swarm
-//! local_user = "local"        # identity of requests without a TLS client certificate
-//! self_names = ["img-authz"]  # plugin names that are this plugin
-//! self_containers = []        # containers running this plugin (legacy setups)
-//!
-//! [[rules]]
-//! name = "team"
-//! repositories = ["registry.example.com/team/*"]
-//! users = ["*"]
-//! verifier = "notary"         # notary | cosign | notation | digests | none, or a list: ["notary", "cosign"]
-//! require = "all"             # with a list: all (every verifier) | any (one is enough)
-//! mode = "enforce"
-//! allow = ["tag"]             # operations that may name images here
-//! [rules.cosign]
-//! keys = ["keys/release.pub"]           # PEM public keys (P-256, P-384, Ed25519, RSA)
-//! identities = [{ issuer = "https://token.actions.githubusercontent.com",   # keyless
-//!                 subject = "https://github.com/acme/*/.github/workflows/*@refs/heads/main",
-//!                 github_workflow_repository = "acme/app" }]   # optional claims, see below
-//! trusted_root = "trusted_root.json"    # Sigstore trusted root, for keyless and tlog
-//! threshold = 1                         # distinct keys/identities that must sign
-//! tlog = "ignore"                       # ignore | required (key-based; keyless always needs it)
-//! match_reference = false               # payload's docker-reference must be the image's repository
-//! # identity: issuer (exact) or issuer_regexp; subject (`*` matches within one
-//! # `/` segment and never crosses `@`) or subject_regexp (regexps anchored);
-//! # optional exact github_workflow_{repository,ref,name,trigger,sha}.
-//! # verifier = "digests" (implied when only pins are given): exactly these
-//! # images, for repositories with nothing signed (Docker Official Images)
-//! digests = ["sha256:<64 hex>"]
-//! digests_file = "pins.txt"             # one digest a line, `#` comments
-//! [rules.notation]                     # Notation's own files, as `notation verify` reads them
-//! trust_policy = "/etc/notation/trustpolicy.json"
-//! trust_store = "/etc/notation/truststore"
-//! [rules.notary]
-//! server = "https://notary.example.com:4443"
-//! tls_ca = "/etc/img-authz/notary-ca.pem"
-//! trust_on_first_use = false
-//! signers = ["targets/alice"]
-//! root_pin = { certs = ["<64 hex>"] }   # or { ca = "FILE" } or { key = "FILE" }
-//!
-//! [hardening]
-//! mode = "enforce"
-//! privileged = false
-//! ...
-//! [[hardening.overrides]]
-//! users = ["admin"]
-//! privileged = true
-//!
-//! [ownership]
-//! enabled = true              # users touch only the containers they created
-//! admins = ["ops-*"]          # users (exact, `prefix*`, `*suffix`, `*`) who touch any
-//! ```
+//! The schema, every key with its type and default, is documented once:
+//! docs/policy.md (examples/policy.toml shows every section).
 
 use std::fmt;
 use std::ops::Range;
