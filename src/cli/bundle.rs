@@ -66,7 +66,8 @@ pub struct PinArgs {
 #[derive(Args)]
 pub struct ServeBundleArgs {
     /// Take the policy from this signed bundle (oci://registry/path:tag)
-    /// instead of IMG_AUTHZ_POLICY; needs IMG_AUTHZ_BUNDLE_KEY.
+    /// instead of IMG_AUTHZ_POLICY; needs the signer pinned: IMG_AUTHZ_BUNDLE_KEY
+    /// or a Notation trust policy and store.
     #[arg(long, env = "IMG_AUTHZ_BUNDLE", default_value = "")]
     pub bundle: String,
     /// The cosign public key (PEM) the bundles must be signed with.
