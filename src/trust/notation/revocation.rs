@@ -279,7 +279,9 @@ fn cert_id(cert: &Cert, issuer: &Cert) -> Result<CertId, String> {
     })
 }
 
-/// A DER OCSP request for `cert` (no nonce: responses are cached anyway).
+/// A DER OCSP request for `cert`. No nonce (answers are cached, and many
+/// responders ignore it): replays are bounded by the freshness checks of
+/// [`ocsp_answer`] instead.
 pub fn ocsp_request(cert: &Cert, issuer: &Cert) -> Result<Vec<u8>, String> {
     OcspRequest {
         tbs_request: TbsRequest {
@@ -714,6 +716,9 @@ impl Revocation {
             return from_cache(hit);
         }
         let mut why = Vec::new();
+        // Whether a source was really asked; a check whose budget was
+        // spent before (on other certificates) says nothing about this one.
+        let mut asked = false;
         let tries = ocsp
             .iter()
             .map(|u| (true, u))
@@ -724,6 +729,11 @@ impl Revocation {
                 why.push(format!("{source}: unusable"));
                 continue;
             }
+            if tokio::time::Instant::now() >= deadline {
+                why.push(format!("{source}: {}", budget_spent()));
+                continue;
+            }
+            asked = true;
             let answer = if is_ocsp {
                 self.ocsp(url, cert, issuer, at, deadline).await
             } else {
@@ -741,7 +751,9 @@ impl Revocation {
             }
         }
         let why = why.join("; ");
-        self.remember_failure(key, why.clone());
+        if asked {
+            self.remember_failure(key, why.clone());
+        }
         Err(undetermined(why))
     }
 
