@@ -704,14 +704,16 @@ impl Revocation {
             Ok(mut m) => m.entry(key).or_default().clone(),
             Err(_) => Arc::default(),
         };
+        let _turn = tokio::time::timeout_at(deadline, gate.lock())
+            .await
+            .map_err(|_| undetermined(budget_spent()))?;
+        // Only the check holding the turn frees the slot (also when it is
+        // cancelled); a waiter giving up must not let a second fetch start.
         let _flight = Flight {
             map: &self.inflight,
             key,
             gate: gate.clone(),
         };
-        let _turn = tokio::time::timeout_at(deadline, gate.lock())
-            .await
-            .map_err(|_| undetermined(budget_spent()))?;
         if let Some(hit) = self.known(&key, at) {
             return from_cache(hit);
         }
