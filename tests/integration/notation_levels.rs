@@ -179,12 +179,19 @@ fn a_revoked_signer_is_denied_and_an_unreachable_responder_fails_strict() {
         "{}",
         out.text()
     );
+    let failed = std::time::Instant::now();
     let _r = responders();
-    // OCSP says good.
+    // "Cannot be determined" is remembered 30 s: the responder, now up,
+    // is not asked again for this certificate, and it stays denied.
     let (tag, pinned) = image("notation/revocation");
     sign(&pinned, &["--key", "rev-good"]);
-    s.guarded(&["pull", &tag]).allowed();
-    s.guarded(&["run", "--rm", &tag, "true"]).allowed();
+    let out = s.guarded(&["pull", &tag]);
+    out.denied("signature");
+    assert!(
+        out.text().contains("cannot be determined") && out.text().contains("remembered for 30 s"),
+        "{}",
+        out.text()
+    );
     // OCSP says revoked.
     let (tag, pinned) = image("notation/revocation");
     sign(&pinned, &["--key", "rev-revoked"]);
@@ -212,6 +219,12 @@ fn a_revoked_signer_is_denied_and_an_unreachable_responder_fails_strict() {
     let (tag, pinned) = image("notation/revocation");
     sign(&pinned, &["--key", "rev-crl-good"]);
     s.guarded(&["pull", &tag]).allowed();
+    // Past the 30 s: OCSP is asked again, and says good.
+    std::thread::sleep(Duration::from_secs(31).saturating_sub(failed.elapsed()));
+    let (tag, pinned) = image("notation/revocation");
+    sign(&pinned, &["--key", "rev-good"]);
+    s.guarded(&["pull", &tag]).allowed();
+    s.guarded(&["run", "--rm", &tag, "true"]).allowed();
 }
 
 /// `notation sign --expiry 1s`, then past the expiry.

@@ -9,10 +9,21 @@
 //! Responses are verified: the OCSP response is signed by the issuer or by
 //! a responder certificate the issuer delegated (EKU OCSPSigning); the CRL
 //! by the issuer (direct CRLs only); both must be current (thisUpdate not
-//! in the future, nextUpdate not past). Network I/O is bounded (OCSP 2 s,
-//! CRL 5 s, the specification's defaults; sizes capped). Results are
-//! cached per certificate until the response's nextUpdate (at most an
-//! hour); undetermined results are not cached.
+//! in the future, nextUpdate not past). An OCSP response without
+//! nextUpdate must be recent (thisUpdate at most 10 min old): requests
+//! carry no nonce, so an old signed "good" could otherwise be replayed; a
+//! CRL without nextUpdate (RFC 5280 requires it) is refused. A delegated
+//! responder needs EKU OCSPSigning and, if it has keyUsage,
+//! digitalSignature.
+//!
+//! Network I/O is bounded: OCSP 2 s, CRL 5 s per source (the
+//! specification's defaults), sizes capped, redirects not followed (a 3xx
+//! is undetermined: no hop to hosts the certificate did not name), and 6 s
+//! for a whole chain, below the plugin's default 10 s decision deadline.
+//! Statuses are cached per certificate until the response's nextUpdate (at
+//! most an hour). "Cannot be determined" is remembered 30 s (no new
+//! request, still a failure, never "good"), and one check per certificate
+//! talks to the network at a time; concurrent ones wait for its result.
 //!
 //! Not supported (the status is then "cannot be determined"): delta and
 //! indirect CRLs, critical CRL extensions we do not know, LDAP URLs, P-521
@@ -20,13 +31,15 @@
 //! not itself checked for revocation.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use x509_cert::der::asn1::{ObjectIdentifier, OctetString};
 use x509_cert::der::{Decode, Encode};
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
-use x509_cert::ext::pkix::{AuthorityInfoAccessSyntax, CrlDistributionPoints, ExtendedKeyUsage};
+use x509_cert::ext::pkix::{
+    AuthorityInfoAccessSyntax, CrlDistributionPoints, ExtendedKeyUsage, KeyUsage,
+};
 use x509_cert::spki::AlgorithmIdentifierOwned;
 use x509_ocsp::{
     BasicOcspResponse, CertId, CertStatus, OcspRequest, OcspResponse, OcspResponseStatus, Request,
@@ -46,9 +59,16 @@ const MAX_SOURCES: usize = 4;
 const SKEW: i64 = 300;
 /// A status is reused until nextUpdate, at most this long.
 const MAX_CACHE_SECS: i64 = 3600;
-/// A response without nextUpdate is reused this long.
+/// An OCSP response without nextUpdate is reused this long, and accepted
+/// only if its thisUpdate is at most this (plus SKEW) old.
 const NO_NEXT_UPDATE_SECS: i64 = 300;
 const CACHE_ENTRIES: usize = 4096;
+/// "Cannot be determined" is remembered this long: a responder that is
+/// down is not asked again by every verification.
+pub const UNDETERMINED_CACHE: Duration = Duration::from_secs(30);
+/// All network time of one chain's check (below the default 10 s decision
+/// deadline, which also covers the registry).
+pub const CHAIN_BUDGET: Duration = Duration::from_secs(6);
 
 const AIA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.1.1");
 const CRL_DP: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.31");
@@ -56,6 +76,7 @@ const AD_OCSP: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48
 const OCSP_BASIC: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1.1");
 const EKU_OCSP_SIGNING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.9");
 const EXT_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37");
+const KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.15");
 const SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
 const SHA256_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
 const SHA384_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.12");
@@ -97,10 +118,36 @@ pub enum Status {
 /// What one source said, or why it said nothing usable.
 type Answer = Result<(Status, i64), String>;
 
+/// Cache key: SHA-256 of the certificate and its issuer.
+type Key = [u8; 32];
+
 /// The revocation checker: an HTTP client and a status cache.
 pub struct Revocation {
     client: Result<reqwest::Client, String>,
-    cache: Mutex<HashMap<[u8; 32], (Status, String, i64)>>,
+    /// Statuses a source vouched for, until (unix seconds).
+    cache: Mutex<HashMap<Key, (Status, String, i64)>>,
+    /// Why a status could not be determined, until (monotonic). Separate
+    /// from `cache`: an undetermined check never reads as a status.
+    undetermined: Mutex<HashMap<Key, (String, Instant)>>,
+    /// One network check per key at a time (single flight).
+    inflight: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// Our turn at the network for a key; drops its single-flight slot.
+struct Flight<'a> {
+    map: &'a Mutex<HashMap<Key, Arc<tokio::sync::Mutex<()>>>>,
+    key: Key,
+    gate: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.map.lock() {
+            if m.get(&self.key).is_some_and(|g| Arc::ptr_eq(g, &self.gate)) {
+                m.remove(&self.key);
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Revocation {
@@ -232,7 +279,9 @@ fn cert_id(cert: &Cert, issuer: &Cert) -> Result<CertId, String> {
     })
 }
 
-/// A DER OCSP request for `cert` (no nonce: responses are cached anyway).
+/// A DER OCSP request for `cert`. No nonce (answers are cached, and many
+/// responders ignore it): replays are bounded by the freshness checks of
+/// [`ocsp_answer`] instead.
 pub fn ocsp_request(cert: &Cert, issuer: &Cert) -> Result<Vec<u8>, String> {
     OcspRequest {
         tbs_request: TbsRequest {
@@ -304,6 +353,25 @@ pub fn ocsp_answer(body: &[u8], cert: &Cert, issuer: &Cert, at: i64) -> Answer {
                         r.subject_text()
                     ));
                 }
+                // keyUsage, if present, must allow signing (RFC 5280 4.2.1.3).
+                let mut kus = r
+                    .x509()
+                    .tbs_certificate
+                    .extensions
+                    .iter()
+                    .flatten()
+                    .filter(|e| e.extn_id == KEY_USAGE);
+                if let Some(e) = kus.next() {
+                    let ku = KeyUsage::from_der(e.extn_value.as_bytes()).map_err(|err| {
+                        format!("responder {}: keyUsage: {err}", r.subject_text())
+                    })?;
+                    if kus.next().is_some() || !ku.digital_signature() {
+                        return Err(format!(
+                            "responder {} has keyUsage without digitalSignature (or twice)",
+                            r.subject_text()
+                        ));
+                    }
+                }
                 if !r.valid_at(at) {
                     return Err(format!("responder {} is not valid now", r.subject_text()));
                 }
@@ -351,7 +419,15 @@ pub fn ocsp_answer(body: &[u8], cert: &Cert, issuer: &Cert, at: i64) -> Answer {
             }
             n.min(at + MAX_CACHE_SECS)
         }
-        None => at + NO_NEXT_UPDATE_SECS,
+        // No nonce is sent: only a recent answer shows it is not a replay.
+        None if at - this > NO_NEXT_UPDATE_SECS + SKEW => {
+            return Err(format!(
+                "the response has no nextUpdate and is too old to rule out a replay (thisUpdate {}, more than {} s ago)",
+                rfc3339(this),
+                NO_NEXT_UPDATE_SECS + SKEW
+            ))
+        }
+        None => (at + NO_NEXT_UPDATE_SECS).min(this + NO_NEXT_UPDATE_SECS + SKEW),
     };
     match &single.cert_status {
         CertStatus::Good(_) => Ok((Status::Good(until), until)),
@@ -404,7 +480,12 @@ pub fn crl_answer(body: &[u8], cert: &Cert, issuer: &Cert, at: i64) -> Answer {
             }
             n.min(at + MAX_CACHE_SECS)
         }
-        None => at + NO_NEXT_UPDATE_SECS,
+        // RFC 5280 5.1.2.5 requires nextUpdate; without it an old CRL
+        // could be replayed forever.
+        None => return Err(
+            "the CRL has no nextUpdate (RFC 5280 requires one), so its freshness cannot be judged"
+                .into(),
+        ),
     };
     let serial = &cert.x509().tbs_certificate.serial_number;
     for r in tbs.revoked_certificates.iter().flatten() {
@@ -430,7 +511,9 @@ impl Revocation {
             reqwest::Client::builder()
                 .use_preconfigured_tls(tls)
                 .connect_timeout(OCSP_TIMEOUT)
-                .redirect(reqwest::redirect::Policy::limited(3))
+                // A 3xx is an error: no hop to hosts or schemes the certificate
+                // did not name (SSRF to loopback or metadata services).
+                .redirect(reqwest::redirect::Policy::none())
                 .user_agent(concat!("img-authz/", env!("CARGO_PKG_VERSION")))
                 .hickory_dns(true)
                 .build()
@@ -439,6 +522,8 @@ impl Revocation {
         Revocation {
             client,
             cache: Mutex::new(HashMap::new()),
+            undetermined: Mutex::new(HashMap::new()),
+            inflight: Mutex::new(HashMap::new()),
         }
     }
 
@@ -447,7 +532,12 @@ impl Revocation {
         req: reqwest::RequestBuilder,
         timeout: Duration,
         limit: usize,
+        deadline: tokio::time::Instant,
     ) -> Result<Vec<u8>, String> {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return Err(budget_spent());
+        }
         let fut = async {
             let mut resp = req.send().await.map_err(|e| crate::http::error_chain(&e))?;
             if !resp.status().is_success() {
@@ -466,12 +556,25 @@ impl Revocation {
             }
             Ok(body)
         };
-        tokio::time::timeout(timeout, fut)
+        tokio::time::timeout(timeout.min(left), fut)
             .await
-            .map_err(|_| format!("no answer within {} s", timeout.as_secs()))?
+            .map_err(|_| {
+                if left < timeout {
+                    budget_spent()
+                } else {
+                    format!("no answer within {} s", timeout.as_secs())
+                }
+            })?
     }
 
-    async fn ocsp(&self, url: &str, cert: &Cert, issuer: &Cert, at: i64) -> Answer {
+    async fn ocsp(
+        &self,
+        url: &str,
+        cert: &Cert,
+        issuer: &Cert,
+        at: i64,
+        deadline: tokio::time::Instant,
+    ) -> Answer {
         let client = self
             .client
             .as_ref()
@@ -486,17 +589,27 @@ impl Revocation {
                     .body(req),
                 OCSP_TIMEOUT,
                 MAX_OCSP_RESPONSE,
+                deadline,
             )
             .await?;
         ocsp_answer(&body, cert, issuer, at)
     }
 
-    async fn crl(&self, url: &str, cert: &Cert, issuer: &Cert, at: i64) -> Answer {
+    async fn crl(
+        &self,
+        url: &str,
+        cert: &Cert,
+        issuer: &Cert,
+        at: i64,
+        deadline: tokio::time::Instant,
+    ) -> Answer {
         let client = self
             .client
             .as_ref()
             .map_err(|e| format!("HTTP client: {e}"))?;
-        let body = self.fetch(client.get(url), CRL_TIMEOUT, MAX_CRL).await?;
+        let body = self
+            .fetch(client.get(url), CRL_TIMEOUT, MAX_CRL, deadline)
+            .await?;
         crl_answer(&body, cert, issuer, at)
     }
 
@@ -519,8 +632,43 @@ impl Revocation {
         }
     }
 
+    /// Why `key` was undetermined less than [`UNDETERMINED_CACHE`] ago.
+    fn failed_recently(&self, key: &Key) -> Option<String> {
+        let g = self.undetermined.lock().ok()?;
+        g.get(key)
+            .filter(|(_, until)| *until > Instant::now())
+            .map(|(why, _)| why.clone())
+    }
+
+    fn remember_failure(&self, key: Key, why: String) {
+        if let Ok(mut g) = self.undetermined.lock() {
+            let now = Instant::now();
+            if g.len() >= CACHE_ENTRIES {
+                g.retain(|_, (_, u)| *u > now);
+                if g.len() >= CACHE_ENTRIES {
+                    g.clear();
+                }
+            }
+            g.insert(key, (why, now + UNDETERMINED_CACHE));
+        }
+    }
+
+    /// A cached answer for `key`: a status, or a recent failure.
+    fn known(&self, key: &Key, at: i64) -> Option<Result<(Status, String), String>> {
+        if let Some(hit) = self.cached(key, at) {
+            return Some(Ok(hit));
+        }
+        self.failed_recently(key).map(Err)
+    }
+
     /// The status of `cert` issued by `issuer`.
-    async fn check_one(&self, cert: &Cert, issuer: &Cert, at: i64) -> Result<(), RevocationError> {
+    async fn check_one(
+        &self,
+        cert: &Cert,
+        issuer: &Cert,
+        at: i64,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), RevocationError> {
         let (ocsp, crl) = sources(cert);
         if ocsp.is_empty() && crl.is_empty() {
             return Ok(());
@@ -535,12 +683,44 @@ impl Revocation {
             since,
             by: source,
         };
-        match self.cached(&key, at) {
-            Some((Status::Good(_), _)) => return Ok(()),
-            Some((Status::Revoked(since), source)) => return Err(revoked(since, source)),
-            None => {}
+        let undetermined = |why: String| RevocationError::Undetermined {
+            subject: cert.subject_text(),
+            why,
+        };
+        let from_cache = |hit: Result<(Status, String), String>| match hit {
+            Ok((Status::Good(_), _)) => Ok(()),
+            Ok((Status::Revoked(since), source)) => Err(revoked(since, source)),
+            Err(why) => Err(undetermined(format!(
+                "{why}; remembered for {} s",
+                UNDETERMINED_CACHE.as_secs()
+            ))),
+        };
+        if let Some(hit) = self.known(&key, at) {
+            return from_cache(hit);
+        }
+        // Single flight: wait for a check of the same certificate already
+        // talking to the network, then use what it found.
+        let gate = match self.inflight.lock() {
+            Ok(mut m) => m.entry(key).or_default().clone(),
+            Err(_) => Arc::default(),
+        };
+        let _turn = tokio::time::timeout_at(deadline, gate.lock())
+            .await
+            .map_err(|_| undetermined(budget_spent()))?;
+        // Only the check holding the turn frees the slot (also when it is
+        // cancelled); a waiter giving up must not let a second fetch start.
+        let _flight = Flight {
+            map: &self.inflight,
+            key,
+            gate: gate.clone(),
+        };
+        if let Some(hit) = self.known(&key, at) {
+            return from_cache(hit);
         }
         let mut why = Vec::new();
+        // Whether a source was really asked; a check whose budget was
+        // spent before (on other certificates) says nothing about this one.
+        let mut asked = false;
         let tries = ocsp
             .iter()
             .map(|u| (true, u))
@@ -551,10 +731,15 @@ impl Revocation {
                 why.push(format!("{source}: unusable"));
                 continue;
             }
+            if tokio::time::Instant::now() >= deadline {
+                why.push(format!("{source}: {}", budget_spent()));
+                continue;
+            }
+            asked = true;
             let answer = if is_ocsp {
-                self.ocsp(url, cert, issuer, at).await
+                self.ocsp(url, cert, issuer, at, deadline).await
             } else {
-                self.crl(url, cert, issuer, at).await
+                self.crl(url, cert, issuer, at, deadline).await
             };
             match answer {
                 Ok((status, until)) => {
@@ -567,21 +752,31 @@ impl Revocation {
                 Err(e) => why.push(format!("{source}: {e}")),
             }
         }
-        Err(RevocationError::Undetermined {
-            subject: cert.subject_text(),
-            why: why.join("; "),
-        })
+        let why = why.join("; ");
+        if asked {
+            self.remember_failure(key, why.clone());
+        }
+        Err(undetermined(why))
     }
 
-    /// Check `chain` (leaf first, root last) root to leaf; the first
-    /// revoked or undetermined certificate fails it.
+    /// Check `chain` (leaf first, root last) root to leaf, within
+    /// [`CHAIN_BUDGET`]; the first revoked or undetermined certificate
+    /// fails it.
     pub async fn check(&self, chain: &[Cert], at: i64) -> Result<(), RevocationError> {
+        let deadline = tokio::time::Instant::now() + CHAIN_BUDGET;
         for (i, c) in chain.iter().enumerate().rev() {
             let issuer = chain.get(i + 1).unwrap_or(c);
-            self.check_one(c, issuer, at).await?;
+            self.check_one(c, issuer, at, deadline).await?;
         }
         Ok(())
     }
+}
+
+fn budget_spent() -> String {
+    format!(
+        "the chain's revocation time budget of {} s ran out",
+        CHAIN_BUDGET.as_secs()
+    )
 }
 
 #[cfg(test)]

@@ -126,6 +126,20 @@ fn ocsp(
     signer_key: &KeyPair,
     certs: Option<Vec<x509_cert::Certificate>>,
 ) -> Vec<u8> {
+    let this = now() - 60;
+    ocsp_from(leaf, issuer, status, this, next, signer_key, certs)
+}
+
+/// [`ocsp`] with thisUpdate `this`.
+fn ocsp_from(
+    leaf: &Cert,
+    issuer: &Cert,
+    status: CertStatus,
+    this: i64,
+    next: Option<i64>,
+    signer_key: &KeyPair,
+    certs: Option<Vec<x509_cert::Certificate>>,
+) -> Vec<u8> {
     let at = now();
     let tbs = ResponseData {
         version: Version::V1,
@@ -134,7 +148,7 @@ fn ocsp(
         responses: vec![SingleResponse {
             cert_id: cert_id(leaf, issuer).unwrap(),
             cert_status: status,
-            this_update: gt(at - 60),
+            this_update: gt(this),
             next_update: next.map(gt),
             single_extensions: None,
         }],
@@ -304,10 +318,14 @@ fn ocsp_answers_are_verified_and_fresh() {
 }
 
 fn responder(ca: &Ca, eku: bool) -> (KeyPair, x509_cert::Certificate) {
+    responder_ku(ca, eku, vec![KeyUsagePurpose::DigitalSignature])
+}
+
+fn responder_ku(ca: &Ca, eku: bool, ku: Vec<KeyUsagePurpose>) -> (KeyPair, x509_cert::Certificate) {
     let key = KeyPair::generate().unwrap();
     let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
     dn(&mut p, "acme", "ocsp responder");
-    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    p.key_usages = ku;
     if eku {
         p.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];
     }
@@ -349,10 +367,12 @@ fn a_delegated_responder_needs_the_ocsp_signing_eku() {
 }
 
 /// A loopback HTTP server answering each path with a body the test sets;
-/// a path with no body gets a 404. Counts requests.
+/// a path with no body gets a 404, a path set with `moved` a 302. Counts
+/// requests.
 struct Server {
     base: String,
     bodies: Arc<Mutex<HashMap<String, Vec<u8>>>>,
+    moved: Arc<Mutex<HashMap<String, String>>>,
     hits: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -361,15 +381,16 @@ async fn server() -> Server {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", l.local_addr().unwrap());
     let bodies: Arc<Mutex<HashMap<String, Vec<u8>>>> = Arc::default();
+    let moved: Arc<Mutex<HashMap<String, String>>> = Arc::default();
     let hits = Arc::new(AtomicUsize::new(0));
-    let (b, h) = (bodies.clone(), hits.clone());
+    let (b, m, h) = (bodies.clone(), moved.clone(), hits.clone());
     let task = tokio::spawn(async move {
         loop {
             let Ok((mut s, _)) = l.accept().await else {
                 return;
             };
             h.fetch_add(1, Ordering::SeqCst);
-            let b = b.clone();
+            let (b, m) = (b.clone(), m.clone());
             tokio::spawn(async move {
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 4096];
@@ -400,7 +421,13 @@ async fn server() -> Server {
                 let line = String::from_utf8_lossy(&buf[..head_end]).to_string();
                 let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
                 let body = b.lock().unwrap().get(&path).cloned();
-                let resp = match body {
+                let to = m.lock().unwrap().get(&path).cloned();
+                let resp = match (to, body) {
+                    (Some(to), _) => format!(
+                        "HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    )
+                    .into_bytes(),
+                    (None, body) => match body {
                     Some(body) => {
                         let mut r = format!(
                             "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -414,6 +441,7 @@ async fn server() -> Server {
                         b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
                             .to_vec()
                     }
+                    },
                 };
                 let _ = s.write_all(&resp).await;
             });
@@ -422,6 +450,7 @@ async fn server() -> Server {
     Server {
         base,
         bodies,
+        moved,
         hits,
         task,
     }
@@ -430,6 +459,13 @@ async fn server() -> Server {
 impl Server {
     fn set(&self, path: &str, body: Vec<u8>) {
         self.bodies.lock().unwrap().insert(path.to_string(), body);
+    }
+
+    fn redirect(&self, path: &str, to: &str) {
+        self.moved
+            .lock()
+            .unwrap()
+            .insert(path.to_string(), to.to_string());
     }
 }
 
@@ -700,4 +736,217 @@ async fn an_untrusted_chain_s_responders_are_never_queried() {
         0,
         "an untrusted chain's CRL was fetched"
     );
+}
+
+/// `crl` re-signed by `key`, without its nextUpdate if `drop_next` (rcgen
+/// always sets one).
+fn resign(crl: &[u8], key: &KeyPair, drop_next: bool) -> Vec<u8> {
+    let mut c = x509_cert::crl::CertificateList::from_der(crl).unwrap();
+    if drop_next {
+        c.tbs_cert_list.next_update = None;
+    }
+    let rng = SystemRandom::new();
+    let k = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &key.serialize_der(), &rng)
+        .unwrap();
+    let sig = k.sign(&rng, &c.tbs_cert_list.to_der().unwrap()).unwrap();
+    c.signature = BitString::from_bytes(sig.as_ref()).unwrap();
+    c.to_der().unwrap()
+}
+
+#[test]
+fn an_answer_without_next_update_cannot_be_replayed() {
+    let ca = ca();
+    let p = ca.leaf(91, Some("http://127.0.0.1:1/ocsp"), None);
+    let (leaf, root) = parsed(&p);
+    let at = now();
+    // A fresh "good" without nextUpdate is accepted ...
+    let fresh = ocsp_from(
+        &leaf,
+        &root,
+        CertStatus::good(),
+        at - 60,
+        None,
+        &ca.key,
+        None,
+    );
+    assert!(matches!(
+        ocsp_answer(&fresh, &leaf, &root, at).unwrap().0,
+        Status::Good(_)
+    ));
+    // ... one captured 30 days ago (before a revocation) is not.
+    let old = at - 30 * 24 * 3600;
+    let replayed = ocsp_from(&leaf, &root, CertStatus::good(), old, None, &ca.key, None);
+    let e = ocsp_answer(&replayed, &leaf, &root, at).unwrap_err();
+    assert!(e.contains("no nextUpdate") && e.contains("too old"), "{e}");
+    // A CRL without nextUpdate (RFC 5280 requires one) is undetermined,
+    // however recent, and then never "good".
+    let crl = ca.crl(&[], at - 60, at + 600);
+    let e = crl_answer(&resign(&crl, &ca.key, true), &leaf, &root, at).unwrap_err();
+    assert!(e.contains("no nextUpdate"), "{e}");
+    // The re-signing itself is sound: keeping nextUpdate, it is good.
+    assert!(matches!(
+        crl_answer(&resign(&crl, &ca.key, false), &leaf, &root, at)
+            .unwrap()
+            .0,
+        Status::Good(_)
+    ));
+}
+
+#[test]
+fn a_delegated_responder_needs_digital_signature_key_usage() {
+    let ca = ca();
+    let p = ca.leaf(92, Some("http://127.0.0.1:1/ocsp"), None);
+    let (leaf, root) = parsed(&p);
+    let at = now();
+    let (key, cert) = responder_ku(&ca, true, vec![KeyUsagePurpose::CrlSign]);
+    let answer = ocsp(
+        &leaf,
+        &root,
+        CertStatus::good(),
+        Some(at + 600),
+        &key,
+        Some(vec![cert]),
+    );
+    let e = ocsp_answer(&answer, &leaf, &root, at).unwrap_err();
+    assert!(
+        e.contains("keyUsage") && e.contains("digitalSignature"),
+        "{e}"
+    );
+    // No keyUsage at all: the EKU alone delegates (RFC 6960).
+    let (key, cert) = responder_ku(&ca, true, vec![]);
+    let answer = ocsp(
+        &leaf,
+        &root,
+        CertStatus::good(),
+        Some(at + 600),
+        &key,
+        Some(vec![cert]),
+    );
+    assert!(matches!(
+        ocsp_answer(&answer, &leaf, &root, at).unwrap().0,
+        Status::Good(_)
+    ));
+}
+
+#[tokio::test]
+async fn revocation_fetches_do_not_follow_redirects() {
+    let ca = ca();
+    let (front, inner) = (server().await, server().await);
+    let at = now();
+    let p = ca.leaf(93, None, Some(&format!("{}/ca.crl", front.base)));
+    let (leaf, root) = parsed(&p);
+    // The CRL host sends us to another (here: loopback) service, which
+    // would even answer with a valid CRL.
+    inner.set("/ca.crl", ca.crl(&[], at - 60, at + 600));
+    front.redirect("/ca.crl", &format!("{}/ca.crl", inner.base));
+    let e = Revocation::new()
+        .check(&[leaf, root], at)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("cannot be determined") && e.contains("302"),
+        "{e}"
+    );
+    assert_eq!(front.hits.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        inner.hits.load(Ordering::SeqCst),
+        0,
+        "the redirect was followed"
+    );
+}
+
+/// A listener that accepts connections, counts them, and never answers.
+async fn silent() -> (String, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = l.accept().await {
+            h.fetch_add(1, Ordering::SeqCst);
+            held.push(s);
+        }
+    });
+    (base, hits, task)
+}
+
+#[tokio::test]
+async fn a_silent_responder_is_asked_once_and_remembered_as_undetermined() {
+    let ca = ca();
+    let (base, hits, task) = silent().await;
+    let at = now();
+    let p = ca.leaf(94, Some(&format!("{base}/ocsp")), None);
+    let (leaf, root) = parsed(&p);
+    let chain = [leaf, root];
+    let r = Revocation::new();
+    // Two verifications at once share one request.
+    let (a, b) = tokio::join!(r.check(&chain, at), r.check(&chain, at));
+    for e in [a.unwrap_err(), b.unwrap_err()] {
+        assert!(matches!(e, RevocationError::Undetermined { .. }), "{e}");
+    }
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "concurrent checks each asked"
+    );
+    // Within the negative-cache time: no request, still undetermined
+    // (never "good"), and at once.
+    let t = std::time::Instant::now();
+    let e = r.check(&chain, at).await.unwrap_err();
+    assert!(matches!(e, RevocationError::Undetermined { .. }), "{e}");
+    assert!(e.to_string().contains("no answer within 2 s"), "{e}");
+    assert!(t.elapsed() < std::time::Duration::from_secs(1));
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "the failure was not remembered"
+    );
+    task.abort();
+}
+
+#[tokio::test]
+async fn a_chain_s_revocation_check_stays_within_its_budget() {
+    let ca = ca();
+    let (base, _hits, task) = silent().await;
+    let at = now();
+    // Four silent responders and four silent CRLs: 4 × 2 s + 4 × 5 s
+    // without a budget, above the plugin's 10 s decision deadline.
+    let key = KeyPair::generate().unwrap();
+    let mut lp = CertificateParams::new(Vec::<String>::new()).unwrap();
+    dn(&mut lp, "acme", "signer");
+    lp.serial_number = Some(SerialNumber::from(95u64));
+    lp.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    let many = AuthorityInfoAccessSyntax(
+        (0..4)
+            .map(|i| AccessDescription {
+                access_method: AD_OCSP,
+                access_location: GeneralName::UniformResourceIdentifier(
+                    Ia5String::new(&format!("{base}/ocsp{i}")).unwrap(),
+                ),
+            })
+            .collect(),
+    );
+    lp.custom_extensions.push(CustomExtension::from_oid_content(
+        &[1, 3, 6, 1, 5, 5, 7, 1, 1],
+        many.to_der().unwrap(),
+    ));
+    lp.crl_distribution_points = vec![CrlDistributionPoint {
+        uris: (0..4).map(|i| format!("{base}/{i}.crl")).collect(),
+    }];
+    let leaf = lp.signed_by(&key, &ca.cert, &ca.key).unwrap();
+    let chain = [
+        Cert::parse(leaf.der()).unwrap(),
+        Cert::parse(ca.cert.der()).unwrap(),
+    ];
+    let t = std::time::Instant::now();
+    let e = Revocation::new().check(&chain, at).await.unwrap_err();
+    assert!(matches!(e, RevocationError::Undetermined { .. }), "{e}");
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(9),
+        "took {:?}: {e}",
+        t.elapsed()
+    );
+    task.abort();
 }
