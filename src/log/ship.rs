@@ -495,7 +495,8 @@ pub fn gzip_array(lines: &[u8]) -> std::io::Result<Vec<u8>> {
     gz.finish()
 }
 
-/// What an answer of the collector means for the batch.
+/// What an answer of the collector means for the batch (a 3xx is never
+/// followed: it is retried, its error shown in the status).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     Delivered,
@@ -556,21 +557,51 @@ impl Backoff {
     }
 }
 
-/// Start shipping: open the buffer (a start-up error when it cannot be),
-/// spawn the spooler and the sender. Needs a Tokio runtime.
-pub fn start(s: Settings) -> Result<Shipper, String> {
-    let buffer = Buffer::open(&s.buffer_dir, s.buffer_bytes)
-        .map_err(|e| format!("decision-log buffer: {e}"))?;
+/// The collector's HTTP client.
+pub fn client(s: &Settings) -> Result<reqwest::Client, String> {
     let tls = crate::tls::client_config(s.ca_pem.as_deref())
         .map_err(|e| format!("IMG_AUTHZ_DECISION_LOG_CA: {e}"))?;
-    let client = reqwest::Client::builder()
+    reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .connect_timeout(s.timeout)
         .timeout(s.timeout)
         .user_agent(concat!("img-authz/", env!("CARGO_PKG_VERSION")))
         .hickory_dns(true)
+        // A redirect (307/308 resend the body) would take decisions off
+        // the host the operator named, past the loopback-only rule for
+        // http://; a proxy from HTTP(S)_PROXY would see them too.
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
         .build()
-        .map_err(|e| format!("decision-log client: {e}"))?;
+        .map_err(|e| format!("decision-log client: {e}"))
+}
+
+/// POST one gzip batch; the collector's status, or why there is none.
+pub async fn post(
+    client: &reqwest::Client,
+    s: &Settings,
+    body: Vec<u8>,
+) -> Result<reqwest::StatusCode, String> {
+    let mut req = client
+        .post(s.url.clone())
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(reqwest::header::CONTENT_ENCODING, "gzip")
+        .body(body);
+    if let Some(t) = &s.token {
+        req = req.bearer_auth(t);
+    }
+    match req.send().await {
+        Ok(r) => Ok(r.status()),
+        Err(e) => Err(crate::http::error_chain(&e)),
+    }
+}
+
+/// Start shipping: open the buffer (a start-up error when it cannot be),
+/// spawn the spooler and the sender. Needs a Tokio runtime.
+pub fn start(s: Settings) -> Result<Shipper, String> {
+    let buffer = Buffer::open(&s.buffer_dir, s.buffer_bytes)
+        .map_err(|e| format!("decision-log buffer: {e}"))?;
+    let client = client(&s)?;
     STATS.enabled.store(true, Ordering::Relaxed);
     STATS.buffered(&buffer);
     let buffer = Arc::new(Mutex::new(buffer));
@@ -644,34 +675,29 @@ async fn send(
         };
         let result = match gzip_array(&batch.lines) {
             Ok(body) => {
-                let mut req = client
-                    .post(s.url.clone())
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .header(reqwest::header::CONTENT_ENCODING, "gzip")
-                    .body(body);
-                if let Some(t) = &s.token {
-                    req = req.bearer_auth(t);
-                }
-                match req.send().await {
-                    Ok(r) => match verdict(r.status().as_u16()) {
+                match post(&client, &s, body).await {
+                    Ok(status) => match verdict(status.as_u16()) {
                         Verdict::Delivered => Ok(()),
                         Verdict::Rejected => {
-                            tracing::error!(status = %r.status(), events = batch.events, "the collector refused a decision-log batch; dropped");
+                            tracing::error!(%status, events = batch.events, "the collector refused a decision-log batch; dropped");
                             let mut b = lock(&buffer);
                             b.delivered(batch.seq);
                             STATS.buffered(&b);
                             drop(b);
                             STATS.dropped(DropReason::Rejected, batch.events);
                             STATS.set_error(Some(format!(
-                                "{} answered {}; batch dropped",
-                                s.url,
-                                r.status()
+                                "{} answered {status}; batch dropped",
+                                s.url
                             )));
                             continue;
                         }
-                        Verdict::Retry => Err(format!("{} answered {}", s.url, r.status())),
+                        Verdict::Retry if status.is_redirection() => Err(format!(
+                            "{} answered {status}; redirects are not followed: set IMG_AUTHZ_DECISION_LOG_URL to the final URL",
+                            s.url
+                        )),
+                        Verdict::Retry => Err(format!("{} answered {status}", s.url)),
                     },
-                    Err(e) => Err(crate::http::error_chain(&e)),
+                    Err(e) => Err(e),
                 }
             }
             Err(e) => Err(format!("cannot compress a batch: {e}")),
@@ -866,5 +892,59 @@ mod tests {
                 "{bad:?} accepted"
             );
         }
+    }
+
+    /// A collector that answers 307 must not get the batch re-sent to
+    /// wherever it points (here a second loopback listener).
+    #[tokio::test]
+    async fn redirects_are_not_followed() {
+        use std::io::{BufRead as _, BufReader, Write as _};
+        let first = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let second = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        second.set_nonblocking(true).unwrap();
+        let port = first.local_addr().unwrap().port();
+        let to = format!("http://{}/stolen", second.local_addr().unwrap());
+        let answer = std::thread::spawn(move || {
+            let (c, _) = first.accept().unwrap();
+            let mut r = BufReader::new(c.try_clone().unwrap());
+            let mut len = 0usize;
+            loop {
+                let mut h = String::new();
+                r.read_line(&mut h).unwrap();
+                if h.trim_end().is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = h.split_once(':') {
+                    if k.eq_ignore_ascii_case("content-length") {
+                        len = v.trim().parse().unwrap();
+                    }
+                }
+            }
+            let mut body = vec![0; len];
+            r.read_exact(&mut body).unwrap();
+            let mut c = c;
+            write!(
+                c,
+                "HTTP/1.1 307 X\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
+        });
+        let url = format!("http://127.0.0.1:{port}/logs");
+        let mut s = Settings::from_vars(
+            |k| (k == "IMG_AUTHZ_DECISION_LOG_URL").then(|| url.clone()),
+            Path::new("/nonexistent"),
+        )
+        .unwrap()
+        .unwrap();
+        s.timeout = Duration::from_secs(2);
+        let body = gzip_array(b"{\"decision_id\":\"x\"}\n").unwrap();
+        let got = post(&client(&s).unwrap(), &s, body).await;
+        answer.join().unwrap();
+        assert!(
+            second.accept().is_err(),
+            "the batch followed the redirect to another listener"
+        );
+        let status = got.unwrap();
+        assert_eq!(verdict(status.as_u16()), Verdict::Retry, "{status}");
     }
 }
