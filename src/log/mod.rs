@@ -9,6 +9,7 @@
 
 pub mod buffer;
 pub mod file;
+pub mod redact;
 pub mod ship;
 
 use std::io::Write;
@@ -107,6 +108,8 @@ pub struct Entry<'a> {
     pub bundle_revision: Option<Arc<String>>,
     pub user: &'a str,
     pub method: &'a str,
+    /// Secrets masked when written ([`redact`]).
+    #[serde(serialize_with = "redact::serialize_uri")]
     pub uri: &'a str,
     pub action: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]

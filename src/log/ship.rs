@@ -383,6 +383,8 @@ pub struct Revision<'a> {
 pub struct Input<'a> {
     pub user: &'a str,
     pub method: &'a str,
+    /// Secrets masked ([`super::redact`]).
+    #[serde(serialize_with = "super::redact::serialize_uri")]
     pub uri: &'a str,
     pub action: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -946,5 +948,63 @@ mod tests {
         );
         let status = got.unwrap();
         assert_eq!(verdict(status.as_u16()), Verdict::Retry, "{status}");
+    }
+    /// Secrets in query parameters (build args, credentials in URLs) stay
+    /// on the host: neither the file line nor the shipped event has them.
+    #[test]
+    fn secrets_in_the_uri_are_redacted() {
+        use crate::policy::{Decision, Rule};
+        let uris = [
+            (
+                "/v1.41/build?t=app&buildargs=%7B%22NPM_TOKEN%22%3A%22s3cr3t-npm%22%2C%22HTTP_PROXY%22%3Anull%7D",
+                &["NPM_TOKEN", "HTTP_PROXY", "t=app"][..],
+            ),
+            (
+                "/v1.41/build?remote=https%3A%2F%2Fbob%3As3cr3t-git%40git.example%2Frepo.git&t=x",
+                &["git.example", "repo.git"][..],
+            ),
+            (
+                "/v1.41/build?remote=https://s3cr3t-tok@git.example/r.git",
+                &["git.example"][..],
+            ),
+            (
+                "/v1.41/images/create?fromSrc=http%3A%2F%2Fu%3As3cr3t-src%40h.example%2Fa.tar&repo=x",
+                &["h.example", "repo=x"][..],
+            ),
+            (
+                "/v1.41/plugins/pull?remote=x&access_token=s3cr3t-t",
+                &["access_token"][..],
+            ),
+            (
+                "/v1.41/build?bu%69ldargs=%7B%22K%22%3A%22s3cr3t-esc%22%7D",
+                &["K"][..],
+            ),
+            ("/v1.41/build?buildargs=s3cr3t-notjson", &["buildargs"][..]),
+        ];
+        let d = Decision::deny(Rule::Build, "no", "");
+        let labels = BTreeMap::new();
+        for (uri, kept) in uris {
+            let req = crate::protocol::AuthzRequest {
+                request_method: "POST".into(),
+                request_uri: uri.into(),
+                ..Default::default()
+            };
+            let e = Entry::new(
+                &req,
+                Some(&crate::request::Action::Load),
+                &d,
+                Duration::ZERO,
+            );
+            let line = serde_json::to_string(&e).unwrap();
+            let event = serde_json::to_string(&Event::new(&e, &labels)).unwrap();
+            for out in [&line, &event] {
+                assert!(!out.contains("s3cr3t"), "{uri}: {out}");
+                let v: serde_json::Value = serde_json::from_str(out).unwrap();
+                let u = v["uri"].as_str().or(v["input"]["uri"].as_str()).unwrap();
+                for k in kept {
+                    assert!(u.contains(k), "{uri}: {k} lost in {u}");
+                }
+            }
+        }
     }
 }
