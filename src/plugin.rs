@@ -155,6 +155,7 @@ impl Authorize for Plugin {
             "bundle": crate::bundle::serve::status_json(),
             "held": self.hold.load_full().map(|w| w.to_string()),
             "decisions": decisions,
+            "decision_log_dropped": crate::log::writer::dropped(),
             "decision_log_shipping": crate::log::ship::STATS.status(),
         })
     }

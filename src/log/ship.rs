@@ -4,7 +4,8 @@
 //! it fits) and makes a non-blocking send on a bounded channel; when that
 //! channel is full the event is counted as dropped. A spooler task appends
 //! the events to the on-disk [`Buffer`](super::buffer::Buffer) and seals
-//! batches by size or age; a sender task POSTs each batch (a gzip JSON
+//! batches by size or age (its file I/O on Tokio's blocking pool, never on
+//! a worker); a sender task POSTs each batch (a gzip JSON
 //! array) and deletes it after a 2xx, retrying with exponential backoff and
 //! jitter otherwise. Delivery is at least once for every event the buffer
 //! held; anything dropped is counted in [`STATS`] (metrics, `img-authz
@@ -624,6 +625,19 @@ fn lock(b: &Mutex<Buffer>) -> std::sync::MutexGuard<'_, Buffer> {
     b.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Run `f` on the buffer on Tokio's blocking pool: its file I/O may stall
+/// (a hung disk) and must not stall one of the workers that serve requests.
+/// `None` only when the runtime is shutting down.
+async fn on_buffer<R: Send + 'static>(
+    b: &Arc<Mutex<Buffer>>,
+    f: impl FnOnce(&mut Buffer) -> R + Send + 'static,
+) -> Option<R> {
+    let b = b.clone();
+    tokio::task::spawn_blocking(move || f(&mut lock(&b)))
+        .await
+        .ok()
+}
+
 /// Events → buffer; seal batches by size or age.
 async fn spool(
     mut rx: mpsc::Receiver<Vec<u8>>,
@@ -640,23 +654,33 @@ async fn spool(
                 if n == 0 {
                     return;
                 }
-                let mut b = lock(&buffer);
-                let mut sealed = false;
-                for ev in got.drain(..) {
-                    STATS.dropped(DropReason::BufferFull, b.append(&ev));
-                    sealed |= b.seal_due(s.batch_bytes, s.flush);
-                }
-                STATS.buffered(&b);
-                if sealed {
+                let events = std::mem::replace(&mut got, Vec::with_capacity(256));
+                let (batch_bytes, flush) = (s.batch_bytes, s.flush);
+                let sealed = on_buffer(&buffer, move |b| {
+                    let mut sealed = false;
+                    for ev in events {
+                        STATS.dropped(DropReason::BufferFull, b.append(&ev));
+                        sealed |= b.seal_due(batch_bytes, flush);
+                    }
+                    STATS.buffered(b);
+                    sealed
+                })
+                .await;
+                if sealed == Some(true) {
                     ready.notify_one();
                 }
             }
             _ = tick.tick() => {
-                let mut b = lock(&buffer);
-                if b.seal_due(s.batch_bytes, s.flush) {
+                let (batch_bytes, flush) = (s.batch_bytes, s.flush);
+                let sealed = on_buffer(&buffer, move |b| {
+                    let sealed = b.seal_due(batch_bytes, flush);
+                    STATS.buffered(b);
+                    sealed
+                })
+                .await;
+                if sealed == Some(true) {
                     ready.notify_one();
                 }
-                STATS.buffered(&b);
             }
         }
     }
@@ -671,7 +695,7 @@ async fn send(
 ) {
     let mut backoff = Backoff::new(s.retry_min, s.retry_max);
     loop {
-        let Some(batch) = lock(&buffer).take() else {
+        let Some(batch) = on_buffer(&buffer, Buffer::take).await.flatten() else {
             ready.notified().await;
             continue;
         };
@@ -682,10 +706,12 @@ async fn send(
                         Verdict::Delivered => Ok(()),
                         Verdict::Rejected => {
                             tracing::error!(%status, events = batch.events, "the collector refused a decision-log batch; dropped");
-                            let mut b = lock(&buffer);
-                            b.delivered(batch.seq);
-                            STATS.buffered(&b);
-                            drop(b);
+                            let seq = batch.seq;
+                            on_buffer(&buffer, move |b| {
+                                b.delivered(seq);
+                                STATS.buffered(b);
+                            })
+                            .await;
                             STATS.dropped(DropReason::Rejected, batch.events);
                             STATS.set_error(Some(format!(
                                 "{} answered {status}; batch dropped",
@@ -706,10 +732,12 @@ async fn send(
         };
         match result {
             Ok(()) => {
-                let mut b = lock(&buffer);
-                b.delivered(batch.seq);
-                STATS.buffered(&b);
-                drop(b);
+                let seq = batch.seq;
+                on_buffer(&buffer, move |b| {
+                    b.delivered(seq);
+                    STATS.buffered(b);
+                })
+                .await;
                 STATS.shipped.fetch_add(batch.events, Ordering::Relaxed);
                 let now = SystemTime::now()
                     .duration_since(SystemTime::UNIX_EPOCH)
@@ -719,7 +747,8 @@ async fn send(
                 backoff.reset();
             }
             Err(e) => {
-                lock(&buffer).failed(batch.seq);
+                let seq = batch.seq;
+                on_buffer(&buffer, move |b| b.failed(seq)).await;
                 STATS.failures.fetch_add(1, Ordering::Relaxed);
                 let wait = backoff.next_wait();
                 tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "decision-log batch not delivered; kept in the buffer");
