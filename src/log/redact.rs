@@ -7,7 +7,7 @@
 //!   plugin pulls, `fromSrc=` of image import): the user information
 //!   becomes `REDACTED`.
 //! - a parameter whose name says secret (`token`, `password`, `secret`,
-//!   `auth`, `credential`): its whole value.
+//!   `auth` but not `author`, `credential`): its whole value.
 //!
 //! Request bodies and headers (`X-Registry-Auth`, `X-Registry-Config`) are
 //! never logged. Names are matched as dockerd reads them (percent- and
@@ -41,16 +41,11 @@ fn encode(s: &str) -> String {
 /// A parameter whose value is a secret as a whole.
 fn secret_name(k: &str) -> bool {
     let k = k.to_ascii_lowercase();
-    [
-        "token",
-        "password",
-        "passwd",
-        "secret",
-        "auth",
-        "credential",
-    ]
-    .iter()
-    .any(|w| k.contains(w))
+    ["token", "password", "passwd", "secret", "credential"]
+        .iter()
+        .any(|w| k.contains(w))
+        // `author` (POST /commit) is not a secret.
+        || (k.contains("auth") && !k.contains("author"))
 }
 
 /// `uri` with its secrets masked; borrowed when there are none.
@@ -163,6 +158,9 @@ mod tests {
         assert!(matches!(uri("/v1.41/_ping"), Cow::Borrowed(_)));
         let plain = "/v1.41/images/create?fromImage=alpine&tag=3";
         assert!(matches!(uri(plain), Cow::Borrowed(_)));
+        let commit = "/v1.41/commit?container=c&author=bob&comment=x";
+        assert!(matches!(uri(commit), Cow::Borrowed(_)));
+        assert_eq!(uri("/x?registryauth=abc"), "/x?registryauth=REDACTED");
         assert_eq!(
             uri("/build?buildargs=%7B%22A%22%3A%22x%22%2C%22B%22%3Anull%7D&t=a"),
             "/build?buildargs=%7B%22A%22%3A%22REDACTED%22%2C%22B%22%3Anull%7D&t=a"
