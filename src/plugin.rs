@@ -34,6 +34,12 @@ impl Plugin {
         }
     }
 
+    /// Wait (at most `timeout`) until the decision log's writer thread has
+    /// written every decision made so far: at shutdown.
+    pub fn flush_log(&self, timeout: std::time::Duration) -> bool {
+        self.log.flush(timeout)
+    }
+
     /// The policy in force.
     pub fn policy(&self) -> Arc<Policy> {
         self.policy.load_full()
