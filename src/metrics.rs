@@ -268,6 +268,7 @@ impl Metrics {
                 &format!("upstream=\"{}\"", u.name()),
             );
         }
+        crate::log::writer::render(&mut out);
         crate::log::ship::STATS.render(&mut out);
         out
     }

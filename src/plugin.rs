@@ -34,6 +34,12 @@ impl Plugin {
         }
     }
 
+    /// Wait (at most `timeout`) until the decision log's writer thread has
+    /// written every decision made so far: at shutdown.
+    pub fn flush_log(&self, timeout: std::time::Duration) -> bool {
+        self.log.flush(timeout)
+    }
+
     /// The policy in force.
     pub fn policy(&self) -> Arc<Policy> {
         self.policy.load_full()
@@ -155,6 +161,7 @@ impl Authorize for Plugin {
             "bundle": crate::bundle::serve::status_json(),
             "held": self.hold.load_full().map(|w| w.to_string()),
             "decisions": decisions,
+            "decision_log_dropped": crate::log::writer::dropped(),
             "decision_log_shipping": crate::log::ship::STATS.status(),
         })
     }

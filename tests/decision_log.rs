@@ -345,6 +345,7 @@ fn a_stopped_collector_loses_no_decision_within_the_buffer() {
         assert!(!pull(&plugin.sock, &format!("evil.example/app{i}")));
     }
     let collector = Collector::start(port, seen.clone());
+    wait_for("30 lines in the file", || file_ids(&log).len() == 30);
     let all: BTreeSet<String> = file_ids(&log).into_iter().collect();
     assert_eq!(all.len(), 30);
     wait_for("every decision shipped", || {
@@ -411,13 +412,14 @@ fn the_file_follows_rename_and_sighup() {
     let log = dir.path().join("decisions.log");
     let plugin = start_plugin(dir.path(), &[]);
     assert!(!pull(&plugin.sock, "evil.example/one"));
-    assert_eq!(file_ids(&log).len(), 1);
+    // Lines are written by a thread of their own, just after the answer.
+    wait_for("the first line", || file_ids(&log).len() == 1);
 
     // logrotate's default: rename, and the writer notices.
     std::fs::rename(&log, dir.path().join("decisions.log.1")).unwrap();
     std::thread::sleep(Duration::from_millis(1200));
     assert!(!pull(&plugin.sock, "evil.example/two"));
-    assert_eq!(file_ids(&log).len(), 1, "the next line goes to a new file");
+    wait_for("the next line in a new file", || file_ids(&log).len() == 1);
     assert_eq!(file_ids(&dir.path().join("decisions.log.1")).len(), 1);
 
     // Rename and SIGHUP at once: reopened before the periodic check.
@@ -429,6 +431,9 @@ fn the_file_follows_rename_and_sighup() {
     assert!(st.success());
     std::thread::sleep(Duration::from_millis(200));
     assert!(!pull(&plugin.sock, "evil.example/three"));
+    wait_for("the line in the reopened file", || {
+        file_ids(&log).len() == 1
+    });
     assert_eq!(
         file_ids(&dir.path().join("decisions.log.2")).len(),
         1,

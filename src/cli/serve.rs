@@ -152,7 +152,10 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         if let Some(path) = Some(args.policy.policy.trim()).filter(|p| !p.is_empty()) {
             service::spawn_reloader(plugin.clone(), cfg.clone(), PathBuf::from(path));
         }
+        let last = plugin.clone();
         let result = protocol::serve(listener, plugin, opts, service::shutdown_signal()).await;
+        // The last decisions are still on their way to stderr and the file.
+        let _ = tokio::task::spawn_blocking(move || last.flush_log(std::time::Duration::from_secs(2))).await;
         if !activated {
             let _ = std::fs::remove_file(&args.socket);
         }

@@ -102,6 +102,9 @@ fn print_status(socket: &Path, s: &serde_json::Value) {
             );
         }
     }
+    if let Some(n) = s["decision_log_dropped"].as_u64().filter(|n| *n > 0) {
+        println!("decision log: {n} lines dropped (stderr or the file could not keep up)");
+    }
     if let Some(l) = s["decision_log_shipping"].as_object() {
         println!(
             "decision-log shipping: {} shipped, {} dropped, {} buffered ({} bytes), last error: {}",

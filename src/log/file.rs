@@ -7,10 +7,18 @@
 //! write, the file reopened when the path names another inode or nothing,
 //! on a failed write, and on SIGHUP ([`LogFile::reopen`]). Copy-truncate
 //! rotation needs nothing: the file is opened with `O_APPEND`.
+//!
+//! Whoever can write the log directory could plant something at the path
+//! after a rotation: the path is opened with `O_NOFOLLOW | O_NONBLOCK` (a
+//! symlink is refused, a FIFO does not block the open) and must then be a
+//! regular file (`fstat`); anything else is refused with an error log and
+//! the lines go on to the old descriptor and stderr. Only the writer
+//! thread ([`super::writer`]) calls this: a stalled file system stalls it,
+//! not requests.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -32,11 +40,32 @@ struct Inner {
     /// (device, inode) of `file`.
     id: (u64, u64),
     checked: Instant,
+    /// Why the path was last refused (logged once).
+    refused: Option<String>,
 }
 
 fn open(path: &Path) -> std::io::Result<(File, (u64, u64))> {
-    let f = OpenOptions::new().create(true).append(true).open(path)?;
+    let refused = |what: &str| {
+        std::io::Error::other(format!(
+            "{} is {what}, not a regular file; refusing to write decisions to it",
+            path.display()
+        ))
+    };
+    let f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => refused("a symbolic link"),
+            // O_NONBLOCK write-open of a FIFO nobody reads.
+            Some(libc::ENXIO) => refused("a FIFO or device"),
+            _ => e,
+        })?;
     let m = f.metadata()?;
+    if !m.file_type().is_file() {
+        return Err(refused("a FIFO, socket or device"));
+    }
     Ok((f, (m.dev(), m.ino())))
 }
 
@@ -51,6 +80,7 @@ impl LogFile {
                 file,
                 id,
                 checked: Instant::now(),
+                refused: None,
             }),
         })
     }
@@ -80,13 +110,23 @@ impl LogFile {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if g.checked.elapsed() >= self.check_every {
             g.checked = Instant::now();
-            let moved = match std::fs::metadata(&self.path) {
+            // Not following a symlink: one planted there counts as moved
+            // (and is then refused).
+            let moved = match std::fs::symlink_metadata(&self.path) {
                 Ok(m) => (m.dev(), m.ino()) != g.id,
                 Err(_) => true,
             };
             if moved {
-                if let Err(e) = Self::reopen_locked(&self.path, &mut g) {
-                    tracing::warn!(file = %self.path.display(), error = %e, "decision log rotated but cannot be reopened; writing to the old file");
+                match Self::reopen_locked(&self.path, &mut g) {
+                    Ok(()) => g.refused = None,
+                    Err(e) => {
+                        // Once per different error, not once a second.
+                        let e = e.to_string();
+                        if g.refused.as_deref() != Some(e.as_str()) {
+                            tracing::error!(file = %self.path.display(), error = %e, "decision log rotated but cannot be reopened; writing to the old file and stderr");
+                            g.refused = Some(e);
+                        }
+                    }
                 }
             }
         }

@@ -4,12 +4,17 @@
 //! through the on-disk [`buffer`]). docs/decision-log.md is the operator's
 //! page.
 //!
+//! Lines are written by a thread of their own ([`writer`]): a request never
+//! waits on stderr or the file.
+//!
 //! Hook for policy bundles: [`set_bundle_revision`] names the revision in
 //! force; every later decision carries it.
 
 pub mod buffer;
 pub mod file;
+pub mod redact;
 pub mod ship;
+pub mod writer;
 
 use std::io::Write;
 use std::path::Path;
@@ -33,6 +38,9 @@ pub struct DecisionLog {
     reads_sample: u64,
     reads_seen: AtomicU64,
     file: Option<Arc<file::LogFile>>,
+    /// `None` only for a default (unstarted) log, as `check` uses: it
+    /// writes to stderr itself.
+    writer: Option<writer::Writer>,
     shipper: Option<ship::Shipper>,
 }
 
@@ -107,6 +115,8 @@ pub struct Entry<'a> {
     pub bundle_revision: Option<Arc<String>>,
     pub user: &'a str,
     pub method: &'a str,
+    /// Secrets masked when written ([`redact`]).
+    #[serde(serialize_with = "redact::serialize_uri")]
     pub uri: &'a str,
     pub action: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -205,10 +215,12 @@ impl DecisionLog {
             Some(p) => Some(Arc::new(file::LogFile::open(p, file::CHECK_EVERY)?)),
             None => None,
         };
+        let writer = writer::Writer::start(file.clone())?;
         Ok(DecisionLog {
             reads_sample,
             reads_seen: AtomicU64::new(0),
             file,
+            writer: Some(writer),
             shipper: None,
         })
     }
@@ -217,20 +229,14 @@ impl DecisionLog {
     /// file on SIGHUP, and shipping when `IMG_AUTHZ_DECISION_LOG_URL` is
     /// set (its buffer under `state_dir`). An error is a start-up error.
     pub fn start(mut self, state_dir: &Path) -> Result<DecisionLog, String> {
-        if let Some(f) = &self.file {
-            let f = f.clone();
+        if let (Some(_), Some(w)) = (&self.file, &self.writer) {
+            let w = w.clone();
             let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
                 .map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
+            // The writer thread reopens: opening may block, a worker may not.
             tokio::spawn(async move {
                 while hup.recv().await.is_some() {
-                    match f.reopen() {
-                        Ok(()) => {
-                            tracing::info!(file = %f.path().display(), "decision log reopened (SIGHUP)")
-                        }
-                        Err(e) => {
-                            tracing::warn!(file = %f.path().display(), error = %e, "decision log not reopened; writing to the old file")
-                        }
-                    }
+                    w.reopen();
                 }
             });
         }
@@ -238,6 +244,12 @@ impl DecisionLog {
             self.shipper = Some(ship::start(s)?);
         }
         Ok(self)
+    }
+
+    /// Wait, at most `timeout`, until every decision recorded before is
+    /// written to stderr and the file.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        self.writer.as_ref().is_none_or(|w| w.flush(timeout))
     }
 
     pub fn record(&self, e: &Entry<'_>) {
@@ -249,10 +261,12 @@ impl DecisionLog {
         }
         if let Ok(mut line) = serde_json::to_vec(e) {
             line.push(b'\n');
-            // A failed write must not change the decision.
-            let _ = std::io::stderr().lock().write_all(&line);
-            if let Some(f) = &self.file {
-                let _ = f.write_line(&line);
+            match &self.writer {
+                Some(w) => w.write(line),
+                // A failed write must not change the decision.
+                None => {
+                    let _ = std::io::stderr().lock().write_all(&line);
+                }
             }
         }
         if let Some(s) = &self.shipper {
@@ -292,6 +306,7 @@ mod tests {
             &deny,
             Duration::from_micros(7),
         ));
+        assert!(log.flush(Duration::from_secs(5)));
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<serde_json::Value> = text
             .lines()
@@ -318,5 +333,75 @@ mod tests {
         ] {
             assert!(lines[2].get(k).is_some(), "{k} missing");
         }
+    }
+
+    /// Someone able to write the log directory plants a FIFO, then a
+    /// symlink, where the rotated file was: record() still returns at once,
+    /// nothing goes into the FIFO, and the symlink's target is not written.
+    #[test]
+    fn a_planted_fifo_or_symlink_neither_stalls_nor_redirects_the_log() {
+        use std::io::Read as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("decisions.log");
+        let target = dir.path().join("elsewhere");
+        std::fs::write(&target, "keep\n").unwrap();
+        let log = Arc::new(DecisionLog::new(0, Some(&path)).unwrap());
+        let req = AuthzRequest {
+            request_method: "POST".into(),
+            request_uri: "/images/load".into(),
+            ..Default::default()
+        };
+        let deny = Decision::deny(Rule::Load, "no", "yes");
+        // Returns whether record() (and the writer behind it) finished
+        // within a generous bound: a liveness check, not a benchmark.
+        let record = |log: &Arc<DecisionLog>| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let (log, req, deny) = (log.clone(), req.clone(), deny.clone());
+            std::thread::spawn(move || {
+                log.record(&Entry::new(
+                    &req,
+                    Some(&Action::Load),
+                    &deny,
+                    Duration::ZERO,
+                ));
+                let _ = tx.send(());
+                log.flush(Duration::from_secs(2));
+            });
+            rx.recv_timeout(Duration::from_secs(2)).is_ok()
+        };
+        assert!(record(&log));
+        assert!(log.flush(Duration::from_secs(2)));
+        std::fs::rename(&path, dir.path().join("decisions.log.1")).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        std::thread::sleep(file::CHECK_EVERY + Duration::from_millis(200));
+        assert!(record(&log), "record() blocked on a FIFO without reader");
+        // With a reader the FIFO opens; it must still be refused.
+        let mut reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path)
+            .unwrap();
+        std::thread::sleep(file::CHECK_EVERY + Duration::from_millis(200));
+        assert!(record(&log), "record() blocked on a FIFO with a reader");
+        assert!(log.flush(Duration::from_secs(2)));
+        let mut got = Vec::new();
+        let _ = reader.read_to_end(&mut got);
+        assert!(got.is_empty(), "a decision went into the FIFO");
+        drop(reader);
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink(&target, &path).unwrap();
+        std::thread::sleep(file::CHECK_EVERY + Duration::from_millis(200));
+        assert!(record(&log));
+        assert!(log.flush(Duration::from_secs(2)));
+        assert_eq!(
+            std::fs::read_to_string(&target).unwrap(),
+            "keep\n",
+            "the symlink was followed"
+        );
     }
 }

@@ -4,7 +4,8 @@
 //! it fits) and makes a non-blocking send on a bounded channel; when that
 //! channel is full the event is counted as dropped. A spooler task appends
 //! the events to the on-disk [`Buffer`](super::buffer::Buffer) and seals
-//! batches by size or age; a sender task POSTs each batch (a gzip JSON
+//! batches by size or age (its file I/O on Tokio's blocking pool, never on
+//! a worker); a sender task POSTs each batch (a gzip JSON
 //! array) and deletes it after a 2xx, retrying with exponential backoff and
 //! jitter otherwise. Delivery is at least once for every event the buffer
 //! held; anything dropped is counted in [`STATS`] (metrics, `img-authz
@@ -383,6 +384,8 @@ pub struct Revision<'a> {
 pub struct Input<'a> {
     pub user: &'a str,
     pub method: &'a str,
+    /// Secrets masked ([`super::redact`]).
+    #[serde(serialize_with = "super::redact::serialize_uri")]
     pub uri: &'a str,
     pub action: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -495,7 +498,8 @@ pub fn gzip_array(lines: &[u8]) -> std::io::Result<Vec<u8>> {
     gz.finish()
 }
 
-/// What an answer of the collector means for the batch.
+/// What an answer of the collector means for the batch (a 3xx is never
+/// followed: it is retried, its error shown in the status).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     Delivered,
@@ -556,21 +560,51 @@ impl Backoff {
     }
 }
 
-/// Start shipping: open the buffer (a start-up error when it cannot be),
-/// spawn the spooler and the sender. Needs a Tokio runtime.
-pub fn start(s: Settings) -> Result<Shipper, String> {
-    let buffer = Buffer::open(&s.buffer_dir, s.buffer_bytes)
-        .map_err(|e| format!("decision-log buffer: {e}"))?;
+/// The collector's HTTP client.
+pub fn client(s: &Settings) -> Result<reqwest::Client, String> {
     let tls = crate::tls::client_config(s.ca_pem.as_deref())
         .map_err(|e| format!("IMG_AUTHZ_DECISION_LOG_CA: {e}"))?;
-    let client = reqwest::Client::builder()
+    reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .connect_timeout(s.timeout)
         .timeout(s.timeout)
         .user_agent(concat!("img-authz/", env!("CARGO_PKG_VERSION")))
         .hickory_dns(true)
+        // A redirect (307/308 resend the body) would take decisions off
+        // the host the operator named, past the loopback-only rule for
+        // http://; a proxy from HTTP(S)_PROXY would see them too.
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
         .build()
-        .map_err(|e| format!("decision-log client: {e}"))?;
+        .map_err(|e| format!("decision-log client: {e}"))
+}
+
+/// POST one gzip batch; the collector's status, or why there is none.
+pub async fn post(
+    client: &reqwest::Client,
+    s: &Settings,
+    body: Vec<u8>,
+) -> Result<reqwest::StatusCode, String> {
+    let mut req = client
+        .post(s.url.clone())
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(reqwest::header::CONTENT_ENCODING, "gzip")
+        .body(body);
+    if let Some(t) = &s.token {
+        req = req.bearer_auth(t);
+    }
+    match req.send().await {
+        Ok(r) => Ok(r.status()),
+        Err(e) => Err(crate::http::error_chain(&e)),
+    }
+}
+
+/// Start shipping: open the buffer (a start-up error when it cannot be),
+/// spawn the spooler and the sender. Needs a Tokio runtime.
+pub fn start(s: Settings) -> Result<Shipper, String> {
+    let buffer = Buffer::open(&s.buffer_dir, s.buffer_bytes)
+        .map_err(|e| format!("decision-log buffer: {e}"))?;
+    let client = client(&s)?;
     STATS.enabled.store(true, Ordering::Relaxed);
     STATS.buffered(&buffer);
     let buffer = Arc::new(Mutex::new(buffer));
@@ -591,6 +625,19 @@ fn lock(b: &Mutex<Buffer>) -> std::sync::MutexGuard<'_, Buffer> {
     b.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Run `f` on the buffer on Tokio's blocking pool: its file I/O may stall
+/// (a hung disk) and must not stall one of the workers that serve requests.
+/// `None` only when the runtime is shutting down.
+async fn on_buffer<R: Send + 'static>(
+    b: &Arc<Mutex<Buffer>>,
+    f: impl FnOnce(&mut Buffer) -> R + Send + 'static,
+) -> Option<R> {
+    let b = b.clone();
+    tokio::task::spawn_blocking(move || f(&mut lock(&b)))
+        .await
+        .ok()
+}
+
 /// Events → buffer; seal batches by size or age.
 async fn spool(
     mut rx: mpsc::Receiver<Vec<u8>>,
@@ -607,23 +654,33 @@ async fn spool(
                 if n == 0 {
                     return;
                 }
-                let mut b = lock(&buffer);
-                let mut sealed = false;
-                for ev in got.drain(..) {
-                    STATS.dropped(DropReason::BufferFull, b.append(&ev));
-                    sealed |= b.seal_due(s.batch_bytes, s.flush);
-                }
-                STATS.buffered(&b);
-                if sealed {
+                let events = std::mem::replace(&mut got, Vec::with_capacity(256));
+                let (batch_bytes, flush) = (s.batch_bytes, s.flush);
+                let sealed = on_buffer(&buffer, move |b| {
+                    let mut sealed = false;
+                    for ev in events {
+                        STATS.dropped(DropReason::BufferFull, b.append(&ev));
+                        sealed |= b.seal_due(batch_bytes, flush);
+                    }
+                    STATS.buffered(b);
+                    sealed
+                })
+                .await;
+                if sealed == Some(true) {
                     ready.notify_one();
                 }
             }
             _ = tick.tick() => {
-                let mut b = lock(&buffer);
-                if b.seal_due(s.batch_bytes, s.flush) {
+                let (batch_bytes, flush) = (s.batch_bytes, s.flush);
+                let sealed = on_buffer(&buffer, move |b| {
+                    let sealed = b.seal_due(batch_bytes, flush);
+                    STATS.buffered(b);
+                    sealed
+                })
+                .await;
+                if sealed == Some(true) {
                     ready.notify_one();
                 }
-                STATS.buffered(&b);
             }
         }
     }
@@ -638,50 +695,49 @@ async fn send(
 ) {
     let mut backoff = Backoff::new(s.retry_min, s.retry_max);
     loop {
-        let Some(batch) = lock(&buffer).take() else {
+        let Some(batch) = on_buffer(&buffer, Buffer::take).await.flatten() else {
             ready.notified().await;
             continue;
         };
         let result = match gzip_array(&batch.lines) {
             Ok(body) => {
-                let mut req = client
-                    .post(s.url.clone())
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .header(reqwest::header::CONTENT_ENCODING, "gzip")
-                    .body(body);
-                if let Some(t) = &s.token {
-                    req = req.bearer_auth(t);
-                }
-                match req.send().await {
-                    Ok(r) => match verdict(r.status().as_u16()) {
+                match post(&client, &s, body).await {
+                    Ok(status) => match verdict(status.as_u16()) {
                         Verdict::Delivered => Ok(()),
                         Verdict::Rejected => {
-                            tracing::error!(status = %r.status(), events = batch.events, "the collector refused a decision-log batch; dropped");
-                            let mut b = lock(&buffer);
-                            b.delivered(batch.seq);
-                            STATS.buffered(&b);
-                            drop(b);
+                            tracing::error!(%status, events = batch.events, "the collector refused a decision-log batch; dropped");
+                            let seq = batch.seq;
+                            on_buffer(&buffer, move |b| {
+                                b.delivered(seq);
+                                STATS.buffered(b);
+                            })
+                            .await;
                             STATS.dropped(DropReason::Rejected, batch.events);
                             STATS.set_error(Some(format!(
-                                "{} answered {}; batch dropped",
-                                s.url,
-                                r.status()
+                                "{} answered {status}; batch dropped",
+                                s.url
                             )));
                             continue;
                         }
-                        Verdict::Retry => Err(format!("{} answered {}", s.url, r.status())),
+                        Verdict::Retry if status.is_redirection() => Err(format!(
+                            "{} answered {status}; redirects are not followed: set IMG_AUTHZ_DECISION_LOG_URL to the final URL",
+                            s.url
+                        )),
+                        Verdict::Retry => Err(format!("{} answered {status}", s.url)),
                     },
-                    Err(e) => Err(crate::http::error_chain(&e)),
+                    Err(e) => Err(e),
                 }
             }
             Err(e) => Err(format!("cannot compress a batch: {e}")),
         };
         match result {
             Ok(()) => {
-                let mut b = lock(&buffer);
-                b.delivered(batch.seq);
-                STATS.buffered(&b);
-                drop(b);
+                let seq = batch.seq;
+                on_buffer(&buffer, move |b| {
+                    b.delivered(seq);
+                    STATS.buffered(b);
+                })
+                .await;
                 STATS.shipped.fetch_add(batch.events, Ordering::Relaxed);
                 let now = SystemTime::now()
                     .duration_since(SystemTime::UNIX_EPOCH)
@@ -691,7 +747,8 @@ async fn send(
                 backoff.reset();
             }
             Err(e) => {
-                lock(&buffer).failed(batch.seq);
+                let seq = batch.seq;
+                on_buffer(&buffer, move |b| b.failed(seq)).await;
                 STATS.failures.fetch_add(1, Ordering::Relaxed);
                 let wait = backoff.next_wait();
                 tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "decision-log batch not delivered; kept in the buffer");
@@ -865,6 +922,118 @@ mod tests {
                 Settings::from_vars(vars(pairs), dir).is_err(),
                 "{bad:?} accepted"
             );
+        }
+    }
+
+    /// A collector that answers 307 must not get the batch re-sent to
+    /// wherever it points (here a second loopback listener).
+    #[tokio::test]
+    async fn redirects_are_not_followed() {
+        use std::io::{BufRead as _, BufReader, Write as _};
+        let first = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let second = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        second.set_nonblocking(true).unwrap();
+        let port = first.local_addr().unwrap().port();
+        let to = format!("http://{}/stolen", second.local_addr().unwrap());
+        let answer = std::thread::spawn(move || {
+            let (c, _) = first.accept().unwrap();
+            let mut r = BufReader::new(c.try_clone().unwrap());
+            let mut len = 0usize;
+            loop {
+                let mut h = String::new();
+                r.read_line(&mut h).unwrap();
+                if h.trim_end().is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = h.split_once(':') {
+                    if k.eq_ignore_ascii_case("content-length") {
+                        len = v.trim().parse().unwrap();
+                    }
+                }
+            }
+            let mut body = vec![0; len];
+            r.read_exact(&mut body).unwrap();
+            let mut c = c;
+            write!(
+                c,
+                "HTTP/1.1 307 X\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
+        });
+        let url = format!("http://127.0.0.1:{port}/logs");
+        let mut s = Settings::from_vars(
+            |k| (k == "IMG_AUTHZ_DECISION_LOG_URL").then(|| url.clone()),
+            Path::new("/nonexistent"),
+        )
+        .unwrap()
+        .unwrap();
+        s.timeout = Duration::from_secs(2);
+        let body = gzip_array(b"{\"decision_id\":\"x\"}\n").unwrap();
+        let got = post(&client(&s).unwrap(), &s, body).await;
+        answer.join().unwrap();
+        assert!(
+            second.accept().is_err(),
+            "the batch followed the redirect to another listener"
+        );
+        let status = got.unwrap();
+        assert_eq!(verdict(status.as_u16()), Verdict::Retry, "{status}");
+    }
+    /// Secrets in query parameters (build args, credentials in URLs) stay
+    /// on the host: neither the file line nor the shipped event has them.
+    #[test]
+    fn secrets_in_the_uri_are_redacted() {
+        use crate::policy::{Decision, Rule};
+        let uris = [
+            (
+                "/v1.41/build?t=app&buildargs=%7B%22NPM_TOKEN%22%3A%22s3cr3t-npm%22%2C%22HTTP_PROXY%22%3Anull%7D",
+                &["NPM_TOKEN", "HTTP_PROXY", "t=app"][..],
+            ),
+            (
+                "/v1.41/build?remote=https%3A%2F%2Fbob%3As3cr3t-git%40git.example%2Frepo.git&t=x",
+                &["git.example", "repo.git"][..],
+            ),
+            (
+                "/v1.41/build?remote=https://s3cr3t-tok@git.example/r.git",
+                &["git.example"][..],
+            ),
+            (
+                "/v1.41/images/create?fromSrc=http%3A%2F%2Fu%3As3cr3t-src%40h.example%2Fa.tar&repo=x",
+                &["h.example", "repo=x"][..],
+            ),
+            (
+                "/v1.41/plugins/pull?remote=x&access_token=s3cr3t-t",
+                &["access_token"][..],
+            ),
+            (
+                "/v1.41/build?bu%69ldargs=%7B%22K%22%3A%22s3cr3t-esc%22%7D",
+                &["K"][..],
+            ),
+            ("/v1.41/build?buildargs=s3cr3t-notjson", &["buildargs"][..]),
+        ];
+        let d = Decision::deny(Rule::Build, "no", "");
+        let labels = BTreeMap::new();
+        for (uri, kept) in uris {
+            let req = crate::protocol::AuthzRequest {
+                request_method: "POST".into(),
+                request_uri: uri.into(),
+                ..Default::default()
+            };
+            let e = Entry::new(
+                &req,
+                Some(&crate::request::Action::Load),
+                &d,
+                Duration::ZERO,
+            );
+            let line = serde_json::to_string(&e).unwrap();
+            let event = serde_json::to_string(&Event::new(&e, &labels)).unwrap();
+            for out in [&line, &event] {
+                assert!(!out.contains("s3cr3t"), "{uri}: {out}");
+                let v: serde_json::Value = serde_json::from_str(out).unwrap();
+                let u = v["uri"].as_str().or(v["input"]["uri"].as_str()).unwrap();
+                for k in kept {
+                    assert!(u.contains(k), "{uri}: {k} lost in {u}");
+                }
+            }
         }
     }
 }
