@@ -56,11 +56,10 @@ impl Policy {
         match action {
             Action::Read { .. } => Decision::allow(Rule::Default, "reads are allowed"),
             // Restart runs the container, as start does.
-            Action::Control { route, target }
-                if *route == route_name(RouteId::ContainerRestart) =>
-            {
-                self.container_run(target, user).await
-            }
+            Action::Control {
+                route: RouteId::ContainerRestart,
+                target,
+            } => self.container_run(target, user).await,
             Action::Control { .. } => {
                 Decision::allow(Rule::Default, "does not bring in or run an image")
             }

@@ -36,7 +36,6 @@ use crate::config::{Config, HardeningLevel};
 use crate::daemon::{ContainerInfo, DaemonClient};
 use crate::request::action::{Action, HostConfig, Mount, NetworkSpec, PluginOp};
 use crate::request::reference::{Reference, Spelling};
-use crate::request::route_name;
 use crate::request::routes::RouteId;
 use crate::trust::Verifier;
 

@@ -30,7 +30,7 @@ impl Policy {
             Action::Control { .. } | Action::ContainerUpdate { .. } if !self.self_containers.is_empty() => {
                 // `docker update` is an action of its own, not a control route.
                 let target = match action {
-                    Action::Control { route, target } if SELF_STOPS.iter().any(|&id| route_name(id) == *route) => target,
+                    Action::Control { route, target } if SELF_STOPS.contains(route) => target,
                     Action::ContainerUpdate { container, .. } => container,
                     _ => return None,
                 };

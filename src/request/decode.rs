@@ -169,7 +169,7 @@ fn classify(m: &Matched, q: &Query, body: &Body<'_>) -> Result<Action, DecodeErr
         | SwarmLeave | ServiceDelete | NodeDelete | SecretDelete | SecretUpdate | ConfigCreate
         | ConfigDelete | ConfigUpdate | NetworkDisconnect | NetworkPrune | NetworkDelete => {
             Action::Control {
-                route: route_name(m.id),
+                route: m.id,
                 target: var(m, 0),
             }
         }
