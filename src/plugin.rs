@@ -111,7 +111,7 @@ impl Authorize for Plugin {
             };
         }
         let (decoded, decision) = self.evaluate(&req).await;
-        let resp = if decision.allow {
+        let resp = if decision.allowed() {
             AuthzResponse::allow()
         } else {
             AuthzResponse::deny(decision.message(&describe(&req, decoded.as_ref())))
@@ -120,7 +120,7 @@ impl Authorize for Plugin {
         let took = start.elapsed();
         METRICS.decision(
             action.map_or("undecodable", Action::kind),
-            Entry::outcome(&decision),
+            decision.outcome.as_str(),
             decision.rule.as_str(),
             took,
         );

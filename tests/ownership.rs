@@ -297,7 +297,7 @@ fn every_checked_route_is_the_owners_or_an_admins() {
             .check("bob", method, uri, *body)
             .unwrap_or_else(|| panic!("bob may {method} {uri}"));
         assert!(
-            !d.allow && d.rule == Rule::Ownership,
+            !d.allowed() && d.rule == Rule::Ownership,
             "{method} {uri}: {d:?}"
         );
         assert!(

@@ -223,13 +223,15 @@ fn policy_table() {
             Ok(d) => futures_block(p.decide(&d.action, &Ctx::default())),
             Err(e) => panic!("{method} {uri}: does not decode: {e}"),
         };
-        if d.allow != *want_allow || d.rule != *want_rule {
+        if d.allowed() != *want_allow || d.rule != *want_rule {
             failures.push(format!(
                 "[{allow}] {method} {uri}: got allow={} rule={} ({})",
-                d.allow, d.rule, d.reason
+                d.allowed(),
+                d.rule,
+                d.reason
             ));
         }
-        if !d.allow {
+        if !d.allowed() {
             // Every deny says why and how to allow it.
             assert!(
                 !d.reason.is_empty() && !d.hint.is_empty(),
@@ -294,8 +296,8 @@ fn one_spelling_per_registry() {
         let d = decode(&req("POST", &uri, None)).unwrap();
         futures_block(p.decide(&d.action, &Ctx::default()))
     };
-    assert!(pull("localhost:27000/acc/lapp").allow);
-    assert!(pull("reg.io/acc/lapp").allow);
+    assert!(pull("localhost:27000/acc/lapp").allowed());
+    assert!(pull("reg.io/acc/lapp").allowed());
     for (alias, canonical) in [
         ("LOCALHOST:27000/acc/lapp", "localhost:27000/acc/lapp"),
         ("localhost:027000/acc/lapp", "localhost:27000/acc/lapp"),
@@ -303,7 +305,7 @@ fn one_spelling_per_registry() {
         ("reg.io:443/acc/lapp", "reg.io/acc/lapp"),
     ] {
         let d = pull(alias);
-        assert!(!d.allow, "{alias} allowed: {}", d.reason);
+        assert!(!d.allowed(), "{alias} allowed: {}", d.reason);
         assert_eq!(d.rule, Rule::RegistryAllowlist, "{alias}");
         assert!(
             d.hint == format!("write it as {canonical}") && d.reason.contains("one identity"),

@@ -21,7 +21,7 @@ use arc_swap::ArcSwapOption;
 
 use serde::Serialize;
 
-use crate::policy::{Decision, DenyCause};
+use crate::policy::{Decision, DenyCause, Outcome};
 use crate::protocol::AuthzRequest;
 use crate::request::Action;
 
@@ -115,7 +115,7 @@ pub struct Entry<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub digest: Option<&'a str>,
     /// `allow`, `deny`, or `audit` (would be denied; allowed in audit mode).
-    pub decision: &'static str,
+    pub decision: Outcome,
     pub rule: &'static str,
     /// Why a deny (or an audited one) was decided: policy, not-signed,
     /// invalid or unavailable.
@@ -142,15 +142,6 @@ fn now_rfc3339() -> String {
 }
 
 impl<'a> Entry<'a> {
-    /// `allow`, `deny` or `audit`.
-    pub fn outcome(d: &Decision) -> &'static str {
-        match (d.allow, d.audit) {
-            (true, true) => "audit",
-            (true, false) => "allow",
-            (false, _) => "deny",
-        }
-    }
-
     pub fn new(
         req: &'a AuthzRequest,
         action: Option<&Action>,
@@ -167,7 +158,7 @@ impl<'a> Entry<'a> {
             action: action.map_or("undecodable", Action::kind),
             image: d.image.as_deref(),
             digest: d.digest.as_deref(),
-            decision: Entry::outcome(d),
+            decision: d.outcome,
             rule: d.rule.as_str(),
             cause: d.cause.map(DenyCause::as_str),
             policy_rule: d.source.as_deref(),
@@ -187,7 +178,7 @@ impl<'a> Entry<'a> {
             action: "undecided",
             image: None,
             digest: None,
-            decision: "deny",
+            decision: Outcome::Deny,
             rule: d.rule.as_str(),
             cause: d.cause.map(DenyCause::as_str),
             policy_rule: None,
@@ -241,7 +232,7 @@ impl DecisionLog {
     }
 
     pub fn record(&self, e: &Entry<'_>) {
-        if e.decision == "allow" && e.action == "read" {
+        if e.decision == Outcome::Allow && e.action == "read" {
             let n = self.reads_seen.fetch_add(1, Ordering::Relaxed);
             if self.reads_sample == 0 || !n.is_multiple_of(self.reads_sample) {
                 return;

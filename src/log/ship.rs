@@ -439,8 +439,8 @@ impl<'a> Event<'a> {
                 digest: e.digest,
             },
             result: Outcome {
-                allow: e.decision != "deny",
-                decision: e.decision,
+                allow: e.decision.allows(),
+                decision: e.decision.as_str(),
                 rule: e.rule,
                 cause: e.cause,
                 policy_rule: e.policy_rule,

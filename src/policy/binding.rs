@@ -636,7 +636,7 @@ mod tests {
         let served = |r: Result<String, String>| async move { r };
 
         let outage = decide_pull(&signed, served(Err("connection refused".into())), &image).await;
-        assert!(!outage.allow);
+        assert!(!outage.allowed());
         assert_eq!(outage.cause, Some(DenyCause::Unavailable));
         assert!(!reusable(&outage), "a registry outage must not be cached");
 
@@ -665,7 +665,7 @@ mod tests {
         assert!(reusable(&moved));
 
         let ok = decide_pull(&signed, served(Ok(digest)), &image).await;
-        assert!(ok.allow && ok.cause.is_none() && reusable(&ok));
+        assert!(ok.allowed() && ok.cause.is_none() && reusable(&ok));
     }
 
     #[test]

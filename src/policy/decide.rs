@@ -24,15 +24,14 @@ impl Policy {
 
     /// A deny under audit mode is an allow that says so.
     pub(in crate::policy) fn audited(mut d: Decision) -> Decision {
-        if !d.allow
+        if d.outcome == Outcome::Deny
             && d.mode == Mode::Audit
             && !matches!(
                 d.rule,
                 Rule::RequestDecoding | Rule::Internal | Rule::SelfProtection
             )
         {
-            d.allow = true;
-            d.audit = true;
+            d.outcome = Outcome::AuditAllow;
         }
         d
     }
@@ -181,7 +180,7 @@ impl Policy {
                 for n in modes.chain(c.endpoint_networks.iter().map(String::as_str)) {
                     if !predefined_network(n) {
                         let d = self.network_connect(n, user).await;
-                        if !d.allow {
+                        if !d.allowed() {
                             return d;
                         }
                     }
@@ -189,7 +188,7 @@ impl Policy {
                 let d = self
                     .image_in_use(&c.image, "the container image", user)
                     .await;
-                if !d.allow {
+                if !d.allowed() {
                     return d;
                 }
                 for hc in &c.host_configs {
@@ -216,7 +215,7 @@ impl Policy {
                         user,
                         "the service runs a plugin, and plugins run with host privileges",
                     ));
-                    if !d.allow {
+                    if !d.allowed() {
                         return d;
                     }
                     return self.image_named(remote, "the service plugin", user);
@@ -224,12 +223,12 @@ impl Policy {
                 let d = self
                     .service_image(&s.image, "the service image", user)
                     .await;
-                if !d.allow {
+                if !d.allowed() {
                     return d;
                 }
                 for m in s.mounts.iter().filter(|m| m.typ == "image") {
                     let md = self.service_image(&m.source, "the image mount", user).await;
-                    if !md.allow {
+                    if !md.allowed() {
                         return md;
                     }
                 }
@@ -245,7 +244,7 @@ impl Policy {
                         user,
                         "plugins run with host privileges",
                     ));
-                    if !d.allow {
+                    if !d.allowed() {
                         return d;
                     }
                     self.image_named(remote, "the plugin", user)
@@ -313,7 +312,7 @@ impl Policy {
         how: &str,
         user: &str,
     ) -> Decision {
-        if !d.allow {
+        if !d.allowed() {
             return d;
         }
         for n in names {
@@ -457,7 +456,7 @@ impl Policy {
             return Decision::allow(Rule::Default, "no registry named");
         }
         let d = self.image_named(image, "the image dockerd would look up", user);
-        if d.allow {
+        if d.allowed() {
             d
         } else {
             self.with_global_mode(d)

@@ -116,10 +116,57 @@ impl DenyCause {
     }
 }
 
+/// What dockerd is told, and whether audit mode turned a deny into it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    Allow,
+    Deny,
+    /// Audit mode: a check denied it, and it is allowed (and logged so).
+    AuditAllow,
+}
+
+impl Outcome {
+    /// Whether dockerd is told to go ahead.
+    pub fn allows(self) -> bool {
+        !matches!(self, Outcome::Deny)
+    }
+
+    /// The decision log's and the metrics' spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Allow => "allow",
+            Outcome::Deny => "deny",
+            Outcome::AuditAllow => "audit",
+        }
+    }
+
+    /// The verdict `img-authz check` prints.
+    pub fn verdict(self) -> &'static str {
+        match self {
+            Outcome::Allow => "ALLOW",
+            Outcome::Deny => "DENY",
+            Outcome::AuditAllow => "ALLOW (audit mode: would be denied)",
+        }
+    }
+}
+
+/// The log writes the outcome as its name.
+impl serde::Serialize for Outcome {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The outcome for one action.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
-    pub allow: bool,
+    pub outcome: Outcome,
     pub rule: Rule,
     /// Why it was denied; `None` for allows. Kept when audit mode allows.
     pub cause: Option<DenyCause>,
@@ -133,8 +180,6 @@ pub struct Decision {
     pub digest: Option<String>,
     /// The policy rule (or setting) the decision comes from, for logs.
     pub source: Option<String>,
-    /// Audit mode: this would have been denied, and is allowed.
-    pub audit: bool,
     /// The mode that applies to this decision.
     pub mode: Mode,
 }
@@ -142,7 +187,7 @@ pub struct Decision {
 impl Decision {
     pub fn allow(rule: Rule, reason: impl Into<String>) -> Decision {
         Decision {
-            allow: true,
+            outcome: Outcome::Allow,
             rule,
             cause: None,
             reason: reason.into(),
@@ -150,18 +195,28 @@ impl Decision {
             image: None,
             digest: None,
             source: None,
-            audit: false,
             mode: Mode::Enforce,
         }
     }
 
     pub fn deny(rule: Rule, reason: impl Into<String>, hint: impl Into<String>) -> Decision {
         Decision {
-            allow: false,
+            outcome: Outcome::Deny,
             cause: Some(DenyCause::Policy),
             hint: hint.into(),
             ..Decision::allow(rule, reason)
         }
+    }
+
+    /// Whether dockerd is told to go ahead (an audit-mode allow included).
+    pub fn allowed(&self) -> bool {
+        self.outcome.allows()
+    }
+
+    /// Whether the user is shown how to allow it: a deny, or an audit-mode
+    /// allow that would have been one.
+    pub fn denied_by_a_check(&self) -> bool {
+        self.outcome != Outcome::Allow
     }
 
     pub(crate) fn with_cause(mut self, cause: DenyCause) -> Decision {
@@ -187,7 +242,7 @@ impl Decision {
 
     /// The message dockerd shows after "authorization denied by plugin NAME: ".
     pub fn message(&self, what: &str) -> String {
-        if self.allow {
+        if self.allowed() {
             return String::new();
         }
         let mut m = format!(

@@ -43,7 +43,7 @@ impl Policy {
             .into_iter()
             .filter(|(_, n)| !paths_only || is_path(n))
             .map(|(k, n)| self.driver(k, n, user))
-            .find(|d| !d.allow)
+            .find(|d| !d.allowed())
     }
 
     /// One driver name (see `named_drivers`).
@@ -124,7 +124,7 @@ impl Policy {
             (DriverKind::Ipam, &spec.ipam_driver),
         ] {
             let d = self.driver(k, name, user);
-            if !d.allow {
+            if !d.allowed() {
                 return d;
             }
         }

@@ -139,7 +139,7 @@ impl Policy {
         let name = info.name.trim_start_matches('/');
         let what = format!("the image of container {name}");
         let d = self.image_in_use(&info.image, &what, user).await;
-        if d.allow {
+        if d.allowed() {
             return d;
         }
         // The name the container was created by, and its rule.
@@ -184,7 +184,7 @@ impl Policy {
     ) -> Option<Decision> {
         for m in mounts.iter().filter(|m| m.typ == "image") {
             let d = self.image_in_use(&m.source, "the image mount", user).await;
-            if !d.allow {
+            if !d.allowed() {
                 return Some(d);
             }
         }

@@ -284,7 +284,7 @@ impl Policy {
             Scope::Container(verb) => match &d.action {
                 Action::ContainerStart { host_configs, .. } if !host_configs.is_empty() => {
                     let d = self.owns_container(own, first, user, verb).await;
-                    if !d.allow {
+                    if !d.allowed() {
                         return Some(self.with_global_mode(d));
                     }
                     return self.shared(own, host_configs, user).await;
@@ -334,7 +334,7 @@ impl Policy {
             },
             Scope::Exempt(_) | Scope::NotContainer => return None,
         };
-        if decision.allow {
+        if decision.allowed() {
             None
         } else {
             Some(self.with_global_mode(decision))
@@ -347,7 +347,7 @@ impl Policy {
         for hc in hcs {
             for (c, verb) in shared_containers(hc) {
                 let r = self.owns_container(own, &c, user, verb).await;
-                if !r.allow {
+                if !r.allowed() {
                     return Some(self.with_global_mode(r));
                 }
             }
