@@ -10,7 +10,7 @@ use arc_swap::ArcSwap;
 
 use crate::log::{DecisionLog, Entry};
 use crate::metrics::METRICS;
-use crate::policy::{Ctx, Decision, Policy, Rule};
+use crate::policy::{Check, Ctx, Decision, Policy};
 use crate::protocol::{Authorize, AuthzRequest, AuthzResponse, Phase};
 use crate::request::{self, Action};
 
@@ -58,7 +58,7 @@ impl Plugin {
     pub async fn evaluate(&self, req: &AuthzRequest) -> (Option<request::Decoded>, Decision) {
         if let Some(why) = self.hold.load_full() {
             let d = Decision::deny(
-                Rule::Internal,
+                Check::Internal,
                 why.as_str(),
                 "publish and sign a bundle, or fix what the last error names (img-authz status)",
             );
@@ -77,7 +77,7 @@ impl Plugin {
             Err(e) => (
                 None,
                 Decision::deny(
-                    Rule::RequestDecoding,
+                    Check::RequestDecoding,
                     e.to_string(),
                     "send the request as the Docker CLI does; img-authz refuses requests dockerd might read differently",
                 ),
@@ -121,7 +121,7 @@ impl Authorize for Plugin {
         METRICS.decision(
             action.map_or("undecodable", Action::kind),
             decision.outcome.as_str(),
-            decision.rule.as_str(),
+            decision.check.as_str(),
             took,
         );
         self.log.record(&Entry::new(&req, action, &decision, took));
@@ -161,11 +161,11 @@ impl Authorize for Plugin {
 
     fn undecided(&self, phase: Phase, reason: &str) -> AuthzResponse {
         if phase == Phase::Request {
-            let d = Decision::deny(Rule::Internal, reason, "");
+            let d = Decision::deny(Check::Internal, reason, "");
             METRICS.decision(
                 "undecided",
                 "deny",
-                Rule::Internal.as_str(),
+                Check::Internal.as_str(),
                 std::time::Duration::ZERO,
             );
             self.log.record(&Entry::undecided(&d));

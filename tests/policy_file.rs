@@ -16,7 +16,7 @@ use std::sync::Arc;
 use img_authz::config::{Config, RawConfig};
 use img_authz::log::DecisionLog;
 use img_authz::plugin::Plugin;
-use img_authz::policy::{file, Ctx, Decision, Outcome, Policy, Rule};
+use img_authz::policy::{file, Check, Ctx, Decision, Outcome, Policy};
 use img_authz::protocol::AuthzRequest;
 use img_authz::request::decode;
 
@@ -236,7 +236,7 @@ fn the_most_specific_rule_wins() {
         None,
     );
     assert!(
-        !d.allowed() && d.rule == Rule::Tag && d.source.as_deref() == Some("one repo"),
+        !d.allowed() && d.check == Check::Tag && d.source.as_deref() == Some("one repo"),
         "{d:?}"
     );
 }
@@ -258,7 +258,7 @@ verifier = "none"
     assert!(pull(&p, "alice", "private.io/x").allowed());
     assert!(pull(&p, "ci-runner-7", "private.io/x").allowed());
     let d = pull(&p, "bob", "private.io/x");
-    assert!(!d.allowed() && d.rule == Rule::RegistryAllowlist, "{d:?}");
+    assert!(!d.allowed() && d.check == Check::RegistryAllowlist, "{d:?}");
     // The unix socket carries no identity: the configured local user.
     assert_eq!(p.user_of(""), "root-on-host");
     assert!(!pull(&p, "", "private.io/x").allowed());
@@ -308,11 +308,11 @@ verifier = "none"
             !d.allowed(),
             "{method} {op} on the plugin's container: {d:?}"
         );
-        assert_eq!(d.rule, Rule::SelfProtection, "{method} {op}");
+        assert_eq!(d.check, Check::SelfProtection, "{method} {op}");
         let d = decide(&p, "", method, &uri("plain"), body);
         assert_ne!(
-            d.rule,
-            Rule::SelfProtection,
+            d.check,
+            Check::SelfProtection,
             "{method} {op} on another container"
         );
     }
@@ -359,7 +359,7 @@ fn no_rule_means_deny() {
     let dir = tempfile::tempdir().unwrap();
     let p = policy(dir.path(), "version = 1\n");
     let d = pull(&p, "", "elsewhere.io/x");
-    assert!(!d.allowed() && d.rule == Rule::RegistryAllowlist);
+    assert!(!d.allowed() && d.check == Check::RegistryAllowlist);
     assert!(d.hint.contains("policy file"), "{d:?}");
 }
 
@@ -369,12 +369,12 @@ fn audit_mode_allows_and_says_what_it_would_deny() {
     let p = policy(dir.path(), "version = 1\n[global]\nmode = \"audit\"\n");
     let d = decide(&p, "", "POST", "/v1.41/images/load", None);
     assert!(
-        d.outcome == Outcome::AuditAllow && d.rule == Rule::Load,
+        d.outcome == Outcome::AuditAllow && d.check == Check::Load,
         "{d:?}"
     );
     let d = pull(&p, "", "elsewhere.io/x");
     assert!(
-        d.outcome == Outcome::AuditAllow && d.rule == Rule::RegistryAllowlist,
+        d.outcome == Outcome::AuditAllow && d.check == Check::RegistryAllowlist,
         "{d:?}"
     );
     // What cannot be read as dockerd reads it is never waved through.
@@ -402,7 +402,7 @@ mode = "audit"
         None,
     );
     assert!(
-        d.outcome == Outcome::AuditAllow && d.rule == Rule::Tag,
+        d.outcome == Outcome::AuditAllow && d.check == Check::Tag,
         "{d:?}"
     );
     let d = decide(&p, "", "POST", "/v1.41/images/load", None);
@@ -426,7 +426,7 @@ allow = ["build", "tag"]
     assert!(decide(&p, "", "POST", "/v1.41/images/load", None).allowed());
     assert!(decide(&p, "", "POST", "/v1.41/build?t=dev.io/app:1", None).allowed());
     let d = decide(&p, "", "POST", "/v1.41/build?t=reg.io/app:1", None);
-    assert!(!d.allowed() && d.rule == Rule::Build, "{d:?}");
+    assert!(!d.allowed() && d.check == Check::Build, "{d:?}");
     assert!(!decide(
         &p,
         "",
@@ -476,7 +476,10 @@ fn hardening_per_escape_route() {
         )
     };
     let denied = |d: Decision, check: &str| {
-        assert!(!d.allowed() && d.rule == Rule::Hardening, "{check}: {d:?}");
+        assert!(
+            !d.allowed() && d.check == Check::Hardening,
+            "{check}: {d:?}"
+        );
         assert!(d.reason.contains(check), "{check}: {}", d.reason);
     };
     assert!(c("{}").allowed());
@@ -635,37 +638,37 @@ fn drivers_host_network_options_and_cp_under_hardening() {
     assert!(text.contains("network_drivers"));
     let p = policy(dir.path(), &text);
     let net = |body: &str| decide(&p, "", "POST", "/v1.41/networks/create", Some(body));
-    let denied = |d: Decision, rule: Rule, check: &str| {
-        assert!(!d.allowed() && d.rule == rule, "{check}: {d:?}");
+    let denied = |d: Decision, rule: Check, check: &str| {
+        assert!(!d.allowed() && d.check == rule, "{check}: {d:?}");
         assert!(d.reason.contains(check), "{check}: {}", d.reason);
     };
     assert!(net(r#"{"Name":"n"}"#).allowed());
     assert!(net(r#"{"Name":"n","Driver":"macvlan"}"#).allowed());
     denied(
         net(r#"{"Name":"n","Driver":"ipvlan"}"#),
-        Rule::Hardening,
+        Check::Hardening,
         "network_drivers",
     );
     denied(
         net(r#"{"Name":"n","Driver":"macvlan","Options":{"parent":"eth0"}}"#),
-        Rule::Hardening,
+        Check::Hardening,
         "host_namespaces",
     );
     denied(
         net(r#"{"Name":"n","Options":{"com.docker.network.bridge.name":"docker0"}}"#),
-        Rule::Hardening,
+        Check::Hardening,
         "host_namespaces",
     );
     // A config-only network carries the options for a later --config-from.
     denied(
         net(r#"{"Name":"n","Driver":"null","ConfigOnly":true,"Options":{"parent":"eth0"}}"#),
-        Rule::Hardening,
+        Check::Hardening,
         "network_drivers",
     );
     // The path rule holds whatever the allowlist says.
     denied(
         net(r#"{"Name":"n","Driver":"../../x/evil"}"#),
-        Rule::Plugins,
+        Check::Plugins,
         "is a path",
     );
     // A plugin driver the allowlist names still needs "plugins".
@@ -678,7 +681,7 @@ fn drivers_host_network_options_and_cp_under_hardening() {
         "/v1.41/networks/create",
         Some(r#"{"Name":"n","Driver":"weave"}"#),
     );
-    assert!(!d.allowed() && d.rule == Rule::Plugins, "{d:?}");
+    assert!(!d.allowed() && d.check == Check::Plugins, "{d:?}");
     let c = |hc: &str| {
         create(
             &p,
@@ -690,7 +693,7 @@ fn drivers_host_network_options_and_cp_under_hardening() {
     assert!(c(r#"{"LogConfig":{"Type":""}}"#).allowed());
     denied(
         c(r#"{"LogConfig":{"Type":"syslog"}}"#),
-        Rule::Hardening,
+        Check::Hardening,
         "log_drivers",
     );
     let svc = decide(
@@ -702,7 +705,7 @@ fn drivers_host_network_options_and_cp_under_hardening() {
             r#"{"TaskTemplate":{"ContainerSpec":{"Image":"reg.io/x:1"},"LogDriver":{"Name":"gelf"}}}"#,
         ),
     );
-    denied(svc, Rule::Hardening, "log_drivers");
+    denied(svc, Check::Hardening, "log_drivers");
     // docker cp into a container: the cp operation, off under hardening.
     let cp = decide(
         &p,
@@ -711,7 +714,7 @@ fn drivers_host_network_options_and_cp_under_hardening() {
         "/v1.41/containers/c/archive?path=%2Fbin",
         None,
     );
-    assert!(!cp.allowed() && cp.rule == Rule::Cp, "{cp:?}");
+    assert!(!cp.allowed() && cp.check == Check::Cp, "{cp:?}");
     assert!(cp.hint.contains("\"cp\""), "{}", cp.hint);
     let allowed = text.replacen(
         "version = 1\n",
@@ -758,12 +761,12 @@ fn path_named_drivers_are_never_audited() {
     let net = |body: &str| decide(&p, "", "POST", "/v1.41/networks/create", Some(body));
     let d = net(r#"{"Name":"n","Driver":"../../x/evil"}"#);
     assert!(
-        d.outcome == Outcome::Deny && d.rule == Rule::Plugins,
+        d.outcome == Outcome::Deny && d.check == Check::Plugins,
         "{d:?}"
     );
     let d = net(r#"{"Name":"n","Driver":"weave"}"#);
     assert!(
-        d.outcome == Outcome::AuditAllow && d.rule == Rule::Plugins,
+        d.outcome == Outcome::AuditAllow && d.check == Check::Plugins,
         "{d:?}"
     );
 }
@@ -777,7 +780,7 @@ fn an_empty_cgroupns_mode_on_cgroup_v1_is_the_hosts() {
     let f = file::parse(HARDENED, &dir.path().join("policy.toml")).unwrap();
     let p = Policy::new(cfg_with(dir.path(), INFO_V1, ""), Some(f)).unwrap();
     let d = create(&p, "", r#"{"Image":"reg.io/app:1","HostConfig":{}}"#);
-    assert!(!d.allowed() && d.rule == Rule::Hardening, "{d:?}");
+    assert!(!d.allowed() && d.check == Check::Hardening, "{d:?}");
     assert!(
         d.reason.contains("host_namespaces")
             && d.reason.contains("--cgroupns private")
@@ -829,7 +832,7 @@ fn without_a_policy_file_the_baseline_applies() {
     }
     let denied = |hc: &str, check: &str| {
         let d = c(hc);
-        assert!(!d.allowed() && d.rule == Rule::Hardening, "{hc}: {d:?}");
+        assert!(!d.allowed() && d.check == Check::Hardening, "{hc}: {d:?}");
         assert!(
             d.reason.contains("baseline") && d.reason.contains(check),
             "{hc}: {}",
@@ -953,9 +956,9 @@ fn start_checks_the_stored_host_config() {
     // The image check after hardening needs a signature client; with
     // verifier "none" the rule for reg.io lets any image by that name run.
     let ok = start(&p, "plain");
-    assert!(ok.allowed() || ok.rule != Rule::Hardening, "{ok:?}");
+    assert!(ok.allowed() || ok.check != Check::Hardening, "{ok:?}");
     let d = start(&p, "v1default");
-    assert!(!d.allowed() && d.rule == Rule::Hardening, "{d:?}");
+    assert!(!d.allowed() && d.check == Check::Hardening, "{d:?}");
     assert!(
         d.reason.contains("container v1default") && d.reason.contains("--cgroupns private"),
         "{}",
@@ -963,13 +966,13 @@ fn start_checks_the_stored_host_config() {
     );
     // Restart runs the container as start does.
     let d = decide(&p, "", "POST", "/v1.41/containers/v1default/restart", None);
-    assert!(!d.allowed() && d.rule == Rule::Hardening, "{d:?}");
+    assert!(!d.allowed() && d.check == Check::Hardening, "{d:?}");
     // The baseline, without a policy file.
     let base_dir = tempfile::tempdir().unwrap();
     let b = Policy::new(cfg_with(base_dir.path(), INFO_V1, ""), None).unwrap();
     let d = start(&b, "v1default");
     assert!(
-        d.rule != Rule::Hardening,
+        d.check != Check::Hardening,
         "the baseline allows the default cgroupns: {d:?}"
     );
     let d = start(&b, "old-privileged");
@@ -986,7 +989,7 @@ fn start_checks_the_stored_host_config() {
     // before (only its own HostConfig was read, and no joined container).
     let d = start(&b, "from-root");
     assert!(
-        !d.allowed() && d.rule == Rule::Hardening && d.reason.contains("of /"),
+        !d.allowed() && d.check == Check::Hardening && d.reason.contains("of /"),
         "a mount point copied by --volumes-from: {d:?}"
     );
     let d = start(&b, "joins-privileged");
@@ -998,7 +1001,7 @@ fn start_checks_the_stored_host_config() {
         "{d:?}"
     );
     let d = start(&b, "joins-plain");
-    assert!(d.allowed() || d.rule != Rule::Hardening, "{d:?}");
+    assert!(d.allowed() || d.check != Check::Hardening, "{d:?}");
 }
 
 /// Review of issue 12: the local volume driver mounts a `type` of file
@@ -1032,7 +1035,7 @@ fn the_baseline_refuses_local_volumes_of_host_file_systems() {
         r#"{"device":"/srv/data/sda"}"#,
     ] {
         let d = vol(opts);
-        assert!(!d.allowed() && d.rule == Rule::Hardening, "{opts}: {d:?}");
+        assert!(!d.allowed() && d.check == Check::Hardening, "{opts}: {d:?}");
         assert!(d.reason.contains("baseline"), "{opts}: {}", d.reason);
     }
     for opts in [
@@ -1048,7 +1051,7 @@ fn the_baseline_refuses_local_volumes_of_host_file_systems() {
         "",
         r#"{"Image":"reg.io/app:1","HostConfig":{"Mounts":[{"Type":"volume","Target":"/p","VolumeOptions":{"DriverConfig":{"Name":"local","Options":{"type":"proc","device":"none"}}}}]}}"#,
     );
-    assert!(!d.allowed() && d.rule == Rule::Hardening, "{d:?}");
+    assert!(!d.allowed() && d.check == Check::Hardening, "{d:?}");
     // Homes, package-manager scripts and spools are the host too.
     for path in [
         "/home",
@@ -1061,7 +1064,7 @@ fn the_baseline_refuses_local_volumes_of_host_file_systems() {
             "",
             &format!(r#"{{"Image":"reg.io/app:1","HostConfig":{{"Binds":["{path}:/h"]}}}}"#),
         );
-        assert!(!d.allowed() && d.rule == Rule::Hardening, "{path}: {d:?}");
+        assert!(!d.allowed() && d.check == Check::Hardening, "{path}: {d:?}");
     }
 }
 
@@ -1160,7 +1163,7 @@ fn reload_good_bad_and_racing() {
                 let mut seen = (0, 0);
                 for _ in 0..300 {
                     let (_, d) = plugin.evaluate(&load).await;
-                    assert!(d.rule == Rule::Load, "{d:?}");
+                    assert!(d.check == Check::Load, "{d:?}");
                     if d.allowed() {
                         seen.0 += 1
                     } else {
@@ -1223,7 +1226,7 @@ fn aliases_of_a_registry_match_no_rule_even_star() {
     ] {
         let d = pull(&p, "", alias);
         assert!(!d.allowed(), "{alias}: {}", d.reason);
-        assert_eq!(d.rule, Rule::RegistryAllowlist, "{alias}");
+        assert_eq!(d.check, Check::RegistryAllowlist, "{alias}");
     }
 }
 
@@ -1255,7 +1258,10 @@ fn custom_seccomp_profiles() {
         )
     };
     let denied = |d: Decision, check: &str| {
-        assert!(!d.allowed() && d.rule == Rule::Hardening, "{check}: {d:?}");
+        assert!(
+            !d.allowed() && d.check == Check::Hardening,
+            "{check}: {d:?}"
+        );
         assert!(
             d.reason.contains(&format!("({check})")),
             "{check}: {}",
@@ -1581,7 +1587,7 @@ fn check_image_decides_the_pull_and_a_default_create() {
     assert!(c.pull.allowed(), "{c:?}");
     match &c.create {
         CreateCheck::Decided(d) => {
-            assert!(!d.allowed() && d.rule == Rule::Hardening, "{d:?}");
+            assert!(!d.allowed() && d.check == Check::Hardening, "{d:?}");
             assert!(d.reason.contains("host_namespaces"), "{d:?}");
         }
         other => panic!("the create was not decided: {other:?}"),

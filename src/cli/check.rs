@@ -71,7 +71,7 @@ pub fn check(args: CheckArgs) -> ExitCode {
     println!("{}: {what}", d.outcome.verdict());
     println!(
         "  rule:   {}{}",
-        d.rule,
+        d.check,
         d.source
             .as_deref()
             .map(|s| format!(" ({s})"))

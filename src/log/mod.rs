@@ -159,7 +159,7 @@ impl<'a> Entry<'a> {
             image: d.image.as_deref(),
             digest: d.digest.as_deref(),
             decision: d.outcome,
-            rule: d.rule.as_str(),
+            rule: d.check.as_str(),
             cause: d.cause.map(DenyCause::as_str),
             policy_rule: d.source.as_deref(),
             reason: &d.reason,
@@ -179,7 +179,7 @@ impl<'a> Entry<'a> {
             image: None,
             digest: None,
             decision: Outcome::Deny,
-            rule: d.rule.as_str(),
+            rule: d.check.as_str(),
             cause: d.cause.map(DenyCause::as_str),
             policy_rule: None,
             reason: &d.reason,
@@ -255,7 +255,7 @@ impl DecisionLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::{Decision, Rule};
+    use crate::policy::{Check, Decision};
 
     #[test]
     fn samples_reads_and_writes_the_file() {
@@ -267,8 +267,8 @@ mod tests {
             request_uri: "/_ping".into(),
             ..Default::default()
         };
-        let read = Decision::allow(Rule::Default, "reads are allowed");
-        let deny = Decision::deny(Rule::Load, "no", "yes");
+        let read = Decision::allow(Check::Default, "reads are allowed");
+        let deny = Decision::deny(Check::Load, "no", "yes");
         for _ in 0..6 {
             log.record(&Entry::new(
                 &req,

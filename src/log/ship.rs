@@ -730,14 +730,14 @@ mod tests {
 
     #[test]
     fn event_shape_and_the_bundle_revision_hook() {
-        use crate::policy::{Decision, Rule};
+        use crate::policy::{Check, Decision};
         let req = crate::protocol::AuthzRequest {
             user: "bob".into(),
             request_method: "POST".into(),
             request_uri: "/v1.41/images/load".into(),
             ..Default::default()
         };
-        let d = Decision::deny(Rule::Load, "no loads", "use a registry");
+        let d = Decision::deny(Check::Load, "no loads", "use a registry");
         let labels = BTreeMap::from([("env".to_string(), "prod".to_string())]);
         let e = Entry::new(
             &req,

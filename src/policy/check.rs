@@ -77,7 +77,7 @@ fn describe(what: &str, d: &Decision) -> String {
         .as_deref()
         .map(|s| format!(" ({s})"))
         .unwrap_or_default();
-    let _ = writeln!(out, "  rule:   {}{source}", d.rule);
+    let _ = writeln!(out, "  rule:   {}{source}", d.check);
     let _ = writeln!(out, "  reason: {}", d.reason);
     if let Some(digest) = &d.digest {
         let _ = writeln!(out, "  digest: {digest}");

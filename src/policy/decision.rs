@@ -7,9 +7,10 @@ use super::file::Mode;
 use super::CompiledRule;
 use crate::request::reference::Reference;
 
-/// The rules, by the names used in messages, logs and docs.
+/// The check that made a decision, by the name used in messages, logs
+/// (`rule`) and docs. Not a policy-file rule: that one is `Decision::source`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Rule {
+pub enum Check {
     /// Reads and harmless control calls.
     Default,
     RegistryAllowlist,
@@ -41,50 +42,50 @@ pub enum Rule {
     Internal,
 }
 
-impl Rule {
+impl Check {
     pub fn as_str(self) -> &'static str {
         match self {
-            Rule::Default => "default",
-            Rule::RegistryAllowlist => "registry-allowlist",
-            Rule::Import => "import",
-            Rule::Load => "load",
-            Rule::Build => "build",
-            Rule::Commit => "commit",
-            Rule::Plugins => "plugins",
-            Rule::Tag => "tag",
-            Rule::Swarm => "swarm",
-            Rule::Cp => "cp",
-            Rule::Push => "push",
-            Rule::Signature => "signature",
-            Rule::ContentBinding => "content-binding",
-            Rule::Hardening => "hardening",
-            Rule::SelfProtection => "self-protection",
-            Rule::Ownership => "ownership",
-            Rule::RequestDecoding => "request-decoding",
-            Rule::Internal => "internal",
+            Check::Default => "default",
+            Check::RegistryAllowlist => "registry-allowlist",
+            Check::Import => "import",
+            Check::Load => "load",
+            Check::Build => "build",
+            Check::Commit => "commit",
+            Check::Plugins => "plugins",
+            Check::Tag => "tag",
+            Check::Swarm => "swarm",
+            Check::Cp => "cp",
+            Check::Push => "push",
+            Check::Signature => "signature",
+            Check::ContentBinding => "content-binding",
+            Check::Hardening => "hardening",
+            Check::SelfProtection => "self-protection",
+            Check::Ownership => "ownership",
+            Check::RequestDecoding => "request-decoding",
+            Check::Internal => "internal",
         }
     }
 }
 
 /// The check of a switchable operation has the operation's name.
-impl From<crate::op::Op> for Rule {
-    fn from(op: crate::op::Op) -> Rule {
+impl From<crate::op::Op> for Check {
+    fn from(op: crate::op::Op) -> Check {
         use crate::op::Op;
         match op {
-            Op::Import => Rule::Import,
-            Op::Load => Rule::Load,
-            Op::Build => Rule::Build,
-            Op::Commit => Rule::Commit,
-            Op::Plugins => Rule::Plugins,
-            Op::Tag => Rule::Tag,
-            Op::Swarm => Rule::Swarm,
-            Op::Cp => Rule::Cp,
-            Op::Push => Rule::Push,
+            Op::Import => Check::Import,
+            Op::Load => Check::Load,
+            Op::Build => Check::Build,
+            Op::Commit => Check::Commit,
+            Op::Plugins => Check::Plugins,
+            Op::Tag => Check::Tag,
+            Op::Swarm => Check::Swarm,
+            Op::Cp => Check::Cp,
+            Op::Push => Check::Push,
         }
     }
 }
 
-impl fmt::Display for Rule {
+impl fmt::Display for Check {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -167,7 +168,7 @@ impl fmt::Display for Outcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
     pub outcome: Outcome,
-    pub rule: Rule,
+    pub check: Check,
     /// Why it was denied; `None` for allows. Kept when audit mode allows.
     pub cause: Option<DenyCause>,
     /// Why, in words.
@@ -185,10 +186,10 @@ pub struct Decision {
 }
 
 impl Decision {
-    pub fn allow(rule: Rule, reason: impl Into<String>) -> Decision {
+    pub fn allow(check: Check, reason: impl Into<String>) -> Decision {
         Decision {
             outcome: Outcome::Allow,
-            rule,
+            check,
             cause: None,
             reason: reason.into(),
             hint: String::new(),
@@ -199,12 +200,12 @@ impl Decision {
         }
     }
 
-    pub fn deny(rule: Rule, reason: impl Into<String>, hint: impl Into<String>) -> Decision {
+    pub fn deny(check: Check, reason: impl Into<String>, hint: impl Into<String>) -> Decision {
         Decision {
             outcome: Outcome::Deny,
             cause: Some(DenyCause::Policy),
             hint: hint.into(),
-            ..Decision::allow(rule, reason)
+            ..Decision::allow(check, reason)
         }
     }
 
@@ -247,7 +248,7 @@ impl Decision {
         }
         let mut m = format!(
             "{what} denied by img-authz rule '{}': {}",
-            self.rule, self.reason
+            self.check, self.reason
         );
         if !self.hint.is_empty() {
             m.push_str(". To allow it: ");
@@ -260,7 +261,7 @@ impl Decision {
 /// Unsigned images are allowed under `rule`.
 pub(super) fn unsigned_ok(rule: &CompiledRule, image: &Reference) -> Decision {
     Decision::allow(
-        Rule::RegistryAllowlist,
+        Check::RegistryAllowlist,
         format!("{} allows unsigned images ({})", rule.name, image.domain),
     )
     .with_image(image)

@@ -27,7 +27,7 @@ mod self_protection;
 pub use binding::Trust;
 pub use build::BuildError;
 pub use check::{CreateCheck, ImageCheck};
-pub use decision::{Decision, DenyCause, Outcome, Rule};
+pub use decision::{Check, Decision, DenyCause, Outcome};
 pub use drivers::DriverKind;
 pub use file::{Mode, Op, PolicyFile};
 pub use image_ref::ImageRef;

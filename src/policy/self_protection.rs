@@ -10,7 +10,7 @@ impl Policy {
     pub(in crate::policy) async fn self_protection(&self, action: &Action) -> Option<Decision> {
         let deny = |what: String| {
             Decision::deny(
-                Rule::SelfProtection,
+                Check::SelfProtection,
                 format!("{what}: img-authz does not let the API switch it off"),
                 "as root on the host, take img-authz out of dockerd's authorization-plugins and restart dockerd \
                  (see the README: Locked out?)",
