@@ -172,7 +172,7 @@ fn benches(c: &mut Criterion) {
             b.iter(|| {
                 let req = parse(black_box(wire));
                 let (_, d) = s.rt.block_on(plugin.evaluate(&req));
-                black_box(d.allow)
+                black_box(d.allowed())
             })
         });
         c.bench_function(&format!("authorize/{id}"), |b| {

@@ -362,7 +362,10 @@ fn stat_cpu(stat: &str) -> Option<f64> {
     Some((utime + stime) / 100.0)
 }
 
-/// One keep-alive connection sending calls back to back.
+/// One keep-alive connection sending calls back to back. Not
+/// `img_authz::unix_http`: that client opens a fresh connection per bodiless
+/// request, while dockerd keeps its connection to a plugin open and POSTs
+/// each call on it, which is what this load measures.
 async fn connection(plan: &Plan) -> Tally {
     let mut tally = Tally::default();
     let stream = match UnixStream::connect(&plan.socket).await {

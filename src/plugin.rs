@@ -10,7 +10,7 @@ use arc_swap::ArcSwap;
 
 use crate::log::{DecisionLog, Entry};
 use crate::metrics::METRICS;
-use crate::policy::{Ctx, Decision, Policy, Rule};
+use crate::policy::{Check, Ctx, Decision, Policy};
 use crate::protocol::{Authorize, AuthzRequest, AuthzResponse, Phase};
 use crate::request::{self, Action};
 
@@ -64,7 +64,7 @@ impl Plugin {
     pub async fn evaluate(&self, req: &AuthzRequest) -> (Option<request::Decoded>, Decision) {
         if let Some(why) = self.hold.load_full() {
             let d = Decision::deny(
-                Rule::Internal,
+                Check::Internal,
                 why.as_str(),
                 "publish and sign a bundle, or fix what the last error names (img-authz status)",
             );
@@ -83,7 +83,7 @@ impl Plugin {
             Err(e) => (
                 None,
                 Decision::deny(
-                    Rule::RequestDecoding,
+                    Check::RequestDecoding,
                     e.to_string(),
                     "send the request as the Docker CLI does; img-authz refuses requests dockerd might read differently",
                 ),
@@ -117,7 +117,7 @@ impl Authorize for Plugin {
             };
         }
         let (decoded, decision) = self.evaluate(&req).await;
-        let resp = if decision.allow {
+        let resp = if decision.allowed() {
             AuthzResponse::allow()
         } else {
             AuthzResponse::deny(decision.message(&describe(&req, decoded.as_ref())))
@@ -126,8 +126,8 @@ impl Authorize for Plugin {
         let took = start.elapsed();
         METRICS.decision(
             action.map_or("undecodable", Action::kind),
-            Entry::outcome(&decision),
-            decision.rule.as_str(),
+            decision.outcome.as_str(),
+            decision.check.as_str(),
             took,
         );
         self.log.record(&Entry::new(&req, action, &decision, took));
@@ -168,11 +168,11 @@ impl Authorize for Plugin {
 
     fn undecided(&self, phase: Phase, reason: &str) -> AuthzResponse {
         if phase == Phase::Request {
-            let d = Decision::deny(Rule::Internal, reason, "");
+            let d = Decision::deny(Check::Internal, reason, "");
             METRICS.decision(
                 "undecided",
                 "deny",
-                Rule::Internal.as_str(),
+                Check::Internal.as_str(),
                 std::time::Duration::ZERO,
             );
             self.log.record(&Entry::undecided(&d));

@@ -19,7 +19,7 @@ use img_authz::config::RawConfig;
 use img_authz::log::DecisionLog;
 use img_authz::plugin::Plugin;
 use img_authz::policy::ownership::{scope, Scope};
-use img_authz::policy::{file, Ctx, Decision, Policy, Rule};
+use img_authz::policy::{file, Check, Ctx, Decision, Policy};
 use img_authz::protocol::{Authorize, AuthzRequest, Phase};
 use img_authz::request::decode;
 use img_authz::request::routes::table;
@@ -297,7 +297,7 @@ fn every_checked_route_is_the_owners_or_an_admins() {
             .check("bob", method, uri, *body)
             .unwrap_or_else(|| panic!("bob may {method} {uri}"));
         assert!(
-            !d.allow && d.rule == Rule::Ownership,
+            !d.allowed() && d.check == Check::Ownership,
             "{method} {uri}: {d:?}"
         );
         assert!(
@@ -320,7 +320,7 @@ fn every_checked_route_is_the_owners_or_an_admins() {
     for r in [web.as_str(), &web[..12]] {
         for (method, uri, body) in checked_calls(r, &eid) {
             let d = w.check("bob", &method, &uri, body).expect("denied");
-            assert_eq!(d.rule, Rule::Ownership, "{uri}");
+            assert_eq!(d.check, Check::Ownership, "{uri}");
             assert_eq!(w.check("alice", &method, &uri, body), None, "{uri}");
         }
     }

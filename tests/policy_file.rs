@@ -16,7 +16,7 @@ use std::sync::Arc;
 use img_authz::config::{Config, RawConfig};
 use img_authz::log::DecisionLog;
 use img_authz::plugin::Plugin;
-use img_authz::policy::{file, Ctx, Decision, Policy, Rule};
+use img_authz::policy::{file, Check, Ctx, Decision, Outcome, Policy};
 use img_authz::protocol::AuthzRequest;
 use img_authz::request::decode;
 
@@ -220,16 +220,14 @@ fn the_most_specific_rule_wins() {
     assert_eq!(source("reg.io/x"), "REGISTRY reg.io");
     // Per-rule operations follow the winning rule: tagging into the team
     // prefix is allowed, into its one exact repository it is not.
-    assert!(
-        decide(
-            &p,
-            "",
-            "POST",
-            "/v1.41/images/x/tag?repo=other.io/team/b&tag=1",
-            None
-        )
-        .allow
-    );
+    assert!(decide(
+        &p,
+        "",
+        "POST",
+        "/v1.41/images/x/tag?repo=other.io/team/b&tag=1",
+        None
+    )
+    .allowed());
     let d = decide(
         &p,
         "",
@@ -238,7 +236,7 @@ fn the_most_specific_rule_wins() {
         None,
     );
     assert!(
-        !d.allow && d.rule == Rule::Tag && d.source.as_deref() == Some("one repo"),
+        !d.allowed() && d.check == Check::Tag && d.source.as_deref() == Some("one repo"),
         "{d:?}"
     );
 }
@@ -257,13 +255,13 @@ users = ["alice", "ci-*"]
 verifier = "none"
 "#;
     let p = policy(dir.path(), text);
-    assert!(pull(&p, "alice", "private.io/x").allow);
-    assert!(pull(&p, "ci-runner-7", "private.io/x").allow);
+    assert!(pull(&p, "alice", "private.io/x").allowed());
+    assert!(pull(&p, "ci-runner-7", "private.io/x").allowed());
     let d = pull(&p, "bob", "private.io/x");
-    assert!(!d.allow && d.rule == Rule::RegistryAllowlist, "{d:?}");
+    assert!(!d.allowed() && d.check == Check::RegistryAllowlist, "{d:?}");
     // The unix socket carries no identity: the configured local user.
     assert_eq!(p.user_of(""), "root-on-host");
-    assert!(!pull(&p, "", "private.io/x").allow);
+    assert!(!pull(&p, "", "private.io/x").allowed());
 }
 
 /// Defect B: `docker update` decodes to ContainerUpdate, not a control
@@ -306,12 +304,15 @@ verifier = "none"
         };
         // Audit mode does not soften it.
         let d = decide(&p, "", method, &uri("iaz-ctr"), body);
-        assert!(!d.allow, "{method} {op} on the plugin's container: {d:?}");
-        assert_eq!(d.rule, Rule::SelfProtection, "{method} {op}");
+        assert!(
+            !d.allowed(),
+            "{method} {op} on the plugin's container: {d:?}"
+        );
+        assert_eq!(d.check, Check::SelfProtection, "{method} {op}");
         let d = decide(&p, "", method, &uri("plain"), body);
         assert_ne!(
-            d.rule,
-            Rule::SelfProtection,
+            d.check,
+            Check::SelfProtection,
             "{method} {op} on another container"
         );
     }
@@ -358,7 +359,7 @@ fn no_rule_means_deny() {
     let dir = tempfile::tempdir().unwrap();
     let p = policy(dir.path(), "version = 1\n");
     let d = pull(&p, "", "elsewhere.io/x");
-    assert!(!d.allow && d.rule == Rule::RegistryAllowlist);
+    assert!(!d.allowed() && d.check == Check::RegistryAllowlist);
     assert!(d.hint.contains("policy file"), "{d:?}");
 }
 
@@ -367,10 +368,13 @@ fn audit_mode_allows_and_says_what_it_would_deny() {
     let dir = tempfile::tempdir().unwrap();
     let p = policy(dir.path(), "version = 1\n[global]\nmode = \"audit\"\n");
     let d = decide(&p, "", "POST", "/v1.41/images/load", None);
-    assert!(d.allow && d.audit && d.rule == Rule::Load, "{d:?}");
+    assert!(
+        d.outcome == Outcome::AuditAllow && d.check == Check::Load,
+        "{d:?}"
+    );
     let d = pull(&p, "", "elsewhere.io/x");
     assert!(
-        d.allow && d.audit && d.rule == Rule::RegistryAllowlist,
+        d.outcome == Outcome::AuditAllow && d.check == Check::RegistryAllowlist,
         "{d:?}"
     );
     // What cannot be read as dockerd reads it is never waved through.
@@ -397,9 +401,12 @@ mode = "audit"
         "/v1.41/images/x/tag?repo=a.io/y&tag=1",
         None,
     );
-    assert!(d.allow && d.audit && d.rule == Rule::Tag, "{d:?}");
+    assert!(
+        d.outcome == Outcome::AuditAllow && d.check == Check::Tag,
+        "{d:?}"
+    );
     let d = decide(&p, "", "POST", "/v1.41/images/load", None);
-    assert!(!d.allow && !d.audit, "global mode is enforce: {d:?}");
+    assert!(d.outcome == Outcome::Deny, "global mode is enforce: {d:?}");
 }
 
 #[test]
@@ -416,20 +423,18 @@ verifier = "none"
 allow = ["build", "tag"]
 "#;
     let p = policy(dir.path(), text);
-    assert!(decide(&p, "", "POST", "/v1.41/images/load", None).allow);
-    assert!(decide(&p, "", "POST", "/v1.41/build?t=dev.io/app:1", None).allow);
+    assert!(decide(&p, "", "POST", "/v1.41/images/load", None).allowed());
+    assert!(decide(&p, "", "POST", "/v1.41/build?t=dev.io/app:1", None).allowed());
     let d = decide(&p, "", "POST", "/v1.41/build?t=reg.io/app:1", None);
-    assert!(!d.allow && d.rule == Rule::Build, "{d:?}");
-    assert!(
-        !decide(
-            &p,
-            "",
-            "POST",
-            "/v1.41/images/create?fromSrc=-&repo=dev.io/x",
-            None
-        )
-        .allow
-    );
+    assert!(!d.allowed() && d.check == Check::Build, "{d:?}");
+    assert!(!decide(
+        &p,
+        "",
+        "POST",
+        "/v1.41/images/create?fromSrc=-&repo=dev.io/x",
+        None
+    )
+    .allowed());
 }
 
 const HARDENED: &str = r#"
@@ -471,10 +476,13 @@ fn hardening_per_escape_route() {
         )
     };
     let denied = |d: Decision, check: &str| {
-        assert!(!d.allow && d.rule == Rule::Hardening, "{check}: {d:?}");
+        assert!(
+            !d.allowed() && d.check == Check::Hardening,
+            "{check}: {d:?}"
+        );
         assert!(d.reason.contains(check), "{check}: {}", d.reason);
     };
-    assert!(c("{}").allow);
+    assert!(c("{}").allowed());
     denied(c(r#"{"Privileged":true}"#), "privileged");
     denied(c(r#"{"Binds":["/:/host"]}"#), "docker_socket");
     denied(
@@ -482,7 +490,7 @@ fn hardening_per_escape_route() {
         "docker_socket",
     );
     denied(c(r#"{"Binds":["/home:/h"]}"#), "bind_mounts");
-    assert!(c(r#"{"Binds":["/srv/data/app:/data","vol:/v"]}"#).allow);
+    assert!(c(r#"{"Binds":["/srv/data/app:/data","vol:/v"]}"#).allowed());
     denied(
         c(r#"{"Mounts":[{"Type":"bind","Source":"/etc","Target":"/e"}]}"#),
         "docker_socket",
@@ -506,7 +514,7 @@ fn hardening_per_escape_route() {
     denied(c(r#"{"PidMode":"container:abc"}"#), "host_namespaces");
     denied(c(r#"{"CapAdd":["SYS_ADMIN"]}"#), "cap_add");
     denied(c(r#"{"CapAdd":"ALL"}"#), "cap_add");
-    assert!(c(r#"{"CapAdd":["NET_BIND_SERVICE"]}"#).allow);
+    assert!(c(r#"{"CapAdd":["NET_BIND_SERVICE"]}"#).allowed());
     denied(
         c(r#"{"Devices":[{"PathOnHost":"/dev/sda","PathInContainer":"/dev/sda"}]}"#),
         "devices",
@@ -567,16 +575,14 @@ fn hardening_per_escape_route() {
         ),
         "docker_socket",
     );
-    assert!(
-        decide(
-            &p,
-            "",
-            "POST",
-            "/v1.41/volumes/create",
-            Some(r#"{"Name":"v"}"#)
-        )
-        .allow
-    );
+    assert!(decide(
+        &p,
+        "",
+        "POST",
+        "/v1.41/volumes/create",
+        Some(r#"{"Name":"v"}"#)
+    )
+    .allowed());
     denied(
         decide(
             &p,
@@ -607,18 +613,16 @@ fn hardening_overrides_for_users() {
     let dir = tempfile::tempdir().unwrap();
     let p = policy(dir.path(), HARDENED);
     let body = r#"{"Image":"reg.io/app:1","HostConfig":{"Privileged":true,"Binds":["/:/host"]}}"#;
-    assert!(!create(&p, "dev", body).allow);
+    assert!(!create(&p, "dev", body).allowed());
     let d = create(&p, "ops", body);
-    assert!(d.allow, "{d:?}");
+    assert!(d.allowed(), "{d:?}");
     // What the override does not set stays locked.
-    assert!(
-        !create(
-            &p,
-            "ops",
-            r#"{"Image":"reg.io/app:1","HostConfig":{"PidMode":"host"}}"#
-        )
-        .allow
-    );
+    assert!(!create(
+        &p,
+        "ops",
+        r#"{"Image":"reg.io/app:1","HostConfig":{"PidMode":"host"}}"#
+    )
+    .allowed());
 }
 
 /// Issue 12: network and log driver allowlists, host-network options of
@@ -634,37 +638,37 @@ fn drivers_host_network_options_and_cp_under_hardening() {
     assert!(text.contains("network_drivers"));
     let p = policy(dir.path(), &text);
     let net = |body: &str| decide(&p, "", "POST", "/v1.41/networks/create", Some(body));
-    let denied = |d: Decision, rule: Rule, check: &str| {
-        assert!(!d.allow && d.rule == rule, "{check}: {d:?}");
+    let denied = |d: Decision, rule: Check, check: &str| {
+        assert!(!d.allowed() && d.check == rule, "{check}: {d:?}");
         assert!(d.reason.contains(check), "{check}: {}", d.reason);
     };
-    assert!(net(r#"{"Name":"n"}"#).allow);
-    assert!(net(r#"{"Name":"n","Driver":"macvlan"}"#).allow);
+    assert!(net(r#"{"Name":"n"}"#).allowed());
+    assert!(net(r#"{"Name":"n","Driver":"macvlan"}"#).allowed());
     denied(
         net(r#"{"Name":"n","Driver":"ipvlan"}"#),
-        Rule::Hardening,
+        Check::Hardening,
         "network_drivers",
     );
     denied(
         net(r#"{"Name":"n","Driver":"macvlan","Options":{"parent":"eth0"}}"#),
-        Rule::Hardening,
+        Check::Hardening,
         "host_namespaces",
     );
     denied(
         net(r#"{"Name":"n","Options":{"com.docker.network.bridge.name":"docker0"}}"#),
-        Rule::Hardening,
+        Check::Hardening,
         "host_namespaces",
     );
     // A config-only network carries the options for a later --config-from.
     denied(
         net(r#"{"Name":"n","Driver":"null","ConfigOnly":true,"Options":{"parent":"eth0"}}"#),
-        Rule::Hardening,
+        Check::Hardening,
         "network_drivers",
     );
     // The path rule holds whatever the allowlist says.
     denied(
         net(r#"{"Name":"n","Driver":"../../x/evil"}"#),
-        Rule::Plugins,
+        Check::Plugins,
         "is a path",
     );
     // A plugin driver the allowlist names still needs "plugins".
@@ -677,7 +681,7 @@ fn drivers_host_network_options_and_cp_under_hardening() {
         "/v1.41/networks/create",
         Some(r#"{"Name":"n","Driver":"weave"}"#),
     );
-    assert!(!d.allow && d.rule == Rule::Plugins, "{d:?}");
+    assert!(!d.allowed() && d.check == Check::Plugins, "{d:?}");
     let c = |hc: &str| {
         create(
             &p,
@@ -685,11 +689,11 @@ fn drivers_host_network_options_and_cp_under_hardening() {
             &format!(r#"{{"Image":"reg.io/app:1","HostConfig":{hc}}}"#),
         )
     };
-    assert!(c(r#"{"LogConfig":{"Type":"json-file"}}"#).allow);
-    assert!(c(r#"{"LogConfig":{"Type":""}}"#).allow);
+    assert!(c(r#"{"LogConfig":{"Type":"json-file"}}"#).allowed());
+    assert!(c(r#"{"LogConfig":{"Type":""}}"#).allowed());
     denied(
         c(r#"{"LogConfig":{"Type":"syslog"}}"#),
-        Rule::Hardening,
+        Check::Hardening,
         "log_drivers",
     );
     let svc = decide(
@@ -701,7 +705,7 @@ fn drivers_host_network_options_and_cp_under_hardening() {
             r#"{"TaskTemplate":{"ContainerSpec":{"Image":"reg.io/x:1"},"LogDriver":{"Name":"gelf"}}}"#,
         ),
     );
-    denied(svc, Rule::Hardening, "log_drivers");
+    denied(svc, Check::Hardening, "log_drivers");
     // docker cp into a container: the cp operation, off under hardening.
     let cp = decide(
         &p,
@@ -710,7 +714,7 @@ fn drivers_host_network_options_and_cp_under_hardening() {
         "/v1.41/containers/c/archive?path=%2Fbin",
         None,
     );
-    assert!(!cp.allow && cp.rule == Rule::Cp, "{cp:?}");
+    assert!(!cp.allowed() && cp.check == Check::Cp, "{cp:?}");
     assert!(cp.hint.contains("\"cp\""), "{}", cp.hint);
     let allowed = text.replacen(
         "version = 1\n",
@@ -718,16 +722,14 @@ fn drivers_host_network_options_and_cp_under_hardening() {
         1,
     );
     let p2 = policy(dir.path(), &allowed);
-    assert!(
-        decide(
-            &p2,
-            "",
-            "PUT",
-            "/v1.41/containers/c/archive?path=%2Fbin",
-            None
-        )
-        .allow
-    );
+    assert!(decide(
+        &p2,
+        "",
+        "PUT",
+        "/v1.41/containers/c/archive?path=%2Fbin",
+        None
+    )
+    .allowed());
     // Allowlists hold names, never paths; errors name their line.
     let bad = text.replace(
         "log_drivers = [\"json-file\"]",
@@ -758,9 +760,15 @@ fn path_named_drivers_are_never_audited() {
     );
     let net = |body: &str| decide(&p, "", "POST", "/v1.41/networks/create", Some(body));
     let d = net(r#"{"Name":"n","Driver":"../../x/evil"}"#);
-    assert!(!d.allow && !d.audit && d.rule == Rule::Plugins, "{d:?}");
+    assert!(
+        d.outcome == Outcome::Deny && d.check == Check::Plugins,
+        "{d:?}"
+    );
     let d = net(r#"{"Name":"n","Driver":"weave"}"#);
-    assert!(d.allow && d.audit && d.rule == Rule::Plugins, "{d:?}");
+    assert!(
+        d.outcome == Outcome::AuditAllow && d.check == Check::Plugins,
+        "{d:?}"
+    );
 }
 
 /// Hole 2: on cgroup v1 dockerd gives a container without `CgroupnsMode`
@@ -772,7 +780,7 @@ fn an_empty_cgroupns_mode_on_cgroup_v1_is_the_hosts() {
     let f = file::parse(HARDENED, &dir.path().join("policy.toml")).unwrap();
     let p = Policy::new(cfg_with(dir.path(), INFO_V1, ""), Some(f)).unwrap();
     let d = create(&p, "", r#"{"Image":"reg.io/app:1","HostConfig":{}}"#);
-    assert!(!d.allow && d.rule == Rule::Hardening, "{d:?}");
+    assert!(!d.allowed() && d.check == Check::Hardening, "{d:?}");
     assert!(
         d.reason.contains("host_namespaces")
             && d.reason.contains("--cgroupns private")
@@ -780,18 +788,18 @@ fn an_empty_cgroupns_mode_on_cgroup_v1_is_the_hosts() {
         "{}",
         d.reason
     );
-    assert!(!create(&p, "", r#"{"Image":"reg.io/app:1"}"#).allow);
+    assert!(!create(&p, "", r#"{"Image":"reg.io/app:1"}"#).allowed());
     let ok = create(
         &p,
         "",
         r#"{"Image":"reg.io/app:1","HostConfig":{"CgroupnsMode":"private"}}"#,
     );
-    assert!(ok.allow, "{ok:?}");
+    assert!(ok.allowed(), "{ok:?}");
     // No daemon to ask: denied, and the message says why.
     let f = file::parse(HARDENED, &dir.path().join("policy.toml")).unwrap();
     let p = Policy::new(cfg(dir.path()), Some(f)).unwrap();
     let d = create(&p, "", r#"{"Image":"reg.io/app:1","HostConfig":{}}"#);
-    assert!(!d.allow && d.reason.contains("GET /info"), "{d:?}");
+    assert!(!d.allowed() && d.reason.contains("GET /info"), "{d:?}");
 }
 
 /// Safe by default: without a policy file the baseline refuses what hands
@@ -820,11 +828,11 @@ fn without_a_policy_file_the_baseline_applies() {
         r#"{"Binds":["vol:/v"],"SecurityOpt":["no-new-privileges"]}"#.into(),
     ] {
         let d = c(&ok);
-        assert!(d.allow, "{ok}: {d:?}");
+        assert!(d.allowed(), "{ok}: {d:?}");
     }
     let denied = |hc: &str, check: &str| {
         let d = c(hc);
-        assert!(!d.allow && d.rule == Rule::Hardening, "{hc}: {d:?}");
+        assert!(!d.allowed() && d.check == Check::Hardening, "{hc}: {d:?}");
         assert!(
             d.reason.contains("baseline") && d.reason.contains(check),
             "{hc}: {}",
@@ -912,7 +920,10 @@ fn without_a_policy_file_the_baseline_applies() {
         "/v1.41/containers/c/exec",
         Some(r#"{"Cmd":["sh"],"Privileged":true}"#),
     );
-    assert!(!d.allow && d.reason.contains("exec_privileged"), "{d:?}");
+    assert!(
+        !d.allowed() && d.reason.contains("exec_privileged"),
+        "{d:?}"
+    );
     let d = decide(
         &p,
         "",
@@ -920,7 +931,7 @@ fn without_a_policy_file_the_baseline_applies() {
         "/v1.41/volumes/create",
         Some(r#"{"Name":"v","Driver":"rexray"}"#),
     );
-    assert!(!d.allow && d.reason.contains("volume_drivers"), "{d:?}");
+    assert!(!d.allowed() && d.reason.contains("volume_drivers"), "{d:?}");
     // IMG_AUTHZ_HARDENING=off: only a policy file's hardening.
     let off_dir = tempfile::tempdir().unwrap();
     let off = Policy::new(cfg_with(off_dir.path(), INFO_V1, "off"), None).unwrap();
@@ -929,7 +940,7 @@ fn without_a_policy_file_the_baseline_applies() {
         "",
         r#"{"Image":"reg.io/app:1","HostConfig":{"Privileged":true,"Binds":["/:/h"]}}"#,
     );
-    assert!(d.allow, "{d:?}");
+    assert!(d.allowed(), "{d:?}");
 }
 
 /// At start the container as dockerd stored it is checked: the effective
@@ -945,9 +956,9 @@ fn start_checks_the_stored_host_config() {
     // The image check after hardening needs a signature client; with
     // verifier "none" the rule for reg.io lets any image by that name run.
     let ok = start(&p, "plain");
-    assert!(ok.allow || ok.rule != Rule::Hardening, "{ok:?}");
+    assert!(ok.allowed() || ok.check != Check::Hardening, "{ok:?}");
     let d = start(&p, "v1default");
-    assert!(!d.allow && d.rule == Rule::Hardening, "{d:?}");
+    assert!(!d.allowed() && d.check == Check::Hardening, "{d:?}");
     assert!(
         d.reason.contains("container v1default") && d.reason.contains("--cgroupns private"),
         "{}",
@@ -955,42 +966,42 @@ fn start_checks_the_stored_host_config() {
     );
     // Restart runs the container as start does.
     let d = decide(&p, "", "POST", "/v1.41/containers/v1default/restart", None);
-    assert!(!d.allow && d.rule == Rule::Hardening, "{d:?}");
+    assert!(!d.allowed() && d.check == Check::Hardening, "{d:?}");
     // The baseline, without a policy file.
     let base_dir = tempfile::tempdir().unwrap();
     let b = Policy::new(cfg_with(base_dir.path(), INFO_V1, ""), None).unwrap();
     let d = start(&b, "v1default");
     assert!(
-        d.rule != Rule::Hardening,
+        d.check != Check::Hardening,
         "the baseline allows the default cgroupns: {d:?}"
     );
     let d = start(&b, "old-privileged");
     assert!(
-        !d.allow && d.source.as_deref() == Some("baseline.privileged"),
+        !d.allowed() && d.source.as_deref() == Some("baseline.privileged"),
         "{d:?}"
     );
     let d = start(&b, "old-bind");
     assert!(
-        !d.allow && d.source.as_deref() == Some("baseline.docker_socket"),
+        !d.allowed() && d.source.as_deref() == Some("baseline.docker_socket"),
         "{d:?}"
     );
     // Review of issue 12: what a container inherits from others. Failed
     // before (only its own HostConfig was read, and no joined container).
     let d = start(&b, "from-root");
     assert!(
-        !d.allow && d.rule == Rule::Hardening && d.reason.contains("of /"),
+        !d.allowed() && d.check == Check::Hardening && d.reason.contains("of /"),
         "a mount point copied by --volumes-from: {d:?}"
     );
     let d = start(&b, "joins-privileged");
     assert!(
-        !d.allow
+        !d.allowed()
             && d.source.as_deref() == Some("baseline.privileged")
             && d.reason
                 .contains("joins the namespaces of container old-privileged"),
         "{d:?}"
     );
     let d = start(&b, "joins-plain");
-    assert!(d.allow || d.rule != Rule::Hardening, "{d:?}");
+    assert!(d.allowed() || d.check != Check::Hardening, "{d:?}");
 }
 
 /// Review of issue 12: the local volume driver mounts a `type` of file
@@ -1024,7 +1035,7 @@ fn the_baseline_refuses_local_volumes_of_host_file_systems() {
         r#"{"device":"/srv/data/sda"}"#,
     ] {
         let d = vol(opts);
-        assert!(!d.allow && d.rule == Rule::Hardening, "{opts}: {d:?}");
+        assert!(!d.allowed() && d.check == Check::Hardening, "{opts}: {d:?}");
         assert!(d.reason.contains("baseline"), "{opts}: {}", d.reason);
     }
     for opts in [
@@ -1033,14 +1044,14 @@ fn the_baseline_refuses_local_volumes_of_host_file_systems() {
         r#"{"type":"nfs","o":"addr=127.0.0.1","device":":/export"}"#,
     ] {
         let d = vol(opts);
-        assert!(d.allow, "{opts}: {d:?}");
+        assert!(d.allowed(), "{opts}: {d:?}");
     }
     let d = create(
         &p,
         "",
         r#"{"Image":"reg.io/app:1","HostConfig":{"Mounts":[{"Type":"volume","Target":"/p","VolumeOptions":{"DriverConfig":{"Name":"local","Options":{"type":"proc","device":"none"}}}}]}}"#,
     );
-    assert!(!d.allow && d.rule == Rule::Hardening, "{d:?}");
+    assert!(!d.allowed() && d.check == Check::Hardening, "{d:?}");
     // Homes, package-manager scripts and spools are the host too.
     for path in [
         "/home",
@@ -1053,7 +1064,7 @@ fn the_baseline_refuses_local_volumes_of_host_file_systems() {
             "",
             &format!(r#"{{"Image":"reg.io/app:1","HostConfig":{{"Binds":["{path}:/h"]}}}}"#),
         );
-        assert!(!d.allow && d.rule == Rule::Hardening, "{path}: {d:?}");
+        assert!(!d.allowed() && d.check == Check::Hardening, "{path}: {d:?}");
     }
 }
 
@@ -1073,20 +1084,20 @@ fn a_policy_file_builds_on_the_baseline() {
             &format!(r#"{{"Image":"reg.io/app:1","HostConfig":{hc}}}"#),
         )
     };
-    assert!(c(r#"{"CapAdd":["SYS_ADMIN"]}"#).allow);
+    assert!(c(r#"{"CapAdd":["SYS_ADMIN"]}"#).allowed());
     let d = c(r#"{"CapAdd":["NET_ADMIN"]}"#);
     assert!(
-        !d.allow && d.source.as_deref() == Some("hardening.cap_add"),
+        !d.allowed() && d.source.as_deref() == Some("hardening.cap_add"),
         "{d:?}"
     );
     let d = c(r#"{"Sysctls":{"net.ipv4.ip_forward":"1"}}"#);
     assert!(
-        !d.allow && d.source.as_deref() == Some("hardening.sysctls"),
+        !d.allowed() && d.source.as_deref() == Some("hardening.sysctls"),
         "{d:?}"
     );
     let d = c(r#"{"Privileged":true}"#);
     assert!(
-        !d.allow && d.source.as_deref() == Some("baseline.privileged"),
+        !d.allowed() && d.source.as_deref() == Some("baseline.privileged"),
         "{d:?}"
     );
     assert!(d.hint.contains("[hardening] privileged"), "{}", d.hint);
@@ -1094,12 +1105,12 @@ fn a_policy_file_builds_on_the_baseline() {
     // earlier: still the baseline's deny, not a "daemon" one.
     let d = c(r#"{"Privileged":true,"Binds":["/srv/x:/x"]}"#);
     assert!(
-        !d.allow && d.source.as_deref() == Some("baseline.privileged"),
+        !d.allowed() && d.source.as_deref() == Some("baseline.privileged"),
         "{d:?}"
     );
     let d = c(r#"{"Binds":["/srv/dr/volumes:/x"]}"#);
     assert!(
-        !d.allow && d.source.as_deref() == Some("hardening.docker_socket"),
+        !d.allowed() && d.source.as_deref() == Some("hardening.docker_socket"),
         "{d:?}"
     );
 }
@@ -1116,7 +1127,7 @@ fn reload_good_bad_and_racing() {
     let plugin = Arc::new(Plugin::new(p, DecisionLog::default()));
     let load = req("POST", "/v1.41/images/load", None);
     let rt = rt();
-    let allowed = |plugin: &Plugin| rt.block_on(plugin.evaluate(&load)).1.allow;
+    let allowed = |plugin: &Plugin| rt.block_on(plugin.evaluate(&load)).1.allowed();
     assert!(allowed(&plugin));
 
     // Good: the new policy is in force.
@@ -1128,11 +1139,10 @@ fn reload_good_bad_and_racing() {
     std::fs::write(&path, "version = 1\n[global]\nallow = [\"everything\"]\n").unwrap();
     assert!(!img_authz::service::reload(&plugin, &cfg, &path, "test"));
     assert!(!allowed(&plugin));
-    assert!(
-        rt.block_on(plugin.evaluate(&req("GET", "/v1.41/info", None)))
-            .1
-            .allow
-    );
+    assert!(rt
+        .block_on(plugin.evaluate(&req("GET", "/v1.41/info", None)))
+        .1
+        .allowed());
     std::fs::remove_file(&path).unwrap();
     assert!(!img_authz::service::reload(&plugin, &cfg, &path, "test"));
     assert!(!allowed(&plugin));
@@ -1153,8 +1163,8 @@ fn reload_good_bad_and_racing() {
                 let mut seen = (0, 0);
                 for _ in 0..300 {
                     let (_, d) = plugin.evaluate(&load).await;
-                    assert!(d.rule == Rule::Load, "{d:?}");
-                    if d.allow {
+                    assert!(d.check == Check::Load, "{d:?}");
+                    if d.allowed() {
                         seen.0 += 1
                     } else {
                         seen.1 += 1
@@ -1205,7 +1215,7 @@ fn aliases_of_a_registry_match_no_rule_even_star() {
     assert!(pull(&p, "", "reg.io/team/app")
         .reason
         .starts_with("team allows"));
-    assert!(pull(&p, "", "other.io/x").allow);
+    assert!(pull(&p, "", "other.io/x").allowed());
     for alias in [
         "REG.IO/team/app",
         "reg.io:443/team/app",
@@ -1215,8 +1225,8 @@ fn aliases_of_a_registry_match_no_rule_even_star() {
         "[FC00::1]:5000/x",
     ] {
         let d = pull(&p, "", alias);
-        assert!(!d.allow, "{alias}: {}", d.reason);
-        assert_eq!(d.rule, Rule::RegistryAllowlist, "{alias}");
+        assert!(!d.allowed(), "{alias}: {}", d.reason);
+        assert_eq!(d.check, Check::RegistryAllowlist, "{alias}");
     }
 }
 
@@ -1248,7 +1258,10 @@ fn custom_seccomp_profiles() {
         )
     };
     let denied = |d: Decision, check: &str| {
-        assert!(!d.allow && d.rule == Rule::Hardening, "{check}: {d:?}");
+        assert!(
+            !d.allowed() && d.check == Check::Hardening,
+            "{check}: {d:?}"
+        );
         assert!(
             d.reason.contains(&format!("({check})")),
             "{check}: {}",
@@ -1270,8 +1283,8 @@ fn custom_seccomp_profiles() {
     let d = service(&p, unshare);
     assert!(d.reason.contains(&digest(unshare)), "{}", d.reason);
     denied(d, "seccomp_profiles");
-    assert!(opt(&format!("seccomp={strict}")).allow);
-    assert!(service(&p, strict).allow);
+    assert!(opt(&format!("seccomp={strict}")).allowed());
+    assert!(service(&p, strict).allowed());
     // Listed by digest: that exact profile is allowed, in both places.
     let listed = HARDENED.replace(
         "volumes_from = false\n",
@@ -1282,8 +1295,8 @@ fn custom_seccomp_profiles() {
     );
     let p2 = policy(dir.path(), &listed);
     let body = serde_json::json!({"Image": "reg.io/app:1", "HostConfig": {"SecurityOpt": [format!("seccomp={unshare}")]}});
-    assert!(create(&p2, "", &body.to_string()).allow);
-    assert!(service(&p2, unshare).allow);
+    assert!(create(&p2, "", &body.to_string()).allowed());
+    assert!(service(&p2, unshare).allowed());
     denied(service(&p2, "null"), "unconfined");
 }
 
@@ -1360,11 +1373,11 @@ fn pinned_digests_allow_exactly_those_images() {
         )
     };
     let d = by_digest(&pinned);
-    assert!(d.allow, "{d:?}");
+    assert!(d.allowed(), "{d:?}");
     assert_eq!(d.digest.as_deref(), Some(pinned.as_str()));
     assert!(d.reason.contains("pinned digest"), "{d:?}");
     let d = by_digest(&other);
-    assert!(!d.allow, "{d:?}");
+    assert!(!d.allowed(), "{d:?}");
     assert!(
         d.reason.contains("not one of the rule's pinned digests"),
         "{d:?}"
@@ -1377,7 +1390,7 @@ fn pinned_digests_allow_exactly_those_images() {
     // By tag: the registry (nothing listens on port 1) cannot say what the
     // tag is now, so it is not allowed.
     let d = pull(&p, "", "127.0.0.1:1/library/busybox");
-    assert!(!d.allow, "{d:?}");
+    assert!(!d.allowed(), "{d:?}");
     assert!(d.reason.contains("could not be checked"), "{d:?}");
 }
 
@@ -1440,7 +1453,7 @@ fn the_docker_hub_example() {
             &format!("/v1.41/images/create?fromImage={image}&tag={d}"),
             None,
         );
-        assert!(!dec.allow, "{dec:?}");
+        assert!(!dec.allowed(), "{dec:?}");
         assert_eq!(dec.source.as_deref(), Some(rule), "{dec:?}");
         assert!(!dec.hint.contains("notary"), "{dec:?}");
     }
@@ -1451,7 +1464,7 @@ fn the_docker_hub_example() {
         &format!("/v1.41/images/create?fromImage=quay.io/acme/app&tag={d}"),
         None,
     );
-    assert!(!dec.allow, "{dec:?}");
+    assert!(!dec.allowed(), "{dec:?}");
 }
 
 /// `unshare -n`: a command in a network namespace of its own (loopback
@@ -1571,10 +1584,10 @@ fn check_image_decides_the_pull_and_a_default_create() {
     // which this policy's hardening refuses; the pull alone is fine.
     let v1 = Policy::new(cfg_with(dir.path(), INFO_V1, ""), Some(hardened())).unwrap();
     let c = check(&v1);
-    assert!(c.pull.allow, "{c:?}");
+    assert!(c.pull.allowed(), "{c:?}");
     match &c.create {
         CreateCheck::Decided(d) => {
-            assert!(!d.allow && d.rule == Rule::Hardening, "{d:?}");
+            assert!(!d.allowed() && d.check == Check::Hardening, "{d:?}");
             assert!(d.reason.contains("host_namespaces"), "{d:?}");
         }
         other => panic!("the create was not decided: {other:?}"),
@@ -1592,7 +1605,7 @@ fn check_image_decides_the_pull_and_a_default_create() {
     let v2 = Policy::new(cfg_with(dir.path(), INFO_V2, ""), Some(hardened())).unwrap();
     let c = check(&v2);
     assert!(
-        c.allowed() && matches!(&c.create, CreateCheck::Decided(d) if d.allow),
+        c.allowed() && matches!(&c.create, CreateCheck::Decided(d) if d.allowed()),
         "{c:?}"
     );
     assert!(c.report().starts_with("ALLOW"), "{}", c.report());
@@ -1614,7 +1627,7 @@ fn check_image_decides_the_pull_and_a_default_create() {
     let other = Reference::parse_normalized("other.io/app:1").unwrap();
     let ctx = Ctx::default();
     let c = rt().block_on(v2.check_image(&other, &ctx));
-    assert!(!c.pull.allow && !c.allowed(), "{c:?}");
+    assert!(!c.pull.allowed() && !c.allowed(), "{c:?}");
 }
 
 /// One pin loader for both sources (`policy::build`): a CA pin file with no

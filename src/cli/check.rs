@@ -68,15 +68,10 @@ pub fn check(args: CheckArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let outcome = match (d.allow, d.audit) {
-        (true, false) => "ALLOW",
-        (true, true) => "ALLOW (audit mode: would be denied)",
-        (false, _) => "DENY",
-    };
-    println!("{outcome}: {what}");
+    println!("{}: {what}", d.outcome.verdict());
     println!(
         "  rule:   {}{}",
-        d.rule,
+        d.check,
         d.source
             .as_deref()
             .map(|s| format!(" ({s})"))
@@ -86,10 +81,10 @@ pub fn check(args: CheckArgs) -> ExitCode {
     if let Some(digest) = &d.digest {
         println!("  digest: {digest}");
     }
-    if !d.allow || d.audit {
+    if d.denied_by_a_check() {
         println!("  to allow it: {}", d.hint);
     }
-    if d.allow {
+    if d.allowed() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

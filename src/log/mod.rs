@@ -26,7 +26,7 @@ use arc_swap::ArcSwapOption;
 
 use serde::Serialize;
 
-use crate::policy::{Decision, DenyCause};
+use crate::policy::{Decision, DenyCause, Outcome};
 use crate::protocol::AuthzRequest;
 use crate::request::Action;
 
@@ -125,7 +125,7 @@ pub struct Entry<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub digest: Option<&'a str>,
     /// `allow`, `deny`, or `audit` (would be denied; allowed in audit mode).
-    pub decision: &'static str,
+    pub decision: Outcome,
     pub rule: &'static str,
     /// Why a deny (or an audited one) was decided: policy, not-signed,
     /// invalid or unavailable.
@@ -152,15 +152,6 @@ fn now_rfc3339() -> String {
 }
 
 impl<'a> Entry<'a> {
-    /// `allow`, `deny` or `audit`.
-    pub fn outcome(d: &Decision) -> &'static str {
-        match (d.allow, d.audit) {
-            (true, true) => "audit",
-            (true, false) => "allow",
-            (false, _) => "deny",
-        }
-    }
-
     pub fn new(
         req: &'a AuthzRequest,
         action: Option<&Action>,
@@ -177,8 +168,8 @@ impl<'a> Entry<'a> {
             action: action.map_or("undecodable", Action::kind),
             image: d.image.as_deref(),
             digest: d.digest.as_deref(),
-            decision: Entry::outcome(d),
-            rule: d.rule.as_str(),
+            decision: d.outcome,
+            rule: d.check.as_str(),
             cause: d.cause.map(DenyCause::as_str),
             policy_rule: d.source.as_deref(),
             reason: &d.reason,
@@ -197,8 +188,8 @@ impl<'a> Entry<'a> {
             action: "undecided",
             image: None,
             digest: None,
-            decision: "deny",
-            rule: d.rule.as_str(),
+            decision: Outcome::Deny,
+            rule: d.check.as_str(),
             cause: d.cause.map(DenyCause::as_str),
             policy_rule: None,
             reason: &d.reason,
@@ -253,7 +244,7 @@ impl DecisionLog {
     }
 
     pub fn record(&self, e: &Entry<'_>) {
-        if e.decision == "allow" && e.action == "read" {
+        if e.decision == Outcome::Allow && e.action == "read" {
             let n = self.reads_seen.fetch_add(1, Ordering::Relaxed);
             if self.reads_sample == 0 || !n.is_multiple_of(self.reads_sample) {
                 return;
@@ -278,7 +269,7 @@ impl DecisionLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::{Decision, Rule};
+    use crate::policy::{Check, Decision};
 
     #[test]
     fn samples_reads_and_writes_the_file() {
@@ -290,8 +281,8 @@ mod tests {
             request_uri: "/_ping".into(),
             ..Default::default()
         };
-        let read = Decision::allow(Rule::Default, "reads are allowed");
-        let deny = Decision::deny(Rule::Load, "no", "yes");
+        let read = Decision::allow(Check::Default, "reads are allowed");
+        let deny = Decision::deny(Check::Load, "no", "yes");
         for _ in 0..6 {
             log.record(&Entry::new(
                 &req,
@@ -352,7 +343,7 @@ mod tests {
             request_uri: "/images/load".into(),
             ..Default::default()
         };
-        let deny = Decision::deny(Rule::Load, "no", "yes");
+        let deny = Decision::deny(Check::Load, "no", "yes");
         // Returns whether record() (and the writer behind it) finished
         // within a generous bound: a liveness check, not a benchmark.
         let record = |log: &Arc<DecisionLog>| {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::image_ref::{id_hex, is_lower_hex, short_id};
-use super::{CompiledRule, Decision, DenyCause, ImageRef, Rule};
+use super::{Check, CompiledRule, Decision, DenyCause, ImageRef};
 use crate::daemon::{DaemonClient, ImageInfo};
 use crate::registry::RegistryClient;
 use crate::request::action::Pull;
@@ -85,7 +85,7 @@ impl Trust {
         let image = p.image.clone();
         if p.all_tags() {
             return Decision::deny(
-                Rule::Signature,
+                Check::Signature,
                 "pulling every tag of a repository cannot be verified tag by tag",
                 "pull one tag or one digest",
             )
@@ -147,7 +147,7 @@ impl Trust {
                 // dockerd never pulls an ID: allowing would only leave a
                 // window for an image of that ID to appear unchecked.
                 return Err(Decision::deny(
-                    Rule::ContentBinding,
+                    Check::ContentBinding,
                     format!("{what} {image} is not present locally"),
                     "pull the image by its name first",
                 ));
@@ -156,13 +156,13 @@ impl Trust {
                 // dockerd answers 404; the client then pulls (which is
                 // checked) and asks again.
                 return Err(Decision::allow(
-                    Rule::ContentBinding,
+                    Check::ContentBinding,
                     format!("{what} {image} is not present locally"),
                 ));
             }
             Err(e) => {
                 return Err(Decision::deny(
-                    Rule::ContentBinding,
+                    Check::ContentBinding,
                     format!("cannot ask dockerd which image {image} is: {e}"),
                     "make dockerd's API reachable by the plugin (DOCKER_HOST)",
                 ))
@@ -179,7 +179,7 @@ impl Trust {
             Ok(c) => repo_digests(&info, c),
             Err(e) => {
                 return Err(Decision::deny(
-                    Rule::ContentBinding,
+                    Check::ContentBinding,
                     format!("cannot ask dockerd which image store it uses: {e}"),
                     "make dockerd's API reachable by the plugin (DOCKER_HOST)",
                 ))
@@ -201,7 +201,7 @@ impl Trust {
         let repo = named.repository();
         let Some(verifier) = &rule.verifier else {
             return Decision::allow(
-                Rule::RegistryAllowlist,
+                Check::RegistryAllowlist,
                 format!("{} allows unsigned images", rule.name),
             )
             .with_image(named)
@@ -237,14 +237,14 @@ impl Trust {
         };
         let d = if digests.iter().any(|(n, d)| *n == repo.name() && *d == want) {
             Decision::allow(
-                Rule::ContentBinding,
+                Check::ContentBinding,
                 format!("{named} is the signed {want} ({})", signed.signer),
             )
             .with_image(named)
             .with_digest(want)
         } else {
             Decision::deny(
-                Rule::ContentBinding,
+                Check::ContentBinding,
                 format!(
                     "the local image {image} ({}) is not the signed {}@{want}; its registry digests are [{}]",
                     short_id(&info.id),
@@ -276,7 +276,7 @@ impl Trust {
             match verifier.digest_signed(repo, d).await {
                 Ok(s) => {
                     return Decision::allow(
-                        Rule::ContentBinding,
+                        Check::ContentBinding,
                         format!("{named} was pulled as {name}@{d}, signed ({})", s.signer),
                     )
                     .with_image(named)
@@ -292,7 +292,7 @@ impl Trust {
         }
         failure.unwrap_or_else(|| {
             Decision::deny(
-                Rule::ContentBinding,
+                Check::ContentBinding,
                 format!(
                     "the local image {image} ({}) was not pulled from {name}, so no signature can vouch for it; its registry digests are [{}]",
                     short_id(&info.id),
@@ -320,7 +320,7 @@ impl Trust {
         for &(ref repo, name, d, rule) in under_rules {
             let Some(verifier) = &rule.verifier else {
                 let d = Decision::allow(
-                    Rule::RegistryAllowlist,
+                    Check::RegistryAllowlist,
                     format!(
                         "{what} {} was pulled as {name}@{d}; {} allows unsigned images",
                         short_id(&info.id),
@@ -333,7 +333,7 @@ impl Trust {
             match verifier.digest_signed(repo, d).await {
                 Ok(s) => {
                     let dec = Decision::allow(
-                        Rule::ContentBinding,
+                        Check::ContentBinding,
                         format!(
                             "{what} {} was pulled as {name}@{d}, signed ({})",
                             short_id(&info.id),
@@ -356,7 +356,7 @@ impl Trust {
             return d;
         }
         Decision::deny(
-            Rule::ContentBinding,
+            Check::ContentBinding,
             format!(
                 "{what} {image} ({}) has no registry digest from an authorized repository whose signature verifies \
                  (loaded, imported, built, committed or retagged images have none); its registry digests are [{}]",
@@ -387,7 +387,7 @@ impl Trust {
         let s = verifier.digest_signed(&repo, image_id).await.ok()?;
         Some(
             Decision::allow(
-                Rule::ContentBinding,
+                Check::ContentBinding,
                 format!(
                     "{what} is {}@{image_id}, signed ({})",
                     repo.name(),
@@ -404,14 +404,14 @@ impl Trust {
     pub async fn service_image(&self, verifier: &dyn Verifier, named: &Reference) -> Decision {
         let Some(d) = &named.digest else {
             return Decision::deny(
-                Rule::ContentBinding,
+                Check::ContentBinding,
                 format!("the service image {named} is not pinned by digest; the swarm would resolve the tag later, unchecked"),
                 "let docker service create/update resolve the digest (the default), or give image@sha256:…",
             )
             .with_image(named);
         };
         match verifier.digest_signed(&named.repository(), d).await {
-            Ok(s) => Decision::allow(Rule::Signature, format!("{d} is signed ({})", s.signer))
+            Ok(s) => Decision::allow(Check::Signature, format!("{d} is signed ({})", s.signer))
                 .with_image(named)
                 .with_digest(d.clone()),
             Err(e) => trust_deny(verifier, &e, &named.to_string()),
@@ -435,7 +435,7 @@ impl Trust {
         match verifier.signed_digest(&target.repository(), tag).await {
             Ok(s) if s.digest == d => Some(
                 Decision::allow(
-                    Rule::Tag,
+                    Check::Tag,
                     format!("{d} is the signed digest of {target} ({})", s.signer),
                 )
                 .with_image(target)
@@ -467,7 +467,7 @@ fn trust_deny(verifier: &dyn Verifier, e: &TrustError, image: &str) -> Decision 
             DenyCause::Unavailable,
         ),
     };
-    Decision::deny(Rule::Signature, reason, hint)
+    Decision::deny(Check::Signature, reason, hint)
         .with_cause(cause)
         .with_image(image)
 }
@@ -481,7 +481,7 @@ async fn decide_pull(
     // `name:tag@digest` pulls by digest: the digest decides.
     if let Some(d) = &image.digest {
         return match verifier.digest_signed(&repo, d).await {
-            Ok(s) => Decision::allow(Rule::Signature, format!("{d} is signed ({})", s.signer))
+            Ok(s) => Decision::allow(Check::Signature, format!("{d} is signed ({})", s.signer))
                 .with_image(image)
                 .with_digest(d.clone()),
             Err(e) => trust_deny(verifier, &e, &image.to_string()),
@@ -508,7 +508,7 @@ async fn decide_pull(
         Ok(d) => d,
         Err(m) => {
             return Decision::deny(
-                Rule::ContentBinding,
+                Check::ContentBinding,
                 format!("cannot learn which manifest the registry serves for {image}: {m}"),
                 "make the registry reachable by the plugin",
             )
@@ -518,7 +518,7 @@ async fn decide_pull(
     };
     if served == signed.digest {
         Decision::allow(
-            Rule::ContentBinding,
+            Check::ContentBinding,
             format!(
                 "the registry serves the signed {served} ({})",
                 signed.signer
@@ -528,7 +528,7 @@ async fn decide_pull(
         .with_digest(served)
     } else {
         Decision::deny(
-            Rule::ContentBinding,
+            Check::ContentBinding,
             format!(
                 "the registry serves {served} for {image}, but the signed digest is {} ({}): the tag moved",
                 signed.digest, signed.signer
@@ -636,7 +636,7 @@ mod tests {
         let served = |r: Result<String, String>| async move { r };
 
         let outage = decide_pull(&signed, served(Err("connection refused".into())), &image).await;
-        assert!(!outage.allow);
+        assert!(!outage.allowed());
         assert_eq!(outage.cause, Some(DenyCause::Unavailable));
         assert!(!reusable(&outage), "a registry outage must not be cached");
 
@@ -665,7 +665,7 @@ mod tests {
         assert!(reusable(&moved));
 
         let ok = decide_pull(&signed, served(Ok(digest)), &image).await;
-        assert!(ok.allow && ok.cause.is_none() && reusable(&ok));
+        assert!(ok.allowed() && ok.cause.is_none() && reusable(&ok));
     }
 
     #[test]

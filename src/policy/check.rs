@@ -10,7 +10,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Ctx, Decision, Policy};
+use super::{Ctx, Decision, Outcome, Policy};
 use crate::request::action::{Action, ContainerSpec, Pull};
 use crate::request::reference::Reference;
 
@@ -34,24 +34,25 @@ impl ImageCheck {
     /// Neither the pull nor the create is denied (an unchecked create is
     /// not a deny; the report says it was not checked).
     pub fn allowed(&self) -> bool {
-        self.pull.allow
+        self.pull.allowed()
             && match &self.create {
-                CreateCheck::Decided(d) => d.allow,
+                CreateCheck::Decided(d) => d.allowed(),
                 CreateCheck::Unchecked(_) => true,
             }
     }
 
     /// The text `img-authz check` prints: the verdict, then each decision.
     pub fn report(&self) -> String {
-        let audit = self.pull.audit || matches!(&self.create, CreateCheck::Decided(d) if d.audit);
+        let audit = self.pull.outcome == Outcome::AuditAllow
+            || matches!(&self.create, CreateCheck::Decided(d) if d.outcome == Outcome::AuditAllow);
         let unchecked = matches!(self.create, CreateCheck::Unchecked(_));
         // An unchecked create must not read as a plain ALLOW (a CI gate
         // reading the first line would take it for both halves).
         let verdict = match (self.allowed(), audit, unchecked) {
             (true, _, true) => "ALLOW (the pull only: the create could not be checked)",
-            (true, false, false) => "ALLOW",
-            (true, true, false) => "ALLOW (audit mode: would be denied)",
-            (false, _, _) => "DENY",
+            (true, false, false) => Outcome::Allow.verdict(),
+            (true, true, false) => Outcome::AuditAllow.verdict(),
+            (false, _, _) => Outcome::Deny.verdict(),
         };
         let mut out = format!(
             "{verdict}: pull of {} and create of a container from it (default settings)\n",
@@ -73,23 +74,18 @@ impl ImageCheck {
 
 /// One decision, as `check` prints it.
 fn describe(what: &str, d: &Decision) -> String {
-    let outcome = match (d.allow, d.audit) {
-        (true, false) => "ALLOW",
-        (true, true) => "ALLOW (audit mode: would be denied)",
-        (false, _) => "DENY",
-    };
-    let mut out = format!("{what}: {outcome}\n");
+    let mut out = format!("{what}: {}\n", d.outcome.verdict());
     let source = d
         .source
         .as_deref()
         .map(|s| format!(" ({s})"))
         .unwrap_or_default();
-    let _ = writeln!(out, "  rule:   {}{source}", d.rule);
+    let _ = writeln!(out, "  rule:   {}{source}", d.check);
     let _ = writeln!(out, "  reason: {}", d.reason);
     if let Some(digest) = &d.digest {
         let _ = writeln!(out, "  digest: {digest}");
     }
-    if !d.allow || d.audit {
+    if d.denied_by_a_check() {
         let _ = writeln!(out, "  to allow it: {}", d.hint);
     }
     out

@@ -24,15 +24,14 @@ impl Policy {
 
     /// A deny under audit mode is an allow that says so.
     pub(in crate::policy) fn audited(mut d: Decision) -> Decision {
-        if !d.allow
+        if d.outcome == Outcome::Deny
             && d.mode == Mode::Audit
             && !matches!(
-                d.rule,
-                Rule::RequestDecoding | Rule::Internal | Rule::SelfProtection
+                d.check,
+                Check::RequestDecoding | Check::Internal | Check::SelfProtection
             )
         {
-            d.allow = true;
-            d.audit = true;
+            d.outcome = Outcome::AuditAllow;
         }
         d
     }
@@ -54,22 +53,21 @@ impl Policy {
             return d;
         }
         match action {
-            Action::Read { .. } => Decision::allow(Rule::Default, "reads are allowed"),
+            Action::Read { .. } => Decision::allow(Check::Default, "reads are allowed"),
             // Restart runs the container, as start does.
-            Action::Control { route, target }
-                if *route == route_name(RouteId::ContainerRestart) =>
-            {
-                self.container_run(target, user).await
-            }
+            Action::Control {
+                route: RouteId::ContainerRestart,
+                target,
+            } => self.container_run(target, user).await,
             Action::Control { .. } => {
-                Decision::allow(Rule::Default, "does not bring in or run an image")
+                Decision::allow(Check::Default, "does not bring in or run an image")
             }
-            Action::Login => Decision::allow(Rule::Default, "login only checks credentials"),
+            Action::Login => Decision::allow(Check::Default, "login only checks credentials"),
             Action::Push { image } => self.push(image, user),
             Action::RemoteRead { image, search, .. } => self.remote_read(image, *search, user),
             Action::CopyTo { .. } => {
                 if self.hardening_for(user).is_none() {
-                    return Decision::allow(Rule::Default, "no hardening applies to this user");
+                    return Decision::allow(Check::Default, "no hardening applies to this user");
                 }
                 self.with_global_mode(self.switchable_op(
                     Op::Cp,
@@ -81,7 +79,7 @@ impl Policy {
             Action::NetworkConnect { network } => self.network_connect(network, user).await,
             // Their drivers were checked above.
             Action::NetworkCreate(_) | Action::SecretCreate { .. } => {
-                Decision::allow(Rule::Default, "built-in or allowed drivers only")
+                Decision::allow(Check::Default, "built-in or allowed drivers only")
             }
 
             Action::Pull(p) => match self.rule_for(&p.image, user) {
@@ -154,13 +152,13 @@ impl Policy {
                 }
                 let Some(rule) = self.rule_for(target, user) else {
                     return Decision::allow(
-                        Rule::Tag,
+                        Check::Tag,
                         "the target is not in an authorized repository",
                     )
                     .with_image(target);
                 };
                 if self.op_allowed(Op::Tag, Some(target), user) {
-                    return Decision::allow(Rule::Tag, "tagging is allowed here")
+                    return Decision::allow(Check::Tag, "tagging is allowed here")
                         .with_image(target)
                         .by_rule(rule);
                 }
@@ -182,7 +180,7 @@ impl Policy {
                 for n in modes.chain(c.endpoint_networks.iter().map(String::as_str)) {
                     if !predefined_network(n) {
                         let d = self.network_connect(n, user).await;
-                        if !d.allow {
+                        if !d.allowed() {
                             return d;
                         }
                     }
@@ -190,7 +188,7 @@ impl Policy {
                 let d = self
                     .image_in_use(&c.image, "the container image", user)
                     .await;
-                if !d.allow {
+                if !d.allowed() {
                     return d;
                 }
                 for hc in &c.host_configs {
@@ -204,7 +202,7 @@ impl Policy {
             Action::Service(s) => {
                 if s.rollback {
                     return self.with_global_mode(Decision::deny(
-                        Rule::ContentBinding,
+                        Check::ContentBinding,
                         "a rollback deploys the service's previous spec, which this request does not show",
                         "update the service to the image you want (docker service update --image)",
                     ));
@@ -217,7 +215,7 @@ impl Policy {
                         user,
                         "the service runs a plugin, and plugins run with host privileges",
                     ));
-                    if !d.allow {
+                    if !d.allowed() {
                         return d;
                     }
                     return self.image_named(remote, "the service plugin", user);
@@ -225,12 +223,12 @@ impl Policy {
                 let d = self
                     .service_image(&s.image, "the service image", user)
                     .await;
-                if !d.allow {
+                if !d.allowed() {
                     return d;
                 }
                 for m in s.mounts.iter().filter(|m| m.typ == "image") {
                     let md = self.service_image(&m.source, "the image mount", user).await;
-                    if !md.allow {
+                    if !md.allowed() {
                         return md;
                     }
                 }
@@ -246,7 +244,7 @@ impl Policy {
                         user,
                         "plugins run with host privileges",
                     ));
-                    if !d.allow {
+                    if !d.allowed() {
                         return d;
                     }
                     self.image_named(remote, "the plugin", user)
@@ -268,7 +266,7 @@ impl Policy {
                     ))
                 }
                 PluginOp::Disable { .. } | PluginOp::Remove { .. } | PluginOp::Push { .. } => {
-                    Decision::allow(Rule::Default, "plugin management")
+                    Decision::allow(Check::Default, "plugin management")
                 }
             },
 
@@ -277,7 +275,7 @@ impl Policy {
             | Action::ContainerUpdate { .. }
             | Action::ExecCreate { .. }
             | Action::VolumeCreate { .. } => {
-                Decision::allow(Rule::Default, "no image is brought in")
+                Decision::allow(Check::Default, "no image is brought in")
             }
         }
     }
@@ -291,7 +289,7 @@ impl Policy {
         user: &str,
         why: &str,
     ) -> Decision {
-        let rule = Rule::from(op);
+        let rule = Check::from(op);
         let name = op.as_str();
         if self.op_allowed(op, target, user) {
             Decision::allow(rule, format!("{name} is allowed"))
@@ -314,7 +312,7 @@ impl Policy {
         how: &str,
         user: &str,
     ) -> Decision {
-        if !d.allow {
+        if !d.allowed() {
             return d;
         }
         for n in names {
@@ -325,7 +323,7 @@ impl Policy {
                 Ok(r) => r,
                 Err(e) => {
                     return Decision::deny(
-                        Rule::RequestDecoding,
+                        Check::RequestDecoding,
                         format!(
                             "the {how} names the image {n:?}, which is not a valid reference ({e})"
                         ),
@@ -349,7 +347,7 @@ impl Policy {
     /// whichever route does it (tag, build -t, commit, import).
     pub(in crate::policy) fn naming_deny(&self, r: &Reference, how: &str) -> Decision {
         Decision::deny(
-            Rule::Tag,
+            Check::Tag,
             format!(
                 "the {how} would name a local image {r}, under a trust rule (registry {}); that name would make it look trusted",
                 r.domain
@@ -388,7 +386,7 @@ impl Policy {
             format!("add {} to REGISTRY (a comma-separated list)", r.domain)
         };
         Decision::deny(
-            Rule::RegistryAllowlist,
+            Check::RegistryAllowlist,
             format!(
                 "{what} {r} is from registry {}, which is not authorized (authorized: {shown})",
                 r.domain
@@ -404,7 +402,7 @@ impl Policy {
             Ok(r) => r,
             Err(e) => {
                 return Decision::deny(
-                    Rule::RequestDecoding,
+                    Check::RequestDecoding,
                     format!("the push names {image:?}, which is not a valid reference ({e})"),
                     "use a valid image reference",
                 )
@@ -412,7 +410,7 @@ impl Policy {
         };
         if let Some(rule) = self.rule_for(&r, user) {
             return Decision::allow(
-                Rule::Push,
+                Check::Push,
                 format!("{} is under rule {}", r.domain, rule.name),
             )
             .with_image(&r)
@@ -438,27 +436,27 @@ impl Policy {
             // default index (Docker Hub), which only learns the term.
             let host = match image.split_once('/') {
                 Some((h, _)) if h.contains(['.', ':']) || h == "localhost" => h,
-                _ => return Decision::allow(Rule::Default, "search of the default index"),
+                _ => return Decision::allow(Check::Default, "search of the default index"),
             };
             if ["docker.io", "index.docker.io"]
                 .iter()
                 .any(|d| d.eq_ignore_ascii_case(host))
                 || self.registry_known(host)
             {
-                return Decision::allow(Rule::RegistryAllowlist, format!("search of {host}"));
+                return Decision::allow(Check::RegistryAllowlist, format!("search of {host}"));
             }
             return self.with_global_mode(Decision::deny(
-                Rule::RegistryAllowlist,
+                Check::RegistryAllowlist,
                 format!("the image search would make dockerd contact registry {host}, which is not authorized"),
                 format!("add {host} to REGISTRY, or search without a registry host"),
             ));
         }
         if image.is_empty() {
             // dockerd refuses a missing reference itself.
-            return Decision::allow(Rule::Default, "no registry named");
+            return Decision::allow(Check::Default, "no registry named");
         }
         let d = self.image_named(image, "the image dockerd would look up", user);
-        if d.allow {
+        if d.allowed() {
             d
         } else {
             self.with_global_mode(d)

@@ -7,9 +7,10 @@ use super::file::Mode;
 use super::CompiledRule;
 use crate::request::reference::Reference;
 
-/// The rules, by the names used in messages, logs and docs.
+/// The check that made a decision, by the name used in messages, logs
+/// (`rule`) and docs. Not a policy-file rule: that one is `Decision::source`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Rule {
+pub enum Check {
     /// Reads and harmless control calls.
     Default,
     RegistryAllowlist,
@@ -41,50 +42,50 @@ pub enum Rule {
     Internal,
 }
 
-impl Rule {
+impl Check {
     pub fn as_str(self) -> &'static str {
         match self {
-            Rule::Default => "default",
-            Rule::RegistryAllowlist => "registry-allowlist",
-            Rule::Import => "import",
-            Rule::Load => "load",
-            Rule::Build => "build",
-            Rule::Commit => "commit",
-            Rule::Plugins => "plugins",
-            Rule::Tag => "tag",
-            Rule::Swarm => "swarm",
-            Rule::Cp => "cp",
-            Rule::Push => "push",
-            Rule::Signature => "signature",
-            Rule::ContentBinding => "content-binding",
-            Rule::Hardening => "hardening",
-            Rule::SelfProtection => "self-protection",
-            Rule::Ownership => "ownership",
-            Rule::RequestDecoding => "request-decoding",
-            Rule::Internal => "internal",
+            Check::Default => "default",
+            Check::RegistryAllowlist => "registry-allowlist",
+            Check::Import => "import",
+            Check::Load => "load",
+            Check::Build => "build",
+            Check::Commit => "commit",
+            Check::Plugins => "plugins",
+            Check::Tag => "tag",
+            Check::Swarm => "swarm",
+            Check::Cp => "cp",
+            Check::Push => "push",
+            Check::Signature => "signature",
+            Check::ContentBinding => "content-binding",
+            Check::Hardening => "hardening",
+            Check::SelfProtection => "self-protection",
+            Check::Ownership => "ownership",
+            Check::RequestDecoding => "request-decoding",
+            Check::Internal => "internal",
         }
     }
 }
 
 /// The check of a switchable operation has the operation's name.
-impl From<crate::op::Op> for Rule {
-    fn from(op: crate::op::Op) -> Rule {
+impl From<crate::op::Op> for Check {
+    fn from(op: crate::op::Op) -> Check {
         use crate::op::Op;
         match op {
-            Op::Import => Rule::Import,
-            Op::Load => Rule::Load,
-            Op::Build => Rule::Build,
-            Op::Commit => Rule::Commit,
-            Op::Plugins => Rule::Plugins,
-            Op::Tag => Rule::Tag,
-            Op::Swarm => Rule::Swarm,
-            Op::Cp => Rule::Cp,
-            Op::Push => Rule::Push,
+            Op::Import => Check::Import,
+            Op::Load => Check::Load,
+            Op::Build => Check::Build,
+            Op::Commit => Check::Commit,
+            Op::Plugins => Check::Plugins,
+            Op::Tag => Check::Tag,
+            Op::Swarm => Check::Swarm,
+            Op::Cp => Check::Cp,
+            Op::Push => Check::Push,
         }
     }
 }
 
-impl fmt::Display for Rule {
+impl fmt::Display for Check {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -116,11 +117,58 @@ impl DenyCause {
     }
 }
 
+/// What dockerd is told, and whether audit mode turned a deny into it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    Allow,
+    Deny,
+    /// Audit mode: a check denied it, and it is allowed (and logged so).
+    AuditAllow,
+}
+
+impl Outcome {
+    /// Whether dockerd is told to go ahead.
+    pub fn allows(self) -> bool {
+        !matches!(self, Outcome::Deny)
+    }
+
+    /// The decision log's and the metrics' spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Allow => "allow",
+            Outcome::Deny => "deny",
+            Outcome::AuditAllow => "audit",
+        }
+    }
+
+    /// The verdict `img-authz check` prints.
+    pub fn verdict(self) -> &'static str {
+        match self {
+            Outcome::Allow => "ALLOW",
+            Outcome::Deny => "DENY",
+            Outcome::AuditAllow => "ALLOW (audit mode: would be denied)",
+        }
+    }
+}
+
+/// The log writes the outcome as its name.
+impl serde::Serialize for Outcome {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The outcome for one action.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
-    pub allow: bool,
-    pub rule: Rule,
+    pub outcome: Outcome,
+    pub check: Check,
     /// Why it was denied; `None` for allows. Kept when audit mode allows.
     pub cause: Option<DenyCause>,
     /// Why, in words.
@@ -133,35 +181,43 @@ pub struct Decision {
     pub digest: Option<String>,
     /// The policy rule (or setting) the decision comes from, for logs.
     pub source: Option<String>,
-    /// Audit mode: this would have been denied, and is allowed.
-    pub audit: bool,
     /// The mode that applies to this decision.
     pub mode: Mode,
 }
 
 impl Decision {
-    pub fn allow(rule: Rule, reason: impl Into<String>) -> Decision {
+    pub fn allow(check: Check, reason: impl Into<String>) -> Decision {
         Decision {
-            allow: true,
-            rule,
+            outcome: Outcome::Allow,
+            check,
             cause: None,
             reason: reason.into(),
             hint: String::new(),
             image: None,
             digest: None,
             source: None,
-            audit: false,
             mode: Mode::Enforce,
         }
     }
 
-    pub fn deny(rule: Rule, reason: impl Into<String>, hint: impl Into<String>) -> Decision {
+    pub fn deny(check: Check, reason: impl Into<String>, hint: impl Into<String>) -> Decision {
         Decision {
-            allow: false,
+            outcome: Outcome::Deny,
             cause: Some(DenyCause::Policy),
             hint: hint.into(),
-            ..Decision::allow(rule, reason)
+            ..Decision::allow(check, reason)
         }
+    }
+
+    /// Whether dockerd is told to go ahead (an audit-mode allow included).
+    pub fn allowed(&self) -> bool {
+        self.outcome.allows()
+    }
+
+    /// Whether the user is shown how to allow it: a deny, or an audit-mode
+    /// allow that would have been one.
+    pub fn denied_by_a_check(&self) -> bool {
+        self.outcome != Outcome::Allow
     }
 
     pub(crate) fn with_cause(mut self, cause: DenyCause) -> Decision {
@@ -187,12 +243,12 @@ impl Decision {
 
     /// The message dockerd shows after "authorization denied by plugin NAME: ".
     pub fn message(&self, what: &str) -> String {
-        if self.allow {
+        if self.allowed() {
             return String::new();
         }
         let mut m = format!(
             "{what} denied by img-authz rule '{}': {}",
-            self.rule, self.reason
+            self.check, self.reason
         );
         if !self.hint.is_empty() {
             m.push_str(". To allow it: ");
@@ -205,7 +261,7 @@ impl Decision {
 /// Unsigned images are allowed under `rule`.
 pub(super) fn unsigned_ok(rule: &CompiledRule, image: &Reference) -> Decision {
     Decision::allow(
-        Rule::RegistryAllowlist,
+        Check::RegistryAllowlist,
         format!("{} allows unsigned images ({})", rule.name, image.domain),
     )
     .with_image(image)

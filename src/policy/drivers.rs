@@ -43,21 +43,21 @@ impl Policy {
             .into_iter()
             .filter(|(_, n)| !paths_only || is_path(n))
             .map(|(k, n)| self.driver(k, n, user))
-            .find(|d| !d.allow)
+            .find(|d| !d.allowed())
     }
 
     /// One driver name (see `named_drivers`).
     pub(in crate::policy) fn driver(&self, kind: DriverKind, name: &str, user: &str) -> Decision {
         if kind.built_in(name) {
             return Decision::allow(
-                Rule::Default,
+                Check::Default,
                 format!("{} driver {name:?} is built in", kind.as_str()),
             );
         }
         if is_path(name) {
             // Enforced in audit mode too: it hands out the host.
             return Decision::deny(
-                Rule::Plugins,
+                Check::Plugins,
                 format!(
                     "{} driver {name:?} is a path: dockerd would load a plugin from whatever file it names, \
                      so a plugin named by a path is never allowed",
@@ -88,10 +88,10 @@ impl Policy {
         let n = match self.daemon.inspect_network(network).await {
             Ok(Some(n)) => n,
             // dockerd fails the connect itself.
-            Ok(None) => return Decision::allow(Rule::Default, "no such network"),
+            Ok(None) => return Decision::allow(Check::Default, "no such network"),
             Err(e) => {
                 return self.with_global_mode(Decision::deny(
-                    Rule::Plugins,
+                    Check::Plugins,
                     format!("cannot ask dockerd which drivers network {network:?} uses: {e}"),
                     "make dockerd's API reachable by the plugin (DOCKER_HOST)",
                 ))
@@ -124,11 +124,11 @@ impl Policy {
             (DriverKind::Ipam, &spec.ipam_driver),
         ] {
             let d = self.driver(k, name, user);
-            if !d.allow {
+            if !d.allowed() {
                 return d;
             }
         }
-        Decision::allow(Rule::Default, "the network's drivers are allowed")
+        Decision::allow(Check::Default, "the network's drivers are allowed")
     }
 
     /// Whether one of a service's network targets (names or IDs, as the

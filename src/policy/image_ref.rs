@@ -1,7 +1,7 @@
 //! Image fields as requests spell them: a full ID, a short ID or a name,
 //! and the refusal of registry spellings that would be a second identity.
 
-use super::decision::{Decision, Rule};
+use super::decision::{Check, Decision};
 use crate::request::reference::{is_identifier, validate_digest, Reference, Spelling};
 
 /// The deny of a registry spelled other than canonically, if `r`'s is.
@@ -24,11 +24,11 @@ pub(super) fn alias_deny(r: &Reference, what: &str) -> Option<Decision> {
             "name the registry by its host name or a plain IP address".to_string(),
         ),
     };
-    Some(Decision::deny(Rule::RegistryAllowlist, reason, hint).with_image(r))
+    Some(Decision::deny(Check::RegistryAllowlist, reason, hint).with_image(r))
 }
 
 pub(super) fn unreachable_id() -> Decision {
-    Decision::deny(Rule::Internal, "an image ID has no rule", "")
+    Decision::deny(Check::Internal, "an image ID has no rule", "")
 }
 
 pub(super) fn parse_opt(name: &str) -> Option<Reference> {
@@ -75,7 +75,7 @@ impl ImageRef {
     pub fn parse(image: &str, what: &str) -> Result<ImageRef, Decision> {
         if image.is_empty() {
             return Err(Decision::deny(
-                Rule::RegistryAllowlist,
+                Check::RegistryAllowlist,
                 format!("{what} is not named"),
                 "name an image",
             ));
@@ -87,7 +87,7 @@ impl ImageRef {
         if validate_digest(image).is_ok() {
             // sha384/sha512 image IDs: not used by dockerd's image store.
             return Err(Decision::deny(
-                Rule::RequestDecoding,
+                Check::RequestDecoding,
                 format!("{what} {image:?} is not a sha256 image ID"),
                 "use the image's name or its sha256 ID",
             ));
@@ -96,7 +96,7 @@ impl ImageRef {
             .map(ImageRef::Named)
             .map_err(|e| {
                 Decision::deny(
-                    Rule::RequestDecoding,
+                    Check::RequestDecoding,
                     format!("{what} {image:?} is not a valid image reference ({e})"),
                     "use a valid image reference",
                 )

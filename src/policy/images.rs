@@ -9,13 +9,13 @@ impl Policy {
     pub(in crate::policy) fn image_named(&self, image: &str, what: &str, user: &str) -> Decision {
         match ImageRef::parse(image, what) {
             Ok(ImageRef::Id(id)) => Decision::deny(
-                Rule::RegistryAllowlist,
+                Check::RegistryAllowlist,
                 format!("{what} is given by image ID ({id}), which does not say which registry it came from"),
                 "refer to the image by its name in an authorized registry",
             ),
             Ok(ImageRef::Named(r)) => match self.rule_for(&r, user) {
                 None => self.no_rule(&r, what),
-                Some(rule) => Decision::allow(Rule::RegistryAllowlist, format!("{r} is under rule {}", rule.name))
+                Some(rule) => Decision::allow(Check::RegistryAllowlist, format!("{r} is under rule {}", rule.name))
                     .with_image(&r)
                     .by_rule(rule),
             },
@@ -41,7 +41,7 @@ impl Policy {
                 Some(rule) => Some(rule),
                 None if looks_like_short_id(image) => {
                     return Decision::deny(
-                        Rule::RegistryAllowlist,
+                        Check::RegistryAllowlist,
                         format!(
                             "{what} {image:?} looks like a short image ID, but dockerd reads it first as the name {r}, \
                              which no rule authorizes and a local tag could take between this check and the \
@@ -67,7 +67,7 @@ impl Policy {
             Some(r) if r.verifier.is_none() => {
                 if looks_like_short_id(image) {
                     return Decision::deny(
-                        Rule::RegistryAllowlist,
+                        Check::RegistryAllowlist,
                         format!("{what} {image:?} may be read by dockerd as a short image ID, which names no registry"),
                         "refer to the image by its name",
                     );
@@ -87,7 +87,7 @@ impl Policy {
                         match self.rule_for(&named.repository(), user) {
                             Some(rule) => t.named_local(image, &local, named, rule).await,
                             None => Decision::deny(
-                                Rule::RegistryAllowlist,
+                                Check::RegistryAllowlist,
                                 format!("{named} is under no rule"),
                                 "",
                             ),
@@ -120,14 +120,14 @@ impl Policy {
             Ok(Some(i)) => i,
             Ok(None) => {
                 return self.with_global_mode(Decision::deny(
-                    Rule::ContentBinding,
+                    Check::ContentBinding,
                     format!("container {container:?} does not exist, so the image it would run cannot be checked"),
                     "create the container first",
                 ))
             }
             Err(e) => {
                 return self.with_global_mode(Decision::deny(
-                    Rule::ContentBinding,
+                    Check::ContentBinding,
                     format!("cannot ask dockerd which image container {container:?} runs: {e}"),
                     "make dockerd's API reachable by the plugin (DOCKER_HOST)",
                 ))
@@ -139,7 +139,7 @@ impl Policy {
         let name = info.name.trim_start_matches('/');
         let what = format!("the image of container {name}");
         let d = self.image_in_use(&info.image, &what, user).await;
-        if d.allow {
+        if d.allowed() {
             return d;
         }
         // The name the container was created by, and its rule.
@@ -184,7 +184,7 @@ impl Policy {
     ) -> Option<Decision> {
         for m in mounts.iter().filter(|m| m.typ == "image") {
             let d = self.image_in_use(&m.source, "the image mount", user).await;
-            if !d.allow {
+            if !d.allowed() {
                 return Some(d);
             }
         }
@@ -201,7 +201,7 @@ impl Policy {
     ) -> Decision {
         if looks_like_short_id(image) {
             return Decision::deny(
-                Rule::RegistryAllowlist,
+                Check::RegistryAllowlist,
                 format!("{what} {image:?} may be read by dockerd as a short image ID, which names no registry"),
                 "refer to the image by its name in an authorized registry",
             );
@@ -210,7 +210,7 @@ impl Policy {
             Ok(ImageRef::Named(r)) => r,
             Ok(ImageRef::Id(id)) => {
                 return Decision::deny(
-                    Rule::RegistryAllowlist,
+                    Check::RegistryAllowlist,
                     format!("{what} is given by image ID ({id}), which does not say which registry it came from"),
                     "refer to the image by its name in an authorized registry",
                 )

@@ -27,7 +27,7 @@ mod self_protection;
 pub use binding::Trust;
 pub use build::BuildError;
 pub use check::{CreateCheck, ImageCheck};
-pub use decision::{Decision, DenyCause, Rule};
+pub use decision::{Check, Decision, DenyCause, Outcome};
 pub use drivers::DriverKind;
 pub use file::{Mode, Op, PolicyFile};
 pub use image_ref::ImageRef;
@@ -36,7 +36,6 @@ use crate::config::{Config, HardeningLevel};
 use crate::daemon::{ContainerInfo, DaemonClient};
 use crate::request::action::{Action, HostConfig, Mount, NetworkSpec, PluginOp};
 use crate::request::reference::{Reference, Spelling};
-use crate::request::route_name;
 use crate::request::routes::RouteId;
 use crate::trust::Verifier;
 

@@ -24,7 +24,7 @@ use crate::request::routes::RouteId;
 use crate::request::Decoded;
 
 use super::rules::user_matches;
-use super::{Ctx, Decision, Policy, Rule};
+use super::{Check, Ctx, Decision, Policy};
 
 /// What one route does to containers, as far as ownership goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,7 +188,7 @@ impl Policy {
             // own lookup, which would then find another container by prefix.
             Ok(Some(i)) if !i.id.is_empty() && hex_name_not_prefix(reference, &i.id) => {
                 Err(Decision::deny(
-                    Rule::Ownership,
+                    Check::Ownership,
                     format!(
                         "{reference:?} names container {} by a name that could also be another \
                          container's ID prefix, so the container dockerd acts on may not be the one checked",
@@ -199,17 +199,17 @@ impl Policy {
             }
             Ok(Some(i)) if !i.id.is_empty() => Ok(i),
             Ok(Some(_)) => Err(Decision::deny(
-                Rule::Ownership,
+                Check::Ownership,
                 format!("dockerd did not say which container {reference:?} is, so its owner is unknown"),
                 hint,
             )),
             Ok(None) => Err(Decision::deny(
-                Rule::Ownership,
+                Check::Ownership,
                 format!("no container {reference:?} is known to dockerd, so nobody may {verb} it"),
                 hint,
             )),
             Err(e) => Err(Decision::deny(
-                Rule::Ownership,
+                Check::Ownership,
                 format!(
                     "cannot tell which container {reference:?} is (an unknown or ambiguous name or ID prefix?): {e}"
                 ),
@@ -220,7 +220,7 @@ impl Policy {
 
     fn store_deny(&self, e: StoreError) -> Decision {
         Decision::deny(
-            Rule::Ownership,
+            Check::Ownership,
             format!("the owner cannot be looked up: {e}"),
             "repair or remove the ownership record in the state directory (IMG_AUTHZ_STATE_DIR); \
              removing it leaves every container to admins",
@@ -243,15 +243,15 @@ impl Policy {
         let short: String = info.id.chars().take(12).collect();
         match own.store.container_owner(&info.id) {
             Ok(Some(o)) if o == user => {
-                Decision::allow(Rule::Ownership, format!("{user} owns container {name}"))
+                Decision::allow(Check::Ownership, format!("{user} owns container {name}"))
             }
             Ok(Some(o)) => Decision::deny(
-                Rule::Ownership,
+                Check::Ownership,
                 format!("container {name} ({short}) belongs to {o}; {user} may not {verb} it"),
                 self.ownership_hint(own, Some(&o)),
             ),
             Ok(None) => Decision::deny(
-                Rule::Ownership,
+                Check::Ownership,
                 format!(
                     "container {name} ({short}) has no recorded owner (made before ownership was on, or not \
                      through this plugin), so it belongs to admins; {user} may not {verb} it"
@@ -284,7 +284,7 @@ impl Policy {
             Scope::Container(verb) => match &d.action {
                 Action::ContainerStart { host_configs, .. } if !host_configs.is_empty() => {
                     let d = self.owns_container(own, first, user, verb).await;
-                    if !d.allow {
+                    if !d.allowed() {
                         return Some(self.with_global_mode(d));
                     }
                     return self.shared(own, host_configs, user).await;
@@ -301,12 +301,12 @@ impl Policy {
             Scope::BodyContainer(verb) => match crate::request::network_container(req) {
                 Ok(c) if !c.is_empty() => self.owns_container(own, &c, user, verb).await,
                 Ok(_) => Decision::deny(
-                    Rule::Ownership,
+                    Check::Ownership,
                     "the call names no container, so its owner cannot be checked",
                     "name the container (\"Container\" in the body)",
                 ),
                 Err(e) => Decision::deny(
-                    Rule::Ownership,
+                    Check::Ownership,
                     format!("the container the call acts on cannot be read: {e}"),
                     "send the request as the Docker CLI does",
                 ),
@@ -314,7 +314,7 @@ impl Policy {
             Scope::Exec(verb) => match own.store.exec(first) {
                 Ok(Some(e)) => self.owns_container(own, &e.container, user, verb).await,
                 Ok(None) => Decision::deny(
-                    Rule::Ownership,
+                    Check::Ownership,
                     format!(
                         "exec instance {first:?} was not created through this plugin with ownership on, so it \
                          belongs to admins; {user} may not use it"
@@ -324,7 +324,7 @@ impl Policy {
                 Err(e) => self.store_deny(e),
             },
             Scope::EveryContainer => Decision::deny(
-                Rule::Ownership,
+                Check::Ownership,
                 format!("container prune removes every stopped container, whoever owns it; {user} is not an admin"),
                 format!("remove your own containers by name (docker rm), or {}", self.ownership_hint(own, None)),
             ),
@@ -334,7 +334,7 @@ impl Policy {
             },
             Scope::Exempt(_) | Scope::NotContainer => return None,
         };
-        if decision.allow {
+        if decision.allowed() {
             None
         } else {
             Some(self.with_global_mode(decision))
@@ -347,7 +347,7 @@ impl Policy {
         for hc in hcs {
             for (c, verb) in shared_containers(hc) {
                 let r = self.owns_container(own, &c, user, verb).await;
-                if !r.allow {
+                if !r.allowed() {
                     return Some(self.with_global_mode(r));
                 }
             }

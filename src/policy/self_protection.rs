@@ -10,7 +10,7 @@ impl Policy {
     pub(in crate::policy) async fn self_protection(&self, action: &Action) -> Option<Decision> {
         let deny = |what: String| {
             Decision::deny(
-                Rule::SelfProtection,
+                Check::SelfProtection,
                 format!("{what}: img-authz does not let the API switch it off"),
                 "as root on the host, take img-authz out of dockerd's authorization-plugins and restart dockerd \
                  (see the README: Locked out?)",
@@ -30,7 +30,7 @@ impl Policy {
             Action::Control { .. } | Action::ContainerUpdate { .. } if !self.self_containers.is_empty() => {
                 // `docker update` is an action of its own, not a control route.
                 let target = match action {
-                    Action::Control { route, target } if SELF_STOPS.iter().any(|&id| route_name(id) == *route) => target,
+                    Action::Control { route, target } if SELF_STOPS.contains(route) => target,
                     Action::ContainerUpdate { container, .. } => container,
                     _ => return None,
                 };

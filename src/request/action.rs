@@ -4,6 +4,7 @@
 use std::fmt;
 
 use super::reference::Reference;
+use super::routes::{route_name, RouteId};
 
 /// One API request, classified.
 #[derive(Debug, Clone, PartialEq)]
@@ -13,7 +14,8 @@ pub enum Action {
     /// A known mutating route that neither brings in nor runs an image and
     /// grants no privilege (stop, kill, rename, network create, ...).
     /// `target`: the container, image, ... the route names, if any.
-    Control { route: &'static str, target: String },
+    /// `route` is the table's identifier, so policy compares routes, not names.
+    Control { route: RouteId, target: String },
     /// `docker login` (`POST /auth`): checks credentials against a registry.
     Login,
     /// Swarm membership and its secrets (init, join, update, unlock, node
@@ -311,7 +313,8 @@ impl Action {
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Action::Read { route } | Action::Control { route, .. } => write!(f, "{route}"),
+            Action::Read { route } => write!(f, "{route}"),
+            Action::Control { route, .. } => f.write_str(route_name(*route)),
             Action::Login => f.write_str("login"),
             Action::Swarm { route } => write!(f, "swarm management ({route})"),
             Action::Pull(p) if p.all_tags() => write!(f, "pull of every tag of {}", p.image),

@@ -154,6 +154,23 @@ macro_rules! hardening_table {
             pub builtin: super::hardening::BuiltIn,
         }
 
+        /// A key of `[hardening]`: what the checks name in a violation, so a
+        /// misspelt key does not compile.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[expect(non_camel_case_types, reason = "each variant is spelt as its policy-file key")]
+        pub enum HardeningKey {
+            $( $key, )*
+        }
+
+        impl HardeningKey {
+            /// The key as the policy file spells it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $( HardeningKey::$key => stringify!($key), )*
+                }
+            }
+        }
+
         /// Every key of `[hardening]`, in the table's order.
         pub const HARDENING_KEYS: &[&str] = &[$( stringify!($key) ),*];
 

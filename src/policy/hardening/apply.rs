@@ -100,7 +100,7 @@ impl Policy {
                 }
                 Err(why) => {
                     let mut d = Decision::deny(
-                        Rule::Hardening,
+                        Check::Hardening,
                         why,
                         "make dockerd's API reachable by the plugin (DOCKER_HOST)",
                     );
@@ -136,7 +136,7 @@ impl Policy {
         let mut d = match from_file {
             Some(v) => {
                 let mut d = Decision::deny(
-                    Rule::Hardening,
+                    Check::Hardening,
                     format!("{} is not allowed by the policy's hardening ({})", v.reason, v.check),
                     format!(
                         "change [hardening] {} in the policy file {}, or add a [[hardening.overrides]] for this user",
@@ -163,7 +163,7 @@ impl Policy {
                     )
                 };
                 let mut d = Decision::deny(
-                    Rule::Hardening,
+                    Check::Hardening,
                     format!(
                         "{} is not allowed by the built-in baseline hardening ({})",
                         v.reason, v.check
@@ -175,7 +175,7 @@ impl Policy {
             }
             None => {
                 let mut d = Decision::deny(
-                    Rule::Hardening,
+                    Check::Hardening,
                     format!(
                         "{} is not allowed by the policy's hardening ({})",
                         v.reason, v.check
@@ -226,7 +226,7 @@ impl Policy {
                     Ok(h) => host = h,
                     Err(why) => {
                         let mut d = Decision::deny(
-                            Rule::Hardening,
+                            Check::Hardening,
                             why,
                             "make dockerd's API reachable by the plugin (DOCKER_HOST)",
                         );
@@ -303,7 +303,7 @@ impl Policy {
                 Ok(None) => continue,
                 Err(e) => {
                     let mut d = Decision::deny(
-                        Rule::Hardening,
+                        Check::Hardening,
                         format!(
                             "container {name} joins container {other}'s namespaces ({flag}), \
                              which could not be inspected: {e}"

@@ -19,7 +19,12 @@ use std::sync::Arc;
 use crate::request::action::{HostConfig, Mount, ServiceSpec};
 use crate::request::routes::version_less;
 
-use super::file::HardeningSpec;
+use super::file::{HardeningKey, HardeningSpec};
+
+mod paths;
+pub(crate) use paths::clean;
+pub use paths::SYSTEM_PATHS;
+use paths::*;
 
 /// A hardening check that failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,7 +34,7 @@ pub struct Violation {
     pub reason: String,
 }
 
-type Check = Result<(), Violation>;
+type Verdict = Result<(), Violation>;
 
 /// The `check` of a violation that only says: this decision depends on
 /// what dockerd says about itself ([`DaemonFacts`]), which is not known yet.
@@ -68,285 +73,23 @@ pub struct DaemonFacts {
     pub paths: Vec<String>,
 }
 
-fn fail(check: &'static str, reason: impl Into<String>) -> Check {
+fn fail(key: HardeningKey, reason: impl Into<String>) -> Verdict {
     Err(Violation {
-        check,
+        check: key.as_str(),
         reason: reason.into(),
     })
 }
 
-/// Host paths a container must never reach: dockerd's and containerd's
-/// sockets and state, and the plugin sockets (ours among them).
-const SENSITIVE: &[&str] = &[
-    "/var/run/docker.sock",
-    "/run/docker.sock",
-    "/var/run/docker",
-    "/run/docker",
-    "/run/docker/plugins",
-    "/etc/docker",
-    "/var/lib/docker",
-    "/run/containerd",
-    "/var/run/containerd",
-    "/var/lib/containerd",
-    "/var/lib/img-authz",
-    "/etc/img-authz",
-];
-
-/// Host directories whose contents run or configure the host: the baseline
-/// keeps them out of containers (a writable `/usr/bin` or `/etc/cron.d` is
-/// the host at the next root login or cron run).
-pub const SYSTEM_PATHS: &[&str] = &[
-    "/etc",
-    "/proc",
-    "/sys",
-    "/dev",
-    "/boot",
-    "/run",
-    "/var/run",
-    "/var/lib/docker",
-    "/var/lib/containerd",
-    "/usr",
-    "/bin",
-    "/sbin",
-    "/lib",
-    "/lib32",
-    "/lib64",
-    "/libx32",
-    "/root",
-    // Users' homes (`~/.ssh/authorized_keys`, shell start-up files), package
-    // managers' scripts (run as root at the next install), the kubelet's and
-    // systemd's state, and spooled jobs (cron, at).
-    "/home",
-    "/var/lib/dpkg",
-    "/var/lib/rpm",
-    "/var/lib/kubelet",
-    "/var/lib/systemd",
-    "/var/spool",
-    "/usr/lib/docker/plugins",
-];
-
-/// The masked and read-only paths of dockerd's default spec that every
-/// version since 19.03 and kubelet's defaults share.
-const MASKED_PATHS: &[&str] = &[
-    "/proc/asound",
-    "/proc/acpi",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/proc/scsi",
-    "/sys/firmware",
-];
-const READONLY_PATHS: &[&str] = &[
-    "/proc/bus",
-    "/proc/fs",
-    "/proc/irq",
-    "/proc/sys",
-    "/proc/sysrq-trigger",
-];
-
-/// `path.Clean`, refusing `..` (which a bind source has no business holding).
-pub(crate) fn clean(p: &str) -> Option<String> {
-    if !p.starts_with('/') || p.split('/').any(|c| c == "..") {
-        return None;
+/// A violation that is not a key's: dockerd has to be asked first.
+fn needs_daemon(reason: impl Into<String>) -> Violation {
+    Violation {
+        check: NEEDS_DAEMON,
+        reason: reason.into(),
     }
-    let parts: Vec<&str> = p
-        .split('/')
-        .filter(|c| !c.is_empty() && *c != ".")
-        .collect();
-    Some(format!("/{}", parts.join("/")))
-}
-
-/// `a` is `b` or below it.
-fn within(a: &str, b: &str) -> bool {
-    b == "/" || a == b || (a.starts_with(b) && a.as_bytes().get(b.len()) == Some(&b'/'))
 }
 
 impl HardeningSpec {
-    /// A host path a container would mount.
-    fn host_path(&self, raw: &str, via: &str) -> Check {
-        let Some(lexical) = clean(raw) else {
-            return fail(
-                "bind_mounts",
-                format!("{via} of {raw:?}: not a clean absolute path"),
-            );
-        };
-        // The plugin sees the host's filesystem in a legacy install: a
-        // symlink is checked where it leads too.
-        let mut paths = vec![lexical.clone()];
-        if let Ok(real) = std::fs::canonicalize(&lexical) {
-            let real = real.to_string_lossy().into_owned();
-            if real != lexical {
-                paths.push(real);
-            }
-        }
-        let learned = || -> Result<&[String], Violation> {
-            match &self.builtin.daemon {
-                Some(d) => Ok(&d.paths),
-                None => Err(Violation {
-                    check: NEEDS_DAEMON,
-                    reason: format!("{via} of {lexical}: the daemon's own paths are not known"),
-                }),
-            }
-        };
-        for p in &paths {
-            let touches = |s: &str| within(p, s) || within(s, p);
-            if self.docker_socket == Some(false) {
-                let found = match SENSITIVE.iter().find(|s| touches(s)) {
-                    Some(s) => Some(s.to_string()),
-                    None => learned()?.iter().find(|s| touches(s)).cloned(),
-                };
-                if let Some(s) = found {
-                    return fail(
-                        "docker_socket",
-                        format!("{via} of {p} would expose {s}, which controls the daemon or this plugin"),
-                    );
-                }
-            }
-            if self.builtin.system_paths == Some(false) {
-                if let Some(s) = SYSTEM_PATHS.iter().find(|s| touches(s)) {
-                    return fail(
-                        "bind_mounts",
-                        format!("{via} of {p} would expose the host's {s}"),
-                    );
-                }
-            }
-            if let Some(allowed) = &self.bind_mounts {
-                if !allowed
-                    .iter()
-                    .any(|a| clean(a).is_some_and(|a| within(p, &a)))
-                {
-                    let list = if allowed.is_empty() {
-                        "none".to_string()
-                    } else {
-                        allowed.join(", ")
-                    };
-                    return fail(
-                        "bind_mounts",
-                        format!("{via} of host path {p} (allowed: {list})"),
-                    );
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn volume_driver(&self, driver: &str, opts: &[(String, String)], via: &str) -> Check {
-        let driver = if driver.is_empty() { "local" } else { driver };
-        if let Some(allowed) = &self.volume_drivers {
-            if !allowed.iter().any(|a| a == driver) {
-                return fail(
-                    "volume_drivers",
-                    format!(
-                        "{via} with volume driver {driver:?} (allowed: {})",
-                        allowed.join(", ")
-                    ),
-                );
-            }
-        }
-        // The local driver mounts whatever `type`/`o`/`device` say: with
-        // `o=bind` (or type none) `device` is a host path.
-        if driver == "local" {
-            let get = |k: &str| {
-                opts.iter()
-                    .filter(|(ok, _)| ok == k)
-                    .map(|(_, v)| v.as_str())
-                    .collect::<Vec<_>>()
-            };
-            let binds = get("o").iter().any(|o| {
-                o.split(',')
-                    .any(|x| x.trim() == "bind" || x.trim() == "rbind")
-            }) || get("type").contains(&"none");
-            if binds {
-                let devices = get("device");
-                if devices.is_empty() {
-                    return fail(
-                        "bind_mounts",
-                        format!("{via}: a local bind volume without a device"),
-                    );
-                }
-                for d in devices {
-                    self.host_path(d, &format!("{via} (local driver, o=bind)"))?;
-                }
-                return Ok(());
-            }
-            // Any other `type` is mount(2) of `device` with options `o`, in
-            // the host's namespaces: a host block device (ext4, xfs, ...),
-            // a kernel file system (proc, sysfs, ...: a writable host
-            // /proc/sys), or an overlay of host directories. Only memory and
-            // network file systems, and overlays of allowed directories, stay
-            // off the host.
-            let (types, devices) = (get("type"), get("device"));
-            // A relative path is relative to dockerd's working directory, /.
-            let abs = |p: &str| {
-                if p.starts_with('/') {
-                    p.to_string()
-                } else {
-                    format!("/{p}")
-                }
-            };
-            for o in get("o").iter().flat_map(|o| o.split(',')) {
-                let Some((k, v)) = o.split_once('=') else {
-                    continue;
-                };
-                // lowerdir, upperdir, workdir, datadir, lowerdir+, ...
-                if k.contains("dir") {
-                    for dir in v.split(':').filter(|d| !d.is_empty()) {
-                        self.host_path(&abs(dir), &format!("{via} (local driver, {})", k.trim()))?;
-                    }
-                }
-            }
-            let all = |set: &[&str]| {
-                !types.is_empty()
-                    && types
-                        .iter()
-                        .all(|t| set.contains(&t.trim().to_ascii_lowercase().as_str()))
-            };
-            if (types.is_empty() && devices.is_empty())
-                || all(&["tmpfs", "nfs", "nfs4", "cifs", "smb3"])
-                || all(&["overlay"])
-            {
-                return Ok(());
-            }
-            let what = format!(
-                "{via}: the local driver would mount {} from {} on the host",
-                types.first().copied().unwrap_or("a file system"),
-                devices.first().copied().unwrap_or("no device")
-            );
-            if self.devices == Some(false) && devices.iter().any(|d| abs(d).starts_with("/dev")) {
-                return fail("devices", what);
-            }
-            // The baseline refuses these as it refuses binds of system
-            // paths: `type=proc` (or sysfs, cgroup) mounts the host's own,
-            // writable, and `device=` need not be under /dev.
-            if self.bind_mounts.is_some() || self.builtin.system_paths == Some(false) {
-                return fail("bind_mounts", what);
-            }
-            for d in devices {
-                self.host_path(&abs(d), &format!("{via} (local driver device)"))?;
-            }
-        }
-        Ok(())
-    }
-
-    fn mounts(&self, mounts: &[Mount], via: &str) -> Check {
-        for m in mounts {
-            match m.typ.as_str() {
-                "bind" => self.host_path(&m.source, &format!("{via} bind mount"))?,
-                "volume" | "" => self.volume_driver(
-                    &m.volume_driver,
-                    &m.volume_driver_opts,
-                    &format!("{via} volume mount"),
-                )?,
-                _ => {}
-            }
-        }
-        Ok(())
-    }
-
-    fn caps(&self, caps: &[String]) -> Check {
+    fn caps(&self, caps: &[String]) -> Verdict {
         let norm = |c: &str| {
             c.trim()
                 .to_ascii_uppercase()
@@ -356,7 +99,7 @@ impl HardeningSpec {
         if let Some(denied) = &self.builtin.cap_add_denied {
             if let Some(c) = caps.iter().find(|c| denied.contains(&norm(c))) {
                 return fail(
-                    "cap_add",
+                    HardeningKey::cap_add,
                     format!("adding capability {c}, which gives the host away"),
                 );
             }
@@ -365,14 +108,14 @@ impl HardeningSpec {
             let allowed: Vec<String> = allowed.iter().map(|c| norm(c)).collect();
             for c in caps {
                 if !allowed.contains(&norm(c)) {
-                    return fail("cap_add", format!("adding capability {c}"));
+                    return fail(HardeningKey::cap_add, format!("adding capability {c}"));
                 }
             }
         }
         Ok(())
     }
 
-    fn security_opts(&self, opts: &[String]) -> Check {
+    fn security_opts(&self, opts: &[String]) -> Verdict {
         if self.unconfined != Some(false) {
             return Ok(());
         }
@@ -388,7 +131,7 @@ impl HardeningSpec {
                 "seccomp" => {
                     let listed = self.seccomp_profiles.as_deref().unwrap_or_default();
                     if let Err(r) = super::seccomp::check_option(o, listed) {
-                        return fail(r.check(), r.to_string());
+                        return fail(r.key(), r.to_string());
                     }
                     false
                 }
@@ -404,7 +147,7 @@ impl HardeningSpec {
             };
             if unconfined {
                 return fail(
-                    "unconfined",
+                    HardeningKey::unconfined,
                     format!("security option {o:?} lifts the container's confinement"),
                 );
             }
@@ -413,15 +156,15 @@ impl HardeningSpec {
     }
 
     /// Every check on a HostConfig, for `api` (the request's API version).
-    pub fn host_config(&self, hc: &HostConfig, api: Option<&str>) -> Check {
+    pub fn host_config(&self, hc: &HostConfig, api: Option<&str>) -> Verdict {
         if self.privileged == Some(false) && hc.privileged {
-            fail("privileged", "a privileged container")?;
+            fail(HardeningKey::privileged, "a privileged container")?;
         }
         if self.builtin.host_pid_userns == Some(false) {
             for (name, mode) in [("pid", &hc.pid_mode), ("userns", &hc.userns_mode)] {
                 if mode.trim() == "host" {
                     fail(
-                        "host_namespaces",
+                        HardeningKey::host_namespaces,
                         format!("sharing the host's {name} namespace ({mode})"),
                     )?;
                 }
@@ -440,7 +183,7 @@ impl HardeningSpec {
             ] {
                 if shared(mode) {
                     fail(
-                        "host_namespaces",
+                        HardeningKey::host_namespaces,
                         format!("sharing the {name} namespace ({mode})"),
                     )?;
                 }
@@ -449,7 +192,7 @@ impl HardeningSpec {
             // host's namespace on cgroup v1 hosts.
             if hc.cgroupns_mode.is_empty() && api.is_some_and(|v| version_less(v, "1.41")) {
                 fail(
-                    "host_namespaces",
+                    HardeningKey::host_namespaces,
                     "an API version below 1.41 without CgroupnsMode, which means the host's",
                 )?;
             }
@@ -461,7 +204,7 @@ impl HardeningSpec {
                 self.host_path(src, "bind mount")?;
             } else if src.contains('/') || src.is_empty() {
                 fail(
-                    "bind_mounts",
+                    HardeningKey::bind_mounts,
                     format!("bind {b:?}: the source is not an absolute path"),
                 )?;
             } else {
@@ -471,7 +214,7 @@ impl HardeningSpec {
         self.mounts(&hc.mounts, "")?;
         if self.volumes_from == Some(false) && !hc.volumes_from.is_empty() {
             fail(
-                "volumes_from",
+                HardeningKey::volumes_from,
                 format!("mounting the volumes of {}", hc.volumes_from.join(", ")),
             )?;
         }
@@ -482,13 +225,13 @@ impl HardeningSpec {
         self.log_driver(&hc.log_driver, "a container")?;
         if self.devices == Some(false) {
             if let Some(d) = hc.devices.first() {
-                fail("devices", format!("access to host device {d}"))?;
+                fail(HardeningKey::devices, format!("access to host device {d}"))?;
             }
             if !hc.device_requests.is_empty() {
-                fail("devices", "device requests (GPUs, CDI devices)")?;
+                fail(HardeningKey::devices, "device requests (GPUs, CDI devices)")?;
             }
             if let Some(r) = hc.device_cgroup_rules.first() {
-                fail("devices", format!("device cgroup rule {r:?}"))?;
+                fail(HardeningKey::devices, format!("device cgroup rule {r:?}"))?;
             }
         }
         self.security_opts(&hc.security_opt)?;
@@ -502,7 +245,7 @@ impl HardeningSpec {
                 let Some(given) = given else { continue };
                 if let Some(p) = required.iter().find(|p| !given.iter().any(|g| g == *p)) {
                     fail(
-                        "unconfined",
+                        HardeningKey::unconfined,
                         format!(
                             "{field} without {p} replaces dockerd's protected /proc and /sys paths \
                              (what --security-opt systempaths=unconfined does)"
@@ -513,20 +256,20 @@ impl HardeningSpec {
         }
         if self.sysctls == Some(false) {
             if let Some((k, _)) = hc.sysctls.first() {
-                fail("sysctls", format!("setting sysctl {k}"))?;
+                fail(HardeningKey::sysctls, format!("setting sysctl {k}"))?;
             }
         }
         if let Some(allowed) = &self.runtimes {
             if !hc.runtime.is_empty() && !allowed.contains(&hc.runtime) {
                 fail(
-                    "runtimes",
+                    HardeningKey::runtimes,
                     format!("runtime {:?} (allowed: {})", hc.runtime, allowed.join(", ")),
                 )?;
             }
         }
         if self.cgroup_parent == Some(false) && !hc.cgroup_parent.is_empty() {
             fail(
-                "cgroup_parent",
+                HardeningKey::cgroup_parent,
                 format!("cgroup parent {:?}", hc.cgroup_parent),
             )?;
         }
@@ -536,14 +279,13 @@ impl HardeningSpec {
     /// A container creation: [`Self::host_config`], and the cgroup namespace
     /// dockerd gives an empty `CgroupnsMode` (its default, which on cgroup
     /// v1 is the host's).
-    pub fn create(&self, hc: &HostConfig, api: Option<&str>) -> Check {
+    pub fn create(&self, hc: &HostConfig, api: Option<&str>) -> Verdict {
         self.host_config(hc, api)?;
         if self.host_namespaces == Some(false) && hc.cgroupns_mode.is_empty() {
             let Some(d) = &self.builtin.daemon else {
-                return fail(
-                    NEEDS_DAEMON,
+                return Err(needs_daemon(
                     "the daemon's default cgroup namespace is not known",
-                );
+                ));
             };
             // dockerd keeps privileged containers in the host's cgroup
             // namespace on cgroup v1 whatever its default.
@@ -557,7 +299,7 @@ impl HardeningSpec {
     /// A container about to start (or restart), as dockerd stored it: the
     /// effective modes, whatever the create request said and whatever the
     /// daemon's defaults (`default-cgroupns-mode`, `default-ipc-mode`).
-    pub fn start(&self, hc: &HostConfig) -> Check {
+    pub fn start(&self, hc: &HostConfig) -> Verdict {
         if self.host_namespaces == Some(false) && hc.cgroupns_mode == "host" {
             return cgroupns_host("the container's stored CgroupnsMode \"host\"");
         }
@@ -566,7 +308,7 @@ impl HardeningSpec {
 
     /// A host directory dockerd and CRIU write a checkpoint to or restore
     /// one from (`CheckpointDir`, `checkpoint-dir`).
-    pub fn checkpoint_dir(&self, dir: &str) -> Check {
+    pub fn checkpoint_dir(&self, dir: &str) -> Verdict {
         if dir.is_empty() {
             return Ok(());
         }
@@ -575,24 +317,24 @@ impl HardeningSpec {
 
     /// A build's `networkmode`: `host` runs its RUN steps in the host's
     /// network namespace.
-    pub fn build_network(&self, mode: &str) -> Check {
+    pub fn build_network(&self, mode: &str) -> Verdict {
         if self.host_namespaces == Some(false) && mode.eq_ignore_ascii_case("host") {
             return fail(
-                "host_namespaces",
+                HardeningKey::host_namespaces,
                 "a build whose steps share the host's network namespace (networkmode=host)",
             );
         }
         Ok(())
     }
 
-    pub fn exec(&self, privileged: bool) -> Check {
+    pub fn exec(&self, privileged: bool) -> Verdict {
         if self.exec_privileged == Some(false) && privileged {
-            return fail("exec_privileged", "a privileged exec");
+            return fail(HardeningKey::exec_privileged, "a privileged exec");
         }
         Ok(())
     }
 
-    pub fn volume_create(&self, driver: &str, opts: &[(String, String)]) -> Check {
+    pub fn volume_create(&self, driver: &str, opts: &[(String, String)]) -> Verdict {
         self.volume_driver(driver, opts, "volume")
     }
 
@@ -601,12 +343,12 @@ impl HardeningSpec {
     /// `com.docker.network.bridge.name` on a host bridge: the host's
     /// network, as `--network host` is. Checked for every driver (a
     /// config-only network carries them for others).
-    pub fn network(&self, driver: &str, options: &[(String, String)], via: &str) -> Check {
+    pub fn network(&self, driver: &str, options: &[(String, String)], via: &str) -> Verdict {
         let driver = if driver.is_empty() { "bridge" } else { driver };
         if let Some(allowed) = &self.network_drivers {
             if !allowed.iter().any(|a| a == driver) {
                 return fail(
-                    "network_drivers",
+                    HardeningKey::network_drivers,
                     format!(
                         "{via} with network driver {driver:?} (allowed: {})",
                         list(allowed)
@@ -620,7 +362,7 @@ impl HardeningSpec {
                     && !v.is_empty()
                 {
                     return fail(
-                        "host_namespaces",
+                        HardeningKey::host_namespaces,
                         format!("{via} with option {k}={v}, which attaches containers to the host's network"),
                     );
                 }
@@ -631,11 +373,11 @@ impl HardeningSpec {
 
     /// `LogConfig.Type` or a service's log driver; empty is the daemon's
     /// default, chosen by its administrator.
-    fn log_driver(&self, driver: &str, via: &str) -> Check {
+    fn log_driver(&self, driver: &str, via: &str) -> Verdict {
         if let Some(allowed) = &self.log_drivers {
             if !driver.is_empty() && !allowed.iter().any(|a| a == driver) {
                 return fail(
-                    "log_drivers",
+                    HardeningKey::log_drivers,
                     format!(
                         "{via} with log driver {driver:?} (allowed: {})",
                         list(allowed)
@@ -648,12 +390,12 @@ impl HardeningSpec {
 
     /// A service spec. `host_network`: one of its networks is the host's
     /// (resolved by the caller: the CLI sends network IDs).
-    pub fn service(&self, s: &ServiceSpec, host_network: bool) -> Check {
+    pub fn service(&self, s: &ServiceSpec, host_network: bool) -> Verdict {
         if self.host_namespaces == Some(false) && host_network {
             // The swarm executor gives tasks attached to the predefined
             // `host` network the host's network namespace.
             fail(
-                "host_namespaces",
+                HardeningKey::host_namespaces,
                 "a service on the host network shares the network namespace (host)",
             )?;
         }
@@ -663,16 +405,16 @@ impl HardeningSpec {
         self.security_opts(&s.security_opt)?;
         if self.sysctls == Some(false) {
             if let Some((k, _)) = s.sysctls.first() {
-                fail("sysctls", format!("setting sysctl {k}"))?;
+                fail(HardeningKey::sysctls, format!("setting sysctl {k}"))?;
             }
         }
         Ok(())
     }
 }
 
-fn cgroupns_host(what: &str) -> Check {
+fn cgroupns_host(what: &str) -> Verdict {
     fail(
-        "host_namespaces",
+        HardeningKey::host_namespaces,
         format!(
             "sharing the host's cgroup namespace ({what}; dockerd's default on cgroup v1). \
              Create the container with --cgroupns private, or set \"default-cgroupns-mode\": \"private\" \

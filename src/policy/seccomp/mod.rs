@@ -20,6 +20,7 @@
 
 use sha2::{Digest, Sha256};
 
+use super::file::HardeningKey;
 use crate::request::json::{parse, JsonError, Struct, Value};
 
 mod default_profile;
@@ -59,11 +60,17 @@ pub enum Weakness {
 
 impl Refusal {
     /// The `[hardening]` key that governs this refusal.
-    pub fn check(&self) -> &'static str {
+    pub fn key(&self) -> HardeningKey {
         match self {
-            Refusal::Weaker { .. } => "seccomp_profiles",
-            _ => "unconfined",
+            Refusal::Weaker { .. } => HardeningKey::seccomp_profiles,
+            _ => HardeningKey::unconfined,
         }
+    }
+
+    /// The key, spelt (what the tests compare).
+    #[cfg(test)]
+    pub fn check(&self) -> &'static str {
+        self.key().as_str()
     }
 }
 
