@@ -210,10 +210,7 @@ impl Verifier for NotaryVerifier {
                 )));
             }
         }
-        Ok(Signed {
-            digest,
-            signer: format!("notary {role}"),
-        })
+        Ok(Signed::new(digest, format!("notary {role}")))
     }
 
     async fn digest_signed(&self, repo: &Reference, digest: &str) -> Result<Signed, TrustError> {
@@ -236,10 +233,10 @@ impl Verifier for NotaryVerifier {
                 )));
             }
         }
-        Ok(Signed {
-            digest: digest.to_string(),
-            signer: format!("notary {role} (tag {tag})"),
-        })
+        Ok(Signed::new(
+            digest.to_string(),
+            format!("notary {role} (tag {tag})"),
+        ))
     }
 }
 
