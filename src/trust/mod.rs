@@ -23,6 +23,7 @@ pub mod notary;
 /// they move (config and policy are being restructured in parallel).
 pub use notary::verifier as notary_verifier;
 pub mod notation;
+pub mod pattern;
 pub mod pinned;
 pub mod spki;
 
