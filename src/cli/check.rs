@@ -68,12 +68,7 @@ pub fn check(args: CheckArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let outcome = match (d.allow, d.audit) {
-        (true, false) => "ALLOW",
-        (true, true) => "ALLOW (audit mode: would be denied)",
-        (false, _) => "DENY",
-    };
-    println!("{outcome}: {what}");
+    println!("{}: {what}", img_authz::policy::outcome_label(&d));
     println!(
         "  rule:   {}{}",
         d.rule,

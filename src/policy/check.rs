@@ -71,13 +71,19 @@ impl ImageCheck {
     }
 }
 
-/// One decision, as `check` prints it.
-fn describe(what: &str, d: &Decision) -> String {
-    let outcome = match (d.allow, d.audit) {
+/// A decision's outcome as the CLI prints it (the log's label is
+/// `log::Entry::outcome`).
+pub fn outcome_label(d: &Decision) -> &'static str {
+    match (d.allow, d.audit) {
         (true, false) => "ALLOW",
         (true, true) => "ALLOW (audit mode: would be denied)",
         (false, _) => "DENY",
-    };
+    }
+}
+
+/// One decision, as `check` prints it.
+fn describe(what: &str, d: &Decision) -> String {
+    let outcome = outcome_label(d);
     let mut out = format!("{what}: {outcome}\n");
     let source = d
         .source

@@ -26,7 +26,7 @@ mod self_protection;
 
 pub use binding::Trust;
 pub use build::BuildError;
-pub use check::{CreateCheck, ImageCheck};
+pub use check::{outcome_label, CreateCheck, ImageCheck};
 pub use decision::{Decision, DenyCause, Rule};
 pub use drivers::DriverKind;
 pub use file::{Mode, Op, PolicyFile};
