@@ -161,7 +161,7 @@ pub struct RawConfig {
 }
 
 pub const DEFAULT_NOTARY: &str = "https://notary.docker.io";
-pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
+pub const DEFAULT_DEADLINE: Duration = crate::protocol::DEFAULT_DEADLINE;
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/img-authz";
 pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(30);

@@ -223,7 +223,7 @@ impl Trust {
             None => {
                 let tag = named.tag.clone().unwrap_or_else(|| DEFAULT_TAG.to_string());
                 match verifier.signed_digest(&repo, &tag).await {
-                    Ok(s) => (s.digest.clone(), s),
+                    Ok(s) => (s.digest().to_owned(), s),
                     Err(e) => {
                         return (trust_deny(
                             verifier.as_ref(),
@@ -238,7 +238,7 @@ impl Trust {
         let d = if digests.iter().any(|(n, d)| *n == repo.name() && *d == want) {
             Decision::allow(
                 Check::ContentBinding,
-                format!("{named} is the signed {want} ({})", signed.signer),
+                format!("{named} is the signed {want} ({})", signed.signer()),
             )
             .with_image(named)
             .with_digest(want)
@@ -277,7 +277,7 @@ impl Trust {
                 Ok(s) => {
                     return Decision::allow(
                         Check::ContentBinding,
-                        format!("{named} was pulled as {name}@{d}, signed ({})", s.signer),
+                        format!("{named} was pulled as {name}@{d}, signed ({})", s.signer()),
                     )
                     .with_image(named)
                     .with_digest(d.clone())
@@ -337,7 +337,7 @@ impl Trust {
                         format!(
                             "{what} {} was pulled as {name}@{d}, signed ({})",
                             short_id(&info.id),
-                            s.signer
+                            s.signer()
                         ),
                     )
                     .with_image(format!("{name}@{d}"))
@@ -391,7 +391,7 @@ impl Trust {
                 format!(
                     "{what} is {}@{image_id}, signed ({})",
                     repo.name(),
-                    s.signer
+                    s.signer()
                 ),
             )
             .with_image(format!("{}@{image_id}", repo.name()))
@@ -411,7 +411,7 @@ impl Trust {
             .with_image(named);
         };
         match verifier.digest_signed(&named.repository(), d).await {
-            Ok(s) => Decision::allow(Check::Signature, format!("{d} is signed ({})", s.signer))
+            Ok(s) => Decision::allow(Check::Signature, format!("{d} is signed ({})", s.signer()))
                 .with_image(named)
                 .with_digest(d.clone()),
             Err(e) => trust_deny(verifier, &e, &named.to_string()),
@@ -433,10 +433,10 @@ impl Trust {
         }
         let tag = target.tag.as_deref().unwrap_or(DEFAULT_TAG);
         match verifier.signed_digest(&target.repository(), tag).await {
-            Ok(s) if s.digest == d => Some(
+            Ok(s) if s.digest() == d => Some(
                 Decision::allow(
                     Check::Tag,
-                    format!("{d} is the signed digest of {target} ({})", s.signer),
+                    format!("{d} is the signed digest of {target} ({})", s.signer()),
                 )
                 .with_image(target)
                 .with_digest(d),
@@ -481,7 +481,7 @@ async fn decide_pull(
     // `name:tag@digest` pulls by digest: the digest decides.
     if let Some(d) = &image.digest {
         return match verifier.digest_signed(&repo, d).await {
-            Ok(s) => Decision::allow(Check::Signature, format!("{d} is signed ({})", s.signer))
+            Ok(s) => Decision::allow(Check::Signature, format!("{d} is signed ({})", s.signer()))
                 .with_image(image)
                 .with_digest(d.clone()),
             Err(e) => trust_deny(verifier, &e, &image.to_string()),
@@ -516,12 +516,12 @@ async fn decide_pull(
             .with_image(image)
         }
     };
-    if served == signed.digest {
+    if served == signed.digest() {
         Decision::allow(
             Check::ContentBinding,
             format!(
                 "the registry serves the signed {served} ({})",
-                signed.signer
+                signed.signer()
             ),
         )
         .with_image(image)
@@ -531,12 +531,12 @@ async fn decide_pull(
             Check::ContentBinding,
             format!(
                 "the registry serves {served} for {image}, but the signed digest is {} ({}): the tag moved",
-                signed.digest, signed.signer
+                signed.digest(), signed.signer()
             ),
             format!(
                 "pull the signed digest ({}@{}) or have the publisher sign the new content",
                 repo.name(),
-                signed.digest
+                signed.digest()
             ),
         )
         .with_image(image)
@@ -629,10 +629,7 @@ mod tests {
     async fn pull_cache_keeps_no_outage_and_keeps_real_denies() {
         let image = Reference::parse_normalized("r.io/app:1").unwrap();
         let digest = format!("sha256:{}", "a".repeat(64));
-        let signed = Fixed(Ok(Signed {
-            digest: digest.clone(),
-            signer: "test".into(),
-        }));
+        let signed = Fixed(Ok(Signed::for_test(&digest, "test")));
         let served = |r: Result<String, String>| async move { r };
 
         let outage = decide_pull(&signed, served(Err("connection refused".into())), &image).await;

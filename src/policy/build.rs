@@ -270,7 +270,7 @@ impl Builder<'_> {
             .signers
             .iter()
             .map(|s| SignerRule {
-                pattern: s.pattern.clone(),
+                pattern: s.pattern.clone().into(),
                 roles: s.roles.clone(),
             })
             .collect();
@@ -422,7 +422,7 @@ fn env_pins(cfg: &Config) -> Result<Vec<PinRule>, BuildError> {
         .iter()
         .map(|p| {
             Ok(PinRule {
-                pattern: p.pattern.clone(),
+                pattern: p.pattern.clone().into(),
                 pin: load_pin(&p.pin, &blame)?,
             })
         })

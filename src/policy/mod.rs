@@ -37,6 +37,7 @@ use crate::daemon::{ContainerInfo, DaemonClient};
 use crate::request::action::{Action, HostConfig, Mount, NetworkSpec, PluginOp};
 use crate::request::reference::{Reference, Spelling};
 use crate::request::routes::RouteId;
+use crate::trust::pattern::most_specific;
 use crate::trust::Verifier;
 
 use decision::unsigned_ok;
@@ -120,21 +121,20 @@ impl Policy {
             return None;
         }
         let name = repo.name();
-        self.rules
-            .iter()
-            .filter(|r| user_matches(&r.users, user))
-            .filter_map(|r| {
-                r.patterns
-                    .iter()
-                    .filter(|p| p.matches(&name))
-                    .map(RepoPattern::specificity)
-                    .max()
-                    .map(|s| (s, r))
-            })
-            // max_by_key keeps the last maximum; reverse so the first wins.
-            .rev()
-            .max_by_key(|(s, _)| *s)
-            .map(|(_, r)| r)
+        // The precedence of pins and signers too: most specific, then first.
+        most_specific(
+            self.rules
+                .iter()
+                .filter(|r| user_matches(&r.users, user))
+                .filter_map(|r| {
+                    r.patterns
+                        .iter()
+                        .filter(|p| p.matches(&name))
+                        .map(RepoPattern::specificity)
+                        .max()
+                        .map(|s| (s, r))
+                }),
+        )
     }
 
     fn op_allowed(&self, op: Op, target: Option<&Reference>, user: &str) -> bool {

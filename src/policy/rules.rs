@@ -77,7 +77,8 @@ pub fn specificity(p: &str) -> (u8, usize) {
 /// A rule's repository pattern, parsed once: `*`, a namespace (`stem/*`,
 /// matching only below a `/`), or one repository. This is the grammar of
 /// rules; the environment's root pins and signers keep a raw-prefix grammar
-/// of their own (`trust::notary::root::gun_matches`).
+/// of their own ([`crate::trust::pattern::PrefixPattern`]), with the same
+/// precedence ([`crate::trust::pattern::most_specific`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RepoPattern {
     Any,
@@ -121,8 +122,8 @@ impl RepoPattern {
 
     /// How specific the pattern is, for precedence (higher wins): an exact
     /// repository beats any namespace, a longer namespace a shorter one,
-    /// and `*` comes last. Ties are broken by the caller (`Policy::rule_for`:
-    /// the first rule wins).
+    /// and `*` comes last. Ties: the first rule wins
+    /// ([`crate::trust::pattern::most_specific`]).
     pub fn specificity(&self) -> (u8, usize) {
         match self {
             RepoPattern::Any => (0, 0),

@@ -3,5 +3,5 @@
 pub mod server;
 pub mod wire;
 
-pub use server::{bind, serve, Authorize, Phase, ServerOptions, STATUS_PATH};
+pub use server::{bind, serve, Authorize, Phase, ServerOptions, DEFAULT_DEADLINE, STATUS_PATH};
 pub use wire::{AuthzRequest, AuthzResponse};

@@ -66,6 +66,10 @@ pub trait Authorize: Send + Sync + 'static {
 /// Path of the status endpoint, beside the protocol's.
 pub const STATUS_PATH: &str = "/img-authz/status";
 
+/// How long one authorization decision may take before it is denied; the
+/// default of `IMG_AUTHZ_DEADLINE_MS` (`config::DEFAULT_DEADLINE`).
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
+
 /// Server settings.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
@@ -76,7 +80,7 @@ pub struct ServerOptions {
 impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
-            deadline: Duration::from_secs(10),
+            deadline: DEFAULT_DEADLINE,
         }
     }
 }

@@ -55,14 +55,12 @@ fn merge(errors: Vec<(&'static str, TrustError)>) -> TrustError {
 }
 
 fn joined(signed: Vec<Signed>, digest: String) -> Signed {
-    Signed {
-        digest,
-        signer: signed
-            .into_iter()
-            .map(|s| s.signer)
-            .collect::<Vec<_>>()
-            .join(" and "),
-    }
+    let signer = signed
+        .into_iter()
+        .map(|s| s.signer)
+        .collect::<Vec<_>>()
+        .join(" and ");
+    Signed::new(digest, signer)
 }
 
 #[async_trait]
@@ -225,10 +223,7 @@ mod tests {
                 return Err(TrustError::Unavailable("down".into()));
             }
             if self.digests.contains(&d) {
-                Ok(Signed {
-                    digest: d.into(),
-                    signer: self.name.into(),
-                })
+                Ok(Signed::new(d.into(), self.name.into()))
             } else {
                 Err(TrustError::NotSigned(format!("{d} unsigned")))
             }

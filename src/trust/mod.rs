@@ -23,6 +23,7 @@ pub mod notary;
 /// they move (config and policy are being restructured in parallel).
 pub use notary::verifier as notary_verifier;
 pub mod notation;
+pub mod pattern;
 pub mod pinned;
 pub mod spki;
 
@@ -30,13 +31,50 @@ use async_trait::async_trait;
 
 use crate::request::reference::Reference;
 
-/// What a signature vouches for.
+/// What a signature vouches for: the proof that a verifier in `trust`
+/// checked it (as rustls' `ServerCertVerified`). Only `trust` can make one,
+/// so the policy cannot allow an image on a value it built itself:
+///
+/// ```compile_fail
+/// let _ = img_authz::trust::Signed { digest: "sha256:…".into(), signer: "me".into() };
+/// ```
+/// ```compile_fail
+/// let _ = img_authz::trust::Signed::new("sha256:…".into(), "me".into());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signed {
     /// `sha256:…` of the manifest.
-    pub digest: String,
+    digest: String,
     /// Who signed it, e.g. `notary targets/releases`.
-    pub signer: String,
+    signer: String,
+}
+
+impl Signed {
+    /// A verified result; only the verifiers (and their composers) call it.
+    pub(in crate::trust) fn new(digest: String, signer: String) -> Self {
+        Self { digest, signer }
+    }
+
+    /// A result for policy tests that stub a [`Verifier`].
+    #[cfg(test)]
+    pub(crate) fn for_test(digest: &str, signer: &str) -> Self {
+        Self::new(digest.to_owned(), signer.to_owned())
+    }
+
+    /// `sha256:…` of the signed manifest.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// Who signed it, e.g. `notary targets/releases`.
+    pub fn signer(&self) -> &str {
+        &self.signer
+    }
+
+    /// The signed digest, consuming the proof.
+    pub fn into_digest(self) -> String {
+        self.digest
+    }
 }
 
 /// Why an image is not trusted.

@@ -28,10 +28,7 @@ impl Pinned {
 
     fn pinned(&self, repo: &Reference, digest: &str) -> Result<Signed, TrustError> {
         if self.digests.contains(digest) {
-            Ok(Signed {
-                digest: digest.to_string(),
-                signer: "pinned digest".into(),
-            })
+            Ok(Signed::new(digest.to_string(), "pinned digest".into()))
         } else {
             Err(TrustError::NotSigned(format!(
                 "{}@{digest} is not one of the rule's pinned digests",

@@ -92,10 +92,10 @@ pub async fn verify_digest(
     let authorities = verify::distinct_authorities(&verified);
     if authorities.len() >= policy.threshold.max(1) {
         let by: Vec<String> = authorities.iter().map(|a| policy.describe(*a)).collect();
-        return Ok(Signed {
-            digest: digest.to_string(),
-            signer: format!("cosign, signed by {}", by.join(" and ")),
-        });
+        return Ok(Signed::new(
+            digest.to_string(),
+            format!("cosign, signed by {}", by.join(" and ")),
+        ));
     }
     if found.candidates.is_empty() && found.unreadable.is_empty() {
         return Err(TrustError::NotSigned(format!(

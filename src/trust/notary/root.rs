@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 use super::keys::{canonical_key_id, Cert, Key};
 use super::metadata::{parse_root, verify_threshold, Envelope, RoleKeys, Root};
 use super::TufError;
+use crate::trust::pattern::{most_specific, PrefixPattern};
 
 /// One day of tolerance on NotBefore, as notary allows.
 const NOT_BEFORE_LEEWAY: i64 = 24 * 3600;
@@ -52,39 +53,12 @@ impl Pin {
     }
 }
 
-/// A pin for repositories matching `pattern`: an exact GUN, or a prefix
-/// followed by `*`.
+/// A pin for repositories matching `pattern` (raw-prefix grammar,
+/// [`PrefixPattern`]).
 #[derive(Debug, Clone)]
 pub struct PinRule {
-    pub pattern: String,
+    pub pattern: PrefixPattern,
     pub pin: Pin,
-}
-
-impl PinRule {
-    fn matches(&self, gun: &str) -> bool {
-        gun_matches(&self.pattern, gun)
-    }
-}
-
-/// The registry host of a name in lower case; paths are case-sensitive.
-/// Pin and signer patterns are loaded in canonical form (`config.rs`,
-/// `check_gun_pattern`) as GUNs are, so this is a second guard only: the
-/// registry allowlist does not ignore case, it refuses other spellings.
-fn lower_host(s: &str) -> String {
-    match s.split_once('/') {
-        Some((h, rest)) => format!("{}/{rest}", h.to_ascii_lowercase()),
-        None => s.to_ascii_lowercase(),
-    }
-}
-
-/// Whether a pin or signer pattern (a GUN, or a prefix ending in `*`)
-/// covers `gun`.
-pub fn gun_matches(pattern: &str, gun: &str) -> bool {
-    let gun = lower_host(gun);
-    match pattern.strip_suffix('*') {
-        Some(prefix) => gun.starts_with(&lower_host(prefix)),
-        None => gun == lower_host(pattern),
-    }
 }
 
 /// Pins and the trust-on-first-use setting.
@@ -96,12 +70,15 @@ pub struct RootPolicy {
 }
 
 impl RootPolicy {
-    /// The most specific pin for `gun`: an exact pattern, else the longest prefix.
+    /// The pin for `gun`: the most specific, then the first
+    /// ([`most_specific`], the rules' precedence).
     pub fn pin_for(&self, gun: &str) -> Option<&PinRule> {
-        self.pins
-            .iter()
-            .filter(|p| p.matches(gun))
-            .max_by_key(|p| (!p.pattern.ends_with('*'), p.pattern.len()))
+        most_specific(
+            self.pins
+                .iter()
+                .filter(|p| p.pattern.matches(gun))
+                .map(|p| (p.pattern.specificity(), p)),
+        )
     }
 }
 
@@ -289,7 +266,7 @@ fn count_root_certs(
                 problems.push(format!(
                     "root certificate {} does not satisfy the pin for {:?}",
                     super::keys::short(id),
-                    rule.pattern
+                    rule.pattern.as_str()
                 ));
                 continue;
             }
@@ -301,15 +278,36 @@ fn count_root_certs(
 
 #[cfg(test)]
 mod pattern_tests {
-    use super::gun_matches;
 
+    /// One tie-break with the policy's rules: the most specific pin wins,
+    /// and among equal ones (the same pattern twice) the first. Failed
+    /// before: `max_by_key` let the last duplicate win.
     #[test]
-    fn hosts_match_without_case_paths_with_it() {
-        assert!(gun_matches("reg.io/team/*", "REG.IO/team/app"));
-        assert!(gun_matches("REG.io/team/app", "reg.IO/team/app"));
-        assert!(!gun_matches("reg.io/team/*", "reg.io/Team/app"));
-        assert!(!gun_matches("reg.io/team/app", "reg.io/team/app2"));
-        assert!(gun_matches("reg.io/team/app*", "reg.io/team/app2"));
-        assert!(gun_matches("*", "anything/at/all"));
+    fn most_specific_pin_wins_then_the_first() {
+        use super::{Pin, PinRule, RootPolicy};
+        let pin = |pattern: &str, id: &str| PinRule {
+            pattern: pattern.into(),
+            pin: Pin::Certs(vec![id.to_string()]),
+        };
+        let roots = RootPolicy {
+            pins: vec![
+                pin("*", "any"),
+                pin("reg.io/team*", "first"),
+                pin("reg.io/team*", "second"),
+                pin("reg.io/team/app", "exact"),
+                pin("reg.io/t*", "shorter"),
+            ],
+            tofu: false,
+        };
+        let id = |gun: &str| match roots.pin_for(gun).map(|p| &p.pin) {
+            Some(Pin::Certs(ids)) => ids.first().cloned().unwrap_or_default(),
+            other => format!("{other:?}"),
+        };
+        assert_eq!(id("reg.io/team/app"), "exact");
+        assert_eq!(id("reg.io/team/other"), "first");
+        // The raw prefix covers `reg.io/teams-x/…` too (documented grammar).
+        assert_eq!(id("reg.io/teams-x/app"), "first");
+        assert_eq!(id("reg.io/tools/app"), "shorter");
+        assert_eq!(id("other.io/app"), "any");
     }
 }

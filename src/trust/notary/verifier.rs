@@ -13,13 +13,14 @@ use super::update::{update, RepoTrust, RELEASES};
 use super::TufError;
 use crate::request::reference::Reference;
 use crate::trust::cache::TtlCache;
+use crate::trust::pattern::{most_specific, PrefixPattern};
 use crate::trust::{Signed, TrustError, Verifier};
 
-/// Signer roles required for repositories matching a pattern (an exact
-/// repository, or a prefix ending in `*`).
+/// Signer roles required for repositories matching a pattern (raw-prefix
+/// grammar, [`PrefixPattern`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignerRule {
-    pub pattern: String,
+    pub pattern: PrefixPattern,
     /// Delegation roles, e.g. `targets/alice`, that must all sign the digest.
     pub roles: Vec<String>,
 }
@@ -96,12 +97,15 @@ impl NotaryVerifier {
     }
 
     fn required_roles(&self, gun: &str) -> Vec<String> {
-        self.signers
-            .iter()
-            .filter(|r| super::root::gun_matches(&r.pattern, gun))
-            .max_by_key(|r| (!r.pattern.ends_with('*'), r.pattern.len()))
-            .map(|r| r.roles.clone())
-            .unwrap_or_default()
+        // The most specific rule, then the first: the rules' precedence.
+        most_specific(
+            self.signers
+                .iter()
+                .filter(|r| r.pattern.matches(gun))
+                .map(|r| (r.pattern.specificity(), r)),
+        )
+        .map(|r| r.roles.clone())
+        .unwrap_or_default()
     }
 
     /// Verified metadata of `gun`, from the cache or the server.
@@ -210,10 +214,7 @@ impl Verifier for NotaryVerifier {
                 )));
             }
         }
-        Ok(Signed {
-            digest,
-            signer: format!("notary {role}"),
-        })
+        Ok(Signed::new(digest, format!("notary {role}")))
     }
 
     async fn digest_signed(&self, repo: &Reference, digest: &str) -> Result<Signed, TrustError> {
@@ -236,10 +237,10 @@ impl Verifier for NotaryVerifier {
                 )));
             }
         }
-        Ok(Signed {
-            digest: digest.to_string(),
-            signer: format!("notary {role} (tag {tag})"),
-        })
+        Ok(Signed::new(
+            digest.to_string(),
+            format!("notary {role} (tag {tag})"),
+        ))
     }
 }
 

@@ -521,13 +521,13 @@ pub async fn verify_digest(
         )));
     };
     if stmt.level == Level::Skip {
-        return Ok(Signed {
-            digest: digest.to_string(),
-            signer: format!(
+        return Ok(Signed::new(
+            digest.to_string(),
+            format!(
                 "notation trust policy {:?} (level skip: not verified)",
                 stmt.name
             ),
-        });
+        ));
     }
     let target = descriptor(registry, repo, digest).await?;
     let found = find(registry, &repo.domain, &repo.path, digest)
@@ -541,10 +541,7 @@ pub async fn verify_digest(
                 for l in &o.logged {
                     tracing::warn!(image = %format!("{name}@{digest}"), signature = %c.origin, "notation: {l}");
                 }
-                return Ok(Signed {
-                    digest: digest.to_string(),
-                    signer: o.signer,
-                });
+                return Ok(Signed::new(digest.to_string(), o.signer));
             }
             Err(e) => why.push(format!("{}: {e}", c.origin)),
         }

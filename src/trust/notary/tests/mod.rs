@@ -71,7 +71,7 @@ impl Client {
     fn pinned(pattern: &str, pin: Pin) -> Client {
         Client::with_policy(RootPolicy {
             pins: vec![PinRule {
-                pattern: pattern.to_string(),
+                pattern: pattern.into(),
                 pin,
             }],
             tofu: false,

@@ -28,10 +28,7 @@ fn gun_ref() -> Reference {
 }
 
 fn signed(digest_manifest: &str, signer: &str) -> Signed {
-    Signed {
-        digest: digest_of(digest_manifest),
-        signer: signer.to_string(),
-    }
+    Signed::new(digest_of(digest_manifest), signer.to_string())
 }
 
 #[tokio::test]
