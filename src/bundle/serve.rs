@@ -251,10 +251,11 @@ impl Source {
 
     fn put_in_force(&self, f: &Fetched, source: &'static str) -> Result<PathBuf, BundleError> {
         let (policy, path) = self.store.install(f, |p| self.build(p))?;
+        // The revision first: no decision of the new policy may be logged
+        // under the old revision.
+        crate::log::set_bundle_revision(Some(f.bundle.revision.to_string()));
         self.plugin.replace_policy(policy);
         self.plugin.hold(None);
-        // Decisions made from now on name the revision they were made under.
-        crate::log::set_bundle_revision(Some(f.bundle.revision.to_string()));
         if let Ok(mut c) = self.current.lock() {
             *c = Some(f.digest.clone());
         }
