@@ -105,8 +105,8 @@ impl Store {
     }
 
     /// Admit `f` against the ratchet, stage it, let `build` judge the
-    /// staged policy file, put it in place, advance the ratchet, and
-    /// return what `build` makes of the policy file in place.
+    /// staged policy file, put it in place, build it there, and only then
+    /// advance the ratchet; any failure restores the previous bundle.
     pub fn install<T>(
         &self,
         f: &Fetched,
@@ -130,21 +130,40 @@ impl Store {
         }
         let cur = self.current();
         let old = self.dir.join(format!("old.{nonce}"));
-        if cur.exists() {
+        let had_old = cur.exists();
+        if had_old {
             std::fs::rename(&cur, &old).map_err(|e| io(&cur, e))?;
         }
+        // Put the previous bundle back rather than leave none or a failing one.
+        let restore = || {
+            let _ = std::fs::remove_dir_all(&cur);
+            if had_old {
+                let _ = std::fs::rename(&old, &cur);
+            }
+        };
         if let Err(e) = std::fs::rename(&staging, &cur) {
-            // Put the previous bundle back rather than leave none.
-            let _ = std::fs::rename(&old, &cur);
+            let _ = std::fs::remove_dir_all(&staging);
+            restore();
             return Err(io(&cur, e));
         }
-        let _ = std::fs::remove_dir_all(&old);
-        self.write_seen(&Seen {
+        // Build at the final path *before* the ratchet moves: a policy that
+        // fails there must not become what the next boot loads.
+        let policy = cur.join("files").join(POLICY_FILE);
+        let built = match build(&policy) {
+            Ok(b) => b,
+            Err(e) => {
+                restore();
+                return Err(BundleError::Policy(e));
+            }
+        };
+        if let Err(e) = self.write_seen(&Seen {
             revision: f.bundle.revision,
             digest: f.digest.clone(),
-        })?;
-        let policy = cur.join("files").join(POLICY_FILE);
-        let built = build(&policy).map_err(BundleError::Policy)?;
+        }) {
+            restore();
+            return Err(e);
+        }
+        let _ = std::fs::remove_dir_all(&old);
         Ok((built, policy))
     }
 
@@ -252,6 +271,42 @@ mod tests {
         again.install(&fetched(3, "three"), read_policy).unwrap();
         assert_eq!(again.seen().unwrap().unwrap().revision, 3);
         // No staging or old directory is left behind.
+        let left: Vec<_> = std::fs::read_dir(d.path().join("bundle"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        assert!(
+            left.iter().all(|n| n == "current" || n == "revision.json"),
+            "{left:?}"
+        );
+    }
+
+    /// The policy must build where it will live before the ratchet moves:
+    /// a build failing at the final path leaves the ratchet and `current/`
+    /// as they were (else the next boot would load a failing policy).
+    #[test]
+    fn a_build_failing_in_place_changes_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::new(d.path());
+        store.install(&fetched(2, "two"), read_policy).unwrap();
+        let calls = std::cell::Cell::new(0);
+        let second_fails = |p: &Path| {
+            calls.set(calls.get() + 1);
+            if calls.get() >= 2 {
+                return Err("fails in place".to_string());
+            }
+            read_policy(p)
+        };
+        assert!(matches!(
+            store.install(&fetched(3, "three"), second_fails),
+            Err(BundleError::Policy(_))
+        ));
+        assert_eq!(store.seen().unwrap().unwrap().revision, 2);
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("bundle/current/files/policy.toml")).unwrap(),
+            "two"
+        );
+        assert_eq!(store.last_known_good().unwrap().unwrap().bundle.revision, 2);
         let left: Vec<_> = std::fs::read_dir(d.path().join("bundle"))
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
