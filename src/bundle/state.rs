@@ -46,6 +46,46 @@ pub fn admit(seen: Option<&Seen>, revision: u64, digest: &str) -> Result<(), Bun
     }))
 }
 
+/// What a host expects of any bundle it puts in force, beyond the ratchet.
+#[derive(Debug, Clone)]
+pub struct Expect {
+    /// `IMG_AUTHZ_BUNDLE`: the bundle's scope must name it…
+    pub reference: super::BundleRef,
+    /// …or `IMG_AUTHZ_BUNDLE_CHANNEL`.
+    pub channel: Option<String>,
+    /// `IMG_AUTHZ_BUNDLE_MIN_REVISION`: the floor while no revision was
+    /// ever accepted (a wiped host must not take the oldest signed bundle).
+    pub min_revision: Option<u64>,
+}
+
+/// Scope, expiry and the first-use floor; the ratchet is [`admit`].
+pub fn accept(
+    seen: Option<&Seen>,
+    b: &super::Bundle,
+    expect: &Expect,
+    now: time::OffsetDateTime,
+) -> Result<(), BundleError> {
+    b.in_scope(&expect.reference, expect.channel.as_deref())?;
+    let expires = b.expires_at()?;
+    if expires <= now {
+        return Err(BundleError::Expired(format!(
+            "revision {} expired at {}; publish a new revision (img-authz bundle push \
+             --revision N --expires DURATION) and sign it",
+            b.revision, b.expires
+        )));
+    }
+    if let (None, Some(min)) = (seen, expect.min_revision) {
+        if b.revision < min {
+            return Err(BundleError::Rollback(format!(
+                "revision {} is below IMG_AUTHZ_BUNDLE_MIN_REVISION={min} (no revision accepted \
+                 yet on this host); publish revision {min} or higher",
+                b.revision
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub struct Store {
     dir: PathBuf,
 }
@@ -110,9 +150,17 @@ impl Store {
     pub fn install<T>(
         &self,
         f: &Fetched,
+        expect: &Expect,
         build: impl Fn(&Path) -> Result<T, String>,
     ) -> Result<(T, PathBuf), BundleError> {
-        admit(self.seen()?.as_ref(), f.bundle.revision, &f.digest)?;
+        let seen = self.seen()?;
+        admit(seen.as_ref(), f.bundle.revision, &f.digest)?;
+        accept(
+            seen.as_ref(),
+            &f.bundle,
+            expect,
+            time::OffsetDateTime::now_utc(),
+        )?;
         std::fs::create_dir_all(&self.dir).map_err(|e| io(&self.dir, e))?;
         let nonce = format!(
             "{}.{}",
@@ -196,10 +244,26 @@ mod tests {
     use super::*;
     use crate::bundle::Bundle;
 
+    const PROD: &str = "oci://reg.example.com/platform/img-authz:prod";
+
+    fn expect() -> Expect {
+        Expect {
+            reference: crate::bundle::BundleRef::parse(PROD).unwrap(),
+            channel: None,
+            min_revision: None,
+        }
+    }
+
     fn fetched(revision: u64, policy: &str) -> Fetched {
+        fetched_with(revision, policy, PROD, "2999-01-01T00:00:00Z")
+    }
+
+    fn fetched_with(revision: u64, policy: &str, scope: &str, expires: &str) -> Fetched {
         let b = Bundle {
             revision,
             created: "2026-12-05T00:00:00Z".into(),
+            scope: vec![scope.into()],
+            expires: expires.into(),
             files: [
                 ("policy.toml".to_string(), policy.as_bytes().to_vec()),
                 ("keys/k.pub".to_string(), b"K".to_vec()),
@@ -242,7 +306,9 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let store = Store::new(d.path());
         assert!(store.last_known_good().unwrap().is_none());
-        let (p, path) = store.install(&fetched(2, "two"), read_policy).unwrap();
+        let (p, path) = store
+            .install(&fetched(2, "two"), &expect(), read_policy)
+            .unwrap();
         assert_eq!(p, "two");
         assert!(path.ends_with("bundle/current/files/policy.toml"));
         assert_eq!(
@@ -252,13 +318,13 @@ mod tests {
         // Older, or other content under revision 2: refused, nothing moves.
         for f in [fetched(1, "one"), fetched(2, "other two")] {
             assert!(matches!(
-                store.install(&f, read_policy),
+                store.install(&f, &expect(), read_policy),
                 Err(BundleError::Rollback(_))
             ));
         }
         // A policy that does not load: refused before anything is replaced.
         assert!(matches!(
-            store.install(&fetched(3, "bad"), read_policy),
+            store.install(&fetched(3, "bad"), &expect(), read_policy),
             Err(BundleError::Policy(_))
         ));
         assert_eq!(store.seen().unwrap().unwrap().revision, 2);
@@ -266,9 +332,11 @@ mod tests {
         let again = Store::new(d.path());
         let lkg = again.last_known_good().unwrap().unwrap();
         assert_eq!(lkg.bundle.revision, 2);
-        let (p, _) = again.install(&lkg, read_policy).unwrap();
+        let (p, _) = again.install(&lkg, &expect(), read_policy).unwrap();
         assert_eq!(p, "two");
-        again.install(&fetched(3, "three"), read_policy).unwrap();
+        again
+            .install(&fetched(3, "three"), &expect(), read_policy)
+            .unwrap();
         assert_eq!(again.seen().unwrap().unwrap().revision, 3);
         // No staging or old directory is left behind.
         let left: Vec<_> = std::fs::read_dir(d.path().join("bundle"))
@@ -288,7 +356,9 @@ mod tests {
     fn a_build_failing_in_place_changes_nothing() {
         let d = tempfile::tempdir().unwrap();
         let store = Store::new(d.path());
-        store.install(&fetched(2, "two"), read_policy).unwrap();
+        store
+            .install(&fetched(2, "two"), &expect(), read_policy)
+            .unwrap();
         let calls = std::cell::Cell::new(0);
         let second_fails = |p: &Path| {
             calls.set(calls.get() + 1);
@@ -298,7 +368,7 @@ mod tests {
             read_policy(p)
         };
         assert!(matches!(
-            store.install(&fetched(3, "three"), second_fails),
+            store.install(&fetched(3, "three"), &expect(), second_fails),
             Err(BundleError::Policy(_))
         ));
         assert_eq!(store.seen().unwrap().unwrap().revision, 2);
@@ -317,11 +387,84 @@ mod tests {
         );
     }
 
+    /// H1: a bundle signed for :canary, retagged as :prod, is refused by a
+    /// :prod host (the signature only covers the digest, which follows).
+    #[test]
+    fn a_bundle_published_for_another_tag_or_repository_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::new(d.path());
+        store
+            .install(&fetched(4, "four"), &expect(), read_policy)
+            .unwrap();
+        for other in [
+            "oci://reg.example.com/platform/img-authz:canary",
+            "oci://reg.example.com/other/img-authz:prod",
+            "canary",
+        ] {
+            let e = store
+                .install(
+                    &fetched_with(5, "five", other, "2999-01-01T00:00:00Z"),
+                    &expect(),
+                    read_policy,
+                )
+                .unwrap_err();
+            assert!(matches!(e, BundleError::OutOfScope(_)), "{other}: {e}");
+        }
+        assert_eq!(store.seen().unwrap().unwrap().revision, 4);
+        // A channel the host follows is in scope.
+        let mut ch = expect();
+        ch.channel = Some("prod".into());
+        store
+            .install(
+                &fetched_with(5, "five", "prod", "2999-01-01T00:00:00Z"),
+                &ch,
+                read_policy,
+            )
+            .unwrap();
+        assert_eq!(store.seen().unwrap().unwrap().revision, 5);
+    }
+
+    /// M2: an expired bundle is refused; a fresh host with a floor refuses
+    /// older revisions; the floor does not apply once a revision was seen.
+    #[test]
+    fn expired_bundles_and_the_first_use_floor() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::new(d.path());
+        let e = store
+            .install(
+                &fetched_with(3, "three", PROD, "2020-01-01T00:00:00Z"),
+                &expect(),
+                read_policy,
+            )
+            .unwrap_err();
+        assert!(matches!(e, BundleError::Expired(_)), "{e}");
+        assert!(e.to_string().contains("publish a new revision"), "{e}");
+        let mut floor = expect();
+        floor.min_revision = Some(5);
+        let e = store
+            .install(&fetched(3, "three"), &floor, read_policy)
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("IMG_AUTHZ_BUNDLE_MIN_REVISION=5"),
+            "{e}"
+        );
+        assert!(store.seen().unwrap().is_none());
+        store
+            .install(&fetched(5, "five"), &floor, read_policy)
+            .unwrap();
+        // The ratchet governs from now on.
+        store
+            .install(&fetched(6, "six"), &floor, read_policy)
+            .unwrap();
+    }
+
     #[test]
     fn a_tampered_last_known_good_is_refused() {
         let d = tempfile::tempdir().unwrap();
         let store = Store::new(d.path());
-        store.install(&fetched(1, "one"), read_policy).unwrap();
+        store
+            .install(&fetched(1, "one"), &expect(), read_policy)
+            .unwrap();
         let layer = d.path().join("bundle/current/layer.json");
         let mut b = std::fs::read(&layer).unwrap();
         b[5] ^= 1;
