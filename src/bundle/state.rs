@@ -130,10 +130,24 @@ impl Store {
     }
 
     /// The last known good bundle, checked again; `None` when there is none.
+    /// Its signature is not verified again, so the directory must be
+    /// private to the plugin's user: anyone else able to write it could
+    /// install any policy.
     pub fn last_known_good(&self) -> Result<Option<Fetched>, BundleError> {
         let cur = self.current();
         if !cur.exists() {
             return Ok(None);
+        }
+        let uid = effective_uid()?;
+        for p in [
+            self.dir.clone(),
+            cur.clone(),
+            self.dir.join("revision.json"),
+            cur.join("manifest.json"),
+            cur.join("config.json"),
+            cur.join("layer.json"),
+        ] {
+            private(&p, uid)?;
         }
         let read = |n: &str| std::fs::read(cur.join(n)).map_err(|e| io(&cur.join(n), e));
         let f = Fetched::from_parts(
@@ -230,6 +244,37 @@ impl Store {
         build(&files.join(POLICY_FILE)).map_err(BundleError::Policy)?;
         Ok(())
     }
+}
+
+/// The plugin's effective uid, from /proc (no libc call needed).
+fn effective_uid() -> Result<u32, BundleError> {
+    let status = std::fs::read_to_string("/proc/self/status")
+        .map_err(|e| io(Path::new("/proc/self/status"), e))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|u| u.parse().ok())
+        .ok_or_else(|| BundleError::Io("/proc/self/status: no effective uid".into()))
+}
+
+/// `p` exists, is owned by `uid` and is not writable by group or others.
+fn private(p: &Path, uid: u32) -> Result<(), BundleError> {
+    use std::os::unix::fs::MetadataExt as _;
+    let m = std::fs::symlink_metadata(p).map_err(|e| io(p, e))?;
+    if m.file_type().is_symlink() || m.uid() != uid || m.mode() & 0o022 != 0 {
+        return Err(BundleError::Io(format!(
+            "{}: the last known good bundle is not used: it must be owned by the plugin's user \
+             (uid {uid}; it is {}), not a symlink, and not writable by group or others (mode \
+             {:o}), else anyone who can write it could install any policy; fix the ownership \
+             and mode of IMG_AUTHZ_STATE_DIR/bundle (chown -R, chmod -R go-w) or remove it to \
+             fetch the bundle again",
+            p.display(),
+            m.uid(),
+            m.mode() & 0o7777
+        )));
+    }
+    Ok(())
 }
 
 fn write_synced(p: &Path, data: &[u8]) -> Result<(), BundleError> {
@@ -456,6 +501,38 @@ mod tests {
         store
             .install(&fetched(6, "six"), &floor, read_policy)
             .unwrap();
+    }
+
+    /// L5: a state directory others can write is not trusted at boot.
+    #[test]
+    fn a_last_known_good_others_can_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::new(d.path());
+        store
+            .install(&fetched(1, "one"), &expect(), read_policy)
+            .unwrap();
+        let chmod = |p: &str, m: u32| {
+            std::fs::set_permissions(d.path().join(p), std::fs::Permissions::from_mode(m)).unwrap()
+        };
+        chmod("bundle", 0o700);
+        chmod("bundle/current", 0o700);
+        chmod("bundle/current/layer.json", 0o600);
+        assert!(store.last_known_good().unwrap().is_some());
+        for (p, bad, good) in [
+            ("bundle", 0o777, 0o700),
+            ("bundle/current", 0o770, 0o700),
+            ("bundle/current/layer.json", 0o666, 0o600),
+        ] {
+            chmod(p, bad);
+            let e = store.last_known_good().unwrap_err();
+            assert!(
+                e.to_string().contains("not writable by group or others"),
+                "{p}: {e}"
+            );
+            chmod(p, good);
+        }
+        assert!(store.last_known_good().unwrap().is_some());
     }
 
     #[test]
