@@ -492,6 +492,7 @@ mod tests {
             s.installed = Some(SystemTime::now());
             s.last_error = Some("rollback refused: x".into());
             s.refusals = 2;
+            s.expires = Some("2020-01-01T00:00:00Z".into());
         });
         let m = metrics_text();
         for want in [
@@ -500,12 +501,14 @@ mod tests {
             "img_authz_bundle_age_seconds 0",
             "img_authz_bundle_error 1",
             "img_authz_bundle_refusals_total 2",
+            "img_authz_bundle_expires_seconds -",
         ] {
             assert!(m.contains(want), "{want} missing from:\n{m}");
         }
         let j = status_json().unwrap();
         assert_eq!(j["revision"], 7);
         assert_eq!(j["last_error"], "rollback refused: x");
+        assert!(j["expires_in_secs"].as_i64().unwrap() < 0, "{j}");
     }
 
     /// M2: the bundle in force passing its expiry holds the plugin, with a
@@ -602,5 +605,28 @@ mod tests {
         assert_eq!(s.interval, Duration::from_secs(5));
         assert!(Settings::parse("oci://127.0.0.1:5000/p:t", k, &iv("0")).is_err());
         assert!(Settings::parse("oci://127.0.0.1:5000/p:t", k, &iv("x")).is_err());
+        let opts = |c: &str, m: &str| Options {
+            channel: c.into(),
+            min_revision: m.into(),
+            ..Options::default()
+        };
+        let s = Settings::parse("oci://127.0.0.1:5000/p:t", k, &opts("prod", "12"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (s.channel.as_deref(), s.min_revision),
+            (Some("prod"), Some(12))
+        );
+        for (c, m) in [
+            ("Prod", ""),
+            ("oci://r.example.com/p:t", ""),
+            ("", "-1"),
+            ("", "x"),
+        ] {
+            assert!(
+                Settings::parse("oci://127.0.0.1:5000/p:t", k, &opts(c, m)).is_err(),
+                "{c} {m}"
+            );
+        }
     }
 }
