@@ -353,7 +353,7 @@ fn a_fleet_follows_signed_bundles_and_refuses_bad_ones() {
     }
 
     // Rollback: revision 1 again (validly signed) is refused.
-    let n = b.refusals();
+    let n = [a.refusals(), b.refusals()];
     let old = push(
         &bundle_dir(tmp.path(), &app_repo, true, "r1 again"),
         &reference,
@@ -361,7 +361,7 @@ fn a_fleet_follows_signed_bundles_and_refuses_bad_ones() {
         &both,
     );
     sign(&old, Mode::Classic, "good");
-    for p in [&a, &b] {
+    for (p, n) in [&a, &b].into_iter().zip(n) {
         p.wait_refusal(n, "rollback");
         assert_eq!(p.status()["bundle"]["revision"], 2);
     }
@@ -370,7 +370,7 @@ fn a_fleet_follows_signed_bundles_and_refuses_bad_ones() {
     }
 
     // A wrong signer: revision 3 signed with another key.
-    let n = b.refusals();
+    let n = [a.refusals(), b.refusals()];
     let wrong = push(
         &bundle_dir(tmp.path(), &app_repo, true, "r3"),
         &reference,
@@ -378,7 +378,7 @@ fn a_fleet_follows_signed_bundles_and_refuses_bad_ones() {
         &both,
     );
     sign(&wrong, Mode::Classic, "other");
-    for p in [&a, &b] {
+    for (p, n) in [&a, &b].into_iter().zip(n) {
         p.wait_refusal(n, "not signed by the pinned bundle signer");
     }
     for h in hosts {
@@ -387,7 +387,7 @@ fn a_fleet_follows_signed_bundles_and_refuses_bad_ones() {
 
     // A tampered layer: revision 4, signed, its layer altered in the
     // registry's storage after the signature was made.
-    let n = b.refusals();
+    let n = [a.refusals(), b.refusals()];
     let dir4 = bundle_dir(tmp.path(), &app_repo, true, "r4");
     let staged = push(
         &dir4,
@@ -398,7 +398,7 @@ fn a_fleet_follows_signed_bundles_and_refuses_bad_ones() {
     tamper_blob(&layer_digest(&staged));
     let r4 = push(&dir4, &reference, 4, &both);
     sign(&r4, Mode::Classic, "good");
-    for p in [&a, &b] {
+    for (p, n) in [&a, &b].into_iter().zip(n) {
         p.wait_refusal(n, "tampered");
     }
     for h in hosts {
