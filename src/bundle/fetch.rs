@@ -117,21 +117,29 @@ pub struct Fetcher {
 }
 
 /// A bundle decides what every image on the host may do, so the Notation
-/// statement that covers it must *enforce* integrity and authenticity: under
-/// `audit` (or an override that logs authenticity) a signature by any key
-/// with an intact chain would pass, and under `skip` none is needed.
+/// statement that covers it must *enforce* integrity, authenticity,
+/// revocation and expiry: under `audit` (or an override that logs
+/// authenticity) a signature by any key with an intact chain would pass,
+/// under `skip` none is needed, and under `permissive` (or an override of
+/// revocation or expiry) a revoked or expired signer would still pass.
+/// `authenticTimestamp` may be logged.
 fn enforcing_statement(cfg: &NotationConfig, name: &str) -> Result<(), BundleError> {
     let refuse = |why: String| {
         Err(BundleError::Unsigned(format!(
             "the Notation trust policy {} {why} (a bundle is only taken from a signer the \
-             policy authenticates: use level strict or permissive without overriding authenticity)",
+             policy authenticates: use level strict without overriding integrity, authenticity, revocation or expiry)",
             cfg.source.display()
         )))
     };
     match cfg.policy.select(name) {
         None => refuse(format!("has no statement for {name}")),
         Some(stmt) => {
-            for check in [Check::Integrity, Check::Authenticity] {
+            for check in [
+                Check::Integrity,
+                Check::Authenticity,
+                Check::Revocation,
+                Check::Expiry,
+            ] {
                 if stmt.action(check) != Action::Enforce {
                     return refuse(format!(
                         "does not enforce {} for {name} (level {})",
@@ -275,12 +283,22 @@ mod tests {
     fn a_bundle_needs_a_statement_that_enforces_authenticity() {
         let name = "reg.example/fleet/policy";
         assert!(enforcing_statement(&cfg("strict", ""), name).is_ok());
-        assert!(enforcing_statement(&cfg("permissive", ""), name).is_ok());
-        // audit only logs authenticity: any key with an intact chain would do.
+        // authenticTimestamp only matters for expired certificates; logging it is allowed.
+        assert!(enforcing_statement(
+            &cfg("strict", r#","override":{"authenticTimestamp":"log"}"#),
+            name
+        )
+        .is_ok());
+        // audit only logs authenticity: any key with an intact chain would do;
+        // permissive (or an override) only logs revocation and expiry: a
+        // revoked or expired bundle signer would still pass.
         for (level, ov) in [
             ("audit", ""),
             ("skip", ""),
+            ("permissive", ""),
             ("strict", r#","override":{"authenticity":"log"}"#),
+            ("strict", r#","override":{"revocation":"skip"}"#),
+            ("strict", r#","override":{"expiry":"log"}"#),
         ] {
             let e = enforcing_statement(&cfg(level, ov), name).unwrap_err();
             assert!(

@@ -33,12 +33,19 @@ pub const MAX_FILES: usize = 512;
 pub const MAX_PATH: usize = 255;
 pub const MAX_DEPTH: usize = 8;
 
-/// A bundle's content: its revision and its files by relative path.
+/// A bundle's content: its revision, where it may be used, until when, and
+/// its files by relative path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bundle {
     pub revision: u64,
     /// RFC 3339, when it was built.
     pub created: String,
+    /// Where hosts may take it: `oci://HOST/PATH:TAG` references (as
+    /// [`super::BundleRef`] prints them) and channel names. Signed with the
+    /// rest, so a retag or a copy to another repository does not widen it.
+    pub scope: Vec<String>,
+    /// RFC 3339: after this, hosts refuse it and stop enforcing it.
+    pub expires: String,
     pub files: BTreeMap<String, Vec<u8>>,
 }
 
@@ -49,6 +56,39 @@ pub struct Config {
     pub revision: u64,
     pub created: String,
     pub policy: String,
+    pub scope: Vec<String>,
+    pub expires: String,
+}
+
+/// Most scope entries, longest channel name.
+pub const MAX_SCOPE: usize = 64;
+pub const MAX_CHANNEL: usize = 64;
+
+/// One scope entry in its canonical form: an `oci://` reference (parsed
+/// and printed again) or a channel name (`[a-z0-9][a-z0-9._-]*`).
+pub fn scope_entry(s: &str) -> Result<String, String> {
+    if s.starts_with("oci://") {
+        return super::BundleRef::parse(s).map(|r| r.to_string());
+    }
+    let ok = !s.is_empty()
+        && s.len() <= MAX_CHANNEL
+        && s.bytes()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && s.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"._-".contains(&c));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "scope entry {s:?} is neither an oci://HOST/PATH:TAG reference nor a channel name \
+             ([a-z0-9][a-z0-9._-]*, at most {MAX_CHANNEL} bytes)"
+        ))
+    }
+}
+
+pub fn parse_time(s: &str) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
 }
 
 #[derive(Serialize, Deserialize)]
@@ -151,13 +191,21 @@ fn check_tree(files: &BTreeMap<String, Vec<u8>>) -> Result<(), BundleError> {
 impl Bundle {
     /// Every regular file under `dir`. A symlink or special file anywhere
     /// is refused: the bundle must be exactly what the directory holds.
-    pub fn from_dir(dir: &Path, revision: u64, created: String) -> Result<Bundle, BundleError> {
+    pub fn from_dir(
+        dir: &Path,
+        revision: u64,
+        created: String,
+        scope: Vec<String>,
+        expires: String,
+    ) -> Result<Bundle, BundleError> {
         let mut files = BTreeMap::new();
         let mut total = 0usize;
         walk(dir, dir, &mut files, &mut total)?;
         let b = Bundle {
             revision,
             created,
+            scope,
+            expires,
             files,
         };
         b.check()?;
@@ -182,7 +230,51 @@ impl Bundle {
         if !self.files.contains_key(POLICY_FILE) {
             return Err(malformed(format!("no {POLICY_FILE} at the bundle's root")));
         }
+        if self.scope.is_empty() || self.scope.len() > MAX_SCOPE {
+            return Err(malformed(format!(
+                "the scope must name 1 to {MAX_SCOPE} references or channels"
+            )));
+        }
+        for e in &self.scope {
+            if scope_entry(e).as_deref() != Ok(e.as_str()) {
+                return Err(malformed(format!(
+                    "scope entry {e:?} is not in canonical form (oci://HOST/PATH:TAG or a channel name)"
+                )));
+            }
+        }
+        self.expires_at()?;
         Ok(())
+    }
+
+    /// When the bundle expires.
+    pub fn expires_at(&self) -> Result<time::OffsetDateTime, BundleError> {
+        parse_time(&self.expires).ok_or_else(|| {
+            malformed(format!(
+                "expires {:?} is not an RFC 3339 time",
+                self.expires
+            ))
+        })
+    }
+
+    /// Whether a host following `r` (and channel `channel`, if it has one)
+    /// may use this bundle.
+    pub fn in_scope(&self, r: &super::BundleRef, channel: Option<&str>) -> Result<(), BundleError> {
+        let me = r.to_string();
+        if self
+            .scope
+            .iter()
+            .any(|e| *e == me || channel.is_some_and(|c| c == e))
+        {
+            return Ok(());
+        }
+        Err(BundleError::OutOfScope(format!(
+            "revision {} is published for [{}], not for {me}{}: a bundle retagged or copied \
+             elsewhere is refused; publish it for this host (img-authz bundle push --scope {me} \
+             or --channel NAME with IMG_AUTHZ_BUNDLE_CHANNEL=NAME)",
+            self.revision,
+            self.scope.join(", "),
+            channel.map_or_else(String::new, |c| format!(" (channel {c})")),
+        )))
     }
 
     pub fn encode(&self) -> Result<Encoded, BundleError> {
@@ -191,6 +283,8 @@ impl Bundle {
             revision: self.revision,
             created: self.created.clone(),
             policy: POLICY_FILE.into(),
+            scope: self.scope.clone(),
+            expires: self.expires.clone(),
         })
         .map_err(|e| malformed(e.to_string()))?;
         let layer = serde_json::to_vec(&Layer {
@@ -274,6 +368,8 @@ impl Bundle {
         let b = Bundle {
             revision: config.revision,
             created: config.created.clone(),
+            scope: config.scope.clone(),
+            expires: config.expires.clone(),
             files,
         };
         b.check()?;
@@ -415,6 +511,8 @@ mod tests {
         Bundle {
             revision: 7,
             created: "2026-12-05T00:00:00Z".into(),
+            scope: vec!["oci://reg.example.com/fleet/policy:prod".into()],
+            expires: "2999-01-01T00:00:00Z".into(),
             files: files
                 .iter()
                 .map(|(p, d)| (p.to_string(), d.as_bytes().to_vec()))
@@ -462,6 +560,8 @@ mod tests {
             revision: 1,
             created: String::new(),
             policy: POLICY_FILE.into(),
+            scope: vec!["prod".into()],
+            expires: "2999-01-01T00:00:00Z".into(),
         };
         assert!(matches!(
             Bundle::decode(&c, layer),
@@ -475,6 +575,8 @@ mod tests {
             revision: 1,
             created: String::new(),
             policy: POLICY_FILE.into(),
+            scope: vec!["prod".into()],
+            expires: "2999-01-01T00:00:00Z".into(),
         };
         // No policy file; a path twice; a file that is also a directory.
         for layer in [
@@ -515,14 +617,27 @@ mod tests {
         std::fs::write(d.path().join("policy.toml"), "version = 1\n").unwrap();
         std::fs::create_dir(d.path().join("keys")).unwrap();
         std::fs::write(d.path().join("keys/a.pub"), "x").unwrap();
-        let b = Bundle::from_dir(d.path(), 1, String::new()).unwrap();
+        let b = Bundle::from_dir(
+            d.path(),
+            1,
+            String::new(),
+            vec!["prod".into()],
+            "2999-01-01T00:00:00Z".into(),
+        )
+        .unwrap();
         assert_eq!(
             b.files.keys().collect::<Vec<_>>(),
             ["keys/a.pub", "policy.toml"]
         );
         std::os::unix::fs::symlink("/etc/passwd", d.path().join("keys/b.pub")).unwrap();
         assert!(matches!(
-            Bundle::from_dir(d.path(), 1, String::new()),
+            Bundle::from_dir(
+                d.path(),
+                1,
+                String::new(),
+                vec!["prod".into()],
+                "2999-01-01T00:00:00Z".into()
+            ),
             Err(BundleError::Malformed(_))
         ));
     }

@@ -6,15 +6,22 @@
 //! - an OCI image manifest (`application/vnd.oci.image.manifest.v1+json`)
 //!   with `artifactType` `application/vnd.img-authz.bundle.v1`;
 //! - its config blob, `application/vnd.img-authz.bundle.config.v1+json`:
-//!   `{"revision": u64, "created": RFC 3339, "policy": "policy.toml"}`;
+//!   `{"revision": u64, "created": RFC 3339, "policy": "policy.toml",
+//!   "scope": [STRING], "expires": RFC 3339}`, every field required;
 //!   the revision is monotonic: a host never goes back to a lower one, nor
-//!   to other content under the revision it has (rollback);
+//!   to other content under the revision it has (rollback); `scope` lists
+//!   the `oci://HOST/PATH:TAG` references and channel names the bundle was
+//!   published for (a host refuses it unless its `IMG_AUTHZ_BUNDLE`, or its
+//!   `IMG_AUTHZ_BUNDLE_CHANNEL`, is listed: a retag or a copy to another
+//!   repository does not carry it elsewhere); after `expires` a host
+//!   refuses it, and stops enforcing it if it is in force (freeze attack);
 //! - exactly one layer, `application/vnd.img-authz.bundle.files.v1+json`:
 //!   `{"files": [{"path": "policy.toml", "data": base64}, …]}`. Paths are
 //!   relative, `/`-separated and normalised (no `..`, `.`, empty segment,
 //!   absolute path, backslash); there are no symlinks, modes or owners. The
 //!   policy file's relative paths (keys, trusted roots, Notation files,
-//!   pins) resolve inside the unpacked bundle. Limits: 64 KiB manifest and
+//!   pins) resolve inside the unpacked bundle, and must stay there
+//!   (absolute paths and `..` are refused). Limits: 64 KiB manifest and
 //!   config, 8 MiB layer, 4 MiB of files, 512 files, depth 8.
 //!
 //! The manifest digest is signed like any image (cosign, key-based; the
@@ -52,6 +59,12 @@ pub enum BundleError {
     /// An older revision, or other content under the revision in force.
     #[error("rollback refused: {0}")]
     Rollback(String),
+    /// Signed for another reference or channel than the host follows.
+    #[error("bundle out of scope: {0}")]
+    OutOfScope(String),
+    /// Past its signed expiry, or below the host's minimum revision.
+    #[error("bundle expired: {0}")]
+    Expired(String),
     /// The policy file inside does not load.
     #[error("invalid policy in the bundle: {0}")]
     Policy(String),

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use super::fetch::{Fetched, Fetcher, Signer};
-use super::state::Store;
+use super::state::{Expect, Store};
 use super::{BundleError, BundleRef};
 use crate::config::Config;
 use crate::plugin::Plugin;
@@ -27,16 +27,28 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
 
 /// `IMG_AUTHZ_BUNDLE`, `IMG_AUTHZ_BUNDLE_KEY` or
 /// `IMG_AUTHZ_BUNDLE_NOTATION_POLICY` + `IMG_AUTHZ_BUNDLE_NOTATION_STORE`,
-/// `IMG_AUTHZ_BUNDLE_INTERVAL`.
+/// `IMG_AUTHZ_BUNDLE_INTERVAL`, `IMG_AUTHZ_BUNDLE_CHANNEL`,
+/// `IMG_AUTHZ_BUNDLE_MIN_REVISION`.
 pub struct Settings {
     pub reference: BundleRef,
     pub signer: Signer,
     pub interval: Duration,
+    pub channel: Option<String>,
+    pub min_revision: Option<u64>,
+}
+
+/// The optional bundle settings, as given.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub interval: String,
+    pub channel: String,
+    pub min_revision: String,
 }
 
 impl Settings {
     /// `None` when no bundle is configured (empty `bundle`).
-    pub fn parse(bundle: &str, pin: &Pin, interval: &str) -> Result<Option<Settings>, String> {
+    pub fn parse(bundle: &str, pin: &Pin, opts: &Options) -> Result<Option<Settings>, String> {
+        let interval = opts.interval.as_str();
         if bundle.trim().is_empty() {
             if !pin.is_empty() {
                 return Err(
@@ -58,10 +70,29 @@ impl Settings {
                 }
             },
         };
+        let channel = match opts.channel.trim() {
+            "" => None,
+            c => Some(
+                super::format::scope_entry(c)
+                    .ok()
+                    .filter(|c| !c.starts_with("oci://"))
+                    .ok_or_else(|| {
+                        format!("IMG_AUTHZ_BUNDLE_CHANNEL: {c:?} is not a channel name ([a-z0-9][a-z0-9._-]*)")
+                    })?,
+            ),
+        };
+        let min_revision = match opts.min_revision.trim() {
+            "" => None,
+            m => Some(m.parse::<u64>().map_err(|_| {
+                format!("IMG_AUTHZ_BUNDLE_MIN_REVISION: {m:?} is not a revision number")
+            })?),
+        };
         Ok(Some(Settings {
             reference,
             signer,
             interval,
+            channel,
+            min_revision,
         }))
     }
 }
@@ -118,6 +149,8 @@ pub struct BundleStatus {
     pub digest: Option<String>,
     pub revision: Option<u64>,
     pub created: Option<String>,
+    /// RFC 3339, its signed expiry.
+    pub expires: Option<String>,
     /// When it was put in force, and from where (`registry`, `disk`).
     pub installed: Option<SystemTime>,
     pub source: Option<&'static str>,
@@ -153,6 +186,8 @@ pub fn status_json() -> Option<serde_json::Value> {
         "digest": s.digest,
         "revision": s.revision,
         "created": s.created,
+        "expires": s.expires,
+        "expires_in_secs": expires_in(&s),
         "source": s.source,
         "age_secs": secs_since(s.installed),
         "last_check_secs_ago": secs_since(s.last_check),
@@ -160,6 +195,12 @@ pub fn status_json() -> Option<serde_json::Value> {
         "updates": s.updates,
         "refusals": s.refusals,
     }))
+}
+
+/// Seconds until the bundle in force expires (negative: expired).
+fn expires_in(s: &BundleStatus) -> Option<i64> {
+    let at = super::format::parse_time(s.expires.as_deref()?)?;
+    Some((at - time::OffsetDateTime::now_utc()).whole_seconds())
 }
 
 /// Prometheus text for the bundle (empty without one).
@@ -186,6 +227,10 @@ pub fn metrics_text() -> String {
         "img_authz_bundle_age_seconds {}",
         secs_since(s.installed).map_or(-1, |a| i64::try_from(a).unwrap_or(i64::MAX))
     );
+    let _ = writeln!(out, "# HELP img_authz_bundle_expires_seconds Seconds until the bundle in force expires (negative: expired, every request denied).\n# TYPE img_authz_bundle_expires_seconds gauge");
+    if let Some(e) = expires_in(&s) {
+        let _ = writeln!(out, "img_authz_bundle_expires_seconds {e}");
+    }
     let _ = writeln!(out, "# HELP img_authz_bundle_error 1 when the last bundle check failed or was refused.\n# TYPE img_authz_bundle_error gauge");
     let _ = writeln!(
         out,
@@ -206,8 +251,11 @@ pub struct Source {
     settings: Settings,
     fetcher: Fetcher,
     store: Store,
+    expect: Expect,
     /// The digest of the bundle in force.
     current: Mutex<Option<String>>,
+    /// The revision and expiry of the bundle in force.
+    in_force: Mutex<Option<(u64, String)>>,
     /// A digest refused for its content (malformed, tampered, rollback,
     /// invalid policy): immutable, so not fetched again while the tag
     /// stays on it. Unsigned ones are: the signature may follow the push.
@@ -216,9 +264,35 @@ pub struct Source {
 
 fn hold_message(r: &BundleRef, why: &str) -> String {
     format!(
-        "no verified policy bundle yet from IMG_AUTHZ_BUNDLE={r}: every request is denied until \
+        "no usable verified policy bundle yet from IMG_AUTHZ_BUNDLE={r}: every request is denied until \
          one verifies ({why})"
     )
+}
+
+/// A bundle's policy file: the files it names must come from the bundle
+/// (signed), never from the host: absolute paths and `..` are refused.
+pub fn load_bundle_policy(path: &Path) -> Result<crate::policy::file::PolicyFile, String> {
+    let root = path.parent().unwrap_or(path);
+    crate::policy::file::load_confined(path, root).map_err(|e| e.to_string())
+}
+
+/// The hold message once the bundle in force (`revision`, expiring at
+/// `expires`) is past its expiry at `now`; `None` while it is valid. An
+/// unparsable expiry counts as expired (fail closed).
+pub fn expired_message(
+    r: &BundleRef,
+    revision: u64,
+    expires: &str,
+    now: time::OffsetDateTime,
+) -> Option<String> {
+    if super::format::parse_time(expires).is_some_and(|at| at > now) {
+        return None;
+    }
+    Some(format!(
+        "the policy bundle in force (revision {revision} from IMG_AUTHZ_BUNDLE={r}) expired at \
+         {expires}: every request is denied until a newer revision verifies; publish one \
+         (img-authz bundle push DIR {r} --revision N --expires DURATION, N > {revision}) and sign it"
+    ))
 }
 
 impl Source {
@@ -233,35 +307,47 @@ impl Source {
             s.reference = settings.reference.to_string();
             s.signer = settings.signer.describe();
         });
+        let expect = Expect {
+            reference: settings.reference.clone(),
+            channel: settings.channel.clone(),
+            min_revision: settings.min_revision,
+        };
         Ok(Source {
             plugin,
             cfg,
             settings,
             fetcher,
             store,
+            expect,
             current: Mutex::new(None),
+            in_force: Mutex::new(None),
             refused: Mutex::new(None),
         })
     }
 
     fn build(&self, path: &Path) -> Result<Policy, String> {
-        let file = crate::policy::file::load(path).map_err(|e| e.to_string())?;
+        let file = load_bundle_policy(path)?;
         Policy::new(self.cfg.clone(), Some(file)).map_err(|e| e.to_string())
     }
 
     fn put_in_force(&self, f: &Fetched, source: &'static str) -> Result<PathBuf, BundleError> {
-        let (policy, path) = self.store.install(f, |p| self.build(p))?;
+        let (policy, path) = self.store.install(f, &self.expect, |p| self.build(p))?;
+        // The revision first: no decision of the new policy may be logged
+        // under the old revision.
+        crate::log::set_bundle_revision(Some(f.bundle.revision.to_string()));
         self.plugin.replace_policy(policy);
         self.plugin.hold(None);
-        // Decisions made from now on name the revision they were made under.
-        crate::log::set_bundle_revision(Some(f.bundle.revision.to_string()));
         if let Ok(mut c) = self.current.lock() {
             *c = Some(f.digest.clone());
+        }
+        if let Ok(mut c) = self.in_force.lock() {
+            *c = Some((f.bundle.revision, f.bundle.expires.clone()));
         }
         update(|s| {
             s.digest = Some(f.digest.clone());
             s.revision = Some(f.bundle.revision);
             s.created = Some(f.bundle.created.clone());
+            s.expires = Some(f.bundle.expires.clone());
             s.installed = Some(SystemTime::now());
             s.source = Some(source);
             s.updates += 1;
@@ -287,6 +373,25 @@ impl Source {
             s.last_error = Some(e.to_string());
             s.refusals += 1;
         });
+    }
+
+    /// The bundle in force past its expiry: deny everything, saying why.
+    /// A newer bundle put in force lifts the hold.
+    pub fn enforce_expiry(&self) {
+        let in_force = self.in_force.lock().ok().and_then(|c| c.clone());
+        let Some((revision, expires)) = in_force else {
+            return;
+        };
+        if let Some(why) = expired_message(
+            &self.settings.reference,
+            revision,
+            &expires,
+            time::OffsetDateTime::now_utc(),
+        ) {
+            tracing::error!(bundle = %self.settings.reference, "{why}");
+            self.plugin.hold(Some(why.clone()));
+            update(|s| s.last_error = Some(why));
+        }
     }
 
     /// Boot: the last known good on disk, if any, checked again. Without
@@ -330,6 +435,8 @@ impl Source {
             BundleError::Malformed(_)
             | BundleError::Tampered(_)
             | BundleError::Rollback(_)
+            | BundleError::OutOfScope(_)
+            | BundleError::Expired(_)
             | BundleError::Policy(_),
         ) = &result
         {
@@ -349,6 +456,7 @@ impl Source {
                     Ok(false) => {}
                     Err(e) => self.refused(&e),
                 }
+                self.enforce_expiry();
                 tokio::time::sleep(jittered(self.settings.interval)).await;
             }
         });
@@ -384,6 +492,7 @@ mod tests {
             s.installed = Some(SystemTime::now());
             s.last_error = Some("rollback refused: x".into());
             s.refusals = 2;
+            s.expires = Some("2020-01-01T00:00:00Z".into());
         });
         let m = metrics_text();
         for want in [
@@ -392,12 +501,66 @@ mod tests {
             "img_authz_bundle_age_seconds 0",
             "img_authz_bundle_error 1",
             "img_authz_bundle_refusals_total 2",
+            "img_authz_bundle_expires_seconds -",
         ] {
             assert!(m.contains(want), "{want} missing from:\n{m}");
         }
         let j = status_json().unwrap();
         assert_eq!(j["revision"], 7);
         assert_eq!(j["last_error"], "rollback refused: x");
+        assert!(j["expires_in_secs"].as_i64().unwrap() < 0, "{j}");
+    }
+
+    /// M2: the bundle in force passing its expiry holds the plugin, with a
+    /// message saying what expired and how to fix it.
+    #[test]
+    fn a_bundle_in_force_passing_its_expiry_holds() {
+        let r = BundleRef::parse("oci://r.example.com/p:prod").unwrap();
+        let at = "2026-12-05T12:00:00Z";
+        let before = super::super::format::parse_time("2026-12-05T11:59:59Z").unwrap();
+        let after = super::super::format::parse_time("2026-12-05T12:00:01Z").unwrap();
+        assert_eq!(expired_message(&r, 7, at, before), None);
+        let m = expired_message(&r, 7, at, after).unwrap();
+        for want in [
+            "revision 7",
+            "expired at 2026-12-05T12:00:00Z",
+            "IMG_AUTHZ_BUNDLE=oci://r.example.com/p:prod",
+            "publish one",
+            "N > 7",
+        ] {
+            assert!(m.contains(want), "{want}: {m}");
+        }
+        assert!(expired_message(&r, 7, "garbage", before).is_some());
+    }
+
+    /// M3: a bundle's policy naming a key outside the bundle (absolute, or
+    /// through `..`) is refused; the same key inside the bundle loads.
+    #[test]
+    fn bundle_policy_paths_stay_inside_the_bundle() {
+        let key = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/cosign/release.pub");
+        let d = tempfile::tempdir().unwrap();
+        let files = d.path().join("bundle/current/files");
+        std::fs::create_dir_all(files.join("keys")).unwrap();
+        std::fs::copy(key, files.join("keys/release.pub")).unwrap();
+        std::fs::copy(key, d.path().join("host.pub")).unwrap();
+        let policy = |k: &str| {
+            format!(
+                "version = 1\n[[rules]]\nname = \"fleet\"\nrepositories = [\"r.example.com/*\"]\n\
+                 verifier = \"cosign\"\n[rules.cosign]\nkeys = [\"{k}\"]\n"
+            )
+        };
+        let p = files.join("policy.toml");
+        std::fs::write(&p, policy("keys/release.pub")).unwrap();
+        load_bundle_policy(&p).unwrap();
+        for outside in [key, "../../../host.pub", "keys/../../../../host.pub"] {
+            std::fs::write(&p, policy(outside)).unwrap();
+            let e = load_bundle_policy(&p).unwrap_err();
+            assert!(e.contains("points outside the bundle"), "{outside}: {e}");
+        }
+        // A symlink inside the files directory pointing out is refused too.
+        std::os::unix::fs::symlink(d.path().join("host.pub"), files.join("keys/link.pub")).unwrap();
+        std::fs::write(&p, policy("keys/link.pub")).unwrap();
+        assert!(load_bundle_policy(&p).is_err());
     }
 
     #[test]
@@ -417,9 +580,13 @@ mod tests {
             key: k.into(),
             ..Pin::default()
         };
-        assert!(Settings::parse("", &pin(""), "").unwrap().is_none());
-        assert!(Settings::parse("", &pin("k.pub"), "").is_err());
-        let e = Settings::parse("oci://127.0.0.1:5000/p:t", &pin(""), "")
+        let iv = |i: &str| Options {
+            interval: i.into(),
+            ..Options::default()
+        };
+        assert!(Settings::parse("", &pin(""), &iv("")).unwrap().is_none());
+        assert!(Settings::parse("", &pin("k.pub"), &iv("")).is_err());
+        let e = Settings::parse("oci://127.0.0.1:5000/p:t", &pin(""), &iv(""))
             .err()
             .unwrap();
         assert!(e.contains("IMG_AUTHZ_BUNDLE_KEY"), "{e}");
@@ -430,13 +597,36 @@ mod tests {
             notation_policy: "p.json".into(),
             ..Pin::default()
         };
-        assert!(Settings::parse("oci://127.0.0.1:5000/p:t", &half, "").is_err());
+        assert!(Settings::parse("oci://127.0.0.1:5000/p:t", &half, &iv("")).is_err());
         let k = &pin(k);
-        let s = Settings::parse("oci://127.0.0.1:5000/p:t", k, "5")
+        let s = Settings::parse("oci://127.0.0.1:5000/p:t", k, &iv("5"))
             .unwrap()
             .unwrap();
         assert_eq!(s.interval, Duration::from_secs(5));
-        assert!(Settings::parse("oci://127.0.0.1:5000/p:t", k, "0").is_err());
-        assert!(Settings::parse("oci://127.0.0.1:5000/p:t", k, "x").is_err());
+        assert!(Settings::parse("oci://127.0.0.1:5000/p:t", k, &iv("0")).is_err());
+        assert!(Settings::parse("oci://127.0.0.1:5000/p:t", k, &iv("x")).is_err());
+        let opts = |c: &str, m: &str| Options {
+            channel: c.into(),
+            min_revision: m.into(),
+            ..Options::default()
+        };
+        let s = Settings::parse("oci://127.0.0.1:5000/p:t", k, &opts("prod", "12"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (s.channel.as_deref(), s.min_revision),
+            (Some("prod"), Some(12))
+        );
+        for (c, m) in [
+            ("Prod", ""),
+            ("oci://r.example.com/p:t", ""),
+            ("", "-1"),
+            ("", "x"),
+        ] {
+            assert!(
+                Settings::parse("oci://127.0.0.1:5000/p:t", k, &opts(c, m)).is_err(),
+                "{c} {m}"
+            );
+        }
     }
 }

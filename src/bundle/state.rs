@@ -46,6 +46,46 @@ pub fn admit(seen: Option<&Seen>, revision: u64, digest: &str) -> Result<(), Bun
     }))
 }
 
+/// What a host expects of any bundle it puts in force, beyond the ratchet.
+#[derive(Debug, Clone)]
+pub struct Expect {
+    /// `IMG_AUTHZ_BUNDLE`: the bundle's scope must name it…
+    pub reference: super::BundleRef,
+    /// …or `IMG_AUTHZ_BUNDLE_CHANNEL`.
+    pub channel: Option<String>,
+    /// `IMG_AUTHZ_BUNDLE_MIN_REVISION`: the floor while no revision was
+    /// ever accepted (a wiped host must not take the oldest signed bundle).
+    pub min_revision: Option<u64>,
+}
+
+/// Scope, expiry and the first-use floor; the ratchet is [`admit`].
+pub fn accept(
+    seen: Option<&Seen>,
+    b: &super::Bundle,
+    expect: &Expect,
+    now: time::OffsetDateTime,
+) -> Result<(), BundleError> {
+    b.in_scope(&expect.reference, expect.channel.as_deref())?;
+    let expires = b.expires_at()?;
+    if expires <= now {
+        return Err(BundleError::Expired(format!(
+            "revision {} expired at {}; publish a new revision (img-authz bundle push \
+             --revision N --expires DURATION) and sign it",
+            b.revision, b.expires
+        )));
+    }
+    if let (None, Some(min)) = (seen, expect.min_revision) {
+        if b.revision < min {
+            return Err(BundleError::Rollback(format!(
+                "revision {} is below IMG_AUTHZ_BUNDLE_MIN_REVISION={min} (no revision accepted \
+                 yet on this host); publish revision {min} or higher",
+                b.revision
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub struct Store {
     dir: PathBuf,
 }
@@ -90,10 +130,24 @@ impl Store {
     }
 
     /// The last known good bundle, checked again; `None` when there is none.
+    /// Its signature is not verified again, so the directory must be
+    /// private to the plugin's user: anyone else able to write it could
+    /// install any policy.
     pub fn last_known_good(&self) -> Result<Option<Fetched>, BundleError> {
         let cur = self.current();
         if !cur.exists() {
             return Ok(None);
+        }
+        let uid = effective_uid()?;
+        for p in [
+            self.dir.clone(),
+            cur.clone(),
+            self.dir.join("revision.json"),
+            cur.join("manifest.json"),
+            cur.join("config.json"),
+            cur.join("layer.json"),
+        ] {
+            private(&p, uid)?;
         }
         let read = |n: &str| std::fs::read(cur.join(n)).map_err(|e| io(&cur.join(n), e));
         let f = Fetched::from_parts(
@@ -105,14 +159,22 @@ impl Store {
     }
 
     /// Admit `f` against the ratchet, stage it, let `build` judge the
-    /// staged policy file, put it in place, advance the ratchet, and
-    /// return what `build` makes of the policy file in place.
+    /// staged policy file, put it in place, build it there, and only then
+    /// advance the ratchet; any failure restores the previous bundle.
     pub fn install<T>(
         &self,
         f: &Fetched,
+        expect: &Expect,
         build: impl Fn(&Path) -> Result<T, String>,
     ) -> Result<(T, PathBuf), BundleError> {
-        admit(self.seen()?.as_ref(), f.bundle.revision, &f.digest)?;
+        let seen = self.seen()?;
+        admit(seen.as_ref(), f.bundle.revision, &f.digest)?;
+        accept(
+            seen.as_ref(),
+            &f.bundle,
+            expect,
+            time::OffsetDateTime::now_utc(),
+        )?;
         std::fs::create_dir_all(&self.dir).map_err(|e| io(&self.dir, e))?;
         let nonce = format!(
             "{}.{}",
@@ -130,21 +192,40 @@ impl Store {
         }
         let cur = self.current();
         let old = self.dir.join(format!("old.{nonce}"));
-        if cur.exists() {
+        let had_old = cur.exists();
+        if had_old {
             std::fs::rename(&cur, &old).map_err(|e| io(&cur, e))?;
         }
+        // Put the previous bundle back rather than leave none or a failing one.
+        let restore = || {
+            let _ = std::fs::remove_dir_all(&cur);
+            if had_old {
+                let _ = std::fs::rename(&old, &cur);
+            }
+        };
         if let Err(e) = std::fs::rename(&staging, &cur) {
-            // Put the previous bundle back rather than leave none.
-            let _ = std::fs::rename(&old, &cur);
+            let _ = std::fs::remove_dir_all(&staging);
+            restore();
             return Err(io(&cur, e));
         }
-        let _ = std::fs::remove_dir_all(&old);
-        self.write_seen(&Seen {
+        // Build at the final path *before* the ratchet moves: a policy that
+        // fails there must not become what the next boot loads.
+        let policy = cur.join("files").join(POLICY_FILE);
+        let built = match build(&policy) {
+            Ok(b) => b,
+            Err(e) => {
+                restore();
+                return Err(BundleError::Policy(e));
+            }
+        };
+        if let Err(e) = self.write_seen(&Seen {
             revision: f.bundle.revision,
             digest: f.digest.clone(),
-        })?;
-        let policy = cur.join("files").join(POLICY_FILE);
-        let built = build(&policy).map_err(BundleError::Policy)?;
+        }) {
+            restore();
+            return Err(e);
+        }
+        let _ = std::fs::remove_dir_all(&old);
         Ok((built, policy))
     }
 
@@ -165,6 +246,37 @@ impl Store {
     }
 }
 
+/// The plugin's effective uid, from /proc (no libc call needed).
+fn effective_uid() -> Result<u32, BundleError> {
+    let status = std::fs::read_to_string("/proc/self/status")
+        .map_err(|e| io(Path::new("/proc/self/status"), e))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|u| u.parse().ok())
+        .ok_or_else(|| BundleError::Io("/proc/self/status: no effective uid".into()))
+}
+
+/// `p` exists, is owned by `uid` and is not writable by group or others.
+fn private(p: &Path, uid: u32) -> Result<(), BundleError> {
+    use std::os::unix::fs::MetadataExt as _;
+    let m = std::fs::symlink_metadata(p).map_err(|e| io(p, e))?;
+    if m.file_type().is_symlink() || m.uid() != uid || m.mode() & 0o022 != 0 {
+        return Err(BundleError::Io(format!(
+            "{}: the last known good bundle is not used: it must be owned by the plugin's user \
+             (uid {uid}; it is {}), not a symlink, and not writable by group or others (mode \
+             {:o}), else anyone who can write it could install any policy; fix the ownership \
+             and mode of IMG_AUTHZ_STATE_DIR/bundle (chown -R, chmod -R go-w) or remove it to \
+             fetch the bundle again",
+            p.display(),
+            m.uid(),
+            m.mode() & 0o7777
+        )));
+    }
+    Ok(())
+}
+
 fn write_synced(p: &Path, data: &[u8]) -> Result<(), BundleError> {
     use std::io::Write as _;
     let mut f = std::fs::File::create(p).map_err(|e| io(p, e))?;
@@ -177,10 +289,26 @@ mod tests {
     use super::*;
     use crate::bundle::Bundle;
 
+    const PROD: &str = "oci://reg.example.com/platform/img-authz:prod";
+
+    fn expect() -> Expect {
+        Expect {
+            reference: crate::bundle::BundleRef::parse(PROD).unwrap(),
+            channel: None,
+            min_revision: None,
+        }
+    }
+
     fn fetched(revision: u64, policy: &str) -> Fetched {
+        fetched_with(revision, policy, PROD, "2999-01-01T00:00:00Z")
+    }
+
+    fn fetched_with(revision: u64, policy: &str, scope: &str, expires: &str) -> Fetched {
         let b = Bundle {
             revision,
             created: "2026-12-05T00:00:00Z".into(),
+            scope: vec![scope.into()],
+            expires: expires.into(),
             files: [
                 ("policy.toml".to_string(), policy.as_bytes().to_vec()),
                 ("keys/k.pub".to_string(), b"K".to_vec()),
@@ -223,7 +351,9 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let store = Store::new(d.path());
         assert!(store.last_known_good().unwrap().is_none());
-        let (p, path) = store.install(&fetched(2, "two"), read_policy).unwrap();
+        let (p, path) = store
+            .install(&fetched(2, "two"), &expect(), read_policy)
+            .unwrap();
         assert_eq!(p, "two");
         assert!(path.ends_with("bundle/current/files/policy.toml"));
         assert_eq!(
@@ -233,13 +363,13 @@ mod tests {
         // Older, or other content under revision 2: refused, nothing moves.
         for f in [fetched(1, "one"), fetched(2, "other two")] {
             assert!(matches!(
-                store.install(&f, read_policy),
+                store.install(&f, &expect(), read_policy),
                 Err(BundleError::Rollback(_))
             ));
         }
         // A policy that does not load: refused before anything is replaced.
         assert!(matches!(
-            store.install(&fetched(3, "bad"), read_policy),
+            store.install(&fetched(3, "bad"), &expect(), read_policy),
             Err(BundleError::Policy(_))
         ));
         assert_eq!(store.seen().unwrap().unwrap().revision, 2);
@@ -247,9 +377,11 @@ mod tests {
         let again = Store::new(d.path());
         let lkg = again.last_known_good().unwrap().unwrap();
         assert_eq!(lkg.bundle.revision, 2);
-        let (p, _) = again.install(&lkg, read_policy).unwrap();
+        let (p, _) = again.install(&lkg, &expect(), read_policy).unwrap();
         assert_eq!(p, "two");
-        again.install(&fetched(3, "three"), read_policy).unwrap();
+        again
+            .install(&fetched(3, "three"), &expect(), read_policy)
+            .unwrap();
         assert_eq!(again.seen().unwrap().unwrap().revision, 3);
         // No staging or old directory is left behind.
         let left: Vec<_> = std::fs::read_dir(d.path().join("bundle"))
@@ -262,11 +394,154 @@ mod tests {
         );
     }
 
+    /// The policy must build where it will live before the ratchet moves:
+    /// a build failing at the final path leaves the ratchet and `current/`
+    /// as they were (else the next boot would load a failing policy).
+    #[test]
+    fn a_build_failing_in_place_changes_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::new(d.path());
+        store
+            .install(&fetched(2, "two"), &expect(), read_policy)
+            .unwrap();
+        let calls = std::cell::Cell::new(0);
+        let second_fails = |p: &Path| {
+            calls.set(calls.get() + 1);
+            if calls.get() >= 2 {
+                return Err("fails in place".to_string());
+            }
+            read_policy(p)
+        };
+        assert!(matches!(
+            store.install(&fetched(3, "three"), &expect(), second_fails),
+            Err(BundleError::Policy(_))
+        ));
+        assert_eq!(store.seen().unwrap().unwrap().revision, 2);
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("bundle/current/files/policy.toml")).unwrap(),
+            "two"
+        );
+        assert_eq!(store.last_known_good().unwrap().unwrap().bundle.revision, 2);
+        let left: Vec<_> = std::fs::read_dir(d.path().join("bundle"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        assert!(
+            left.iter().all(|n| n == "current" || n == "revision.json"),
+            "{left:?}"
+        );
+    }
+
+    /// H1: a bundle signed for :canary, retagged as :prod, is refused by a
+    /// :prod host (the signature only covers the digest, which follows).
+    #[test]
+    fn a_bundle_published_for_another_tag_or_repository_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::new(d.path());
+        store
+            .install(&fetched(4, "four"), &expect(), read_policy)
+            .unwrap();
+        for other in [
+            "oci://reg.example.com/platform/img-authz:canary",
+            "oci://reg.example.com/other/img-authz:prod",
+            "canary",
+        ] {
+            let e = store
+                .install(
+                    &fetched_with(5, "five", other, "2999-01-01T00:00:00Z"),
+                    &expect(),
+                    read_policy,
+                )
+                .unwrap_err();
+            assert!(matches!(e, BundleError::OutOfScope(_)), "{other}: {e}");
+        }
+        assert_eq!(store.seen().unwrap().unwrap().revision, 4);
+        // A channel the host follows is in scope.
+        let mut ch = expect();
+        ch.channel = Some("prod".into());
+        store
+            .install(
+                &fetched_with(5, "five", "prod", "2999-01-01T00:00:00Z"),
+                &ch,
+                read_policy,
+            )
+            .unwrap();
+        assert_eq!(store.seen().unwrap().unwrap().revision, 5);
+    }
+
+    /// M2: an expired bundle is refused; a fresh host with a floor refuses
+    /// older revisions; the floor does not apply once a revision was seen.
+    #[test]
+    fn expired_bundles_and_the_first_use_floor() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::new(d.path());
+        let e = store
+            .install(
+                &fetched_with(3, "three", PROD, "2020-01-01T00:00:00Z"),
+                &expect(),
+                read_policy,
+            )
+            .unwrap_err();
+        assert!(matches!(e, BundleError::Expired(_)), "{e}");
+        assert!(e.to_string().contains("publish a new revision"), "{e}");
+        let mut floor = expect();
+        floor.min_revision = Some(5);
+        let e = store
+            .install(&fetched(3, "three"), &floor, read_policy)
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("IMG_AUTHZ_BUNDLE_MIN_REVISION=5"),
+            "{e}"
+        );
+        assert!(store.seen().unwrap().is_none());
+        store
+            .install(&fetched(5, "five"), &floor, read_policy)
+            .unwrap();
+        // The ratchet governs from now on.
+        store
+            .install(&fetched(6, "six"), &floor, read_policy)
+            .unwrap();
+    }
+
+    /// L5: a state directory others can write is not trusted at boot.
+    #[test]
+    fn a_last_known_good_others_can_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::new(d.path());
+        store
+            .install(&fetched(1, "one"), &expect(), read_policy)
+            .unwrap();
+        let chmod = |p: &str, m: u32| {
+            std::fs::set_permissions(d.path().join(p), std::fs::Permissions::from_mode(m)).unwrap()
+        };
+        chmod("bundle", 0o700);
+        chmod("bundle/current", 0o700);
+        chmod("bundle/current/layer.json", 0o600);
+        assert!(store.last_known_good().unwrap().is_some());
+        for (p, bad, good) in [
+            ("bundle", 0o777, 0o700),
+            ("bundle/current", 0o770, 0o700),
+            ("bundle/current/layer.json", 0o666, 0o600),
+        ] {
+            chmod(p, bad);
+            let e = store.last_known_good().unwrap_err();
+            assert!(
+                e.to_string().contains("not writable by group or others"),
+                "{p}: {e}"
+            );
+            chmod(p, good);
+        }
+        assert!(store.last_known_good().unwrap().is_some());
+    }
+
     #[test]
     fn a_tampered_last_known_good_is_refused() {
         let d = tempfile::tempdir().unwrap();
         let store = Store::new(d.path());
-        store.install(&fetched(1, "one"), read_policy).unwrap();
+        store
+            .install(&fetched(1, "one"), &expect(), read_policy)
+            .unwrap();
         let layer = d.path().join("bundle/current/layer.json");
         let mut b = std::fs::read(&layer).unwrap();
         b[5] ^= 1;

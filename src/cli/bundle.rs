@@ -25,6 +25,19 @@ pub enum BundleCommand {
         /// refuse lower ones), e.g. the CI pipeline number.
         #[arg(long)]
         revision: u64,
+        /// Where hosts may use it (repeatable): an oci://HOST/PATH:TAG a host
+        /// follows (its IMG_AUTHZ_BUNDLE). Default, without --scope and
+        /// --channel: REF only. Signed, so a retag or copy does not widen it.
+        #[arg(long = "scope")]
+        scope: Vec<String>,
+        /// A channel name (repeatable), for hosts with IMG_AUTHZ_BUNDLE_CHANNEL.
+        #[arg(long = "channel")]
+        channel: Vec<String>,
+        /// How long hosts may enforce it: N followed by s, m, h or d
+        /// (default 30d). After that they refuse it and deny everything
+        /// until a newer revision is published.
+        #[arg(long, default_value = "30d")]
+        expires: String,
         /// Use plain HTTP (loopback registries always do).
         #[arg(long)]
         insecure: bool,
@@ -60,6 +73,9 @@ pub struct PinArgs {
     /// Registries reached over plain HTTP if HTTPS fails (loopback always is).
     #[arg(long, env = "IMG_AUTHZ_INSECURE_REGISTRIES", default_value = "")]
     pub insecure_registries: String,
+    /// The channel the host follows (IMG_AUTHZ_BUNDLE_CHANNEL), for the scope check.
+    #[arg(long, env = "IMG_AUTHZ_BUNDLE_CHANNEL", default_value = "")]
+    pub channel: String,
 }
 
 /// The bundle settings of `serve`, parsed by img_authz::bundle::serve.
@@ -82,6 +98,13 @@ pub struct ServeBundleArgs {
     /// Seconds between checks of the bundle's tag (default 60, ±10 %).
     #[arg(long, env = "IMG_AUTHZ_BUNDLE_INTERVAL", default_value = "")]
     pub bundle_interval: String,
+    /// The channel this host follows: bundles published with
+    /// `--channel NAME` are in scope (besides those naming IMG_AUTHZ_BUNDLE).
+    #[arg(long, env = "IMG_AUTHZ_BUNDLE_CHANNEL", default_value = "")]
+    pub bundle_channel: String,
+    /// While no revision was ever accepted here, refuse revisions below this.
+    #[arg(long, env = "IMG_AUTHZ_BUNDLE_MIN_REVISION", default_value = "")]
+    pub bundle_min_revision: String,
 }
 
 fn opt_path(s: &str) -> Option<&Path> {
@@ -97,9 +120,23 @@ pub fn run(command: BundleCommand) -> ExitCode {
             dir,
             reference,
             revision,
+            scope,
+            channel,
+            expires,
             insecure,
             docker_config,
-        } => rt.block_on(push(&dir, &reference, revision, insecure, &docker_config)),
+        } => rt.block_on(push(
+            &dir,
+            &reference,
+            revision,
+            Published {
+                scope,
+                channel,
+                expires,
+            },
+            insecure,
+            &docker_config,
+        )),
         BundleCommand::Pull {
             reference,
             dir,
@@ -115,23 +152,81 @@ pub fn run(command: BundleCommand) -> ExitCode {
     }
 }
 
+/// Where and until when a pushed bundle may be used.
+struct Published {
+    scope: Vec<String>,
+    channel: Vec<String>,
+    expires: String,
+}
+
+/// `N` followed by `s`, `m`, `h` or `d`.
+fn parse_duration(s: &str) -> Result<time::Duration, String> {
+    let s = s.trim();
+    let bad = || format!("--expires {s:?}: give a number followed by s, m, h or d (e.g. 30d)");
+    let (n, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: i64 = n.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(bad()),
+    };
+    match n.checked_mul(secs) {
+        Some(t) if t > 0 && t <= 3650 * 86_400 => Ok(time::Duration::seconds(t)),
+        _ => Err(format!("--expires {s:?}: from 1s to 3650d")),
+    }
+}
+
 async fn push(
     dir: &Path,
     reference: &str,
     revision: u64,
+    published: Published,
     insecure: bool,
     docker_config: &str,
 ) -> Result<(), String> {
     let r = BundleRef::parse(reference)?;
-    let created = time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
+    let rfc3339 = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .map_err(|e| e.to_string())
+    };
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
         .map_err(|e| e.to_string())?;
-    let bundle = Bundle::from_dir(dir, revision, created).map_err(|e| e.to_string())?;
+    let created = rfc3339(now)?;
+    let expires = rfc3339(now + parse_duration(&published.expires)?)?;
+    let mut scope = Vec::new();
+    for s in &published.scope {
+        if !s.trim().starts_with("oci://") {
+            return Err(format!(
+                "--scope {s:?}: give oci://HOST/PATH:TAG (or use --channel)"
+            ));
+        }
+        scope.push(img_authz::bundle::format::scope_entry(s.trim())?);
+    }
+    for c in &published.channel {
+        let c = img_authz::bundle::format::scope_entry(c.trim())?;
+        if c.starts_with("oci://") {
+            return Err(format!(
+                "--channel {c:?}: a channel is a name; use --scope for a reference"
+            ));
+        }
+        scope.push(c);
+    }
+    if scope.is_empty() {
+        scope.push(r.to_string());
+    }
+    scope.sort();
+    scope.dedup();
+    let bundle =
+        Bundle::from_dir(dir, revision, created, scope, expires).map_err(|e| e.to_string())?;
     // Refuse to publish what no host could load: the policy file must
-    // validate where its files will be, inside the unpacked bundle.
+    // validate where its files will be, inside the unpacked bundle, and
+    // name no file outside it (hosts refuse that too).
     let scratch = tempfile_dir()?;
     bundle.write_to(&scratch).map_err(|e| e.to_string())?;
-    let loaded = img_authz::policy::file::load(&scratch.join("policy.toml"));
+    let loaded = img_authz::policy::file::load_confined(&scratch.join("policy.toml"), &scratch);
     let _ = std::fs::remove_dir_all(&scratch);
     loaded.map_err(|e| format!("the bundle's policy does not validate:\n{e}"))?;
     let encoded = bundle.encode().map_err(|e| e.to_string())?;
@@ -141,8 +236,10 @@ async fn push(
         .await
         .map_err(|e| e.to_string())?;
     eprintln!(
-        "pushed revision {revision} ({} files) to {r}",
-        bundle.files.len()
+        "pushed revision {revision} ({} files) to {r}, for [{}], expiring {}",
+        bundle.files.len(),
+        bundle.scope.join(", "),
+        bundle.expires
     );
     println!("{}/{}@{digest}", r.domain, r.path);
     Ok(())
@@ -179,12 +276,24 @@ async fn pull(reference: &str, dir: &Path, pin: &PinArgs) -> Result<(), String> 
         .fetch(&r, &digest)
         .await
         .map_err(|e| e.to_string())?;
+    // Scope and expiry as a host following REF would judge them.
+    f.bundle
+        .in_scope(&r, Some(pin.channel.trim()).filter(|c| !c.is_empty()))
+        .map_err(|e| e.to_string())?;
+    if f.bundle.expires_at().map_err(|e| e.to_string())? <= time::OffsetDateTime::now_utc() {
+        return Err(format!(
+            "revision {} expired at {}",
+            f.bundle.revision, f.bundle.expires
+        ));
+    }
     std::fs::create_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     f.bundle.write_to(dir).map_err(|e| e.to_string())?;
     println!(
-        "{r}@{digest}: revision {}, created {}, signed by {}, {} files written to {}",
+        "{r}@{digest}: revision {}, created {}, expires {}, scope [{}], signed by {}, {} files written to {}",
         f.bundle.revision,
         f.bundle.created,
+        f.bundle.expires,
+        f.bundle.scope.join(", "),
         signer.describe(),
         f.bundle.files.len(),
         dir.display()
@@ -193,6 +302,14 @@ async fn pull(reference: &str, dir: &Path, pin: &PinArgs) -> Result<(), String> 
 }
 
 impl ServeBundleArgs {
+    pub fn options(&self) -> img_authz::bundle::serve::Options {
+        img_authz::bundle::serve::Options {
+            interval: self.bundle_interval.clone(),
+            channel: self.bundle_channel.clone(),
+            min_revision: self.bundle_min_revision.clone(),
+        }
+    }
+
     pub fn pin(&self) -> Pin {
         Pin {
             key: self.bundle_key.clone(),

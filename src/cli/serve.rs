@@ -57,7 +57,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
     let bundle = match img_authz::bundle::serve::Settings::parse(
         &args.bundle.bundle,
         &args.bundle.pin(),
-        &args.bundle.bundle_interval,
+        &args.bundle.options(),
     ) {
         Ok(Some(_)) if file.is_some() => {
             eprintln!(

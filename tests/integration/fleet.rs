@@ -217,13 +217,15 @@ fn bundle_dir(root: &Path, app_repo: &str, allow: bool, marker: &str) -> PathBuf
     d
 }
 
-/// `img-authz bundle push`; the pushed `repo@digest`.
-fn push(dir: &Path, reference: &str, revision: u64) -> String {
+/// `img-authz bundle push`; the pushed `repo@digest`. `scope`: the
+/// references hosts may take it from (empty: the default, `reference`).
+fn push(dir: &Path, reference: &str, revision: u64, scope: &[&str]) -> String {
     let out = Command::new(bin())
         .args(["bundle", "push"])
         .arg(dir)
         .arg(reference)
         .args(["--revision", &revision.to_string()])
+        .args(scope.iter().flat_map(|s| ["--scope", s]))
         .output()
         .unwrap();
     assert!(
@@ -245,6 +247,34 @@ fn tamper_blob(digest: &str) {
     let at = String::from_utf8_lossy(&b).find("\"data\":\"").unwrap() + 8;
     b[at] = if b[at] == b'A' { b'B' } else { b'A' };
     std::fs::write(&p, b).unwrap();
+}
+
+/// Point `tag` of `pinned`'s repository at its manifest (what `crane tag`
+/// or `docker buildx imagetools create` would do).
+fn retag(pinned: &str, tag: &str) {
+    let s = stack();
+    let (repo, digest) = pinned.split_once('@').unwrap();
+    let path = repo.split_once('/').unwrap().1;
+    let url = |r: &str| format!("http://{}/v2/{path}/manifests/{r}", s.registry);
+    let ct = "Content-Type: application/vnd.oci.image.manifest.v1+json";
+    let get = Command::new("curl")
+        .args([
+            "-fsS",
+            "-H",
+            "Accept: application/vnd.oci.image.manifest.v1+json",
+        ])
+        .arg(url(digest))
+        .output()
+        .unwrap();
+    assert!(get.status.success());
+    let mut put = Command::new("curl")
+        .args(["-fsS", "-X", "PUT", "-H", ct, "--data-binary", "@-"])
+        .arg(url(tag))
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    put.stdin.take().unwrap().write_all(&get.stdout).unwrap();
+    assert!(put.wait().unwrap().success());
 }
 
 fn layer_digest(pinned: &str) -> String {
@@ -280,12 +310,15 @@ fn a_fleet_follows_signed_bundles_and_refuses_bad_ones() {
     // Host A reads the bundle through the proxy (to lose the registry
     // later), host B directly.
     let via_proxy = format!("oci://{}/{path}:prod", proxy.addr);
+    // Published for both names the hosts follow (the scope is signed).
+    let both = [reference.as_str(), via_proxy.as_str()];
 
     // Revision 1: the app's repository takes unsigned images.
     let r1 = push(
         &bundle_dir(tmp.path(), &app_repo, true, "r1"),
         &reference,
         1,
+        &both,
     );
     sign(&r1, Mode::Classic, "good");
 
@@ -309,6 +342,7 @@ fn a_fleet_follows_signed_bundles_and_refuses_bad_ones() {
         &bundle_dir(tmp.path(), &app_repo, false, "r2"),
         &reference,
         2,
+        &both,
     );
     sign(&r2, Mode::Classic, "good");
     for p in [&a, &b] {
@@ -319,14 +353,15 @@ fn a_fleet_follows_signed_bundles_and_refuses_bad_ones() {
     }
 
     // Rollback: revision 1 again (validly signed) is refused.
-    let n = b.refusals();
+    let n = [a.refusals(), b.refusals()];
     let old = push(
         &bundle_dir(tmp.path(), &app_repo, true, "r1 again"),
         &reference,
         1,
+        &both,
     );
     sign(&old, Mode::Classic, "good");
-    for p in [&a, &b] {
+    for (p, n) in [&a, &b].into_iter().zip(n) {
         p.wait_refusal(n, "rollback");
         assert_eq!(p.status()["bundle"]["revision"], 2);
     }
@@ -335,14 +370,15 @@ fn a_fleet_follows_signed_bundles_and_refuses_bad_ones() {
     }
 
     // A wrong signer: revision 3 signed with another key.
-    let n = b.refusals();
+    let n = [a.refusals(), b.refusals()];
     let wrong = push(
         &bundle_dir(tmp.path(), &app_repo, true, "r3"),
         &reference,
         3,
+        &both,
     );
     sign(&wrong, Mode::Classic, "other");
-    for p in [&a, &b] {
+    for (p, n) in [&a, &b].into_iter().zip(n) {
         p.wait_refusal(n, "not signed by the pinned bundle signer");
     }
     for h in hosts {
@@ -351,13 +387,18 @@ fn a_fleet_follows_signed_bundles_and_refuses_bad_ones() {
 
     // A tampered layer: revision 4, signed, its layer altered in the
     // registry's storage after the signature was made.
-    let n = b.refusals();
+    let n = [a.refusals(), b.refusals()];
     let dir4 = bundle_dir(tmp.path(), &app_repo, true, "r4");
-    let staged = push(&dir4, &format!("oci://{}/{path}:staging", s.registry), 4);
+    let staged = push(
+        &dir4,
+        &format!("oci://{}/{path}:staging", s.registry),
+        4,
+        &[],
+    );
     tamper_blob(&layer_digest(&staged));
-    let r4 = push(&dir4, &reference, 4);
+    let r4 = push(&dir4, &reference, 4, &both);
     sign(&r4, Mode::Classic, "good");
-    for p in [&a, &b] {
+    for (p, n) in [&a, &b].into_iter().zip(n) {
         p.wait_refusal(n, "tampered");
     }
     for h in hosts {
@@ -369,10 +410,32 @@ fn a_fleet_follows_signed_bundles_and_refuses_bad_ones() {
         &bundle_dir(tmp.path(), &app_repo, true, "r5"),
         &reference,
         5,
+        &both,
     );
     sign(&r5, Mode::Classic, "good");
     for p in [&a, &b] {
         p.wait_revision(5);
+    }
+    for h in hosts {
+        s.docker(h, &["pull", &app]).allowed();
+    }
+
+    // A retag: revision 6, published and signed for :canary, retagged as
+    // :prod by someone with push access (its signature follows the
+    // digest). Its signed scope names :canary only: both hosts refuse it.
+    // Each host's own count: unsigned-bundle refusals differ between them.
+    let n = [a.refusals(), b.refusals()];
+    let canary = push(
+        &bundle_dir(tmp.path(), &app_repo, false, "r6 canary"),
+        &format!("oci://{}/{path}:canary", s.registry),
+        6,
+        &[],
+    );
+    sign(&canary, Mode::Classic, "good");
+    retag(&canary, "prod");
+    for (p, n) in [&a, &b].into_iter().zip(n) {
+        p.wait_refusal(n, "out of scope");
+        assert_eq!(p.status()["bundle"]["revision"], 5);
     }
     for h in hosts {
         s.docker(h, &["pull", &app]).allowed();
@@ -482,7 +545,7 @@ fn bundle_pull_verifies_the_pinned_cosign_or_notation_signer() {
 
     // Unsigned: refused under either pin.
     let dir = bundle_dir(tmp.path(), &app, true, "pull 1");
-    push(&dir, &reference, 1);
+    push(&dir, &reference, 1, &[]);
     for pin in [&cosign_pin[..], &notation_pin[..]] {
         let out = pull(&reference, &tmp.path().join(unique("o")), pin);
         assert!(!out.status.success());
@@ -493,7 +556,7 @@ fn bundle_pull_verifies_the_pinned_cosign_or_notation_signer() {
         );
     }
     // Signed by other keys: still refused, nothing written.
-    let pinned = push(&dir, &reference, 2);
+    let pinned = push(&dir, &reference, 2, &[]);
     sign(&pinned, Mode::Bundle, "other");
     notation_sign(&pinned, &["--key", "other"]);
     for pin in [&cosign_pin[..], &notation_pin[..]] {

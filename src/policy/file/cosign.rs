@@ -25,7 +25,10 @@ impl Parser<'_> {
                             self.err(v.span(), "keys must hold file paths");
                             continue;
                         };
-                        let p = self.resolve(f);
+                        let p = self.resolve(f, v.span());
+                        if p.as_os_str().is_empty() {
+                            continue;
+                        }
                         match std::fs::read_to_string(&p) {
                             Err(e) => self.err(v.span(), format!("key {}: {e}", p.display())),
                             Ok(pem) => {

@@ -266,6 +266,17 @@ pub struct PolicyFile {
 
 /// Read and validate a policy file; every error is reported.
 pub fn load(path: &Path) -> Result<PolicyFile, PolicyErrors> {
+    load_in(path, None)
+}
+
+/// [`load`] for a policy that came in a bundle unpacked at `root`: every
+/// file it names must be relative and stay under `root`, so that trust
+/// material comes from the signed bundle, never from the host.
+pub fn load_confined(path: &Path, root: &Path) -> Result<PolicyFile, PolicyErrors> {
+    load_in(path, Some(root))
+}
+
+fn load_in(path: &Path, confine: Option<&Path>) -> Result<PolicyFile, PolicyErrors> {
     let text = std::fs::read_to_string(path).map_err(|e| PolicyErrors {
         file: path.display().to_string(),
         errors: vec![PolicyError {
@@ -274,14 +285,19 @@ pub fn load(path: &Path) -> Result<PolicyFile, PolicyErrors> {
             message: format!("cannot read the file: {e}"),
         }],
     })?;
-    parse(&text, path)
+    parse_in(&text, path, confine)
 }
 
 /// Validate policy text; `path` names it and anchors relative file paths.
 pub fn parse(text: &str, path: &Path) -> Result<PolicyFile, PolicyErrors> {
+    parse_in(text, path, None)
+}
+
+fn parse_in(text: &str, path: &Path, confine: Option<&Path>) -> Result<PolicyFile, PolicyErrors> {
     let mut p = Parser {
         text,
         base: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        confine: confine.map(Path::to_path_buf),
         errors: Vec::new(),
     };
     let file = path.display().to_string();
@@ -314,6 +330,8 @@ pub fn parse(text: &str, path: &Path) -> Result<PolicyFile, PolicyErrors> {
 struct Parser<'t> {
     text: &'t str,
     base: PathBuf,
+    /// Files named must stay under this directory (a bundle's files).
+    confine: Option<PathBuf>,
     errors: Vec<PolicyError>,
 }
 

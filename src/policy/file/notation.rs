@@ -10,7 +10,7 @@ impl Parser<'_> {
         let policy = self.file(n, "trust_policy");
         let store = match n.get("trust_store") {
             Some(item) => match item.as_str() {
-                Some(s) => Some((self.resolve(s), item_span(&item))),
+                Some(s) => Some((self.resolve(s, item_span(&item)), item_span(&item))),
                 None => {
                     self.err(item_span(&item), "trust_store must be a directory path");
                     None

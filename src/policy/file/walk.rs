@@ -169,13 +169,43 @@ impl Parser<'_> {
         out
     }
 
-    /// A path relative to the policy file.
-    pub(super) fn resolve(&self, s: &str) -> PathBuf {
-        if Path::new(s).is_absolute() {
+    /// A path relative to the policy file. Confined (a bundle's policy): an
+    /// absolute path, `..`, or anything not under the bundle once symlinks
+    /// are resolved is an error, and an empty path (which reads as nothing)
+    /// is returned so that no host file is opened.
+    pub(super) fn resolve(&mut self, s: &str, span: Option<Range<usize>>) -> PathBuf {
+        let p = if Path::new(s).is_absolute() {
             PathBuf::from(s)
         } else {
             self.base.join(s)
+        };
+        let Some(root) = self.confine.clone() else {
+            return p;
+        };
+        let lexical = !Path::new(s).is_absolute()
+            && Path::new(s).components().all(|c| {
+                matches!(
+                    c,
+                    std::path::Component::Normal(_) | std::path::Component::CurDir
+                )
+            });
+        let under = match (p.canonicalize(), root.canonicalize()) {
+            (Ok(p), Ok(root)) => p.starts_with(root),
+            // Missing: reported by the reader; lexically it stays inside.
+            (Err(_), _) => true,
+            (Ok(_), Err(_)) => false,
+        };
+        if lexical && under {
+            return p;
         }
+        self.err(
+            span,
+            format!(
+                "{s:?} points outside the bundle: a bundle's policy may only name files inside \
+                 the bundle, by relative paths without '..'"
+            ),
+        );
+        PathBuf::new()
     }
 
     /// A file path, relative to the policy file, that must exist.
@@ -185,7 +215,10 @@ impl Parser<'_> {
             self.err(item_span(&item), format!("{k} must be a file path"));
             return None;
         };
-        let p = self.resolve(s);
+        let p = self.resolve(s, item_span(&item));
+        if p.as_os_str().is_empty() {
+            return None;
+        }
         if !p.is_file() {
             self.err(
                 item_span(&item),
