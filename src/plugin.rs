@@ -124,7 +124,7 @@ impl Authorize for Plugin {
             decision.rule.as_str(),
             took,
         );
-        self.log.record(&Entry::new(&req, action, &decision, took));
+        self.log.decision(&req, action, &decision, took);
         resp
     }
 
