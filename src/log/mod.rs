@@ -66,14 +66,14 @@ fn instance_bytes() -> &'static [u8; 16] {
 
 /// `b` as 8-4-4-4-12 lower-case hex: one allocation (one per decision).
 fn uuid_shape(b: &[u8; 16]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let hex = |n: u8| char::from_digit(u32::from(n), 16).unwrap_or('0');
     let mut s = String::with_capacity(36);
     for (i, x) in b.iter().enumerate() {
         if matches!(i, 4 | 6 | 8 | 10) {
             s.push('-');
         }
-        s.push(char::from(HEX[usize::from(x >> 4)]));
-        s.push(char::from(HEX[usize::from(x & 0xf)]));
+        s.push(hex(x >> 4));
+        s.push(hex(x & 0xf));
     }
     s
 }
