@@ -130,7 +130,7 @@ impl Authorize for Plugin {
             decision.check.as_str(),
             took,
         );
-        self.log.record(&Entry::new(&req, action, &decision, took));
+        self.log.decision(&req, action, &decision, took);
         resp
     }
 

@@ -72,16 +72,18 @@ fn instance_bytes() -> &'static [u8; 16] {
     })
 }
 
+/// `b` as 8-4-4-4-12 lower-case hex: one allocation (one per decision).
 fn uuid_shape(b: &[u8; 16]) -> String {
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        h.get(0..8).unwrap_or_default(),
-        h.get(8..12).unwrap_or_default(),
-        h.get(12..16).unwrap_or_default(),
-        h.get(16..20).unwrap_or_default(),
-        h.get(20..32).unwrap_or_default()
-    )
+    let hex = |n: u8| char::from_digit(u32::from(n), 16).unwrap_or('0');
+    let mut s = String::with_capacity(36);
+    for (i, x) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            s.push('-');
+        }
+        s.push(hex(x >> 4));
+        s.push(hex(x & 0xf));
+    }
+    s
 }
 
 /// The `id` label of shipped events.
@@ -243,14 +245,43 @@ impl DecisionLog {
         self.writer.as_ref().is_none_or(|w| w.flush(timeout))
     }
 
-    pub fn record(&self, e: &Entry<'_>) {
-        if e.decision == Outcome::Allow && e.action == "read" {
+    /// Whether a decision with this outcome and action kind is written:
+    /// every one but allowed reads, which are sampled. Asked before an
+    /// [`Entry`] is built, so that unlogged reads (most of the traffic)
+    /// cost no id, timestamp or strings.
+    fn sampled(&self, decision: Outcome, action: &str) -> bool {
+        if decision == Outcome::Allow && action == "read" {
             let n = self.reads_seen.fetch_add(1, Ordering::Relaxed);
-            if self.reads_sample == 0 || !n.is_multiple_of(self.reads_sample) {
-                return;
-            }
+            return self.reads_sample != 0 && n.is_multiple_of(self.reads_sample);
         }
-        if let Ok(mut line) = serde_json::to_vec(e) {
+        true
+    }
+
+    /// Log one decision (when [`Self::sampled`]): the entry is built only
+    /// for lines that are written.
+    pub fn decision(
+        &self,
+        req: &AuthzRequest,
+        action: Option<&Action>,
+        d: &Decision,
+        latency: Duration,
+    ) {
+        let kind = action.map_or("undecodable", Action::kind);
+        if self.sampled(d.outcome, kind) {
+            self.write(&Entry::new(req, action, d, latency));
+        }
+    }
+
+    pub fn record(&self, e: &Entry<'_>) {
+        if self.sampled(e.decision, e.action) {
+            self.write(e);
+        }
+    }
+
+    fn write(&self, e: &Entry<'_>) {
+        // A line is about 400 bytes: one allocation, no regrowth.
+        let mut line = Vec::with_capacity(512);
+        if serde_json::to_writer(&mut line, e).is_ok() {
             line.push(b'\n');
             match &self.writer {
                 Some(w) => w.write(line),
@@ -270,6 +301,65 @@ impl DecisionLog {
 mod tests {
     use super::*;
     use crate::policy::{Check, Decision};
+
+    #[test]
+    fn uuid_shape_is_8_4_4_4_12_lower_hex() {
+        let b: [u8; 16] = [
+            0x00, 0x1f, 0xa0, 0xff, 0x12, 0x34, 0xab, 0xcd, 0x9e, 0x0f, 0x10, 0x20, 0x30, 0x40,
+            0x50, 0xe6,
+        ];
+        assert_eq!(uuid_shape(&b), "001fa0ff-1234-abcd-9e0f-1020304050e6");
+    }
+
+    #[test]
+    fn decision_samples_reads_before_building_the_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("decisions.log");
+        let log = DecisionLog::new(2, Some(&path)).unwrap();
+        let req = AuthzRequest {
+            request_method: "GET".into(),
+            request_uri: "/_ping".into(),
+            ..Default::default()
+        };
+        let read = Decision::allow(Check::Default, "reads are allowed");
+        let deny = Decision::deny(Check::Load, "no", "yes");
+        let action = Action::Read { route: "x" };
+        for _ in 0..4 {
+            log.decision(&req, Some(&action), &read, Duration::ZERO);
+        }
+        log.decision(&req, Some(&Action::Load), &deny, Duration::from_micros(3));
+        log.decision(&req, None, &read, Duration::ZERO);
+        assert!(
+            log.flush(Duration::from_secs(5)),
+            "the writer thread is stuck"
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let kinds: Vec<_> = lines
+            .iter()
+            .map(|l| {
+                (
+                    l["action"].as_str().unwrap(),
+                    l["decision"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("read", "allow"),
+                ("read", "allow"),
+                ("load", "deny"),
+                ("undecodable", "allow")
+            ],
+            "one read in two, every other decision"
+        );
+        assert_eq!(lines[2]["latency_us"], 3);
+        assert_eq!(lines[2]["uri"], "/_ping");
+    }
 
     #[test]
     fn samples_reads_and_writes_the_file() {

@@ -82,23 +82,26 @@ impl Trust {
     /// digest must be signed; by tag, the tag's signed digest must be what
     /// the registry serves for it now.
     pub async fn pull(&self, p: &Pull, verifier: &Arc<dyn Verifier>, rule: &str) -> Decision {
-        let image = p.image.clone();
+        let image = &p.image;
         if p.all_tags() {
             return Decision::deny(
                 Check::Signature,
                 "pulling every tag of a repository cannot be verified tag by tag",
                 "pull one tag or one digest",
             )
-            .with_image(&image);
+            .with_image(image);
         }
         if self.pull_ttl.is_zero() {
-            return decide_pull(verifier.as_ref(), self.registry_digest(&image), &image).await;
+            return decide_pull(verifier.as_ref(), self.registry_digest(image), image).await;
         }
         let key = format!("{rule}\u{0}{image}");
-        let run = {
+        // Built only on a miss: a hit (nearly every pull) clones nothing
+        // but the cached decision.
+        let run = || {
             let verifier = verifier.clone();
-            let registry_call = self.registry_digest(&image);
+            let registry_call = self.registry_digest(image);
             let ttl = self.pull_ttl;
+            let image = image.clone();
             async move {
                 let d = decide_pull(verifier.as_ref(), registry_call, &image).await;
                 if reusable(&d) {
@@ -108,7 +111,7 @@ impl Trust {
                 }
             }
         };
-        match self.pulls.get_or_fetch(key, move || run).await {
+        match self.pulls.get_or_fetch(key, run).await {
             Ok(d) | Err(d) => d,
         }
     }

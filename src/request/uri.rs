@@ -58,7 +58,7 @@ pub fn parse_target(raw: &str) -> Result<Target, UriError> {
         None => (rest, ""),
     };
     let path = unescape_path(raw_path)?;
-    if clean_path(&path) != path {
+    if !is_clean(&path) {
         return Err(UriError::NotClean(path));
     }
     let query = Query::parse(raw_query)?;
@@ -98,6 +98,10 @@ fn strip_scheme_and_authority(raw: &str) -> Result<&str, UriError> {
 
 /// Go's `unescape(s, encodePath)`: `%XX` must be two hex digits; `+` stays.
 fn unescape_path(s: &str) -> Result<String, UriError> {
+    if !s.contains('%') {
+        // Nothing to decode (nearly every call): one copy.
+        return Ok(s.to_string());
+    }
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -118,6 +122,19 @@ fn unescape_path(s: &str) -> Result<String, UriError> {
         }
     }
     String::from_utf8(out).map_err(|_| UriError::NotUtf8)
+}
+
+/// `clean_path(p) == p`, without building the clean path: every call
+/// asks. A path is its own clean form when it is rooted and has no empty
+/// (but a trailing), `.` or `..` segment: cleaning removes exactly those.
+pub fn is_clean(p: &str) -> bool {
+    let Some(rest) = p.strip_prefix('/') else {
+        return false;
+    };
+    let n = rest.split('/').count();
+    rest.split('/')
+        .enumerate()
+        .all(|(i, seg)| !matches!(seg, "." | "..") && (!seg.is_empty() || i + 1 == n))
 }
 
 /// gorilla/mux `cleanPath`: Go's `path.Clean`, keeping a trailing slash.
@@ -221,6 +238,23 @@ mod tests {
         assert_eq!(clean_path("/a/../b"), "/b");
         assert_eq!(clean_path(""), "/");
         assert_eq!(clean_path("/.."), "/");
+    }
+
+    #[test]
+    fn is_clean_agrees_with_clean_path() {
+        // Every string of up to 7 characters over the bytes that matter.
+        let mut all = vec![String::new()];
+        let mut last = vec![String::new()];
+        for _ in 0..7 {
+            last = last
+                .iter()
+                .flat_map(|s| ["/", ".", "a"].map(|c| format!("{s}{c}")))
+                .collect();
+            all.extend(last.iter().cloned());
+        }
+        for p in &all {
+            assert_eq!(is_clean(p), clean_path(p) == *p, "{p:?}");
+        }
     }
 
     #[test]

@@ -354,7 +354,11 @@ fn is_signature_manifest(m: &SigManifest) -> bool {
 }
 
 /// The Notation signatures of `domain/path@digest`: the referrers API,
-/// else the referrers tag scheme.
+/// else the referrers tag scheme. The round trips that do not depend on
+/// each other overlap (a first pull pays each sequential one): the tag is
+/// asked for together with the referrers API (its answer is used only
+/// when the registry has no referrers API), and every listed signature's
+/// manifest-then-envelope chain runs at once, results taken in list order.
 pub async fn find(
     registry: &RegistryClient,
     domain: &str,
@@ -363,12 +367,16 @@ pub async fn find(
 ) -> Result<Found, RegistryError> {
     let mut found = Found::default();
     let tag = digest.replacen(':', "-", 1);
-    let pages: Vec<(String, bytes::Bytes)> = match registry.referrers(domain, path, digest).await? {
+    let (referrers, by_tag) = tokio::join!(
+        registry.referrers(domain, path, digest),
+        registry.get_manifest(domain, path, &tag)
+    );
+    let pages: Vec<(String, bytes::Bytes)> = match referrers? {
         Some(pages) => pages
             .into_iter()
             .map(|p| ("the referrers API".to_string(), p))
             .collect(),
-        None => match soft(registry.get_manifest(domain, path, &tag).await)? {
+        None => match soft(by_tag)? {
             Ok(m) => m
                 .map(|(_, b)| (format!("tag {tag}"), b))
                 .into_iter()
@@ -398,65 +406,69 @@ pub async fn find(
                 .filter_map(|d| d.digest.0.clone()),
         );
     }
-    for md in listed.iter().take(MAX_SIGNATURES) {
-        let origin = format!("signature {md}");
-        let bytes = match soft(
-            registry
-                .get_manifest_limited(domain, path, md, MAX_SIGNATURE_MANIFEST)
-                .await,
-        )? {
-            Ok(Some((_, b))) => b,
-            Ok(None) => {
-                found
-                    .unreadable
-                    .push(format!("{origin} is listed but missing"));
-                continue;
-            }
-            Err(e) => {
-                found.unreadable.push(format!("{origin}: {e}"));
-                continue;
-            }
-        };
-        let Some(m) = object::<SigManifest>(&bytes) else {
-            found.unreadable.push(format!("{origin} is not a manifest"));
-            continue;
-        };
-        if !is_signature_manifest(&m) {
-            found
-                .unreadable
-                .push(format!("{origin} is not a Notation signature manifest"));
-            continue;
+    let each = futures_util::future::join_all(
+        listed
+            .iter()
+            .take(MAX_SIGNATURES)
+            .map(|md| signature(registry, domain, path, digest, md)),
+    )
+    .await;
+    for r in each {
+        match r? {
+            Ok(c) => found.candidates.push(c),
+            Err(why) => found.unreadable.push(why),
         }
-        if m.subject.0.as_ref().and_then(|s| s.digest.0.as_deref()) != Some(digest) {
-            found
-                .unreadable
-                .push(format!("{origin} is about another image"));
-            continue;
-        }
-        let layers: Vec<&Desc> = m.layers.0.iter().filter_map(|l| l.0.as_ref()).collect();
-        let (Some(layer), 1) = (layers.first(), m.layers.0.len()) else {
-            found
-                .unreadable
-                .push(format!("{origin} must have exactly one layer"));
-            continue;
-        };
-        let (Some(lt), Some(ld)) = (layer.media_type.0.as_deref(), layer.digest.0.as_deref())
-        else {
-            found
-                .unreadable
-                .push(format!("{origin}: its layer has no type or digest"));
-            continue;
-        };
+    }
+    Ok(found)
+}
+
+/// The envelope of signature manifest `md` of `digest`, or why it is
+/// unusable; `Err` only when the registry is unreachable.
+async fn signature(
+    registry: &RegistryClient,
+    domain: &str,
+    path: &str,
+    digest: &str,
+    md: &str,
+) -> Result<Result<Candidate, String>, RegistryError> {
+    let origin = format!("signature {md}");
+    let bytes = match soft(
+        registry
+            .get_manifest_limited(domain, path, md, MAX_SIGNATURE_MANIFEST)
+            .await,
+    )? {
+        Ok(Some((_, b))) => b,
+        Ok(None) => return Ok(Err(format!("{origin} is listed but missing"))),
+        Err(e) => return Ok(Err(format!("{origin}: {e}"))),
+    };
+    let Some(m) = object::<SigManifest>(&bytes) else {
+        return Ok(Err(format!("{origin} is not a manifest")));
+    };
+    if !is_signature_manifest(&m) {
+        return Ok(Err(format!(
+            "{origin} is not a Notation signature manifest"
+        )));
+    }
+    if m.subject.0.as_ref().and_then(|s| s.digest.0.as_deref()) != Some(digest) {
+        return Ok(Err(format!("{origin} is about another image")));
+    }
+    let layers: Vec<&Desc> = m.layers.0.iter().filter_map(|l| l.0.as_ref()).collect();
+    let (Some(layer), 1) = (layers.first(), m.layers.0.len()) else {
+        return Ok(Err(format!("{origin} must have exactly one layer")));
+    };
+    let (Some(lt), Some(ld)) = (layer.media_type.0.as_deref(), layer.digest.0.as_deref()) else {
+        return Ok(Err(format!("{origin}: its layer has no type or digest")));
+    };
+    Ok(
         match soft(registry.get_blob(domain, path, ld, MAX_ENVELOPE).await)? {
-            Ok(b) => found.candidates.push(Candidate {
+            Ok(b) => Ok(Candidate {
                 origin,
                 media_type: lt.to_string(),
                 bytes: b,
             }),
-            Err(e) => found.unreadable.push(format!("{origin}: {e}")),
-        }
-    }
-    Ok(found)
+            Err(e) => Err(format!("{origin}: {e}")),
+        },
+    )
 }
 
 // --- the verifier ---
@@ -529,10 +541,13 @@ pub async fn verify_digest(
             ),
         ));
     }
-    let target = descriptor(registry, repo, digest).await?;
-    let found = find(registry, &repo.domain, &repo.path, digest)
-        .await
-        .map_err(unavailable)?;
+    // Independent round trips: overlapped (a first pull waits for each).
+    let (target, found) = tokio::join!(
+        descriptor(registry, repo, digest),
+        find(registry, &repo.domain, &repo.path, digest)
+    );
+    let target = target?;
+    let found = found.map_err(unavailable)?;
     let mut why = found.unreadable.clone();
     let at = now();
     for c in &found.candidates {
