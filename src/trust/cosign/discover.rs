@@ -11,11 +11,9 @@ use serde::Deserialize;
 use super::signature::{from_bundle, from_simple_layer, Candidate, BUNDLE_PREFIX, SIMPLE_SIGNING};
 use crate::registry::{RegistryClient, RegistryError};
 use crate::trust::discovery::{
-    is_subject, object, referrer_indexes, referrer_tag, soft, Descriptor, Index,
+    is_subject, object, referrer_indexes, referrer_tag, soft, Annotations, Bounded, Descriptor,
+    Index, Lenient, Obj, MAX_DESCRIPTORS,
 };
-// The shared lenient OCI types, at their old path too (Notation imports them
-// from here).
-pub use crate::trust::discovery::{Annotations, Bounded, Lenient, Obj, MAX_DESCRIPTORS};
 
 /// Signatures looked at per image and format; more are ignored.
 pub const MAX_SIGNATURES: usize = 32;
