@@ -346,4 +346,4 @@ pub async fn find(
 
 #[cfg(test)]
 #[path = "discover_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -117,7 +117,8 @@ fn only_an_unreachable_registry_fails_the_lookup() {
 /// are insecure, as to dockerd). It exists because the stack's
 /// registry, distribution 2.8, has no referrers API: the API path
 /// (with `Link` pagination) can only be exercised here.
-mod stand_in {
+/// Also Notation's discovery tests' registry.
+pub(crate) mod stand_in {
     use std::collections::HashMap;
     use std::io::{BufRead, BufReader, Write};
     use std::net::TcpListener;
