@@ -274,7 +274,7 @@ pub async fn referrer_indexes(
         None => match registry.get_manifest(domain, path, &tag).await? {
             None => Vec::new(),
             Some((d, _)) if d == digest => Vec::new(),
-            Some((_, b)) => vec![(tag, b)],
+            Some((_, b)) => vec![(format!("tag {tag}"), b)],
         },
     })
 }

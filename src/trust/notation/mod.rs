@@ -41,9 +41,10 @@ use async_trait::async_trait;
 use serde::Deserialize;
 
 use super::cache::TtlCache;
-use super::cosign::discover::{Bounded, Lenient, Obj};
+use super::discovery::{
+    self, is_subject, object, referrer_indexes, referrer_tag, soft, Bounded, Index, Lenient, Obj,
+};
 use super::{Signed, TrustError, Verifier};
-use crate::http::HttpError;
 use crate::registry::{RegistryClient, RegistryError};
 use crate::request::reference::Reference;
 use policy::{Action, Check, Identities, Level, PolicyStatement, StoreRef, StoreType, TrustPolicy};
@@ -281,19 +282,9 @@ pub async fn evaluate_online(
     Ok(o)
 }
 
-// --- discovery ---
+// --- discovery (the shared layer: `trust::discovery`) ---
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Desc {
-    #[serde(default)]
-    media_type: Lenient,
-    #[serde(default)]
-    artifact_type: Lenient,
-    #[serde(default)]
-    digest: Lenient,
-}
-
+/// A signature manifest, in either of Notation's two forms.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct SigManifest {
@@ -302,21 +293,11 @@ struct SigManifest {
     #[serde(default)]
     artifact_type: Lenient,
     #[serde(default)]
-    config: Obj<Desc>,
+    config: Obj<discovery::Descriptor>,
     #[serde(default)]
-    layers: Bounded<Obj<Desc>>,
+    layers: Bounded<Obj<discovery::Descriptor>>,
     #[serde(default)]
-    subject: Obj<Desc>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct IndexDoc {
-    #[serde(default)]
-    manifests: Bounded<Obj<Desc>>,
-}
-
-fn object<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Option<T> {
-    serde_json::from_slice::<Obj<T>>(bytes).ok()?.0
+    subject: Obj<discovery::Descriptor>,
 }
 
 /// An envelope found for the image.
@@ -331,15 +312,6 @@ pub struct Candidate {
 pub struct Found {
     pub candidates: Vec<Candidate>,
     pub unreadable: Vec<String>,
-}
-
-/// Soft errors spoil one signature; an unreachable registry spoils all.
-fn soft<T>(r: Result<T, RegistryError>) -> Result<Result<T, String>, RegistryError> {
-    match r {
-        Ok(v) => Ok(Ok(v)),
-        Err(e @ RegistryError::Http(HttpError::Unreachable { .. } | HttpError::Tls(_))) => Err(e),
-        Err(e) => Ok(Err(e.to_string())),
-    }
 }
 
 /// Which of the two signature-manifest forms this is, if any.
@@ -366,35 +338,19 @@ pub async fn find(
     digest: &str,
 ) -> Result<Found, RegistryError> {
     let mut found = Found::default();
-    let tag = digest.replacen(':', "-", 1);
-    let (referrers, by_tag) = tokio::join!(
-        registry.referrers(domain, path, digest),
-        registry.get_manifest(domain, path, &tag)
-    );
-    let pages: Vec<(String, bytes::Bytes)> = match referrers? {
-        Some(pages) => pages
-            .into_iter()
-            .map(|p| ("the referrers API".to_string(), p))
-            .collect(),
-        None => match soft(by_tag)? {
-            Ok(m) => m
-                .map(|(_, b)| (format!("tag {tag}"), b))
-                .into_iter()
-                .collect(),
-            Err(e) => {
-                found.unreadable.push(format!("tag {tag}: {e}"));
-                Vec::new()
-            }
-        },
-    };
+    let pages = referrer_indexes(registry, domain, path, digest).await?;
     // Entries carry the artifact type (or, for the OCI 1.0 form, the
     // config type in that field): filter before bounding.
     let mut listed: Vec<String> = Vec::new();
     for (where_, page) in &pages {
-        let Some(index) = object::<IndexDoc>(page) else {
-            // The tag scheme: anything but an index means no referrers.
-            found.unreadable.push(format!("{where_} is not an index"));
-            continue;
+        let index = match Index::parse(page) {
+            None => {
+                found.unreadable.push(format!("{where_} is not an index"));
+                continue;
+            }
+            // An image under the tag scheme's tag refers to nothing.
+            Some(index) if !index.is_referrers_index() => continue,
+            Some(index) => index,
         };
         listed.extend(
             index
@@ -449,10 +405,11 @@ async fn signature(
             "{origin} is not a Notation signature manifest"
         )));
     }
-    if m.subject.0.as_ref().and_then(|s| s.digest.0.as_deref()) != Some(digest) {
+    if !is_subject(&m.subject, digest) {
         return Ok(Err(format!("{origin} is about another image")));
     }
-    let layers: Vec<&Desc> = m.layers.0.iter().filter_map(|l| l.0.as_ref()).collect();
+    let layers: Vec<&discovery::Descriptor> =
+        m.layers.0.iter().filter_map(|l| l.0.as_ref()).collect();
     let (Some(layer), 1) = (layers.first(), m.layers.0.len()) else {
         return Ok(Err(format!("{origin} must have exactly one layer")));
     };
@@ -564,7 +521,7 @@ pub async fn verify_digest(
     if found.candidates.is_empty() && found.unreadable.is_empty() {
         return Err(TrustError::NotSigned(format!(
             "{name}@{digest} has no Notation signature (none among its referrers or in tag {})",
-            digest.replacen(':', "-", 1)
+            referrer_tag(digest)
         )));
     }
     why.truncate(8);

@@ -512,3 +512,70 @@ fn trust_stores_reject_links_and_leaves() {
     };
     assert!(Store::load(dir.path(), &missing).is_err());
 }
+
+/// Discovery through the shared layer (`trust::discovery`), against a
+/// stand-in registry without a referrers API (as distribution 2.8).
+mod discovery {
+    use super::super::*;
+    use crate::trust::cosign::discover::tests::stand_in;
+
+    /// A Notation signature under the tag `sha256-<hex>` in `listing`.
+    fn registry(listing: impl Fn(&str) -> Vec<u8>) -> (stand_in::Reg, String) {
+        let mut reg = stand_in::Reg::default();
+        let image = reg.blob(br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":[]}"#);
+        let sig = stand_in::referrer(
+            &mut reg,
+            &image,
+            ARTIFACT_TYPE,
+            jws::MEDIA_TYPE,
+            b"{}",
+            serde_json::json!({}),
+        );
+        let tag = format!("manifests/{}", referrer_tag(&image));
+        reg.put(&tag, &listing(&sig));
+        (reg, image)
+    }
+
+    async fn found(reg: stand_in::Reg, image: &str) -> Result<Found, RegistryError> {
+        let port = reg.serve();
+        find(
+            &stand_in::client(),
+            &format!("127.0.0.1:{port}"),
+            "r",
+            image,
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn the_tag_scheme_index_lists_the_signature() {
+        let (reg, image) = registry(|sig| stand_in::index(&[(sig, ARTIFACT_TYPE)]));
+        let f = found(reg, &image).await.unwrap();
+        assert_eq!(f.candidates.len(), 1, "{f:?}");
+        assert_eq!(f.candidates[0].media_type, jws::MEDIA_TYPE);
+    }
+
+    /// A Docker manifest list (an image) under the tag is no referrers
+    /// index, whatever its entries say.
+    #[tokio::test]
+    async fn a_manifest_list_under_the_tag_refers_to_nothing() {
+        let (reg, image) = registry(|sig| {
+            let mut v: serde_json::Value =
+                serde_json::from_slice(&stand_in::index(&[(sig, ARTIFACT_TYPE)])).unwrap();
+            v["mediaType"] = "application/vnd.docker.distribution.manifest.list.v2+json".into();
+            v.to_string().into_bytes()
+        });
+        let f = found(reg, &image).await.unwrap();
+        assert!(f.candidates.is_empty() && f.unreadable.is_empty(), "{f:?}");
+    }
+
+    /// The tag scheme's index exists but cannot be read: the lookup fails
+    /// (the verdict is "unavailable"), it is not one bad signature.
+    #[tokio::test]
+    async fn an_unreadable_tag_scheme_index_fails_the_lookup() {
+        let (mut reg, image) = registry(|_| Vec::new());
+        let tag = format!("manifests/{}", referrer_tag(&image));
+        reg.0.insert(tag, (403, String::new(), Vec::new()));
+        assert!(found(reg, &image).await.is_err());
+    }
+}
