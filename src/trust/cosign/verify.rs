@@ -400,7 +400,7 @@ impl CosignPolicy {
         let mut best: Option<Option<i64>> = None;
         for e in &c.tlog {
             if let Err(w) = bound(e, c, key_spki, cert) {
-                why = w;
+                why = w.to_string();
                 continue;
             }
             match e.verify(root) {
@@ -410,7 +410,7 @@ impl CosignPolicy {
                     }
                     best = Some(None);
                 }
-                Err(w) => why = w,
+                Err(w) => why = w.to_string(),
             }
         }
         best.ok_or(why)
