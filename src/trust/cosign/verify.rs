@@ -244,9 +244,10 @@ impl CosignPolicy {
         repo: Option<&Reference>,
         digest: &str,
     ) -> Result<Verified, Rejection> {
-        let claimed = names_digest(&c.content, digest).map_err(Rejection::Invalid)?;
+        let claimed =
+            names_digest(&c.content, digest).map_err(|e| Rejection::Invalid(e.to_string()))?;
         if self.match_reference {
-            same_repository(&claimed, repo).map_err(Rejection::Invalid)?;
+            same_repository(&claimed, repo).map_err(|e| Rejection::Invalid(e.to_string()))?;
         }
         let msg = c.content.signed_bytes();
         let verify = |k: &PublicKey| match &c.content {
