@@ -324,7 +324,7 @@ impl CosignPolicy {
             .root
             .as_ref()
             .ok_or_else(|| invalid("keyless signatures need a trusted root (trusted_root)"))?;
-        let cert = SigningCert::parse(der).map_err(Rejection::Invalid)?;
+        let cert = SigningCert::parse(der).map_err(|e| Rejection::Invalid(e.to_string()))?;
         if !verify(&cert.key) {
             return Err(invalid(
                 "its signature does not verify with its certificate",
