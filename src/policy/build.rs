@@ -343,7 +343,7 @@ impl Builder<'_> {
         }
         let root = match &spec.trusted_root {
             Some(p) => Some(Arc::new(
-                TrustedRoot::load(p).map_err(BuildError::TrustSource)?,
+                TrustedRoot::load(p).map_err(|e| BuildError::TrustSource(e.to_string()))?,
             )),
             None => None,
         };

@@ -84,20 +84,23 @@ impl Verifier for Pinned {
 
 /// A pinnable digest: `sha256:` and 64 lower-case hex digits (what
 /// registries and dockerd print).
-pub fn check_digest(d: &str) -> Result<(), String> {
+pub fn check_digest(d: &str) -> Result<(), NotADigest> {
     match d.strip_prefix("sha256:") {
         Some(h) if h.len() == 64 && h.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) => {
             Ok(())
         }
-        _ => Err(format!(
-            "{d:?} is not a digest (sha256: and 64 lower-case hex digits)"
-        )),
+        _ => Err(NotADigest(d.to_string())),
     }
 }
 
+/// A pin that is not a `sha256:` digest; carries the text as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a digest (sha256: and 64 lower-case hex digits)")]
+pub struct NotADigest(pub String);
+
 /// The digests of a pin file: one a line; `#` starts a comment; blank lines
 /// are skipped. Errors carry the file's line number.
-pub fn parse_digest_file(text: &str) -> Result<Vec<String>, Vec<(usize, String)>> {
+pub fn parse_digest_file(text: &str) -> Result<Vec<String>, Vec<(usize, NotADigest)>> {
     let mut out = Vec::new();
     let mut errors = Vec::new();
     for (i, line) in text.lines().enumerate() {

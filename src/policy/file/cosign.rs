@@ -83,7 +83,10 @@ impl Parser<'_> {
         let trusted_root = self.file(c, "trusted_root");
         if let Some(p) = &trusted_root {
             if let Err(e) = crate::trust::cosign::root::TrustedRoot::load(p) {
-                self.err(c.get("trusted_root").and_then(|i| item_span(&i)), e);
+                self.err(
+                    c.get("trusted_root").and_then(|i| item_span(&i)),
+                    e.to_string(),
+                );
             }
         }
         let tlog_required = match c.get("tlog") {

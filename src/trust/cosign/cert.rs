@@ -12,6 +12,63 @@ use x509_cert::ext::pkix::SubjectAltName;
 
 use super::keys::PublicKey;
 use super::root::{Authority, TrustedRoot};
+use crate::trust::keys::KeyError;
+
+/// Why a signing certificate cannot be read or trusted; Display is the text
+/// the deny message has always carried.
+#[derive(Debug, thiserror::Error)]
+pub enum CertError {
+    #[error("the signing certificate is not X.509: {0}")]
+    NotX509(x509_cert::der::Error),
+    #[error("the certificate's key: {0}")]
+    KeyEncoding(x509_cert::der::Error),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error("the certificate's SAN: {0}")]
+    San(x509_cert::der::Error),
+    #[error("the certificate's issuer extension: {0}")]
+    IssuerExtension(x509_cert::der::Error),
+    #[error("the certificate repeats extension {0}")]
+    RepeatedExtension(ObjectIdentifier),
+    #[error("the certificate's extension {0} is not UTF-8")]
+    ExtensionNotUtf8(ObjectIdentifier),
+    #[error("the certificate's issuer extension is not UTF-8")]
+    IssuerNotUtf8,
+    #[error("the certificate names two OIDC issuers ({0:?} and {1:?})")]
+    TwoIssuers(String, String),
+    #[error("{0}")]
+    BadTime(time::error::ComponentRange),
+    #[error("the signing certificate is unusable: {0:?}")]
+    Unusable(webpki::Error),
+    #[error("signing time before 1970")]
+    Before1970,
+    #[error("the trusted root names no certificate authority")]
+    NoAuthority,
+    #[error("it does not chain to a trusted CA: {0:?}")]
+    NoChain(webpki::Error),
+    #[error("the certificate carries no SCT")]
+    NoSct,
+    #[error("{0}")]
+    TbsEncoding(x509_cert::der::Error),
+    #[error("the SCT list is not an OCTET STRING: {0}")]
+    SctListNotOctets(x509_cert::der::Error),
+    #[error("the SCT list is cut short")]
+    SctListShort,
+    #[error("trailing bytes after the SCT list")]
+    SctListTrailing,
+    #[error("no SCT")]
+    NoSctInList,
+    #[error("the SCT is from a CT log the trusted root does not name")]
+    UnknownCtLog,
+    #[error("the SCT's time is outside its CT log's validity")]
+    SctOutsideLogValidity,
+    #[error("TBS too large")]
+    TbsTooLarge,
+    #[error("SCT extensions")]
+    SctExtensionsTooLarge,
+    #[error("the SCT's signature does not verify")]
+    BadSctSignature,
+}
 
 /// Fulcio's OIDC issuer, DER UTF8String (current certificates).
 const OID_ISSUER_V2: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.8");
@@ -48,15 +105,14 @@ fn secs(t: &x509_cert::time::Time) -> i64 {
 }
 
 impl SigningCert {
-    pub fn parse(der: &[u8]) -> Result<SigningCert, String> {
-        let cert = x509_cert::Certificate::from_der(der)
-            .map_err(|e| format!("the signing certificate is not X.509: {e}"))?;
+    pub fn parse(der: &[u8]) -> Result<SigningCert, CertError> {
+        let cert = x509_cert::Certificate::from_der(der).map_err(CertError::NotX509)?;
         let tbs = &cert.tbs_certificate;
         let spki = tbs
             .subject_public_key_info
             .to_der()
-            .map_err(|e| format!("the certificate's key: {e}"))?;
-        let key = PublicKey::from_spki(&spki).map_err(|e| e.to_string())?;
+            .map_err(CertError::KeyEncoding)?;
+        let key = PublicKey::from_spki(&spki)?;
         let mut subjects = Vec::new();
         let mut issuer = None;
         let (mut v1, mut v2) = (None, None);
@@ -64,8 +120,7 @@ impl SigningCert {
         for ext in tbs.extensions.iter().flatten() {
             let value = ext.extn_value.as_bytes();
             if ext.extn_id == OID_SAN {
-                let san = SubjectAltName::from_der(value)
-                    .map_err(|e| format!("the certificate's SAN: {e}"))?;
+                let san = SubjectAltName::from_der(value).map_err(CertError::San)?;
                 for n in san.0 {
                     match n {
                         GeneralName::Rfc822Name(s) => subjects.push(s.to_string()),
@@ -74,29 +129,24 @@ impl SigningCert {
                     }
                 }
             } else if ext.extn_id == OID_ISSUER_V2 {
-                let s = Utf8StringRef::from_der(value)
-                    .map_err(|e| format!("the certificate's issuer extension: {e}"))?;
+                let s = Utf8StringRef::from_der(value).map_err(CertError::IssuerExtension)?;
                 v2 = Some(s.as_str().to_string());
             } else if let Some(slot) = github.slot(&ext.extn_id) {
                 if slot.is_some() {
-                    return Err(format!("the certificate repeats extension {}", ext.extn_id));
+                    return Err(CertError::RepeatedExtension(ext.extn_id));
                 }
-                *slot = Some(String::from_utf8(value.to_vec()).map_err(|_| {
-                    format!("the certificate's extension {} is not UTF-8", ext.extn_id)
-                })?);
-            } else if ext.extn_id == OID_ISSUER_V1 {
-                v1 = Some(
+                *slot = Some(
                     String::from_utf8(value.to_vec())
-                        .map_err(|_| "the certificate's issuer extension is not UTF-8")?,
+                        .map_err(|_| CertError::ExtensionNotUtf8(ext.extn_id))?,
                 );
+            } else if ext.extn_id == OID_ISSUER_V1 {
+                v1 = Some(String::from_utf8(value.to_vec()).map_err(|_| CertError::IssuerNotUtf8)?);
             }
         }
         // Certificates may carry both; the newer one wins, and they must agree.
         if let (Some(a), Some(b)) = (&v1, &v2) {
             if a != b {
-                return Err(format!(
-                    "the certificate names two OIDC issuers ({a:?} and {b:?})"
-                ));
+                return Err(CertError::TwoIssuers(a.clone(), b.clone()));
             }
         }
         if let Some(i) = v2.or(v1) {
@@ -122,15 +172,14 @@ impl SigningCert {
     /// The certificate chains, with the code-signing usage, to a CA of
     /// `root` at time `t`. Returns the issuer's SubjectPublicKeyInfo (for
     /// the SCT).
-    pub fn verify_chain(&self, root: &TrustedRoot, t: i64) -> Result<Vec<u8>, String> {
-        let at = OffsetDateTime::from_unix_timestamp(t).map_err(|e| e.to_string())?;
+    pub fn verify_chain(&self, root: &TrustedRoot, t: i64) -> Result<Vec<u8>, CertError> {
+        let at = OffsetDateTime::from_unix_timestamp(t).map_err(CertError::BadTime)?;
         let leaf = CertificateDer::from(self.der.clone());
-        let ee = webpki::EndEntityCert::try_from(&leaf)
-            .map_err(|e| format!("the signing certificate is unusable: {e:?}"))?;
+        let ee = webpki::EndEntityCert::try_from(&leaf).map_err(CertError::Unusable)?;
         let unix = UnixTime::since_unix_epoch(std::time::Duration::from_secs(
-            u64::try_from(t).map_err(|_| "signing time before 1970")?,
+            u64::try_from(t).map_err(|_| CertError::Before1970)?,
         ));
-        let mut last = String::from("the trusted root names no certificate authority");
+        let mut last = CertError::NoAuthority;
         for ca in root.authorities.iter().filter(|a| authority_valid(a, at)) {
             let Some((anchor_der, inter)) = ca.chain.split_last() else {
                 continue;
@@ -153,7 +202,7 @@ impl SigningCert {
                 None,
             ) {
                 Ok(path) => return Ok(path.issuer_spki().as_ref().to_vec()),
-                Err(e) => last = format!("it does not chain to a trusted CA: {e:?}"),
+                Err(e) => last = CertError::NoChain(e),
             }
         }
         Err(last)
@@ -162,30 +211,27 @@ impl SigningCert {
     /// The embedded SCT verifies with a CT log of `root` (RFC 6962 §3.2,
     /// precertificate entry); `issuer_spki` is the key that signed this
     /// certificate.
-    pub fn verify_sct(&self, root: &TrustedRoot, issuer_spki: &[u8]) -> Result<(), String> {
+    pub fn verify_sct(&self, root: &TrustedRoot, issuer_spki: &[u8]) -> Result<(), CertError> {
         let mut tbs = self.cert.tbs_certificate.clone();
-        let exts = tbs
-            .extensions
-            .as_mut()
-            .ok_or("the certificate carries no SCT")?;
+        let exts = tbs.extensions.as_mut().ok_or(CertError::NoSct)?;
         let Some(pos) = exts.iter().position(|e| e.extn_id == OID_SCT_LIST) else {
-            return Err("the certificate carries no SCT".into());
+            return Err(CertError::NoSct);
         };
         let sct_ext = exts.remove(pos);
-        let precert_tbs = tbs.to_der().map_err(|e| e.to_string())?;
+        let precert_tbs = tbs.to_der().map_err(CertError::TbsEncoding)?;
         let issuer_key_hash = Sha256::digest(issuer_spki);
         let list = OctetString::from_der(sct_ext.extn_value.as_bytes())
-            .map_err(|e| format!("the SCT list is not an OCTET STRING: {e}"))?;
+            .map_err(CertError::SctListNotOctets)?;
         let scts = parse_sct_list(list.as_bytes())?;
-        let mut why = String::from("no SCT");
+        let mut why = CertError::NoSctInList;
         for sct in scts {
             let Some(log) = root.ctlog(&sct.log_id) else {
-                why = "the SCT is from a CT log the trusted root does not name".into();
+                why = CertError::UnknownCtLog;
                 continue;
             };
             let t = i64::try_from(sct.timestamp_ms / 1000).unwrap_or(i64::MAX);
             if !OffsetDateTime::from_unix_timestamp(t).is_ok_and(|t| log.valid_at(t)) {
-                why = "the SCT's time is outside its CT log's validity".into();
+                why = CertError::SctOutsideLogValidity;
                 continue;
             }
             let mut signed = Vec::with_capacity(precert_tbs.len() + 64);
@@ -194,16 +240,17 @@ impl SigningCert {
             signed.extend_from_slice(&sct.timestamp_ms.to_be_bytes());
             signed.extend_from_slice(&1u16.to_be_bytes()); // precert_entry
             signed.extend_from_slice(&issuer_key_hash);
-            let len = u32::try_from(precert_tbs.len()).map_err(|_| "TBS too large")?;
+            let len = u32::try_from(precert_tbs.len()).map_err(|_| CertError::TbsTooLarge)?;
             signed.extend_from_slice(&len.to_be_bytes()[1..]);
             signed.extend_from_slice(&precert_tbs);
-            let ext_len = u16::try_from(sct.extensions.len()).map_err(|_| "SCT extensions")?;
+            let ext_len = u16::try_from(sct.extensions.len())
+                .map_err(|_| CertError::SctExtensionsTooLarge)?;
             signed.extend_from_slice(&ext_len.to_be_bytes());
             signed.extend_from_slice(&sct.extensions);
             if log.key.verify(&signed, &sct.signature) {
                 return Ok(());
             }
-            why = "the SCT's signature does not verify".into();
+            why = CertError::BadSctSignature;
         }
         Err(why)
     }
@@ -285,36 +332,36 @@ struct Sct {
 struct Tls<'a>(&'a [u8]);
 
 impl<'a> Tls<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], CertError> {
         if self.0.len() < n {
-            return Err("the SCT list is cut short".into());
+            return Err(CertError::SctListShort);
         }
         let (a, b) = self.0.split_at(n);
         self.0 = b;
         Ok(a)
     }
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], CertError> {
         let b = self.take(N)?;
-        b.try_into().map_err(|_| "the SCT list is cut short".into())
+        b.try_into().map_err(|_| CertError::SctListShort)
     }
-    fn u8(&mut self) -> Result<u8, String> {
+    fn u8(&mut self) -> Result<u8, CertError> {
         let [b] = self.array()?;
         Ok(b)
     }
-    fn u16(&mut self) -> Result<usize, String> {
+    fn u16(&mut self) -> Result<usize, CertError> {
         Ok(usize::from(u16::from_be_bytes(self.array()?)))
     }
-    fn u64(&mut self) -> Result<u64, String> {
+    fn u64(&mut self) -> Result<u64, CertError> {
         Ok(u64::from_be_bytes(self.array()?))
     }
 }
 
-fn parse_sct_list(b: &[u8]) -> Result<Vec<Sct>, String> {
+fn parse_sct_list(b: &[u8]) -> Result<Vec<Sct>, CertError> {
     let mut r = Tls(b);
     let total = r.u16()?;
     let mut list = Tls(r.take(total)?);
     if !r.0.is_empty() {
-        return Err("trailing bytes after the SCT list".into());
+        return Err(CertError::SctListTrailing);
     }
     let mut out = Vec::new();
     while !list.0.is_empty() {
@@ -429,6 +476,6 @@ mod tests {
     fn sct_lists_are_parsed_strictly() {
         assert!(parse_sct_list(&[0, 5, 0]).is_err());
         assert!(parse_sct_list(&[0, 0, 1]).is_err());
-        assert_eq!(parse_sct_list(&[0, 0]).map(|v| v.len()), Ok(0));
+        assert!(parse_sct_list(&[0, 0]).is_ok_and(|v| v.is_empty()));
     }
 }

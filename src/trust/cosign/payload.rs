@@ -9,6 +9,70 @@ use crate::request::reference::Reference;
 
 use super::signature::{Content, INTOTO, SIGN_PREDICATE};
 
+/// Why a payload does not say it signs this image (or this repository).
+/// The messages finish "the signature is rejected: ..." as before.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayloadError {
+    #[error("{0} is not an object")]
+    NotAnObject(String),
+    /// A field more than one decoder could read (`what`, `field`, the keys).
+    #[error("its payload spells {what}.{field} ambiguously ({}), so cosign may read another value than the one checked", quoted(.keys))]
+    Ambiguous {
+        what: String,
+        field: String,
+        keys: Vec<String>,
+    },
+    #[error("its payload's {what}.{field} is not a string")]
+    FieldNotString { what: String, field: String },
+    #[error("its payload's {what}.{field} is not an object")]
+    FieldNotObject { what: String, field: String },
+    #[error("only sha256 digests can be checked")]
+    NotSha256,
+    #[error("its payload is not JSON: {0}")]
+    NotJson(gojson::JsonError),
+    #[error("its payload is not a JSON object")]
+    PayloadNotObject,
+    #[error("its payload's optional section is not an object")]
+    OptionalNotObject,
+    #[error("its payload has no critical section")]
+    NoCritical,
+    #[error("its payload is not a cosign container image signature")]
+    NotImageSignature,
+    #[error("its payload names no image digest")]
+    NoDigest,
+    #[error("its payload is for {named}, not {want}")]
+    OtherDigest { named: String, want: String },
+    #[error("its DSSE payload type is {0:?}, not in-toto")]
+    NotInToto(String),
+    #[error("its in-toto statement is not JSON: {0}")]
+    StatementNotJson(gojson::JsonError),
+    #[error("its statement type {0:?} is not in-toto")]
+    StatementType(String),
+    #[error("it is an attestation ({0}), not a signature")]
+    Attestation(String),
+    #[error("its statement's subject is not {0}")]
+    OtherSubject(String),
+    #[error("its message digest is not {0}")]
+    OtherMessageDigest(String),
+    #[error("match_reference needs the image's repository")]
+    NoRepository,
+    #[error("it is a bare message signature, which names no repository (match_reference)")]
+    BareMessage,
+    #[error(
+        "its payload names no repository (docker-reference), and the rule has match_reference"
+    )]
+    NoReference,
+    #[error("its payload is for repository {claimed:?}, not {repo} (match_reference)")]
+    OtherRepository { claimed: String, repo: String },
+}
+
+fn quoted(keys: &[String]) -> String {
+    keys.iter()
+        .map(|k| format!("{k:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The one value of `obj`'s field `names[0]`, refusing ambiguity: cosign
 /// reads simple-signing payloads with Go's `encoding/json` (keys matched
 /// case-insensitively, ſ and K folded, the last duplicate wins) and in-toto
@@ -19,9 +83,9 @@ fn field<'a>(
     obj: &'a gojson::Value,
     what: &str,
     names: &[&str],
-) -> Result<Option<&'a gojson::Value>, String> {
+) -> Result<Option<&'a gojson::Value>, PayloadError> {
     let gojson::Value::Object(members) = obj else {
-        return Err(format!("{what} is not an object"));
+        return Err(PayloadError::NotAnObject(what.into()));
     };
     let folded: Vec<String> = names.iter().map(|n| gojson::go_fold(n)).collect();
     let hits: Vec<&str> = members
@@ -31,30 +95,24 @@ fn field<'a>(
         .collect();
     match hits.as_slice() {
         [] => Ok(None),
-        [k] if Some(k) == names.first() => Ok(members
-            .iter()
-            .find(|(m, _)| m == k)
-            .map(|(_, v)| v)),
-        _ => Err(format!(
-            "its payload spells {what}.{} ambiguously ({}), so cosign may read another value than the one checked",
-            names.first().copied().unwrap_or_default(),
-            hits.iter()
-                .map(|k| format!("{k:?}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
+        [k] if Some(k) == names.first() => Ok(members.iter().find(|(m, _)| m == k).map(|(_, v)| v)),
+        _ => Err(PayloadError::Ambiguous {
+            what: what.into(),
+            field: names.first().copied().unwrap_or_default().into(),
+            keys: hits.iter().map(|k| k.to_string()).collect(),
+        }),
     }
 }
 
 /// A string field as Go decodes it: absent or null is "".
-fn string_field(obj: &gojson::Value, what: &str, names: &[&str]) -> Result<String, String> {
+fn string_field(obj: &gojson::Value, what: &str, names: &[&str]) -> Result<String, PayloadError> {
     match field(obj, what, names)? {
         None | Some(gojson::Value::Null) => Ok(String::new()),
         Some(gojson::Value::String(s)) => Ok(s.clone()),
-        Some(_) => Err(format!(
-            "its payload's {what}.{} is not a string",
-            names.first().unwrap_or(&"?")
-        )),
+        Some(_) => Err(PayloadError::FieldNotString {
+            what: what.into(),
+            field: names.first().unwrap_or(&"?").to_string(),
+        }),
     }
 }
 
@@ -63,15 +121,15 @@ fn object_field<'a>(
     obj: &'a gojson::Value,
     what: &str,
     names: &[&str],
-) -> Result<&'a gojson::Value, String> {
+) -> Result<&'a gojson::Value, PayloadError> {
     static EMPTY: gojson::Value = gojson::Value::Object(Vec::new());
     match field(obj, what, names)? {
         None | Some(gojson::Value::Null) => Ok(&EMPTY),
         Some(v @ gojson::Value::Object(_)) => Ok(v),
-        Some(_) => Err(format!(
-            "its payload's {what}.{} is not an object",
-            names.first().unwrap_or(&"?")
-        )),
+        Some(_) => Err(PayloadError::FieldNotObject {
+            what: what.into(),
+            field: names.first().unwrap_or(&"?").to_string(),
+        }),
     }
 }
 
@@ -79,15 +137,15 @@ fn object_field<'a>(
 /// the repositories it claims for it (simple signing's `docker-reference`,
 /// the `name` of each in-toto subject with this digest; "" where absent),
 /// for `match_reference`.
-pub(super) fn names_digest(content: &Content, digest: &str) -> Result<Vec<String>, String> {
+pub(super) fn names_digest(content: &Content, digest: &str) -> Result<Vec<String>, PayloadError> {
     let hex = digest
         .strip_prefix("sha256:")
-        .ok_or("only sha256 digests can be checked")?;
+        .ok_or(PayloadError::NotSha256)?;
     match content {
         Content::Simple(payload) => {
-            let v = gojson::parse(payload).map_err(|e| format!("its payload is not JSON: {e}"))?;
+            let v = gojson::parse(payload).map_err(PayloadError::NotJson)?;
             if !matches!(v, gojson::Value::Object(_)) {
-                return Err("its payload is not a JSON object".into());
+                return Err(PayloadError::PayloadNotObject);
             }
             // cosign's SimpleContainerImage: {critical:{identity:{docker-reference},
             // image:{docker-manifest-digest}, type}, optional:{...}}.
@@ -95,25 +153,28 @@ pub(super) fn names_digest(content: &Content, digest: &str) -> Result<Vec<String
                 field(&v, "payload", &["optional"])?,
                 None | Some(gojson::Value::Null | gojson::Value::Object(_))
             ) {
-                return Err("its payload's optional section is not an object".into());
+                return Err(PayloadError::OptionalNotObject);
             }
             let critical = match field(&v, "payload", &["critical"])? {
                 Some(c @ gojson::Value::Object(_)) => c,
-                _ => return Err("its payload has no critical section".into()),
+                _ => return Err(PayloadError::NoCritical),
             };
             if string_field(critical, "critical", &["type"])? != "cosign container image signature"
             {
-                return Err("its payload is not a cosign container image signature".into());
+                return Err(PayloadError::NotImageSignature);
             }
             let identity = object_field(critical, "critical", &["identity"])?;
             let reference = string_field(identity, "critical.identity", &["docker-reference"])?;
             let image = object_field(critical, "critical", &["image"])?;
             let named = string_field(image, "critical.image", &["docker-manifest-digest"])?;
             if named.is_empty() {
-                return Err("its payload names no image digest".into());
+                return Err(PayloadError::NoDigest);
             }
             if named != digest {
-                return Err(format!("its payload is for {named}, not {digest}"));
+                return Err(PayloadError::OtherDigest {
+                    named,
+                    want: digest.into(),
+                });
             }
             Ok(vec![reference])
         }
@@ -122,21 +183,18 @@ pub(super) fn names_digest(content: &Content, digest: &str) -> Result<Vec<String
             payload,
         } => {
             if payload_type != INTOTO {
-                return Err(format!(
-                    "its DSSE payload type is {payload_type:?}, not in-toto"
-                ));
+                return Err(PayloadError::NotInToto(payload_type.clone()));
             }
-            let v = gojson::parse(payload)
-                .map_err(|e| format!("its in-toto statement is not JSON: {e}"))?;
+            let v = gojson::parse(payload).map_err(PayloadError::StatementNotJson)?;
             let t = string_field(&v, "statement", &["_type", "type"])?;
             if t != "https://in-toto.io/Statement/v1" && t != "https://in-toto.io/Statement/v0.1" {
-                return Err(format!("its statement type {t:?} is not in-toto"));
+                return Err(PayloadError::StatementType(t));
             }
             // Attestations share the format; only cosign's signing predicate
             // means "this image is signed".
             let p = string_field(&v, "statement", &["predicateType", "predicate_type"])?;
             if p != SIGN_PREDICATE {
-                return Err(format!("it is an attestation ({p}), not a signature"));
+                return Err(PayloadError::Attestation(p));
             }
             let subjects = match field(&v, "statement", &["subject"])? {
                 Some(gojson::Value::Array(s)) => s.as_slice(),
@@ -150,7 +208,7 @@ pub(super) fn names_digest(content: &Content, digest: &str) -> Result<Vec<String
                 }
             }
             if named.is_empty() {
-                return Err(format!("its statement's subject is not {digest}"));
+                return Err(PayloadError::OtherSubject(digest.into()));
             }
             Ok(named)
         }
@@ -163,7 +221,7 @@ pub(super) fn names_digest(content: &Content, digest: &str) -> Result<Vec<String
                 })
                 .collect::<Option<Vec<u8>>>();
             if want.as_deref() != Some(d.as_slice()) {
-                return Err(format!("its message digest is not {digest}"));
+                return Err(PayloadError::OtherMessageDigest(digest.into()));
             }
             Ok(Vec::new())
         }
@@ -173,24 +231,25 @@ pub(super) fn names_digest(content: &Content, digest: &str) -> Result<Vec<String
 /// `match_reference`: every repository the payload claims for the digest is
 /// `repo` (canonical names: `index.docker.io/library/x`, as cosign writes
 /// Docker Hub names, is `docker.io/library/x`).
-pub(super) fn same_repository(claimed: &[String], repo: Option<&Reference>) -> Result<(), String> {
-    let repo = repo.ok_or("match_reference needs the image's repository")?;
+pub(super) fn same_repository(
+    claimed: &[String],
+    repo: Option<&Reference>,
+) -> Result<(), PayloadError> {
+    let repo = repo.ok_or(PayloadError::NoRepository)?;
     if claimed.is_empty() {
-        return Err(
-            "it is a bare message signature, which names no repository (match_reference)".into(),
-        );
+        return Err(PayloadError::BareMessage);
     }
     for c in claimed {
         if c.is_empty() {
-            return Err("its payload names no repository (docker-reference), and the rule has match_reference".into());
+            return Err(PayloadError::NoReference);
         }
         let same = Reference::parse_normalized(c)
             .is_ok_and(|r| r.tag.is_none() && r.digest.is_none() && r.name() == repo.name());
         if !same {
-            return Err(format!(
-                "its payload is for repository {c:?}, not {} (match_reference)",
-                repo.name()
-            ));
+            return Err(PayloadError::OtherRepository {
+                claimed: c.clone(),
+                repo: repo.name().to_string(),
+            });
         }
     }
     Ok(())
@@ -227,7 +286,7 @@ mod tests {
             &stmt("https://slsa.dev/provenance/v1", &"ab".repeat(32)),
             &d,
         );
-        assert!(e.is_err_and(|e| e.contains("attestation")));
+        assert!(e.is_err_and(|e| matches!(e, PayloadError::Attestation(_))));
         let mut other_type = stmt(SIGN_PREDICATE, &"ab".repeat(32));
         if let Content::Dsse { payload_type, .. } = &mut other_type {
             *payload_type = "application/json".into();

@@ -15,6 +15,61 @@ use super::signature::{Candidate, Content};
 
 use crate::trust::encoding::{b64_decode, b64_encode, hex};
 
+/// Why a Rekor entry does not vouch for a signature; each message finishes
+/// "the signature is rejected: ..." as before.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RekorError {
+    #[error("the Rekor entry is from a log the trusted root does not name")]
+    UnknownLog,
+    #[error("the Rekor entry's time is out of range")]
+    TimeOutOfRange,
+    #[error("the Rekor entry's time is outside its log's validity")]
+    OutsideLogValidity,
+    #[error("the Rekor entry has neither a SET nor an inclusion proof")]
+    NoSetNorProof,
+    #[error("the Rekor SET does not verify")]
+    BadSet,
+    #[error("the Rekor entry has only an inclusion proof, and its log's key is no longer current")]
+    ProofWithRetiredKey,
+    #[error("the Rekor inclusion proof is malformed")]
+    MalformedProof,
+    #[error("the Rekor inclusion proof does not lead to its root hash")]
+    ProofMismatch,
+    #[error("the Rekor checkpoint is for another tree")]
+    CheckpointOtherTree,
+    #[error("the Rekor checkpoint {0}")]
+    BadCheckpoint(CheckpointFault),
+    #[error("its Rekor entry body is not JSON")]
+    BodyNotJson,
+    #[error("its Rekor entry has no spec")]
+    NoSpec,
+    #[error("its Rekor entry is for other content")]
+    OtherContent,
+    #[error("its Rekor entry is for another signature")]
+    OtherSignature,
+    #[error("its Rekor entry is for another signer")]
+    OtherSigner,
+    #[error("its Rekor entry is for another signature or signer")]
+    OtherSignatureOrSigner,
+    #[error("its Rekor entry is of a kind ({0:?}) that does not match the signature")]
+    KindMismatch(String),
+}
+
+/// What is wrong with a checkpoint (signed note).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CheckpointFault {
+    #[error("has no signature")]
+    NoSignature,
+    #[error("is empty")]
+    Empty,
+    #[error("has no tree size")]
+    NoTreeSize,
+    #[error("has no root hash")]
+    NoRootHash,
+    #[error("is not signed by its log")]
+    NotSignedByLog,
+}
+
 /// A log entry as carried by a signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlogEntry {
@@ -48,30 +103,28 @@ pub struct Logged {
 impl TlogEntry {
     /// Verify the entry against the logs of `root`: its SET, else its
     /// inclusion proof and checkpoint.
-    pub fn verify(&self, root: &TrustedRoot) -> Result<Logged, String> {
-        let log = root
-            .tlog(&self.log_id)
-            .ok_or("the Rekor entry is from a log the trusted root does not name")?;
+    pub fn verify(&self, root: &TrustedRoot) -> Result<Logged, RekorError> {
+        let log = root.tlog(&self.log_id).ok_or(RekorError::UnknownLog)?;
         let t = OffsetDateTime::from_unix_timestamp(self.integrated_time)
-            .map_err(|_| "the Rekor entry's time is out of range")?;
+            .map_err(|_| RekorError::TimeOutOfRange)?;
         if !log.valid_at(t) {
-            return Err("the Rekor entry's time is outside its log's validity".into());
+            return Err(RekorError::OutsideLogValidity);
         }
-        let mut why = String::from("the Rekor entry has neither a SET nor an inclusion proof");
+        let mut why = RekorError::NoSetNorProof;
         if let Some(set) = &self.set {
             if log.key.verify(&self.set_payload(), set) {
                 return Ok(Logged {
                     signed_time: Some(self.integrated_time),
                 });
             }
-            why = "the Rekor SET does not verify".into();
+            why = RekorError::BadSet;
         }
         if let Some(p) = &self.proof {
             // `integratedTime` is unsigned here, so it cannot show the entry
             // predates the end of a retired log key: only a current key's
             // checkpoint counts.
             if !log.valid_at(OffsetDateTime::now_utc()) {
-                return Err("the Rekor entry has only an inclusion proof, and its log's key is no longer current".into());
+                return Err(RekorError::ProofWithRetiredKey);
             }
             p.verify(&self.body, log)?;
             return Ok(Logged { signed_time: None });
@@ -126,19 +179,20 @@ fn root_from_path(index: u64, size: u64, leaf: Vec<u8>, path: &[Vec<u8>]) -> Opt
 }
 
 impl InclusionProof {
-    fn verify(&self, body: &[u8], log: &LogKey) -> Result<(), String> {
+    fn verify(&self, body: &[u8], log: &LogKey) -> Result<(), RekorError> {
         let mut h = Sha256::new();
         h.update([0u8]);
         h.update(body);
         let leaf = h.finalize().to_vec();
         let root = root_from_path(self.log_index, self.tree_size, leaf, &self.hashes)
-            .ok_or("the Rekor inclusion proof is malformed")?;
+            .ok_or(RekorError::MalformedProof)?;
         if root != self.root_hash {
-            return Err("the Rekor inclusion proof does not lead to its root hash".into());
+            return Err(RekorError::ProofMismatch);
         }
-        let (size, cp_root) = verify_checkpoint(&self.checkpoint, log)?;
+        let (size, cp_root) =
+            verify_checkpoint(&self.checkpoint, log).map_err(RekorError::BadCheckpoint)?;
         if size != self.tree_size || cp_root != self.root_hash {
-            return Err("the Rekor checkpoint is for another tree".into());
+            return Err(RekorError::CheckpointOtherTree);
         }
         Ok(())
     }
@@ -146,20 +200,19 @@ impl InclusionProof {
 
 /// A signed note (`origin\nsize\nroot\n...\n\n— name sig\n`), signed by
 /// `log`. Returns its tree size and root hash.
-fn verify_checkpoint(note: &str, log: &LogKey) -> Result<(u64, Vec<u8>), String> {
-    let bad = |w: &str| format!("the Rekor checkpoint {w}");
-    let split = note.find("\n\n").ok_or_else(|| bad("has no signature"))?;
+fn verify_checkpoint(note: &str, log: &LogKey) -> Result<(u64, Vec<u8>), CheckpointFault> {
+    let split = note.find("\n\n").ok_or(CheckpointFault::NoSignature)?;
     let (text, sigs) = (&note[..split + 1], &note[split + 2..]);
     let mut lines = text.lines();
-    let _origin = lines.next().ok_or_else(|| bad("is empty"))?;
+    let _origin = lines.next().ok_or(CheckpointFault::Empty)?;
     let size: u64 = lines
         .next()
         .and_then(|l| l.parse().ok())
-        .ok_or_else(|| bad("has no tree size"))?;
+        .ok_or(CheckpointFault::NoTreeSize)?;
     let root = lines
         .next()
         .and_then(|l| b64_decode(l).ok())
-        .ok_or_else(|| bad("has no root hash"))?;
+        .ok_or(CheckpointFault::NoRootHash)?;
     let hint = log.log_id.get(..4).unwrap_or_default();
     for line in sigs.lines() {
         let Some(rest) = line.strip_prefix("\u{2014} ") else {
@@ -174,7 +227,7 @@ fn verify_checkpoint(note: &str, log: &LogKey) -> Result<(u64, Vec<u8>), String>
             return Ok((size, root));
         }
     }
-    Err(bad("is not signed by its log"))
+    Err(CheckpointFault::NotSignedByLog)
 }
 
 /// A log entry is about `c`: same signature, same content, same signer.
@@ -184,11 +237,10 @@ pub(super) fn bound(
     c: &Candidate,
     key_spki: &[u8],
     cert: Option<&[u8]>,
-) -> Result<(), String> {
-    let v: Value =
-        serde_json::from_slice(&e.body).map_err(|_| "its Rekor entry body is not JSON")?;
+) -> Result<(), RekorError> {
+    let v: Value = serde_json::from_slice(&e.body).map_err(|_| RekorError::BodyNotJson)?;
     let kind = v.get("kind").and_then(Value::as_str).unwrap_or("");
-    let spec = v.get("spec").ok_or("its Rekor entry has no spec")?;
+    let spec = v.get("spec").ok_or(RekorError::NoSpec)?;
     let signer_matches = |pem_b64: Option<&str>| -> bool {
         let Some(pem) = pem_b64.and_then(|s| b64_decode(s).ok()) else {
             return false;
@@ -233,22 +285,22 @@ pub(super) fn bound(
                 Content::Dsse { .. } => false,
             };
             if !hashed {
-                return Err("its Rekor entry is for other content".into());
+                return Err(RekorError::OtherContent);
             }
             if !sig_is(spec.pointer("/signature/content").and_then(Value::as_str)) {
-                return Err("its Rekor entry is for another signature".into());
+                return Err(RekorError::OtherSignature);
             }
             if !signer_matches(
                 spec.pointer("/signature/publicKey/content")
                     .and_then(Value::as_str),
             ) {
-                return Err("its Rekor entry is for another signer".into());
+                return Err(RekorError::OtherSigner);
             }
             Ok(())
         }
         ("dsse", Content::Dsse { payload, .. }) => {
             if !hash_is(spec.get("payloadHash"), payload) {
-                return Err("its Rekor entry is for other content".into());
+                return Err(RekorError::OtherContent);
             }
             let sigs = spec.get("signatures").and_then(Value::as_array);
             let ok = sigs.is_some_and(|s| {
@@ -258,13 +310,11 @@ pub(super) fn bound(
                 })
             });
             if !ok {
-                return Err("its Rekor entry is for another signature or signer".into());
+                return Err(RekorError::OtherSignatureOrSigner);
             }
             Ok(())
         }
-        _ => Err(format!(
-            "its Rekor entry is of a kind ({kind:?}) that does not match the signature"
-        )),
+        _ => Err(RekorError::KindMismatch(kind.to_string())),
     }
 }
 

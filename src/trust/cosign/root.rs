@@ -8,6 +8,36 @@ use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
 use super::keys::PublicKey;
+use crate::trust::keys::KeyError;
+
+/// Why a trusted root could not be loaded; the messages are the ones the
+/// policy checker and startup print.
+#[derive(Debug, thiserror::Error)]
+pub enum RootError {
+    #[error("{path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    InFile {
+        path: String,
+        source: Box<RootError>,
+    },
+    #[error("not a trusted root: {0}")]
+    NotJson(serde_json::Error),
+    #[error("{0} is not base64")]
+    NotBase64(String),
+    #[error("{what}: {source}")]
+    BadKey { what: String, source: KeyError },
+    #[error("bad time {text:?}: {source}")]
+    BadTime {
+        text: String,
+        source: time::error::Parse,
+    },
+    #[error("certificateAuthorities[{0}] has no certificates")]
+    EmptyChain(usize),
+}
 
 /// A log's key and when it may be used.
 #[derive(Debug, Clone)]
@@ -92,17 +122,22 @@ struct Validity {
     end: Option<String>,
 }
 
-fn b64(s: &str, what: &str) -> Result<Vec<u8>, String> {
-    crate::trust::encoding::b64_decode_trimmed(s).map_err(|_| format!("{what} is not base64"))
+fn b64(s: &str, what: &str) -> Result<Vec<u8>, RootError> {
+    crate::trust::encoding::b64_decode_trimmed(s).map_err(|_| RootError::NotBase64(what.into()))
 }
 
-fn times(v: &Option<Validity>) -> Result<(Option<OffsetDateTime>, Option<OffsetDateTime>), String> {
-    let parse = |s: &Option<String>| -> Result<Option<OffsetDateTime>, String> {
+type Window = (Option<OffsetDateTime>, Option<OffsetDateTime>);
+
+fn times(v: &Option<Validity>) -> Result<Window, RootError> {
+    let parse = |s: &Option<String>| -> Result<Option<OffsetDateTime>, RootError> {
         match s {
             None => Ok(None),
             Some(s) => OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
                 .map(Some)
-                .map_err(|e| format!("bad time {s:?}: {e}")),
+                .map_err(|source| RootError::BadTime {
+                    text: s.clone(),
+                    source,
+                }),
         }
     };
     match v {
@@ -111,9 +146,12 @@ fn times(v: &Option<Validity>) -> Result<(Option<OffsetDateTime>, Option<OffsetD
     }
 }
 
-fn log_key(l: &LogJson, what: &str) -> Result<LogKey, String> {
+fn log_key(l: &LogJson, what: &str) -> Result<LogKey, RootError> {
     let der = b64(&l.public_key.raw_bytes, what)?;
-    let key = PublicKey::from_spki(&der).map_err(|e| format!("{what}: {e}"))?;
+    let key = PublicKey::from_spki(&der).map_err(|source| RootError::BadKey {
+        what: what.into(),
+        source,
+    })?;
     let (valid_from, valid_until) = times(&l.public_key.valid_for)?;
     Ok(LogKey {
         log_id: Sha256::digest(&der).to_vec(),
@@ -124,9 +162,8 @@ fn log_key(l: &LogJson, what: &str) -> Result<LogKey, String> {
 }
 
 impl TrustedRoot {
-    pub fn parse(text: &[u8]) -> Result<TrustedRoot, String> {
-        let j: RootJson =
-            serde_json::from_slice(text).map_err(|e| format!("not a trusted root: {e}"))?;
+    pub fn parse(text: &[u8]) -> Result<TrustedRoot, RootError> {
+        let j: RootJson = serde_json::from_slice(text).map_err(RootError::NotJson)?;
         let mut root = TrustedRoot::default();
         for (i, l) in j.tlogs.iter().enumerate() {
             root.tlogs.push(log_key(l, &format!("tlogs[{i}]"))?);
@@ -140,7 +177,7 @@ impl TrustedRoot {
                 chain.push(b64(&c.raw_bytes, &format!("certificateAuthorities[{i}]"))?);
             }
             if chain.is_empty() {
-                return Err(format!("certificateAuthorities[{i}] has no certificates"));
+                return Err(RootError::EmptyChain(i));
             }
             let (valid_from, valid_until) = times(&ca.valid_for)?;
             root.authorities.push(Authority {
@@ -152,9 +189,16 @@ impl TrustedRoot {
         Ok(root)
     }
 
-    pub fn load(path: &std::path::Path) -> Result<TrustedRoot, String> {
-        let text = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        TrustedRoot::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    pub fn load(path: &std::path::Path) -> Result<TrustedRoot, RootError> {
+        let shown = || path.display().to_string();
+        let text = std::fs::read(path).map_err(|source| RootError::Read {
+            path: shown(),
+            source,
+        })?;
+        TrustedRoot::parse(&text).map_err(|e| RootError::InFile {
+            path: shown(),
+            source: Box::new(e),
+        })
     }
 
     pub fn tlog(&self, log_id: &[u8]) -> Option<&LogKey> {

@@ -73,28 +73,60 @@ pub struct Candidate {
     pub tlog: Vec<TlogEntry>,
 }
 
-fn b64(s: &str, what: &str) -> Result<Vec<u8>, String> {
-    crate::trust::encoding::b64_decode_trimmed(s).map_err(|_| format!("{what} is not base64"))
+/// Why a signature layer or bundle cannot be read; the discovery layer
+/// lists it as unreadable with this text (unchanged from the String days).
+#[derive(Debug, thiserror::Error)]
+pub enum SignatureError {
+    #[error("{0} is not base64")]
+    NotBase64(&'static str),
+    #[error("the certificate annotation is not PEM: {0}")]
+    CertNotPem(std::io::Error),
+    #[error("the certificate annotation holds no certificate")]
+    NoCert,
+    #[error("{0} is not an integer")]
+    NotInteger(&'static str),
+    #[error("{0} is missing")]
+    Missing(&'static str),
+    #[error("the layer has no signature annotation")]
+    NoSignatureAnnotation,
+    #[error("the Rekor bundle annotation: {0}")]
+    BadBundleAnnotation(serde_json::Error),
+    #[error("the Rekor logID is not hex")]
+    LogIdNotHex,
+    #[error("negative {0}")]
+    Negative(&'static str),
+    #[error("not a Sigstore bundle: {0}")]
+    NotBundle(serde_json::Error),
+    #[error("unknown bundle media type {0:?}")]
+    UnknownMediaType(String),
+    #[error("the bundle lists {0} Rekor entries (at most {MAX_TLOG_ENTRIES} are read)")]
+    TooManyEntries(usize),
+    #[error("a bundle's DSSE envelope must hold exactly one signature, not {0}")]
+    DsseSignatureCount(usize),
+    #[error("unsupported message digest {0:?}")]
+    UnsupportedDigest(String),
+    #[error("a bundle must hold exactly one of dsseEnvelope or messageSignature")]
+    NotOneContent,
+}
+
+fn b64(s: &str, what: &'static str) -> Result<Vec<u8>, SignatureError> {
+    crate::trust::encoding::b64_decode_trimmed(s).map_err(|_| SignatureError::NotBase64(what))
 }
 
 /// The first certificate of a PEM text, as DER.
-fn pem_cert(pem: &str) -> Result<Vec<u8>, String> {
+fn pem_cert(pem: &str) -> Result<Vec<u8>, SignatureError> {
     match rustls_pemfile::certs(&mut pem.as_bytes()).next() {
-        Some(item) => item
-            .map(|c| c.to_vec())
-            .map_err(|e| format!("the certificate annotation is not PEM: {e}")),
-        None => Err("the certificate annotation holds no certificate".into()),
+        Some(item) => item.map(|c| c.to_vec()).map_err(SignatureError::CertNotPem),
+        None => Err(SignatureError::NoCert),
     }
 }
 
 /// An int64 that protobuf JSON writes as a string (numbers accepted too).
-fn int(v: &Value, what: &str) -> Result<i64, String> {
+fn int(v: &Value, what: &'static str) -> Result<i64, SignatureError> {
     match v {
-        Value::String(s) => s.parse().map_err(|_| format!("{what} is not an integer")),
-        Value::Number(n) => n
-            .as_i64()
-            .ok_or_else(|| format!("{what} is not an integer")),
-        _ => Err(format!("{what} is missing")),
+        Value::String(s) => s.parse().map_err(|_| SignatureError::NotInteger(what)),
+        Value::Number(n) => n.as_i64().ok_or(SignatureError::NotInteger(what)),
+        _ => Err(SignatureError::Missing(what)),
     }
 }
 
@@ -103,10 +135,10 @@ pub fn from_simple_layer(
     origin: String,
     payload: Vec<u8>,
     annotations: &serde_json::Map<String, Value>,
-) -> Result<Candidate, String> {
+) -> Result<Candidate, SignatureError> {
     let ann = |k: &str| annotations.get(k).and_then(Value::as_str);
     let signature = b64(
-        ann(ANN_SIGNATURE).ok_or("the layer has no signature annotation")?,
+        ann(ANN_SIGNATURE).ok_or(SignatureError::NoSignatureAnnotation)?,
         "the signature annotation",
     )?;
     let cert = match ann(ANN_CERTIFICATE) {
@@ -127,7 +159,7 @@ pub fn from_simple_layer(
 }
 
 /// cosign's `dev.sigstore.cosign/bundle` annotation: a Rekor SET.
-fn legacy_bundle(text: &str) -> Result<TlogEntry, String> {
+fn legacy_bundle(text: &str) -> Result<TlogEntry, SignatureError> {
     #[derive(Deserialize)]
     struct Ann {
         #[serde(rename = "SignedEntryTimestamp")]
@@ -145,8 +177,7 @@ fn legacy_bundle(text: &str) -> Result<TlogEntry, String> {
         #[serde(rename = "logID")]
         log_id: String,
     }
-    let a: Ann =
-        serde_json::from_str(text).map_err(|e| format!("the Rekor bundle annotation: {e}"))?;
+    let a: Ann = serde_json::from_str(text).map_err(SignatureError::BadBundleAnnotation)?;
     let log_id = (0..a.payload.log_id.len())
         .step_by(2)
         .map(|i| {
@@ -156,7 +187,7 @@ fn legacy_bundle(text: &str) -> Result<TlogEntry, String> {
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
         })
         .collect::<Option<Vec<u8>>>()
-        .ok_or("the Rekor logID is not hex")?;
+        .ok_or(SignatureError::LogIdNotHex)?;
     Ok(TlogEntry {
         body: b64(&a.payload.body, "the Rekor entry body")?,
         integrated_time: int(&a.payload.integrated_time, "integratedTime")?,
@@ -267,14 +298,14 @@ struct MessageDigest {
     digest: String,
 }
 
-fn tlog_entry(t: &TlogJson) -> Result<TlogEntry, String> {
+fn tlog_entry(t: &TlogJson) -> Result<TlogEntry, SignatureError> {
     let proof = match &t.inclusion_proof {
         None => None,
         Some(p) => Some(InclusionProof {
             log_index: u64::try_from(int(&p.log_index, "inclusionProof.logIndex")?)
-                .map_err(|_| "negative inclusionProof.logIndex")?,
+                .map_err(|_| SignatureError::Negative("inclusionProof.logIndex"))?,
             tree_size: u64::try_from(int(&p.tree_size, "inclusionProof.treeSize")?)
-                .map_err(|_| "negative inclusionProof.treeSize")?,
+                .map_err(|_| SignatureError::Negative("inclusionProof.treeSize"))?,
             root_hash: b64(&p.root_hash, "inclusionProof.rootHash")?,
             hashes: p
                 .hashes
@@ -299,11 +330,10 @@ fn tlog_entry(t: &TlogJson) -> Result<TlogEntry, String> {
 }
 
 /// A Sigstore bundle: the one signature it carries.
-pub fn from_bundle(origin: &str, bytes: &[u8]) -> Result<Candidate, String> {
-    let b: Bundle =
-        serde_json::from_slice(bytes).map_err(|e| format!("not a Sigstore bundle: {e}"))?;
+pub fn from_bundle(origin: &str, bytes: &[u8]) -> Result<Candidate, SignatureError> {
+    let b: Bundle = serde_json::from_slice(bytes).map_err(SignatureError::NotBundle)?;
     if !b.media_type.starts_with(BUNDLE_PREFIX) {
-        return Err(format!("unknown bundle media type {:?}", b.media_type));
+        return Err(SignatureError::UnknownMediaType(b.media_type.clone()));
     }
     let m = &b.verification_material;
     let cert = match (&m.certificate, &m.x509_certificate_chain) {
@@ -315,10 +345,7 @@ pub fn from_bundle(origin: &str, bytes: &[u8]) -> Result<Candidate, String> {
         (None, None) => None,
     };
     if m.tlog_entries.len() > MAX_TLOG_ENTRIES {
-        return Err(format!(
-            "the bundle lists {} Rekor entries (at most {MAX_TLOG_ENTRIES} are read)",
-            m.tlog_entries.len()
-        ));
+        return Err(SignatureError::TooManyEntries(m.tlog_entries.len()));
     }
     let tlog = m
         .tlog_entries
@@ -331,10 +358,7 @@ pub fn from_bundle(origin: &str, bytes: &[u8]) -> Result<Candidate, String> {
             // verification material is for one signer); more would also let
             // one blob multiply its payload into many candidates.
             let [s] = env.signatures.as_slice() else {
-                return Err(format!(
-                    "a bundle's DSSE envelope must hold exactly one signature, not {}",
-                    env.signatures.len()
-                ));
+                return Err(SignatureError::DsseSignatureCount(env.signatures.len()));
             };
             Ok(Candidate {
                 origin: origin.to_string(),
@@ -349,9 +373,8 @@ pub fn from_bundle(origin: &str, bytes: &[u8]) -> Result<Candidate, String> {
         }
         (None, Some(ms)) => {
             if ms.message_digest.algorithm != "SHA2_256" {
-                return Err(format!(
-                    "unsupported message digest {:?}",
-                    ms.message_digest.algorithm
+                return Err(SignatureError::UnsupportedDigest(
+                    ms.message_digest.algorithm.clone(),
                 ));
             }
             Ok(Candidate {
@@ -362,7 +385,7 @@ pub fn from_bundle(origin: &str, bytes: &[u8]) -> Result<Candidate, String> {
                 tlog,
             })
         }
-        _ => Err("a bundle must hold exactly one of dsseEnvelope or messageSignature".into()),
+        _ => Err(SignatureError::NotOneContent),
     }
 }
 

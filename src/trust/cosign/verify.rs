@@ -36,15 +36,39 @@ impl PartialEq for Pattern {
 }
 impl Eq for Pattern {}
 
+/// An identity regular expression that does not compile (the text that
+/// failed, which may be the anchored form).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("invalid regular expression {pattern:?}: {source}")]
+pub struct PatternError {
+    pub pattern: String,
+    pub source: regex::Error,
+}
+
+/// Why no Rekor entry vouches for a signature.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TlogError {
+    #[error("the transparency log cannot be checked without a trusted root (trusted_root)")]
+    NoTrustedRoot,
+    #[error("it is not in the transparency log")]
+    NotLogged,
+    /// The reason the last entry offered failed.
+    #[error(transparent)]
+    Rekor(#[from] super::rekor::RekorError),
+}
+
 impl Pattern {
     /// `re`, anchored at both ends. Unlike cosign's `--certificate-identity-regexp`
     /// (Go's unanchored `MatchString`), `acme` does not match `evil-acme`.
-    pub fn regex(re: &str) -> Result<Pattern, String> {
+    pub fn regex(re: &str) -> Result<Pattern, PatternError> {
         let build = |re: &str| {
             regex::RegexBuilder::new(re)
                 .size_limit(1 << 20)
                 .build()
-                .map_err(|e| format!("invalid regular expression {re:?}: {e}"))
+                .map_err(|source| PatternError {
+                    pattern: re.to_string(),
+                    source,
+                })
         };
         // Compiled alone first: a well-formed expression cannot close the
         // anchoring group early (`a)|(b` would make `^(?:a)|(b)$`).
@@ -244,9 +268,10 @@ impl CosignPolicy {
         repo: Option<&Reference>,
         digest: &str,
     ) -> Result<Verified, Rejection> {
-        let claimed = names_digest(&c.content, digest).map_err(Rejection::Invalid)?;
+        let claimed =
+            names_digest(&c.content, digest).map_err(|e| Rejection::Invalid(e.to_string()))?;
         if self.match_reference {
-            same_repository(&claimed, repo).map_err(Rejection::Invalid)?;
+            same_repository(&claimed, repo).map_err(|e| Rejection::Invalid(e.to_string()))?;
         }
         let msg = c.content.signed_bytes();
         let verify = |k: &PublicKey| match &c.content {
@@ -323,7 +348,7 @@ impl CosignPolicy {
             .root
             .as_ref()
             .ok_or_else(|| invalid("keyless signatures need a trusted root (trusted_root)"))?;
-        let cert = SigningCert::parse(der).map_err(Rejection::Invalid)?;
+        let cert = SigningCert::parse(der).map_err(|e| Rejection::Invalid(e.to_string()))?;
         if !verify(&cert.key) {
             return Err(invalid(
                 "its signature does not verify with its certificate",
@@ -333,7 +358,7 @@ impl CosignPolicy {
         // signature: the log's signed time is the only trusted clock.
         let t = self
             .logged(c, &cert.key.spki(), Some(der))
-            .map_err(Rejection::Invalid)?
+            .map_err(|e| Rejection::Invalid(e.to_string()))?
             .ok_or_else(|| {
                 invalid(
                     "its Rekor entry has no signed time (SET), so the certificate cannot be dated",
@@ -389,18 +414,17 @@ impl CosignPolicy {
         c: &Candidate,
         key_spki: &[u8],
         cert: Option<&[u8]>,
-    ) -> Result<Option<i64>, String> {
-        let root = self.root.as_ref().ok_or(
-            "the transparency log cannot be checked without a trusted root (trusted_root)",
-        )?;
+    ) -> Result<Option<i64>, TlogError> {
+        let root = self.root.as_ref().ok_or(TlogError::NoTrustedRoot)?;
         if c.tlog.is_empty() {
-            return Err("it is not in the transparency log".into());
+            return Err(TlogError::NotLogged);
         }
-        let mut why = String::new();
+        // Every entry that neither returns nor sets `best` sets this.
+        let mut why = TlogError::NotLogged;
         let mut best: Option<Option<i64>> = None;
         for e in &c.tlog {
             if let Err(w) = bound(e, c, key_spki, cert) {
-                why = w;
+                why = w.into();
                 continue;
             }
             match e.verify(root) {
@@ -410,7 +434,7 @@ impl CosignPolicy {
                     }
                     best = Some(None);
                 }
-                Err(w) => why = w,
+                Err(w) => why = w.into(),
             }
         }
         best.ok_or(why)
