@@ -20,7 +20,9 @@ use base64::Engine as _;
 use img_authz::trust::cosign::keys::PublicKey;
 use img_authz::trust::cosign::root::TrustedRoot;
 use img_authz::trust::cosign::signature::{from_bundle, from_simple_layer, Candidate};
-use img_authz::trust::cosign::verify::{distinct_authorities, Authority, Rejection, Verified};
+use img_authz::trust::cosign::verify::{
+    distinct_authorities, Authority, Evidence, Rejection, TlogError, Verified,
+};
 use img_authz::trust::cosign::{CosignPolicy, Identity, Pattern, Tlog};
 
 const SUBJECT: &str = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main";
@@ -300,7 +302,15 @@ fn a_bad_signature_is_invalid_not_absent() {
     let kind = |p: &CosignPolicy, c: &Candidate| match p.verify_candidate(c, None, &digest()) {
         Ok(_) => panic!("accepted"),
         Err(Rejection::Untrusted(_)) => "untrusted",
-        Err(Rejection::Invalid(_)) => "invalid",
+        Err(Rejection::Invalid { .. }) => "invalid",
+    };
+    // The evidence that failed, as a type (the only one listed).
+    let evidence = |p: &CosignPolicy, c: &Candidate| match p.verify_candidate(c, None, &digest()) {
+        Err(Rejection::Invalid {
+            mut evidence,
+            untrusted: None,
+        }) if evidence.len() == 1 => evidence.pop(),
+        other => panic!("{other:?}"),
     };
     let first = |name: &str| case(name)[0].clone();
     // By someone else: absent as far as this policy goes.
@@ -313,15 +323,29 @@ fn a_bad_signature_is_invalid_not_absent() {
         *b ^= 1;
     }
     assert_eq!(kind(&keyless(SUBJECT, ISSUER), &c), "invalid");
+    assert!(matches!(
+        evidence(&keyless(SUBJECT, ISSUER), &c),
+        Some(Evidence::CertSignature)
+    ));
     // A trusted key's signature the log required does not hold.
     let mut p = keys(&["p256"]);
     p.tlog = Tlog::Required;
     assert_eq!(kind(&p, &first("simple-p256")), "invalid");
+    assert!(matches!(
+        evidence(&p, &first("simple-p256")),
+        Some(Evidence::KeyNotLogged {
+            source: TlogError::NotLogged,
+            ..
+        })
+    ));
     // A signature payload naming another image.
     let e = keys(&["p256"])
         .verify_candidate(&first("simple-p256"), None, &other_digest())
         .unwrap_err();
-    assert!(matches!(e, Rejection::Invalid(_)), "{e:?}");
+    assert!(
+        matches!(&e, Rejection::Invalid { evidence, .. } if matches!(evidence.as_slice(), [Evidence::Payload(_)])),
+        "{e:?}"
+    );
 }
 
 #[test]

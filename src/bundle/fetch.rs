@@ -219,9 +219,9 @@ impl Fetcher {
                 cosign::verify_digest(policy, &self.registry, &r.repo(), digest)
                     .await
                     .map_err(|e| match e {
-                        TrustError::Unavailable(w) => BundleError::Unavailable(w),
-                        TrustError::NotSigned(w) | TrustError::Invalid(w) => {
-                            BundleError::Unsigned(w)
+                        TrustError::Unavailable(w) => BundleError::Unavailable(w.to_string()),
+                        e @ (TrustError::NotSigned(_) | TrustError::Invalid(_)) => {
+                            BundleError::Unsigned(e.to_string())
                         }
                     })?;
             }
@@ -230,9 +230,9 @@ impl Fetcher {
                 notation::verify_digest(cfg, &self.registry, &self.revocation, &r.repo(), digest)
                     .await
                     .map_err(|e| match e {
-                        TrustError::Unavailable(w) => BundleError::Unavailable(w),
-                        TrustError::NotSigned(w) | TrustError::Invalid(w) => {
-                            BundleError::Unsigned(w)
+                        TrustError::Unavailable(w) => BundleError::Unavailable(w.to_string()),
+                        e @ (TrustError::NotSigned(_) | TrustError::Invalid(_)) => {
+                            BundleError::Unsigned(e.to_string())
                         }
                     })?;
             }

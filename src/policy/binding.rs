@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::image_ref::{id_hex, is_lower_hex, short_id};
 use super::{Check, CompiledRule, Decision, DenyCause, ImageRef};
 use crate::daemon::{DaemonClient, ImageInfo};
-use crate::registry::RegistryClient;
+use crate::registry::{RegistryClient, RegistryError};
 use crate::request::action::Pull;
 use crate::request::reference::{Reference, DEFAULT_TAG};
 use crate::trust::cache::TtlCache;
@@ -119,19 +119,14 @@ impl Trust {
     fn registry_digest(
         &self,
         image: &Reference,
-    ) -> impl std::future::Future<Output = Result<String, String>> + Send + 'static {
+    ) -> impl std::future::Future<Output = Result<String, RegistryError>> + Send + 'static {
         let registry = self.registry.clone();
         let (domain, path, tag) = (
             image.domain.clone(),
             image.path.clone(),
             image.tag.clone().unwrap_or_else(|| DEFAULT_TAG.to_string()),
         );
-        async move {
-            registry
-                .manifest_digest(&domain, &path, &tag)
-                .await
-                .map_err(|e| e.to_string())
-        }
+        async move { registry.manifest_digest(&domain, &path, &tag).await }
     }
 
     /// The image dockerd resolves `image` to and the registry digests that
@@ -459,11 +454,11 @@ fn reusable(d: &Decision) -> bool {
 fn trust_deny(verifier: &dyn Verifier, e: &TrustError, image: &str) -> Decision {
     let (reason, hint, cause) = match e {
         TrustError::NotSigned(m) => (
-            m.clone(),
+            m.to_string(),
             verifier.unsigned_hint(image),
             DenyCause::NotSigned,
         ),
-        TrustError::Invalid(m) => (m.clone(), verifier.invalid_hint(), DenyCause::Invalid),
+        TrustError::Invalid(m) => (m.to_string(), verifier.invalid_hint(), DenyCause::Invalid),
         TrustError::Unavailable(m) => (
             format!("the signature could not be checked: {m}"),
             verifier.unavailable_hint(),
@@ -477,7 +472,7 @@ fn trust_deny(verifier: &dyn Verifier, e: &TrustError, image: &str) -> Decision 
 
 async fn decide_pull(
     verifier: &dyn Verifier,
-    registry: impl std::future::Future<Output = Result<String, String>>,
+    registry: impl std::future::Future<Output = Result<String, RegistryError>>,
     image: &Reference,
 ) -> Decision {
     let repo = image.repository();
@@ -596,6 +591,7 @@ fn list(digests: &[(String, String)]) -> String {
 mod tests {
     use super::*;
     use crate::daemon::ImageDescriptor;
+    use crate::trust::error::fixtures::{self, unreachable};
     use crate::trust::Signed;
 
     fn image(id: &str, descriptor: Option<&str>, repo_digests: &[&str]) -> ImageInfo {
@@ -633,24 +629,29 @@ mod tests {
         let image = Reference::parse_normalized("r.io/app:1").unwrap();
         let digest = format!("sha256:{}", "a".repeat(64));
         let signed = Fixed(Ok(Signed::for_test(&digest, "test")));
-        let served = |r: Result<String, String>| async move { r };
+        let served = |r: Result<String, RegistryError>| async move { r };
 
-        let outage = decide_pull(&signed, served(Err("connection refused".into())), &image).await;
+        let outage = decide_pull(
+            &signed,
+            served(Err(unreachable("connection refused"))),
+            &image,
+        );
+        let outage = outage.await;
         assert!(!outage.allowed());
         assert_eq!(outage.cause, Some(DenyCause::Unavailable));
         assert!(!reusable(&outage), "a registry outage must not be cached");
 
-        let trust_down = Fixed(Err(TrustError::Unavailable("timeout".into())));
+        let trust_down = Fixed(Err(fixtures::down()));
         let d = decide_pull(&trust_down, served(Ok(digest.clone())), &image).await;
         assert_eq!(d.cause, Some(DenyCause::Unavailable));
         assert!(!reusable(&d));
 
-        let unsigned = Fixed(Err(TrustError::NotSigned("no signature".into())));
+        let unsigned = Fixed(Err(fixtures::unsigned(&digest)));
         let d = decide_pull(&unsigned, served(Ok(digest.clone())), &image).await;
         assert_eq!(d.cause, Some(DenyCause::NotSigned));
         assert!(reusable(&d));
 
-        let bad = Fixed(Err(TrustError::Invalid("bad signature".into())));
+        let bad = Fixed(Err(fixtures::invalid()));
         let d = decide_pull(&bad, served(Ok(digest.clone())), &image).await;
         assert_eq!(d.cause, Some(DenyCause::Invalid));
         assert!(reusable(&d));

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{Signed, TrustError, Verifier};
+use super::{NotSigned, Several, Signed, TrustError, Verifier};
 use crate::request::reference::Reference;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -28,29 +28,6 @@ impl Combined {
     pub fn new(mut verifiers: Vec<Arc<dyn Verifier>>, require: Require) -> Combined {
         verifiers.sort_by_key(|v| !v.binds_tags());
         Combined { verifiers, require }
-    }
-}
-
-/// One error for several: unreachable servers win (retrying may help), then
-/// invalid trust data, then "not signed".
-fn merge(errors: Vec<(&'static str, TrustError)>) -> TrustError {
-    let text = errors
-        .iter()
-        .map(|(n, e)| format!("{n}: {e}"))
-        .collect::<Vec<_>>()
-        .join("; ");
-    if errors
-        .iter()
-        .any(|(_, e)| matches!(e, TrustError::Unavailable(_)))
-    {
-        TrustError::Unavailable(text)
-    } else if errors
-        .iter()
-        .any(|(_, e)| matches!(e, TrustError::Invalid(_)))
-    {
-        TrustError::Invalid(text)
-    } else {
-        TrustError::NotSigned(text)
     }
 }
 
@@ -124,12 +101,12 @@ impl Verifier for Combined {
         match self.require {
             Require::All => {
                 let Some((first, rest)) = self.verifiers.split_first() else {
-                    return Err(TrustError::NotSigned("the rule names no verifier".into()));
+                    return Err(NotSigned::NoVerifier.into());
                 };
                 let s = first
                     .signed_digest(repo, tag)
                     .await
-                    .map_err(|e| merge(vec![(first.name(), e)]))?;
+                    .map_err(|e| Several::merge(vec![(first.name(), e)]))?;
                 let mut all = vec![s.clone()];
                 for v in rest {
                     let r = if v.binds_tags() {
@@ -137,20 +114,20 @@ impl Verifier for Combined {
                             if o.digest == s.digest {
                                 Ok(o)
                             } else {
-                                Err(TrustError::NotSigned(format!(
-                                    "{}:{tag} is signed as {} by {} but as {} by {}",
-                                    repo.name(),
-                                    s.digest,
-                                    first.name(),
-                                    o.digest,
-                                    v.name()
-                                )))
+                                Err(NotSigned::Disagree {
+                                    image: format!("{}:{tag}", repo.name()),
+                                    first: first.name(),
+                                    first_digest: s.digest.clone(),
+                                    other: v.name(),
+                                    other_digest: o.digest,
+                                }
+                                .into())
                             }
                         })
                     } else {
                         v.digest_signed(repo, &s.digest).await
                     };
-                    all.push(r.map_err(|e| merge(vec![(v.name(), e)]))?);
+                    all.push(r.map_err(|e| Several::merge(vec![(v.name(), e)]))?);
                 }
                 Ok(joined(all, s.digest))
             }
@@ -162,7 +139,7 @@ impl Verifier for Combined {
                         Err(e) => errors.push((v.name(), e)),
                     }
                 }
-                Err(merge(errors))
+                Err(Several::merge(errors))
             }
         }
     }
@@ -174,12 +151,14 @@ impl Verifier for Combined {
             match v.digest_signed(repo, digest).await {
                 Ok(s) if self.require == Require::Any => return Ok(s),
                 Ok(s) => ok.push(s),
-                Err(e) if self.require == Require::All => return Err(merge(vec![(v.name(), e)])),
+                Err(e) if self.require == Require::All => {
+                    return Err(Several::merge(vec![(v.name(), e)]))
+                }
                 Err(e) => errors.push((v.name(), e)),
             }
         }
         if self.require == Require::Any || ok.is_empty() {
-            return Err(merge(errors));
+            return Err(Several::merge(errors));
         }
         Ok(joined(ok, digest.to_string()))
     }
@@ -188,6 +167,7 @@ impl Verifier for Combined {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::trust::error::fixtures::{down, unsigned};
 
     /// A verifier with fixed answers: tags it signs, digests it signs.
     struct Fixed {
@@ -211,21 +191,21 @@ mod tests {
         }
         async fn signed_digest(&self, repo: &Reference, _tag: &str) -> Result<Signed, TrustError> {
             if self.down {
-                return Err(TrustError::Unavailable("down".into()));
+                return Err(down());
             }
             match self.tag_digest {
                 Some(d) => self.digest_signed(repo, d).await,
-                None => Err(TrustError::NotSigned("no tag".into())),
+                None => Err(unsigned("no tag")),
             }
         }
         async fn digest_signed(&self, _repo: &Reference, d: &str) -> Result<Signed, TrustError> {
             if self.down {
-                return Err(TrustError::Unavailable("down".into()));
+                return Err(down());
             }
             if self.digests.contains(&d) {
                 Ok(Signed::new(d.into(), self.name.into()))
             } else {
-                Err(TrustError::NotSigned(format!("{d} unsigned")))
+                Err(unsigned(d))
             }
         }
     }
@@ -279,7 +259,7 @@ mod tests {
             Require::All,
         );
         assert!(
-            matches!(block(c.signed_digest(&repo(), "v1")), Err(TrustError::NotSigned(m)) if m.contains("cosign"))
+            matches!(block(c.signed_digest(&repo(), "v1")), Err(TrustError::NotSigned(m)) if m.to_string().contains("cosign"))
         );
         assert!(block(c.digest_signed(&repo(), "A")).is_err());
         // Two tag-signing verifiers must agree.
@@ -306,7 +286,7 @@ mod tests {
         let c = Combined::new(vec![notary(None, &[]), cosign("B", &[])], Require::Any);
         let e = block(c.digest_signed(&repo(), "B")).unwrap_err();
         assert!(
-            matches!(&e, TrustError::NotSigned(m) if m.contains("notary:") && m.contains("cosign:")),
+            matches!(&e, TrustError::NotSigned(NotSigned::Several(m)) if m.to_string().contains("notary:") && m.to_string().contains("cosign:")),
             "{e}"
         );
         // An unreachable server makes the whole answer "unavailable".

@@ -10,13 +10,19 @@
 //! (hex, base64), [`discovery`] (signatures stored next to an image: the
 //! lenient OCI types, referrers API or tag scheme, the subject check) and
 //! [`cache`] (TTL cache and its [`cache::CacheStats`], which `metrics`
-//! renders; `trust` depends on nothing above it).
+//! renders; `trust` depends on nothing above it). Every verifier answers a
+//! failure with a [`TrustError`]: its kind (not signed, invalid,
+//! unavailable) decides the hint and the caching, its typed cause the text.
 
 pub mod cache;
 pub mod combined;
 pub mod cosign;
 pub mod discovery;
 pub mod encoding;
+pub(crate) mod error;
+pub use error::{
+    Invalid, NotSigned, RegistryLookup, Several, ShutdownNote, TrustError, Unavailable,
+};
 pub mod keys;
 pub mod notary;
 /// The old path of `notary::verifier`, for callers outside `trust` until
@@ -77,20 +83,6 @@ impl Signed {
     }
 }
 
-/// Why an image is not trusted.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TrustError {
-    /// The metadata is fine and does not sign this.
-    #[error("{0}")]
-    NotSigned(String),
-    /// The metadata cannot be trusted (bad signature, expired, rollback, ...).
-    #[error("{0}")]
-    Invalid(String),
-    /// The trust server could not be asked.
-    #[error("{0}")]
-    Unavailable(String),
-}
-
 /// A signature verifier (Notary v1, cosign, ...).
 #[async_trait]
 pub trait Verifier: Send + Sync {
@@ -139,20 +131,21 @@ pub trait Verifier: Send + Sync {
 
 /// The digest the registry serves now for `repo:tag`, for verifiers that
 /// judge digests: a tag not in its registry is not signed, any other
-/// failure becomes `unavailable(e)`.
+/// failure is [`Unavailable::Registry`] asking `what`.
 pub(crate) async fn registry_digest(
     registry: &crate::registry::RegistryClient,
     repo: &Reference,
     tag: &str,
-    unavailable: impl FnOnce(crate::registry::RegistryError) -> TrustError,
+    what: RegistryLookup,
 ) -> Result<String, TrustError> {
     registry
         .manifest_digest(&repo.domain, &repo.path, tag)
         .await
         .map_err(|e| match e {
-            crate::registry::RegistryError::NotFound { .. } => {
-                TrustError::NotSigned(format!("{}:{tag} is not in its registry", repo.name()))
+            crate::registry::RegistryError::NotFound { .. } => NotSigned::NotInRegistry {
+                image: format!("{}:{tag}", repo.name()),
             }
-            e => unavailable(e),
+            .into(),
+            source => Unavailable::Registry { what, source }.into(),
         })
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 
-use super::{Signed, TrustError, Verifier};
+use super::{NotSigned, RegistryLookup, Signed, TrustError, Verifier};
 use crate::registry::RegistryClient;
 use crate::request::reference::Reference;
 
@@ -30,10 +30,11 @@ impl Pinned {
         if self.digests.contains(digest) {
             Ok(Signed::new(digest.to_string(), "pinned digest".into()))
         } else {
-            Err(TrustError::NotSigned(format!(
-                "{}@{digest} is not one of the rule's pinned digests",
-                repo.name()
-            )))
+            Err(NotSigned::NotPinned {
+                repo: repo.name(),
+                digest: digest.to_string(),
+            }
+            .into())
         }
     }
 }
@@ -67,13 +68,10 @@ impl Verifier for Pinned {
     }
 
     async fn signed_digest(&self, repo: &Reference, tag: &str) -> Result<Signed, TrustError> {
-        let digest = super::registry_digest(&self.registry, repo, tag, |e| {
-            TrustError::Unavailable(format!(
-                "cannot learn which digest the registry serves for {}:{tag}: {e}",
-                repo.name()
-            ))
-        })
-        .await?;
+        let what = RegistryLookup::ServedDigest {
+            image: format!("{}:{tag}", repo.name()),
+        };
+        let digest = super::registry_digest(&self.registry, repo, tag, what).await?;
         self.pinned(repo, &digest)
     }
 
@@ -157,8 +155,12 @@ mod tests {
             (a.as_str(), "pinned digest")
         );
         match v.digest_signed(&repo, &b).await {
-            Err(TrustError::NotSigned(m)) => {
-                assert!(m.contains("docker.io/library/busybox@sha256:bbbb"), "{m}")
+            Err(TrustError::NotSigned(m @ NotSigned::NotPinned { .. })) => {
+                assert!(
+                    m.to_string()
+                        .contains("docker.io/library/busybox@sha256:bbbb"),
+                    "{m}"
+                )
             }
             other => panic!("{other:?}"),
         }

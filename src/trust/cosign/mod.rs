@@ -10,6 +10,7 @@ pub mod cert;
 pub mod discover;
 pub mod keys;
 mod payload;
+mod rejection;
 pub mod rekor;
 pub mod root;
 pub mod signature;
@@ -21,10 +22,11 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use super::cache::TtlCache;
-use super::{Signed, TrustError, Verifier};
+use super::{Invalid, NotSigned, RegistryLookup, Signed, TrustError, Unavailable, Verifier};
 use crate::registry::{RegistryClient, RegistryError};
 use crate::request::reference::Reference;
 pub use cert::GithubClaims;
+pub use rejection::{CosignFailure, Why};
 pub use verify::{CosignPolicy, Identity, Pattern, Tlog};
 
 pub struct CosignVerifier {
@@ -62,8 +64,12 @@ impl CosignVerifier {
     }
 }
 
-fn unavailable(e: RegistryError) -> TrustError {
-    TrustError::Unavailable(format!("cannot read cosign signatures: {e}"))
+fn unavailable(source: RegistryError) -> TrustError {
+    Unavailable::Registry {
+        what: RegistryLookup::CosignSignatures,
+        source,
+    }
+    .into()
 }
 
 /// Verify `repo@digest` against `policy`.
@@ -78,15 +84,19 @@ pub async fn verify_digest(
         .await
         .map_err(unavailable)?;
     let mut verified = Vec::new();
-    let mut why: Vec<String> = found.unreadable.clone();
-    let mut invalid = false;
+    let mut why: Vec<Why> = found
+        .unreadable
+        .iter()
+        .cloned()
+        .map(Why::Unreadable)
+        .collect();
     for c in &found.candidates {
         match policy.verify_candidate(c, Some(repo), digest) {
             Ok(v) => verified.push(v),
-            Err(e) => {
-                invalid |= matches!(e, verify::Rejection::Invalid(_));
-                why.push(format!("{}: {e}", c.origin));
-            }
+            Err(rejection) => why.push(Why::Rejected {
+                origin: c.origin.clone(),
+                rejection,
+            }),
         }
     }
     let authorities = verify::distinct_authorities(&verified);
@@ -98,27 +108,27 @@ pub async fn verify_digest(
         ));
     }
     if found.candidates.is_empty() && found.unreadable.is_empty() {
-        return Err(TrustError::NotSigned(format!(
-            "{name}@{digest} has no cosign signature (tag {}.sig, nor a Sigstore bundle or cosign signature among its referrers)",
-            digest.replacen(':', "-", 1)
-        )));
+        return Err(NotSigned::NoCosignSignature {
+            repo: name,
+            digest: digest.to_string(),
+        }
+        .into());
     }
-    let need = policy.threshold.max(1);
-    let head = if authorities.is_empty() {
-        format!("no cosign signature of {name}@{digest} verifies")
-    } else {
-        format!(
-            "{name}@{digest} is signed by {} of the {need} trusted signers it needs",
-            authorities.len()
-        )
+    let mut failure = CosignFailure {
+        repo: name,
+        digest: digest.to_string(),
+        signers: authorities.len(),
+        need: policy.threshold.max(1),
+        why,
     };
-    why.truncate(8);
-    let why = format!("{head}: {}", why.join("; "));
-    // A bad signature is not an absent one: the hint differs.
+    // A bad signature is not an absent one: the hint differs. Decided over
+    // every candidate, before the message keeps the first few.
+    let invalid = failure.any_invalid();
+    failure.why.truncate(CosignFailure::MAX_REASONS);
     Err(if invalid {
-        TrustError::Invalid(why)
+        Invalid::Cosign(failure).into()
     } else {
-        TrustError::NotSigned(why)
+        NotSigned::Cosign(failure).into()
     })
 }
 
@@ -164,7 +174,9 @@ impl Verifier for CosignVerifier {
     }
 
     async fn signed_digest(&self, repo: &Reference, tag: &str) -> Result<Signed, TrustError> {
-        let digest = super::registry_digest(&self.registry, repo, tag, unavailable).await?;
+        let digest =
+            super::registry_digest(&self.registry, repo, tag, RegistryLookup::CosignSignatures)
+                .await?;
         self.digest_signed(repo, &digest).await
     }
 

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use super::cert::{glob, GithubClaims, SigningCert};
 use super::keys::PublicKey;
 use super::payload::{names_digest, same_repository};
+pub use super::rejection::{Evidence, Rejection, Untrusted};
 use super::rekor::bound;
 use super::root::TrustedRoot;
 use super::signature::{Candidate, Content};
@@ -164,21 +165,6 @@ pub struct CosignPolicy {
 /// (SubjectPublicKeyInfo); of a keyless one, the certificate's issuer and
 /// subjects: keyless signing makes a fresh key each time, so by key one
 /// workflow signing twice would count as two signers.
-/// Why a candidate signature does not count. The verifier reports only
-/// `Untrusted` ones as "not signed": `Invalid` ones mean the trust data
-/// failed verification, which re-signing (not signing) fixes.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Rejection {
-    /// Made by no trusted key or identity: as good as absent.
-    #[error("{0}")]
-    Untrusted(String),
-    /// Its evidence fails: a trusted key's signature the log does not
-    /// hold, a certificate that does not verify or chain, a payload naming
-    /// another image.
-    #[error("{0}")]
-    Invalid(String),
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
     pub signer: Vec<u8>,
@@ -268,10 +254,9 @@ impl CosignPolicy {
         repo: Option<&Reference>,
         digest: &str,
     ) -> Result<Verified, Rejection> {
-        let claimed =
-            names_digest(&c.content, digest).map_err(|e| Rejection::Invalid(e.to_string()))?;
+        let claimed = names_digest(&c.content, digest).map_err(Evidence::from)?;
         if self.match_reference {
-            same_repository(&claimed, repo).map_err(|e| Rejection::Invalid(e.to_string()))?;
+            same_repository(&claimed, repo).map_err(Evidence::from)?;
         }
         let msg = c.content.signed_bytes();
         let verify = |k: &PublicKey| match &c.content {
@@ -280,8 +265,8 @@ impl CosignPolicy {
         };
         let mut found = BTreeSet::new();
         let mut signer = None;
-        let mut why = Vec::new();
-        let mut invalid = false;
+        let mut evidence = Vec::new();
+        let mut untrusted = None;
         for (i, (name, key)) in self.keys.iter().enumerate() {
             if !verify(key) {
                 continue;
@@ -295,10 +280,10 @@ impl CosignPolicy {
                     found.insert(Authority::Key(i));
                     signer = Some(key.spki());
                 }
-                Err(e) => {
-                    invalid = true;
-                    why.push(format!("signed with key {name}, but {e}"));
-                }
+                Err(source) => evidence.push(Evidence::KeyNotLogged {
+                    key: name.clone(),
+                    source,
+                }),
             }
         }
         if let (Some(der), false) = (&c.cert, self.identities.is_empty()) {
@@ -307,26 +292,27 @@ impl CosignPolicy {
                     found.extend(ids);
                     signer.get_or_insert(who);
                 }
-                Err(Rejection::Invalid(e)) => {
-                    invalid = true;
-                    why.push(e);
+                Err(Rejection::Invalid {
+                    evidence: e,
+                    untrusted: u,
+                }) => {
+                    evidence.extend(e);
+                    untrusted = u;
                 }
-                Err(Rejection::Untrusted(e)) => why.push(e),
+                Err(Rejection::Untrusted(u)) => untrusted = Some(u),
             }
         }
         if found.is_empty() {
-            if why.is_empty() {
-                why.push(if c.cert.is_some() && !self.identities.is_empty() {
-                    "its certificate names none of the trusted identities".into()
-                } else {
-                    "it does not verify with any trusted key".into()
-                });
-            }
-            let why = why.join("; ");
-            return Err(if invalid {
-                Rejection::Invalid(why)
-            } else {
-                Rejection::Untrusted(why)
+            return Err(match (evidence.is_empty(), untrusted) {
+                (false, untrusted) => Rejection::Invalid {
+                    evidence,
+                    untrusted,
+                },
+                (true, Some(u)) => Rejection::Untrusted(u),
+                (true, None) if c.cert.is_some() && !self.identities.is_empty() => {
+                    Rejection::Untrusted(Untrusted::NoTrustedIdentity)
+                }
+                (true, None) => Rejection::Untrusted(Untrusted::NoTrustedKey),
             });
         }
         Ok(Verified {
@@ -343,42 +329,28 @@ impl CosignPolicy {
     ) -> Result<(Vec<Authority>, Vec<u8>), Rejection> {
         // Returns the identities matched and the signer (see `Verified`).
         // Every failure before the identity check is evidence that fails.
-        let invalid = |e: &str| Rejection::Invalid(e.to_string());
-        let root = self
-            .root
-            .as_ref()
-            .ok_or_else(|| invalid("keyless signatures need a trusted root (trusted_root)"))?;
-        let cert = SigningCert::parse(der).map_err(|e| Rejection::Invalid(e.to_string()))?;
+        let root = self.root.as_ref().ok_or(Evidence::NoTrustedRoot)?;
+        let cert = SigningCert::parse(der).map_err(|e| Evidence::Cert(Arc::new(e)))?;
         if !verify(&cert.key) {
-            return Err(invalid(
-                "its signature does not verify with its certificate",
-            ));
+            return Err(Evidence::CertSignature.into());
         }
         // The short-lived certificate was valid when the log saw the
         // signature: the log's signed time is the only trusted clock.
         let t = self
             .logged(c, &cert.key.spki(), Some(der))
-            .map_err(|e| Rejection::Invalid(e.to_string()))?
-            .ok_or_else(|| {
-                invalid(
-                    "its Rekor entry has no signed time (SET), so the certificate cannot be dated",
-                )
-            })?;
+            .map_err(Evidence::Tlog)?
+            .ok_or(Evidence::NoSignedTime)?;
         if !cert.valid_at(t) {
-            return Err(invalid(
-                "its certificate was not valid when the signature was logged",
-            ));
+            return Err(Evidence::CertNotValidWhenLogged.into());
         }
         let issuer_spki = cert
             .verify_chain(root, t)
-            .map_err(|e| Rejection::Invalid(format!("its certificate is not trusted: {e}")))?;
+            .map_err(|e| Evidence::Chain(Arc::new(e)))?;
         if root.ctlogs.is_empty() {
-            return Err(invalid(
-                "the trusted root names no CT log to check the certificate's SCT",
-            ));
+            return Err(Evidence::NoCtLog.into());
         }
         cert.verify_sct(root, &issuer_spki)
-            .map_err(|e| Rejection::Invalid(format!("its certificate's SCT: {e}")))?;
+            .map_err(|e| Evidence::Sct(Arc::new(e)))?;
         let issuer = cert.issuer.as_deref().unwrap_or("");
         let ids: Vec<Authority> = self
             .identities
@@ -388,16 +360,16 @@ impl CosignPolicy {
             .map(|(i, _)| Authority::Identity(i))
             .collect();
         if ids.is_empty() {
-            let gh = if cert.github.is_empty() {
+            let github = if cert.github.is_empty() {
                 String::new()
             } else {
-                format!(" (GitHub {})", cert.github.describe())
+                cert.github.describe()
             };
-            return Err(Rejection::Untrusted(format!(
-                "its certificate is for {} from issuer {:?}{gh}, not a trusted identity",
-                cert.subjects.join(", "),
-                issuer
-            )));
+            return Err(Rejection::Untrusted(Untrusted::OtherIdentity {
+                subjects: cert.subjects.clone(),
+                issuer: issuer.to_string(),
+                github,
+            }));
         }
         let mut who = format!("keyless\0{issuer}").into_bytes();
         for s in &cert.subjects {

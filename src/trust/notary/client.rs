@@ -8,7 +8,7 @@ use reqwest::{Method, StatusCode};
 
 use crate::http::{HttpClient, HttpError};
 
-use super::TufError;
+use super::{TufError, Unreachable};
 
 /// Where role files come from. Implemented over HTTP for real servers and
 /// in memory for tests.
@@ -83,16 +83,23 @@ impl Fetch for HttpFetch {
                 HttpError::TooLarge { .. } => {
                     TufError::TooLarge(format!("{file} is larger than {limit} bytes"))
                 }
-                e => TufError::Unavailable(e.to_string()),
+                e => TufError::Unavailable(e.into()),
             })?;
         match r.status {
             StatusCode::OK => Ok(Some(r.body)),
             StatusCode::NOT_FOUND => Ok(None),
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(TufError::Unavailable(format!(
-                "notary server {} refused access to {gun} ({}); give img-authz credentials in its docker config",
-                self.base, r.status
-            ))),
-            s => Err(TufError::Unavailable(format!("notary server {} answered {s} for {file}", self.base))),
+            status @ (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => {
+                Err(TufError::Unavailable(Unreachable::Refused {
+                    server: self.base.clone(),
+                    gun: gun.to_string(),
+                    status,
+                }))
+            }
+            status => Err(TufError::Unavailable(Unreachable::Status {
+                server: self.base.clone(),
+                file: file.to_string(),
+                status,
+            })),
         }
     }
 }

@@ -48,9 +48,32 @@ pub enum TufError {
     #[error("metadata missing on the server: {0}")]
     Missing(String),
     #[error("notary server unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(Unreachable),
     #[error("trust state: {0}")]
     State(String),
+}
+
+/// Why the Notary server could not be asked; the text names the server.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unreachable {
+    /// No answer (connection, TLS, timeout) or a failed token exchange.
+    #[error(transparent)]
+    Http(#[from] crate::http::HttpError),
+    #[error("notary server {server} refused access to {gun} ({status}); give img-authz credentials in its docker config")]
+    Refused {
+        server: String,
+        gun: String,
+        status: reqwest::StatusCode,
+    },
+    #[error("notary server {server} answered {status} for {file}")]
+    Status {
+        server: String,
+        file: String,
+        status: reqwest::StatusCode,
+    },
+    /// The process is stopping: no more updates are started.
+    #[error("metadata updates are shut down")]
+    ShutDown,
 }
 
 impl TufError {

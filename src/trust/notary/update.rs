@@ -158,7 +158,7 @@ pub async fn update(
     let _permit = UPDATES
         .acquire()
         .await
-        .map_err(|_| TufError::Unavailable("metadata updates are shut down".into()))?;
+        .map_err(|_| TufError::Unavailable(super::Unreachable::ShutDown))?;
     let pin = policy.pin_for(gun);
     let mut st = store.load(&state_key(gun, pin))?;
     // What is stored already; an update that learns nothing new is not

@@ -14,7 +14,7 @@ use super::TufError;
 use crate::request::reference::Reference;
 use crate::trust::cache::TtlCache;
 use crate::trust::pattern::{most_specific, PrefixPattern};
-use crate::trust::{Signed, TrustError, Verifier};
+use crate::trust::{Invalid, NotSigned, ShutdownNote, Signed, TrustError, Unavailable, Verifier};
 
 /// Signer roles required for repositories matching a pattern (raw-prefix
 /// grammar, [`PrefixPattern`]).
@@ -128,28 +128,16 @@ impl NotaryVerifier {
                 Ok((Arc::new(t), Instant::now() + ttl.min(left)))
             })
             .await
-            .map_err(|e| match to_trust_error(gun, e) {
-                e if !self.docker_hub => e,
-                TrustError::NotSigned(m) => {
-                    TrustError::NotSigned(format!("{m}; {DOCKER_HUB_SHUTDOWN}"))
-                }
-                TrustError::Invalid(m) => {
-                    TrustError::Invalid(format!("{m}; {DOCKER_HUB_SHUTDOWN}"))
-                }
-                TrustError::Unavailable(m) => {
-                    TrustError::Unavailable(format!("{m}; {DOCKER_HUB_SHUTDOWN}"))
-                }
-            })
+            .map_err(|e| to_trust_error(gun, e, ShutdownNote(self.docker_hub)))
     }
 }
 
-fn to_trust_error(gun: &str, e: TufError) -> TrustError {
+fn to_trust_error(gun: &str, e: TufError, note: ShutdownNote) -> TrustError {
+    let gun = gun.to_string();
     match e {
-        TufError::Missing(_) => {
-            TrustError::NotSigned(format!("the notary server has no trust data for {gun}"))
-        }
-        TufError::Unavailable(m) => TrustError::Unavailable(m),
-        e => TrustError::Invalid(format!("trust data for {gun} rejected: {e}")),
+        TufError::Missing(_) => NotSigned::NoTrustData { gun, note }.into(),
+        TufError::Unavailable(source) => Unavailable::Notary { source, note }.into(),
+        source => Invalid::Notary { gun, source, note }.into(),
     }
 }
 
@@ -195,12 +183,15 @@ impl Verifier for NotaryVerifier {
         let gun = repo.name();
         let trust = self.repo(&gun).await?;
         let Some((role, target)) = trust.resolve(tag) else {
-            return Err(TrustError::NotSigned(format!(
-                "tag {tag:?} of {gun} is not signed (it is in neither {RELEASES} nor targets)"
-            )));
+            return Err(NotSigned::TagNotSigned {
+                gun,
+                tag: tag.to_string(),
+            }
+            .into());
         };
-        let digest = target.digest.clone().ok_or_else(|| {
-            TrustError::NotSigned(format!("the signed target {gun}:{tag} carries no sha256"))
+        let digest = target.digest.clone().ok_or_else(|| NotSigned::NoSha256 {
+            gun: gun.clone(),
+            tag: tag.to_string(),
         })?;
         for r in self.required_roles(&gun) {
             let ok = trust
@@ -209,9 +200,11 @@ impl Verifier for NotaryVerifier {
                 .and_then(|m| m.get(tag))
                 .is_some_and(|t| t.digest.as_deref() == Some(digest.as_str()));
             if !ok {
-                return Err(TrustError::NotSigned(format!(
-                    "{gun}:{tag} is not signed by the required signer {r}"
-                )));
+                return Err(NotSigned::MissingSigner {
+                    image: format!("{gun}:{tag}"),
+                    role: r,
+                }
+                .into());
             }
         }
         Ok(Signed::new(digest, format!("notary {role}")))
@@ -226,15 +219,19 @@ impl Verifier for NotaryVerifier {
                 .map(|tag| (*role, tag.to_string()))
         });
         let Some((role, tag)) = found else {
-            return Err(TrustError::NotSigned(format!(
-                "{digest} is not a signed target of {gun}"
-            )));
+            return Err(NotSigned::DigestNotTarget {
+                gun,
+                digest: digest.to_string(),
+            }
+            .into());
         };
         for r in self.required_roles(&gun) {
             if trust.signs_digest(&r, digest).is_none() {
-                return Err(TrustError::NotSigned(format!(
-                    "{gun}@{digest} is not signed by the required signer {r}"
-                )));
+                return Err(NotSigned::MissingSigner {
+                    image: format!("{gun}@{digest}"),
+                    role: r,
+                }
+                .into());
             }
         }
         Ok(Signed::new(
@@ -257,10 +254,13 @@ mod docker_hub_tests {
     #[async_trait]
     impl Fetch for Down {
         async fn fetch(&self, _: &str, _: &str, _: usize) -> Result<Option<Bytes>, TufError> {
-            Err(TufError::Unavailable(format!(
-                "{}: connection refused",
-                self.0
-            )))
+            Err(TufError::Unavailable(
+                crate::http::HttpError::Unreachable {
+                    url: self.0.to_string(),
+                    why: "connection refused".into(),
+                }
+                .into(),
+            ))
         }
         fn server(&self) -> String {
             self.0.to_string()
@@ -305,9 +305,10 @@ mod docker_hub_tests {
         let v = verifier("https://notary.docker.io");
         let repo = Reference::parse_normalized("busybox").unwrap();
         let e = v.signed_digest(&repo, "latest").await.unwrap_err();
-        let TrustError::Unavailable(m) = &e else {
+        let TrustError::Unavailable(Unavailable::Notary { .. }) = &e else {
             panic!("{e:?}")
         };
+        let m = e.to_string();
         assert!(
             m.contains("notary.docker.io is shut down on 2026-12-08"),
             "{m}"

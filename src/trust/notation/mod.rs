@@ -439,7 +439,10 @@ pub struct NotationVerifier {
 }
 
 fn unavailable(e: RegistryError) -> TrustError {
-    TrustError::Unavailable(format!("cannot read Notation signatures: {e}"))
+    TrustError::Unavailable(crate::trust::Unavailable::Registry {
+        what: crate::trust::RegistryLookup::NotationSignatures,
+        source: e,
+    })
 }
 
 /// The descriptor of `repo@digest` as its registry serves it.
@@ -453,7 +456,9 @@ async fn descriptor(
         .await
         .map_err(unavailable)?
         .ok_or_else(|| {
-            TrustError::NotSigned(format!("{}@{digest} is not in its registry", repo.name()))
+            TrustError::NotSigned(crate::trust::NotSigned::NotInRegistry {
+                image: format!("{}@{digest}", repo.name()),
+            })
         })?;
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
@@ -463,10 +468,10 @@ async fn descriptor(
     }
     let media_type = object::<Typed>(&body)
         .and_then(|t| t.media_type.0)
-        .ok_or_else(|| TrustError::Invalid(format!(
+        .ok_or_else(|| TrustError::Invalid(crate::trust::Invalid::NotationText(format!(
             "{}@{digest}: the manifest does not state its mediaType, which Notation signatures bind",
             repo.name()
-        )))?;
+        ))))?;
     Ok(Descriptor {
         media_type,
         digest: d,
@@ -484,10 +489,10 @@ pub async fn verify_digest(
 ) -> Result<Signed, TrustError> {
     let name = repo.name();
     let Some(stmt) = cfg.policy.select(&name) else {
-        return Err(TrustError::NotSigned(format!(
+        return Err(TrustError::NotSigned(crate::trust::NotSigned::NotationText(format!(
             "no statement of the Notation trust policy {} covers {name} (add it to a registryScopes, or add a global \"*\" policy)",
             cfg.source.display()
-        )));
+        ))));
     };
     if stmt.level == Level::Skip {
         return Ok(Signed::new(
@@ -519,18 +524,22 @@ pub async fn verify_digest(
         }
     }
     if found.candidates.is_empty() && found.unreadable.is_empty() {
-        return Err(TrustError::NotSigned(format!(
-            "{name}@{digest} has no Notation signature (none among its referrers or in tag {})",
-            referrer_tag(digest)
-        )));
+        return Err(TrustError::NotSigned(
+            crate::trust::NotSigned::NotationText(format!(
+                "{name}@{digest} has no Notation signature (none among its referrers or in tag {})",
+                referrer_tag(digest)
+            )),
+        ));
     }
     why.truncate(8);
-    Err(TrustError::NotSigned(format!(
+    Err(TrustError::NotSigned(
+        crate::trust::NotSigned::NotationText(format!(
         "no Notation signature of {name}@{digest} verifies under trust policy {:?} (level {}): {}",
         stmt.name,
         stmt.level.name(),
         why.join("; ")
-    )))
+    )),
+    ))
 }
 
 impl NotationVerifier {
@@ -580,7 +589,13 @@ impl Verifier for NotationVerifier {
     }
 
     async fn signed_digest(&self, repo: &Reference, tag: &str) -> Result<Signed, TrustError> {
-        let digest = super::registry_digest(&self.registry, repo, tag, unavailable).await?;
+        let digest = super::registry_digest(
+            &self.registry,
+            repo,
+            tag,
+            crate::trust::RegistryLookup::NotationSignatures,
+        )
+        .await?;
         self.digest_signed(repo, &digest).await
     }
 

@@ -95,7 +95,13 @@ impl Fetch for MemFetch {
             .unwrap_or_else(|p| p.into_inner())
             .push(format!("{gun}/{file}"));
         if self.down.load(Ordering::SeqCst) {
-            return Err(TufError::Unavailable("test server is down".into()));
+            return Err(TufError::Unavailable(
+                crate::http::HttpError::Unreachable {
+                    url: "the test server".into(),
+                    why: "it is down".into(),
+                }
+                .into(),
+            ));
         }
         match self.get(gun, file) {
             // As HttpFetch: a body over the limit is refused, not truncated.

@@ -19,14 +19,14 @@ use super::update::{update, RepoTrust, RootSource, RELEASES};
 use super::verifier::{NotaryVerifier, SignerRule};
 use super::TufError;
 use crate::request::reference::Reference;
-use crate::trust::{Signed, TrustError, Verifier as _};
+use crate::trust::{Invalid, NotSigned, Signed, TrustError, Unavailable, Verifier as _};
 
 /// `$result` is `Err(TufError::$variant(m))` with `m` containing `$needle`.
 macro_rules! assert_err {
     ($result:expr, $variant:ident, $needle:expr) => {{
         let needle: &str = &$needle;
         match $result {
-            Err(TufError::$variant(m)) if m.contains(needle) => {}
+            Err(TufError::$variant(m)) if m.to_string().contains(needle) => {}
             other => panic!(
                 "expected TufError::{}(\"…{}…\"), got {:?}",
                 stringify!($variant),
