@@ -228,11 +228,11 @@ impl Index {
 /// Missing, corrupt, oversized or refused signature material is the
 /// signer's problem (that signature does not count, the others still do);
 /// a registry that cannot be reached at all is ours.
-pub fn soft<T>(r: Result<T, RegistryError>) -> Result<Result<T, String>, RegistryError> {
+pub fn soft<T>(r: Result<T, RegistryError>) -> Result<Result<T, RegistryError>, RegistryError> {
     match r {
         Ok(v) => Ok(Ok(v)),
         Err(e @ RegistryError::Http(HttpError::Unreachable { .. } | HttpError::Tls(_))) => Err(e),
-        Err(e) => Ok(Err(e.to_string())),
+        Err(e) => Ok(Err(e)),
     }
 }
 

@@ -8,7 +8,9 @@
 
 use serde::Deserialize;
 
-use super::signature::{from_bundle, from_simple_layer, Candidate, BUNDLE_PREFIX, SIMPLE_SIGNING};
+use super::signature::{
+    from_bundle, from_simple_layer, Candidate, SignatureError, BUNDLE_PREFIX, SIMPLE_SIGNING,
+};
 use crate::registry::{RegistryClient, RegistryError};
 use crate::trust::discovery::{
     is_subject, object, referrer_indexes, referrer_tag, soft, Annotations, Bounded, Descriptor,
@@ -34,7 +36,40 @@ const _: () = assert!(MAX_SIGNATURE_MANIFEST <= crate::registry::MAX_MANIFEST / 
 #[derive(Debug, Default)]
 pub struct Found {
     pub candidates: Vec<Candidate>,
-    pub unreadable: Vec<String>,
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// Signature material that does not count because it cannot be read: the
+/// signer's problem, said in the deny message (`origin` names the tag,
+/// referrer or layer).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Unreadable {
+    /// The registry refused it, or it is too large (not: unreachable).
+    #[error("{origin}: {source}")]
+    Registry {
+        origin: String,
+        source: RegistryError,
+    },
+    /// Its signature layer or bundle cannot be read.
+    #[error("{origin}: {source}")]
+    Signature {
+        origin: String,
+        source: std::sync::Arc<SignatureError>,
+    },
+    #[error("{origin} is not an index")]
+    NotAnIndex { origin: String },
+    #[error("{origin} is not a manifest")]
+    NotAManifest { origin: String },
+    #[error("{origin} is listed but missing")]
+    Missing { origin: String },
+    #[error("{origin} is about another image")]
+    OtherSubject { origin: String },
+    #[error("{origin} has no digest")]
+    NoDigest { origin: String },
+    #[error("{origin} holds no bundle")]
+    NoBundle { origin: String },
+    #[error("{origin} has no bundle digest")]
+    NoBundleDigest { origin: String },
 }
 
 /// A layer of a signature manifest: a descriptor with its annotations
@@ -156,13 +191,15 @@ async fn read_simple(
         *budget -= 1;
         let origin = format!("{name} layer {}", i + 1);
         let Some(d) = &layer.digest.0 else {
-            found.unreadable.push(format!("{origin} has no digest"));
+            found.unreadable.push(Unreadable::NoDigest { origin });
             continue;
         };
         let payload = match soft(registry.get_blob(domain, path, d, MAX_SIGNATURE_BLOB).await)? {
             Ok(p) => p,
-            Err(e) => {
-                found.unreadable.push(format!("{origin}: {e}"));
+            Err(source) => {
+                found
+                    .unreadable
+                    .push(Unreadable::Registry { origin, source });
                 continue;
             }
         };
@@ -174,7 +211,10 @@ async fn read_simple(
             .collect();
         match from_simple_layer(origin.clone(), payload.to_vec(), &ann) {
             Ok(c) => found.candidates.push(c),
-            Err(e) => found.unreadable.push(format!("{origin}: {e}")),
+            Err(e) => found.unreadable.push(Unreadable::Signature {
+                origin,
+                source: e.into(),
+            }),
         }
     }
     Ok(())
@@ -199,7 +239,9 @@ async fn referrer_digests(
     for (where_, bytes) in pages {
         let index = match Index::parse(&bytes) {
             None => {
-                found.unreadable.push(format!("{where_} is not an index"));
+                found
+                    .unreadable
+                    .push(Unreadable::NotAnIndex { origin: where_ });
                 continue;
             }
             // An image under the tag refers to nothing.
@@ -246,12 +288,15 @@ pub async fn find(
             .await,
     )?;
     match sig {
-        Err(e) => found.unreadable.push(format!("{sig_tag}: {e}")),
+        Err(source) => found.unreadable.push(Unreadable::Registry {
+            origin: sig_tag.clone(),
+            source,
+        }),
         Ok(None) => {}
         Ok(Some((_, bytes))) => match Manifest::parse(&bytes) {
-            None => found
-                .unreadable
-                .push(format!("{sig_tag} is not a manifest")),
+            None => found.unreadable.push(Unreadable::NotAManifest {
+                origin: sig_tag.clone(),
+            }),
             Some(m) => {
                 let mut budget = MAX_SIGNATURES;
                 read_simple(
@@ -282,18 +327,18 @@ pub async fn find(
         )? {
             Ok(Some((_, b))) => b,
             Ok(None) => {
-                found
-                    .unreadable
-                    .push(format!("{origin} is listed but missing"));
+                found.unreadable.push(Unreadable::Missing { origin });
                 continue;
             }
-            Err(e) => {
-                found.unreadable.push(format!("{origin}: {e}"));
+            Err(source) => {
+                found
+                    .unreadable
+                    .push(Unreadable::Registry { origin, source });
                 continue;
             }
         };
         let Some(m) = Manifest::parse(&bytes) else {
-            found.unreadable.push(format!("{origin} is not a manifest"));
+            found.unreadable.push(Unreadable::NotAManifest { origin });
             continue;
         };
         let kind = kind_of(&m);
@@ -303,9 +348,7 @@ pub async fn find(
         // The tag scheme's index is written by clients; the artifact must
         // itself say which image it is about.
         if !is_subject(&m.subject, digest) {
-            found
-                .unreadable
-                .push(format!("{origin} is about another image"));
+            found.unreadable.push(Unreadable::OtherSubject { origin });
             continue;
         }
         if kind == Kind::Simple {
@@ -316,13 +359,11 @@ pub async fn find(
         let Some(layer) =
             descriptors(&m.layers, media_type, |t| t.starts_with(BUNDLE_PREFIX)).next()
         else {
-            found.unreadable.push(format!("{origin} holds no bundle"));
+            found.unreadable.push(Unreadable::NoBundle { origin });
             continue;
         };
         let Some(bd) = &layer.digest.0 else {
-            found
-                .unreadable
-                .push(format!("{origin} has no bundle digest"));
+            found.unreadable.push(Unreadable::NoBundleDigest { origin });
             continue;
         };
         let blob = match soft(
@@ -331,14 +372,19 @@ pub async fn find(
                 .await,
         )? {
             Ok(b) => b,
-            Err(e) => {
-                found.unreadable.push(format!("{origin}: {e}"));
+            Err(source) => {
+                found
+                    .unreadable
+                    .push(Unreadable::Registry { origin, source });
                 continue;
             }
         };
         match from_bundle(&origin, &blob) {
             Ok(c) => found.candidates.push(c),
-            Err(e) => found.unreadable.push(format!("{origin}: {e}")),
+            Err(e) => found.unreadable.push(Unreadable::Signature {
+                origin,
+                source: e.into(),
+            }),
         }
     }
     Ok(found)

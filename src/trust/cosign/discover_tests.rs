@@ -306,9 +306,14 @@ fn expect(f: &Found, entries: &[(String, &str)]) {
     ];
     want.sort();
     assert_eq!(origins(f), want, "{:?}", f.unreadable);
+    assert!(
+        matches!(f.unreadable.as_slice(), [Unreadable::OtherSubject { .. }]),
+        "{:?}",
+        f.unreadable
+    );
     assert_eq!(
-        f.unreadable,
-        [format!("referrer {} is about another image", entries[3].0)]
+        f.unreadable[0].to_string(),
+        format!("referrer {} is about another image", entries[3].0)
     );
 }
 

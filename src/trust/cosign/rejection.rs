@@ -9,6 +9,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::cert::CertError;
+use super::discover::Unreadable;
 use super::payload::PayloadError;
 use super::verify::TlogError;
 
@@ -125,8 +126,8 @@ pub enum Evidence {
 /// Why one signature (or signature material) of an image did not count.
 #[derive(Debug, Clone)]
 pub enum Why {
-    /// Material that could not be read (see `discover::Found::unreadable`).
-    Unreadable(String),
+    /// Material that could not be read.
+    Unreadable(Unreadable),
     /// A signature that was read and does not count.
     Rejected {
         origin: String,
@@ -137,7 +138,7 @@ pub enum Why {
 impl fmt::Display for Why {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Why::Unreadable(u) => f.write_str(u),
+            Why::Unreadable(u) => u.fmt(f),
             Why::Rejected { origin, rejection } => write!(f, "{origin}: {rejection}"),
         }
     }
