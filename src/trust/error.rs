@@ -238,3 +238,7 @@ pub(crate) mod fixtures {
         .into()
     }
 }
+
+#[cfg(test)]
+#[path = "error_tests.rs"]
+mod tests;
