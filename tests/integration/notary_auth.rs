@@ -11,13 +11,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
-use img_authz::credentials::Credentials;
-use img_authz::http::HttpClient;
-use img_authz::metrics::Upstream;
-use img_authz::trust::notary::client::HttpFetch;
-use img_authz::trust::notary::root::RootPolicy;
-use img_authz::trust::notary::state::StateStore;
-use img_authz::trust::notary::update::update;
+use img_authz::upstream::Credentials;
+use img_authz::upstream::HttpClient;
+use img_authz::upstream::Upstream;
+use img_authz::verify::notary::update;
+use img_authz::verify::notary::HttpFetch;
+use img_authz::verify::notary::RootPolicy;
+use img_authz::verify::notary::StateStore;
 use p256::ecdsa::signature::Signer as _;
 use p256::pkcs8::DecodePrivateKey;
 
