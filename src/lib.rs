@@ -25,8 +25,9 @@
 //!   environment's [`decide::Config`], the policy [`decide::file`]) and the pure
 //!   helpers tests compare against (ownership scopes, the seccomp digest).
 //! - [`run`]: running the plugin: [`run::Plugin`] (decode → decide → log →
-//!   answer), the [`run::DecisionLog`], and the service plumbing the binary wires
-//!   (socket, reloads, metrics listener, `img-authz status`).
+//!   answer; also what `img-authz check` runs), the [`run::DecisionLog`], and
+//!   the service plumbing the binary wires (socket, reloads, metrics listener,
+//!   `img-authz status`).
 //! - [`fleet`]: signed policy bundles: what `img-authz bundle push|pull` and
 //!   `serve` with `IMG_AUTHZ_BUNDLE` use.
 //! - [`verify`]: the parsers and offline checks of the signature formats
@@ -85,8 +86,9 @@ pub mod decide {
     }
 }
 
-/// Running the plugin: the `Authorize` of the server, its decision log, and
-/// the service plumbing of `img-authz serve` and `img-authz status`.
+/// Running the plugin: the `Authorize` of the server, its decision log, the
+/// service plumbing of `img-authz serve` and `img-authz status`, and what
+/// `serve` warns at start-up when `NOTARY` is Docker Hub's retired server.
 pub mod run {
     pub use crate::log::DecisionLog;
     pub use crate::plugin::{describe, Plugin};
