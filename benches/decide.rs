@@ -41,11 +41,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use img_authz::decide::Policy;
-use img_authz::decide::RawConfig;
+use img_authz::decide::{Policy, RawConfig};
 use img_authz::protocol::{Authorize, AuthzRequest, Phase};
-use img_authz::run::DecisionLog;
-use img_authz::run::Plugin;
+use img_authz::run::{DecisionLog, Plugin};
 
 struct Setup {
     rt: tokio::runtime::Runtime,

@@ -17,11 +17,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use base64::Engine as _;
-use img_authz::verify::cosign::PublicKey;
-use img_authz::verify::cosign::TrustedRoot;
-use img_authz::verify::cosign::{distinct_authorities, Authority, Rejection, Verified};
-use img_authz::verify::cosign::{from_bundle, from_simple_layer, Candidate};
-use img_authz::verify::cosign::{CosignPolicy, Identity, Pattern, Tlog};
+use img_authz::verify::cosign::{
+    distinct_authorities, from_bundle, from_simple_layer, Authority, Candidate, CosignPolicy,
+    Identity, Pattern, PublicKey, Rejection, Tlog, TrustedRoot, Verified,
+};
 
 const SUBJECT: &str = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main";
 const ISSUER: &str = "https://token.actions.githubusercontent.com";

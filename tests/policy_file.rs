@@ -13,12 +13,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use img_authz::decide::{file, Check, Ctx, Decision, Outcome, Policy};
-use img_authz::decide::{Config, RawConfig};
+use img_authz::decide::{file, Check, Config, Ctx, Decision, Outcome, Policy, RawConfig};
 use img_authz::protocol::AuthzRequest;
 use img_authz::request::decode;
-use img_authz::run::DecisionLog;
-use img_authz::run::Plugin;
+use img_authz::run::{DecisionLog, Plugin};
 
 fn cfg(dir: &Path) -> Config {
     RawConfig {

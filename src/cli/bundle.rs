@@ -6,10 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use img_authz::fleet::Fetcher;
-use img_authz::fleet::Pin;
-use img_authz::fleet::Pusher;
-use img_authz::fleet::{Bundle, BundleRef};
+use img_authz::fleet::{Bundle, BundleRef, Fetcher, Pin, Pusher};
 
 use super::runtime;
 

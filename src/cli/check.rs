@@ -6,8 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use img_authz::decide::Policy;
-use img_authz::run::DecisionLog;
-use img_authz::run::Plugin;
+use img_authz::run::{DecisionLog, Plugin};
 
 use super::{load_config, runtime, PolicyArgs};
 

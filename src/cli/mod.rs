@@ -9,8 +9,7 @@ pub mod status;
 
 use clap::Args;
 
-use img_authz::decide::PolicyFile;
-use img_authz::decide::{flag, opt_u64, Config, ConfigError, RawConfig};
+use img_authz::decide::{flag, opt_u64, Config, ConfigError, PolicyFile, RawConfig};
 
 pub const DEFAULT_SOCKET: &str = "/run/docker/plugins/img-authz.sock";
 

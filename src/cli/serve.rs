@@ -6,12 +6,9 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use img_authz::decide::Policy;
-use img_authz::decide::{flag, opt_u64, Config, TrustMode};
+use img_authz::decide::{flag, opt_u64, Config, Policy, TrustMode};
 use img_authz::protocol::{self, ServerOptions};
-use img_authz::run;
-use img_authz::run::DecisionLog;
-use img_authz::run::Plugin;
+use img_authz::run::{self, DecisionLog, Plugin};
 
 use super::{load_config, runtime, PolicyArgs, DEFAULT_SOCKET};
 

@@ -11,13 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
-use img_authz::upstream::Credentials;
-use img_authz::upstream::HttpClient;
-use img_authz::upstream::Upstream;
-use img_authz::verify::notary::update;
-use img_authz::verify::notary::HttpFetch;
-use img_authz::verify::notary::RootPolicy;
-use img_authz::verify::notary::StateStore;
+use img_authz::upstream::{Credentials, HttpClient, Upstream};
+use img_authz::verify::notary::{update, HttpFetch, RootPolicy, StateStore};
 use p256::ecdsa::signature::Signer as _;
 use p256::pkcs8::DecodePrivateKey;
 
