@@ -59,11 +59,14 @@ lint:
 # the Go toolchain (tests/differential.rs builds tests/goref): the library and
 # binary unit tests, and the tests/*.rs targets below. Some drive the plugin
 # binary, which cargo builds for them; servers they need run on 127.0.0.1.
-# A new tests/*.rs of that kind belongs in this list (TESTING.md).
+# A new tests/*.rs of that kind belongs in this list (TESTING.md). Then the
+# doctests: their compile_fail cases prove what the library does not export
+# (nextest, which `make test` uses, does not run doctests).
 UNIT_TESTS = decoder policy server ownership policy_file cosign_fixtures parsers_fuzz \
              decision_log memory_notary memory_cosign
 unit:
 	$(CARGO) test --locked --lib --bins $(addprefix --test ,$(UNIT_TESTS))
+	$(CARGO) test --locked --doc
 
 # Integration tests need the real stack; scripts/stack starts and stops it.
 # They run once per engine of MATRIX (scripts/matrix): dockerd 20.10 with the
@@ -75,6 +78,7 @@ itest: deps binary build
 	MATRIX="$(MATRIX)" IMG_AUTHZ_PLUGIN_DIR=$(CURDIR)/$(PLUGIN_DIR) scripts/matrix --test integration
 
 test: deps lint binary build
+	$(CARGO) test --locked --doc
 	MATRIX="$(MATRIX)" IMG_AUTHZ_PLUGIN_DIR=$(CURDIR)/$(PLUGIN_DIR) scripts/matrix --workspace
 
 # Long fuzzing (TESTING.md): the differential run against Go's stdlib for

@@ -41,11 +41,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use img_authz::config::RawConfig;
-use img_authz::log::DecisionLog;
-use img_authz::plugin::Plugin;
-use img_authz::policy::Policy;
+use img_authz::decide::{Policy, RawConfig};
 use img_authz::protocol::{Authorize, AuthzRequest, Phase};
+use img_authz::run::{DecisionLog, Plugin};
 
 struct Setup {
     rt: tokio::runtime::Runtime,
@@ -64,7 +62,7 @@ fn env(k: &str) -> Option<String> {
 
 fn plugin(raw: RawConfig, policy_file: &std::path::Path) -> Plugin {
     let cfg = raw.validate().expect("valid bench configuration");
-    let file = img_authz::policy::file::load(policy_file).expect("valid policy file");
+    let file = img_authz::decide::file::load(policy_file).expect("valid policy file");
     let policy = Policy::new(cfg, Some(file)).expect("policy");
     Plugin::new(policy, DecisionLog::new(0, None).expect("log"))
 }

@@ -406,28 +406,6 @@ impl DaemonClient {
             Endpoint::Tcp(_) => None,
         }
     }
-
-    /// `GET /version`: the daemon's version, for start-up checks.
-    pub async fn version(&self) -> Result<String, DaemonError> {
-        let (status, body) = self.get("/version").await?;
-        if status != StatusCode::OK {
-            return Err(DaemonError::Status {
-                path: "/version".into(),
-                status: status.as_u16(),
-                body: String::from_utf8_lossy(&body).chars().take(300).collect(),
-            });
-        }
-        #[derive(Deserialize)]
-        struct V {
-            #[serde(rename = "Version", default)]
-            version: String,
-        }
-        let v: V = serde_json::from_slice(&body).map_err(|e| DaemonError::Invalid {
-            path: "/version".into(),
-            why: e.to_string(),
-        })?;
-        Ok(v.version)
-    }
 }
 
 fn info_of(info: &[u8]) -> Result<DaemonInfo, String> {

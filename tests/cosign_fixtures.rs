@@ -17,13 +17,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use base64::Engine as _;
-use img_authz::trust::cosign::keys::PublicKey;
-use img_authz::trust::cosign::root::TrustedRoot;
-use img_authz::trust::cosign::signature::{from_bundle, from_simple_layer, Candidate};
-use img_authz::trust::cosign::verify::{
-    distinct_authorities, Authority, Evidence, Rejection, TlogError, Verified,
+use img_authz::verify::cosign::{
+    distinct_authorities, from_bundle, from_simple_layer, Authority, Candidate, CosignPolicy,
+    Evidence, Identity, Pattern, PublicKey, Rejection, Tlog, TlogError, TrustedRoot, Verified,
 };
-use img_authz::trust::cosign::{CosignPolicy, Identity, Pattern, Tlog};
 
 const SUBJECT: &str = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main";
 const ISSUER: &str = "https://token.actions.githubusercontent.com";

@@ -15,14 +15,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use img_authz::config::RawConfig;
-use img_authz::log::DecisionLog;
-use img_authz::plugin::Plugin;
-use img_authz::policy::ownership::{scope, Scope};
-use img_authz::policy::{file, Check, Ctx, Decision, Policy};
+use img_authz::decide::{file, scope, Check, Ctx, Decision, Policy, RawConfig, Scope};
 use img_authz::protocol::{Authorize, AuthzRequest, Phase};
 use img_authz::request::decode;
 use img_authz::request::routes::table;
+use img_authz::run::{DecisionLog, Plugin};
 
 /// name → full ID, as the stand-in dockerd has them.
 type Live = Arc<Mutex<Vec<(String, String)>>>;

@@ -10,8 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use img_authz::config::RawConfig;
-use img_authz::policy::{Check, Ctx, Policy};
+use img_authz::decide::{Check, Ctx, Policy, RawConfig};
 use img_authz::protocol::AuthzRequest;
 use img_authz::request::decode;
 

@@ -13,12 +13,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use img_authz::config::{Config, RawConfig};
-use img_authz::log::DecisionLog;
-use img_authz::plugin::Plugin;
-use img_authz::policy::{file, Check, Ctx, Decision, Outcome, Policy};
+use img_authz::decide::{file, Check, Config, Ctx, Decision, Outcome, Policy, RawConfig};
 use img_authz::protocol::AuthzRequest;
 use img_authz::request::decode;
+use img_authz::run::{DecisionLog, Plugin};
 
 fn cfg(dir: &Path) -> Config {
     RawConfig {
@@ -345,7 +343,7 @@ fn a_rules_unusable_tls_ca_is_reported_against_the_policy_file() {
 /// Defect G: the status JSON spells the mode as the policy file does.
 #[test]
 fn status_reports_the_mode_in_the_files_spelling() {
-    use img_authz::protocol::server::Authorize;
+    use img_authz::protocol::Authorize;
     let dir = tempfile::tempdir().unwrap();
     for mode in ["audit", "enforce"] {
         let text = format!("version = 1\n[global]\nmode = \"{mode}\"\n");
@@ -1132,19 +1130,19 @@ fn reload_good_bad_and_racing() {
 
     // Good: the new policy is in force.
     std::fs::write(&path, deny_load).unwrap();
-    assert!(img_authz::service::reload(&plugin, &cfg, &path, "test"));
+    assert!(img_authz::run::reload(&plugin, &cfg, &path, "test"));
     assert!(!allowed(&plugin));
 
     // Bad: refused, and the running policy stays (not allow-all, not deny-all).
     std::fs::write(&path, "version = 1\n[global]\nallow = [\"everything\"]\n").unwrap();
-    assert!(!img_authz::service::reload(&plugin, &cfg, &path, "test"));
+    assert!(!img_authz::run::reload(&plugin, &cfg, &path, "test"));
     assert!(!allowed(&plugin));
     assert!(rt
         .block_on(plugin.evaluate(&req("GET", "/v1.41/info", None)))
         .1
         .allowed());
     std::fs::remove_file(&path).unwrap();
-    assert!(!img_authz::service::reload(&plugin, &cfg, &path, "test"));
+    assert!(!img_authz::run::reload(&plugin, &cfg, &path, "test"));
     assert!(!allowed(&plugin));
 
     // Racing: decisions made while policies alternate are each one policy's
@@ -1176,7 +1174,7 @@ fn reload_good_bad_and_racing() {
         }
         for i in 0..200 {
             std::fs::write(&path, if i % 2 == 0 { allow_load } else { deny_load }).unwrap();
-            assert!(img_authz::service::reload(&plugin, &cfg, &path, "race"));
+            assert!(img_authz::run::reload(&plugin, &cfg, &path, "race"));
             tokio::task::yield_now().await;
         }
         let mut total = (0, 0);
@@ -1193,10 +1191,10 @@ fn reload_good_bad_and_racing() {
 fn the_examples_are_valid() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     for f in ["examples/policy.toml", "examples/hardened.toml"] {
-        let p = img_authz::policy::file::load(&root.join(f)).unwrap_or_else(|e| panic!("{e}"));
+        let p = img_authz::decide::file::load(&root.join(f)).unwrap_or_else(|e| panic!("{e}"));
         assert!(p.hardening.is_some(), "{f}");
     }
-    let p = img_authz::policy::file::load(&root.join("examples/policy.toml")).unwrap();
+    let p = img_authz::decide::file::load(&root.join("examples/policy.toml")).unwrap();
     assert!(p.rules.iter().any(|r| r.name == "ci images (cosign)"));
 }
 
@@ -1235,7 +1233,7 @@ fn aliases_of_a_registry_match_no_rule_even_star() {
 #[test]
 fn custom_seccomp_profiles() {
     use base64::Engine;
-    use img_authz::policy::seccomp::digest;
+    use img_authz::decide::seccomp_digest as digest;
     let unshare = r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read","unshare"],"action":"SCMP_ACT_ALLOW"}]}"#;
     let strict = r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read","write"],"action":"SCMP_ACT_ALLOW"}]}"#;
     let dir = tempfile::tempdir().unwrap();
@@ -1568,7 +1566,7 @@ fn serve_warns_about_notary_docker_io_at_start_up() {
 /// Failed before (there was no create half: `check` decided the pull only).
 #[test]
 fn check_image_decides_the_pull_and_a_default_create() {
-    use img_authz::policy::CreateCheck;
+    use img_authz::decide::CreateCheck;
     use img_authz::request::reference::Reference;
     let dir = tempfile::tempdir().unwrap();
     let image = Reference::parse_normalized("reg.io/app:1").unwrap();

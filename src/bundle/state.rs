@@ -98,10 +98,6 @@ impl Store {
         }
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     fn current(&self) -> PathBuf {
         self.dir.join("current")
     }

@@ -6,10 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use img_authz::bundle::fetch::Fetcher;
-use img_authz::bundle::push::Pusher;
-use img_authz::bundle::serve::Pin;
-use img_authz::bundle::{Bundle, BundleRef};
+use img_authz::fleet::{Bundle, BundleRef, Fetcher, Pin, Pusher};
 
 use super::runtime;
 
@@ -78,7 +75,7 @@ pub struct PinArgs {
     pub channel: String,
 }
 
-/// The bundle settings of `serve`, parsed by img_authz::bundle::serve.
+/// The bundle settings of `serve`, parsed by `img_authz::fleet::Settings`.
 #[derive(Args)]
 pub struct ServeBundleArgs {
     /// Take the policy from this signed bundle (oci://registry/path:tag)
@@ -203,10 +200,10 @@ async fn push(
                 "--scope {s:?}: give oci://HOST/PATH:TAG (or use --channel)"
             ));
         }
-        scope.push(img_authz::bundle::format::scope_entry(s.trim())?);
+        scope.push(img_authz::fleet::scope_entry(s.trim())?);
     }
     for c in &published.channel {
-        let c = img_authz::bundle::format::scope_entry(c.trim())?;
+        let c = img_authz::fleet::scope_entry(c.trim())?;
         if c.starts_with("oci://") {
             return Err(format!(
                 "--channel {c:?}: a channel is a name; use --scope for a reference"
@@ -226,7 +223,7 @@ async fn push(
     // name no file outside it (hosts refuse that too).
     let scratch = tempfile_dir()?;
     bundle.write_to(&scratch).map_err(|e| e.to_string())?;
-    let loaded = img_authz::policy::file::load_confined(&scratch.join("policy.toml"), &scratch);
+    let loaded = img_authz::decide::file::load_confined(&scratch.join("policy.toml"), &scratch);
     let _ = std::fs::remove_dir_all(&scratch);
     loaded.map_err(|e| format!("the bundle's policy does not validate:\n{e}"))?;
     let encoded = bundle.encode().map_err(|e| e.to_string())?;
@@ -302,8 +299,8 @@ async fn pull(reference: &str, dir: &Path, pin: &PinArgs) -> Result<(), String> 
 }
 
 impl ServeBundleArgs {
-    pub fn options(&self) -> img_authz::bundle::serve::Options {
-        img_authz::bundle::serve::Options {
+    pub fn options(&self) -> img_authz::fleet::Options {
+        img_authz::fleet::Options {
             interval: self.bundle_interval.clone(),
             channel: self.bundle_channel.clone(),
             min_revision: self.bundle_min_revision.clone(),

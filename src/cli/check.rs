@@ -5,9 +5,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use img_authz::log::DecisionLog;
-use img_authz::plugin::Plugin;
-use img_authz::policy::Policy;
+use img_authz::decide::Policy;
+use img_authz::run::{DecisionLog, Plugin};
 
 use super::{load_config, runtime, PolicyArgs};
 
@@ -56,7 +55,7 @@ pub fn check(args: CheckArgs) -> ExitCode {
                     .map_err(|e| format!("{}: not an AuthZReq call: {e}", file.display()))?;
                 let plugin = Plugin::new(policy, DecisionLog::default());
                 let (decoded, d) = plugin.evaluate(&req).await;
-                Ok((img_authz::plugin::describe(&req, decoded.as_ref()), d))
+                Ok((img_authz::run::describe(&req, decoded.as_ref()), d))
             }
             None => Err("give an IMAGE or --request FILE".to_string()),
         }
@@ -100,7 +99,7 @@ fn check_image(policy: &Policy, rt: &tokio::runtime::Runtime, image: &str, user:
             return ExitCode::from(2);
         }
     };
-    let ctx = img_authz::policy::Ctx {
+    let ctx = img_authz::decide::Ctx {
         user: policy.user_of(user),
         api_version: None,
     };

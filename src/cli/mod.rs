@@ -9,8 +9,7 @@ pub mod status;
 
 use clap::Args;
 
-use img_authz::config::{flag, opt_u64, Config, ConfigError, RawConfig};
-use img_authz::policy::PolicyFile;
+use img_authz::decide::{flag, opt_u64, Config, ConfigError, PolicyFile, RawConfig};
 
 pub const DEFAULT_SOCKET: &str = "/run/docker/plugins/img-authz.sock";
 
@@ -128,7 +127,7 @@ pub fn load_config(args: &PolicyArgs) -> Result<(Config, Option<PolicyFile>), St
     let file = match args.policy.trim() {
         "" => None,
         p => Some(
-            img_authz::policy::file::load(std::path::Path::new(p))
+            img_authz::decide::file::load(std::path::Path::new(p))
                 .map_err(|e| format!("invalid policy:\n{e}"))?,
         ),
     };

@@ -16,7 +16,7 @@ pub enum PolicyCommand {
 
 pub fn run(command: PolicyCommand) -> ExitCode {
     match command {
-        PolicyCommand::Validate { file } => match img_authz::policy::file::load(&file) {
+        PolicyCommand::Validate { file } => match img_authz::decide::file::load(&file) {
             Ok(f) => {
                 println!(
                     "{}: valid ({} rule(s){})",

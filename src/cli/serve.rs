@@ -6,12 +6,9 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use img_authz::config::{flag, opt_u64, Config, TrustMode};
-use img_authz::log::DecisionLog;
-use img_authz::plugin::Plugin;
-use img_authz::policy::Policy;
+use img_authz::decide::{flag, opt_u64, Config, Policy, TrustMode};
 use img_authz::protocol::{self, ServerOptions};
-use img_authz::service;
+use img_authz::run::{self, DecisionLog, Plugin};
 
 use super::{load_config, runtime, PolicyArgs, DEFAULT_SOCKET};
 
@@ -54,7 +51,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let bundle = match img_authz::bundle::serve::Settings::parse(
+    let bundle = match img_authz::fleet::Settings::parse(
         &args.bundle.bundle,
         &args.bundle.pin(),
         &args.bundle.options(),
@@ -104,7 +101,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         return ExitCode::FAILURE;
     };
     rt.block_on(async move {
-        let (listener, activated) = match service::listener(&args.socket) {
+        let (listener, activated) = match run::listener(&args.socket) {
             Ok(l) => l,
             Err(e) => {
                 eprintln!("img-authz: cannot listen on {}: {e}", args.socket.display());
@@ -131,13 +128,13 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         };
         let plugin = Arc::new(Plugin::new(policy, log));
         if let Some(addr) = Some(args.metrics_addr.trim()).filter(|a| !a.is_empty()) {
-            if let Err(e) = service::spawn_metrics(addr, plugin.clone()).await {
+            if let Err(e) = run::spawn_metrics(addr, plugin.clone()).await {
                 eprintln!("img-authz: cannot serve metrics on {addr}: {e}");
                 return ExitCode::FAILURE;
             }
         }
         if let Some(settings) = bundle {
-            match img_authz::bundle::serve::Source::new(plugin.clone(), cfg.clone(), settings) {
+            match img_authz::fleet::Source::new(plugin.clone(), cfg.clone(), settings) {
                 Ok(source) => {
                     let source = Arc::new(source);
                     source.boot();
@@ -150,10 +147,10 @@ pub fn serve(args: ServeArgs) -> ExitCode {
             }
         }
         if let Some(path) = Some(args.policy.policy.trim()).filter(|p| !p.is_empty()) {
-            service::spawn_reloader(plugin.clone(), cfg.clone(), PathBuf::from(path));
+            run::spawn_reloader(plugin.clone(), cfg.clone(), PathBuf::from(path));
         }
         let last = plugin.clone();
-        let result = protocol::serve(listener, plugin, opts, service::shutdown_signal()).await;
+        let result = protocol::serve(listener, plugin, opts, run::shutdown_signal()).await;
         // The last decisions are still on their way to stderr and the file.
         let _ = tokio::task::spawn_blocking(move || last.flush_log(std::time::Duration::from_secs(2))).await;
         if !activated {
@@ -175,9 +172,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
 /// Trust on first use is Docker's model and the prior plugin's; say so.
 /// notary.docker.io (the default NOTARY) is gone: say that too.
 fn warn_about_trust(cfg: &Config) {
-    use img_authz::trust::notary_verifier::{
-        is_docker_hub_notary, DOCKER_HUB_INSTEAD, DOCKER_HUB_SHUTDOWN,
-    };
+    use img_authz::run::{is_docker_hub_notary, DOCKER_HUB_INSTEAD, DOCKER_HUB_SHUTDOWN};
     if cfg.trust.mode == TrustMode::Notary && is_docker_hub_notary(&cfg.notary.url) {
         tracing::warn!(
             notary = %cfg.notary.url,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use hyper::{Method, StatusCode};
 
 use img_authz::protocol::STATUS_PATH;
-use img_authz::service::unix_request;
+use img_authz::run::unix_request;
 
 /// `img-authz status`: 0 when the plugin answers as an authz plugin.
 pub async fn status(socket: &Path, json: bool) -> ExitCode {

@@ -26,10 +26,9 @@ use super::buffer::Buffer;
 use super::Entry;
 
 mod settings;
-pub use settings::{
-    parse_labels, Settings, DEFAULT_BATCH_BYTES, DEFAULT_BUFFER_BYTES, DEFAULT_FLUSH_MS,
-    DEFAULT_RETRY_MAX_MS,
-};
+pub use settings::Settings;
+#[cfg(test)]
+use settings::DEFAULT_FLUSH_MS;
 
 /// Why an event was lost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

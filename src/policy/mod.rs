@@ -28,7 +28,6 @@ pub use binding::Trust;
 pub use build::BuildError;
 pub use check::{CreateCheck, ImageCheck};
 pub use decision::{Check, Decision, DenyCause, Outcome};
-pub use drivers::DriverKind;
 pub use file::{Mode, Op, PolicyFile};
 pub use image_ref::ImageRef;
 

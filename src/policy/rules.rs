@@ -70,6 +70,7 @@ fn canonical(domain: &str) -> Result<String, String> {
 }
 
 /// How specific a canonical pattern is ([`RepoPattern::specificity`]).
+#[cfg(test)]
 pub fn specificity(p: &str) -> (u8, usize) {
     RepoPattern::from_canonical(p).specificity()
 }
@@ -152,6 +153,7 @@ impl std::fmt::Display for RepoPattern {
 }
 
 /// Whether `repo` matches the canonical pattern `p` ([`RepoPattern::matches`]).
+#[cfg(test)]
 pub fn pattern_matches(p: &str, repo: &str) -> bool {
     RepoPattern::from_canonical(p).matches(repo)
 }

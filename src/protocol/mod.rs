@@ -1,7 +1,7 @@
 //! The `docker.authz/1.0` plugin protocol: wire types and the unix-socket server.
 
-pub mod server;
-pub mod wire;
+mod server;
+mod wire;
 
 pub use server::{bind, serve, Authorize, Phase, ServerOptions, DEFAULT_DEADLINE, STATUS_PATH};
 pub use wire::{AuthzRequest, AuthzResponse};

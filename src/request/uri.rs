@@ -164,22 +164,6 @@ pub fn clean_path(p: &str) -> String {
     np
 }
 
-/// Split an optional `/v{version:[0-9.]+}` prefix off a path. mux registers
-/// every route with and without it; the prefix counts only when a `/`
-/// follows it.
-pub fn split_version(path: &str) -> (Option<&str>, &str) {
-    if let Some(rest) = path.strip_prefix("/v") {
-        let n = rest
-            .bytes()
-            .take_while(|c| c.is_ascii_digit() || *c == b'.')
-            .count();
-        if n > 0 && rest[n..].starts_with('/') {
-            return (Some(&rest[..n]), &rest[n..]);
-        }
-    }
-    (None, path)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,14 +239,5 @@ mod tests {
         for p in &all {
             assert_eq!(is_clean(p), clean_path(p) == *p, "{p:?}");
         }
-    }
-
-    #[test]
-    fn version_prefix() {
-        assert_eq!(split_version("/v1.41/info"), (Some("1.41"), "/info"));
-        assert_eq!(split_version("/v1..41/info"), (Some("1..41"), "/info"));
-        assert_eq!(split_version("/v/info"), (None, "/v/info"));
-        assert_eq!(split_version("/v1.41"), (None, "/v1.41"));
-        assert_eq!(split_version("/info"), (None, "/info"));
     }
 }

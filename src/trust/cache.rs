@@ -182,10 +182,6 @@ where
         self.slots.lock().map(|s| s.len()).unwrap_or(0)
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Its figures for the metrics, under `name`.
     pub fn figures(&self, name: &'static str) -> CacheStats {
         use std::sync::atomic::Ordering;
@@ -198,6 +194,7 @@ where
     }
 
     /// Forget everything (after a policy reload).
+    #[cfg(test)]
     pub fn clear(&self) {
         if let Ok(mut s) = self.slots.lock() {
             s.clear();

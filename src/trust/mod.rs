@@ -41,11 +41,11 @@ use crate::request::reference::Reference;
 /// checked it (as rustls' `ServerCertVerified`). Only `trust` can make one,
 /// so the policy cannot allow an image on a value it built itself:
 ///
-/// ```compile_fail
-/// let _ = img_authz::trust::Signed { digest: "sha256:…".into(), signer: "me".into() };
+/// ```compile_fail,E0451
+/// let _ = img_authz::verify::Signed { digest: "sha256:…".into(), signer: "me".into() };
 /// ```
-/// ```compile_fail
-/// let _ = img_authz::trust::Signed::new("sha256:…".into(), "me".into());
+/// ```compile_fail,E0624
+/// let _ = img_authz::verify::Signed::new("sha256:…".into(), "me".into());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signed {

@@ -13,7 +13,7 @@ use img_authz::request::query::Query;
 use img_authz::request::reference::{canonical_domain, validate_digest, Reference, Spelling};
 use img_authz::request::uri::{clean_path, parse_target};
 use img_authz::request::{decode, json, pull_reference};
-use img_authz::trust::notary::{keys, metadata};
+use img_authz::verify::notary;
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -165,37 +165,37 @@ pub fn reference(data: &[u8]) {
 
 /// Notary metadata: every role parser on any envelope that parses.
 pub fn notary_metadata(data: &[u8]) {
-    let Ok(env) = metadata::parse_envelope(data, "targets") else {
+    let Ok(env) = notary::parse_envelope(data, "targets") else {
         return;
     };
     assert!(
         serde_json::from_slice::<serde_json::Value>(data).is_ok(),
         "non-JSON metadata parsed"
     );
-    let _ = metadata::parse_root(&env);
-    let _ = metadata::parse_timestamp(&env);
-    let _ = metadata::parse_snapshot(&env);
-    let _ = metadata::parse_targets(&env, "targets");
-    let _ = metadata::parse_targets(&env, "targets/releases");
+    let _ = notary::parse_root(&env);
+    let _ = notary::parse_timestamp(&env);
+    let _ = notary::parse_snapshot(&env);
+    let _ = notary::parse_targets(&env, "targets");
+    let _ = notary::parse_targets(&env, "targets/releases");
 }
 
 /// Notary keys: any JSON value as a key object.
 pub fn notary_key(data: &[u8]) {
     if let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) {
-        let _ = keys::parse_key(&v);
+        let _ = notary::parse_key(&v);
     }
 }
 
 /// Docker config.json credentials.
 pub fn credentials(data: &[u8]) {
-    let _ = img_authz::credentials::Credentials::parse(data);
+    let _ = img_authz::upstream::Credentials::parse(data);
 }
 
 /// Registry and Notary responses: the WWW-Authenticate challenge and the
 /// Docker-Content-Digest header.
 pub fn registry_response(data: &[u8]) {
     let s = text(data);
-    if let Some(c) = img_authz::http::parse_challenge(&s) {
+    if let Some(c) = img_authz::upstream::parse_challenge(&s) {
         assert_eq!(c.scheme, c.scheme.to_ascii_lowercase());
     }
     if validate_digest(s.trim()).is_ok() {
@@ -208,10 +208,10 @@ pub fn registry_response(data: &[u8]) {
 
 /// The fixture policy for cosign: a trusted key, a trusted keyless identity
 /// with its trusted root, and the transparency log required.
-fn cosign_policy() -> &'static img_authz::trust::cosign::CosignPolicy {
-    use img_authz::trust::cosign::keys::PublicKey;
-    use img_authz::trust::cosign::root::TrustedRoot;
-    use img_authz::trust::cosign::{CosignPolicy, Identity, Tlog};
+fn cosign_policy() -> &'static img_authz::verify::cosign::CosignPolicy {
+    use img_authz::verify::cosign::PublicKey;
+    use img_authz::verify::cosign::TrustedRoot;
+    use img_authz::verify::cosign::{CosignPolicy, Identity, Tlog};
     static P: std::sync::OnceLock<CosignPolicy> = std::sync::OnceLock::new();
     P.get_or_init(|| CosignPolicy {
         keys: vec![(
@@ -238,8 +238,8 @@ fn cosign_policy() -> &'static img_authz::trust::cosign::CosignPolicy {
 /// and nothing vouches for a digest that nobody signed.
 pub fn cosign_signature(data: &[u8]) {
     use base64::Engine as _;
-    use img_authz::trust::cosign::root::TrustedRoot;
-    use img_authz::trust::cosign::signature::{from_bundle, from_simple_layer};
+    use img_authz::verify::cosign::TrustedRoot;
+    use img_authz::verify::cosign::{from_bundle, from_simple_layer};
     let mut candidates: Vec<_> = from_bundle("fuzz", data).into_iter().collect();
     if let Ok(serde_json::Value::Object(v)) = serde_json::from_slice(data) {
         let payload = v
@@ -266,7 +266,7 @@ pub fn cosign_signature(data: &[u8]) {
 /// `x509.subject:` identities of a trust policy) and `TrustPolicy::parse`.
 /// No panic; nothing parsed from junk verifies.
 pub fn notation(data: &[u8]) {
-    use img_authz::trust::notation::{cose, dn::Dn, jws, policy::TrustPolicy};
+    use img_authz::verify::notation::{cose, jws, Dn, TrustPolicy};
     if let Ok(s) = std::str::from_utf8(data) {
         if let Ok(d) = Dn::parse(s) {
             assert!(d.is_subset_of(&d), "a DN is not a subset of itself");
@@ -292,7 +292,7 @@ pub fn notation(data: &[u8]) {
 /// without a trusted TSA root.
 pub fn notation_timestamp(data: &[u8]) {
     use base64::Engine as _;
-    use img_authz::trust::notation::timestamp;
+    use img_authz::verify::notation::timestamp;
     let decoded = base64::engine::general_purpose::STANDARD.decode(data).ok();
     for t in std::iter::once(data).chain(decoded.as_deref()) {
         assert!(

@@ -11,13 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
-use img_authz::credentials::Credentials;
-use img_authz::http::HttpClient;
-use img_authz::metrics::Upstream;
-use img_authz::trust::notary::client::HttpFetch;
-use img_authz::trust::notary::root::RootPolicy;
-use img_authz::trust::notary::state::StateStore;
-use img_authz::trust::notary::update::update;
+use img_authz::upstream::{Credentials, HttpClient, Upstream};
+use img_authz::verify::notary::{update, HttpFetch, RootPolicy, StateStore};
 use p256::ecdsa::signature::Signer as _;
 use p256::pkcs8::DecodePrivateKey;
 

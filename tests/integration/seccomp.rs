@@ -166,7 +166,7 @@ fn custom_seccomp_profiles() {
         "{t}"
     );
     // The digest to list is the file's, though the CLI sent it compacted.
-    let digest = img_authz::policy::seccomp::digest(&unshare);
+    let digest = img_authz::decide::seccomp_digest(&unshare);
     assert!(t.contains(&digest), "{digest} not in {t}");
 
     // A restrictive profile still runs, under a filter (mode 2).

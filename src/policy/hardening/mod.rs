@@ -23,7 +23,6 @@ use super::file::{HardeningKey, HardeningSpec};
 
 mod paths;
 pub(crate) use paths::clean;
-pub use paths::SYSTEM_PATHS;
 use paths::*;
 
 /// A hardening check that failed.

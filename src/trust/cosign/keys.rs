@@ -6,7 +6,7 @@ use sha2::{Digest as _, Sha256, Sha384, Sha512};
 
 /// cosign's keys are the shared SPKI keys; this module adds cosign's
 /// signature encodings to them.
-pub use crate::trust::keys::{KeyError, PublicKey};
+pub use crate::trust::keys::PublicKey;
 
 impl PublicKey {
     /// Verify `sig` over `msg`.

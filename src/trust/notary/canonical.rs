@@ -201,6 +201,7 @@ impl<'de> serde::de::Visitor<'de> for Canon<'_> {
 }
 
 /// The canonical bytes of the JSON text `json`, streamed (see [`Canon`]).
+#[cfg(test)]
 pub fn canonical_json(json: &[u8]) -> Result<Vec<u8>, TufError> {
     use serde::de::DeserializeSeed as _;
     let mut out = Vec::new();

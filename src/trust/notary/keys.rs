@@ -15,7 +15,7 @@ use super::canonical::canonical;
 use super::TufError;
 
 /// Notary's keys are the shared SPKI keys; its `ed25519` keys are raw.
-pub use crate::trust::keys::{PublicKey as Verifier, MIN_RSA_BITS};
+pub use crate::trust::keys::PublicKey as Verifier;
 
 /// An X.509 certificate as Notary uses it.
 #[derive(Debug, Clone)]

@@ -92,6 +92,7 @@ impl NotaryVerifier {
         }
     }
 
+    #[cfg(test)]
     pub fn cache(&self) -> &TtlCache<String, Arc<RepoTrust>, TufError> {
         &self.cache
     }
