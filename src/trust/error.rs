@@ -39,7 +39,7 @@ pub enum NotSigned {
         "tag {tag:?} of {gun} is not signed (it is in neither {} nor targets)",
         RELEASES
     )]
-    TagNotSigned { gun: String, tag: String },
+    UnsignedTag { gun: String, tag: String },
     /// Notary: the signed target has no sha256 to bind.
     #[error("the signed target {gun}:{tag} carries no sha256")]
     NoSha256 { gun: String, tag: String },

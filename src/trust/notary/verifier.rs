@@ -184,7 +184,7 @@ impl Verifier for NotaryVerifier {
         let gun = repo.name();
         let trust = self.repo(&gun).await?;
         let Some((role, target)) = trust.resolve(tag) else {
-            return Err(NotSigned::TagNotSigned {
+            return Err(NotSigned::UnsignedTag {
                 gun,
                 tag: tag.to_string(),
             }

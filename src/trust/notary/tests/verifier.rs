@@ -46,7 +46,7 @@ async fn verifier_resolves_tags_and_digests_and_caches() {
         signed("manifest-targets-v1", "notary targets")
     );
     assert!(
-        matches!(v.signed_digest(&repo_ref, "v2").await, Err(TrustError::NotSigned(m @ NotSigned::TagNotSigned { .. })) if m.to_string().contains("not signed"))
+        matches!(v.signed_digest(&repo_ref, "v2").await, Err(TrustError::NotSigned(m @ NotSigned::UnsignedTag { .. })) if m.to_string().contains("not signed"))
     );
     assert_eq!(
         v.digest_signed(&repo_ref, &digest_of("manifest-targets-v1"))
