@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::evidence::{self, Evidence};
 use super::format::{self, Bundle, MAX_CONFIG, MAX_LAYER, MAX_MANIFEST};
 use super::{BundleError, BundleRef};
 use crate::credentials::Credentials;
@@ -13,13 +14,12 @@ use crate::http::HttpClient;
 use crate::metrics::Upstream;
 use crate::registry::{RegistryClient, RegistryError};
 use crate::trust::cosign::keys::PublicKey;
-use crate::trust::cosign::{self, CosignPolicy, Tlog};
+use crate::trust::cosign::{CosignPolicy, Tlog};
 use crate::trust::notation::{
     self,
     policy::{Action, Check},
     NotationConfig,
 };
-use crate::trust::TrustError;
 
 /// Who must have signed a bundle.
 #[derive(Clone)]
@@ -74,7 +74,9 @@ impl Signer {
     }
 }
 
-/// A bundle downloaded and verified, with the bytes it came as.
+/// A bundle downloaded and verified, with the bytes it came as and the
+/// signature it was verified on (kept with it on disk: a boot checks it
+/// again, offline).
 #[derive(Debug, Clone)]
 pub struct Fetched {
     pub digest: String,
@@ -82,15 +84,19 @@ pub struct Fetched {
     pub config: Vec<u8>,
     pub layer: Vec<u8>,
     pub bundle: Bundle,
+    pub evidence: Evidence,
 }
 
 impl Fetched {
     /// Check the bytes of a bundle against each other (manifest → config
-    /// and layer digests) and decode it. `digest` is the manifest's.
+    /// and layer digests) and decode it. `digest` is the manifest's. The
+    /// caller has verified `evidence` for that digest (online, or offline
+    /// for the last known good).
     pub fn from_parts(
         manifest: Vec<u8>,
         config: Vec<u8>,
         layer: Vec<u8>,
+        evidence: Evidence,
     ) -> Result<Fetched, BundleError> {
         let m = format::parse_manifest(&manifest)?;
         let [l] = m.layers.as_slice() else {
@@ -106,6 +112,7 @@ impl Fetched {
             config,
             layer,
             bundle,
+            evidence,
         })
     }
 }
@@ -123,7 +130,7 @@ pub struct Fetcher {
 /// under `skip` none is needed, and under `permissive` (or an override of
 /// revocation or expiry) a revoked or expired signer would still pass.
 /// `authenticTimestamp` may be logged.
-fn enforcing_statement(cfg: &NotationConfig, name: &str) -> Result<(), BundleError> {
+pub(super) fn enforcing_statement(cfg: &NotationConfig, name: &str) -> Result<(), BundleError> {
     let refuse = |why: String| {
         Err(BundleError::Unsigned(format!(
             "the Notation trust policy {} {why} (a bundle is only taken from a signer the \
@@ -214,29 +221,15 @@ impl Fetcher {
             )));
         }
         let m = format::parse_manifest(&manifest)?;
-        match &self.signer {
-            Signer::CosignKey(policy) => {
-                cosign::verify_digest(policy, &self.registry, &r.repo(), digest)
-                    .await
-                    .map_err(|e| match e {
-                        TrustError::Unavailable(w) => BundleError::Unavailable(w),
-                        TrustError::NotSigned(w) | TrustError::Invalid(w) => {
-                            BundleError::Unsigned(w)
-                        }
-                    })?;
-            }
-            Signer::Notation(cfg) => {
-                enforcing_statement(cfg, &r.repo().name())?;
-                notation::verify_digest(cfg, &self.registry, &self.revocation, &r.repo(), digest)
-                    .await
-                    .map_err(|e| match e {
-                        TrustError::Unavailable(w) => BundleError::Unavailable(w),
-                        TrustError::NotSigned(w) | TrustError::Invalid(w) => {
-                            BundleError::Unsigned(w)
-                        }
-                    })?;
-            }
-        }
+        let evidence = evidence::verify_online(
+            &self.signer,
+            &self.registry,
+            &self.revocation,
+            r,
+            digest,
+            &manifest,
+        )
+        .await?;
         let [l] = m.layers.as_slice() else {
             return Err(BundleError::Malformed("one layer expected".into()));
         };
@@ -250,7 +243,7 @@ impl Fetcher {
             .get_blob(&r.domain, &r.path, &l.digest, MAX_LAYER)
             .await
             .map_err(registry_error)?;
-        Fetched::from_parts(manifest.to_vec(), config.to_vec(), layer.to_vec())
+        Fetched::from_parts(manifest.to_vec(), config.to_vec(), layer.to_vec(), evidence)
     }
 }
 

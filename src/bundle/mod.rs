@@ -24,15 +24,19 @@
 //!   (absolute paths and `..` are refused). Limits: 64 KiB manifest and
 //!   config, 8 MiB layer, 4 MiB of files, 512 files, depth 8.
 //!
-//! The manifest digest is signed like any image (cosign, key-based; the
-//! signature lives next to it in the registry) and verified in-process by
-//! [`crate::trust::cosign::verify_digest`] against the key the host pins
-//! (`IMG_AUTHZ_BUNDLE_KEY`) before any blob is used; every blob is checked
-//! against its digest. Modules: [`format`] (bytes ⇄ bundle), [`push`]
+//! The manifest digest is signed like any image (cosign with a key, or
+//! Notation; the signature lives next to it in the registry) and verified
+//! in-process by the verifiers' own checks against the signer the host
+//! pins (`IMG_AUTHZ_BUNDLE_KEY`, or a Notation trust policy and store)
+//! before any blob is used; every blob is checked against its digest. The
+//! signature is kept with the last known good and verified again, offline,
+//! at boot. Modules: [`format`] (bytes ⇄ bundle), [`push`]
 //! (`img-authz bundle push`), [`fetch`] (resolve, verify, download),
-//! [`state`] (revision ratchet, last known good on disk), [`serve`]
-//! (polling, hot swap, status and metrics).
+//! [`evidence`] (the signature checked, online and offline), [`state`]
+//! (revision ratchet, last known good on disk), [`serve`] (polling, hot
+//! swap, status and metrics).
 
+pub mod evidence;
 pub mod fetch;
 pub mod format;
 pub mod push;

@@ -401,7 +401,10 @@ impl Source {
             &self.settings.reference,
             "none fetched yet",
         )));
-        match self.store.last_known_good() {
+        match self
+            .store
+            .last_known_good(&self.settings.signer, &self.settings.reference)
+        {
             Ok(Some(f)) => {
                 if let Err(e) = self.put_in_force(&f, "disk") {
                     self.refused(&e);
