@@ -251,12 +251,32 @@ pub struct Metrics {
 pub const BUNDLE_NAME: &str = "img-authz";
 
 impl<'a> Event<'a> {
+    /// The one mapping from a decision-log line to an event. `Entry` is
+    /// destructured without `..`: a field added to it does not compile
+    /// until it is placed here (or dropped here on purpose).
     pub fn new(e: &'a Entry<'a>, labels: &'a BTreeMap<String, String>) -> Event<'a> {
+        let Entry {
+            decision_id,
+            time,
+            bundle_revision,
+            user,
+            method,
+            uri,
+            action,
+            image,
+            digest,
+            decision,
+            rule,
+            cause,
+            policy_rule,
+            reason,
+            latency_us,
+        } = e;
         Event {
-            decision_id: &e.decision_id,
-            timestamp: &e.time,
+            decision_id,
+            timestamp: time,
             labels,
-            bundles: e.bundle_revision.as_deref().map(|r| {
+            bundles: bundle_revision.as_deref().map(|r| {
                 BTreeMap::from([(
                     BUNDLE_NAME,
                     Revision {
@@ -266,23 +286,23 @@ impl<'a> Event<'a> {
             }),
             path: "img-authz/authz",
             input: Input {
-                user: e.user,
-                method: e.method,
-                uri: e.uri,
-                action: e.action,
-                image: e.image,
-                digest: e.digest,
+                user,
+                method,
+                uri,
+                action,
+                image: *image,
+                digest: *digest,
             },
             result: Outcome {
-                allow: e.decision.allows(),
-                decision: e.decision.as_str(),
-                rule: e.rule,
-                cause: e.cause,
-                policy_rule: e.policy_rule,
-                reason: e.reason,
+                allow: decision.allows(),
+                decision: decision.as_str(),
+                rule,
+                cause: *cause,
+                policy_rule: *policy_rule,
+                reason,
             },
             metrics: Metrics {
-                timer_decision_ns: e.latency_us.saturating_mul(1000),
+                timer_decision_ns: latency_us.saturating_mul(1000),
             },
         }
     }

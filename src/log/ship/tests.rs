@@ -273,3 +273,69 @@ fn secrets_in_the_uri_are_redacted() {
         }
     }
 }
+
+/// Every field of a decision-log line reaches the shipped event, with its
+/// value: a field added to `Entry` and mapped nowhere fails here (and
+/// `Event::new`'s exhaustive destructuring does not compile without it).
+#[test]
+fn every_field_of_the_file_line_is_shipped() {
+    let e = Entry {
+        decision_id: "d-1".into(),
+        time: "2026-12-06T00:00:00Z".into(),
+        bundle_revision: Some(Arc::new("42".into())),
+        user: "bob",
+        method: "POST",
+        uri: "/v1.41/images/create?fromImage=r.example.com/app&tag=v1",
+        action: "pull",
+        image: Some("r.example.com/app:v1"),
+        digest: Some("sha256:abc"),
+        decision: crate::policy::Outcome::AuditAllow,
+        rule: "signature",
+        cause: Some("not-signed"),
+        policy_rule: Some("apps"),
+        reason: "not signed",
+        latency_us: 7,
+    };
+    let labels = BTreeMap::new();
+    let line = serde_json::to_value(&e).unwrap();
+    let event = serde_json::to_value(Event::new(&e, &labels)).unwrap();
+    // Where each field of the line goes in OPA's shape.
+    let place = |k: &str| -> Option<&str> {
+        Some(match k {
+            "decision_id" => "/decision_id",
+            "time" => "/timestamp",
+            "bundle_revision" => "/bundles/img-authz/revision",
+            "user" => "/input/user",
+            "method" => "/input/method",
+            "uri" => "/input/uri",
+            "action" => "/input/action",
+            "image" => "/input/image",
+            "digest" => "/input/digest",
+            "decision" => "/result/decision",
+            "rule" => "/result/rule",
+            "cause" => "/result/cause",
+            "policy_rule" => "/result/policy_rule",
+            "reason" => "/result/reason",
+            "latency_us" => "/metrics/timer_decision_ns",
+            _ => return None,
+        })
+    };
+    let fields = line.as_object().unwrap();
+    assert_eq!(fields.len(), 15, "every optional field set: {line}");
+    for (k, v) in fields {
+        let at = place(k).unwrap_or_else(|| {
+            panic!("decision-log field {k:?} is not shipped: map it in Event::new and here")
+        });
+        let got = event
+            .pointer(at)
+            .unwrap_or_else(|| panic!("{k} missing at {at}: {event}"));
+        let want = if k == "latency_us" {
+            serde_json::json!(v.as_u64().unwrap() * 1000)
+        } else {
+            v.clone()
+        };
+        assert_eq!(got, &want, "{k} at {at}");
+    }
+    assert_eq!(event["result"]["allow"], true, "audit is allowed");
+}
+
