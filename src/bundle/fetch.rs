@@ -21,6 +21,34 @@ use crate::trust::notation::{
     NotationConfig,
 };
 
+/// Why the pinned bundle signer cannot be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SignerError {
+    #[error("{}: {source}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Key {
+        path: std::path::PathBuf,
+        source: crate::trust::keys::KeyError,
+    },
+    /// The Notation trust policy or store (its loader's message).
+    #[error("{0}")]
+    Notation(String),
+}
+
+/// Why the bundle fetcher cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum FetcherError {
+    /// `IMG_AUTHZ_DOCKER_CONFIG` (the loader's message).
+    #[error("{0}")]
+    Credentials(String),
+    #[error(transparent)]
+    Http(#[from] crate::http::HttpError),
+}
+
 /// Who must have signed a bundle.
 #[derive(Clone)]
 pub enum Signer {
@@ -34,9 +62,15 @@ pub enum Signer {
 
 impl Signer {
     /// The PEM public key in `path` (P-256, P-384, Ed25519, RSA).
-    pub fn cosign_key(path: &Path) -> Result<Signer, String> {
-        let pem = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let key = PublicKey::from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))?;
+    pub fn cosign_key(path: &Path) -> Result<Signer, SignerError> {
+        let pem = std::fs::read_to_string(path).map_err(|source| SignerError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let key = PublicKey::from_pem(&pem).map_err(|source| SignerError::Key {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let name = path.file_name().map_or_else(
             || path.display().to_string(),
             |n| n.to_string_lossy().into(),
@@ -54,11 +88,10 @@ impl Signer {
         })))
     }
 
-    pub fn notation(trust_policy: &Path, trust_store: &Path) -> Result<Signer, String> {
-        Ok(Signer::Notation(Arc::new(NotationConfig::load(
-            trust_policy,
-            trust_store,
-        )?)))
+    pub fn notation(trust_policy: &Path, trust_store: &Path) -> Result<Signer, SignerError> {
+        Ok(Signer::Notation(Arc::new(
+            NotationConfig::load(trust_policy, trust_store).map_err(SignerError::Notation)?,
+        )))
     }
 
     pub fn describe(&self) -> String {
@@ -175,9 +208,9 @@ impl Fetcher {
         signer: Signer,
         docker_config: Option<&Path>,
         insecure: Vec<String>,
-    ) -> Result<Fetcher, String> {
+    ) -> Result<Fetcher, FetcherError> {
         let creds = match docker_config {
-            Some(p) => Credentials::load(p)?,
+            Some(p) => Credentials::load(p).map_err(FetcherError::Credentials)?,
             None => Credentials::default(),
         };
         let http = HttpClient::new(
@@ -185,8 +218,7 @@ impl Fetcher {
             None,
             Arc::new(creds),
             Duration::from_secs(30),
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         Ok(Fetcher {
             registry: RegistryClient::new(Arc::new(http), insecure),
             signer,

@@ -76,6 +76,21 @@ pub enum BundleError {
     Io(String),
 }
 
+/// Why a bundle reference (`IMG_AUTHZ_BUNDLE`, a scope entry, a CLI
+/// argument) is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RefError {
+    #[error("{input:?} is not a registry reference: {cause}")]
+    NotAReference {
+        input: String,
+        cause: crate::request::reference::RefError,
+    },
+    #[error("{0:?}: name a tag, not a digest: hosts follow the tag and the revision decides")]
+    Digest(String),
+    #[error("{0:?}: name the registry (oci://registry.example.com/policy/bundle:prod)")]
+    NoRegistry(String),
+}
+
 /// `oci://HOST[:PORT]/PATH:TAG` (the `oci://` prefix optional).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BundleRef {
@@ -85,23 +100,23 @@ pub struct BundleRef {
 }
 
 impl BundleRef {
-    pub fn parse(s: &str) -> Result<BundleRef, String> {
+    pub fn parse(s: &str) -> Result<BundleRef, RefError> {
         let rest = s.trim().strip_prefix("oci://").unwrap_or(s.trim());
-        let r = crate::request::reference::Reference::parse_normalized(rest)
-            .map_err(|e| format!("{s:?} is not a registry reference: {e}"))?;
+        let r = crate::request::reference::Reference::parse_normalized(rest).map_err(|cause| {
+            RefError::NotAReference {
+                input: s.to_string(),
+                cause,
+            }
+        })?;
         if r.digest.is_some() {
-            return Err(format!(
-                "{s:?}: name a tag, not a digest: hosts follow the tag and the revision decides"
-            ));
+            return Err(RefError::Digest(s.to_string()));
         }
         // A bundle reference names its registry: no Docker Hub default.
         let explicit = rest
             .split_once('/')
             .is_some_and(|(h, _)| h.contains('.') || h.contains(':') || h == "localhost");
         if !explicit {
-            return Err(format!(
-                "{s:?}: name the registry (oci://registry.example.com/policy/bundle:prod)"
-            ));
+            return Err(RefError::NoRegistry(s.to_string()));
         }
         Ok(BundleRef {
             domain: r.domain,

@@ -190,11 +190,11 @@ impl Store {
     /// Admit `f` against the ratchet, stage it, let `build` judge the
     /// staged policy file, put it in place, build it there, and only then
     /// advance the ratchet; any failure restores the previous bundle.
-    pub fn install<T>(
+    pub fn install<T, E: std::fmt::Display>(
         &self,
         f: &Fetched,
         expect: &Expect,
-        build: impl Fn(&Path) -> Result<T, String>,
+        build: impl Fn(&Path) -> Result<T, E>,
     ) -> Result<(T, PathBuf), BundleError> {
         let seen = self.seen()?;
         admit(seen.as_ref(), f.bundle.revision, &f.digest)?;
@@ -244,7 +244,7 @@ impl Store {
             Ok(b) => b,
             Err(e) => {
                 restore();
-                return Err(BundleError::Policy(e));
+                return Err(BundleError::Policy(e.to_string()));
             }
         };
         if let Err(e) = self.write_seen(&Seen {
@@ -258,11 +258,11 @@ impl Store {
         Ok((built, policy))
     }
 
-    fn stage<T>(
+    fn stage<T, E: std::fmt::Display>(
         &self,
         staging: &Path,
         f: &Fetched,
-        build: &impl Fn(&Path) -> Result<T, String>,
+        build: &impl Fn(&Path) -> Result<T, E>,
     ) -> Result<(), BundleError> {
         let files = staging.join("files");
         std::fs::create_dir_all(&files).map_err(|e| io(&files, e))?;
@@ -271,7 +271,7 @@ impl Store {
         write_synced(&staging.join("layer.json"), &f.layer)?;
         write_synced(&staging.join(SIGNATURE_FILE), &f.evidence.to_json()?)?;
         f.bundle.write_to(&files)?;
-        build(&files.join(POLICY_FILE)).map_err(BundleError::Policy)?;
+        build(&files.join(POLICY_FILE)).map_err(|e| BundleError::Policy(e.to_string()))?;
         Ok(())
     }
 }
