@@ -27,8 +27,8 @@ use super::Entry;
 
 mod settings;
 pub use settings::{
-    parse_labels, Settings, DEFAULT_BATCH_BYTES, DEFAULT_BUFFER_BYTES, DEFAULT_FLUSH_MS,
-    DEFAULT_RETRY_MAX_MS,
+    parse_labels, Settings, SettingsError, DEFAULT_BATCH_BYTES, DEFAULT_BUFFER_BYTES,
+    DEFAULT_FLUSH_MS, DEFAULT_RETRY_MAX_MS,
 };
 
 /// Why an event was lost.
@@ -412,10 +412,26 @@ impl Backoff {
     }
 }
 
+/// Why shipping cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The TLS configuration (its builder's message).
+    #[error("IMG_AUTHZ_DECISION_LOG_CA: {0}")]
+    Ca(String),
+    #[error("decision-log client: {0}")]
+    Client(reqwest::Error),
+    #[error("decision-log buffer: {0}")]
+    Buffer(#[from] super::buffer::BufferError),
+}
+
+/// Why a batch did not reach the collector (no answer at all).
+#[derive(Debug, thiserror::Error)]
+#[error("{}", crate::http::error_chain(.0))]
+pub struct PostError(reqwest::Error);
+
 /// The collector's HTTP client.
-pub fn client(s: &Settings) -> Result<reqwest::Client, String> {
-    let tls = crate::tls::client_config(s.ca_pem.as_deref())
-        .map_err(|e| format!("IMG_AUTHZ_DECISION_LOG_CA: {e}"))?;
+pub fn client(s: &Settings) -> Result<reqwest::Client, StartError> {
+    let tls = crate::tls::client_config(s.ca_pem.as_deref()).map_err(StartError::Ca)?;
     reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .connect_timeout(s.timeout)
@@ -428,7 +444,7 @@ pub fn client(s: &Settings) -> Result<reqwest::Client, String> {
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .build()
-        .map_err(|e| format!("decision-log client: {e}"))
+        .map_err(StartError::Client)
 }
 
 /// POST one gzip batch; the collector's status, or why there is none.
@@ -436,7 +452,7 @@ pub async fn post(
     client: &reqwest::Client,
     s: &Settings,
     body: Vec<u8>,
-) -> Result<reqwest::StatusCode, String> {
+) -> Result<reqwest::StatusCode, PostError> {
     let mut req = client
         .post(s.url.clone())
         .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -447,15 +463,14 @@ pub async fn post(
     }
     match req.send().await {
         Ok(r) => Ok(r.status()),
-        Err(e) => Err(crate::http::error_chain(&e)),
+        Err(e) => Err(PostError(e)),
     }
 }
 
 /// Start shipping: open the buffer (a start-up error when it cannot be),
 /// spawn the spooler and the sender. Needs a Tokio runtime.
-pub fn start(s: Settings) -> Result<Shipper, String> {
-    let buffer = Buffer::open(&s.buffer_dir, s.buffer_bytes)
-        .map_err(|e| format!("decision-log buffer: {e}"))?;
+pub fn start(s: Settings) -> Result<Shipper, StartError> {
+    let buffer = Buffer::open(&s.buffer_dir, s.buffer_bytes)?;
     let client = client(&s)?;
     STATS.enabled.store(true, Ordering::Relaxed);
     STATS.buffered(&buffer);
@@ -577,7 +592,7 @@ async fn send(
                         )),
                         Verdict::Retry => Err(format!("{} answered {status}", s.url)),
                     },
-                    Err(e) => Err(e),
+                    Err(e) => Err(e.to_string()),
                 }
             }
             Err(e) => Err(format!("cannot compress a batch: {e}")),
