@@ -82,7 +82,7 @@ pub mod decide {
 
     /// The policy file (`docs/policy.md`): read, parse and validate it.
     pub mod file {
-        pub use crate::policy::file::{load, load_confined, parse, VerifierKind};
+        pub use crate::policy::file::{load, load_confined, parse, PolicyErrors, VerifierKind};
     }
 }
 
@@ -103,11 +103,11 @@ pub mod run {
 /// Signed policy bundles (`docs/fleet.md`): publish, fetch and verify, and the
 /// source that keeps a running plugin on the newest verified bundle.
 pub mod fleet {
-    pub use crate::bundle::fetch::Fetcher;
-    pub use crate::bundle::format::scope_entry;
+    pub use crate::bundle::fetch::{Fetcher, FetcherError};
+    pub use crate::bundle::format::{scope_entry, ScopeError};
     pub use crate::bundle::push::Pusher;
-    pub use crate::bundle::serve::{Options, Pin, Settings, Source};
-    pub use crate::bundle::{Bundle, BundleRef};
+    pub use crate::bundle::serve::{Options, Pin, Settings, SettingsError, Source};
+    pub use crate::bundle::{Bundle, BundleError, BundleRef, RefError};
 }
 
 /// The signature formats' parsers and offline checks, for the fixture tests

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::evidence::{self, Evidence};
 use super::format::{self, Bundle, MAX_CONFIG, MAX_LAYER, MAX_MANIFEST};
 use super::{BundleError, BundleRef};
 use crate::credentials::Credentials;
@@ -13,13 +14,40 @@ use crate::http::HttpClient;
 use crate::metrics::Upstream;
 use crate::registry::{RegistryClient, RegistryError};
 use crate::trust::cosign::keys::PublicKey;
-use crate::trust::cosign::{self, CosignPolicy, Tlog};
+use crate::trust::cosign::{CosignPolicy, Tlog};
 use crate::trust::notation::{
     self,
     policy::{Action, Check},
     NotationConfig,
 };
-use crate::trust::TrustError;
+
+/// Why the pinned bundle signer cannot be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SignerError {
+    #[error("{}: {source}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Key {
+        path: std::path::PathBuf,
+        source: crate::trust::keys::KeyError,
+    },
+    /// The Notation trust policy or store (its loader's message).
+    #[error("{0}")]
+    Notation(String),
+}
+
+/// Why the bundle fetcher cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum FetcherError {
+    /// `IMG_AUTHZ_DOCKER_CONFIG` (the loader's message).
+    #[error("{0}")]
+    Credentials(String),
+    #[error(transparent)]
+    Http(#[from] crate::http::HttpError),
+}
 
 /// Who must have signed a bundle.
 #[derive(Clone)]
@@ -34,9 +62,15 @@ pub enum Signer {
 
 impl Signer {
     /// The PEM public key in `path` (P-256, P-384, Ed25519, RSA).
-    pub fn cosign_key(path: &Path) -> Result<Signer, String> {
-        let pem = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let key = PublicKey::from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))?;
+    pub fn cosign_key(path: &Path) -> Result<Signer, SignerError> {
+        let pem = std::fs::read_to_string(path).map_err(|source| SignerError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let key = PublicKey::from_pem(&pem).map_err(|source| SignerError::Key {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let name = path.file_name().map_or_else(
             || path.display().to_string(),
             |n| n.to_string_lossy().into(),
@@ -54,11 +88,10 @@ impl Signer {
         })))
     }
 
-    pub fn notation(trust_policy: &Path, trust_store: &Path) -> Result<Signer, String> {
-        Ok(Signer::Notation(Arc::new(NotationConfig::load(
-            trust_policy,
-            trust_store,
-        )?)))
+    pub fn notation(trust_policy: &Path, trust_store: &Path) -> Result<Signer, SignerError> {
+        Ok(Signer::Notation(Arc::new(
+            NotationConfig::load(trust_policy, trust_store).map_err(SignerError::Notation)?,
+        )))
     }
 
     pub fn describe(&self) -> String {
@@ -74,7 +107,9 @@ impl Signer {
     }
 }
 
-/// A bundle downloaded and verified, with the bytes it came as.
+/// A bundle downloaded and verified, with the bytes it came as and the
+/// signature it was verified on (kept with it on disk: a boot checks it
+/// again, offline).
 #[derive(Debug, Clone)]
 pub struct Fetched {
     pub digest: String,
@@ -82,15 +117,19 @@ pub struct Fetched {
     pub config: Vec<u8>,
     pub layer: Vec<u8>,
     pub bundle: Bundle,
+    pub evidence: Evidence,
 }
 
 impl Fetched {
     /// Check the bytes of a bundle against each other (manifest → config
-    /// and layer digests) and decode it. `digest` is the manifest's.
+    /// and layer digests) and decode it. `digest` is the manifest's. The
+    /// caller has verified `evidence` for that digest (online, or offline
+    /// for the last known good).
     pub fn from_parts(
         manifest: Vec<u8>,
         config: Vec<u8>,
         layer: Vec<u8>,
+        evidence: Evidence,
     ) -> Result<Fetched, BundleError> {
         let m = format::parse_manifest(&manifest)?;
         let [l] = m.layers.as_slice() else {
@@ -106,6 +145,7 @@ impl Fetched {
             config,
             layer,
             bundle,
+            evidence,
         })
     }
 }
@@ -123,7 +163,7 @@ pub struct Fetcher {
 /// under `skip` none is needed, and under `permissive` (or an override of
 /// revocation or expiry) a revoked or expired signer would still pass.
 /// `authenticTimestamp` may be logged.
-fn enforcing_statement(cfg: &NotationConfig, name: &str) -> Result<(), BundleError> {
+pub(super) fn enforcing_statement(cfg: &NotationConfig, name: &str) -> Result<(), BundleError> {
     let refuse = |why: String| {
         Err(BundleError::Unsigned(format!(
             "the Notation trust policy {} {why} (a bundle is only taken from a signer the \
@@ -168,9 +208,9 @@ impl Fetcher {
         signer: Signer,
         docker_config: Option<&Path>,
         insecure: Vec<String>,
-    ) -> Result<Fetcher, String> {
+    ) -> Result<Fetcher, FetcherError> {
         let creds = match docker_config {
-            Some(p) => Credentials::load(p)?,
+            Some(p) => Credentials::load(p).map_err(FetcherError::Credentials)?,
             None => Credentials::default(),
         };
         let http = HttpClient::new(
@@ -178,8 +218,7 @@ impl Fetcher {
             None,
             Arc::new(creds),
             Duration::from_secs(30),
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         Ok(Fetcher {
             registry: RegistryClient::new(Arc::new(http), insecure),
             signer,
@@ -214,29 +253,15 @@ impl Fetcher {
             )));
         }
         let m = format::parse_manifest(&manifest)?;
-        match &self.signer {
-            Signer::CosignKey(policy) => {
-                cosign::verify_digest(policy, &self.registry, &r.repo(), digest)
-                    .await
-                    .map_err(|e| match e {
-                        TrustError::Unavailable(w) => BundleError::Unavailable(w.to_string()),
-                        e @ (TrustError::NotSigned(_) | TrustError::Invalid(_)) => {
-                            BundleError::Unsigned(e.to_string())
-                        }
-                    })?;
-            }
-            Signer::Notation(cfg) => {
-                enforcing_statement(cfg, &r.repo().name())?;
-                notation::verify_digest(cfg, &self.registry, &self.revocation, &r.repo(), digest)
-                    .await
-                    .map_err(|e| match e {
-                        TrustError::Unavailable(w) => BundleError::Unavailable(w.to_string()),
-                        e @ (TrustError::NotSigned(_) | TrustError::Invalid(_)) => {
-                            BundleError::Unsigned(e.to_string())
-                        }
-                    })?;
-            }
-        }
+        let evidence = evidence::verify_online(
+            &self.signer,
+            &self.registry,
+            &self.revocation,
+            r,
+            digest,
+            &manifest,
+        )
+        .await?;
         let [l] = m.layers.as_slice() else {
             return Err(BundleError::Malformed("one layer expected".into()));
         };
@@ -250,7 +275,7 @@ impl Fetcher {
             .get_blob(&r.domain, &r.path, &l.digest, MAX_LAYER)
             .await
             .map_err(registry_error)?;
-        Fetched::from_parts(manifest.to_vec(), config.to_vec(), layer.to_vec())
+        Fetched::from_parts(manifest.to_vec(), config.to_vec(), layer.to_vec(), evidence)
     }
 }
 

@@ -64,11 +64,23 @@ pub struct Config {
 pub const MAX_SCOPE: usize = 64;
 pub const MAX_CHANNEL: usize = 64;
 
+/// Why a scope entry is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScopeError {
+    #[error(transparent)]
+    Reference(#[from] super::RefError),
+    #[error(
+        "scope entry {0:?} is neither an oci://HOST/PATH:TAG reference nor a channel name \
+         ([a-z0-9][a-z0-9._-]*, at most {MAX_CHANNEL} bytes)"
+    )]
+    Neither(String),
+}
+
 /// One scope entry in its canonical form: an `oci://` reference (parsed
 /// and printed again) or a channel name (`[a-z0-9][a-z0-9._-]*`).
-pub fn scope_entry(s: &str) -> Result<String, String> {
+pub fn scope_entry(s: &str) -> Result<String, ScopeError> {
     if s.starts_with("oci://") {
-        return super::BundleRef::parse(s).map(|r| r.to_string());
+        return Ok(super::BundleRef::parse(s)?.to_string());
     }
     let ok = !s.is_empty()
         && s.len() <= MAX_CHANNEL
@@ -80,10 +92,7 @@ pub fn scope_entry(s: &str) -> Result<String, String> {
     if ok {
         Ok(s.to_string())
     } else {
-        Err(format!(
-            "scope entry {s:?} is neither an oci://HOST/PATH:TAG reference nor a channel name \
-             ([a-z0-9][a-z0-9._-]*, at most {MAX_CHANNEL} bytes)"
-        ))
+        Err(ScopeError::Neither(s.to_string()))
     }
 }
 

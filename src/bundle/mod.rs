@@ -24,15 +24,19 @@
 //!   (absolute paths and `..` are refused). Limits: 64 KiB manifest and
 //!   config, 8 MiB layer, 4 MiB of files, 512 files, depth 8.
 //!
-//! The manifest digest is signed like any image (cosign, key-based; the
-//! signature lives next to it in the registry) and verified in-process by
-//! [`crate::trust::cosign::verify_digest`] against the key the host pins
-//! (`IMG_AUTHZ_BUNDLE_KEY`) before any blob is used; every blob is checked
-//! against its digest. Modules: [`format`] (bytes ⇄ bundle), [`push`]
+//! The manifest digest is signed like any image (cosign with a key, or
+//! Notation; the signature lives next to it in the registry) and verified
+//! in-process by the verifiers' own checks against the signer the host
+//! pins (`IMG_AUTHZ_BUNDLE_KEY`, or a Notation trust policy and store)
+//! before any blob is used; every blob is checked against its digest. The
+//! signature is kept with the last known good and verified again, offline,
+//! at boot. Modules: [`format`] (bytes ⇄ bundle), [`push`]
 //! (`img-authz bundle push`), [`fetch`] (resolve, verify, download),
-//! [`state`] (revision ratchet, last known good on disk), [`serve`]
-//! (polling, hot swap, status and metrics).
+//! [`evidence`] (the signature checked, online and offline), [`state`]
+//! (revision ratchet, last known good on disk), [`serve`] (polling, hot
+//! swap, status and metrics).
 
+pub mod evidence;
 pub mod fetch;
 pub mod format;
 pub mod push;
@@ -72,6 +76,21 @@ pub enum BundleError {
     Io(String),
 }
 
+/// Why a bundle reference (`IMG_AUTHZ_BUNDLE`, a scope entry, a CLI
+/// argument) is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RefError {
+    #[error("{input:?} is not a registry reference: {cause}")]
+    NotAReference {
+        input: String,
+        cause: crate::request::reference::RefError,
+    },
+    #[error("{0:?}: name a tag, not a digest: hosts follow the tag and the revision decides")]
+    Digest(String),
+    #[error("{0:?}: name the registry (oci://registry.example.com/policy/bundle:prod)")]
+    NoRegistry(String),
+}
+
 /// `oci://HOST[:PORT]/PATH:TAG` (the `oci://` prefix optional).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BundleRef {
@@ -81,23 +100,23 @@ pub struct BundleRef {
 }
 
 impl BundleRef {
-    pub fn parse(s: &str) -> Result<BundleRef, String> {
+    pub fn parse(s: &str) -> Result<BundleRef, RefError> {
         let rest = s.trim().strip_prefix("oci://").unwrap_or(s.trim());
-        let r = crate::request::reference::Reference::parse_normalized(rest)
-            .map_err(|e| format!("{s:?} is not a registry reference: {e}"))?;
+        let r = crate::request::reference::Reference::parse_normalized(rest).map_err(|cause| {
+            RefError::NotAReference {
+                input: s.to_string(),
+                cause,
+            }
+        })?;
         if r.digest.is_some() {
-            return Err(format!(
-                "{s:?}: name a tag, not a digest: hosts follow the tag and the revision decides"
-            ));
+            return Err(RefError::Digest(s.to_string()));
         }
         // A bundle reference names its registry: no Docker Hub default.
         let explicit = rest
             .split_once('/')
             .is_some_and(|(h, _)| h.contains('.') || h.contains(':') || h == "localhost");
         if !explicit {
-            return Err(format!(
-                "{s:?}: name the registry (oci://registry.example.com/policy/bundle:prod)"
-            ));
+            return Err(RefError::NoRegistry(s.to_string()));
         }
         Ok(BundleRef {
             domain: r.domain,

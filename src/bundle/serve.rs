@@ -37,6 +37,45 @@ pub struct Settings {
     pub min_revision: Option<u64>,
 }
 
+/// Why the bundle settings are refused (at start-up).
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("IMG_AUTHZ_BUNDLE_KEY or _NOTATION_* is set without IMG_AUTHZ_BUNDLE")]
+    PinWithoutBundle,
+    #[error("IMG_AUTHZ_BUNDLE: {0}")]
+    Reference(#[from] super::RefError),
+    #[error("IMG_AUTHZ_BUNDLE_KEY: {0}")]
+    Key(super::fetch::SignerError),
+    #[error("IMG_AUTHZ_BUNDLE_NOTATION_POLICY/_STORE: {0}")]
+    Notation(super::fetch::SignerError),
+    #[error(
+        "IMG_AUTHZ_BUNDLE needs the bundle signer pinned: IMG_AUTHZ_BUNDLE_KEY=FILE (a \
+         cosign public key), or IMG_AUTHZ_BUNDLE_NOTATION_POLICY and \
+         IMG_AUTHZ_BUNDLE_NOTATION_STORE (a Notation trust policy and trust store)"
+    )]
+    Unpinned,
+    #[error(
+        "pin the bundle signer one way: IMG_AUTHZ_BUNDLE_KEY, or both \
+         IMG_AUTHZ_BUNDLE_NOTATION_POLICY and IMG_AUTHZ_BUNDLE_NOTATION_STORE"
+    )]
+    PinnedTwice,
+    #[error("IMG_AUTHZ_BUNDLE_INTERVAL: {0:?} is not a number of seconds from 1 to 86400")]
+    Interval(String),
+    #[error("IMG_AUTHZ_BUNDLE_CHANNEL: {0:?} is not a channel name ([a-z0-9][a-z0-9._-]*)")]
+    Channel(String),
+    #[error("IMG_AUTHZ_BUNDLE_MIN_REVISION: {0:?} is not a revision number")]
+    MinRevision(String),
+}
+
+/// Why a bundle's policy file does not make a policy.
+#[derive(Debug, thiserror::Error)]
+pub enum BundlePolicyError {
+    #[error("{0}")]
+    File(#[from] crate::policy::file::PolicyErrors),
+    #[error("{0}")]
+    Build(#[from] crate::policy::BuildError),
+}
+
 /// The optional bundle settings, as given.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -47,27 +86,25 @@ pub struct Options {
 
 impl Settings {
     /// `None` when no bundle is configured (empty `bundle`).
-    pub fn parse(bundle: &str, pin: &Pin, opts: &Options) -> Result<Option<Settings>, String> {
+    pub fn parse(
+        bundle: &str,
+        pin: &Pin,
+        opts: &Options,
+    ) -> Result<Option<Settings>, SettingsError> {
         let interval = opts.interval.as_str();
         if bundle.trim().is_empty() {
             if !pin.is_empty() {
-                return Err(
-                    "IMG_AUTHZ_BUNDLE_KEY or _NOTATION_* is set without IMG_AUTHZ_BUNDLE".into(),
-                );
+                return Err(SettingsError::PinWithoutBundle);
             }
             return Ok(None);
         }
-        let reference = BundleRef::parse(bundle).map_err(|e| format!("IMG_AUTHZ_BUNDLE: {e}"))?;
+        let reference = BundleRef::parse(bundle)?;
         let signer = pin.signer()?;
         let interval = match interval.trim() {
             "" => DEFAULT_INTERVAL,
             s => match s.parse::<u64>() {
                 Ok(n) if (1..=86_400).contains(&n) => Duration::from_secs(n),
-                _ => {
-                    return Err(format!(
-                    "IMG_AUTHZ_BUNDLE_INTERVAL: {s:?} is not a number of seconds from 1 to 86400"
-                ))
-                }
+                _ => return Err(SettingsError::Interval(s.to_string())),
             },
         };
         let channel = match opts.channel.trim() {
@@ -76,16 +113,15 @@ impl Settings {
                 super::format::scope_entry(c)
                     .ok()
                     .filter(|c| !c.starts_with("oci://"))
-                    .ok_or_else(|| {
-                        format!("IMG_AUTHZ_BUNDLE_CHANNEL: {c:?} is not a channel name ([a-z0-9][a-z0-9._-]*)")
-                    })?,
+                    .ok_or_else(|| SettingsError::Channel(c.to_string()))?,
             ),
         };
         let min_revision = match opts.min_revision.trim() {
             "" => None,
-            m => Some(m.parse::<u64>().map_err(|_| {
-                format!("IMG_AUTHZ_BUNDLE_MIN_REVISION: {m:?} is not a revision number")
-            })?),
+            m => Some(
+                m.parse::<u64>()
+                    .map_err(|_| SettingsError::MinRevision(m.to_string()))?,
+            ),
         };
         Ok(Some(Settings {
             reference,
@@ -113,29 +149,19 @@ impl Pin {
             .all(|s| s.trim().is_empty())
     }
 
-    pub fn signer(&self) -> Result<Signer, String> {
+    pub fn signer(&self) -> Result<Signer, SettingsError> {
         let (key, pol, store) = (
             self.key.trim(),
             self.notation_policy.trim(),
             self.notation_store.trim(),
         );
         match (key.is_empty(), pol.is_empty(), store.is_empty()) {
-            (false, true, true) => {
-                Signer::cosign_key(Path::new(key)).map_err(|e| format!("IMG_AUTHZ_BUNDLE_KEY: {e}"))
+            (false, true, true) => Signer::cosign_key(Path::new(key)).map_err(SettingsError::Key),
+            (true, false, false) => {
+                Signer::notation(Path::new(pol), Path::new(store)).map_err(SettingsError::Notation)
             }
-            (true, false, false) => Signer::notation(Path::new(pol), Path::new(store))
-                .map_err(|e| format!("IMG_AUTHZ_BUNDLE_NOTATION_POLICY/_STORE: {e}")),
-            (true, true, true) => Err(
-                "IMG_AUTHZ_BUNDLE needs the bundle signer pinned: IMG_AUTHZ_BUNDLE_KEY=FILE (a \
-                 cosign public key), or IMG_AUTHZ_BUNDLE_NOTATION_POLICY and \
-                 IMG_AUTHZ_BUNDLE_NOTATION_STORE (a Notation trust policy and trust store)"
-                    .into(),
-            ),
-            _ => Err(
-                "pin the bundle signer one way: IMG_AUTHZ_BUNDLE_KEY, or both \
-                 IMG_AUTHZ_BUNDLE_NOTATION_POLICY and IMG_AUTHZ_BUNDLE_NOTATION_STORE"
-                    .into(),
-            ),
+            (true, true, true) => Err(SettingsError::Unpinned),
+            _ => Err(SettingsError::PinnedTwice),
         }
     }
 }
@@ -271,9 +297,11 @@ fn hold_message(r: &BundleRef, why: &str) -> String {
 
 /// A bundle's policy file: the files it names must come from the bundle
 /// (signed), never from the host: absolute paths and `..` are refused.
-pub fn load_bundle_policy(path: &Path) -> Result<crate::policy::file::PolicyFile, String> {
+pub fn load_bundle_policy(
+    path: &Path,
+) -> Result<crate::policy::file::PolicyFile, crate::policy::file::PolicyErrors> {
     let root = path.parent().unwrap_or(path);
-    crate::policy::file::load_confined(path, root).map_err(|e| e.to_string())
+    crate::policy::file::load_confined(path, root)
 }
 
 /// The hold message once the bundle in force (`revision`, expiring at
@@ -296,7 +324,11 @@ pub fn expired_message(
 }
 
 impl Source {
-    pub fn new(plugin: Arc<Plugin>, cfg: Config, settings: Settings) -> Result<Source, String> {
+    pub fn new(
+        plugin: Arc<Plugin>,
+        cfg: Config,
+        settings: Settings,
+    ) -> Result<Source, super::fetch::FetcherError> {
         let fetcher = Fetcher::new(
             settings.signer.clone(),
             cfg.trust.docker_config.as_deref(),
@@ -325,9 +357,9 @@ impl Source {
         })
     }
 
-    fn build(&self, path: &Path) -> Result<Policy, String> {
+    fn build(&self, path: &Path) -> Result<Policy, BundlePolicyError> {
         let file = load_bundle_policy(path)?;
-        Policy::new(self.cfg.clone(), Some(file)).map_err(|e| e.to_string())
+        Ok(Policy::new(self.cfg.clone(), Some(file))?)
     }
 
     fn put_in_force(&self, f: &Fetched, source: &'static str) -> Result<PathBuf, BundleError> {
@@ -401,7 +433,10 @@ impl Source {
             &self.settings.reference,
             "none fetched yet",
         )));
-        match self.store.last_known_good() {
+        match self
+            .store
+            .last_known_good(&self.settings.signer, &self.settings.reference)
+        {
             Ok(Some(f)) => {
                 if let Err(e) = self.put_in_force(&f, "disk") {
                     self.refused(&e);
@@ -554,7 +589,7 @@ mod tests {
         load_bundle_policy(&p).unwrap();
         for outside in [key, "../../../host.pub", "keys/../../../../host.pub"] {
             std::fs::write(&p, policy(outside)).unwrap();
-            let e = load_bundle_policy(&p).unwrap_err();
+            let e = load_bundle_policy(&p).unwrap_err().to_string();
             assert!(e.contains("points outside the bundle"), "{outside}: {e}");
         }
         // A symlink inside the files directory pointing out is refused too.
@@ -589,7 +624,8 @@ mod tests {
         let e = Settings::parse("oci://127.0.0.1:5000/p:t", &pin(""), &iv(""))
             .err()
             .unwrap();
-        assert!(e.contains("IMG_AUTHZ_BUNDLE_KEY"), "{e}");
+        assert!(matches!(e, SettingsError::Unpinned), "{e}");
+        assert!(e.to_string().contains("IMG_AUTHZ_BUNDLE_KEY"), "{e}");
         let key = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/cosign/release.pub");
         let k = key;
         let half = Pin {

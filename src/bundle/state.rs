@@ -2,20 +2,27 @@
 //! - `revision.json`: the highest revision accepted and its digest (the
 //!   rollback ratchet), replaced atomically (write, fsync, rename);
 //! - `current/`: the last known good bundle, its three blobs
-//!   (`manifest.json`, `config.json`, `layer.json`) and its files unpacked
-//!   under `files/`. It is built in a staging directory and renamed into
+//!   (`manifest.json`, `config.json`, `layer.json`), the signature it was
+//!   verified on (`signature.json`, [`super::evidence`]) and its files
+//!   unpacked under `files/`. It is built in a staging directory and renamed into
 //!   place, so a crash leaves the old or the new bundle, never a mix.
 //!
-//! At boot the blobs are checked against each other again and the files
-//! rewritten from the layer, so that `files/` is exactly what was verified.
+//! At boot the stored signature is verified again, offline, against the
+//! host's pin, the blobs are checked against the manifest it signs, and
+//! the files are rewritten from the layer, so that `files/` is exactly
+//! what was verified.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::fetch::Fetched;
+use super::evidence::{self, Evidence};
+use super::fetch::{Fetched, Signer};
 use super::format::{io, POLICY_FILE};
-use super::BundleError;
+use super::{BundleError, BundleRef};
+
+/// The signature the bundle in `current/` was verified on.
+const SIGNATURE_FILE: &str = "signature.json";
 
 /// The ratchet: the highest revision accepted, and its manifest digest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,11 +132,18 @@ impl Store {
         std::fs::rename(&tmp, &p).map_err(|e| io(&p, e))
     }
 
-    /// The last known good bundle, checked again; `None` when there is none.
-    /// Its signature is not verified again, so the directory must be
-    /// private to the plugin's user: anyone else able to write it could
-    /// install any policy.
-    pub fn last_known_good(&self) -> Result<Option<Fetched>, BundleError> {
+    /// The last known good bundle, checked again as at pull time, offline:
+    /// its stored signature against the host's pin `signer` (for the
+    /// reference the host follows), the manifest's digest against what the
+    /// signature names, the config and layer against the manifest. `None`
+    /// when there is none. The directory must also stay private to the
+    /// plugin's user: the ratchet is not signed, and the signature alone
+    /// cannot tell an older signed revision from the newest.
+    pub fn last_known_good(
+        &self,
+        signer: &Signer,
+        reference: &BundleRef,
+    ) -> Result<Option<Fetched>, BundleError> {
         let cur = self.current();
         if !cur.exists() {
             return Ok(None);
@@ -145,11 +159,26 @@ impl Store {
         ] {
             private(&p, uid)?;
         }
+        let sig = cur.join(SIGNATURE_FILE);
+        if !sig.exists() {
+            return Err(BundleError::Unsigned(format!(
+                "{}: the last known good has no stored signature (written by an older \
+                 img-authz?), so it cannot be verified offline; it is fetched again when the \
+                 registry answers",
+                sig.display()
+            )));
+        }
+        private(&sig, uid)?;
         let read = |n: &str| std::fs::read(cur.join(n)).map_err(|e| io(&cur.join(n), e));
+        let manifest = read("manifest.json")?;
+        let evidence = Evidence::from_json(&read(SIGNATURE_FILE)?)?;
+        let digest = super::format::sha256(&manifest);
+        evidence::verify_offline(signer, reference, &digest, &manifest, &evidence)?;
         let f = Fetched::from_parts(
-            read("manifest.json")?,
+            manifest,
             read("config.json")?,
             read("layer.json")?,
+            evidence,
         )?;
         Ok(Some(f))
     }
@@ -157,11 +186,11 @@ impl Store {
     /// Admit `f` against the ratchet, stage it, let `build` judge the
     /// staged policy file, put it in place, build it there, and only then
     /// advance the ratchet; any failure restores the previous bundle.
-    pub fn install<T>(
+    pub fn install<T, E: std::fmt::Display>(
         &self,
         f: &Fetched,
         expect: &Expect,
-        build: impl Fn(&Path) -> Result<T, String>,
+        build: impl Fn(&Path) -> Result<T, E>,
     ) -> Result<(T, PathBuf), BundleError> {
         let seen = self.seen()?;
         admit(seen.as_ref(), f.bundle.revision, &f.digest)?;
@@ -211,7 +240,7 @@ impl Store {
             Ok(b) => b,
             Err(e) => {
                 restore();
-                return Err(BundleError::Policy(e));
+                return Err(BundleError::Policy(e.to_string()));
             }
         };
         if let Err(e) = self.write_seen(&Seen {
@@ -225,19 +254,20 @@ impl Store {
         Ok((built, policy))
     }
 
-    fn stage<T>(
+    fn stage<T, E: std::fmt::Display>(
         &self,
         staging: &Path,
         f: &Fetched,
-        build: &impl Fn(&Path) -> Result<T, String>,
+        build: &impl Fn(&Path) -> Result<T, E>,
     ) -> Result<(), BundleError> {
         let files = staging.join("files");
         std::fs::create_dir_all(&files).map_err(|e| io(&files, e))?;
         write_synced(&staging.join("manifest.json"), &f.manifest)?;
         write_synced(&staging.join("config.json"), &f.config)?;
         write_synced(&staging.join("layer.json"), &f.layer)?;
+        write_synced(&staging.join(SIGNATURE_FILE), &f.evidence.to_json()?)?;
         f.bundle.write_to(&files)?;
-        build(&files.join(POLICY_FILE)).map_err(BundleError::Policy)?;
+        build(&files.join(POLICY_FILE)).map_err(|e| BundleError::Policy(e.to_string()))?;
         Ok(())
     }
 }
@@ -283,9 +313,15 @@ fn write_synced(p: &Path, data: &[u8]) -> Result<(), BundleError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bundle::evidence::testkit::{pin, sign};
     use crate::bundle::Bundle;
 
     const PROD: &str = "oci://reg.example.com/platform/img-authz:prod";
+
+    /// The last known good as a host pinning key 1 and following PROD reads it.
+    fn lkg(store: &Store) -> Result<Option<Fetched>, BundleError> {
+        store.last_known_good(&pin(1), &expect().reference)
+    }
 
     fn expect() -> Expect {
         Expect {
@@ -312,7 +348,8 @@ mod tests {
             .into(),
         };
         let e = b.encode().unwrap();
-        Fetched::from_parts(e.manifest, e.config, e.layer).unwrap()
+        let signed = sign(1, &crate::bundle::format::sha256(&e.manifest));
+        Fetched::from_parts(e.manifest, e.config, e.layer, signed).unwrap()
     }
 
     fn read_policy(p: &Path) -> Result<String, String> {
@@ -346,7 +383,7 @@ mod tests {
     fn install_persists_and_refuses_rollback_and_bad_policies() {
         let d = tempfile::tempdir().unwrap();
         let store = Store::new(d.path());
-        assert!(store.last_known_good().unwrap().is_none());
+        assert!(lkg(&store).unwrap().is_none());
         let (p, path) = store
             .install(&fetched(2, "two"), &expect(), read_policy)
             .unwrap();
@@ -371,7 +408,7 @@ mod tests {
         assert_eq!(store.seen().unwrap().unwrap().revision, 2);
         // A new store (a restarted plugin) finds the last known good.
         let again = Store::new(d.path());
-        let lkg = again.last_known_good().unwrap().unwrap();
+        let lkg = lkg(&again).unwrap().unwrap();
         assert_eq!(lkg.bundle.revision, 2);
         let (p, _) = again.install(&lkg, &expect(), read_policy).unwrap();
         assert_eq!(p, "two");
@@ -417,7 +454,7 @@ mod tests {
             std::fs::read_to_string(d.path().join("bundle/current/files/policy.toml")).unwrap(),
             "two"
         );
-        assert_eq!(store.last_known_good().unwrap().unwrap().bundle.revision, 2);
+        assert_eq!(lkg(&store).unwrap().unwrap().bundle.revision, 2);
         let left: Vec<_> = std::fs::read_dir(d.path().join("bundle"))
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
@@ -514,21 +551,109 @@ mod tests {
         chmod("bundle", 0o700);
         chmod("bundle/current", 0o700);
         chmod("bundle/current/layer.json", 0o600);
-        assert!(store.last_known_good().unwrap().is_some());
+        assert!(lkg(&store).unwrap().is_some());
         for (p, bad, good) in [
             ("bundle", 0o777, 0o700),
             ("bundle/current", 0o770, 0o700),
             ("bundle/current/layer.json", 0o666, 0o600),
         ] {
             chmod(p, bad);
-            let e = store.last_known_good().unwrap_err();
+            let e = lkg(&store).unwrap_err();
             assert!(
                 e.to_string().contains("not writable by group or others"),
                 "{p}: {e}"
             );
             chmod(p, good);
         }
-        assert!(store.last_known_good().unwrap().is_some());
+        assert!(lkg(&store).unwrap().is_some());
+    }
+
+    /// L5: someone able to write the state directory rewrites the last
+    /// known good consistently (manifest, config and layer re-hashed, a
+    /// higher revision): its blobs agree with each other, but the stored
+    /// signature is for another digest, or by a key the host does not pin,
+    /// or missing: the boot refuses it (failed before: only the blobs were
+    /// checked against each other, and the rewrite was put in force).
+    #[test]
+    fn a_last_known_good_rewritten_or_signed_by_another_key_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::new(d.path());
+        store
+            .install(&fetched(1, "one"), &expect(), read_policy)
+            .unwrap();
+        let cur = d.path().join("bundle/current");
+        let sig = cur.join(SIGNATURE_FILE);
+        let kept = std::fs::read(&sig).unwrap();
+        let evil = fetched(2, "allow everything");
+        std::fs::write(cur.join("manifest.json"), &evil.manifest).unwrap();
+        std::fs::write(cur.join("config.json"), &evil.config).unwrap();
+        std::fs::write(cur.join("layer.json"), &evil.layer).unwrap();
+        // The signature of revision 1 does not cover revision 2's manifest.
+        let e = lkg(&store).unwrap_err();
+        assert!(matches!(e, BundleError::Unsigned(_)), "{e}");
+        // A valid signature of revision 2, by a key the host does not pin.
+        std::fs::write(&sig, sign(2, &evil.digest).to_json().unwrap()).unwrap();
+        let e = lkg(&store).unwrap_err();
+        assert!(matches!(e, BundleError::Unsigned(_)), "{e}");
+        assert!(e.to_string().contains("cosign key k1.pub"), "{e}");
+        // No stored signature at all (an older img-authz wrote it).
+        std::fs::remove_file(&sig).unwrap();
+        let e = lkg(&store).unwrap_err();
+        assert!(e.to_string().contains("no stored signature"), "{e}");
+        // The bytes of revision 1 with their signature: taken again.
+        let one = fetched(1, "one");
+        std::fs::write(cur.join("manifest.json"), &one.manifest).unwrap();
+        std::fs::write(cur.join("config.json"), &one.config).unwrap();
+        std::fs::write(cur.join("layer.json"), &one.layer).unwrap();
+        std::fs::write(&sig, &kept).unwrap();
+        assert_eq!(lkg(&store).unwrap().unwrap().bundle.revision, 1);
+        // A host pinning another key refuses it.
+        let e = store
+            .last_known_good(&pin(2), &expect().reference)
+            .unwrap_err();
+        assert!(matches!(e, BundleError::Unsigned(_)), "{e}");
+    }
+
+    /// L5: the last known good swapped for an older revision signed by the
+    /// pinned key verifies, and is refused by the ratchet at boot, as at
+    /// pull time (so is one past its expiry).
+    #[test]
+    fn a_last_known_good_swapped_for_an_older_or_expired_revision_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::new(d.path());
+        let older = tempfile::tempdir().unwrap();
+        let old_store = Store::new(older.path());
+        old_store
+            .install(&fetched(1, "one"), &expect(), read_policy)
+            .unwrap();
+        store
+            .install(&fetched(2, "two"), &expect(), read_policy)
+            .unwrap();
+        let cur = d.path().join("bundle/current");
+        std::fs::remove_dir_all(&cur).unwrap();
+        std::fs::rename(older.path().join("bundle/current"), &cur).unwrap();
+        let f = lkg(&store).unwrap().unwrap();
+        assert_eq!(f.bundle.revision, 1);
+        let e = store.install(&f, &expect(), read_policy).unwrap_err();
+        assert!(matches!(e, BundleError::Rollback(_)), "{e}");
+        // Expired since it was pulled: refused at boot too.
+        let d = tempfile::tempdir().unwrap();
+        let store = Store::new(d.path());
+        let soon = time::OffsetDateTime::now_utc() + time::Duration::seconds(2);
+        let soon = soon
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        store
+            .install(
+                &fetched_with(3, "three", PROD, &soon),
+                &expect(),
+                read_policy,
+            )
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(2100));
+        let f = lkg(&store).unwrap().unwrap();
+        let e = store.install(&f, &expect(), read_policy).unwrap_err();
+        assert!(matches!(e, BundleError::Expired(_)), "{e}");
     }
 
     #[test]
@@ -542,10 +667,7 @@ mod tests {
         let mut b = std::fs::read(&layer).unwrap();
         b[5] ^= 1;
         std::fs::write(&layer, b).unwrap();
-        assert!(matches!(
-            store.last_known_good(),
-            Err(BundleError::Tampered(_))
-        ));
+        assert!(matches!(lkg(&store), Err(BundleError::Tampered(_))));
         // A corrupt ratchet is an error, not "no revision seen".
         std::fs::write(d.path().join("bundle/revision.json"), "{").unwrap();
         assert!(store.seen().is_err());

@@ -6,7 +6,10 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use img_authz::fleet::{Bundle, BundleRef, Fetcher, Pin, Pusher};
+use img_authz::fleet::{
+    Bundle, BundleError, BundleRef, Fetcher, FetcherError, Pin, Pusher, RefError, ScopeError,
+    SettingsError,
+};
 
 use super::runtime;
 
@@ -149,6 +152,47 @@ pub fn run(command: BundleCommand) -> ExitCode {
     }
 }
 
+/// Why `bundle push` or `bundle pull` failed.
+#[derive(Debug, thiserror::Error)]
+enum CommandError {
+    #[error(transparent)]
+    Reference(#[from] RefError),
+    #[error(transparent)]
+    Scope(#[from] ScopeError),
+    #[error("--scope {0:?}: give oci://HOST/PATH:TAG (or use --channel)")]
+    ScopeNotAReference(String),
+    #[error("--channel {0:?}: a channel is a name; use --scope for a reference")]
+    ChannelIsAReference(String),
+    #[error(transparent)]
+    Expires(#[from] DurationError),
+    #[error("{0}")]
+    Time(String),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the bundle's policy does not validate:\n{0}")]
+    Invalid(img_authz::decide::file::PolicyErrors),
+    #[error(transparent)]
+    Pin(#[from] SettingsError),
+    #[error(transparent)]
+    Fetcher(#[from] FetcherError),
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    #[error("revision {revision} expired at {expires}")]
+    Expired { revision: u64, expires: String },
+}
+
+/// Why `--expires` is refused.
+#[derive(Debug, thiserror::Error)]
+enum DurationError {
+    #[error("--expires {0:?}: give a number followed by s, m, h or d (e.g. 30d)")]
+    Format(String),
+    #[error("--expires {0:?}: from 1s to 3650d")]
+    Range(String),
+}
+
 /// Where and until when a pushed bundle may be used.
 struct Published {
     scope: Vec<String>,
@@ -157,9 +201,9 @@ struct Published {
 }
 
 /// `N` followed by `s`, `m`, `h` or `d`.
-fn parse_duration(s: &str) -> Result<time::Duration, String> {
+fn parse_duration(s: &str) -> Result<time::Duration, DurationError> {
     let s = s.trim();
-    let bad = || format!("--expires {s:?}: give a number followed by s, m, h or d (e.g. 30d)");
+    let bad = || DurationError::Format(s.to_string());
     let (n, unit) = s.split_at(s.len().saturating_sub(1));
     let n: i64 = n.parse().map_err(|_| bad())?;
     let secs = match unit {
@@ -171,7 +215,7 @@ fn parse_duration(s: &str) -> Result<time::Duration, String> {
     };
     match n.checked_mul(secs) {
         Some(t) if t > 0 && t <= 3650 * 86_400 => Ok(time::Duration::seconds(t)),
-        _ => Err(format!("--expires {s:?}: from 1s to 3650d")),
+        _ => Err(DurationError::Range(s.to_string())),
     }
 }
 
@@ -182,32 +226,28 @@ async fn push(
     published: Published,
     insecure: bool,
     docker_config: &str,
-) -> Result<(), String> {
+) -> Result<(), CommandError> {
     let r = BundleRef::parse(reference)?;
     let rfc3339 = |t: time::OffsetDateTime| {
         t.format(&time::format_description::well_known::Rfc3339)
-            .map_err(|e| e.to_string())
+            .map_err(|e| CommandError::Time(e.to_string()))
     };
     let now = time::OffsetDateTime::now_utc()
         .replace_nanosecond(0)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| CommandError::Time(e.to_string()))?;
     let created = rfc3339(now)?;
     let expires = rfc3339(now + parse_duration(&published.expires)?)?;
     let mut scope = Vec::new();
     for s in &published.scope {
         if !s.trim().starts_with("oci://") {
-            return Err(format!(
-                "--scope {s:?}: give oci://HOST/PATH:TAG (or use --channel)"
-            ));
+            return Err(CommandError::ScopeNotAReference(s.clone()));
         }
         scope.push(img_authz::fleet::scope_entry(s.trim())?);
     }
     for c in &published.channel {
         let c = img_authz::fleet::scope_entry(c.trim())?;
         if c.starts_with("oci://") {
-            return Err(format!(
-                "--channel {c:?}: a channel is a name; use --scope for a reference"
-            ));
+            return Err(CommandError::ChannelIsAReference(c));
         }
         scope.push(c);
     }
@@ -216,22 +256,18 @@ async fn push(
     }
     scope.sort();
     scope.dedup();
-    let bundle =
-        Bundle::from_dir(dir, revision, created, scope, expires).map_err(|e| e.to_string())?;
+    let bundle = Bundle::from_dir(dir, revision, created, scope, expires)?;
     // Refuse to publish what no host could load: the policy file must
     // validate where its files will be, inside the unpacked bundle, and
     // name no file outside it (hosts refuse that too).
     let scratch = tempfile_dir()?;
-    bundle.write_to(&scratch).map_err(|e| e.to_string())?;
+    bundle.write_to(&scratch)?;
     let loaded = img_authz::decide::file::load_confined(&scratch.join("policy.toml"), &scratch);
     let _ = std::fs::remove_dir_all(&scratch);
-    loaded.map_err(|e| format!("the bundle's policy does not validate:\n{e}"))?;
-    let encoded = bundle.encode().map_err(|e| e.to_string())?;
-    let pusher = Pusher::new(&r, insecure, opt_path(docker_config)).map_err(|e| e.to_string())?;
-    let digest = pusher
-        .push(&r.tag, &encoded)
-        .await
-        .map_err(|e| e.to_string())?;
+    loaded.map_err(CommandError::Invalid)?;
+    let encoded = bundle.encode()?;
+    let pusher = Pusher::new(&r, insecure, opt_path(docker_config))?;
+    let digest = pusher.push(&r.tag, &encoded).await?;
     eprintln!(
         "pushed revision {revision} ({} files) to {r}, for [{}], expiring {}",
         bundle.files.len(),
@@ -242,17 +278,20 @@ async fn push(
     Ok(())
 }
 
-fn tempfile_dir() -> Result<PathBuf, String> {
+fn tempfile_dir() -> Result<PathBuf, CommandError> {
     let d = std::env::temp_dir().join(format!(
         "img-authz-bundle.{}.{}",
         std::process::id(),
         time::OffsetDateTime::now_utc().unix_timestamp_nanos()
     ));
-    std::fs::create_dir(&d).map_err(|e| format!("{}: {e}", d.display()))?;
+    std::fs::create_dir(&d).map_err(|source| CommandError::Io {
+        path: d.clone(),
+        source,
+    })?;
     Ok(d)
 }
 
-async fn pull(reference: &str, dir: &Path, pin: &PinArgs) -> Result<(), String> {
+async fn pull(reference: &str, dir: &Path, pin: &PinArgs) -> Result<(), CommandError> {
     let r = BundleRef::parse(reference)?;
     let signer = Pin {
         key: pin.key.clone(),
@@ -268,23 +307,22 @@ async fn pull(reference: &str, dir: &Path, pin: &PinArgs) -> Result<(), String> 
         .map(String::from)
         .collect();
     let fetcher = Fetcher::new(signer.clone(), opt_path(&pin.docker_config), insecure)?;
-    let digest = fetcher.head(&r).await.map_err(|e| e.to_string())?;
-    let f = fetcher
-        .fetch(&r, &digest)
-        .await
-        .map_err(|e| e.to_string())?;
+    let digest = fetcher.head(&r).await?;
+    let f = fetcher.fetch(&r, &digest).await?;
     // Scope and expiry as a host following REF would judge them.
     f.bundle
-        .in_scope(&r, Some(pin.channel.trim()).filter(|c| !c.is_empty()))
-        .map_err(|e| e.to_string())?;
-    if f.bundle.expires_at().map_err(|e| e.to_string())? <= time::OffsetDateTime::now_utc() {
-        return Err(format!(
-            "revision {} expired at {}",
-            f.bundle.revision, f.bundle.expires
-        ));
+        .in_scope(&r, Some(pin.channel.trim()).filter(|c| !c.is_empty()))?;
+    if f.bundle.expires_at()? <= time::OffsetDateTime::now_utc() {
+        return Err(CommandError::Expired {
+            revision: f.bundle.revision,
+            expires: f.bundle.expires.clone(),
+        });
     }
-    std::fs::create_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    f.bundle.write_to(dir).map_err(|e| e.to_string())?;
+    std::fs::create_dir(dir).map_err(|source| CommandError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    f.bundle.write_to(dir)?;
     println!(
         "{r}@{digest}: revision {}, created {}, expires {}, scope [{}], signed by {}, {} files written to {}",
         f.bundle.revision,

@@ -58,11 +58,30 @@ fn name(dir: &Path, seq: u64, ext: &str) -> PathBuf {
     dir.join(format!("{seq:016}.{ext}"))
 }
 
+/// Why the buffer cannot be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum BufferError {
+    #[error("{}: {source}", dir.display())]
+    Io {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{} is used by another img-authz; give each one its own \
+         IMG_AUTHZ_DECISION_LOG_BUFFER_DIR",
+        .0.display()
+    )]
+    Locked(PathBuf),
+}
+
 impl Buffer {
     /// Open (create) the buffer in `dir`, taking over what an earlier run
     /// left there.
-    pub fn open(dir: &Path, limit: u64) -> Result<Buffer, String> {
-        let ctx = |e: std::io::Error| format!("{}: {e}", dir.display());
+    pub fn open(dir: &Path, limit: u64) -> Result<Buffer, BufferError> {
+        let ctx = |source: std::io::Error| BufferError::Io {
+            dir: dir.to_path_buf(),
+            source,
+        };
         std::fs::create_dir_all(dir).map_err(ctx)?;
         let lock = OpenOptions::new()
             .create(true)
@@ -73,11 +92,7 @@ impl Buffer {
         match lock.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(format!(
-                    "{} is used by another img-authz; give each one its own \
-                     IMG_AUTHZ_DECISION_LOG_BUFFER_DIR",
-                    dir.display()
-                ))
+                return Err(BufferError::Locked(dir.to_path_buf()))
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(ctx(e)),
         }

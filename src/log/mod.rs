@@ -106,6 +106,17 @@ fn next_decision_id() -> String {
     uuid_shape(&b)
 }
 
+/// Why the decision log's background parts cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot handle SIGHUP: {0}")]
+    Signal(std::io::Error),
+    #[error(transparent)]
+    Settings(#[from] ship::SettingsError),
+    #[error(transparent)]
+    Ship(#[from] ship::StartError),
+}
+
 /// One line of the decision log.
 #[derive(Debug, Serialize)]
 pub struct Entry<'a> {
@@ -221,11 +232,11 @@ impl DecisionLog {
     /// Start the background parts (needs a Tokio runtime): reopening the
     /// file on SIGHUP, and shipping when `IMG_AUTHZ_DECISION_LOG_URL` is
     /// set (its buffer under `state_dir`). An error is a start-up error.
-    pub fn start(mut self, state_dir: &Path) -> Result<DecisionLog, String> {
+    pub fn start(mut self, state_dir: &Path) -> Result<DecisionLog, StartError> {
         if let (Some(_), Some(w)) = (&self.file, &self.writer) {
             let w = w.clone();
             let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-                .map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
+                .map_err(StartError::Signal)?;
             // The writer thread reopens: opening may block, a worker may not.
             tokio::spawn(async move {
                 while hup.recv().await.is_some() {

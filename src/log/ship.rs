@@ -26,9 +26,9 @@ use super::buffer::Buffer;
 use super::Entry;
 
 mod settings;
-pub use settings::Settings;
 #[cfg(test)]
 use settings::DEFAULT_FLUSH_MS;
+pub use settings::{Settings, SettingsError};
 
 /// Why an event was lost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -250,12 +250,32 @@ pub struct Metrics {
 pub const BUNDLE_NAME: &str = "img-authz";
 
 impl<'a> Event<'a> {
+    /// The one mapping from a decision-log line to an event. `Entry` is
+    /// destructured without `..`: a field added to it does not compile
+    /// until it is placed here (or dropped here on purpose).
     pub fn new(e: &'a Entry<'a>, labels: &'a BTreeMap<String, String>) -> Event<'a> {
+        let Entry {
+            decision_id,
+            time,
+            bundle_revision,
+            user,
+            method,
+            uri,
+            action,
+            image,
+            digest,
+            decision,
+            rule,
+            cause,
+            policy_rule,
+            reason,
+            latency_us,
+        } = e;
         Event {
-            decision_id: &e.decision_id,
-            timestamp: &e.time,
+            decision_id,
+            timestamp: time,
             labels,
-            bundles: e.bundle_revision.as_deref().map(|r| {
+            bundles: bundle_revision.as_deref().map(|r| {
                 BTreeMap::from([(
                     BUNDLE_NAME,
                     Revision {
@@ -265,23 +285,23 @@ impl<'a> Event<'a> {
             }),
             path: "img-authz/authz",
             input: Input {
-                user: e.user,
-                method: e.method,
-                uri: e.uri,
-                action: e.action,
-                image: e.image,
-                digest: e.digest,
+                user,
+                method,
+                uri,
+                action,
+                image: *image,
+                digest: *digest,
             },
             result: Outcome {
-                allow: e.decision.allows(),
-                decision: e.decision.as_str(),
-                rule: e.rule,
-                cause: e.cause,
-                policy_rule: e.policy_rule,
-                reason: e.reason,
+                allow: decision.allows(),
+                decision: decision.as_str(),
+                rule,
+                cause: *cause,
+                policy_rule: *policy_rule,
+                reason,
             },
             metrics: Metrics {
-                timer_decision_ns: e.latency_us.saturating_mul(1000),
+                timer_decision_ns: latency_us.saturating_mul(1000),
             },
         }
     }
@@ -391,10 +411,26 @@ impl Backoff {
     }
 }
 
+/// Why shipping cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The TLS configuration (its builder's message).
+    #[error("IMG_AUTHZ_DECISION_LOG_CA: {0}")]
+    Ca(String),
+    #[error("decision-log client: {0}")]
+    Client(reqwest::Error),
+    #[error("decision-log buffer: {0}")]
+    Buffer(#[from] super::buffer::BufferError),
+}
+
+/// Why a batch did not reach the collector (no answer at all).
+#[derive(Debug, thiserror::Error)]
+#[error("{}", crate::http::error_chain(.0))]
+pub struct PostError(reqwest::Error);
+
 /// The collector's HTTP client.
-pub fn client(s: &Settings) -> Result<reqwest::Client, String> {
-    let tls = crate::tls::client_config(s.ca_pem.as_deref())
-        .map_err(|e| format!("IMG_AUTHZ_DECISION_LOG_CA: {e}"))?;
+pub fn client(s: &Settings) -> Result<reqwest::Client, StartError> {
+    let tls = crate::tls::client_config(s.ca_pem.as_deref()).map_err(StartError::Ca)?;
     reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .connect_timeout(s.timeout)
@@ -407,7 +443,7 @@ pub fn client(s: &Settings) -> Result<reqwest::Client, String> {
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .build()
-        .map_err(|e| format!("decision-log client: {e}"))
+        .map_err(StartError::Client)
 }
 
 /// POST one gzip batch; the collector's status, or why there is none.
@@ -415,7 +451,7 @@ pub async fn post(
     client: &reqwest::Client,
     s: &Settings,
     body: Vec<u8>,
-) -> Result<reqwest::StatusCode, String> {
+) -> Result<reqwest::StatusCode, PostError> {
     let mut req = client
         .post(s.url.clone())
         .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -426,15 +462,14 @@ pub async fn post(
     }
     match req.send().await {
         Ok(r) => Ok(r.status()),
-        Err(e) => Err(crate::http::error_chain(&e)),
+        Err(e) => Err(PostError(e)),
     }
 }
 
 /// Start shipping: open the buffer (a start-up error when it cannot be),
 /// spawn the spooler and the sender. Needs a Tokio runtime.
-pub fn start(s: Settings) -> Result<Shipper, String> {
-    let buffer = Buffer::open(&s.buffer_dir, s.buffer_bytes)
-        .map_err(|e| format!("decision-log buffer: {e}"))?;
+pub fn start(s: Settings) -> Result<Shipper, StartError> {
+    let buffer = Buffer::open(&s.buffer_dir, s.buffer_bytes)?;
     let client = client(&s)?;
     STATS.enabled.store(true, Ordering::Relaxed);
     STATS.buffered(&buffer);
@@ -556,7 +591,7 @@ async fn send(
                         )),
                         Verdict::Retry => Err(format!("{} answered {status}", s.url)),
                     },
-                    Err(e) => Err(e),
+                    Err(e) => Err(e.to_string()),
                 }
             }
             Err(e) => Err(format!("cannot compress a batch: {e}")),

@@ -453,6 +453,35 @@ fn a_fleet_follows_signed_bundles_and_refuses_bad_ones() {
     assert_eq!(st["source"], "disk", "{st}");
     s.docker(&d_a.host, &["pull", &app]).allowed();
 
+    // L5: the persisted bundle is verified again at boot, offline: with its
+    // stored signature altered (one base64 character of it) the restarted
+    // plugin refuses it and, the registry still down, denies everything,
+    // naming IMG_AUTHZ_BUNDLE (failed before: only the blobs were checked
+    // against each other, and the boot put it in force).
+    a.stop();
+    let sig = a.state.join("bundle/current/signature.json");
+    let kept = std::fs::read(&sig).unwrap();
+    let mut j: serde_json::Value = serde_json::from_slice(&kept).unwrap();
+    let mut s64 = j["signature"].as_str().unwrap().to_string();
+    let i = s64.len() / 2;
+    let c = if &s64[i..=i] == "A" { "B" } else { "A" };
+    s64.replace_range(i..=i, c);
+    j["signature"] = s64.into();
+    std::fs::write(&sig, serde_json::to_vec(&j).unwrap()).unwrap();
+    a.spawn(&via_proxy);
+    // (The boot's refusal is soon replaced as the last error by the
+    // unreachable registry; its text is asserted by the unit tests.)
+    let st = a.wait("a refusal", |b| b["refusals"].as_u64().unwrap_or(0) > 0);
+    assert!(st["revision"].is_null(), "{st}");
+    let out = s.docker(&d_a.host, &["pull", &app]);
+    assert!(!out.ok, "{}", out.text());
+    assert!(out.text().contains("IMG_AUTHZ_BUNDLE"), "{}", out.text());
+    // The signature as written: taken again.
+    a.stop();
+    std::fs::write(&sig, &kept).unwrap();
+    a.spawn(&via_proxy);
+    assert_eq!(a.wait_revision(5)["source"], "disk");
+
     // A plugin that never verified a bundle denies everything, naming
     // IMG_AUTHZ_BUNDLE.
     let dc = tmp.path().join("c");

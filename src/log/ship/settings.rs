@@ -32,30 +32,71 @@ pub const DEFAULT_FLUSH_MS: u64 = 5_000;
 pub const DEFAULT_RETRY_MAX_MS: u64 = 60_000;
 const QUEUE: usize = 8192;
 
-fn num(name: &str, v: Option<String>, default: u64, min: u64) -> Result<u64, String> {
+/// Why the shipping settings are refused (at start-up).
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("IMG_AUTHZ_DECISION_LOG_URL={url:?}: {source}")]
+    Url {
+        url: String,
+        source: <reqwest::Url as std::str::FromStr>::Err,
+    },
+    #[error("IMG_AUTHZ_DECISION_LOG_URL={0}: use https:// (http:// only to a loopback address)")]
+    Scheme(reqwest::Url),
+    #[error("IMG_AUTHZ_DECISION_LOG_LABELS: {0:?} is not key=value")]
+    NotKeyValue(String),
+    #[error(
+        "IMG_AUTHZ_DECISION_LOG_LABELS: {0:?}: the key must be non-empty and not id or version (set by img-authz)"
+    )]
+    ReservedKey(String),
+    #[error("IMG_AUTHZ_DECISION_LOG_CA={path}: {source}")]
+    Ca {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("IMG_AUTHZ_DECISION_LOG_TOKEN_FILE={path}: {source}")]
+    Token {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("IMG_AUTHZ_DECISION_LOG_TOKEN_FILE={0}: expected one line holding a token")]
+    TokenFormat(String),
+    #[error("{name}={value:?}: expected a whole number ≥ {min}")]
+    Number {
+        name: &'static str,
+        value: String,
+        min: u64,
+    },
+}
+
+fn num(
+    name: &'static str,
+    v: Option<String>,
+    default: u64,
+    min: u64,
+) -> Result<u64, SettingsError> {
     match v.as_deref().map(str::trim) {
         None | Some("") => Ok(default),
         Some(s) => match s.parse::<u64>() {
             Ok(n) if n >= min => Ok(n),
-            _ => Err(format!("{name}={s:?}: expected a whole number ≥ {min}")),
+            _ => Err(SettingsError::Number {
+                name,
+                value: s.to_string(),
+                min,
+            }),
         },
     }
 }
 
 /// `k=v,k=v` → labels. Keys are non-empty; values may be empty.
-pub fn parse_labels(s: &str) -> Result<BTreeMap<String, String>, String> {
+pub fn parse_labels(s: &str) -> Result<BTreeMap<String, String>, SettingsError> {
     let mut out = BTreeMap::new();
     for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
         let Some((k, v)) = item.split_once('=') else {
-            return Err(format!(
-                "IMG_AUTHZ_DECISION_LOG_LABELS: {item:?} is not key=value"
-            ));
+            return Err(SettingsError::NotKeyValue(item.to_string()));
         };
         let k = k.trim();
         if k.is_empty() || ["id", "version"].contains(&k) {
-            return Err(format!(
-                "IMG_AUTHZ_DECISION_LOG_LABELS: {item:?}: the key must be non-empty and not id or version (set by img-authz)"
-            ));
+            return Err(SettingsError::ReservedKey(item.to_string()));
         }
         out.insert(k.to_string(), v.trim().to_string());
     }
@@ -73,29 +114,27 @@ fn hostname() -> String {
 
 impl Settings {
     /// `None` when `IMG_AUTHZ_DECISION_LOG_URL` is unset: nothing is shipped.
-    pub fn from_env(state_dir: &Path) -> Result<Option<Settings>, String> {
+    pub fn from_env(state_dir: &Path) -> Result<Option<Settings>, SettingsError> {
         Settings::from_vars(|k| std::env::var(k).ok(), state_dir)
     }
 
     pub fn from_vars(
         get: impl Fn(&str) -> Option<String>,
         state_dir: &Path,
-    ) -> Result<Option<Settings>, String> {
+    ) -> Result<Option<Settings>, SettingsError> {
         let Some(url) = get("IMG_AUTHZ_DECISION_LOG_URL").filter(|u| !u.trim().is_empty()) else {
             return Ok(None);
         };
-        let url = reqwest::Url::parse(url.trim())
-            .map_err(|e| format!("IMG_AUTHZ_DECISION_LOG_URL={url:?}: {e}"))?;
+        let url = reqwest::Url::parse(url.trim()).map_err(|source| SettingsError::Url {
+            url: url.clone(),
+            source,
+        })?;
         match url.scheme() {
             "https" => {}
             // Decisions name users and images: plain HTTP only to this host
             // (a local Vector or Fluent Bit).
             "http" if is_loopback(&url) => {}
-            _ => {
-                return Err(format!(
-                    "IMG_AUTHZ_DECISION_LOG_URL={url}: use https:// (http:// only to a loopback address)"
-                ))
-            }
+            _ => return Err(SettingsError::Scheme(url)),
         }
         let mut labels = BTreeMap::new();
         labels.insert("hostname".to_string(), hostname());
@@ -107,20 +146,20 @@ impl Settings {
         let ca_pem = match get("IMG_AUTHZ_DECISION_LOG_CA").filter(|p| !p.trim().is_empty()) {
             Some(p) => Some(
                 std::fs::read_to_string(p.trim())
-                    .map_err(|e| format!("IMG_AUTHZ_DECISION_LOG_CA={p}: {e}"))?,
+                    .map_err(|source| SettingsError::Ca { path: p, source })?,
             ),
             None => None,
         };
         let token = match get("IMG_AUTHZ_DECISION_LOG_TOKEN_FILE").filter(|p| !p.trim().is_empty())
         {
             Some(p) => {
-                let t = std::fs::read_to_string(p.trim())
-                    .map_err(|e| format!("IMG_AUTHZ_DECISION_LOG_TOKEN_FILE={p}: {e}"))?;
+                let t = match std::fs::read_to_string(p.trim()) {
+                    Ok(t) => t,
+                    Err(source) => return Err(SettingsError::Token { path: p, source }),
+                };
                 let t = t.trim().to_string();
                 if t.is_empty() || t.contains(['\r', '\n']) {
-                    return Err(format!(
-                        "IMG_AUTHZ_DECISION_LOG_TOKEN_FILE={p}: expected one line holding a token"
-                    ));
+                    return Err(SettingsError::TokenFormat(p));
                 }
                 Some(t)
             }

@@ -273,3 +273,186 @@ fn secrets_in_the_uri_are_redacted() {
         }
     }
 }
+
+/// Every field of a decision-log line reaches the shipped event, with its
+/// value: a field added to `Entry` and mapped nowhere fails here (and
+/// `Event::new`'s exhaustive destructuring does not compile without it).
+#[test]
+fn every_field_of_the_file_line_is_shipped() {
+    let e = Entry {
+        decision_id: "d-1".into(),
+        time: "2026-12-06T00:00:00Z".into(),
+        bundle_revision: Some(Arc::new("42".into())),
+        user: "bob",
+        method: "POST",
+        uri: "/v1.41/images/create?fromImage=r.example.com/app&tag=v1",
+        action: "pull",
+        image: Some("r.example.com/app:v1"),
+        digest: Some("sha256:abc"),
+        decision: crate::policy::Outcome::AuditAllow,
+        rule: "signature",
+        cause: Some("not-signed"),
+        policy_rule: Some("apps"),
+        reason: "not signed",
+        latency_us: 7,
+    };
+    let labels = BTreeMap::new();
+    let line = serde_json::to_value(&e).unwrap();
+    let event = serde_json::to_value(Event::new(&e, &labels)).unwrap();
+    // Where each field of the line goes in OPA's shape.
+    let place = |k: &str| -> Option<&str> {
+        Some(match k {
+            "decision_id" => "/decision_id",
+            "time" => "/timestamp",
+            "bundle_revision" => "/bundles/img-authz/revision",
+            "user" => "/input/user",
+            "method" => "/input/method",
+            "uri" => "/input/uri",
+            "action" => "/input/action",
+            "image" => "/input/image",
+            "digest" => "/input/digest",
+            "decision" => "/result/decision",
+            "rule" => "/result/rule",
+            "cause" => "/result/cause",
+            "policy_rule" => "/result/policy_rule",
+            "reason" => "/result/reason",
+            "latency_us" => "/metrics/timer_decision_ns",
+            _ => return None,
+        })
+    };
+    let fields = line.as_object().unwrap();
+    assert_eq!(fields.len(), 15, "every optional field set: {line}");
+    for (k, v) in fields {
+        let at = place(k).unwrap_or_else(|| {
+            panic!("decision-log field {k:?} is not shipped: map it in Event::new and here")
+        });
+        let got = event
+            .pointer(at)
+            .unwrap_or_else(|| panic!("{k} missing at {at}: {event}"));
+        let want = if k == "latency_us" {
+            serde_json::json!(v.as_u64().unwrap() * 1000)
+        } else {
+            v.clone()
+        };
+        assert_eq!(got, &want, "{k} at {at}");
+    }
+    assert_eq!(event["result"]["allow"], true, "audit is allowed");
+}
+
+/// The proxy variables a child process is given to ship under.
+const PROXY_VARS: [&str; 6] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
+/// Decisions go to the collector the operator named, never through a
+/// proxy from the environment (which would see them; `client` sets
+/// `no_proxy`). The shipping runs in a child process (this test binary,
+/// [`proxy_child`] alone) given every proxy variable, pointing at a
+/// loopback listener that records connections: the environment of this
+/// process, shared by the tests running in parallel, is not touched.
+#[test]
+fn the_shipper_ignores_proxy_variables() {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    use std::sync::atomic::AtomicBool;
+    let collector = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    collector.set_nonblocking(true).unwrap();
+    proxy.set_nonblocking(true).unwrap();
+    let url = format!("http://{}/logs", collector.local_addr().unwrap());
+    let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = stop.clone();
+    // The collector: one request, answered 200; its gzip body.
+    let served = std::thread::spawn(move || -> Option<Vec<u8>> {
+        let c = loop {
+            match collector.accept() {
+                Ok((c, _)) => break c,
+                Err(_) if stopped.load(Ordering::SeqCst) => return None,
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        };
+        c.set_nonblocking(false).unwrap();
+        let mut r = BufReader::new(c.try_clone().unwrap());
+        let mut len = 0usize;
+        loop {
+            let mut h = String::new();
+            r.read_line(&mut h).unwrap();
+            if h.trim_end().is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    len = v.trim().parse().unwrap();
+                }
+            }
+        }
+        let mut body = vec![0; len];
+        r.read_exact(&mut body).unwrap();
+        let mut c = c;
+        write!(
+            c,
+            "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        Some(body)
+    });
+    let module = module_path!();
+    let name = format!(
+        "{}::proxy_child",
+        module.split_once("::").map_or(module, |(_, m)| m)
+    );
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+    child
+        .args([name.as_str(), "--exact", "--ignored", "--test-threads=1"])
+        .env("IAZ_TEST_COLLECTOR", &url)
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy");
+    for v in PROXY_VARS {
+        child.env(v, &proxy_url);
+    }
+    let out = child.output().unwrap();
+    stop.store(true, Ordering::SeqCst);
+    let body = served.join().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("1 passed"),
+        "the child did not ship:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        proxy.accept().is_err(),
+        "the shipper connected to the proxy from the environment"
+    );
+    let body = body.expect("the collector got nothing");
+    let v: serde_json::Value = serde_json::from_str(&gunzip(&body)).unwrap();
+    assert_eq!(v, serde_json::json!([{"decision_id": "through-no-proxy"}]));
+}
+
+/// Run by [`the_shipper_ignores_proxy_variables`] in a child process whose
+/// environment names a proxy; alone (no collector given) it does nothing.
+#[tokio::test]
+#[ignore = "a child process of the_shipper_ignores_proxy_variables"]
+async fn proxy_child() {
+    let Ok(url) = std::env::var("IAZ_TEST_COLLECTOR") else {
+        return;
+    };
+    assert!(
+        PROXY_VARS.iter().all(|v| std::env::var(v).is_ok()),
+        "the proxy variables are set"
+    );
+    let mut s = Settings::from_vars(
+        |k| (k == "IMG_AUTHZ_DECISION_LOG_URL").then(|| url.clone()),
+        Path::new("/nonexistent"),
+    )
+    .unwrap()
+    .unwrap();
+    s.timeout = Duration::from_secs(5);
+    let body = gzip_array(b"{\"decision_id\":\"through-no-proxy\"}\n").unwrap();
+    let status = post(&client(&s).unwrap(), &s, body).await.unwrap();
+    assert_eq!(status.as_u16(), 200);
+}
