@@ -106,6 +106,50 @@ pub enum RevocationError {
     Undetermined { subject: String, why: String },
 }
 
+/// Why one OCSP responder or CRL gave no usable status (each makes the
+/// certificate's status undetermined unless another source answers).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SourceError {
+    /// The HTTP client, the connection, the status or the size.
+    #[error("{0}")]
+    Fetch(String),
+    #[error("no answer within {0} s")]
+    Timeout(u64),
+    #[error("the chain's revocation time budget of {} s ran out", CHAIN_BUDGET.as_secs())]
+    Budget,
+    /// Not a well-formed response or CRL, or the request cannot be made.
+    #[error("{0}")]
+    Malformed(String),
+    /// Not signed by the issuer (or, for OCSP, a delegated responder).
+    #[error("{0}")]
+    Unsigned(String),
+    /// thisUpdate in the future, nextUpdate past (or absent and old).
+    #[error("{0}")]
+    Stale(String),
+    /// A form we do not evaluate (algorithm, indirect CRL, extension).
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("the response does not cover this certificate")]
+    NotCovered,
+    #[error("the responder does not know this certificate")]
+    Unknown,
+}
+
+impl SourceError {
+    /// The same failure, its text prefixed with `what`.
+    fn about(self, what: &str) -> SourceError {
+        use SourceError::*;
+        match self {
+            Fetch(m) => Fetch(format!("{what}{m}")),
+            Malformed(m) => Malformed(format!("{what}{m}")),
+            Unsigned(m) => Unsigned(format!("{what}{m}")),
+            Stale(m) => Stale(format!("{what}{m}")),
+            Unsupported(m) => Unsupported(format!("{what}{m}")),
+            e => Malformed(format!("{what}{e}")),
+        }
+    }
+}
+
 /// A status a source vouched for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status {
@@ -116,14 +160,14 @@ pub enum Status {
 }
 
 /// What one source said, or why it said nothing usable.
-type Answer = Result<(Status, i64), String>;
+type Answer = Result<(Status, i64), SourceError>;
 
 /// Cache key: SHA-256 of the certificate and its issuer.
 type Key = [u8; 32];
 
 /// The revocation checker: an HTTP client and a status cache.
 pub struct Revocation {
-    client: Result<reqwest::Client, String>,
+    client: Result<reqwest::Client, SourceError>,
     /// Statuses a source vouched for, until (unix seconds).
     cache: Mutex<HashMap<Key, (Status, String, i64)>>,
     /// Why a status could not be determined, until (monotonic). Separate
@@ -231,7 +275,12 @@ pub fn sources(cert: &Cert) -> (Vec<String>, Vec<String>) {
 }
 
 /// Verify `sig` over `msg` by `signer` with X.509 algorithm `alg`.
-fn verify_by(signer: &Cert, alg: &ObjectIdentifier, msg: &[u8], sig: &[u8]) -> Result<(), String> {
+fn verify_by(
+    signer: &Cert,
+    alg: &ObjectIdentifier,
+    msg: &[u8],
+    sig: &[u8],
+) -> Result<(), SourceError> {
     use ring::signature as s;
     let v: &dyn s::VerificationAlgorithm = match (*alg, signer.key) {
         (SHA256_RSA, KeyKind::Rsa(_)) => &s::RSA_PKCS1_2048_8192_SHA256,
@@ -242,32 +291,28 @@ fn verify_by(signer: &Cert, alg: &ObjectIdentifier, msg: &[u8], sig: &[u8]) -> R
         (ECDSA_SHA256, KeyKind::P384) => &s::ECDSA_P384_SHA256_ASN1,
         (ECDSA_SHA384, KeyKind::P384) => &s::ECDSA_P384_SHA384_ASN1,
         (a, k) => {
-            return Err(format!(
+            return Err(SourceError::Unsupported(format!(
                 "signature algorithm {a} with a {k:?} key is not supported"
-            ))
+            )))
         }
     };
     s::UnparsedPublicKey::new(v, signer.key_bytes())
         .verify(msg, sig)
         .map_err(|_| {
-            format!(
+            SourceError::Unsigned(format!(
                 "its signature does not verify with the key of {}",
                 signer.subject_text()
-            )
+            ))
         })
 }
 
 /// The OCSP CertID of `cert` (SHA-256 hashes of the issuer's name and key).
-fn cert_id(cert: &Cert, issuer: &Cert) -> Result<CertId, String> {
-    let name = cert
-        .x509()
-        .tbs_certificate
-        .issuer
-        .to_der()
-        .map_err(|e| e.to_string())?;
+fn cert_id(cert: &Cert, issuer: &Cert) -> Result<CertId, SourceError> {
+    let der = |e: x509_cert::der::Error| SourceError::Malformed(e.to_string());
+    let name = cert.x509().tbs_certificate.issuer.to_der().map_err(der)?;
     let sha = |b: &[u8]| ring::digest::digest(&ring::digest::SHA256, b);
-    let name_hash = OctetString::new(sha(&name).as_ref()).map_err(|e| e.to_string())?;
-    let key_hash = OctetString::new(sha(issuer.key_bytes()).as_ref()).map_err(|e| e.to_string())?;
+    let name_hash = OctetString::new(sha(&name).as_ref()).map_err(der)?;
+    let key_hash = OctetString::new(sha(issuer.key_bytes()).as_ref()).map_err(der)?;
     Ok(CertId {
         hash_algorithm: AlgorithmIdentifierOwned {
             oid: SHA256,
@@ -282,7 +327,7 @@ fn cert_id(cert: &Cert, issuer: &Cert) -> Result<CertId, String> {
 /// A DER OCSP request for `cert`. No nonce (answers are cached, and many
 /// responders ignore it): replays are bounded by the freshness checks of
 /// [`ocsp_answer`] instead.
-pub fn ocsp_request(cert: &Cert, issuer: &Cert) -> Result<Vec<u8>, String> {
+pub fn ocsp_request(cert: &Cert, issuer: &Cert) -> Result<Vec<u8>, SourceError> {
     OcspRequest {
         tbs_request: TbsRequest {
             version: Version::V1,
@@ -296,7 +341,7 @@ pub fn ocsp_request(cert: &Cert, issuer: &Cert) -> Result<Vec<u8>, String> {
         optional_signature: None,
     }
     .to_der()
-    .map_err(|e| e.to_string())
+    .map_err(|e| SourceError::Malformed(e.to_string()))
 }
 
 fn gtime(t: &x509_ocsp::OcspGeneralizedTime) -> i64 {
@@ -305,40 +350,46 @@ fn gtime(t: &x509_ocsp::OcspGeneralizedTime) -> i64 {
 
 /// Evaluate an OCSP response body for `cert` at time `at`.
 pub fn ocsp_answer(body: &[u8], cert: &Cert, issuer: &Cert, at: i64) -> Answer {
-    let resp = OcspResponse::from_der(body).map_err(|e| format!("not an OCSP response: {e}"))?;
+    use SourceError::{Malformed, Stale, Unsigned};
+    let resp = OcspResponse::from_der(body)
+        .map_err(|e| Malformed(format!("not an OCSP response: {e}")))?;
     if resp.response_status != OcspResponseStatus::Successful {
-        return Err(format!("the responder answered {:?}", resp.response_status));
+        return Err(Malformed(format!(
+            "the responder answered {:?}",
+            resp.response_status
+        )));
     }
     let rb = resp
         .response_bytes
-        .ok_or("the responder answered no response bytes")?;
+        .ok_or_else(|| Malformed("the responder answered no response bytes".into()))?;
     if rb.response_type != OCSP_BASIC {
-        return Err(format!(
+        return Err(SourceError::Unsupported(format!(
             "response type {} is not id-pkix-ocsp-basic",
             rb.response_type
-        ));
+        )));
     }
     let basic = BasicOcspResponse::from_der(rb.response.as_bytes())
-        .map_err(|e| format!("not a basic OCSP response: {e}"))?;
+        .map_err(|e| Malformed(format!("not a basic OCSP response: {e}")))?;
     let tbs = basic
         .tbs_response_data
         .to_der()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Malformed(e.to_string()))?;
     let sig = basic
         .signature
         .as_bytes()
-        .ok_or("the response signature is not whole bytes")?;
+        .ok_or_else(|| Malformed("the response signature is not whole bytes".into()))?;
     let alg = &basic.signature_algorithm.oid;
     // Signed by the issuer itself, or by a responder the issuer delegated.
     if let Err(direct) = verify_by(issuer, alg, &tbs, sig) {
         let mut ok = false;
         let mut why = vec![format!("by the issuer: {direct}")];
+        let not_delegated = |m: String| Unsigned(m);
         for c in basic.certs.iter().flatten().take(MAX_SOURCES) {
-            let attempt = (|| -> Result<(), String> {
-                let der = c.to_der().map_err(|e| e.to_string())?;
-                let r = Cert::parse(&der)?;
+            let attempt = (|| -> Result<(), SourceError> {
+                let der = c.to_der().map_err(|e| Malformed(e.to_string()))?;
+                let r = Cert::parse(&der).map_err(|e| Malformed(e.to_string()))?;
                 r.signed_by(issuer)
-                    .map_err(|e| format!("responder {}: {e}", r.subject_text()))?;
+                    .map_err(|e| not_delegated(format!("responder {}: {e}", r.subject_text())))?;
                 let eku = r
                     .x509()
                     .tbs_certificate
@@ -348,10 +399,10 @@ pub fn ocsp_answer(body: &[u8], cert: &Cert, issuer: &Cert, at: i64) -> Answer {
                     .find(|e| e.extn_id == EXT_KEY_USAGE)
                     .and_then(|e| ExtendedKeyUsage::from_der(e.extn_value.as_bytes()).ok());
                 if !eku.is_some_and(|k| k.0.contains(&EKU_OCSP_SIGNING)) {
-                    return Err(format!(
+                    return Err(not_delegated(format!(
                         "responder {} is not delegated (no extendedKeyUsage OCSPSigning)",
                         r.subject_text()
-                    ));
+                    )));
                 }
                 // keyUsage, if present, must allow signing (RFC 5280 4.2.1.3).
                 let mut kus = r
@@ -363,17 +414,20 @@ pub fn ocsp_answer(body: &[u8], cert: &Cert, issuer: &Cert, at: i64) -> Answer {
                     .filter(|e| e.extn_id == KEY_USAGE);
                 if let Some(e) = kus.next() {
                     let ku = KeyUsage::from_der(e.extn_value.as_bytes()).map_err(|err| {
-                        format!("responder {}: keyUsage: {err}", r.subject_text())
+                        Malformed(format!("responder {}: keyUsage: {err}", r.subject_text()))
                     })?;
                     if kus.next().is_some() || !ku.digital_signature() {
-                        return Err(format!(
+                        return Err(not_delegated(format!(
                             "responder {} has keyUsage without digitalSignature (or twice)",
                             r.subject_text()
-                        ));
+                        )));
                     }
                 }
                 if !r.valid_at(at) {
-                    return Err(format!("responder {} is not valid now", r.subject_text()));
+                    return Err(not_delegated(format!(
+                        "responder {} is not valid now",
+                        r.subject_text()
+                    )));
                 }
                 verify_by(&r, alg, &tbs, sig)
             })();
@@ -382,14 +436,14 @@ pub fn ocsp_answer(body: &[u8], cert: &Cert, issuer: &Cert, at: i64) -> Answer {
                     ok = true;
                     break;
                 }
-                Err(e) => why.push(e),
+                Err(e) => why.push(e.to_string()),
             }
         }
         if !ok {
-            return Err(format!(
+            return Err(Unsigned(format!(
                 "the response is not signed by the issuer or a delegated responder ({})",
                 why.join("; ")
-            ));
+            )));
         }
     }
     let want = cert_id(cert, issuer)?;
@@ -403,29 +457,32 @@ pub fn ocsp_answer(body: &[u8], cert: &Cert, issuer: &Cert, at: i64) -> Answer {
                 && r.cert_id.issuer_name_hash == want.issuer_name_hash
                 && r.cert_id.issuer_key_hash == want.issuer_key_hash
         })
-        .ok_or("the response does not cover this certificate")?;
+        .ok_or(SourceError::NotCovered)?;
     let this = gtime(&single.this_update);
     if this > at + SKEW {
-        return Err(format!(
+        return Err(Stale(format!(
             "the response is from the future (thisUpdate {})",
             rfc3339(this)
-        ));
+        )));
     }
     let until = match &single.next_update {
         Some(n) => {
             let n = gtime(n);
             if n <= at {
-                return Err(format!("the response is stale (nextUpdate {})", rfc3339(n)));
+                return Err(Stale(format!(
+                    "the response is stale (nextUpdate {})",
+                    rfc3339(n)
+                )));
             }
             n.min(at + MAX_CACHE_SECS)
         }
         // No nonce is sent: only a recent answer shows it is not a replay.
         None if at - this > NO_NEXT_UPDATE_SECS + SKEW => {
-            return Err(format!(
+            return Err(Stale(format!(
                 "the response has no nextUpdate and is too old to rule out a replay (thisUpdate {}, more than {} s ago)",
                 rfc3339(this),
                 NO_NEXT_UPDATE_SECS + SKEW
-            ))
+            )))
         }
         None => (at + NO_NEXT_UPDATE_SECS).min(this + NO_NEXT_UPDATE_SECS + SKEW),
     };
@@ -435,66 +492,69 @@ pub fn ocsp_answer(body: &[u8], cert: &Cert, issuer: &Cert, at: i64) -> Answer {
             Status::Revoked(rfc3339(gtime(&info.revocation_time))),
             until,
         )),
-        CertStatus::Unknown(_) => Err("the responder does not know this certificate".into()),
+        CertStatus::Unknown(_) => Err(SourceError::Unknown),
     }
 }
 
 /// Evaluate a DER CRL for `cert` at time `at` (a direct CRL of its issuer).
 pub fn crl_answer(body: &[u8], cert: &Cert, issuer: &Cert, at: i64) -> Answer {
+    use SourceError::{Malformed, Stale, Unsupported};
     let crl = x509_cert::crl::CertificateList::from_der(body)
-        .map_err(|e| format!("not a DER CRL: {e}"))?;
+        .map_err(|e| Malformed(format!("not a DER CRL: {e}")))?;
     let tbs = &crl.tbs_cert_list;
     if tbs.issuer != cert.x509().tbs_certificate.issuer {
-        return Err(format!(
+        return Err(Unsupported(format!(
             "the CRL is issued by {}, not by the certificate's issuer (indirect CRLs are not supported)",
             tbs.issuer
-        ));
+        )));
     }
-    let raw = tbs.to_der().map_err(|e| e.to_string())?;
+    let raw = tbs.to_der().map_err(|e| Malformed(e.to_string()))?;
     let sig = crl
         .signature
         .as_bytes()
-        .ok_or("the CRL signature is not whole bytes")?;
-    verify_by(issuer, &crl.signature_algorithm.oid, &raw, sig)
-        .map_err(|e| format!("the CRL: {e}"))?;
+        .ok_or_else(|| Malformed("the CRL signature is not whole bytes".into()))?;
+    verify_by(issuer, &crl.signature_algorithm.oid, &raw, sig).map_err(|e| e.about("the CRL: "))?;
     for e in tbs.crl_extensions.iter().flatten() {
         if e.critical && e.extn_id != CRL_NUMBER && e.extn_id != AKI {
-            return Err(format!(
+            return Err(Unsupported(format!(
                 "the CRL has critical extension {} which img-authz does not support (delta or partitioned CRL)",
                 e.extn_id
-            ));
+            )));
         }
     }
     let this = secs(tbs.this_update.to_unix_duration());
     if this > at + SKEW {
-        return Err(format!(
+        return Err(Stale(format!(
             "the CRL is from the future (thisUpdate {})",
             rfc3339(this)
-        ));
+        )));
     }
     let until = match &tbs.next_update {
         Some(n) => {
             let n = secs(n.to_unix_duration());
             if n <= at {
-                return Err(format!("the CRL is stale (nextUpdate {})", rfc3339(n)));
+                return Err(Stale(format!(
+                    "the CRL is stale (nextUpdate {})",
+                    rfc3339(n)
+                )));
             }
             n.min(at + MAX_CACHE_SECS)
         }
         // RFC 5280 5.1.2.5 requires nextUpdate; without it an old CRL
         // could be replayed forever.
-        None => return Err(
+        None => return Err(Stale(
             "the CRL has no nextUpdate (RFC 5280 requires one), so its freshness cannot be judged"
                 .into(),
-        ),
+        )),
     };
     let serial = &cert.x509().tbs_certificate.serial_number;
     for r in tbs.revoked_certificates.iter().flatten() {
         for e in r.crl_entry_extensions.iter().flatten() {
             if e.critical && e.extn_id != REASON && e.extn_id != INVALIDITY {
-                return Err(format!(
+                return Err(Unsupported(format!(
                     "a CRL entry has critical extension {} which img-authz does not support",
                     e.extn_id
-                ));
+                )));
             }
         }
         if &r.serial_number == serial {
@@ -507,18 +567,20 @@ pub fn crl_answer(body: &[u8], cert: &Cert, issuer: &Cert, at: i64) -> Answer {
 
 impl Revocation {
     pub fn new() -> Revocation {
-        let client = crate::tls::client_config(None).and_then(|tls| {
-            reqwest::Client::builder()
-                .use_preconfigured_tls(tls)
-                .connect_timeout(OCSP_TIMEOUT)
-                // A 3xx is an error: no hop to hosts or schemes the certificate
-                // did not name (SSRF to loopback or metadata services).
-                .redirect(reqwest::redirect::Policy::none())
-                .user_agent(concat!("img-authz/", env!("CARGO_PKG_VERSION")))
-                .hickory_dns(true)
-                .build()
-                .map_err(|e| e.to_string())
-        });
+        let client = crate::tls::client_config(None)
+            .and_then(|tls| {
+                reqwest::Client::builder()
+                    .use_preconfigured_tls(tls)
+                    .connect_timeout(OCSP_TIMEOUT)
+                    // A 3xx is an error: no hop to hosts or schemes the certificate
+                    // did not name (SSRF to loopback or metadata services).
+                    .redirect(reqwest::redirect::Policy::none())
+                    .user_agent(concat!("img-authz/", env!("CARGO_PKG_VERSION")))
+                    .hickory_dns(true)
+                    .build()
+                    .map_err(|e| e.to_string())
+            })
+            .map_err(|e| SourceError::Fetch(format!("HTTP client: {e}")));
         Revocation {
             client,
             cache: Mutex::new(HashMap::new()),
@@ -533,24 +595,28 @@ impl Revocation {
         timeout: Duration,
         limit: usize,
         deadline: tokio::time::Instant,
-    ) -> Result<Vec<u8>, String> {
+    ) -> Result<Vec<u8>, SourceError> {
+        use SourceError::Fetch;
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         if left.is_zero() {
-            return Err(budget_spent());
+            return Err(SourceError::Budget);
         }
         let fut = async {
-            let mut resp = req.send().await.map_err(|e| crate::http::error_chain(&e))?;
+            let mut resp = req
+                .send()
+                .await
+                .map_err(|e| Fetch(crate::http::error_chain(&e)))?;
             if !resp.status().is_success() {
-                return Err(format!("HTTP {}", resp.status()));
+                return Err(Fetch(format!("HTTP {}", resp.status())));
             }
             let mut body = Vec::new();
             while let Some(chunk) = resp
                 .chunk()
                 .await
-                .map_err(|e| crate::http::error_chain(&e))?
+                .map_err(|e| Fetch(crate::http::error_chain(&e)))?
             {
                 if body.len() + chunk.len() > limit {
-                    return Err(format!("the answer exceeds {limit} bytes"));
+                    return Err(Fetch(format!("the answer exceeds {limit} bytes")));
                 }
                 body.extend_from_slice(&chunk);
             }
@@ -560,9 +626,9 @@ impl Revocation {
             .await
             .map_err(|_| {
                 if left < timeout {
-                    budget_spent()
+                    SourceError::Budget
                 } else {
-                    format!("no answer within {} s", timeout.as_secs())
+                    SourceError::Timeout(timeout.as_secs())
                 }
             })?
     }
@@ -575,10 +641,7 @@ impl Revocation {
         at: i64,
         deadline: tokio::time::Instant,
     ) -> Answer {
-        let client = self
-            .client
-            .as_ref()
-            .map_err(|e| format!("HTTP client: {e}"))?;
+        let client = self.client.as_ref().map_err(Clone::clone)?;
         let req = ocsp_request(cert, issuer)?;
         let body = self
             .fetch(
@@ -603,10 +666,7 @@ impl Revocation {
         at: i64,
         deadline: tokio::time::Instant,
     ) -> Answer {
-        let client = self
-            .client
-            .as_ref()
-            .map_err(|e| format!("HTTP client: {e}"))?;
+        let client = self.client.as_ref().map_err(Clone::clone)?;
         let body = self
             .fetch(client.get(url), CRL_TIMEOUT, MAX_CRL, deadline)
             .await?;
@@ -706,7 +766,7 @@ impl Revocation {
         };
         let _turn = tokio::time::timeout_at(deadline, gate.lock())
             .await
-            .map_err(|_| undetermined(budget_spent()))?;
+            .map_err(|_| undetermined(SourceError::Budget.to_string()))?;
         // Only the check holding the turn frees the slot (also when it is
         // cancelled); a waiter giving up must not let a second fetch start.
         let _flight = Flight {
@@ -732,7 +792,7 @@ impl Revocation {
                 continue;
             }
             if tokio::time::Instant::now() >= deadline {
-                why.push(format!("{source}: {}", budget_spent()));
+                why.push(format!("{source}: {}", SourceError::Budget));
                 continue;
             }
             asked = true;
@@ -770,13 +830,6 @@ impl Revocation {
         }
         Ok(())
     }
-}
-
-fn budget_spent() -> String {
-    format!(
-        "the chain's revocation time budget of {} s ran out",
-        CHAIN_BUDGET.as_secs()
-    )
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use x509_cert::ext::pkix::AccessDescription;
 use x509_ocsp::{OcspGeneralizedTime, ResponderId, ResponseData, RevokedInfo, SingleResponse};
 
 use super::super::tests::{config, dn, envelope, target, Pki};
-use super::super::{evaluate_online, jws, Candidate, NotationConfig};
+use super::super::{evaluate_online, jws, Candidate, Failure, NotationConfig, Rejected};
 use super::*;
 
 fn now() -> i64 {
@@ -200,16 +200,19 @@ fn crl_answers_are_verified_and_fresh() {
     let stale = ca.crl(&[], at - 7200, at - 3600);
     assert!(crl_answer(&stale, &leaf, &root, at)
         .unwrap_err()
+        .to_string()
         .contains("stale"));
     let future = ca.crl(&[], at + 3600, at + 7200);
     assert!(crl_answer(&future, &leaf, &root, at)
         .unwrap_err()
+        .to_string()
         .contains("future"));
     // Another CA of the same name signs a CRL: its signature does not verify.
     let forger = self::ca();
     let forged = forger.crl(&[], at - 60, at + 600);
     assert!(crl_answer(&forged, &leaf, &root, at)
         .unwrap_err()
+        .to_string()
         .contains("does not verify"));
     // A partitioned CRL (critical issuingDistributionPoint) is not
     // supported: undetermined, never "good".
@@ -222,9 +225,11 @@ fn crl_answers_are_verified_and_fresh() {
     let partitioned = ca.crl_idp(&[], at - 60, at + 600, Some(idp));
     assert!(crl_answer(&partitioned, &leaf, &root, at)
         .unwrap_err()
+        .to_string()
         .contains("critical extension 2.5.29.28"));
     assert!(crl_answer(b"garbage", &leaf, &root, at)
         .unwrap_err()
+        .to_string()
         .contains("not a DER CRL"));
 }
 
@@ -271,6 +276,7 @@ fn ocsp_answers_are_verified_and_fresh() {
     );
     assert!(ocsp_answer(&unknown, &leaf, &root, at)
         .unwrap_err()
+        .to_string()
         .contains("does not know"));
     let stale = ocsp(
         &leaf,
@@ -282,6 +288,7 @@ fn ocsp_answers_are_verified_and_fresh() {
     );
     assert!(ocsp_answer(&stale, &leaf, &root, at)
         .unwrap_err()
+        .to_string()
         .contains("stale"));
     // Signed by a key the issuer never delegated.
     let stranger = KeyPair::generate().unwrap();
@@ -295,6 +302,7 @@ fn ocsp_answers_are_verified_and_fresh() {
     );
     assert!(ocsp_answer(&forged, &leaf, &root, at)
         .unwrap_err()
+        .to_string()
         .contains("not signed by the issuer"));
     // About another certificate of the CA.
     let other = ca.leaf(12, Some("http://127.0.0.1:1/ocsp"), None);
@@ -309,10 +317,12 @@ fn ocsp_answers_are_verified_and_fresh() {
     );
     assert!(ocsp_answer(&elsewhere, &leaf, &root, at)
         .unwrap_err()
+        .to_string()
         .contains("does not cover"));
     assert!(
         ocsp_answer(&[0x30, 0x03, 0x0a, 0x01, 0x03], &leaf, &root, at)
             .unwrap_err()
+            .to_string()
             .contains("answered")
     );
 }
@@ -363,6 +373,7 @@ fn a_delegated_responder_needs_the_ocsp_signing_eku() {
     );
     assert!(ocsp_answer(&undelegated, &leaf, &root, at)
         .unwrap_err()
+        .to_string()
         .contains("not delegated"));
 }
 
@@ -613,6 +624,17 @@ async fn the_levels_decide_what_a_revoked_signer_means() {
         }
     };
     let e = run("strict", serde_json::json!({})).await.unwrap_err();
+    // The variant decides: the revocation step, enforced, for a revoked signer.
+    assert!(
+        matches!(
+            &e,
+            Rejected::Enforced {
+                failure: Failure::Revocation(RevocationError::Revoked { .. })
+            }
+        ),
+        "{e:?}"
+    );
+    let e = e.to_string();
     assert!(
         e.starts_with("revocation check failed") && e.contains("is revoked"),
         "{e}"
@@ -730,6 +752,16 @@ async fn an_untrusted_chain_s_responders_are_never_queried() {
     let e = evaluate_online(&cfg, stmt, &r, &cand, &target(), at)
         .await
         .unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            Rejected::Enforced {
+                failure: Failure::UntrustedChain(_)
+            }
+        ),
+        "{e:?}"
+    );
+    let e = e.to_string();
     assert!(e.contains("not queried"), "{e}");
     assert_eq!(
         srv.hits.load(Ordering::SeqCst),
@@ -777,11 +809,15 @@ fn an_answer_without_next_update_cannot_be_replayed() {
     let old = at - 30 * 24 * 3600;
     let replayed = ocsp_from(&leaf, &root, CertStatus::good(), old, None, &ca.key, None);
     let e = ocsp_answer(&replayed, &leaf, &root, at).unwrap_err();
+    assert!(matches!(e, SourceError::Stale(_)), "{e:?}");
+    let e = e.to_string();
     assert!(e.contains("no nextUpdate") && e.contains("too old"), "{e}");
     // A CRL without nextUpdate (RFC 5280 requires one) is undetermined,
     // however recent, and then never "good".
     let crl = ca.crl(&[], at - 60, at + 600);
     let e = crl_answer(&resign(&crl, &ca.key, true), &leaf, &root, at).unwrap_err();
+    assert!(matches!(e, SourceError::Stale(_)), "{e:?}");
+    let e = e.to_string();
     assert!(e.contains("no nextUpdate"), "{e}");
     // The re-signing itself is sound: keeping nextUpdate, it is good.
     assert!(matches!(
@@ -808,6 +844,8 @@ fn a_delegated_responder_needs_digital_signature_key_usage() {
         Some(vec![cert]),
     );
     let e = ocsp_answer(&answer, &leaf, &root, at).unwrap_err();
+    assert!(matches!(e, SourceError::Unsigned(_)), "{e:?}");
+    let e = e.to_string();
     assert!(
         e.contains("keyUsage") && e.contains("digitalSignature"),
         "{e}"

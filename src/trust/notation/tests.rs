@@ -130,7 +130,7 @@ pub(super) fn config(
 
 fn check(cfg: &NotationConfig, env: &[u8]) -> Result<Outcome, String> {
     let stmt = cfg.policy.select("r.io/app").unwrap();
-    evaluate(cfg, stmt, jws::MEDIA_TYPE, env, &target(), now())
+    evaluate(cfg, stmt, jws::MEDIA_TYPE, env, &target(), now()).map_err(|e| e.to_string())
 }
 
 #[test]
@@ -248,6 +248,8 @@ fn headers_are_checked_both_ways() {
     // Junk as COSE is refused.
     let stmt = cfg.policy.select("r.io/app").unwrap();
     let e = evaluate(&cfg, stmt, cose::MEDIA_TYPE, b"\xd2", &target(), now()).unwrap_err();
+    assert!(matches!(e, Rejected::Integrity(_)), "{e:?}");
+    let e = e.to_string();
     assert!(e.contains("integrity check failed"), "{e}");
 }
 
@@ -329,7 +331,9 @@ fn cose_envelopes_verify_like_jws_ones() {
     let p = pki("acme", |_| {});
     let (_d, cfg) = config(&[&p.root_der], "strict", serde_json::json!({}));
     let stmt = cfg.policy.select("r.io/app").unwrap();
-    let run = |env: &[u8], t: &Descriptor| evaluate(&cfg, stmt, cose::MEDIA_TYPE, env, t, now());
+    let run = |env: &[u8], t: &Descriptor| {
+        evaluate(&cfg, stmt, cose::MEDIA_TYPE, env, t, now()).map_err(|e| e.to_string())
+    };
     let o = run(&cose_envelope(&p, vec![], &target(), false), &target()).unwrap();
     assert!(o.signer.contains("O=acme"), "{}", o.signer);
     let e = run(&cose_envelope(&p, vec![], &target(), true), &target()).unwrap_err();

@@ -22,7 +22,7 @@ use ring::signature as sig;
 use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectKeyIdentifier};
 use x509_cert::spki::AlgorithmIdentifierOwned;
 
-use super::chain::{Cert, KeyKind};
+use super::chain::{Cert, ChainKind, KeyKind, ProfileError};
 use super::keys::{ecdsa_verify, Hash};
 
 const SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
@@ -61,7 +61,57 @@ pub enum TimestampError {
     #[error("the timestamping authority is not trusted: {0}")]
     Untrusted(String),
     #[error("the timestamping certificate chain is invalid: {0}")]
-    Profile(String),
+    Profile(#[from] ProfileError),
+    #[error("the timestamping certificate chain is invalid: certificate {subject} was not valid at the timestamp's time {time}")]
+    NotValidAt { subject: String, time: String },
+    #[error("the timestamping certificate chain is invalid: the TSA chain does not end with a self-signed root")]
+    NoSelfSignedRoot,
+}
+
+/// Why the authentic-timestamp step fails: the time the signing chain
+/// must be valid at is not established, or the chain is not valid then.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimeError {
+    #[error("the signature has no authenticSigningTime")]
+    NoAuthenticSigningTime,
+    #[error("certificate {subject} was not valid when the signature was produced at {at} (its authenticSigningTime)")]
+    NotValidAtSigningTime { subject: String, at: String },
+    /// Without a timestamp the chain must be valid now; `no_tsa`: the
+    /// policy names no tsa store that could have vouched instead.
+    #[error("certificate {subject} is not valid now (valid {from} to {to}){}", if *no_tsa { "; a timestamp could vouch for the signing time only if the trust policy named a tsa trust store" } else { "" })]
+    NotValidNow {
+        subject: String,
+        from: String,
+        to: String,
+        no_tsa: bool,
+    },
+    /// `always`: verifyTimestamp is "always" (else a certificate expired).
+    #[error("the signature has no RFC 3161 timestamp countersignature, which trust policy {policy:?} requires (it names tsa store {stores}{})", if *always { " and verifyTimestamp is \"always\"" } else { " and a certificate of the signature has expired" })]
+    Missing {
+        policy: String,
+        stores: String,
+        always: bool,
+    },
+    /// The token does not verify; `stores` named when the TSA is untrusted.
+    #[error("{source}{}", stores.as_ref().map(|s| format!(" ({s})")).unwrap_or_default())]
+    Token {
+        source: TimestampError,
+        stores: Option<String>,
+    },
+    #[error("the timestamp ({time}) may be before certificate {subject} became valid ({bound})")]
+    BeforeValidity {
+        time: String,
+        subject: String,
+        bound: String,
+    },
+    #[error("the timestamp ({time}) may be after certificate {subject} expired ({bound})")]
+    AfterExpiry {
+        time: String,
+        subject: String,
+        bound: String,
+    },
+    #[error("the revocation status of timestamping certificate {0} cannot be determined: it names an OCSP responder or CRL, which img-authz does not query for TSA certificates")]
+    TsaRevocationUndetermined(String),
 }
 
 /// A verified timestamp: the signature existed within
@@ -76,26 +126,24 @@ pub struct Timestamp {
 
 impl Timestamp {
     /// Does the whole interval fall inside `c`'s validity?
-    pub fn within(&self, c: &Cert) -> Result<(), String> {
+    pub fn within(&self, c: &Cert) -> Result<(), TimeError> {
         let (nb, na) = (
             c.not_before.saturating_mul(1_000_000),
             c.not_after.saturating_mul(1_000_000),
         );
         if self.earliest < nb {
-            return Err(format!(
-                "the timestamp ({}) may be before certificate {} became valid ({})",
-                rfc3339(self.earliest),
-                c.subject_text(),
-                rfc3339(nb)
-            ));
+            return Err(TimeError::BeforeValidity {
+                time: rfc3339(self.earliest),
+                subject: c.subject_text(),
+                bound: rfc3339(nb),
+            });
         }
         if self.latest > na {
-            return Err(format!(
-                "the timestamp ({}) may be after certificate {} expired ({})",
-                rfc3339(self.latest),
-                c.subject_text(),
-                rfc3339(na)
-            ));
+            return Err(TimeError::AfterExpiry {
+                time: rfc3339(self.latest),
+                subject: c.subject_text(),
+                bound: rfc3339(na),
+            });
         }
         Ok(())
     }
@@ -268,7 +316,8 @@ fn verify_signer(
     sig_alg: &ObjectIdentifier,
     msg: &[u8],
     signature: &[u8],
-) -> Result<(), String> {
+) -> Result<(), TimestampError> {
+    let bad = |m: &str| TimestampError::Signature(m.to_string());
     let key = cert.key_bytes();
     match (cert.key, *sig_alg) {
         (KeyKind::Rsa(_), RSA_ENCRYPTION | SHA256_RSA | SHA384_RSA | SHA512_RSA) => {
@@ -279,7 +328,7 @@ fn verify_signer(
                 _ => digest,
             };
             if hash != digest {
-                return Err("the signature and digest algorithms disagree".into());
+                return Err(bad("the signature and digest algorithms disagree"));
             }
             let alg: &dyn sig::VerificationAlgorithm = match hash {
                 Hash::Sha256 => &sig::RSA_PKCS1_2048_8192_SHA256,
@@ -288,7 +337,7 @@ fn verify_signer(
             };
             sig::UnparsedPublicKey::new(alg, key)
                 .verify(msg, signature)
-                .map_err(|_| "it does not verify with the TSA certificate's key".into())
+                .map_err(|_| bad("it does not verify with the TSA certificate's key"))
         }
         (
             KeyKind::P256 | KeyKind::P384 | KeyKind::P521,
@@ -301,82 +350,57 @@ fn verify_signer(
                 _ => digest,
             };
             ecdsa_verify(cert.key, key, hash, msg, signature, true)
-                .map_err(|_| "it does not verify with the TSA certificate's key".into())
+                .map_err(|_| bad("it does not verify with the TSA certificate's key"))
         }
-        (k, a) => Err(format!(
+        (k, a) => Err(TimestampError::Signature(format!(
             "signature algorithm {a} with a {k:?} key is not supported (RSA PKCS#1 v1.5 or ECDSA)"
-        )),
+        ))),
     }
 }
 
 /// The TSA certificate profile (notation-core-go
-/// `ValidateTimestampingCertChain`): leaf first.
-pub(super) fn check_tsa_profile(chain: &[Cert]) -> Result<(), String> {
+/// `ValidateTimestampingCertChain`): leaf first. The CAs follow the CA
+/// profile both chains share ([`Cert::check_ca`]).
+pub(super) fn check_tsa_profile(chain: &[Cert]) -> Result<(), ProfileError> {
     for (i, c) in chain.iter().enumerate() {
-        let name = c.subject_text();
-        if let KeyKind::Rsa(n) = c.key {
-            if n < 2048 {
-                return Err(format!("{name:?}: its RSA key has {n} bits, below 2048"));
-            }
-        }
-        let bc = c.ext::<BasicConstraints>(BASIC_CONSTRAINTS)?;
-        let Some((_, ku)) = c.ext::<KeyUsage>(KEY_USAGE)? else {
-            return Err(format!("{name:?} has no keyUsage extension"));
-        };
-        if i == 0 {
-            if matches!(bc, Some((_, ref b)) if b.ca) {
-                return Err(format!("the TSA certificate {name:?} is a CA"));
-            }
-            if !ku.digital_signature()
-                || ku.key_encipherment()
-                || ku.data_encipherment()
-                || ku.key_agreement()
-                || ku.key_cert_sign()
-                || ku.crl_sign()
-                || ku.encipher_only()
-                || ku.decipher_only()
-            {
-                return Err(format!(
-                    "the TSA certificate {name:?} must have keyUsage digitalSignature only"
-                ));
-            }
-            match c.ext::<ExtendedKeyUsage>(EXT_KEY_USAGE)? {
-                Some((true, eku)) if eku.0 == [EKU_TIMESTAMPING] => {}
-                Some((false, eku)) if eku.0 == [EKU_TIMESTAMPING] => {
-                    return Err(format!(
-                        "the TSA certificate {name:?} has a non-critical extendedKeyUsage; it must be critical"
-                    ))
-                }
-                _ => {
-                    return Err(format!(
-                        "the TSA certificate {name:?} must have extendedKeyUsage timeStamping and nothing else"
-                    ))
-                }
-            }
-        } else {
-            match bc {
-                Some((_, b)) if b.ca => {
-                    if let Some(n) = b.path_len_constraint {
-                        if i - 1 > usize::from(n) {
-                            return Err(format!(
-                                "CA {name:?} allows {n} CA certificates below it, the chain has {}",
-                                i - 1
-                            ));
-                        }
-                    }
-                }
-                _ => {
-                    return Err(format!(
-                        "{name:?} issues a certificate of the TSA chain but is not a CA"
-                    ))
-                }
-            }
-            if !ku.key_cert_sign() {
-                return Err(format!("CA {name:?} lacks keyUsage keyCertSign"));
-            }
+        match i {
+            0 => check_tsa_leaf(c)?,
+            _ => c.check_ca(i - 1, ChainKind::Timestamping)?,
         }
     }
     Ok(())
+}
+
+/// The TSA's own certificate: not a CA, keyUsage digitalSignature only,
+/// extendedKeyUsage exactly timeStamping and critical.
+fn check_tsa_leaf(c: &Cert) -> Result<(), ProfileError> {
+    let name = c.subject_text();
+    c.check_key_size(ChainKind::Timestamping)?;
+    let bc = c.ext::<BasicConstraints>(BASIC_CONSTRAINTS)?;
+    let Some((_, ku)) = c.ext::<KeyUsage>(KEY_USAGE)? else {
+        return Err(ProfileError::NoKeyUsage(name));
+    };
+    if matches!(bc, Some((_, ref b)) if b.ca) {
+        return Err(ProfileError::TsaIsCa(name));
+    }
+    if !ku.digital_signature()
+        || ku.key_encipherment()
+        || ku.data_encipherment()
+        || ku.key_agreement()
+        || ku.key_cert_sign()
+        || ku.crl_sign()
+        || ku.encipher_only()
+        || ku.decipher_only()
+    {
+        return Err(ProfileError::TsaKeyUsage(name));
+    }
+    match c.ext::<ExtendedKeyUsage>(EXT_KEY_USAGE)? {
+        Some((true, eku)) if eku.0 == [EKU_TIMESTAMPING] => Ok(()),
+        Some((false, eku)) if eku.0 == [EKU_TIMESTAMPING] => {
+            Err(ProfileError::TsaEkuNotCritical(name))
+        }
+        _ => Err(ProfileError::TsaEku(name)),
+    }
 }
 
 /// Does `sid` name `c`?
@@ -517,20 +541,18 @@ pub fn verify(
         &si.signature_algorithm.oid,
         &signed,
         si.signature.as_bytes(),
-    )
-    .map_err(TimestampError::Signature)?;
+    )?;
     // The chain, from the TSA certificate to a trusted root.
     let chain = tsa_chain(signer, &pool, roots)?;
     for c in &chain {
         if !c.valid_at(info.gen_time.div_euclid(1_000_000)) {
-            return Err(TimestampError::Profile(format!(
-                "certificate {} was not valid at the timestamp's time {}",
-                c.subject_text(),
-                rfc3339(info.gen_time)
-            )));
+            return Err(TimestampError::NotValidAt {
+                subject: c.subject_text(),
+                time: rfc3339(info.gen_time),
+            });
         }
     }
-    check_tsa_profile(&chain).map_err(TimestampError::Profile)?;
+    check_tsa_profile(&chain)?;
     let acc = accuracy_micros(&info);
     Ok(Timestamp {
         earliest: info.gen_time.saturating_sub(acc),
@@ -576,9 +598,7 @@ fn tsa_chain(signer: Cert, pool: &[Cert], roots: &[&Cert]) -> Result<Vec<Cert>, 
     // notation-core-go: the chain ends with a self-signed root.
     match chain.last() {
         Some(root) if root.self_signed() => Ok(chain),
-        _ => Err(TimestampError::Profile(
-            "the TSA chain does not end with a self-signed root".into(),
-        )),
+        _ => Err(TimestampError::NoSelfSignedRoot),
     }
 }
 
@@ -595,20 +615,17 @@ pub fn authentic_time(
     stmt: &super::policy::PolicyStatement,
     v: &super::jws::Verified,
     now: i64,
-) -> Result<Option<Timestamp>, String> {
+) -> Result<Option<Timestamp>, TimeError> {
     use super::jws::Scheme;
     use super::policy::{Action, Check, StoreType, VerifyTimestamp};
     let when = |s: i64| rfc3339(s.saturating_mul(1_000_000));
     if v.scheme == Scheme::SigningAuthority {
-        let at = v
-            .signing_time
-            .ok_or("the signature has no authenticSigningTime")?;
+        let at = v.signing_time.ok_or(TimeError::NoAuthenticSigningTime)?;
         return match v.chain.iter().find(|c| !c.valid_at(at)) {
-            Some(c) => Err(format!(
-                "certificate {} was not valid when the signature was produced at {} (its authenticSigningTime)",
-                c.subject_text(),
-                when(at)
-            )),
+            Some(c) => Err(TimeError::NotValidAtSigningTime {
+                subject: c.subject_text(),
+                at: when(at),
+            }),
             None => Ok(None),
         };
     }
@@ -618,45 +635,36 @@ pub fn authentic_time(
     if !perform {
         return match v.chain.iter().find(|c| !c.valid_at(now)) {
             None => Ok(None),
-            Some(c) => Err(format!(
-                "certificate {} is not valid now (valid {} to {}){}",
-                c.subject_text(),
-                when(c.not_before),
-                when(c.not_after),
-                if tsa.is_empty() {
-                    "; a timestamp could vouch for the signing time only if the trust policy named a tsa trust store"
-                } else {
-                    ""
-                }
-            )),
+            Some(c) => Err(TimeError::NotValidNow {
+                subject: c.subject_text(),
+                from: when(c.not_before),
+                to: when(c.not_after),
+                no_tsa: tsa.is_empty(),
+            }),
         };
     }
+    let stores = || {
+        tsa.iter()
+            .map(|r| r.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let Some(token) = &v.timestamp else {
-        return Err(format!(
-            "the signature has no RFC 3161 timestamp countersignature, which trust policy {:?} requires (it names tsa store {}{})",
-            stmt.name,
-            tsa.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(", "),
-            if stmt.verify_timestamp == VerifyTimestamp::Always {
-                " and verifyTimestamp is \"always\""
-            } else {
-                " and a certificate of the signature has expired"
-            }
-        ));
+        return Err(TimeError::Missing {
+            policy: stmt.name.clone(),
+            stores: stores(),
+            always: stmt.verify_timestamp == VerifyTimestamp::Always,
+        });
     };
     let roots: Vec<&Cert> = tsa
         .iter()
         .filter_map(|r| cfg.stores.get(*r))
         .flat_map(|s| s.certs.iter())
         .collect();
-    let ts = verify(token, &v.signature, &roots).map_err(|e| match e {
-        TimestampError::Untrusted(_) => format!(
-            "{e} ({})",
-            tsa.iter()
-                .map(|r| r.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        e => e.to_string(),
+    // An untrusted TSA: say which stores it had to chain to.
+    let ts = verify(token, &v.signature, &roots).map_err(|source| TimeError::Token {
+        stores: matches!(source, TimestampError::Untrusted(_)).then(stores),
+        source,
     })?;
     for c in &v.chain {
         ts.within(c)?;
@@ -665,10 +673,7 @@ pub fn authentic_time(
     // naming one has an undetermined status, a failure by the specification.
     if stmt.action(Check::Revocation) != Action::Skip {
         if let Some(c) = ts.chain.iter().find(|c| c.names_revocation_source()) {
-            return Err(format!(
-                "the revocation status of timestamping certificate {} cannot be determined: it names an OCSP responder or CRL, which img-authz does not query for TSA certificates",
-                c.subject_text()
-            ));
+            return Err(TimeError::TsaRevocationUndetermined(c.subject_text()));
         }
     }
     Ok(Some(ts))

@@ -198,6 +198,7 @@ fn run(cfg: &NotationConfig, media: &str, env: &[u8], at: i64) -> Result<Outcome
         &target(),
         at,
     )
+    .map_err(|e| e.to_string())
 }
 
 const DAY: i64 = 86_400;
@@ -356,12 +357,24 @@ fn the_tsa_certificate_profile_is_enforced() {
     for (ext, want) in cases {
         let t = tsa(ext, "");
         let e = timestamp::check_tsa_profile(&[parse(&t, "tsa.pem"), parse(&t, "root.pem")])
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(want), "{ext}: {e}");
     }
     // A root that is not a CA.
     let e = timestamp::check_tsa_profile(&[parse(&good, "tsa.pem"), parse(&good, "tsa.pem")])
         .unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            chain::ProfileError::NotCa {
+                chain: chain::ChainKind::Timestamping,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let e = e.to_string();
     assert!(e.contains("is not a CA"), "{e}");
     // RFC 2634 signing-certificate (v1, SHA-1) instead of v2: refused.
     let p = short_lived();
