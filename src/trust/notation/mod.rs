@@ -728,9 +728,10 @@ impl Verifier for NotationVerifier {
 }
 
 #[cfg(test)]
-mod tests;
+#[path = "schemes_tests.rs"]
+mod schemes;
 #[cfg(test)]
-mod timestamp_tests;
+mod tests;
 #[cfg(test)]
 #[path = "vectors_tests.rs"]
 mod vectors;

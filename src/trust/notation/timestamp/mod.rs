@@ -17,13 +17,17 @@ use cms::cert::CertificateChoices;
 use cms::content_info::ContentInfo;
 use cms::signed_data::{SignedData, SignerIdentifier};
 use der::asn1::{ObjectIdentifier, OctetString};
-use der::{Any, Decode, Encode, Sequence, Tag, Tagged};
-use ring::signature as sig;
-use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectKeyIdentifier};
-use x509_cert::spki::AlgorithmIdentifierOwned;
+use der::{Decode, Encode};
+use x509_cert::ext::pkix::SubjectKeyIdentifier;
 
-use super::chain::{Cert, ChainKind, KeyKind, ProfileError};
-use super::keys::{ecdsa_verify, Hash};
+use super::chain::{Cert, ProfileError};
+use super::keys::Hash;
+
+mod tsa;
+mod tst;
+pub(super) use tsa::check_tsa_profile;
+use tsa::verify_signer;
+use tst::{accuracy_micros, attribute, malformed, tst_info, SigningCertificateV2};
 
 const SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
 const TST_INFO: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.1.4");
@@ -31,21 +35,7 @@ const CONTENT_TYPE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113
 const MESSAGE_DIGEST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
 const SIGNING_CERT_V2: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.47");
-/// ETSI baseline time-stamp policy (RFC 3628): accuracy 1 s when unstated.
-const BASELINE_POLICY: ObjectIdentifier = ObjectIdentifier::new_unwrap("0.4.0.2023.1.1");
-const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
-const SHA256_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
-const SHA384_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.12");
-const SHA512_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.13");
-const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
-const ECDSA_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
-const ECDSA_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
-const ECDSA_SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.4");
-const BASIC_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.19");
-const KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.15");
-const EXT_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37");
 const SUBJECT_KEY_ID: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.14");
-const EKU_TIMESTAMPING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.8");
 /// A token's chain is short; a longer one is refused rather than walked.
 const MAX_CHAIN: usize = 8;
 
@@ -164,243 +154,6 @@ fn rfc3339(micros: i64) -> String {
                 .ok()
         })
         .unwrap_or_else(|| micros.to_string())
-}
-
-/// ESSCertIDv2 (RFC 5035); hashAlgorithm DEFAULT sha256.
-#[derive(Debug, Sequence)]
-struct EssCertIdV2 {
-    #[asn1(optional = "true")]
-    hash_algorithm: Option<AlgorithmIdentifierOwned>,
-    cert_hash: OctetString,
-    #[asn1(optional = "true")]
-    issuer_serial: Option<Any>,
-}
-
-#[derive(Debug, Sequence)]
-struct SigningCertificateV2 {
-    certs: Vec<EssCertIdV2>,
-    #[asn1(optional = "true")]
-    policies: Option<Any>,
-}
-
-fn malformed(m: impl Into<String>) -> TimestampError {
-    TimestampError::Malformed(m.into())
-}
-
-/// `YYYYMMDDHHMMSS[.f*]Z` (GeneralizedTime as RFC 3161 requires) in Unix
-/// microseconds. Fractions are allowed, which `der`'s own type refuses.
-fn generalized_time(any: &Any) -> Result<i64, TimestampError> {
-    if any.tag() != Tag::GeneralizedTime {
-        return Err(malformed("genTime is not a GeneralizedTime"));
-    }
-    let s = std::str::from_utf8(any.value()).map_err(|_| malformed("genTime is not ASCII"))?;
-    let bad = || malformed(format!("genTime {s:?} is not YYYYMMDDHHMMSS[.fff]Z"));
-    let body = s.strip_suffix('Z').ok_or_else(bad)?;
-    let (whole, frac) = body.split_once('.').unwrap_or((body, ""));
-    if whole.len() != 14 || !whole.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad());
-    }
-    if !frac.bytes().all(|b| b.is_ascii_digit()) || (body.contains('.') && frac.is_empty()) {
-        return Err(bad());
-    }
-    let n = |r: std::ops::Range<usize>| -> Result<u32, TimestampError> {
-        whole.get(r).and_then(|d| d.parse().ok()).ok_or_else(bad)
-    };
-    let month =
-        time::Month::try_from(u8::try_from(n(4..6)?).map_err(|_| bad())?).map_err(|_| bad())?;
-    let year = i32::try_from(n(0..4)?).map_err(|_| bad())?;
-    let date =
-        time::Date::from_calendar_date(year, month, u8::try_from(n(6..8)?).map_err(|_| bad())?)
-            .map_err(|_| bad())?;
-    let t = time::Time::from_hms(
-        u8::try_from(n(8..10)?).map_err(|_| bad())?,
-        u8::try_from(n(10..12)?).map_err(|_| bad())?,
-        u8::try_from(n(12..14)?).map_err(|_| bad())?,
-    )
-    .map_err(|_| bad())?;
-    let secs = time::PrimitiveDateTime::new(date, t)
-        .assume_utc()
-        .unix_timestamp();
-    // Microseconds from the first six fraction digits.
-    let mut micros = 0i64;
-    for i in 0..6 {
-        let d = frac.as_bytes().get(i).map_or(0, |b| i64::from(b - b'0'));
-        micros = micros * 10 + d;
-    }
-    Ok(secs.saturating_mul(1_000_000).saturating_add(micros))
-}
-
-/// TSTInfo's fields in order; only what verification needs is decoded
-/// (a SEQUENCE of elements, so trailing optional fields need no schema).
-struct TstInfo {
-    policy: ObjectIdentifier,
-    imprint: x509_tsp::MessageImprint,
-    gen_time: i64,
-    accuracy: Option<x509_tsp::Accuracy>,
-}
-
-fn tst_info(bytes: &[u8]) -> Result<TstInfo, TimestampError> {
-    let parts: Vec<Any> =
-        Vec::from_der(bytes).map_err(|e| malformed(format!("TSTInfo is not a sequence: {e}")))?;
-    let part = |i: usize| {
-        parts
-            .get(i)
-            .ok_or_else(|| malformed("TSTInfo is too short"))
-    };
-    let version: u8 = part(0)?
-        .decode_as()
-        .map_err(|e| malformed(format!("TSTInfo version: {e}")))?;
-    if version != 1 {
-        return Err(malformed(format!("TSTInfo version is {version}, not 1")));
-    }
-    let policy = part(1)?
-        .decode_as()
-        .map_err(|e| malformed(format!("TSTInfo policy: {e}")))?;
-    let imprint = part(2)?
-        .decode_as()
-        .map_err(|e| malformed(format!("TSTInfo messageImprint: {e}")))?;
-    let gen_time = generalized_time(part(4)?)?;
-    let accuracy = match parts.get(5) {
-        Some(a) if a.tag() == Tag::Sequence => Some(
-            a.decode_as::<x509_tsp::Accuracy>()
-                .map_err(|e| malformed(format!("TSTInfo accuracy: {e}")))?,
-        ),
-        _ => None,
-    };
-    Ok(TstInfo {
-        policy,
-        imprint,
-        gen_time,
-        accuracy,
-    })
-}
-
-fn accuracy_micros(info: &TstInfo) -> i64 {
-    match &info.accuracy {
-        Some(a) => {
-            let s = i64::try_from(a.seconds.unwrap_or(0)).unwrap_or(i64::MAX);
-            s.saturating_mul(1_000_000)
-                .saturating_add(i64::from(a.millis.unwrap_or(0)).saturating_mul(1000))
-                .saturating_add(i64::from(a.micros.unwrap_or(0)))
-        }
-        None if info.policy == BASELINE_POLICY => 1_000_000,
-        None => 0,
-    }
-}
-
-/// The single value of signed attribute `oid`.
-fn attribute<'a>(
-    attrs: &'a x509_cert::attr::Attributes,
-    oid: ObjectIdentifier,
-    name: &str,
-) -> Result<&'a Any, TimestampError> {
-    let mut found = attrs.iter().filter(|a| a.oid == oid);
-    let (Some(a), None) = (found.next(), found.next()) else {
-        return Err(TimestampError::Signature(format!(
-            "the signed attribute {name} is missing or repeated"
-        )));
-    };
-    let mut values = a.values.iter();
-    match (values.next(), values.next()) {
-        (Some(v), None) => Ok(v),
-        _ => Err(TimestampError::Signature(format!(
-            "the signed attribute {name} must have exactly one value"
-        ))),
-    }
-}
-
-/// Verify the CMS signer's signature over `msg` with `cert`'s key.
-fn verify_signer(
-    cert: &Cert,
-    digest: Hash,
-    sig_alg: &ObjectIdentifier,
-    msg: &[u8],
-    signature: &[u8],
-) -> Result<(), TimestampError> {
-    let bad = |m: &str| TimestampError::Signature(m.to_string());
-    let key = cert.key_bytes();
-    match (cert.key, *sig_alg) {
-        (KeyKind::Rsa(_), RSA_ENCRYPTION | SHA256_RSA | SHA384_RSA | SHA512_RSA) => {
-            let hash = match *sig_alg {
-                SHA256_RSA => Hash::Sha256,
-                SHA384_RSA => Hash::Sha384,
-                SHA512_RSA => Hash::Sha512,
-                _ => digest,
-            };
-            if hash != digest {
-                return Err(bad("the signature and digest algorithms disagree"));
-            }
-            let alg: &dyn sig::VerificationAlgorithm = match hash {
-                Hash::Sha256 => &sig::RSA_PKCS1_2048_8192_SHA256,
-                Hash::Sha384 => &sig::RSA_PKCS1_2048_8192_SHA384,
-                Hash::Sha512 => &sig::RSA_PKCS1_2048_8192_SHA512,
-            };
-            sig::UnparsedPublicKey::new(alg, key)
-                .verify(msg, signature)
-                .map_err(|_| bad("it does not verify with the TSA certificate's key"))
-        }
-        (
-            KeyKind::P256 | KeyKind::P384 | KeyKind::P521,
-            EC_PUBLIC_KEY | ECDSA_SHA256 | ECDSA_SHA384 | ECDSA_SHA512,
-        ) => {
-            let hash = match *sig_alg {
-                ECDSA_SHA256 => Hash::Sha256,
-                ECDSA_SHA384 => Hash::Sha384,
-                ECDSA_SHA512 => Hash::Sha512,
-                _ => digest,
-            };
-            ecdsa_verify(cert.key, key, hash, msg, signature, true)
-                .map_err(|_| bad("it does not verify with the TSA certificate's key"))
-        }
-        (k, a) => Err(TimestampError::Signature(format!(
-            "signature algorithm {a} with a {k:?} key is not supported (RSA PKCS#1 v1.5 or ECDSA)"
-        ))),
-    }
-}
-
-/// The TSA certificate profile (notation-core-go
-/// `ValidateTimestampingCertChain`): leaf first. The CAs follow the CA
-/// profile both chains share ([`Cert::check_ca`]).
-pub(super) fn check_tsa_profile(chain: &[Cert]) -> Result<(), ProfileError> {
-    for (i, c) in chain.iter().enumerate() {
-        match i {
-            0 => check_tsa_leaf(c)?,
-            _ => c.check_ca(i - 1, ChainKind::Timestamping)?,
-        }
-    }
-    Ok(())
-}
-
-/// The TSA's own certificate: not a CA, keyUsage digitalSignature only,
-/// extendedKeyUsage exactly timeStamping and critical.
-fn check_tsa_leaf(c: &Cert) -> Result<(), ProfileError> {
-    let name = c.subject_text();
-    c.check_key_size(ChainKind::Timestamping)?;
-    let bc = c.ext::<BasicConstraints>(BASIC_CONSTRAINTS)?;
-    let Some((_, ku)) = c.ext::<KeyUsage>(KEY_USAGE)? else {
-        return Err(ProfileError::NoKeyUsage(name));
-    };
-    if matches!(bc, Some((_, ref b)) if b.ca) {
-        return Err(ProfileError::TsaIsCa(name));
-    }
-    if !ku.digital_signature()
-        || ku.key_encipherment()
-        || ku.data_encipherment()
-        || ku.key_agreement()
-        || ku.key_cert_sign()
-        || ku.crl_sign()
-        || ku.encipher_only()
-        || ku.decipher_only()
-    {
-        return Err(ProfileError::TsaKeyUsage(name));
-    }
-    match c.ext::<ExtendedKeyUsage>(EXT_KEY_USAGE)? {
-        Some((true, eku)) if eku.0 == [EKU_TIMESTAMPING] => Ok(()),
-        Some((false, eku)) if eku.0 == [EKU_TIMESTAMPING] => {
-            Err(ProfileError::TsaEkuNotCritical(name))
-        }
-        _ => Err(ProfileError::TsaEku(name)),
-    }
 }
 
 /// Does `sid` name `c`?
@@ -680,32 +433,4 @@ pub fn authentic_time(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn gt(s: &str) -> Result<i64, TimestampError> {
-        let any = Any::new(Tag::GeneralizedTime, s.as_bytes().to_vec())
-            .map_err(|e| malformed(e.to_string()))?;
-        generalized_time(&any)
-    }
-
-    #[test]
-    fn generalized_times_with_fractions_parse() {
-        assert_eq!(gt("20261205215633Z").unwrap(), 1_796_507_793_000_000);
-        assert_eq!(gt("20261205215633.5Z").unwrap(), 1_796_507_793_500_000);
-        assert_eq!(
-            gt("20261205215633.1234567Z").unwrap(),
-            1_796_507_793_123_456
-        );
-        for bad in [
-            "20261205215633",
-            "20261205215633.Z",
-            "2026120521563Z",
-            "20261305215633Z",
-            "2026120521563aZ",
-            "20261205215633+0100",
-        ] {
-            assert!(gt(bad).is_err(), "{bad}");
-        }
-    }
-}
+pub(super) mod tests;
