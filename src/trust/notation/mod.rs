@@ -25,6 +25,7 @@
 pub mod chain;
 pub mod cose;
 pub mod dn;
+mod error;
 pub mod jws;
 pub mod keys;
 pub mod policy;
@@ -50,6 +51,8 @@ use crate::request::reference::Reference;
 use policy::{Action, Check, Identities, Level, PolicyStatement, StoreRef, StoreType, TrustPolicy};
 use store::Store;
 
+pub use error::{Error, Failure, Reason, Rejected, Unreadable};
+
 pub const ARTIFACT_TYPE: &str = "application/vnd.cncf.notary.signature";
 const EMPTY_CONFIG: &str = "application/vnd.oci.empty.v1+json";
 /// Signatures looked at per image (notation's `--max-signatures` is 100).
@@ -57,128 +60,6 @@ pub const MAX_SIGNATURES: usize = 32;
 const MAX_SIGNATURE_MANIFEST: usize = 64 * 1024;
 /// An envelope with a three-certificate chain and a timestamp is < 16 KiB.
 const MAX_ENVELOPE: usize = 256 * 1024;
-
-/// Why a validation step of the level table fails; the variant decides
-/// the step ([`Failure::check`]), the statement the step's action.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Failure {
-    #[error("the signing certificate ({subject}) does not chain to a certificate of trust store {stores}")]
-    NotAnchored { subject: String, stores: String },
-    #[error("the signer {signer:?} is not a trusted identity (trustedIdentities: {trusted})")]
-    UntrustedIdentity { signer: String, trusted: String },
-    #[error("the signature expired at {0}")]
-    Expired(String),
-    #[error(transparent)]
-    Time(#[from] timestamp::TimeError),
-    #[error(transparent)]
-    Revocation(#[from] revocation::RevocationError),
-    /// The chain is not trusted (logged authenticity), so its OCSP
-    /// responders and CRLs are not asked: the status is undetermined.
-    #[error("the revocation status of {0} cannot be determined: the signing chain is not trusted, so its OCSP responder or CRL is not queried")]
-    UntrustedChain(String),
-}
-
-impl Failure {
-    /// The step of the specification's level table that failed.
-    pub fn check(&self) -> Check {
-        match self {
-            Failure::NotAnchored { .. } | Failure::UntrustedIdentity { .. } => Check::Authenticity,
-            Failure::Expired(_) => Check::Expiry,
-            Failure::Time(_) => Check::AuthenticTimestamp,
-            Failure::Revocation(_) | Failure::UntrustedChain(_) => Check::Revocation,
-        }
-    }
-}
-
-/// Why one signature does not verify under its trust policy statement.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Rejected {
-    #[error("integrity check failed: {0}")]
-    Integrity(#[from] jws::EnvelopeError),
-    #[error("envelope type {0:?} is not application/jose+json or application/cose")]
-    EnvelopeType(String),
-    #[error("integrity check failed: the signature is for {} {} ({} bytes), not the image's {} {} ({} bytes)", signed.media_type, signed.digest, signed.size, image.media_type, image.digest, image.size)]
-    OtherTarget {
-        signed: jws::Target,
-        image: Descriptor,
-    },
-    #[error("the signature carries no certificate chain")]
-    NoChain,
-    #[error("the signing certificate's subject: {0}")]
-    Subject(chain::CertError),
-    /// A step the statement enforces failed.
-    #[error("{} check failed: {failure}", failure.check().name())]
-    Enforced { failure: Failure },
-}
-
-/// Why a listed signature could not even be read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Unreadable {
-    #[error("{0} is not an index")]
-    NotIndex(String),
-    #[error("{0} is listed but missing")]
-    Missing(String),
-    #[error("{origin}: {why}")]
-    Registry { origin: String, why: String },
-    #[error("{0} is not a manifest")]
-    NotManifest(String),
-    #[error("{0} is not a Notation signature manifest")]
-    NotSignatureManifest(String),
-    #[error("{0} is about another image")]
-    OtherSubject(String),
-    #[error("{0} must have exactly one layer")]
-    LayerCount(String),
-    #[error("{0}: its layer has no type or digest")]
-    LayerFields(String),
-}
-
-/// Why one signature of an image did not count.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Reason {
-    #[error(transparent)]
-    Unreadable(#[from] Unreadable),
-    #[error("{origin}: {error}")]
-    Rejected { origin: String, error: Rejected },
-}
-
-/// Why Notation does not vouch for an image: the module's boundary error
-/// (the crate's [`TrustError`] is made from it in one place, below).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Error {
-    #[error("no statement of the Notation trust policy {policy} covers {image} (add it to a registryScopes, or add a global \"*\" policy)")]
-    NoStatement { policy: String, image: String },
-    /// `image@digest` is not in its registry.
-    #[error("{0} is not in its registry")]
-    NotInRegistry(String),
-    #[error("{0}: the manifest does not state its mediaType, which Notation signatures bind")]
-    NoMediaType(String),
-    #[error("cannot read Notation signatures: {0}")]
-    Registry(#[from] RegistryError),
-    #[error("{image} has no Notation signature (none among its referrers or in tag {tag})")]
-    NoSignature { image: String, tag: String },
-    /// At most 8 reasons are kept.
-    #[error("no Notation signature of {image} verifies under trust policy {policy:?} (level {}): {}", level.name(), reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
-    NoneVerifies {
-        image: String,
-        policy: String,
-        level: Level,
-        reasons: Vec<Reason>,
-    },
-}
-
-impl From<Error> for TrustError {
-    /// The one mapping of Notation's verdicts to the crate's trust errors.
-    fn from(e: Error) -> TrustError {
-        match e {
-            Error::Registry(_) => TrustError::Unavailable(e.to_string()),
-            Error::NoMediaType(_) => TrustError::Invalid(e.to_string()),
-            Error::NoStatement { .. }
-            | Error::NotInRegistry(_)
-            | Error::NoSignature { .. }
-            | Error::NoneVerifies { .. } => TrustError::NotSigned(e.to_string()),
-        }
-    }
-}
 
 /// A trust policy with the stores it references, loaded.
 #[derive(Debug, Clone)]
