@@ -3,10 +3,31 @@
 //! ([`Unreadable`]), and the module's boundary [`Error`], which becomes
 //! the crate's [`TrustError`] in one place.
 
-use super::policy::{Check, Level};
+use super::policy::{Check, Level, PolicyError};
+use super::store::StoreError;
 use super::{chain, jws, revocation, timestamp, Descriptor};
 use crate::registry::RegistryError;
 use crate::trust::TrustError;
+
+/// Why a Notation configuration (trust policy and trust stores) does not
+/// load.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("trust policy {path}: {why}")]
+    Read { path: String, why: String },
+    #[error("trust policy {path}: {source}")]
+    Policy { path: String, source: PolicyError },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The policy file parser and the bundle signer still take text: until
+/// they carry the typed error, this is where it becomes one.
+impl From<ConfigError> for String {
+    fn from(e: ConfigError) -> String {
+        e.to_string()
+    }
+}
 
 /// Why a validation step of the level table fails; the variant decides
 /// the step ([`Failure::check`]), the statement the step's action.

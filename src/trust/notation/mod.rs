@@ -51,7 +51,7 @@ use crate::request::reference::Reference;
 use policy::{Action, Check, Identities, Level, PolicyStatement, StoreRef, StoreType, TrustPolicy};
 use store::Store;
 
-pub use error::{Error, Failure, Reason, Rejected, Unreadable};
+pub use error::{ConfigError, Error, Failure, Reason, Rejected, Unreadable};
 
 pub const ARTIFACT_TYPE: &str = "application/vnd.cncf.notary.signature";
 const EMPTY_CONFIG: &str = "application/vnd.oci.empty.v1+json";
@@ -72,11 +72,16 @@ pub struct NotationConfig {
 impl NotationConfig {
     /// Load and validate `trust_policy` and every store it references under
     /// `trust_store` (Notation's `truststore` directory).
-    pub fn load(trust_policy: &Path, trust_store: &Path) -> Result<NotationConfig, String> {
-        let bytes = std::fs::read(trust_policy)
-            .map_err(|e| format!("trust policy {}: {e}", trust_policy.display()))?;
-        let policy = TrustPolicy::parse(&bytes)
-            .map_err(|e| format!("trust policy {}: {e}", trust_policy.display()))?;
+    pub fn load(trust_policy: &Path, trust_store: &Path) -> Result<NotationConfig, ConfigError> {
+        let path = || trust_policy.display().to_string();
+        let bytes = std::fs::read(trust_policy).map_err(|e| ConfigError::Read {
+            path: path(),
+            why: e.to_string(),
+        })?;
+        let policy = TrustPolicy::parse(&bytes).map_err(|source| ConfigError::Policy {
+            path: path(),
+            source,
+        })?;
         let mut stores = BTreeMap::new();
         for r in policy.referenced_stores() {
             let s = Store::load(trust_store, &r)?;
