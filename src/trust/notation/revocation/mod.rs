@@ -149,6 +149,14 @@ pub enum Status {
 /// What one source said, or why it said nothing usable.
 type Answer = Result<(Status, i64), SourceError>;
 
+/// What the caches hold for a key.
+enum Known {
+    /// A status and the source that vouched for it.
+    Vouched(Status, String),
+    /// Why it could not be determined, moments ago.
+    Failed(String),
+}
+
 /// Cache key: SHA-256 of the certificate and its issuer.
 type Key = [u8; 32];
 
@@ -442,11 +450,11 @@ impl Revocation {
     }
 
     /// A cached answer for `key`: a status, or a recent failure.
-    fn known(&self, key: &Key, at: i64) -> Option<Result<(Status, String), String>> {
-        if let Some(hit) = self.cached(key, at) {
-            return Some(Ok(hit));
+    fn known(&self, key: &Key, at: i64) -> Option<Known> {
+        if let Some((status, source)) = self.cached(key, at) {
+            return Some(Known::Vouched(status, source));
         }
-        self.failed_recently(key).map(Err)
+        self.failed_recently(key).map(Known::Failed)
     }
 
     /// The status of `cert` issued by `issuer`.
@@ -475,10 +483,10 @@ impl Revocation {
             subject: cert.subject_text(),
             why,
         };
-        let from_cache = |hit: Result<(Status, String), String>| match hit {
-            Ok((Status::Good(_), _)) => Ok(()),
-            Ok((Status::Revoked(since), source)) => Err(revoked(since, source)),
-            Err(why) => Err(undetermined(format!(
+        let from_cache = |hit: Known| match hit {
+            Known::Vouched(Status::Good(_), _) => Ok(()),
+            Known::Vouched(Status::Revoked(since), source) => Err(revoked(since, source)),
+            Known::Failed(why) => Err(undetermined(format!(
                 "{why}; remembered for {} s",
                 UNDETERMINED_CACHE.as_secs()
             ))),
