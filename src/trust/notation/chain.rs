@@ -671,3 +671,7 @@ pub fn verify_chain(ders: &[Vec<u8>]) -> Result<Vec<Cert>, ChainError> {
     }
     Ok(certs)
 }
+
+#[cfg(test)]
+#[path = "chain_tests.rs"]
+mod tests;
