@@ -200,7 +200,7 @@ pub async fn verify_online(
                     BundleError::Unavailable(format!("cannot read Notation signatures: {e}"))
                 })?;
             let target = target(digest, manifest);
-            let mut why = found.unreadable.clone();
+            let mut why: Vec<String> = found.unreadable.iter().map(|u| u.to_string()).collect();
             let at = now();
             for c in &found.candidates {
                 match notation::evaluate_online(cfg, stmt, revocation, c, &target, at).await {

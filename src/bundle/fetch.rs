@@ -34,9 +34,9 @@ pub enum SignerError {
         path: std::path::PathBuf,
         source: crate::trust::keys::KeyError,
     },
-    /// The Notation trust policy or store (its loader's message).
-    #[error("{0}")]
-    Notation(String),
+    /// The Notation trust policy or store.
+    #[error(transparent)]
+    Notation(Box<crate::trust::notation::ConfigError>),
 }
 
 /// Why the bundle fetcher cannot be built.
@@ -90,7 +90,8 @@ impl Signer {
 
     pub fn notation(trust_policy: &Path, trust_store: &Path) -> Result<Signer, SignerError> {
         Ok(Signer::Notation(Arc::new(
-            NotationConfig::load(trust_policy, trust_store).map_err(SignerError::Notation)?,
+            NotationConfig::load(trust_policy, trust_store)
+                .map_err(|e| SignerError::Notation(Box::new(e)))?,
         )))
     }
 

@@ -380,7 +380,7 @@ impl Builder<'_> {
     fn notation(&mut self, spec: &NotationSpec) -> Result<Arc<dyn Verifier>, BuildError> {
         let loaded =
             crate::trust::notation::NotationConfig::load(&spec.trust_policy, &spec.trust_store)
-                .map_err(BuildError::TrustSource)?;
+                .map_err(|e| BuildError::TrustSource(e.to_string()))?;
         let v: Arc<dyn Verifier> = Arc::new(crate::trust::notation::NotationVerifier::new(
             loaded,
             self.registry.clone(),

@@ -66,9 +66,9 @@ pub enum NotSigned {
     /// none of them failed verification.
     #[error(transparent)]
     Cosign(CosignFailure),
-    /// Transitional: Notation's message until its own typed error merges.
-    #[error("{0}")]
-    NotationText(String),
+    /// Notation: no statement covers the image, no signature, or none verifies.
+    #[error(transparent)]
+    Notation(crate::trust::notation::Error),
     /// A combined rule with no verifier.
     #[error("the rule names no verifier")]
     NoVerifier,
@@ -101,9 +101,9 @@ pub enum Invalid {
     /// certificate, transparency log, payload naming another image).
     #[error(transparent)]
     Cosign(CosignFailure),
-    /// Transitional: Notation's message until its own typed error merges.
-    #[error("{0}")]
-    NotationText(String),
+    /// Notation: what the signatures bind cannot be read from the image.
+    #[error(transparent)]
+    Notation(crate::trust::notation::Error),
     /// Several verifiers' answers, one at least `Invalid`, none `Unavailable`.
     #[error(transparent)]
     Several(Several),

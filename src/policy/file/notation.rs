@@ -28,7 +28,7 @@ impl Parser<'_> {
             return NotationSpec::default();
         };
         if let Err(e) = crate::trust::notation::NotationConfig::load(&trust_policy, &trust_store) {
-            self.err(span, e);
+            self.err(span, e.to_string());
         }
         NotationSpec {
             trust_policy,

@@ -60,10 +60,10 @@ fn entries(v: Value, what: &str) -> Result<Vec<(String, Value)>, EnvelopeError> 
     Ok(out)
 }
 
-fn alg(v: &Value) -> Result<Alg, String> {
+fn alg(v: &Value) -> Result<Alg, EnvelopeError> {
     let n = match v {
         Value::Integer(i) => i128::from(*i),
-        _ => return Err("alg is not an integer".into()),
+        _ => return Err(EnvelopeError::Header("alg is not an integer".into())),
     };
     Ok(match n {
         -37 => Alg::Ps256,
@@ -73,9 +73,9 @@ fn alg(v: &Value) -> Result<Alg, String> {
         -35 => Alg::Es384,
         -36 => Alg::Es512,
         n => {
-            return Err(format!(
+            return Err(EnvelopeError::Header(format!(
                 "alg {n} is not one of PS256, PS384, PS512, ES256, ES384, ES512"
-            ))
+            )))
         }
     })
 }

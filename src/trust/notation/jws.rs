@@ -9,7 +9,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use serde::Deserialize;
 
-use super::chain::{verify_chain, Alg, Cert};
+use super::chain::{verify_chain, Alg, Cert, CertError, ChainError, NoAlgorithm, SignatureError};
 
 pub const MEDIA_TYPE: &str = "application/jose+json";
 pub const PAYLOAD_TYPE: &str = "application/vnd.cncf.notary.payload.v1+json";
@@ -30,11 +30,13 @@ pub enum EnvelopeError {
     #[error("the signature needs a verification plugin ({0}), which img-authz does not run")]
     Plugin(String),
     #[error("unsupported: {0}")]
-    Unsupported(String),
+    Unsupported(#[from] NoAlgorithm),
     #[error("the certificate chain is invalid: {0}")]
-    Chain(String),
+    Chain(#[from] ChainError),
+    #[error("the certificate chain is invalid: the signing certificate: {0}")]
+    Leaf(CertError),
     #[error("{0}")]
-    Signature(String),
+    Signature(SignatureError),
     #[error("the payload is invalid: {0}")]
     Payload(String),
 }
@@ -107,7 +109,7 @@ fn rfc3339(v: &serde_json::Value, k: &str) -> Result<i64, EnvelopeError> {
 #[derive(Debug, Default)]
 pub(super) struct HeaderView {
     /// The algorithm, or why it is not one of the table's.
-    pub alg: Option<Result<Alg, String>>,
+    pub alg: Option<Result<Alg, EnvelopeError>>,
     pub cty: Option<String>,
     /// `None`: absent or not a list of text labels.
     pub crit: Option<Vec<String>>,
@@ -131,7 +133,7 @@ pub(super) fn check_headers(
     }
     let alg = match &h.alg {
         None => return Err(EnvelopeError::Header("alg is missing".into())),
-        Some(Err(e)) => return Err(EnvelopeError::Header(e.clone())),
+        Some(Err(e)) => return Err(e.clone()),
         Some(Ok(a)) => *a,
     };
     match h.cty.as_deref() {
@@ -209,7 +211,9 @@ fn jws_view(header: &BTreeMap<String, serde_json::Value>) -> Result<HeaderView, 
         alg: header.get("alg").map(|v| {
             let name = v.as_str().unwrap_or("(not a string)");
             Alg::from_jws(name).ok_or_else(|| {
-                format!("alg {name:?} is not one of PS256, PS384, PS512, ES256, ES384, ES512")
+                EnvelopeError::Header(format!(
+                    "alg {name:?} is not one of PS256, PS384, PS512, ES256, ES384, ES512"
+                ))
             })
         }),
         cty: header.get("cty").and_then(|v| v.as_str()).map(String::from),
@@ -254,12 +258,9 @@ pub(super) fn finish(
 ) -> Result<Verified, EnvelopeError> {
     let leaf = ders
         .first()
-        .ok_or_else(|| EnvelopeError::Chain("the envelope carries no certificate".into()))
-        .and_then(|d| {
-            Cert::parse(d)
-                .map_err(|e| EnvelopeError::Chain(format!("the signing certificate: {e}")))
-        })?;
-    let want = leaf.key.alg().map_err(EnvelopeError::Unsupported)?;
+        .ok_or(EnvelopeError::Chain(ChainError::Empty))
+        .and_then(|d| Cert::parse(d).map_err(EnvelopeError::Leaf))?;
+    let want = leaf.key.alg()?;
     if want != alg {
         return Err(EnvelopeError::Header(format!(
             "alg is {} but the signing key needs {}",
@@ -267,14 +268,9 @@ pub(super) fn finish(
             want.jws()
         )));
     }
-    leaf.verify_signature(alg, input, signature).map_err(|e| {
-        if alg == Alg::Es512 {
-            EnvelopeError::Unsupported(e)
-        } else {
-            EnvelopeError::Signature(e)
-        }
-    })?;
-    let chain = verify_chain(ders).map_err(EnvelopeError::Chain)?;
+    leaf.verify_signature(alg, input, signature)
+        .map_err(EnvelopeError::Signature)?;
+    let chain = verify_chain(ders)?;
     let payload: Payload = serde_json::from_slice(payload_bytes)
         .map_err(|e| EnvelopeError::Payload(format!("no targetArtifact descriptor: {e}")))?;
     Ok(Verified {

@@ -36,6 +36,36 @@ impl Hash {
     }
 }
 
+/// Why a primitive signature check or its parameters fail.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("the ECDSA signature does not verify")]
+    Mismatch,
+    #[error("the ECDSA signature is malformed")]
+    MalformedSignature,
+    #[error("the EC public key is invalid")]
+    InvalidKey,
+    #[error("an RSA key cannot verify an ECDSA signature")]
+    NotEc,
+    #[error("RSASSA-PSS parameters: {0}")]
+    Pss(PssError),
+}
+
+/// Why RSASSA-PSS parameters are not ones `ring` verifies.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PssError {
+    #[error("absent")]
+    Absent,
+    #[error("{0}")]
+    Undecodable(String),
+    #[error("the hash is not SHA-256, SHA-384 or SHA-512")]
+    Hash,
+    #[error("the mask generation is not MGF1 with the same hash")]
+    Mgf,
+    #[error("the salt length is not the digest length")]
+    Salt,
+}
+
 /// An ECDSA signature (`asn1`: DER `Ecdsa-Sig-Value`, else fixed `r||s`)
 /// over `msg` hashed with `hash`, by the EC key `point` of kind `kind`.
 pub fn ecdsa_verify(
@@ -45,11 +75,11 @@ pub fn ecdsa_verify(
     msg: &[u8],
     sig: &[u8],
     asn1: bool,
-) -> Result<(), String> {
+) -> Result<(), KeyError> {
     let prehash = hash.digest(msg);
-    let bad = |_| "the ECDSA signature does not verify".to_string();
-    let form = |_| "the ECDSA signature is malformed".to_string();
-    let key = |_| "the EC public key is invalid".to_string();
+    let bad = |_| KeyError::Mismatch;
+    let form = |_| KeyError::MalformedSignature;
+    let key = |_| KeyError::InvalidKey;
     macro_rules! curve {
         ($c:ident) => {{
             let k = $c::ecdsa::VerifyingKey::from_sec1_bytes(point).map_err(key)?;
@@ -65,7 +95,7 @@ pub fn ecdsa_verify(
         KeyKind::P256 => curve!(p256),
         KeyKind::P384 => curve!(p384),
         KeyKind::P521 => curve!(p521),
-        KeyKind::Rsa(_) => Err("an RSA key cannot verify an ECDSA signature".into()),
+        KeyKind::Rsa(_) => Err(KeyError::NotEc),
     }
 }
 
@@ -87,17 +117,17 @@ const MGF1: &str = "1.2.840.113549.1.1.8";
 /// The hash of an RSASSA-PSS certificate signature whose parameters are
 /// the ones `ring` verifies: SHA-2 hash, MGF1 with the same hash, salt as
 /// long as the digest, the standard trailer.
-pub fn pss_hash(params: Option<&der::Any>) -> Result<Hash, String> {
-    let bad = |why: &str| format!("RSASSA-PSS parameters: {why}");
+pub fn pss_hash(params: Option<&der::Any>) -> Result<Hash, KeyError> {
+    let bad = KeyError::Pss;
     let p: PssParams = params
-        .ok_or_else(|| bad("absent"))?
+        .ok_or(bad(PssError::Absent))?
         .decode_as()
-        .map_err(|e| bad(&e.to_string()))?;
+        .map_err(|e| bad(PssError::Undecodable(e.to_string())))?;
     let hash = p
         .hash
         .as_ref()
         .and_then(|h| Hash::from_oid(&h.oid))
-        .ok_or_else(|| bad("the hash is not SHA-256, SHA-384 or SHA-512"))?;
+        .ok_or(bad(PssError::Hash))?;
     let mgf_hash = p
         .mgf
         .as_ref()
@@ -109,7 +139,7 @@ pub fn pss_hash(params: Option<&der::Any>) -> Result<Hash, String> {
         })
         .and_then(|a| Hash::from_oid(&a.oid));
     if mgf_hash != Some(hash) {
-        return Err(bad("the mask generation is not MGF1 with the same hash"));
+        return Err(bad(PssError::Mgf));
     }
     let len = match hash {
         Hash::Sha256 => 32,
@@ -117,7 +147,7 @@ pub fn pss_hash(params: Option<&der::Any>) -> Result<Hash, String> {
         Hash::Sha512 => 64,
     };
     if p.salt != Some(len) || p.trailer.is_some_and(|t| t != 1) {
-        return Err(bad("the salt length is not the digest length"));
+        return Err(bad(PssError::Salt));
     }
     Ok(hash)
 }

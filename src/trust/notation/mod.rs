@@ -25,6 +25,7 @@
 pub mod chain;
 pub mod cose;
 pub mod dn;
+mod error;
 pub mod jws;
 pub mod keys;
 pub mod policy;
@@ -50,6 +51,8 @@ use crate::request::reference::Reference;
 use policy::{Action, Check, Identities, Level, PolicyStatement, StoreRef, StoreType, TrustPolicy};
 use store::Store;
 
+pub use error::{ConfigError, Error, Failure, Reason, Rejected, Unreadable};
+
 pub const ARTIFACT_TYPE: &str = "application/vnd.cncf.notary.signature";
 const EMPTY_CONFIG: &str = "application/vnd.oci.empty.v1+json";
 /// Signatures looked at per image (notation's `--max-signatures` is 100).
@@ -69,11 +72,16 @@ pub struct NotationConfig {
 impl NotationConfig {
     /// Load and validate `trust_policy` and every store it references under
     /// `trust_store` (Notation's `truststore` directory).
-    pub fn load(trust_policy: &Path, trust_store: &Path) -> Result<NotationConfig, String> {
-        let bytes = std::fs::read(trust_policy)
-            .map_err(|e| format!("trust policy {}: {e}", trust_policy.display()))?;
-        let policy = TrustPolicy::parse(&bytes)
-            .map_err(|e| format!("trust policy {}: {e}", trust_policy.display()))?;
+    pub fn load(trust_policy: &Path, trust_store: &Path) -> Result<NotationConfig, ConfigError> {
+        let path = || trust_policy.display().to_string();
+        let bytes = std::fs::read(trust_policy).map_err(|e| ConfigError::Read {
+            path: path(),
+            why: e.to_string(),
+        })?;
+        let policy = TrustPolicy::parse(&bytes).map_err(|source| ConfigError::Policy {
+            path: path(),
+            source,
+        })?;
         let mut stores = BTreeMap::new();
         for r in policy.referenced_stores() {
             let s = Store::load(trust_store, &r)?;
@@ -113,16 +121,16 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// Apply `stmt`'s action for `check` to a failure.
+/// Apply `stmt`'s action for the failure's step.
 fn step(
     stmt: &PolicyStatement,
-    check: Check,
-    failure: Option<String>,
+    failure: Option<Failure>,
     logged: &mut Vec<String>,
-) -> Result<(), String> {
+) -> Result<(), Rejected> {
     let Some(why) = failure else { return Ok(()) };
+    let check = why.check();
     match stmt.action(check) {
-        Action::Enforce => Err(format!("{} check failed: {why}", check.name())),
+        Action::Enforce => Err(Rejected::Enforced { failure: why }),
         Action::Log => {
             logged.push(format!(
                 "{} (logged only, level {}): {why}",
@@ -143,31 +151,25 @@ pub fn evaluate(
     bytes: &[u8],
     target: &Descriptor,
     at: i64,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, Rejected> {
     // Integrity: always enforced (level skip never gets here).
     let v = match media_type {
-        jws::MEDIA_TYPE => {
-            jws::verify(bytes).map_err(|e| format!("integrity check failed: {e}"))?
-        }
-        cose::MEDIA_TYPE => {
-            cose::verify(bytes).map_err(|e| format!("integrity check failed: {e}"))?
-        }
-        t => return Err(format!("envelope type {t:?} is not application/jose+json")),
+        jws::MEDIA_TYPE => jws::verify(bytes)?,
+        cose::MEDIA_TYPE => cose::verify(bytes)?,
+        t => return Err(Rejected::EnvelopeType(t.to_string())),
     };
     let t = &v.target;
     if t.media_type != target.media_type || t.digest != target.digest || t.size != target.size {
-        return Err(format!(
-            "integrity check failed: the signature is for {} {} ({} bytes), not the image's {} {} ({} bytes)",
-            t.media_type, t.digest, t.size, target.media_type, target.digest, target.size
-        ));
+        return Err(Rejected::OtherTarget {
+            signed: t.clone(),
+            image: target.clone(),
+        });
     }
     let mut logged = Vec::new();
     let Some(leaf) = v.chain.first() else {
-        return Err("the signature carries no certificate chain".to_string());
+        return Err(Rejected::NoChain);
     };
-    let subject = leaf
-        .subject()
-        .map_err(|e| format!("the signing certificate's subject: {e}"))?;
+    let subject = leaf.subject().map_err(Rejected::Subject)?;
     // Authenticity: some certificate of the chain is in a referenced store
     // of the scheme's type (signingAuthority stores only for that scheme,
     // so that a CA-issued signer cannot pose as a signing authority), and
@@ -185,31 +187,30 @@ pub fn evaluate(
     });
     let names: Vec<String> = stmt.stores_of(kind).map(|r| r.to_string()).collect();
     let authenticity = if !anchored {
-        Some(format!(
-            "the signing certificate ({}) does not chain to a certificate of trust store {}",
-            leaf.subject_text(),
-            if names.is_empty() {
+        Some(Failure::NotAnchored {
+            subject: leaf.subject_text(),
+            stores: if names.is_empty() {
                 format!("(none of type {})", kind.dir())
             } else {
                 names.join(", ")
-            }
-        ))
+            },
+        })
     } else {
         match &stmt.identities {
             Identities::Any => None,
             Identities::Subjects(ids) if ids.iter().any(|d| d.is_subset_of(&subject)) => None,
-            Identities::Subjects(ids) => Some(format!(
-                "the signer {:?} is not a trusted identity (trustedIdentities: {})",
-                subject.display(),
-                ids.iter()
+            Identities::Subjects(ids) => Some(Failure::UntrustedIdentity {
+                signer: subject.display(),
+                trusted: ids
+                    .iter()
                     .map(|d| format!("{:?}", d.display()))
                     .collect::<Vec<_>>()
-                    .join(", ")
-            )),
+                    .join(", "),
+            }),
         }
     };
     let authentic = authenticity.is_none();
-    step(stmt, Check::Authenticity, authenticity, &mut logged)?;
+    step(stmt, authenticity, &mut logged)?;
     // Expiry of the signature.
     let expired = v.expiry.filter(|e| at >= *e).map(|e| {
         let when = time::OffsetDateTime::from_unix_timestamp(e)
@@ -219,12 +220,14 @@ pub fn evaluate(
                     .ok()
             })
             .unwrap_or_else(|| e.to_string());
-        format!("the signature expired at {when}")
+        Failure::Expired(when)
     });
-    step(stmt, Check::Expiry, expired, &mut logged)?;
+    step(stmt, expired, &mut logged)?;
     // Authentic timestamp: the time the signing chain must be valid at.
-    let timestamp = timestamp::authentic_time(cfg, stmt, &v, at).err();
-    step(stmt, Check::AuthenticTimestamp, timestamp, &mut logged)?;
+    let timestamp = timestamp::authentic_time(cfg, stmt, &v, at)
+        .err()
+        .map(Failure::Time);
+    step(stmt, timestamp, &mut logged)?;
     // Revocation needs the network: the caller runs it (`revocation`).
     Ok(Outcome {
         signer: format!(
@@ -247,7 +250,7 @@ pub async fn evaluate_online(
     candidate: &Candidate,
     target: &Descriptor,
     at: i64,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, Rejected> {
     let mut o = evaluate(
         cfg,
         stmt,
@@ -264,20 +267,19 @@ pub async fn evaluate_online(
         // the chain is anyone's, so its OCSP/CRL URLs are not fetched (no
         // requests to addresses an untrusted signer chose). A chain naming
         // a source has an undetermined status, which the action decides.
-        let failure = o.chain.iter().find(|c| c.names_revocation_source()).map(|c| {
-            format!(
-                "the revocation status of {} cannot be determined: the signing chain is not trusted, so its OCSP responder or CRL is not queried",
-                c.subject_text()
-            )
-        });
-        step(stmt, Check::Revocation, failure, &mut o.logged)?;
+        let failure = o
+            .chain
+            .iter()
+            .find(|c| c.names_revocation_source())
+            .map(|c| Failure::UntrustedChain(c.subject_text()));
+        step(stmt, failure, &mut o.logged)?;
     } else {
         let failure = revocation
             .check(&o.chain, at)
             .await
             .err()
-            .map(|e| e.to_string());
-        step(stmt, Check::Revocation, failure, &mut o.logged)?;
+            .map(Failure::Revocation);
+        step(stmt, failure, &mut o.logged)?;
     }
     Ok(o)
 }
@@ -311,7 +313,7 @@ pub struct Candidate {
 #[derive(Debug, Default)]
 pub struct Found {
     pub candidates: Vec<Candidate>,
-    pub unreadable: Vec<String>,
+    pub unreadable: Vec<Unreadable>,
 }
 
 /// Which of the two signature-manifest forms this is, if any.
@@ -345,7 +347,9 @@ pub async fn find(
     for (where_, page) in &pages {
         let index = match Index::parse(page) {
             None => {
-                found.unreadable.push(format!("{where_} is not an index"));
+                found
+                    .unreadable
+                    .push(Unreadable::NotIndex(where_.to_string()));
                 continue;
             }
             // An image under the tag scheme's tag refers to nothing.
@@ -386,7 +390,7 @@ async fn signature(
     path: &str,
     digest: &str,
     md: &str,
-) -> Result<Result<Candidate, String>, RegistryError> {
+) -> Result<Result<Candidate, Unreadable>, RegistryError> {
     let origin = format!("signature {md}");
     let bytes = match soft(
         registry
@@ -394,27 +398,25 @@ async fn signature(
             .await,
     )? {
         Ok(Some((_, b))) => b,
-        Ok(None) => return Ok(Err(format!("{origin} is listed but missing"))),
-        Err(e) => return Ok(Err(format!("{origin}: {e}"))),
+        Ok(None) => return Ok(Err(Unreadable::Missing(origin))),
+        Err(why) => return Ok(Err(Unreadable::Registry { origin, why })),
     };
     let Some(m) = object::<SigManifest>(&bytes) else {
-        return Ok(Err(format!("{origin} is not a manifest")));
+        return Ok(Err(Unreadable::NotManifest(origin)));
     };
     if !is_signature_manifest(&m) {
-        return Ok(Err(format!(
-            "{origin} is not a Notation signature manifest"
-        )));
+        return Ok(Err(Unreadable::NotSignatureManifest(origin)));
     }
     if !is_subject(&m.subject, digest) {
-        return Ok(Err(format!("{origin} is about another image")));
+        return Ok(Err(Unreadable::OtherSubject(origin)));
     }
     let layers: Vec<&discovery::Descriptor> =
         m.layers.0.iter().filter_map(|l| l.0.as_ref()).collect();
     let (Some(layer), 1) = (layers.first(), m.layers.0.len()) else {
-        return Ok(Err(format!("{origin} must have exactly one layer")));
+        return Ok(Err(Unreadable::LayerCount(origin)));
     };
     let (Some(lt), Some(ld)) = (layer.media_type.0.as_deref(), layer.digest.0.as_deref()) else {
-        return Ok(Err(format!("{origin}: its layer has no type or digest")));
+        return Ok(Err(Unreadable::LayerFields(origin)));
     };
     Ok(
         match soft(registry.get_blob(domain, path, ld, MAX_ENVELOPE).await)? {
@@ -423,7 +425,7 @@ async fn signature(
                 media_type: lt.to_string(),
                 bytes: b,
             }),
-            Err(e) => Err(format!("{origin}: {e}")),
+            Err(why) => Err(Unreadable::Registry { origin, why }),
         },
     )
 }
@@ -438,28 +440,16 @@ pub struct NotationVerifier {
     ttl: Duration,
 }
 
-fn unavailable(e: RegistryError) -> TrustError {
-    TrustError::Unavailable(crate::trust::Unavailable::Registry {
-        what: crate::trust::RegistryLookup::NotationSignatures,
-        source: e,
-    })
-}
-
 /// The descriptor of `repo@digest` as its registry serves it.
 async fn descriptor(
     registry: &RegistryClient,
     repo: &Reference,
     digest: &str,
-) -> Result<Descriptor, TrustError> {
+) -> Result<Descriptor, Error> {
     let (d, body) = registry
         .get_manifest(&repo.domain, &repo.path, digest)
-        .await
-        .map_err(unavailable)?
-        .ok_or_else(|| {
-            TrustError::NotSigned(crate::trust::NotSigned::NotInRegistry {
-                image: format!("{}@{digest}", repo.name()),
-            })
-        })?;
+        .await?
+        .ok_or_else(|| Error::NotInRegistry(format!("{}@{digest}", repo.name())))?;
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Typed {
@@ -468,10 +458,7 @@ async fn descriptor(
     }
     let media_type = object::<Typed>(&body)
         .and_then(|t| t.media_type.0)
-        .ok_or_else(|| TrustError::Invalid(crate::trust::Invalid::NotationText(format!(
-            "{}@{digest}: the manifest does not state its mediaType, which Notation signatures bind",
-            repo.name()
-        ))))?;
+        .ok_or_else(|| Error::NoMediaType(format!("{}@{digest}", repo.name())))?;
     Ok(Descriptor {
         media_type,
         digest: d,
@@ -487,12 +474,23 @@ pub async fn verify_digest(
     repo: &Reference,
     digest: &str,
 ) -> Result<Signed, TrustError> {
+    Ok(verify_image(cfg, registry, revocation, repo, digest).await?)
+}
+
+/// [`verify_digest`] with Notation's own error.
+pub async fn verify_image(
+    cfg: &NotationConfig,
+    registry: &RegistryClient,
+    revocation: &revocation::Revocation,
+    repo: &Reference,
+    digest: &str,
+) -> Result<Signed, Error> {
     let name = repo.name();
     let Some(stmt) = cfg.policy.select(&name) else {
-        return Err(TrustError::NotSigned(crate::trust::NotSigned::NotationText(format!(
-            "no statement of the Notation trust policy {} covers {name} (add it to a registryScopes, or add a global \"*\" policy)",
-            cfg.source.display()
-        ))));
+        return Err(Error::NoStatement {
+            policy: cfg.source.display().to_string(),
+            image: name,
+        });
     };
     if stmt.level == Level::Skip {
         return Ok(Signed::new(
@@ -509,8 +507,8 @@ pub async fn verify_digest(
         find(registry, &repo.domain, &repo.path, digest)
     );
     let target = target?;
-    let found = found.map_err(unavailable)?;
-    let mut why = found.unreadable.clone();
+    let found = found?;
+    let mut why: Vec<Reason> = found.unreadable.iter().cloned().map(Reason::from).collect();
     let at = now();
     for c in &found.candidates {
         match evaluate_online(cfg, stmt, revocation, c, &target, at).await {
@@ -520,26 +518,25 @@ pub async fn verify_digest(
                 }
                 return Ok(Signed::new(digest.to_string(), o.signer));
             }
-            Err(e) => why.push(format!("{}: {e}", c.origin)),
+            Err(error) => why.push(Reason::Rejected {
+                origin: c.origin.clone(),
+                error,
+            }),
         }
     }
     if found.candidates.is_empty() && found.unreadable.is_empty() {
-        return Err(TrustError::NotSigned(
-            crate::trust::NotSigned::NotationText(format!(
-                "{name}@{digest} has no Notation signature (none among its referrers or in tag {})",
-                referrer_tag(digest)
-            )),
-        ));
+        return Err(Error::NoSignature {
+            image: format!("{name}@{digest}"),
+            tag: referrer_tag(digest),
+        });
     }
     why.truncate(8);
-    Err(TrustError::NotSigned(
-        crate::trust::NotSigned::NotationText(format!(
-        "no Notation signature of {name}@{digest} verifies under trust policy {:?} (level {}): {}",
-        stmt.name,
-        stmt.level.name(),
-        why.join("; ")
-    )),
-    ))
+    Err(Error::NoneVerifies {
+        image: format!("{name}@{digest}"),
+        policy: stmt.name.clone(),
+        level: stmt.level,
+        reasons: why,
+    })
 }
 
 impl NotationVerifier {
@@ -619,9 +616,10 @@ impl Verifier for NotationVerifier {
 }
 
 #[cfg(test)]
-mod tests;
+#[path = "schemes_tests.rs"]
+mod schemes;
 #[cfg(test)]
-mod timestamp_tests;
+mod tests;
 #[cfg(test)]
 #[path = "vectors_tests.rs"]
 mod vectors;

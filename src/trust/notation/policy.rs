@@ -7,7 +7,96 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::dn::Dn;
+use super::dn::{Dn, DnError};
+
+/// Why a trust policy document is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    #[error("the trust policy is not valid JSON of the expected shape: {0}")]
+    Json(String),
+    #[error("trust policy version {0:?} is not supported (only \"1.0\")")]
+    Version(String),
+    #[error("the trust policy has no trustPolicies")]
+    NoStatements,
+    #[error("a trust policy has an empty name")]
+    EmptyName,
+    #[error("two trust policies are named {0:?}")]
+    DuplicateName(String),
+    #[error("trust policies {first:?} and {second:?} both use the global scope \"*\"")]
+    TwoGlobal { first: String, second: String },
+    #[error("registry scope {scope:?} is in trust policies {first:?} and {second:?}")]
+    SharedScope {
+        scope: String,
+        first: String,
+        second: String,
+    },
+    /// A statement (`name`) breaks a rule of its own.
+    #[error("trust policy {name:?}: {problem}")]
+    Statement {
+        name: String,
+        problem: StatementError,
+    },
+}
+
+/// What is wrong inside one trust policy statement.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StatementError {
+    #[error("registryScopes is empty")]
+    NoScopes,
+    #[error("the global scope \"*\" must be the only registry scope of its policy")]
+    GlobalNotAlone,
+    #[error("registry scope {0:?} has a wildcard; only the global scope \"*\" may")]
+    ScopeWildcard(String),
+    #[error("registry scope {scope:?} is not a repository: {why}")]
+    ScopeNotRepository { scope: String, why: String },
+    #[error("registry scope {scope:?} must be a fully qualified repository such as {normalized:?}, without tag or digest")]
+    ScopeNotQualified { scope: String, normalized: String },
+    #[error("registry scope {0:?} is listed twice")]
+    ScopeTwice(String),
+    #[error("signature verification level {0:?} is not strict, permissive, audit or skip")]
+    Level(String),
+    #[error("the skip level cannot be overridden")]
+    SkipOverridden,
+    #[error("integrity cannot be overridden")]
+    IntegrityOverridden,
+    #[error("override of unknown validation {0:?} (authenticity, authenticTimestamp, expiry, revocation)")]
+    UnknownOverride(String),
+    #[error(
+        "override {check:?}: {action:?} is not allowed (enforce or log; revocation also skip)"
+    )]
+    OverrideAction { check: String, action: String },
+    #[error("verifyTimestamp {0:?} is not \"always\" or \"afterCertExpiry\"")]
+    VerifyTimestamp(String),
+    #[error("a skip policy must not name trust stores or trusted identities")]
+    SkipWithTrust,
+    #[error("trustStores is empty")]
+    NoStores,
+    #[error("trust store {0:?} is not TYPE:NAME")]
+    StoreForm(String),
+    #[error("trust store {store:?}: type {kind:?} is not ca, signingAuthority or tsa")]
+    StoreType { store: String, kind: String },
+    #[error("trust store {0:?}: the name may hold only letters, digits, '_', '.' and '-'")]
+    StoreName(String),
+    #[error("trust store {0:?} is listed twice")]
+    StoreTwice(String),
+    #[error("trustedIdentities is empty")]
+    NoIdentities,
+    #[error("the wildcard trusted identity \"*\" must be the only one")]
+    WildcardNotAlone,
+    #[error("trusted identity {0:?} must be \"x509.subject: <DN>\" or \"*\"")]
+    IdentityForm(String),
+    #[error("trusted identity {0:?}: only the x509.subject identity type is supported")]
+    IdentityType(String),
+    #[error("trusted identity {identity:?}: {source}")]
+    IdentityDn { identity: String, source: DnError },
+    #[error("trusted identity {identity:?} must contain C, ST (or S) and O; it lacks {lacks}")]
+    IdentityIncomplete {
+        identity: String,
+        lacks: &'static str,
+    },
+    #[error("trusted identities {0:?} and {1:?} overlap")]
+    IdentitiesOverlap(String, String),
+}
 
 /// What a validation step failing does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,91 +271,93 @@ struct RawVerification {
 }
 
 /// A scope is `registry/repository`, fully qualified, without wildcards.
-fn valid_scope(s: &str) -> Result<(), String> {
+fn valid_scope(s: &str) -> Result<(), StatementError> {
     if s.contains('*') {
-        return Err(format!(
-            "registry scope {s:?} has a wildcard; only the global scope \"*\" may"
-        ));
+        return Err(StatementError::ScopeWildcard(s.to_string()));
     }
-    let r = crate::request::reference::Reference::parse_normalized(s)
-        .map_err(|e| format!("registry scope {s:?} is not a repository: {e}"))?;
+    let r = crate::request::reference::Reference::parse_normalized(s).map_err(|e| {
+        StatementError::ScopeNotRepository {
+            scope: s.to_string(),
+            why: e.to_string(),
+        }
+    })?;
     // Fully qualified and nothing added: `registry` would become
     // docker.io/library/registry:latest.
     if r.name() != s || r.tag.is_some() || r.digest.is_some() {
-        return Err(format!(
-            "registry scope {s:?} must be a fully qualified repository such as {:?}, without tag or digest",
-            r.name()
-        ));
+        return Err(StatementError::ScopeNotQualified {
+            scope: s.to_string(),
+            normalized: r.name(),
+        });
     }
     Ok(())
 }
 
-fn identities(name: &str, raw: &[String]) -> Result<Identities, String> {
-    let p = |m: String| format!("trust policy {name:?}: {m}");
+fn identities(raw: &[String]) -> Result<Identities, StatementError> {
     if raw.iter().any(|s| s == "*") {
         if raw.len() > 1 {
-            return Err(p(
-                "the wildcard trusted identity \"*\" must be the only one".into(),
-            ));
+            return Err(StatementError::WildcardNotAlone);
         }
         return Ok(Identities::Any);
     }
     let mut dns: Vec<Dn> = Vec::new();
     for s in raw {
         let Some((prefix, dn)) = s.split_once(':') else {
-            return Err(p(format!(
-                "trusted identity {s:?} must be \"x509.subject: <DN>\" or \"*\""
-            )));
+            return Err(StatementError::IdentityForm(s.clone()));
         };
         if prefix.trim() != "x509.subject" {
-            return Err(p(format!(
-                "trusted identity {s:?}: only the x509.subject identity type is supported"
-            )));
+            return Err(StatementError::IdentityType(s.clone()));
         }
-        let dn = Dn::parse(dn.trim()).map_err(|e| p(format!("trusted identity {s:?}: {e}")))?;
+        let dn = Dn::parse(dn.trim()).map_err(|source| StatementError::IdentityDn {
+            identity: s.clone(),
+            source,
+        })?;
         for need in ["C", "ST", "O"] {
             if !dn.0.contains_key(need) {
-                return Err(p(format!(
-                    "trusted identity {s:?} must contain C, ST (or S) and O; it lacks {need}"
-                )));
+                return Err(StatementError::IdentityIncomplete {
+                    identity: s.clone(),
+                    lacks: need,
+                });
             }
         }
         if let Some(other) = dns
             .iter()
             .find(|o| o.is_subset_of(&dn) || dn.is_subset_of(o))
         {
-            return Err(p(format!(
-                "trusted identities {:?} and {:?} overlap",
+            return Err(StatementError::IdentitiesOverlap(
                 other.display(),
-                dn.display()
-            )));
+                dn.display(),
+            ));
         }
         dns.push(dn);
     }
     Ok(Identities::Subjects(dns))
 }
 
-fn statement(r: RawStatement) -> Result<PolicyStatement, String> {
-    let name = r.name;
-    if name.trim().is_empty() {
-        return Err("a trust policy has an empty name".into());
+fn statement(r: RawStatement) -> Result<PolicyStatement, PolicyError> {
+    if r.name.trim().is_empty() {
+        return Err(PolicyError::EmptyName);
     }
-    let p = |m: String| format!("trust policy {name:?}: {m}");
+    let name = r.name.clone();
+    statement_body(r).map_err(|problem| PolicyError::Statement { name, problem })
+}
+
+/// The rules of one named statement.
+fn statement_body(r: RawStatement) -> Result<PolicyStatement, StatementError> {
+    use StatementError as E;
+    let name = r.name;
     if r.registry_scopes.is_empty() {
-        return Err(p("registryScopes is empty".into()));
+        return Err(E::NoScopes);
     }
     let global = r.registry_scopes.iter().any(|s| s == "*");
     if global && r.registry_scopes.len() > 1 {
-        return Err(p(
-            "the global scope \"*\" must be the only registry scope of its policy".into(),
-        ));
+        return Err(E::GlobalNotAlone);
     }
     for (i, s) in r.registry_scopes.iter().enumerate() {
         if !global {
-            valid_scope(s).map_err(p)?;
+            valid_scope(s)?;
         }
         if r.registry_scopes.iter().take(i).any(|x| x == s) {
-            return Err(p(format!("registry scope {s:?} is listed twice")));
+            return Err(E::ScopeTwice(s.clone()));
         }
     }
     let v = r.signature_verification;
@@ -275,16 +366,12 @@ fn statement(r: RawStatement) -> Result<PolicyStatement, String> {
         "permissive" => Level::Permissive,
         "audit" => Level::Audit,
         "skip" => Level::Skip,
-        l => {
-            return Err(p(format!(
-                "signature verification level {l:?} is not strict, permissive, audit or skip"
-            )))
-        }
+        l => return Err(E::Level(l.to_string())),
     };
     let mut overrides = BTreeMap::new();
     if let Some(o) = v.r#override {
         if level == Level::Skip && !o.is_empty() {
-            return Err(p("the skip level cannot be overridden".into()));
+            return Err(E::SkipOverridden);
         }
         for (k, a) in o {
             let key = match k.as_str() {
@@ -292,21 +379,18 @@ fn statement(r: RawStatement) -> Result<PolicyStatement, String> {
                 "authenticTimestamp" => "authenticTimestamp",
                 "expiry" => "expiry",
                 "revocation" => "revocation",
-                "integrity" => return Err(p("integrity cannot be overridden".into())),
-                _ => {
-                    return Err(p(format!(
-                        "override of unknown validation {k:?} (authenticity, authenticTimestamp, expiry, revocation)"
-                    )))
-                }
+                "integrity" => return Err(E::IntegrityOverridden),
+                _ => return Err(E::UnknownOverride(k)),
             };
             let action = match (a.as_str(), key) {
                 ("enforce", _) => Action::Enforce,
                 ("log", _) => Action::Log,
                 ("skip", "revocation") => Action::Skip,
                 _ => {
-                    return Err(p(format!(
-                    "override {k:?}: {a:?} is not allowed (enforce or log; revocation also skip)"
-                )))
+                    return Err(E::OverrideAction {
+                        check: k,
+                        action: a,
+                    })
                 }
             };
             overrides.insert(key, action);
@@ -315,11 +399,7 @@ fn statement(r: RawStatement) -> Result<PolicyStatement, String> {
     let verify_timestamp = match v.verify_timestamp.as_deref() {
         None | Some("always") => VerifyTimestamp::Always,
         Some("afterCertExpiry") => VerifyTimestamp::AfterCertExpiry,
-        Some(x) => {
-            return Err(p(format!(
-                "verifyTimestamp {x:?} is not \"always\" or \"afterCertExpiry\""
-            )))
-        }
+        Some(x) => return Err(E::VerifyTimestamp(x.to_string())),
     };
     let raw_stores = r.trust_stores.unwrap_or_default();
     let raw_ids = r.trusted_identities.unwrap_or_default();
@@ -327,9 +407,7 @@ fn statement(r: RawStatement) -> Result<PolicyStatement, String> {
     // the blob policy's global statement may not skip).
     if level == Level::Skip {
         if !raw_stores.is_empty() || !raw_ids.is_empty() {
-            return Err(p(
-                "a skip policy must not name trust stores or trusted identities".into(),
-            ));
+            return Err(E::SkipWithTrust);
         }
         return Ok(PolicyStatement {
             name,
@@ -342,41 +420,40 @@ fn statement(r: RawStatement) -> Result<PolicyStatement, String> {
         });
     }
     if raw_stores.is_empty() {
-        return Err(p("trustStores is empty".into()));
+        return Err(E::NoStores);
     }
     let mut stores = Vec::new();
     for s in &raw_stores {
         let Some((kind, sname)) = s.split_once(':') else {
-            return Err(p(format!("trust store {s:?} is not TYPE:NAME")));
+            return Err(E::StoreForm(s.clone()));
         };
         let kind = match kind {
             "ca" => StoreType::Ca,
             "signingAuthority" => StoreType::SigningAuthority,
             "tsa" => StoreType::Tsa,
             k => {
-                return Err(p(format!(
-                    "trust store {s:?}: type {k:?} is not ca, signingAuthority or tsa"
-                )))
+                return Err(E::StoreType {
+                    store: s.clone(),
+                    kind: k.to_string(),
+                })
             }
         };
         if !valid_store_name(sname) {
-            return Err(p(format!(
-                "trust store {s:?}: the name may hold only letters, digits, '_', '.' and '-'"
-            )));
+            return Err(E::StoreName(s.clone()));
         }
         let r = StoreRef {
             kind,
             name: sname.to_string(),
         };
         if stores.contains(&r) {
-            return Err(p(format!("trust store {s:?} is listed twice")));
+            return Err(E::StoreTwice(s.clone()));
         }
         stores.push(r);
     }
     if raw_ids.is_empty() {
-        return Err(p("trustedIdentities is empty".into()));
+        return Err(E::NoIdentities);
     }
-    let identities = identities(&name, &raw_ids)?;
+    let identities = identities(&raw_ids)?;
     Ok(PolicyStatement {
         name,
         scopes: r.registry_scopes,
@@ -389,37 +466,34 @@ fn statement(r: RawStatement) -> Result<PolicyStatement, String> {
 }
 
 impl TrustPolicy {
-    pub fn parse(bytes: &[u8]) -> Result<TrustPolicy, String> {
-        let raw: RawDoc = serde_json::from_slice(bytes).map_err(|e| {
-            format!("the trust policy is not valid JSON of the expected shape: {e}")
-        })?;
+    pub fn parse(bytes: &[u8]) -> Result<TrustPolicy, PolicyError> {
+        let raw: RawDoc =
+            serde_json::from_slice(bytes).map_err(|e| PolicyError::Json(e.to_string()))?;
         if raw.version != "1.0" {
-            return Err(format!(
-                "trust policy version {:?} is not supported (only \"1.0\")",
-                raw.version
-            ));
+            return Err(PolicyError::Version(raw.version));
         }
         if raw.trust_policies.is_empty() {
-            return Err("the trust policy has no trustPolicies".into());
+            return Err(PolicyError::NoStatements);
         }
         let mut statements: Vec<PolicyStatement> = Vec::new();
         for r in raw.trust_policies {
             let s = statement(r)?;
             if statements.iter().any(|o| o.name == s.name) {
-                return Err(format!("two trust policies are named {:?}", s.name));
+                return Err(PolicyError::DuplicateName(s.name));
             }
             for scope in &s.scopes {
                 if let Some(o) = statements.iter().find(|o| o.scopes.contains(scope)) {
                     return Err(if scope == "*" {
-                        format!(
-                            "trust policies {:?} and {:?} both use the global scope \"*\"",
-                            o.name, s.name
-                        )
+                        PolicyError::TwoGlobal {
+                            first: o.name.clone(),
+                            second: s.name,
+                        }
                     } else {
-                        format!(
-                            "registry scope {scope:?} is in trust policies {:?} and {:?}",
-                            o.name, s.name
-                        )
+                        PolicyError::SharedScope {
+                            scope: scope.clone(),
+                            first: o.name.clone(),
+                            second: s.name,
+                        }
                     });
                 }
             }
@@ -474,7 +548,7 @@ mod tests {
     }
 
     fn err(v: serde_json::Value) -> String {
-        TrustPolicy::parse(&doc(v)).unwrap_err()
+        TrustPolicy::parse(&doc(v)).unwrap_err().to_string()
     }
 
     #[test]
@@ -602,6 +676,7 @@ mod tests {
         assert!(
             TrustPolicy::parse(br#"{"version":"2.0","trustPolicies":[]}"#)
                 .unwrap_err()
+                .to_string()
                 .contains("only \"1.0\"")
         );
         assert!(TrustPolicy::parse(br#"{"version":"1.0","trustPolicies":[],"x":1}"#).is_err());

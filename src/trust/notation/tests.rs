@@ -130,7 +130,7 @@ pub(super) fn config(
 
 fn check(cfg: &NotationConfig, env: &[u8]) -> Result<Outcome, String> {
     let stmt = cfg.policy.select("r.io/app").unwrap();
-    evaluate(cfg, stmt, jws::MEDIA_TYPE, env, &target(), now())
+    evaluate(cfg, stmt, jws::MEDIA_TYPE, env, &target(), now()).map_err(|e| e.to_string())
 }
 
 #[test]
@@ -248,6 +248,8 @@ fn headers_are_checked_both_ways() {
     // Junk as COSE is refused.
     let stmt = cfg.policy.select("r.io/app").unwrap();
     let e = evaluate(&cfg, stmt, cose::MEDIA_TYPE, b"\xd2", &target(), now()).unwrap_err();
+    assert!(matches!(e, Rejected::Integrity(_)), "{e:?}");
+    let e = e.to_string();
     assert!(e.contains("integrity check failed"), "{e}");
 }
 
@@ -329,7 +331,9 @@ fn cose_envelopes_verify_like_jws_ones() {
     let p = pki("acme", |_| {});
     let (_d, cfg) = config(&[&p.root_der], "strict", serde_json::json!({}));
     let stmt = cfg.policy.select("r.io/app").unwrap();
-    let run = |env: &[u8], t: &Descriptor| evaluate(&cfg, stmt, cose::MEDIA_TYPE, env, t, now());
+    let run = |env: &[u8], t: &Descriptor| {
+        evaluate(&cfg, stmt, cose::MEDIA_TYPE, env, t, now()).map_err(|e| e.to_string())
+    };
     let o = run(&cose_envelope(&p, vec![], &target(), false), &target()).unwrap();
     assert!(o.signer.contains("O=acme"), "{}", o.signer);
     let e = run(&cose_envelope(&p, vec![], &target(), true), &target()).unwrap_err();
@@ -421,7 +425,7 @@ fn expiry_and_validity_follow_the_level() {
         e.contains("authenticTimestamp check failed") && e.contains("not valid now"),
         "{e}"
     );
-    // Revocation: revocation_tests.rs (it needs the network).
+    // Revocation: revocation/tests/ (it needs the network).
 }
 
 #[test]
@@ -490,10 +494,21 @@ fn trust_stores_reject_links_and_leaves() {
     assert_eq!(Store::load(dir.path(), &r).unwrap().certs.len(), 1);
     std::os::unix::fs::symlink(store.join("root.pem"), store.join("link.pem")).unwrap();
     let e = Store::load(dir.path(), &r).unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            store::StoreError::In {
+                problem: store::FileError::Symlink(_),
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let e = e.to_string();
     assert!(e.contains("symbolic link"), "{e}");
     std::fs::remove_file(store.join("link.pem")).unwrap();
     std::fs::write(store.join("leaf.cer"), &p.leaf_der).unwrap();
-    let e = Store::load(dir.path(), &r).unwrap_err();
+    let e = Store::load(dir.path(), &r).unwrap_err().to_string();
     assert!(e.contains("neither a CA nor self-signed"), "{e}");
     std::fs::remove_file(store.join("leaf.cer")).unwrap();
     // A linked store directory.
@@ -505,6 +520,7 @@ fn trust_stores_reject_links_and_leaves() {
     };
     assert!(Store::load(dir.path(), &linked)
         .unwrap_err()
+        .to_string()
         .contains("symbolic link"));
     let missing = StoreRef {
         kind: StoreType::Ca,

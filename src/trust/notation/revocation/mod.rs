@@ -34,19 +34,17 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use x509_cert::der::asn1::{ObjectIdentifier, OctetString};
-use x509_cert::der::{Decode, Encode};
+use x509_cert::der::asn1::ObjectIdentifier;
+use x509_cert::der::Decode;
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
-use x509_cert::ext::pkix::{
-    AuthorityInfoAccessSyntax, CrlDistributionPoints, ExtendedKeyUsage, KeyUsage,
-};
-use x509_cert::spki::AlgorithmIdentifierOwned;
-use x509_ocsp::{
-    BasicOcspResponse, CertId, CertStatus, OcspRequest, OcspResponse, OcspResponseStatus, Request,
-    TbsRequest, Version,
-};
+use x509_cert::ext::pkix::{AuthorityInfoAccessSyntax, CrlDistributionPoints};
 
 use super::chain::{Cert, KeyKind};
+
+mod crl;
+mod ocsp;
+pub use crl::crl_answer;
+pub use ocsp::{ocsp_answer, ocsp_request};
 
 /// The specification's default timeouts.
 pub const OCSP_TIMEOUT: Duration = Duration::from_secs(2);
@@ -73,22 +71,11 @@ pub const CHAIN_BUDGET: Duration = Duration::from_secs(6);
 const AIA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.1.1");
 const CRL_DP: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.31");
 const AD_OCSP: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1");
-const OCSP_BASIC: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1.1");
-const EKU_OCSP_SIGNING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.9");
-const EXT_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37");
-const KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.15");
-const SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
 const SHA256_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
 const SHA384_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.12");
 const SHA512_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.13");
 const ECDSA_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
 const ECDSA_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
-/// CRL extensions we understand (CRL number, authority key identifier).
-const CRL_NUMBER: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.20");
-const AKI: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.35");
-/// CRL entry extensions we understand (reason code, invalidity date).
-const REASON: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.21");
-const INVALIDITY: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.24");
 
 /// Why a chain fails the revocation check.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -106,6 +93,50 @@ pub enum RevocationError {
     Undetermined { subject: String, why: String },
 }
 
+/// Why one OCSP responder or CRL gave no usable status (each makes the
+/// certificate's status undetermined unless another source answers).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SourceError {
+    /// The HTTP client, the connection, the status or the size.
+    #[error("{0}")]
+    Fetch(String),
+    #[error("no answer within {0} s")]
+    Timeout(u64),
+    #[error("the chain's revocation time budget of {} s ran out", CHAIN_BUDGET.as_secs())]
+    Budget,
+    /// Not a well-formed response or CRL, or the request cannot be made.
+    #[error("{0}")]
+    Malformed(String),
+    /// Not signed by the issuer (or, for OCSP, a delegated responder).
+    #[error("{0}")]
+    Unsigned(String),
+    /// thisUpdate in the future, nextUpdate past (or absent and old).
+    #[error("{0}")]
+    Stale(String),
+    /// A form we do not evaluate (algorithm, indirect CRL, extension).
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("the response does not cover this certificate")]
+    NotCovered,
+    #[error("the responder does not know this certificate")]
+    Unknown,
+}
+
+impl SourceError {
+    /// The same failure, its text prefixed with `what`.
+    fn about(self, what: &str) -> SourceError {
+        use SourceError::*;
+        match self {
+            Fetch(m) => Fetch(format!("{what}{m}")),
+            Malformed(m) => Malformed(format!("{what}{m}")),
+            Unsigned(m) => Unsigned(format!("{what}{m}")),
+            Stale(m) => Stale(format!("{what}{m}")),
+            Unsupported(m) => Unsupported(format!("{what}{m}")),
+            e => Malformed(format!("{what}{e}")),
+        }
+    }
+}
+
 /// A status a source vouched for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status {
@@ -116,14 +147,22 @@ pub enum Status {
 }
 
 /// What one source said, or why it said nothing usable.
-type Answer = Result<(Status, i64), String>;
+type Answer = Result<(Status, i64), SourceError>;
+
+/// What the caches hold for a key.
+enum Known {
+    /// A status and the source that vouched for it.
+    Vouched(Status, String),
+    /// Why it could not be determined, moments ago.
+    Failed(String),
+}
 
 /// Cache key: SHA-256 of the certificate and its issuer.
 type Key = [u8; 32];
 
 /// The revocation checker: an HTTP client and a status cache.
 pub struct Revocation {
-    client: Result<reqwest::Client, String>,
+    client: Result<reqwest::Client, SourceError>,
     /// Statuses a source vouched for, until (unix seconds).
     cache: Mutex<HashMap<Key, (Status, String, i64)>>,
     /// Why a status could not be determined, until (monotonic). Separate
@@ -231,7 +270,12 @@ pub fn sources(cert: &Cert) -> (Vec<String>, Vec<String>) {
 }
 
 /// Verify `sig` over `msg` by `signer` with X.509 algorithm `alg`.
-fn verify_by(signer: &Cert, alg: &ObjectIdentifier, msg: &[u8], sig: &[u8]) -> Result<(), String> {
+fn verify_by(
+    signer: &Cert,
+    alg: &ObjectIdentifier,
+    msg: &[u8],
+    sig: &[u8],
+) -> Result<(), SourceError> {
     use ring::signature as s;
     let v: &dyn s::VerificationAlgorithm = match (*alg, signer.key) {
         (SHA256_RSA, KeyKind::Rsa(_)) => &s::RSA_PKCS1_2048_8192_SHA256,
@@ -242,283 +286,37 @@ fn verify_by(signer: &Cert, alg: &ObjectIdentifier, msg: &[u8], sig: &[u8]) -> R
         (ECDSA_SHA256, KeyKind::P384) => &s::ECDSA_P384_SHA256_ASN1,
         (ECDSA_SHA384, KeyKind::P384) => &s::ECDSA_P384_SHA384_ASN1,
         (a, k) => {
-            return Err(format!(
+            return Err(SourceError::Unsupported(format!(
                 "signature algorithm {a} with a {k:?} key is not supported"
-            ))
+            )))
         }
     };
     s::UnparsedPublicKey::new(v, signer.key_bytes())
         .verify(msg, sig)
         .map_err(|_| {
-            format!(
+            SourceError::Unsigned(format!(
                 "its signature does not verify with the key of {}",
                 signer.subject_text()
-            )
-        })
-}
-
-/// The OCSP CertID of `cert` (SHA-256 hashes of the issuer's name and key).
-fn cert_id(cert: &Cert, issuer: &Cert) -> Result<CertId, String> {
-    let name = cert
-        .x509()
-        .tbs_certificate
-        .issuer
-        .to_der()
-        .map_err(|e| e.to_string())?;
-    let sha = |b: &[u8]| ring::digest::digest(&ring::digest::SHA256, b);
-    let name_hash = OctetString::new(sha(&name).as_ref()).map_err(|e| e.to_string())?;
-    let key_hash = OctetString::new(sha(issuer.key_bytes()).as_ref()).map_err(|e| e.to_string())?;
-    Ok(CertId {
-        hash_algorithm: AlgorithmIdentifierOwned {
-            oid: SHA256,
-            parameters: None,
-        },
-        issuer_name_hash: name_hash,
-        issuer_key_hash: key_hash,
-        serial_number: cert.x509().tbs_certificate.serial_number.clone(),
-    })
-}
-
-/// A DER OCSP request for `cert`. No nonce (answers are cached, and many
-/// responders ignore it): replays are bounded by the freshness checks of
-/// [`ocsp_answer`] instead.
-pub fn ocsp_request(cert: &Cert, issuer: &Cert) -> Result<Vec<u8>, String> {
-    OcspRequest {
-        tbs_request: TbsRequest {
-            version: Version::V1,
-            requestor_name: None,
-            request_list: vec![Request {
-                req_cert: cert_id(cert, issuer)?,
-                single_request_extensions: None,
-            }],
-            request_extensions: None,
-        },
-        optional_signature: None,
-    }
-    .to_der()
-    .map_err(|e| e.to_string())
-}
-
-fn gtime(t: &x509_ocsp::OcspGeneralizedTime) -> i64 {
-    secs(t.0.to_unix_duration())
-}
-
-/// Evaluate an OCSP response body for `cert` at time `at`.
-pub fn ocsp_answer(body: &[u8], cert: &Cert, issuer: &Cert, at: i64) -> Answer {
-    let resp = OcspResponse::from_der(body).map_err(|e| format!("not an OCSP response: {e}"))?;
-    if resp.response_status != OcspResponseStatus::Successful {
-        return Err(format!("the responder answered {:?}", resp.response_status));
-    }
-    let rb = resp
-        .response_bytes
-        .ok_or("the responder answered no response bytes")?;
-    if rb.response_type != OCSP_BASIC {
-        return Err(format!(
-            "response type {} is not id-pkix-ocsp-basic",
-            rb.response_type
-        ));
-    }
-    let basic = BasicOcspResponse::from_der(rb.response.as_bytes())
-        .map_err(|e| format!("not a basic OCSP response: {e}"))?;
-    let tbs = basic
-        .tbs_response_data
-        .to_der()
-        .map_err(|e| e.to_string())?;
-    let sig = basic
-        .signature
-        .as_bytes()
-        .ok_or("the response signature is not whole bytes")?;
-    let alg = &basic.signature_algorithm.oid;
-    // Signed by the issuer itself, or by a responder the issuer delegated.
-    if let Err(direct) = verify_by(issuer, alg, &tbs, sig) {
-        let mut ok = false;
-        let mut why = vec![format!("by the issuer: {direct}")];
-        for c in basic.certs.iter().flatten().take(MAX_SOURCES) {
-            let attempt = (|| -> Result<(), String> {
-                let der = c.to_der().map_err(|e| e.to_string())?;
-                let r = Cert::parse(&der)?;
-                r.signed_by(issuer)
-                    .map_err(|e| format!("responder {}: {e}", r.subject_text()))?;
-                let eku = r
-                    .x509()
-                    .tbs_certificate
-                    .extensions
-                    .iter()
-                    .flatten()
-                    .find(|e| e.extn_id == EXT_KEY_USAGE)
-                    .and_then(|e| ExtendedKeyUsage::from_der(e.extn_value.as_bytes()).ok());
-                if !eku.is_some_and(|k| k.0.contains(&EKU_OCSP_SIGNING)) {
-                    return Err(format!(
-                        "responder {} is not delegated (no extendedKeyUsage OCSPSigning)",
-                        r.subject_text()
-                    ));
-                }
-                // keyUsage, if present, must allow signing (RFC 5280 4.2.1.3).
-                let mut kus = r
-                    .x509()
-                    .tbs_certificate
-                    .extensions
-                    .iter()
-                    .flatten()
-                    .filter(|e| e.extn_id == KEY_USAGE);
-                if let Some(e) = kus.next() {
-                    let ku = KeyUsage::from_der(e.extn_value.as_bytes()).map_err(|err| {
-                        format!("responder {}: keyUsage: {err}", r.subject_text())
-                    })?;
-                    if kus.next().is_some() || !ku.digital_signature() {
-                        return Err(format!(
-                            "responder {} has keyUsage without digitalSignature (or twice)",
-                            r.subject_text()
-                        ));
-                    }
-                }
-                if !r.valid_at(at) {
-                    return Err(format!("responder {} is not valid now", r.subject_text()));
-                }
-                verify_by(&r, alg, &tbs, sig)
-            })();
-            match attempt {
-                Ok(()) => {
-                    ok = true;
-                    break;
-                }
-                Err(e) => why.push(e),
-            }
-        }
-        if !ok {
-            return Err(format!(
-                "the response is not signed by the issuer or a delegated responder ({})",
-                why.join("; ")
-            ));
-        }
-    }
-    let want = cert_id(cert, issuer)?;
-    let single = basic
-        .tbs_response_data
-        .responses
-        .iter()
-        .find(|r| {
-            r.cert_id.serial_number == want.serial_number
-                && r.cert_id.hash_algorithm.oid == SHA256
-                && r.cert_id.issuer_name_hash == want.issuer_name_hash
-                && r.cert_id.issuer_key_hash == want.issuer_key_hash
-        })
-        .ok_or("the response does not cover this certificate")?;
-    let this = gtime(&single.this_update);
-    if this > at + SKEW {
-        return Err(format!(
-            "the response is from the future (thisUpdate {})",
-            rfc3339(this)
-        ));
-    }
-    let until = match &single.next_update {
-        Some(n) => {
-            let n = gtime(n);
-            if n <= at {
-                return Err(format!("the response is stale (nextUpdate {})", rfc3339(n)));
-            }
-            n.min(at + MAX_CACHE_SECS)
-        }
-        // No nonce is sent: only a recent answer shows it is not a replay.
-        None if at - this > NO_NEXT_UPDATE_SECS + SKEW => {
-            return Err(format!(
-                "the response has no nextUpdate and is too old to rule out a replay (thisUpdate {}, more than {} s ago)",
-                rfc3339(this),
-                NO_NEXT_UPDATE_SECS + SKEW
             ))
-        }
-        None => (at + NO_NEXT_UPDATE_SECS).min(this + NO_NEXT_UPDATE_SECS + SKEW),
-    };
-    match &single.cert_status {
-        CertStatus::Good(_) => Ok((Status::Good(until), until)),
-        CertStatus::Revoked(info) => Ok((
-            Status::Revoked(rfc3339(gtime(&info.revocation_time))),
-            until,
-        )),
-        CertStatus::Unknown(_) => Err("the responder does not know this certificate".into()),
-    }
-}
-
-/// Evaluate a DER CRL for `cert` at time `at` (a direct CRL of its issuer).
-pub fn crl_answer(body: &[u8], cert: &Cert, issuer: &Cert, at: i64) -> Answer {
-    let crl = x509_cert::crl::CertificateList::from_der(body)
-        .map_err(|e| format!("not a DER CRL: {e}"))?;
-    let tbs = &crl.tbs_cert_list;
-    if tbs.issuer != cert.x509().tbs_certificate.issuer {
-        return Err(format!(
-            "the CRL is issued by {}, not by the certificate's issuer (indirect CRLs are not supported)",
-            tbs.issuer
-        ));
-    }
-    let raw = tbs.to_der().map_err(|e| e.to_string())?;
-    let sig = crl
-        .signature
-        .as_bytes()
-        .ok_or("the CRL signature is not whole bytes")?;
-    verify_by(issuer, &crl.signature_algorithm.oid, &raw, sig)
-        .map_err(|e| format!("the CRL: {e}"))?;
-    for e in tbs.crl_extensions.iter().flatten() {
-        if e.critical && e.extn_id != CRL_NUMBER && e.extn_id != AKI {
-            return Err(format!(
-                "the CRL has critical extension {} which img-authz does not support (delta or partitioned CRL)",
-                e.extn_id
-            ));
-        }
-    }
-    let this = secs(tbs.this_update.to_unix_duration());
-    if this > at + SKEW {
-        return Err(format!(
-            "the CRL is from the future (thisUpdate {})",
-            rfc3339(this)
-        ));
-    }
-    let until = match &tbs.next_update {
-        Some(n) => {
-            let n = secs(n.to_unix_duration());
-            if n <= at {
-                return Err(format!("the CRL is stale (nextUpdate {})", rfc3339(n)));
-            }
-            n.min(at + MAX_CACHE_SECS)
-        }
-        // RFC 5280 5.1.2.5 requires nextUpdate; without it an old CRL
-        // could be replayed forever.
-        None => return Err(
-            "the CRL has no nextUpdate (RFC 5280 requires one), so its freshness cannot be judged"
-                .into(),
-        ),
-    };
-    let serial = &cert.x509().tbs_certificate.serial_number;
-    for r in tbs.revoked_certificates.iter().flatten() {
-        for e in r.crl_entry_extensions.iter().flatten() {
-            if e.critical && e.extn_id != REASON && e.extn_id != INVALIDITY {
-                return Err(format!(
-                    "a CRL entry has critical extension {} which img-authz does not support",
-                    e.extn_id
-                ));
-            }
-        }
-        if &r.serial_number == serial {
-            let when = rfc3339(secs(r.revocation_date.to_unix_duration()));
-            return Ok((Status::Revoked(when), until));
-        }
-    }
-    Ok((Status::Good(until), until))
+        })
 }
 
 impl Revocation {
     pub fn new() -> Revocation {
-        let client = crate::tls::client_config(None).and_then(|tls| {
-            reqwest::Client::builder()
-                .use_preconfigured_tls(tls)
-                .connect_timeout(OCSP_TIMEOUT)
-                // A 3xx is an error: no hop to hosts or schemes the certificate
-                // did not name (SSRF to loopback or metadata services).
-                .redirect(reqwest::redirect::Policy::none())
-                .user_agent(concat!("img-authz/", env!("CARGO_PKG_VERSION")))
-                .hickory_dns(true)
-                .build()
-                .map_err(|e| e.to_string())
-        });
+        let client = crate::tls::client_config(None)
+            .and_then(|tls| {
+                reqwest::Client::builder()
+                    .use_preconfigured_tls(tls)
+                    .connect_timeout(OCSP_TIMEOUT)
+                    // A 3xx is an error: no hop to hosts or schemes the certificate
+                    // did not name (SSRF to loopback or metadata services).
+                    .redirect(reqwest::redirect::Policy::none())
+                    .user_agent(concat!("img-authz/", env!("CARGO_PKG_VERSION")))
+                    .hickory_dns(true)
+                    .build()
+                    .map_err(|e| e.to_string())
+            })
+            .map_err(|e| SourceError::Fetch(format!("HTTP client: {e}")));
         Revocation {
             client,
             cache: Mutex::new(HashMap::new()),
@@ -533,24 +331,28 @@ impl Revocation {
         timeout: Duration,
         limit: usize,
         deadline: tokio::time::Instant,
-    ) -> Result<Vec<u8>, String> {
+    ) -> Result<Vec<u8>, SourceError> {
+        use SourceError::Fetch;
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         if left.is_zero() {
-            return Err(budget_spent());
+            return Err(SourceError::Budget);
         }
         let fut = async {
-            let mut resp = req.send().await.map_err(|e| crate::http::error_chain(&e))?;
+            let mut resp = req
+                .send()
+                .await
+                .map_err(|e| Fetch(crate::http::error_chain(&e)))?;
             if !resp.status().is_success() {
-                return Err(format!("HTTP {}", resp.status()));
+                return Err(Fetch(format!("HTTP {}", resp.status())));
             }
             let mut body = Vec::new();
             while let Some(chunk) = resp
                 .chunk()
                 .await
-                .map_err(|e| crate::http::error_chain(&e))?
+                .map_err(|e| Fetch(crate::http::error_chain(&e)))?
             {
                 if body.len() + chunk.len() > limit {
-                    return Err(format!("the answer exceeds {limit} bytes"));
+                    return Err(Fetch(format!("the answer exceeds {limit} bytes")));
                 }
                 body.extend_from_slice(&chunk);
             }
@@ -560,9 +362,9 @@ impl Revocation {
             .await
             .map_err(|_| {
                 if left < timeout {
-                    budget_spent()
+                    SourceError::Budget
                 } else {
-                    format!("no answer within {} s", timeout.as_secs())
+                    SourceError::Timeout(timeout.as_secs())
                 }
             })?
     }
@@ -575,10 +377,7 @@ impl Revocation {
         at: i64,
         deadline: tokio::time::Instant,
     ) -> Answer {
-        let client = self
-            .client
-            .as_ref()
-            .map_err(|e| format!("HTTP client: {e}"))?;
+        let client = self.client.as_ref().map_err(Clone::clone)?;
         let req = ocsp_request(cert, issuer)?;
         let body = self
             .fetch(
@@ -603,10 +402,7 @@ impl Revocation {
         at: i64,
         deadline: tokio::time::Instant,
     ) -> Answer {
-        let client = self
-            .client
-            .as_ref()
-            .map_err(|e| format!("HTTP client: {e}"))?;
+        let client = self.client.as_ref().map_err(Clone::clone)?;
         let body = self
             .fetch(client.get(url), CRL_TIMEOUT, MAX_CRL, deadline)
             .await?;
@@ -654,11 +450,11 @@ impl Revocation {
     }
 
     /// A cached answer for `key`: a status, or a recent failure.
-    fn known(&self, key: &Key, at: i64) -> Option<Result<(Status, String), String>> {
-        if let Some(hit) = self.cached(key, at) {
-            return Some(Ok(hit));
+    fn known(&self, key: &Key, at: i64) -> Option<Known> {
+        if let Some((status, source)) = self.cached(key, at) {
+            return Some(Known::Vouched(status, source));
         }
-        self.failed_recently(key).map(Err)
+        self.failed_recently(key).map(Known::Failed)
     }
 
     /// The status of `cert` issued by `issuer`.
@@ -687,10 +483,10 @@ impl Revocation {
             subject: cert.subject_text(),
             why,
         };
-        let from_cache = |hit: Result<(Status, String), String>| match hit {
-            Ok((Status::Good(_), _)) => Ok(()),
-            Ok((Status::Revoked(since), source)) => Err(revoked(since, source)),
-            Err(why) => Err(undetermined(format!(
+        let from_cache = |hit: Known| match hit {
+            Known::Vouched(Status::Good(_), _) => Ok(()),
+            Known::Vouched(Status::Revoked(since), source) => Err(revoked(since, source)),
+            Known::Failed(why) => Err(undetermined(format!(
                 "{why}; remembered for {} s",
                 UNDETERMINED_CACHE.as_secs()
             ))),
@@ -706,7 +502,7 @@ impl Revocation {
         };
         let _turn = tokio::time::timeout_at(deadline, gate.lock())
             .await
-            .map_err(|_| undetermined(budget_spent()))?;
+            .map_err(|_| undetermined(SourceError::Budget.to_string()))?;
         // Only the check holding the turn frees the slot (also when it is
         // cancelled); a waiter giving up must not let a second fetch start.
         let _flight = Flight {
@@ -732,7 +528,7 @@ impl Revocation {
                 continue;
             }
             if tokio::time::Instant::now() >= deadline {
-                why.push(format!("{source}: {}", budget_spent()));
+                why.push(format!("{source}: {}", SourceError::Budget));
                 continue;
             }
             asked = true;
@@ -772,13 +568,5 @@ impl Revocation {
     }
 }
 
-fn budget_spent() -> String {
-    format!(
-        "the chain's revocation time budget of {} s ran out",
-        CHAIN_BUDGET.as_secs()
-    )
-}
-
 #[cfg(test)]
-#[path = "revocation_tests.rs"]
 mod tests;
