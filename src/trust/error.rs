@@ -3,8 +3,11 @@
 //! says what exactly failed (as rustls' `Error` wraps `CertificateError`).
 //!
 //! The kind is the variant of [`TrustError`]; the cause is an enum per kind,
-//! so a cause cannot be filed under the wrong kind: a registry outage is an
-//! [`Unavailable`], never a [`NotSigned`]. The causes wrap the formats' own
+//! so Notary's and the registry's causes cannot be filed under the wrong
+//! kind: a registry outage is an [`Unavailable`], never a [`NotSigned`].
+//! cosign's and Notation's verdicts are one type each, sorted into a kind by
+//! their one mapping (`cosign/mod.rs`, `notation/error.rs`, both tested);
+//! nothing else builds those variants. The causes wrap the formats' own
 //! error types ([`TufError`], cosign's [`CosignFailure`], [`RegistryError`])
 //! as `#[source]`s. Display is the deny message's text; code matches on the
 //! variants, never on the text.
