@@ -29,7 +29,7 @@ use crate::trust::cosign::{CosignPolicy, CosignVerifier, Tlog};
 use crate::trust::notary::client::HttpFetch;
 use crate::trust::notary::root::{Pin, PinRule, RootPolicy};
 use crate::trust::notary::state::StateStore;
-use crate::trust::notary_verifier::{NotaryVerifier, SignerRule};
+use crate::trust::notary::verifier::{NotaryVerifier, SignerRule};
 use crate::trust::spki::public_key_spki;
 use crate::trust::Verifier;
 
