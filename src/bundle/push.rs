@@ -52,7 +52,7 @@ impl Pusher {
             .map_err(unavailable)?;
         let cred = match docker_config {
             Some(p) => Credentials::load(p)
-                .map_err(BundleError::Io)?
+                .map_err(|e| BundleError::Io(e.to_string()))?
                 .get(&r.domain)
                 .cloned(),
             None => None,

@@ -102,9 +102,9 @@ impl Policy {
             }
         })?;
         let creds = Arc::new(match &t.docker_config {
-            Some(p) => Credentials::load(p).map_err(|why| BuildError::Setting {
+            Some(p) => Credentials::load(p).map_err(|e| BuildError::Setting {
                 name: "IMG_AUTHZ_DOCKER_CONFIG",
-                why,
+                why: e.to_string(),
             })?,
             None => Credentials::default(),
         });
