@@ -406,7 +406,9 @@ fn load_pin(p: &PinSpec, blame: &dyn Fn(&Path, String) -> BuildError) -> Result<
         }
         PinSpec::Key(f) => {
             let pem = std::fs::read_to_string(f).map_err(|e| blame(f, e.to_string()))?;
-            Pin::Keys(vec![public_key_spki(&pem).map_err(|e| blame(f, e))?])
+            Pin::Keys(vec![
+                public_key_spki(&pem).map_err(|e| blame(f, e.to_string()))?
+            ])
         }
     })
 }
