@@ -568,7 +568,8 @@ fn parse_root_ca(value: &str) -> Result<Option<String>, ConfigError> {
     } else {
         v.to_string()
     };
-    let certs = crate::tls::parse_pem_certificates(pem.as_bytes()).map_err(ConfigError::RootCa)?;
+    let certs = crate::tls::parse_pem_certificates(pem.as_bytes())
+        .map_err(|e| ConfigError::RootCa(e.to_string()))?;
     if certs.is_empty() {
         return Err(ConfigError::RootCa("no PEM CERTIFICATE block found".into()));
     }

@@ -6,10 +6,38 @@
 //! runs programs.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use serde::Deserialize;
+
+/// Why a `config.json` text is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialsError {
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    #[error("auths[{0:?}].auth is not base64")]
+    NotBase64(String),
+    #[error("auths[{0:?}].auth is not UTF-8")]
+    NotUtf8(String),
+    #[error("auths[{0:?}].auth is not user:password")]
+    NotUserPassword(String),
+}
+
+/// Why a `config.json` file could not be loaded; the message names it.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Parse {
+        path: PathBuf,
+        source: CredentialsError,
+    },
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credential {
@@ -51,24 +79,29 @@ fn host_key(k: &str) -> String {
 }
 
 impl Credentials {
-    pub fn load(path: &Path) -> Result<Credentials, String> {
-        let text = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        Credentials::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    pub fn load(path: &Path) -> Result<Credentials, LoadError> {
+        let text = std::fs::read(path).map_err(|source| LoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Credentials::parse(&text).map_err(|source| LoadError::Parse {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 
-    pub fn parse(text: &[u8]) -> Result<Credentials, String> {
-        let cfg: ConfigFile = serde_json::from_slice(text).map_err(|e| e.to_string())?;
+    pub fn parse(text: &[u8]) -> Result<Credentials, CredentialsError> {
+        let cfg: ConfigFile = serde_json::from_slice(text)?;
         let mut by_host = HashMap::new();
         for (k, e) in cfg.auths {
             let cred = if !e.auth.is_empty() {
                 let raw = base64::engine::general_purpose::STANDARD
                     .decode(e.auth.trim())
-                    .map_err(|_| format!("auths[{k:?}].auth is not base64"))?;
-                let s = String::from_utf8(raw)
-                    .map_err(|_| format!("auths[{k:?}].auth is not UTF-8"))?;
+                    .map_err(|_| CredentialsError::NotBase64(k.clone()))?;
+                let s = String::from_utf8(raw).map_err(|_| CredentialsError::NotUtf8(k.clone()))?;
                 let (u, p) = s
                     .split_once(':')
-                    .ok_or_else(|| format!("auths[{k:?}].auth is not user:password"))?;
+                    .ok_or_else(|| CredentialsError::NotUserPassword(k.clone()))?;
                 Credential {
                     username: u.to_string(),
                     password: p.to_string(),

@@ -375,9 +375,9 @@ impl DaemonClient {
                 body: String::from_utf8_lossy(&body).chars().take(300).collect(),
             });
         }
-        let v = info_of(&body).map_err(|why| DaemonError::Invalid {
+        let v = info_of(&body).map_err(|e| DaemonError::Invalid {
             path: "/info".into(),
-            why,
+            why: e.to_string(),
         })?;
         if let Ok(mut g) = self.info.lock() {
             *g = Some((v.clone(), Instant::now()));
@@ -408,7 +408,7 @@ impl DaemonClient {
     }
 }
 
-fn info_of(info: &[u8]) -> Result<DaemonInfo, String> {
+fn info_of(info: &[u8]) -> Result<DaemonInfo, serde_json::Error> {
     #[derive(Deserialize)]
     struct Info {
         #[serde(rename = "DriverStatus", default)]
@@ -420,7 +420,7 @@ fn info_of(info: &[u8]) -> Result<DaemonInfo, String> {
         #[serde(rename = "DockerRootDir", default)]
         docker_root_dir: Option<String>,
     }
-    let i: Info = serde_json::from_slice(info).map_err(|e| e.to_string())?;
+    let i: Info = serde_json::from_slice(info)?;
     Ok(DaemonInfo {
         containerd_store: i.driver_status.iter().flatten().any(|kv| {
             kv.first().is_some_and(|k| k == "driver-type")
@@ -440,7 +440,7 @@ fn info_of(info: &[u8]) -> Result<DaemonInfo, String> {
 }
 
 #[cfg(test)]
-fn containerd_store_of(info: &[u8]) -> Result<bool, String> {
+fn containerd_store_of(info: &[u8]) -> Result<bool, serde_json::Error> {
     info_of(info).map(|i| i.containerd_store)
 }
 
@@ -468,10 +468,13 @@ mod tests {
     #[test]
     fn the_image_store_is_read_from_info() {
         let classic = br#"{"Driver":"overlay2","DriverStatus":[["Backing Filesystem","extfs"],["Supports d_type","true"]]}"#;
-        assert_eq!(containerd_store_of(classic), Ok(false));
+        assert_eq!(containerd_store_of(classic).ok(), Some(false));
         let ctrd = br#"{"Driver":"overlayfs","DriverStatus":[["driver-type","io.containerd.snapshotter.v1"]]}"#;
-        assert_eq!(containerd_store_of(ctrd), Ok(true));
-        assert_eq!(containerd_store_of(br#"{"DriverStatus":null}"#), Ok(false));
+        assert_eq!(containerd_store_of(ctrd).ok(), Some(true));
+        assert_eq!(
+            containerd_store_of(br#"{"DriverStatus":null}"#).ok(),
+            Some(false)
+        );
         assert!(containerd_store_of(b"not json").is_err());
     }
 

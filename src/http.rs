@@ -87,7 +87,7 @@ impl HttpClient {
         creds: Arc<Credentials>,
         timeout: Duration,
     ) -> Result<HttpClient, HttpError> {
-        let tls = crate::tls::client_config(ca_pem).map_err(HttpError::Tls)?;
+        let tls = crate::tls::client_config(ca_pem).map_err(|e| HttpError::Tls(e.to_string()))?;
         let client = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
             .connect_timeout(timeout)

@@ -95,7 +95,7 @@ pub mod run {
     pub use crate::service::{
         listener, reload, shutdown_signal, spawn_metrics, spawn_reloader, unix_request,
     };
-    pub use crate::trust::notary_verifier::{
+    pub use crate::trust::notary::verifier::{
         is_docker_hub_notary, DOCKER_HUB_INSTEAD, DOCKER_HUB_SHUTDOWN,
     };
 }

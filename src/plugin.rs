@@ -110,7 +110,8 @@ impl Authorize for Plugin {
             // and withholds the new ID when that record failed.
             return match self.policy().ownership_response(&req).await {
                 Ok(()) => AuthzResponse::allow(),
-                Err(msg) => {
+                Err(e) => {
+                    let msg = e.to_string();
                     tracing::error!(%msg, "ownership not recorded");
                     AuthzResponse::deny(format!("img-authz rule 'ownership': {msg}"))
                 }

@@ -175,12 +175,25 @@ pub async fn spawn_metrics(addr: &str, plugin: Arc<Plugin>) -> std::io::Result<(
     Ok(())
 }
 
+/// Why a request over a unix socket failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnixRequestError {
+    #[error("cannot connect to {}: {why}", socket.display())]
+    Connect {
+        socket: std::path::PathBuf,
+        why: String,
+    },
+    /// Connected; the request or the answer failed.
+    #[error("{0}")]
+    Exchange(String),
+}
+
 /// One request over a unix socket.
 pub async fn unix_request(
     socket: &Path,
     method: Method,
     path: &str,
-) -> Result<(StatusCode, Bytes), String> {
+) -> Result<(StatusCode, Bytes), UnixRequestError> {
     use crate::unix_http::{request, Endpoint, Http1Error};
     request(
         &Endpoint::unix(socket),
@@ -191,7 +204,10 @@ pub async fn unix_request(
     )
     .await
     .map_err(|e| match e {
-        Http1Error::Connect(e) => format!("cannot connect to {}: {e}", socket.display()),
-        Http1Error::Exchange(e) => e,
+        Http1Error::Connect(why) => UnixRequestError::Connect {
+            socket: socket.to_path_buf(),
+            why,
+        },
+        Http1Error::Exchange(e) => UnixRequestError::Exchange(e),
     })
 }

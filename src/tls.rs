@@ -5,13 +5,26 @@ use std::sync::Arc;
 use rustls::pki_types::CertificateDer;
 use x509_cert::der::Decode;
 
+/// Why a CA bundle or a TLS client configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("invalid PEM: {0}")]
+    Pem(std::io::Error),
+    #[error("a CERTIFICATE block is not a valid X.509 certificate: {0}")]
+    Certificate(x509_cert::der::Error),
+    #[error("unusable CA certificate: {0}")]
+    Unusable(rustls::Error),
+    /// The protocol versions rustls's provider offers.
+    #[error("{0}")]
+    Config(rustls::Error),
+}
+
 /// Every `CERTIFICATE` block of a PEM text, each checked to be X.509 DER.
-pub fn parse_pem_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+pub fn parse_pem_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let mut out = Vec::new();
     for item in rustls_pemfile::certs(&mut &pem[..]) {
-        let der = item.map_err(|e| format!("invalid PEM: {e}"))?;
-        x509_cert::Certificate::from_der(der.as_ref())
-            .map_err(|e| format!("a CERTIFICATE block is not a valid X.509 certificate: {e}"))?;
+        let der = item.map_err(TlsError::Pem)?;
+        x509_cert::Certificate::from_der(der.as_ref()).map_err(TlsError::Certificate)?;
         out.push(der);
     }
     Ok(out)
@@ -20,13 +33,11 @@ pub fn parse_pem_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>
 /// Root store: exactly `ca_pem` when given (the prior plugin's
 /// `NOTARY_ROOT_CA`), else the system roots, else the bundled Mozilla roots
 /// (a managed plugin's rootfs has no system store).
-pub fn root_store(ca_pem: Option<&str>) -> Result<rustls::RootCertStore, String> {
+pub fn root_store(ca_pem: Option<&str>) -> Result<rustls::RootCertStore, TlsError> {
     let mut store = rustls::RootCertStore::empty();
     if let Some(pem) = ca_pem {
         for c in parse_pem_certificates(pem.as_bytes())? {
-            store
-                .add(c)
-                .map_err(|e| format!("unusable CA certificate: {e}"))?;
+            store.add(c).map_err(TlsError::Unusable)?;
         }
         return Ok(store);
     }
@@ -42,11 +53,11 @@ pub fn root_store(ca_pem: Option<&str>) -> Result<rustls::RootCertStore, String>
 }
 
 /// A client TLS configuration trusting `ca_pem` (or the system roots).
-pub fn client_config(ca_pem: Option<&str>) -> Result<rustls::ClientConfig, String> {
+pub fn client_config(ca_pem: Option<&str>) -> Result<rustls::ClientConfig, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let cfg = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .map_err(TlsError::Config)?
         .with_root_certificates(root_store(ca_pem)?)
         .with_no_client_auth();
     Ok(cfg)

@@ -68,7 +68,7 @@ pub async fn request(
             send(TokioIo::new(s), req).await
         }
     }
-    .map_err(exchange)?;
+    .map_err(|e| exchange(e.to_string()))?;
     let status = resp.status();
     let body = match body_limit {
         Some(limit) => Limited::new(resp.into_body(), limit)
@@ -89,15 +89,13 @@ pub async fn request(
 async fn send<T>(
     io: T,
     req: Request<Full<Bytes>>,
-) -> Result<hyper::Response<hyper::body::Incoming>, String>
+) -> Result<hyper::Response<hyper::body::Incoming>, hyper::Error>
 where
     T: hyper::rt::Read + hyper::rt::Write + Send + Unpin + 'static,
 {
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
-        .await
-        .map_err(|e| e.to_string())?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    sender.send_request(req).await.map_err(|e| e.to_string())
+    sender.send_request(req).await
 }

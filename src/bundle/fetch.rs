@@ -43,8 +43,8 @@ pub enum SignerError {
 #[derive(Debug, thiserror::Error)]
 pub enum FetcherError {
     /// `IMG_AUTHZ_DOCKER_CONFIG` (the loader's message).
-    #[error("{0}")]
-    Credentials(String),
+    #[error(transparent)]
+    Credentials(crate::credentials::LoadError),
     #[error(transparent)]
     Http(#[from] crate::http::HttpError),
 }

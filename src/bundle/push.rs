@@ -43,7 +43,7 @@ impl Pusher {
         insecure: bool,
         docker_config: Option<&Path>,
     ) -> Result<Pusher, BundleError> {
-        let tls = crate::tls::client_config(None).map_err(BundleError::Io)?;
+        let tls = crate::tls::client_config(None).map_err(|e| BundleError::Io(e.to_string()))?;
         let client = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
             .timeout(Duration::from_secs(120))
@@ -52,7 +52,7 @@ impl Pusher {
             .map_err(unavailable)?;
         let cred = match docker_config {
             Some(p) => Credentials::load(p)
-                .map_err(BundleError::Io)?
+                .map_err(|e| BundleError::Io(e.to_string()))?
                 .get(&r.domain)
                 .cloned(),
             None => None,

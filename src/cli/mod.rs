@@ -118,17 +118,25 @@ impl PolicyArgs {
     }
 }
 
+/// Why `serve` or `check` cannot load what the arguments name.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("invalid configuration: {0}")]
+    Config(ConfigError),
+    #[error("invalid policy:\n{0}")]
+    Policy(img_authz::decide::file::PolicyErrors),
+}
+
 /// The configuration and policy file named by the arguments.
-pub fn load_config(args: &PolicyArgs) -> Result<(Config, Option<PolicyFile>), String> {
+pub fn load_config(args: &PolicyArgs) -> Result<(Config, Option<PolicyFile>), LoadError> {
     let cfg = args
         .raw()
         .and_then(|r| r.validate())
-        .map_err(|e| format!("invalid configuration: {e}"))?;
+        .map_err(LoadError::Config)?;
     let file = match args.policy.trim() {
         "" => None,
         p => Some(
-            img_authz::decide::file::load(std::path::Path::new(p))
-                .map_err(|e| format!("invalid policy:\n{e}"))?,
+            img_authz::decide::file::load(std::path::Path::new(p)).map_err(LoadError::Policy)?,
         ),
     };
     Ok((cfg, file))

@@ -13,7 +13,9 @@ use img_authz::run::unix_request;
 /// `img-authz status`: 0 when the plugin answers as an authz plugin.
 pub async fn status(socket: &Path, json: bool) -> ExitCode {
     let run = async {
-        let (st, body) = unix_request(socket, Method::POST, "/Plugin.Activate").await?;
+        let (st, body) = unix_request(socket, Method::POST, "/Plugin.Activate")
+            .await
+            .map_err(|e| e.to_string())?;
         let activate: serde_json::Value =
             serde_json::from_slice(&body).map_err(|e| e.to_string())?;
         let implements_authz = activate
@@ -26,7 +28,9 @@ pub async fn status(socket: &Path, json: bool) -> ExitCode {
                 socket.display()
             ));
         }
-        let (_, body) = unix_request(socket, Method::GET, STATUS_PATH).await?;
+        let (_, body) = unix_request(socket, Method::GET, STATUS_PATH)
+            .await
+            .map_err(|e| e.to_string())?;
         serde_json::from_slice::<serde_json::Value>(&body)
             .map_err(|e| format!("bad status answer: {e}"))
     };

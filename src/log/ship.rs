@@ -414,9 +414,9 @@ impl Backoff {
 /// Why shipping cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// The TLS configuration (its builder's message).
+    /// The CA bundle or TLS configuration is unusable.
     #[error("IMG_AUTHZ_DECISION_LOG_CA: {0}")]
-    Ca(String),
+    Ca(crate::tls::TlsError),
     #[error("decision-log client: {0}")]
     Client(reqwest::Error),
     #[error("decision-log buffer: {0}")]

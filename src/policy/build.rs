@@ -29,7 +29,7 @@ use crate::trust::cosign::{CosignPolicy, CosignVerifier, Tlog};
 use crate::trust::notary::client::HttpFetch;
 use crate::trust::notary::root::{Pin, PinRule, RootPolicy};
 use crate::trust::notary::state::StateStore;
-use crate::trust::notary_verifier::{NotaryVerifier, SignerRule};
+use crate::trust::notary::verifier::{NotaryVerifier, SignerRule};
 use crate::trust::spki::public_key_spki;
 use crate::trust::Verifier;
 
@@ -102,9 +102,9 @@ impl Policy {
             }
         })?;
         let creds = Arc::new(match &t.docker_config {
-            Some(p) => Credentials::load(p).map_err(|why| BuildError::Setting {
+            Some(p) => Credentials::load(p).map_err(|e| BuildError::Setting {
                 name: "IMG_AUTHZ_DOCKER_CONFIG",
-                why,
+                why: e.to_string(),
             })?,
             None => Credentials::default(),
         });
@@ -406,7 +406,9 @@ fn load_pin(p: &PinSpec, blame: &dyn Fn(&Path, String) -> BuildError) -> Result<
         }
         PinSpec::Key(f) => {
             let pem = std::fs::read_to_string(f).map_err(|e| blame(f, e.to_string()))?;
-            Pin::Keys(vec![public_key_spki(&pem).map_err(|e| blame(f, e))?])
+            Pin::Keys(vec![
+                public_key_spki(&pem).map_err(|e| blame(f, e.to_string()))?
+            ])
         }
     })
 }

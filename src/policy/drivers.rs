@@ -133,7 +133,10 @@ impl Policy {
 
     /// Whether one of a service's network targets (names or IDs, as the
     /// CLI sends them) is the host's network.
-    pub(in crate::policy) async fn host_network(&self, targets: &[String]) -> Result<bool, String> {
+    pub(in crate::policy) async fn host_network(
+        &self,
+        targets: &[String],
+    ) -> Result<bool, hardening::apply::LookupError> {
         for t in targets {
             if t == "host" {
                 return Ok(true);
@@ -142,10 +145,11 @@ impl Policy {
                 Ok(Some(n)) if n.name == "host" || n.driver == "host" => return Ok(true),
                 // Unknown to dockerd: the service create fails there.
                 Ok(_) => {}
-                Err(e) => {
-                    return Err(format!(
-                        "cannot ask dockerd whether the service's network {t:?} is the host's: {e}"
-                    ))
+                Err(source) => {
+                    return Err(hardening::apply::LookupError::HostNetwork {
+                        network: t.clone(),
+                        source,
+                    })
                 }
             }
         }

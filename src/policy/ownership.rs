@@ -17,7 +17,7 @@
 //! filtered by the protocol; `GET /containers/{id}/json` (inspect) is
 //! exempt, see [`scope`]; volumes and networks are shared by name.
 
-use crate::daemon::ContainerInfo;
+use crate::daemon::{ContainerInfo, DaemonError};
 use crate::ownership_store::{OwnerStore, StoreError};
 use crate::request::action::{Action, HostConfig};
 use crate::request::routes::RouteId;
@@ -25,6 +25,44 @@ use crate::request::Decoded;
 
 use super::rules::user_matches;
 use super::{Check, Ctx, Decision, Policy};
+
+/// Why the owner of a new container or exec instance was not recorded:
+/// the response is withheld with this message.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("the container was created, but its owner {user} cannot be recorded: {why}; it belongs to admins")]
+    ContainerId { user: String, why: NewIdError },
+    #[error("container {id} was created, but its owner {user} cannot be recorded ({why}); it belongs to admins")]
+    ContainerStore {
+        id: String,
+        user: String,
+        why: StoreError,
+    },
+    #[error("the exec instance was created, but its owner {user} cannot be recorded: {why}; it belongs to admins")]
+    Exec { user: String, why: ExecCause },
+}
+
+/// The new ID in dockerd's `201` answer is missing or not a full ID.
+#[derive(Debug, thiserror::Error)]
+pub enum NewIdError {
+    #[error("dockerd's answer carries no readable ID ({0})")]
+    Unreadable(serde_json::Error),
+    #[error("dockerd's answer carries the ID {0:?}, which is not a full ID")]
+    NotFull(String),
+}
+
+/// Why a new exec instance's container or record is unknown.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecCause {
+    #[error(transparent)]
+    Id(NewIdError),
+    #[error("container {0:?} is gone")]
+    ContainerGone(String),
+    #[error(transparent)]
+    Daemon(DaemonError),
+    #[error(transparent)]
+    Store(StoreError),
+}
 
 /// What one route does to containers, as far as ownership goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -361,7 +399,7 @@ impl Policy {
     pub async fn ownership_response(
         &self,
         req: &crate::protocol::AuthzRequest,
-    ) -> Result<(), String> {
+    ) -> Result<(), RecordError> {
         let Some(own) = self.ownership.as_ref() else {
             return Ok(());
         };
@@ -373,30 +411,31 @@ impl Policy {
         };
         let status = req.response_status_code.unwrap_or(0);
         let user = self.user_of(&req.user);
-        let new_id = || -> Result<String, String> {
+        let new_id = || -> Result<String, NewIdError> {
             #[derive(serde::Deserialize)]
             struct Created {
                 #[serde(rename = "Id")]
                 id: String,
             }
             let body = req.response_body.as_deref().unwrap_or_default();
-            let c: Created = serde_json::from_slice(body)
-                .map_err(|e| format!("dockerd's answer carries no readable ID ({e})"))?;
+            let c: Created = serde_json::from_slice(body).map_err(NewIdError::Unreadable)?;
             if c.id.len() != 64 || !c.id.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(format!(
-                    "dockerd's answer carries the ID {:?}, which is not a full ID",
-                    c.id
-                ));
+                return Err(NewIdError::NotFull(c.id));
             }
             Ok(c.id)
         };
         match (m.id, status) {
             (RouteId::ContainerCreate, 201) => {
-                let id = new_id().map_err(|e| {
-                    format!("the container was created, but its owner {user} cannot be recorded: {e}; it belongs to admins")
+                let id = new_id().map_err(|why| RecordError::ContainerId {
+                    user: user.clone(),
+                    why,
                 })?;
-                own.store.record_container(&id, &user).map_err(|e| {
-                    format!("container {id} was created, but its owner {user} cannot be recorded ({e}); it belongs to admins")
+                own.store.record_container(&id, &user).map_err(|why| {
+                    RecordError::ContainerStore {
+                        id: id.clone(),
+                        user: user.clone(),
+                        why,
+                    }
                 })?;
                 // Containers removed unseen (`run --rm`, by dockerd) now and then.
                 if own.store.containers().is_ok_and(|n| n % 64 == 0) {
@@ -405,19 +444,20 @@ impl Policy {
                 Ok(())
             }
             (RouteId::ExecCreate, 201) => {
-                let fail = |e: String| {
-                    format!("the exec instance was created, but its owner {user} cannot be recorded: {e}; it belongs to admins")
+                let fail = |why: ExecCause| RecordError::Exec {
+                    user: user.clone(),
+                    why,
                 };
-                let id = new_id().map_err(fail)?;
+                let id = new_id().map_err(|e| fail(ExecCause::Id(e)))?;
                 let reference = m.vars.first().map(String::as_str).unwrap_or("");
                 let container = match self.daemon.inspect_container(reference).await {
                     Ok(Some(i)) if !i.id.is_empty() => i.id,
-                    Ok(_) => return Err(fail(format!("container {reference:?} is gone"))),
-                    Err(e) => return Err(fail(e.to_string())),
+                    Ok(_) => return Err(fail(ExecCause::ContainerGone(reference.to_string()))),
+                    Err(e) => return Err(fail(ExecCause::Daemon(e))),
                 };
                 own.store
                     .record_exec(&id, &container, &user)
-                    .map_err(|e| fail(e.to_string()))
+                    .map_err(|e| fail(ExecCause::Store(e)))
             }
             (RouteId::ContainerDelete, 204) | (RouteId::ContainerPrune, 200) => {
                 self.prune_owners(own).await;

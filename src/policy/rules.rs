@@ -14,10 +14,27 @@
 //! `:443`, ...: `reference::canonical_domain`) and compare exactly; images
 //! whose registry is spelled otherwise match no rule at all.
 
-use crate::request::reference::{canonical_domain, Reference};
+use crate::request::reference::{canonical_domain, RefError, Reference};
+
+/// Why a repository pattern is invalid (the policy file's error quotes it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PatternError {
+    #[error("'*' may only be the whole pattern or follow the last '/'")]
+    Star,
+    #[error("patterns start with a registry host (docker.io/library/... for Docker Hub)")]
+    NoRegistry,
+    #[error("{0:?} is not a registry host[:port]")]
+    NotAHost(String),
+    #[error("a pattern names a repository, without tag or digest")]
+    TagOrDigest,
+    #[error(transparent)]
+    Reference(#[from] RefError),
+    #[error("registry {domain:?} is {why}")]
+    Registry { domain: String, why: &'static str },
+}
 
 /// The pattern in canonical form, or why it is invalid.
-pub fn check_pattern(p: &str) -> Result<String, String> {
+pub fn check_pattern(p: &str) -> Result<String, PatternError> {
     if p == "*" {
         return Ok(p.to_string());
     }
@@ -26,21 +43,19 @@ pub fn check_pattern(p: &str) -> Result<String, String> {
         None => (p, false),
     };
     if stem.contains('*') {
-        return Err("'*' may only be the whole pattern or follow the last '/'".into());
+        return Err(PatternError::Star);
     }
     let first = stem.split('/').next().unwrap_or_default();
     let is_domain = first.contains(['.', ':']) || first.eq_ignore_ascii_case("localhost");
     if !is_domain {
-        return Err(
-            "patterns start with a registry host (docker.io/library/... for Docker Hub)".into(),
-        );
+        return Err(PatternError::NoRegistry);
     }
     if prefix && !stem.contains('/') {
         // `host/*`: the host alone must be a valid registry.
         let probe = format!("{stem}/x");
         return match Reference::parse_normalized(&probe) {
             Ok(r) if r.domain == stem => Ok(format!("{}/*", canonical(stem)?)),
-            _ => Err(format!("{stem:?} is not a registry host[:port]")),
+            _ => Err(PatternError::NotAHost(stem.to_string())),
         };
     }
     if prefix {
@@ -52,21 +67,24 @@ pub fn check_pattern(p: &str) -> Result<String, String> {
                 let path = r.path.strip_suffix("/x").unwrap_or(&r.path);
                 Ok(format!("{}/{path}/*", canonical(&r.domain)?))
             }
-            Ok(_) => Err("a pattern names a repository, without tag or digest".into()),
-            Err(e) => Err(e.to_string()),
+            Ok(_) => Err(PatternError::TagOrDigest),
+            Err(e) => Err(e.into()),
         };
     }
     match Reference::parse_normalized(stem) {
         Ok(r) if r.tag.is_none() && r.digest.is_none() && r.name() == stem => {
             Ok(format!("{}/{}", canonical(&r.domain)?, r.path))
         }
-        Ok(_) => Err("a pattern names a repository, without tag or digest".into()),
-        Err(e) => Err(e.to_string()),
+        Ok(_) => Err(PatternError::TagOrDigest),
+        Err(e) => Err(e.into()),
     }
 }
 
-fn canonical(domain: &str) -> Result<String, String> {
-    canonical_domain(domain).map_err(|why| format!("registry {domain:?} is {why}"))
+fn canonical(domain: &str) -> Result<String, PatternError> {
+    canonical_domain(domain).map_err(|why| PatternError::Registry {
+        domain: domain.to_string(),
+        why,
+    })
 }
 
 /// How specific a canonical pattern is ([`RepoPattern::specificity`]).
@@ -90,7 +108,7 @@ pub enum RepoPattern {
 
 impl RepoPattern {
     /// A pattern as written: checked and put in canonical form.
-    pub fn parse(p: &str) -> Result<RepoPattern, String> {
+    pub fn parse(p: &str) -> Result<RepoPattern, PatternError> {
         check_pattern(p).map(|c| RepoPattern::from_canonical(&c))
     }
 

@@ -25,9 +25,6 @@ pub use error::{
 };
 pub mod keys;
 pub mod notary;
-/// The old path of `notary::verifier`, for callers outside `trust` until
-/// they move (config and policy are being restructured in parallel).
-pub use notary::verifier as notary_verifier;
 pub mod notation;
 pub mod pattern;
 pub mod pinned;

@@ -2,7 +2,23 @@
 //! baseline and the policy file's), what dockerd says about itself, and
 //! which layer a deny tells the user to change.
 
+use crate::daemon::DaemonError;
 use crate::policy::*;
+
+/// Why a hardening check that needs dockerd's word could not be made (the
+/// request is denied: fail closed).
+#[derive(Debug, thiserror::Error)]
+pub(in crate::policy) enum LookupError {
+    #[error("cannot ask dockerd about itself (GET /info): {0}")]
+    Info(DaemonError),
+    #[error(
+        "cannot ask dockerd whether the service's network {network:?} is the host's: {source}"
+    )]
+    HostNetwork {
+        network: String,
+        source: DaemonError,
+    },
+}
 
 /// The hardening in effect for one user.
 pub(in crate::policy) struct Layers {
@@ -44,7 +60,7 @@ impl Policy {
 
     /// What dockerd says about itself (`GET /info`, its command line) and
     /// where this plugin keeps its state, reused for a minute.
-    pub(in crate::policy) async fn daemon_facts(&self) -> Result<Arc<DaemonFacts>, String> {
+    pub(in crate::policy) async fn daemon_facts(&self) -> Result<Arc<DaemonFacts>, LookupError> {
         if let Ok(g) = self.facts.lock() {
             if let Some((f, at)) = &*g {
                 if at.elapsed() < std::time::Duration::from_secs(60) {
@@ -52,11 +68,7 @@ impl Policy {
                 }
             }
         }
-        let info = self
-            .daemon
-            .info()
-            .await
-            .map_err(|e| format!("cannot ask dockerd about itself (GET /info): {e}"))?;
+        let info = self.daemon.info().await.map_err(LookupError::Info)?;
         let local = baseline::Local {
             docker_socket: self.daemon.socket_path(),
             state_dir: &self.cfg.trust.state_dir,
@@ -101,7 +113,7 @@ impl Policy {
                 Err(why) => {
                     let mut d = Decision::deny(
                         Check::Hardening,
-                        why,
+                        why.to_string(),
                         "make dockerd's API reachable by the plugin (DOCKER_HOST)",
                     );
                     d.mode = mode;
@@ -227,7 +239,7 @@ impl Policy {
                     Err(why) => {
                         let mut d = Decision::deny(
                             Check::Hardening,
-                            why,
+                            why.to_string(),
                             "make dockerd's API reachable by the plugin (DOCKER_HOST)",
                         );
                         d.mode = layers.mode;

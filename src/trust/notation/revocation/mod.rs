@@ -304,6 +304,7 @@ fn verify_by(
 impl Revocation {
     pub fn new() -> Revocation {
         let client = crate::tls::client_config(None)
+            .map_err(|e| e.to_string())
             .and_then(|tls| {
                 reqwest::Client::builder()
                     .use_preconfigured_tls(tls)
