@@ -108,8 +108,10 @@ fn pair_masked(pair: &str) -> Option<String> {
                 Some(buildargs(value))
             } else if secret_name(&name) {
                 Some(MASK.to_string())
-            } else {
+            } else if could_have_scheme(value) {
                 userinfo_masked(&form_decode(value)).map(|v| encode(&v))
+            } else {
+                None
             };
             if let Some(m) = masked {
                 return Some(format!("{}{m}", pair.get(..value_at).unwrap_or_default()));
@@ -118,6 +120,17 @@ fn pair_masked(pair: &str) -> Option<String> {
         start += part.len() + 1;
     }
     None
+}
+
+/// Whether form-decoding `raw` could give a `:` (so a `scheme://`): only
+/// from `:` or `%3A`. Most values (`fromImage=reg%2Frepo`) are then not
+/// decoded at all.
+fn could_have_scheme(raw: &str) -> bool {
+    raw.contains(':')
+        || raw
+            .as_bytes()
+            .windows(3)
+            .any(|w| w.eq_ignore_ascii_case(b"%3a"))
 }
 
 /// `{"K":"v"}` → `{"K":"REDACTED"}` (null, an unset arg, stays), encoded;
@@ -266,6 +279,12 @@ mod tests {
             "{\"B\":null}",
             "remote",
             "PassWord",
+            "%3A",
+            "%3a",
+            "%2F%2F",
+            "%2f",
+            "%40",
+            "https",
             "passwd",
             "SECRET",
             "credential",
