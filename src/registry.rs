@@ -1,8 +1,10 @@
 //! Registry client: which manifest digest a registry serves for a tag now,
 //! and the manifests, blobs and referrers that carry cosign signatures.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use reqwest::{Method, StatusCode};
@@ -42,14 +44,25 @@ pub enum RegistryError {
     },
 }
 
-/// Cheap to clone: clones share connections and tokens.
+/// Cheap to clone: clones share connections, tokens and what was learnt
+/// about plain-HTTP hosts.
 #[derive(Clone)]
 pub struct RegistryClient {
     https: Arc<HttpClient>,
     /// Hosts reached over plain HTTP when HTTPS fails, like dockerd's
     /// insecure registries (loopback is always insecure there).
     insecure: Vec<String>,
+    /// Insecure hosts whose HTTPS was unreachable while HTTP answered, and
+    /// until when they are asked over HTTP first: otherwise every call
+    /// pays a new connection and a failed TLS handshake before its real
+    /// request (four of them in a Notation first pull; BENCHMARKS.md
+    /// 2026-12-06). Only hosts that may be reached over HTTP anyway.
+    plain: Arc<Mutex<HashMap<String, Instant>>>,
 }
+
+/// How long an insecure host found to speak only HTTP is asked over HTTP
+/// first; after that HTTPS is tried first again (it may have gained TLS).
+pub const PLAIN_FOR: Duration = Duration::from_secs(60);
 
 /// The API host of a registry domain (Docker Hub's API is elsewhere).
 fn api_host(domain: &str) -> &str {
@@ -102,7 +115,33 @@ fn sha256_of(b: &[u8]) -> String {
 
 impl RegistryClient {
     pub fn new(https: Arc<HttpClient>, insecure: Vec<String>) -> RegistryClient {
-        RegistryClient { https, insecure }
+        RegistryClient {
+            https,
+            insecure,
+            plain: Arc::default(),
+        }
+    }
+
+    /// Whether `host` was found to speak only plain HTTP within [`PLAIN_FOR`].
+    fn known_plain(&self, host: &str) -> bool {
+        let mut g = self.plain.lock().unwrap_or_else(|p| p.into_inner());
+        match g.get(host) {
+            Some(until) if *until > Instant::now() => true,
+            Some(_) => {
+                g.remove(host);
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn set_plain(&self, host: &str, plain: bool) {
+        let mut g = self.plain.lock().unwrap_or_else(|p| p.into_inner());
+        if plain {
+            g.insert(host.to_string(), Instant::now() + PLAIN_FOR);
+        } else {
+            g.remove(host);
+        }
     }
 
     fn insecure(&self, domain: &str) -> bool {
@@ -122,6 +161,21 @@ impl RegistryClient {
     ) -> Result<Fetched, RegistryError> {
         let host = api_host(domain);
         let scope = format!("repository:{path}:pull");
+        let http = || format!("http://{host}/v2/{path}/{what}");
+        let insecure = self.insecure(domain);
+        if insecure && self.known_plain(host) {
+            match self
+                .https
+                .request(method.clone(), &http(), accept, &scope, domain, limit)
+                .await
+            {
+                // HTTP gone, or a 400 as a TLS-only server gives a plain
+                // request: HTTPS first again, as for an unknown host.
+                Err(HttpError::Unreachable { .. }) => self.set_plain(host, false),
+                Ok(r) if r.status == StatusCode::BAD_REQUEST => self.set_plain(host, false),
+                r => return Ok(r?),
+            }
+        }
         let https = format!("https://{host}/v2/{path}/{what}");
         match self
             .https
@@ -129,12 +183,13 @@ impl RegistryClient {
             .await
         {
             Ok(r) => Ok(r),
-            Err(HttpError::Unreachable { .. }) if self.insecure(domain) => {
-                let http = format!("http://{host}/v2/{path}/{what}");
-                Ok(self
+            Err(HttpError::Unreachable { .. }) if insecure => {
+                let r = self
                     .https
-                    .request(method, &http, accept, &scope, domain, limit)
-                    .await?)
+                    .request(method, &http(), accept, &scope, domain, limit)
+                    .await?;
+                self.set_plain(host, true);
+                Ok(r)
             }
             Err(e) => Err(e.into()),
         }
@@ -450,5 +505,58 @@ mod tests {
             None
         );
         assert_eq!(next(r#"</v2/a/b/referrers/sha256:ab>; rel="next""#), None);
+    }
+
+    /// An insecure registry that speaks only HTTP is asked over HTTP first
+    /// once that is known: one failed TLS handshake, not one per call (each
+    /// call made one before). The answers are the same.
+    #[tokio::test]
+    async fn a_plain_http_registry_is_not_offered_tls_on_every_call() {
+        use std::io::{BufRead as _, BufReader, Write as _};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let digest = format!("sha256:{}", "c".repeat(64));
+        let tls = Arc::new(AtomicUsize::new(0));
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let (seen, d) = (tls.clone(), digest.clone());
+        std::thread::spawn(move || {
+            for s in l.incoming().flatten() {
+                let mut first = [0u8; 1];
+                if s.peek(&mut first).is_err() || first[0] == 0x16 {
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    continue;
+                }
+                let Ok(mut w) = s.try_clone() else { continue };
+                let mut r = BufReader::new(s);
+                loop {
+                    let mut h = String::new();
+                    if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                        break;
+                    }
+                }
+                let _ = write!(
+                    w,
+                    "HTTP/1.1 200 OK\r\nDocker-Content-Digest: {d}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+            }
+        });
+        let http = HttpClient::new(
+            crate::metrics::Upstream::Registry,
+            None,
+            Arc::new(crate::credentials::Credentials::default()),
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        let client = RegistryClient::new(Arc::new(http), Vec::new());
+        let domain = format!("127.0.0.1:{port}");
+        for _ in 0..3 {
+            assert_eq!(
+                client.manifest_digest(&domain, "r", "v1").await.unwrap(),
+                digest
+            );
+        }
+        assert_eq!(tls.load(Ordering::SeqCst), 1, "TLS offered more than once");
+        // A host that may not be reached over HTTP learns nothing.
+        assert!(!client.known_plain("registry.example"));
     }
 }

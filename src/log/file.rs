@@ -104,8 +104,8 @@ impl LogFile {
         Ok(())
     }
 
-    /// Append one line (with its newline). Errors are returned to be
-    /// counted; a decision never depends on them.
+    /// Append one line or several, each with its newline (one `write`).
+    /// Errors are returned to be counted; a decision never depends on them.
     pub fn write_line(&self, line: &[u8]) -> std::io::Result<()> {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if g.checked.elapsed() >= self.check_every {

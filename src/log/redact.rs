@@ -28,10 +28,17 @@ const KEEP: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-fn form_decode(s: &str) -> String {
-    percent_decode_str(&s.replace('+', " "))
-        .decode_utf8_lossy()
-        .into_owned()
+/// Borrowed when there is nothing to decode (most names and values): every
+/// logged decision passes its query through here.
+fn form_decode(s: &str) -> Cow<'_, str> {
+    if !s.contains(['+', '%']) {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(
+        percent_decode_str(&s.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned(),
+    )
 }
 
 fn encode(s: &str) -> String {
@@ -40,12 +47,17 @@ fn encode(s: &str) -> String {
 
 /// A parameter whose value is a secret as a whole.
 fn secret_name(k: &str) -> bool {
-    let k = k.to_ascii_lowercase();
+    // `w` in `k`, ignoring ASCII case (`w` is lower case): no lowered copy.
+    let has = |w: &str| {
+        k.as_bytes()
+            .windows(w.len())
+            .any(|x| x.eq_ignore_ascii_case(w.as_bytes()))
+    };
     ["token", "password", "passwd", "secret", "credential"]
         .iter()
-        .any(|w| k.contains(w))
+        .any(|w| has(w))
         // `author` (POST /commit) is not a secret.
-        || (k.contains("auth") && !k.contains("author"))
+        || (has("auth") && !has("author"))
 }
 
 /// `uri` with its secrets masked; borrowed when there are none.
@@ -53,27 +65,27 @@ pub fn uri(u: &str) -> Cow<'_, str> {
     let Some((path, query)) = u.split_once('?') else {
         return Cow::Borrowed(u);
     };
-    let mut out = String::with_capacity(u.len() + 16);
-    out.push_str(path);
-    out.push('?');
-    let mut changed = false;
-    for (i, pair) in query.split('&').enumerate() {
-        if i > 0 {
-            out.push('&');
-        }
-        match pair_masked(pair) {
-            Some(p) => {
-                changed = true;
-                out.push_str(&p);
+    // Built from the first masked pair on: nothing is copied otherwise.
+    let mut out: Option<String> = None;
+    let mut at = path.len() + 1;
+    for pair in query.split('&') {
+        let masked = pair_masked(pair);
+        match (&mut out, masked) {
+            (Some(o), m) => {
+                o.push('&');
+                o.push_str(m.as_deref().unwrap_or(pair));
             }
-            None => out.push_str(pair),
+            (None, Some(m)) => {
+                let mut o = String::with_capacity(u.len() + 16);
+                o.push_str(u.get(..at).unwrap_or_default());
+                o.push_str(&m);
+                out = Some(o);
+            }
+            (None, None) => {}
         }
+        at += pair.len() + 1;
     }
-    if changed {
-        Cow::Owned(out)
-    } else {
-        Cow::Borrowed(u)
-    }
+    out.map_or(Cow::Borrowed(u), Cow::Owned)
 }
 
 /// serde's `serialize_with` for a logged URI.
@@ -96,8 +108,10 @@ fn pair_masked(pair: &str) -> Option<String> {
                 Some(buildargs(value))
             } else if secret_name(&name) {
                 Some(MASK.to_string())
-            } else {
+            } else if could_have_scheme(value) {
                 userinfo_masked(&form_decode(value)).map(|v| encode(&v))
+            } else {
+                None
             };
             if let Some(m) = masked {
                 return Some(format!("{}{m}", pair.get(..value_at).unwrap_or_default()));
@@ -106,6 +120,17 @@ fn pair_masked(pair: &str) -> Option<String> {
         start += part.len() + 1;
     }
     None
+}
+
+/// Whether form-decoding `raw` could give a `:` (so a `scheme://`): only
+/// from `:` or `%3A`. Most values (`fromImage=reg%2Frepo`) are then not
+/// decoded at all.
+fn could_have_scheme(raw: &str) -> bool {
+    raw.contains(':')
+        || raw
+            .as_bytes()
+            .windows(3)
+            .any(|w| w.eq_ignore_ascii_case(b"%3a"))
 }
 
 /// `{"K":"v"}` → `{"K":"REDACTED"}` (null, an unset arg, stays), encoded;
@@ -127,6 +152,9 @@ fn buildargs(raw: &str) -> String {
 /// `s` with the user information of every `scheme://user:pass@host` in it
 /// masked; `None` when there is none.
 fn userinfo_masked(s: &str) -> Option<String> {
+    if !s.contains("://") {
+        return None;
+    }
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     let mut changed = false;
@@ -171,5 +199,110 @@ mod tests {
         );
         assert_eq!(uri("/x?a=1;my_token=abc;b=2"), "/x?a=1;my_token=REDACTED");
         assert_eq!(uri("/build?buildargs=%7Bcut"), "/build?buildargs=REDACTED");
+    }
+
+    /// The allocation-free fast paths (borrowed decoding, case-insensitive
+    /// search without a lowered copy, the output built only from the first
+    /// masked pair) decide exactly as the plain version they replaced, on
+    /// 200,000 query strings made of the pieces that matter.
+    #[test]
+    fn same_as_the_plain_version() {
+        fn old_form_decode(s: &str) -> String {
+            percent_decode_str(&s.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned()
+        }
+        fn old_secret_name(k: &str) -> bool {
+            let k = k.to_ascii_lowercase();
+            ["token", "password", "passwd", "secret", "credential"]
+                .iter()
+                .any(|w| k.contains(w))
+                || (k.contains("auth") && !k.contains("author"))
+        }
+        fn old_pair_masked(pair: &str) -> Option<String> {
+            let mut start = 0;
+            for part in pair.split(';') {
+                if let Some((k, _)) = part.split_once('=') {
+                    let value_at = start + k.len() + 1;
+                    let value = pair.get(value_at..).unwrap_or_default();
+                    let name = old_form_decode(k);
+                    let masked = if name == "buildargs" {
+                        Some(buildargs(value))
+                    } else if old_secret_name(&name) {
+                        Some(MASK.to_string())
+                    } else {
+                        userinfo_masked(&old_form_decode(value)).map(|v| encode(&v))
+                    };
+                    if let Some(m) = masked {
+                        return Some(format!("{}{m}", pair.get(..value_at).unwrap_or_default()));
+                    }
+                }
+                start += part.len() + 1;
+            }
+            None
+        }
+        fn old_uri(u: &str) -> String {
+            let Some((path, query)) = u.split_once('?') else {
+                return u.to_string();
+            };
+            let pairs: Vec<String> = query
+                .split('&')
+                .map(|p| old_pair_masked(p).unwrap_or_else(|| p.to_string()))
+                .collect();
+            format!("{path}?{}", pairs.join("&"))
+        }
+        let pieces = [
+            "a",
+            "=",
+            "&",
+            ";",
+            "?",
+            "%2B",
+            "+",
+            "%",
+            "%4",
+            "://",
+            "u:p@",
+            "h",
+            "/",
+            "#",
+            "token",
+            "ToKeN",
+            "AUTH",
+            "author",
+            "Author%73",
+            "auth%6Fr",
+            "x-registry-auth",
+            "buildargs",
+            "build%61rgs",
+            "%7B%22A%22%3A%22x%22%7D",
+            "{\"B\":null}",
+            "remote",
+            "PassWord",
+            "%3A",
+            "%3a",
+            "%2F%2F",
+            "%2f",
+            "%40",
+            "https",
+            "passwd",
+            "SECRET",
+            "credential",
+            "é",
+            "%C3%A9",
+            "%FF",
+        ];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..200_000 {
+            let mut u = String::from("/v1.41/p?");
+            let n = (x >> 60) as usize + 1;
+            for _ in 0..n {
+                x = x
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                u.push_str(pieces[(x >> 33) as usize % pieces.len()]);
+            }
+            assert_eq!(uri(&u), old_uri(&u), "{u}");
+        }
     }
 }

@@ -258,6 +258,11 @@ pub fn referrer_tag(digest: &str) -> String {
 /// from for messages: the pages of the referrers API, else the index under
 /// the tag scheme's tag (none when the tag is absent, or when the registry
 /// resolves it to the image itself, as GitLab does).
+///
+/// The tag is asked for together with the API's first page: a registry
+/// without the API (distribution 2.x, many mirrors) would otherwise cost a
+/// first pull one more round trip after the API's 404. Its answer, error
+/// included, is used only when the registry has no referrers API.
 pub async fn referrer_indexes(
     registry: &RegistryClient,
     domain: &str,
@@ -265,13 +270,17 @@ pub async fn referrer_indexes(
     digest: &str,
 ) -> Result<Vec<(String, Bytes)>, RegistryError> {
     let tag = referrer_tag(digest);
-    Ok(match registry.referrers(domain, path, digest).await? {
+    let (api, by_tag) = tokio::join!(
+        registry.referrers(domain, path, digest),
+        registry.get_manifest(domain, path, &tag)
+    );
+    Ok(match api? {
         Some(pages) => pages
             .into_iter()
             .enumerate()
             .map(|(i, p)| (format!("referrers page {}", i + 1), p))
             .collect(),
-        None => match registry.get_manifest(domain, path, &tag).await? {
+        None => match by_tag? {
             None => Vec::new(),
             Some((d, _)) if d == digest => Vec::new(),
             Some((_, b)) => vec![(format!("tag {tag}"), b)],
@@ -284,4 +293,155 @@ pub async fn referrer_indexes(
 /// about.
 pub fn is_subject(subject: &Obj<Descriptor>, digest: &str) -> bool {
     subject.0.as_ref().and_then(|s| s.digest.0.as_deref()) == Some(digest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+    use std::sync::{Arc, Condvar, Mutex};
+    use std::time::Duration;
+
+    use crate::credentials::Credentials;
+    use crate::http::HttpClient;
+    use crate::metrics::Upstream;
+
+    const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    /// A plain-HTTP registry stand-in for repository `r` with the API's
+    /// first page and the tag scheme's tag as given (status, body). The
+    /// API's answer waits until the tag was asked for (at most 10 s: a
+    /// liveness bound, not a measurement) and records whether it was.
+    struct Reg {
+        referrers: (u16, Vec<u8>),
+        tag: (u16, Vec<u8>),
+        tag_asked: Mutex<bool>,
+        asked: Condvar,
+        overlapped: Mutex<Option<bool>>,
+    }
+
+    impl Reg {
+        fn new(referrers: (u16, &[u8]), tag: (u16, &[u8])) -> Arc<Reg> {
+            Arc::new(Reg {
+                referrers: (referrers.0, referrers.1.to_vec()),
+                tag: (tag.0, tag.1.to_vec()),
+                tag_asked: Mutex::new(false),
+                asked: Condvar::new(),
+                overlapped: Mutex::new(None),
+            })
+        }
+
+        fn answer(&self, target: &str) -> (u16, Vec<u8>) {
+            if target.starts_with("/v2/r/referrers/") {
+                let g = self.tag_asked.lock().unwrap();
+                let (g, _) = self
+                    .asked
+                    .wait_timeout_while(g, Duration::from_secs(10), |asked| !*asked)
+                    .unwrap();
+                *self.overlapped.lock().unwrap() = Some(*g);
+                self.referrers.clone()
+            } else if target == format!("/v2/r/manifests/{}", referrer_tag(DIGEST)) {
+                *self.tag_asked.lock().unwrap() = true;
+                self.asked.notify_all();
+                self.tag.clone()
+            } else {
+                (404, Vec::new())
+            }
+        }
+
+        fn serve(self: &Arc<Reg>) -> String {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = l.local_addr().unwrap().port();
+            let reg = self.clone();
+            std::thread::spawn(move || {
+                for s in l.incoming().flatten() {
+                    let reg = reg.clone();
+                    std::thread::spawn(move || {
+                        // Refuse TLS: the client falls back to HTTP.
+                        let mut first = [0u8; 1];
+                        if s.peek(&mut first).is_err() || first[0] == 0x16 {
+                            return;
+                        }
+                        let Ok(mut w) = s.try_clone() else { return };
+                        let mut r = BufReader::new(s);
+                        let mut line = String::new();
+                        let _ = r.read_line(&mut line);
+                        loop {
+                            let mut h = String::new();
+                            if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                                break;
+                            }
+                        }
+                        let target = line.split(' ').nth(1).unwrap_or("").to_string();
+                        let (status, body) = reg.answer(&target);
+                        let head = format!(
+                            "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            body.len()
+                        );
+                        let _ = w.write_all(head.as_bytes());
+                        let _ = w.write_all(&body);
+                    });
+                }
+            });
+            format!("127.0.0.1:{port}")
+        }
+    }
+
+    async fn indexes(reg: &Arc<Reg>) -> Result<Vec<(String, Bytes)>, RegistryError> {
+        let http = HttpClient::new(
+            Upstream::Registry,
+            None,
+            Arc::new(Credentials::default()),
+            Duration::from_secs(20),
+        )
+        .unwrap();
+        let registry = RegistryClient::new(Arc::new(http), Vec::new());
+        referrer_indexes(&registry, &reg.serve(), "r", DIGEST).await
+    }
+
+    const API_INDEX: &[u8] =
+        br#"{"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#;
+    const TAG_INDEX: &[u8] = br#"{"schemaVersion":2,"manifests":[]}"#;
+
+    /// A registry without the referrers API: the tag's index is used, and
+    /// it was asked for before the API's 404 came back (one round trip,
+    /// not two; asked after the 404 before, so this waited 10 s and failed).
+    #[tokio::test]
+    async fn the_tag_is_asked_for_while_the_api_answers() {
+        let reg = Reg::new((404, b""), (200, TAG_INDEX));
+        let got = indexes(&reg).await.unwrap();
+        let want = [(
+            format!("tag {}", referrer_tag(DIGEST)),
+            Bytes::from(TAG_INDEX),
+        )];
+        assert_eq!(got, want);
+        assert_eq!(*reg.overlapped.lock().unwrap(), Some(true));
+    }
+
+    /// Both exist: the referrers API wins; the tag's answer, an error
+    /// included, is not used.
+    #[tokio::test]
+    async fn the_referrers_api_is_preferred_over_the_tag() {
+        for tag in [(200, TAG_INDEX), (403, &b""[..]), (500, &b""[..])] {
+            let reg = Reg::new((200, API_INDEX), tag);
+            let got = indexes(&reg).await.unwrap();
+            assert_eq!(
+                got,
+                [("referrers page 1".to_string(), Bytes::from(API_INDEX))],
+                "tag answered {}",
+                tag.0
+            );
+        }
+    }
+
+    /// No referrers API: the tag's answer counts, its error fails the
+    /// lookup, and no tag (or the image itself under it) is no index.
+    #[tokio::test]
+    async fn without_the_api_the_tag_decides() {
+        let reg = Reg::new((404, b""), (403, b""));
+        assert!(indexes(&reg).await.is_err());
+        let reg = Reg::new((405, b""), (404, b""));
+        assert_eq!(indexes(&reg).await.unwrap(), []);
+    }
 }
