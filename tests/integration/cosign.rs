@@ -42,11 +42,13 @@ fn a_key_signed_image_pulls_and_runs_by_tag_and_digest() {
     out.allowed();
     assert!(out.stdout.starts_with("marker"), "{}", out.text());
     s.guarded(&["run", "--rm", &pinned, "true"]).allowed();
-    let log = std::fs::read_to_string(&s.plugin_log).unwrap_or_default();
     let digest = pinned.split('@').nth(1).unwrap_or_default();
-    assert!(
+    let seen = |log: &str| {
         log.contains(&format!("\"digest\":\"{digest}\""))
-            && log.contains("cosign, signed by key p256.pub"),
+            && log.contains("cosign, signed by key p256.pub")
+    };
+    assert!(
+        seen(&crate::stack::log_when(&s.plugin_log, seen)),
         "the decision log does not show the cosign verdict for {digest}"
     );
     // The other configured key (RSA) is as good.

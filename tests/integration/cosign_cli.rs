@@ -101,10 +101,12 @@ fn cosign_cli_signatures_verify_in_every_storage_mode() {
         let tag = format!("{repo}:v1");
         s.guarded(&["pull", &tag]).allowed();
         s.guarded(&["run", "--rm", &pinned, "true"]).allowed();
-        let log = std::fs::read_to_string(&s.plugin_log).unwrap_or_default();
-        assert!(
+        let seen = |log: &str| {
             log.contains(&format!("\"digest\":\"{}\"", digest_of(&pinned)))
-                && log.contains("cosign, signed by key good.pub"),
+                && log.contains("cosign, signed by key good.pub")
+        };
+        assert!(
+            seen(&crate::stack::log_when(&s.plugin_log, seen)),
             "{mode:?}: the decision log does not show the cosign verdict"
         );
     }

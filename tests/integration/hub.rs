@@ -87,12 +87,14 @@ fn pinned_digests_allow_exactly_the_pinned_images() {
 /// (repository and tag), from its decision log.
 fn policy_rule_of(reference: &str) -> String {
     let (repo, tag) = reference.rsplit_once(':').unwrap_or((reference, "latest"));
-    let log = std::fs::read_to_string(&stack().plugin_decisions).expect("decision log file");
-    log.lines()
-        .rev()
-        .filter(|l| l.contains(repo) && l.contains(tag) && l.contains("\"deny\""))
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|v| v.get("policy_rule")?.as_str().map(str::to_string))
-        .next()
-        .unwrap_or_else(|| panic!("no logged deny for {reference}"))
+    let has_rule = |l: &str| {
+        serde_json::from_str::<serde_json::Value>(l)
+            .ok()
+            .and_then(|v| v.get("policy_rule")?.as_str().map(str::to_string))
+    };
+    crate::stack::logged_line(&stack().plugin_decisions, |l| {
+        l.contains(repo) && l.contains(tag) && l.contains("\"deny\"") && has_rule(l).is_some()
+    })
+    .and_then(|l| has_rule(&l))
+    .unwrap_or_else(|| panic!("no logged deny for {reference}"))
 }

@@ -56,12 +56,14 @@ fn a_notation_signed_image_pulls_and_runs() {
     out.allowed();
     assert!(out.stdout.starts_with("marker"), "{}", out.text());
     s.guarded(&["run", "--rm", &pinned, "true"]).allowed();
-    let log = std::fs::read_to_string(&s.plugin_log).unwrap_or_default();
     let digest = pinned.split('@').nth(1).unwrap_or_default();
-    assert!(
+    let seen = |log: &str| {
         log.contains(&format!("\"digest\":\"{digest}\""))
             && log.contains("notation, signed by")
-            && log.contains("CN=stack"),
+            && log.contains("CN=stack")
+    };
+    assert!(
+        seen(&crate::stack::log_when(&s.plugin_log, seen)),
         "the decision log does not show the notation verdict for {digest}"
     );
     // Combined with Notary, one is enough.

@@ -415,10 +415,12 @@ fn a_signing_certificate_expired_since_a_trusted_timestamp_still_runs() {
     // The certificate has expired; the timestamp proves it signed in time.
     s.guarded(&["pull", &stamped_tag]).allowed();
     s.guarded(&["run", "--rm", &stamped_tag, "true"]).allowed();
-    let log = std::fs::read_to_string(&s.plugin_log).unwrap_or_default();
     let digest = pinned.split('@').nth(1).unwrap_or_default();
+    let seen = |log: &str| {
+        log.contains(&format!("\"digest\":\"{digest}\"")) && log.contains("notation, signed by")
+    };
     assert!(
-        log.contains(&format!("\"digest\":\"{digest}\"")) && log.contains("notation, signed by"),
+        seen(&crate::stack::log_when(&s.plugin_log, seen)),
         "the decision log does not show the notation verdict for {digest}"
     );
 }

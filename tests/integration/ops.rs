@@ -217,13 +217,11 @@ fn metrics_status_and_decision_log() {
         .expect("status");
     assert!(!bad.status.success());
 
-    let log = std::fs::read_to_string(&s.plugin_decisions).expect("decision log file");
-    let line = log
-        .lines()
-        .rev()
-        .find(|l| l.contains("docker.io/library/busybox"))
-        .expect("the busybox deny is in the file");
-    let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+    let line = crate::stack::logged_line(&s.plugin_decisions, |l| {
+        l.contains("docker.io/library/busybox")
+    })
+    .expect("the busybox deny is in the file");
+    let v: serde_json::Value = serde_json::from_str(&line).expect("a JSON line");
     for k in [
         "time",
         "user",

@@ -322,6 +322,37 @@ impl Stack {
     }
 }
 
+/// The text of the log at `path` once `pred` accepts it (or after 5 s):
+/// decision lines reach the plugin's stderr and file a few milliseconds
+/// after the answer (src/log/writer.rs).
+pub fn log_when(path: &std::path::Path, pred: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let log = std::fs::read_to_string(path).unwrap_or_default();
+        if pred(&log) || Instant::now() > deadline {
+            return log;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The newest line of the decision log at `path` that `pred` accepts,
+/// waiting up to 5 s for it: the plugin's log thread writes lines in
+/// batches a few milliseconds after the answer (src/log/writer.rs).
+pub fn logged_line(path: &std::path::Path, pred: impl Fn(&str) -> bool) -> Option<String> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let log = std::fs::read_to_string(path).unwrap_or_default();
+        if let Some(l) = log.lines().rev().find(|l| pred(l)) {
+            return Some(l.to_string());
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A name unique to this test run and call.
 pub fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};

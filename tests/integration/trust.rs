@@ -26,9 +26,9 @@ fn signed_images_pull_and_run_by_tag_without_tag_and_by_digest() {
         assert!(out.stdout.starts_with("marker"), "{}", out.text());
     }
     // The decision log records the bound digest.
-    let log = std::fs::read_to_string(&s.plugin_log).unwrap_or_default();
+    let seen = |log: &str| log.contains(&format!("\"digest\":\"{d1}\""));
     assert!(
-        log.contains(&format!("\"digest\":\"{d1}\"")),
+        seen(&crate::stack::log_when(&s.plugin_log, seen)),
         "digest not in the decision log"
     );
 }
