@@ -146,6 +146,11 @@ impl Reference {
     /// is only ever taken from the canonical spelling, and other spellings
     /// are refused.
     pub fn spelling(&self) -> Spelling {
+        // Checked on every pull: most registries are spelled canonically,
+        // which is decided without allocating or parsing an address.
+        if plainly_canonical(&self.domain) {
+            return Spelling::Canonical;
+        }
         match canonical_domain(&self.domain) {
             Ok(c) if c == self.domain => Spelling::Canonical,
             Ok(canonical) => Spelling::Alias { canonical },
@@ -231,6 +236,58 @@ pub fn canonical_domain(domain: &str) -> Result<String, &'static str> {
         Some(n) => format!("{host}:{n}"),
         None => host,
     })
+}
+
+/// Whether `canonical_domain(domain)` is certainly `Ok(domain)`, decided
+/// without allocating: false only means "ask `canonical_domain`" (upper case,
+/// IPv6, a port with leading zeros, Docker Hub aliases, ...). Kept equal to
+/// it by the unit test `plainly_canonical_agrees_with_canonical_domain`.
+fn plainly_canonical(domain: &str) -> bool {
+    let (host, port) = match domain.split_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (domain, None),
+    };
+    if host.is_empty()
+        || !host
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+    {
+        return false;
+    }
+    // The same test as `canonical_domain`'s: a host of numbers only must
+    // be a dotted quad, here without leading zeros and each part <= 255
+    // (what `Ipv4Addr` prints).
+    let numeric = host.split('.').all(|c| {
+        c.bytes().all(|b| b.is_ascii_digit())
+            || c.strip_prefix("0x")
+                .is_some_and(|x| x.bytes().all(|b| b.is_ascii_hexdigit()))
+    });
+    if numeric {
+        let mut parts = 0;
+        for c in host.split('.') {
+            parts += 1;
+            let decimal = !c.is_empty()
+                && c.len() <= 3
+                && c.bytes().all(|b| b.is_ascii_digit())
+                && (c == "0" || !c.starts_with('0'));
+            if !decimal || c.parse::<u16>().map_or(true, |n| n > 255) {
+                return false;
+            }
+        }
+        if parts != 4 {
+            return false;
+        }
+    }
+    let alone = host.contains('.') || host == "localhost";
+    match port {
+        None => alone && !HUB_ALIASES.contains(&host),
+        Some(p) => {
+            !p.is_empty()
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && !p.starts_with('0')
+                && p.parse::<u16>().is_ok_and(|n| !(n == 443 && alone))
+        }
+    }
 }
 
 /// `^[a-f0-9]{64}$`: an image ID, never a name.
@@ -496,6 +553,94 @@ mod tests {
         let r = Reference::parse_normalized(&format!("busybox:1@{d}")).unwrap();
         assert_eq!(r.tag.as_deref(), Some("1"));
         assert_eq!(r.digest.as_deref(), Some(d.as_str()));
+    }
+
+    /// The allocation-free fast path of `spelling` says "canonical" exactly
+    /// when `canonical_domain` returns the host unchanged,
+    /// over many generated hosts: numbers, hex, leading zeros, Hub aliases,
+    /// upper case, ports in and out of range.
+    #[test]
+    fn plainly_canonical_agrees_with_canonical_domain() {
+        const HOST: [&str; 24] = [
+            "a",
+            "b",
+            "Z",
+            "0",
+            "1",
+            "00",
+            "01",
+            "9",
+            "255",
+            "256",
+            "127",
+            "999",
+            "0x7f",
+            "0x",
+            "x",
+            "-",
+            "localhost",
+            "docker.io",
+            "index.docker.io",
+            "registry-1.docker.io",
+            "registry.hub.docker.com",
+            "LocalHost",
+            "reg",
+            "_",
+        ];
+        const PORT: [&str; 14] = [
+            "", ":", ":0", ":1", ":80", ":443", ":0443", ":5000", ":05000", ":65535", ":65536",
+            ":+5", ":a", ":1:2",
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            usize::try_from(seed % n as u64).unwrap()
+        };
+        let (mut fast, mut total) = (0, 0);
+        for _ in 0..300_000 {
+            let mut d = String::new();
+            for i in 0..1 + next(5) {
+                if i > 0 && next(4) != 0 {
+                    d.push('.');
+                }
+                d.push_str(HOST[next(HOST.len())]);
+            }
+            d.push_str(PORT[next(PORT.len())]);
+            let slow = canonical_domain(&d).is_ok_and(|c| c == d);
+            // Characters outside the registry grammar are left to the slow
+            // path; otherwise the answers are equal.
+            if d.contains('_') {
+                assert!(!plainly_canonical(&d), "{d}");
+            } else {
+                assert_eq!(plainly_canonical(&d), slow, "{d}");
+            }
+            fast += usize::from(slow);
+            total += 1;
+        }
+        // The generator reaches both answers often (not a vacuous test).
+        assert!(fast > total / 50 && fast < total / 2, "{fast} of {total}");
+        for d in [
+            "1.2.3.4",
+            "127.0.0.1:5000",
+            "0.0.0.0:1",
+            "255.255.255.255:65535",
+            "localhost:5000",
+        ] {
+            assert!(plainly_canonical(d), "{d}");
+        }
+        for d in [
+            "1.2.3.04",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1.2.3.256",
+            "[::1]",
+            "docker.io:443",
+            "index.docker.io",
+        ] {
+            assert!(!plainly_canonical(d), "{d}");
+        }
     }
 
     /// Every other spelling of a registry dockerd accepts (and keeps as
