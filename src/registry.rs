@@ -64,6 +64,17 @@ pub struct RegistryClient {
 /// first; after that HTTPS is tried first again (it may have gained TLS).
 pub const PLAIN_FOR: Duration = Duration::from_secs(60);
 
+/// Whether `host` names its port (`reg:5000`, `[::1]:5000`).
+fn explicit_port(host: &str) -> bool {
+    let after = match host.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or("", |(_, rest)| rest),
+        None => host,
+    };
+    after
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// The API host of a registry domain (Docker Hub's API is elsewhere).
 fn api_host(domain: &str) -> &str {
     if domain == "docker.io" {
@@ -188,7 +199,13 @@ impl RegistryClient {
                     .https
                     .request(method, &http(), accept, &scope, domain, limit)
                     .await?;
-                self.set_plain(host, true);
+                // Remembered only when HTTPS and HTTP are the same socket:
+                // without a port they are 443 and 80, and a moment's outage
+                // of 443 would keep the plugin reading port 80 while dockerd
+                // (HTTPS first on every pull) pulls from 443 again.
+                if explicit_port(host) {
+                    self.set_plain(host, true);
+                }
                 Ok(r)
             }
             Err(e) => Err(e.into()),
@@ -510,6 +527,24 @@ mod tests {
     /// An insecure registry that speaks only HTTP is asked over HTTP first
     /// once that is known: one failed TLS handshake, not one per call (each
     /// call made one before). The answers are the same.
+    /// Review 3: only a host with its port is remembered as plain HTTP;
+    /// before, `reg.internal` was too, so a blip of its port 443 sent the
+    /// plugin to port 80 for a minute while dockerd used 443 again.
+    #[test]
+    fn only_a_host_with_its_port_is_remembered_as_plain() {
+        for (h, want) in [
+            ("127.0.0.1:5000", true),
+            ("reg.internal:5000", true),
+            ("[::1]:5000", true),
+            ("reg.internal", false),
+            ("127.0.0.1", false),
+            ("[::1]", false),
+            ("reg.internal:", false),
+        ] {
+            assert_eq!(explicit_port(h), want, "{h}");
+        }
+    }
+
     #[tokio::test]
     async fn a_plain_http_registry_is_not_offered_tls_on_every_call() {
         use std::io::{BufRead as _, BufReader, Write as _};
