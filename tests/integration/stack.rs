@@ -337,20 +337,13 @@ pub fn log_when(path: &std::path::Path, pred: impl Fn(&str) -> bool) -> String {
 }
 
 /// The newest line of the decision log at `path` that `pred` accepts,
-/// waiting up to 5 s for it: the plugin's log thread writes lines in
-/// batches a few milliseconds after the answer (src/log/writer.rs).
+/// waiting for it as [`log_when`] does.
 pub fn logged_line(path: &std::path::Path, pred: impl Fn(&str) -> bool) -> Option<String> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let log = std::fs::read_to_string(path).unwrap_or_default();
-        if let Some(l) = log.lines().rev().find(|l| pred(l)) {
-            return Some(l.to_string());
-        }
-        if Instant::now() > deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    log_when(path, |log| log.lines().any(&pred))
+        .lines()
+        .rev()
+        .find(|l| pred(l))
+        .map(str::to_string)
 }
 
 /// A name unique to this test run and call.

@@ -2,6 +2,11 @@ use super::*;
 use crate::bundle::evidence::testkit::{pin, sign};
 use crate::bundle::Bundle;
 
+fn chmod(p: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap()
+}
+
 const PROD: &str = "oci://reg.example.com/platform/img-authz:prod";
 
 /// The last known good as a host pinning key 1 and following PROD reads it.
@@ -225,15 +230,12 @@ fn expired_bundles_and_the_first_use_floor() {
 /// L5: a state directory others can write is not trusted at boot.
 #[test]
 fn a_last_known_good_others_can_write_is_refused() {
-    use std::os::unix::fs::PermissionsExt as _;
     let d = tempfile::tempdir().unwrap();
     let store = Store::new(d.path());
     store
         .install(&fetched(1, "one"), &expect(), read_policy)
         .unwrap();
-    let chmod = |p: &str, m: u32| {
-        std::fs::set_permissions(d.path().join(p), std::fs::Permissions::from_mode(m)).unwrap()
-    };
+    let chmod = |p: &str, m: u32| chmod(&d.path().join(p), m);
     chmod("bundle", 0o700);
     chmod("bundle/current", 0o700);
     chmod("bundle/current/layer.json", 0o600);
@@ -260,14 +262,12 @@ fn a_last_known_good_others_can_write_is_refused() {
 /// checked).
 #[test]
 fn a_state_directory_others_can_write_is_refused() {
-    use std::os::unix::fs::PermissionsExt as _;
     let d = tempfile::tempdir().unwrap();
     let store = Store::new(d.path());
     store
         .install(&fetched(1, "one"), &expect(), read_policy)
         .unwrap();
-    let chmod =
-        |m: u32| std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(m)).unwrap();
+    let chmod = |m: u32| chmod(d.path(), m);
     chmod(0o755);
     assert!(lkg(&store).unwrap().is_some());
     for bad in [0o777, 0o775, 0o757] {
