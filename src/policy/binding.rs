@@ -486,7 +486,22 @@ async fn decide_pull(
         };
     }
     let tag = image.tag.clone().unwrap_or_else(|| DEFAULT_TAG.to_string());
-    let (signed, served) = tokio::join!(verifier.signed_digest(&repo, &tag), registry);
+    let (signed, served) = if verifier.judges_served_digest() {
+        // The verifier read the tag from the registry itself: the digest it
+        // judged is the one served, and asking again would only cost a
+        // first pull one more round trip. The registry is asked once more
+        // for a deny's pin hint, and only when it just answered (not signed).
+        match verifier.signed_digest(&repo, &tag).await {
+            Ok(s) => {
+                let served = Ok(s.digest().to_string());
+                (Ok(s), served)
+            }
+            Err(e @ TrustError::NotSigned(_)) => (Err(e), registry.await),
+            Err(e) => return trust_deny(verifier, &e, &image.to_string()),
+        }
+    } else {
+        tokio::join!(verifier.signed_digest(&repo, &tag), registry)
+    };
     let signed = match signed {
         Ok(s) => s,
         Err(e) => {
@@ -667,6 +682,90 @@ mod tests {
 
         let ok = decide_pull(&signed, served(Ok(digest)), &image).await;
         assert!(ok.allowed() && ok.cause.is_none() && reusable(&ok));
+    }
+
+    /// [`Fixed`] that says it reads the tag from the registry itself.
+    struct Served(Result<Signed, TrustError>);
+
+    #[async_trait::async_trait]
+    impl Verifier for Served {
+        fn name(&self) -> &'static str {
+            "served"
+        }
+        fn server(&self) -> String {
+            "the registry".into()
+        }
+        fn judges_served_digest(&self) -> bool {
+            true
+        }
+        async fn signed_digest(&self, _: &Reference, _: &str) -> Result<Signed, TrustError> {
+            self.0.clone()
+        }
+        async fn digest_signed(&self, _: &Reference, _: &str) -> Result<Signed, TrustError> {
+            self.0.clone()
+        }
+    }
+
+    /// A first pull of a cosign- or Notation-signed tag asked the registry
+    /// for the tag twice at once (the verifier, then the binding check);
+    /// the second look-up is made only where it can disagree (Notary) or
+    /// for a deny's pin hint.
+    #[tokio::test]
+    async fn a_verifier_that_reads_the_registry_is_not_second_guessed() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let image = Reference::parse_normalized("r.io/app:1").unwrap();
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let asked = AtomicUsize::new(0);
+        let served = |d: String| {
+            let asked = &asked;
+            async move {
+                asked.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, RegistryError>(d)
+            }
+        };
+
+        let signed = Served(Ok(Signed::for_test(&digest, "test")));
+        let ok = decide_pull(
+            &signed,
+            served(format!("sha256:{}", "b".repeat(64))),
+            &image,
+        )
+        .await;
+        assert!(ok.allowed(), "{ok:?}");
+        assert_eq!(ok.digest.as_deref(), Some(digest.as_str()));
+        assert_eq!(asked.load(Ordering::SeqCst), 0);
+
+        // Not signed: the served digest is offered as a pin, as before.
+        let unsigned = Served(Err(fixtures::unsigned(&digest)));
+        let d = decide_pull(&unsigned, served(digest.clone()), &image).await;
+        assert_eq!(d.cause, Some(DenyCause::NotSigned));
+        assert!(
+            d.hint.contains(&format!("digests = [\"{digest}\"]")),
+            "{}",
+            d.hint
+        );
+        assert_eq!(asked.load(Ordering::SeqCst), 1);
+
+        // An outage is not waited for twice.
+        let down = Served(Err(fixtures::down()));
+        let d = decide_pull(&down, served(digest.clone()), &image).await;
+        assert_eq!(d.cause, Some(DenyCause::Unavailable));
+        assert_eq!(asked.load(Ordering::SeqCst), 1);
+
+        // A verifier whose tags are signed elsewhere is still checked
+        // against what the registry serves.
+        let notary = Fixed(Ok(Signed::for_test(&digest, "test")));
+        let moved = decide_pull(
+            &notary,
+            served(format!("sha256:{}", "b".repeat(64))),
+            &image,
+        )
+        .await;
+        assert!(
+            !moved.allowed() && moved.reason.contains("the tag moved"),
+            "{moved:?}"
+        );
+        assert_eq!(asked.load(Ordering::SeqCst), 2);
     }
 
     #[test]

@@ -64,6 +64,12 @@ impl Verifier for Combined {
         }
     }
 
+    /// Only when every one of them asks the registry: a digest Notary
+    /// signed for the tag may not be the one served.
+    fn judges_served_digest(&self) -> bool {
+        self.verifiers.iter().all(|v| v.judges_served_digest())
+    }
+
     fn unsigned_hint(&self, image: &str) -> String {
         let hints: Vec<String> = self
             .verifiers
@@ -189,6 +195,9 @@ mod tests {
         fn binds_tags(&self) -> bool {
             self.tags
         }
+        fn judges_served_digest(&self) -> bool {
+            !self.tags
+        }
         async fn signed_digest(&self, repo: &Reference, _tag: &str) -> Result<Signed, TrustError> {
             if self.down {
                 return Err(down());
@@ -240,6 +249,23 @@ mod tests {
             .build()
             .unwrap()
             .block_on(f)
+    }
+
+    /// A pull skips its own look-up of the tag only when every verifier of
+    /// the rule judged the registry's digest: with Notary in it, the digest
+    /// may be the one Notary signed, not the one served.
+    #[test]
+    fn a_rule_judges_the_served_digest_only_without_notary() {
+        for require in [Require::All, Require::Any] {
+            let mixed = Combined::new(
+                vec![cosign("B", &["B"]), notary(Some("A"), &["A"])],
+                require,
+            );
+            assert!(!mixed.judges_served_digest());
+            let registry_only =
+                Combined::new(vec![cosign("B", &["B"]), cosign("B", &["B"])], require);
+            assert!(registry_only.judges_served_digest());
+        }
     }
 
     #[test]

@@ -102,6 +102,16 @@ pub trait Verifier: Send + Sync {
         true
     }
 
+    /// Whether [`signed_digest`](Self::signed_digest) judges exactly the
+    /// digest the registry serves for the tag now, because it asks the
+    /// registry itself (cosign, Notation, digest pins): a pull then needs no
+    /// second look-up of the same tag to bind the decision to what dockerd
+    /// will fetch. Never true for a verifier whose tags are signed
+    /// elsewhere (Notary), nor for a rule that combines one.
+    fn judges_served_digest(&self) -> bool {
+        false
+    }
+
     /// How to get `image` signed, for deny messages.
     fn unsigned_hint(&self, image: &str) -> String {
         format!("sign it (docker trust sign {image}) on {}", self.server())
@@ -126,6 +136,42 @@ pub trait Verifier: Send + Sync {
     }
 }
 
+/// What [`registry_digest`] makes of a registry failure.
+fn lookup_error(
+    e: crate::registry::RegistryError,
+    repo: &Reference,
+    tag: &str,
+    what: RegistryLookup,
+) -> TrustError {
+    match e {
+        crate::registry::RegistryError::NotFound { .. } => NotSigned::NotInRegistry {
+            image: format!("{}:{tag}", repo.name()),
+        }
+        .into(),
+        source => Unavailable::Registry { what, source }.into(),
+    }
+}
+
+/// The manifest the registry serves now for `repo:tag`, with its digest
+/// (the body's own hash), for a verifier that needs the manifest too:
+/// one round trip instead of the digest's `HEAD` and then the manifest.
+/// Errors as [`registry_digest`].
+pub(crate) async fn registry_manifest(
+    registry: &crate::registry::RegistryClient,
+    repo: &Reference,
+    tag: &str,
+    what: RegistryLookup,
+) -> Result<(String, bytes::Bytes), TrustError> {
+    match registry.get_manifest(&repo.domain, &repo.path, tag).await {
+        Ok(Some(found)) => Ok(found),
+        Ok(None) => Err(NotSigned::NotInRegistry {
+            image: format!("{}:{tag}", repo.name()),
+        }
+        .into()),
+        Err(e) => Err(lookup_error(e, repo, tag, what)),
+    }
+}
+
 /// The digest the registry serves now for `repo:tag`, for verifiers that
 /// judge digests: a tag not in its registry is not signed, any other
 /// failure is [`Unavailable::Registry`] asking `what`.
@@ -138,11 +184,5 @@ pub(crate) async fn registry_digest(
     registry
         .manifest_digest(&repo.domain, &repo.path, tag)
         .await
-        .map_err(|e| match e {
-            crate::registry::RegistryError::NotFound { .. } => NotSigned::NotInRegistry {
-                image: format!("{}:{tag}", repo.name()),
-            }
-            .into(),
-            source => Unavailable::Registry { what, source }.into(),
-        })
+        .map_err(|e| lookup_error(e, repo, tag, what))
 }

@@ -55,6 +55,10 @@ impl Verifier for Pinned {
         false
     }
 
+    fn judges_served_digest(&self) -> bool {
+        true
+    }
+
     fn unsigned_hint(&self, image: &str) -> String {
         format!(
             "add the image's digest to the rule's digests (or digests_file) after reviewing it; \

@@ -122,7 +122,7 @@ pub(crate) mod stand_in {
     use std::collections::HashMap;
     use std::io::{BufRead, BufReader, Write};
     use std::net::TcpListener;
-    use std::sync::Arc;
+    use std::sync::{Arc, Mutex};
 
     use sha2::{Digest as _, Sha256};
 
@@ -137,9 +137,13 @@ pub(crate) mod stand_in {
         format!("sha256:{:x}", Sha256::digest(b))
     }
 
-    /// path (after `/v2/r/`) -> (status, extra headers, body).
+    /// path (after `/v2/r/`) -> (status, extra headers, body); and every
+    /// request served, as `METHOD path`, in order.
     #[derive(Default, Clone)]
-    pub struct Reg(pub HashMap<String, (u16, String, Vec<u8>)>);
+    pub struct Reg(
+        pub HashMap<String, (u16, String, Vec<u8>)>,
+        pub Arc<Mutex<Vec<String>>>,
+    );
 
     impl Reg {
         pub fn put(&mut self, what: &str, body: &[u8]) {
@@ -170,7 +174,9 @@ pub(crate) mod stand_in {
                         let mut r = BufReader::new(s);
                         let mut line = String::new();
                         let _ = r.read_line(&mut line);
-                        let target = line.split(' ').nth(1).unwrap_or("").to_string();
+                        let mut words = line.split(' ');
+                        let method = words.next().unwrap_or("").to_string();
+                        let target = words.next().unwrap_or("").to_string();
                         loop {
                             let mut h = String::new();
                             if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
@@ -178,6 +184,7 @@ pub(crate) mod stand_in {
                             }
                         }
                         let what = target.strip_prefix("/v2/r/").unwrap_or("");
+                        reg.1.lock().unwrap().push(format!("{method} {what}"));
                         let (status, extra, body) =
                             reg.0
                                 .get(what)

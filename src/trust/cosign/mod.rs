@@ -146,6 +146,10 @@ impl Verifier for CosignVerifier {
         false
     }
 
+    fn judges_served_digest(&self) -> bool {
+        true
+    }
+
     fn unsigned_hint(&self, image: &str) -> String {
         let how = match (
             self.policy.keys.is_empty(),

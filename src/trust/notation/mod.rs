@@ -450,40 +450,38 @@ async fn descriptor(
         .get_manifest(&repo.domain, &repo.path, digest)
         .await?
         .ok_or_else(|| Error::NotInRegistry(format!("{}@{digest}", repo.name())))?;
+    descriptor_of(repo, d, &body)
+}
+
+/// The descriptor of a manifest read from the registry: `digest` is the
+/// body's own hash, the media type the body's `mediaType`.
+fn descriptor_of(repo: &Reference, digest: String, body: &[u8]) -> Result<Descriptor, Error> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Typed {
         #[serde(default)]
         media_type: Lenient,
     }
-    let media_type = object::<Typed>(&body)
+    let media_type = object::<Typed>(body)
         .and_then(|t| t.media_type.0)
         .ok_or_else(|| Error::NoMediaType(format!("{}@{digest}", repo.name())))?;
     Ok(Descriptor {
         media_type,
-        digest: d,
+        digest,
         size: body.len() as u64,
     })
 }
 
-/// Verify `repo@digest` against the trust policy.
-pub async fn verify_digest(
-    cfg: &NotationConfig,
-    registry: &RegistryClient,
-    revocation: &revocation::Revocation,
-    repo: &Reference,
-    digest: &str,
-) -> Result<Signed, TrustError> {
-    Ok(verify_image(cfg, registry, revocation, repo, digest).await?)
-}
-
-/// [`verify_digest`] with Notation's own error.
+/// Verify `repo@digest` against the trust policy. `known`: the image's
+/// descriptor when the caller has just read its manifest (a pull by tag),
+/// else it is read here alongside the signatures.
 pub async fn verify_image(
     cfg: &NotationConfig,
     registry: &RegistryClient,
     revocation: &revocation::Revocation,
     repo: &Reference,
     digest: &str,
+    known: Option<Result<Descriptor, Error>>,
 ) -> Result<Signed, Error> {
     let name = repo.name();
     let Some(stmt) = cfg.policy.select(&name) else {
@@ -502,10 +500,13 @@ pub async fn verify_image(
         ));
     }
     // Independent round trips: overlapped (a first pull waits for each).
-    let (target, found) = tokio::join!(
-        descriptor(registry, repo, digest),
-        find(registry, &repo.domain, &repo.path, digest)
-    );
+    let target = async {
+        match known {
+            Some(d) => d,
+            None => descriptor(registry, repo, digest).await,
+        }
+    };
+    let (target, found) = tokio::join!(target, find(registry, &repo.domain, &repo.path, digest));
     let target = target?;
     let found = found?;
     let mut why: Vec<Reason> = found.unreadable.iter().cloned().map(Reason::from).collect();
@@ -585,18 +586,39 @@ impl Verifier for NotationVerifier {
         vec![self.cache.figures("notation")]
     }
 
+    fn judges_served_digest(&self) -> bool {
+        true
+    }
+
     async fn signed_digest(&self, repo: &Reference, tag: &str) -> Result<Signed, TrustError> {
-        let digest = super::registry_digest(
+        // The tag's manifest, not only its digest: its descriptor is what
+        // the signature must name, and reading it here saves a first pull
+        // one more round trip (BENCHMARKS.md, Notation first pull).
+        let (digest, body) = super::registry_manifest(
             &self.registry,
             repo,
             tag,
             crate::trust::RegistryLookup::NotationSignatures,
         )
         .await?;
-        self.digest_signed(repo, &digest).await
+        let target = descriptor_of(repo, digest.clone(), &body);
+        self.verified(repo, &digest, Some(target)).await
     }
 
     async fn digest_signed(&self, repo: &Reference, digest: &str) -> Result<Signed, TrustError> {
+        self.verified(repo, digest, None).await
+    }
+}
+
+impl NotationVerifier {
+    /// [`Verifier::digest_signed`], cached; `target`: the descriptor (or why
+    /// there is none) when the manifest was just read.
+    async fn verified(
+        &self,
+        repo: &Reference,
+        digest: &str,
+        target: Option<Result<Descriptor, Error>>,
+    ) -> Result<Signed, TrustError> {
         let key = format!("{}@{digest}", repo.name());
         let (cfg, registry, revocation, repo, digest, ttl) = (
             self.cfg.clone(),
@@ -608,7 +630,7 @@ impl Verifier for NotationVerifier {
         );
         self.cache
             .get_or_fetch(key, move || async move {
-                let s = verify_digest(&cfg, &registry, &revocation, &repo, &digest).await?;
+                let s = verify_image(&cfg, &registry, &revocation, &repo, &digest, target).await?;
                 Ok((s, Instant::now() + ttl))
             })
             .await

@@ -594,4 +594,77 @@ mod discovery {
         reg.0.insert(tag, (403, String::new(), Vec::new()));
         assert!(found(reg, &image).await.is_err());
     }
+
+    /// A pull by tag reads the tag's manifest once and takes the image's
+    /// descriptor from it: a first pull asked for the digest (`HEAD`), then
+    /// for the same manifest again by digest, one more wait each time.
+    #[tokio::test]
+    async fn a_pull_by_tag_reads_the_manifest_once() {
+        use super::{config, envelope, pki};
+        let manifest = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":[]}"#;
+        let (mut reg, image) = registry(|_| Vec::new());
+        reg.0.insert(
+            "manifests/v1".into(),
+            (
+                200,
+                format!("Docker-Content-Digest: {image}\r\n"),
+                manifest.to_vec(),
+            ),
+        );
+        let target = Descriptor {
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            digest: image.clone(),
+            size: manifest.len() as u64,
+        };
+        let p = pki("acme", |_| {});
+        let sig = stand_in::referrer(
+            &mut reg,
+            &image,
+            ARTIFACT_TYPE,
+            jws::MEDIA_TYPE,
+            &envelope(&p, serde_json::json!({}), &target),
+            serde_json::json!({}),
+        );
+        reg.put(
+            &format!("manifests/{}", referrer_tag(&image)),
+            &stand_in::index(&[(&sig, ARTIFACT_TYPE)]),
+        );
+        let asked = reg.1.clone();
+        let port = reg.serve();
+        let scope = format!("127.0.0.1:{port}/r");
+        let (_dir, cfg) = config(
+            &[&p.root_der],
+            "strict",
+            serde_json::json!({"registryScopes": [scope]}),
+        );
+        let v = NotationVerifier::new(cfg, stand_in::client(), Duration::from_secs(60), 8);
+        let repo = Reference::parse_normalized(&scope).unwrap();
+        let signed = v.signed_digest(&repo, "v1").await.unwrap();
+        assert_eq!(signed.digest(), image);
+        let mut asked = asked.lock().unwrap().clone();
+        asked.sort();
+        let mut want = vec![
+            "GET manifests/v1".to_string(),
+            format!("GET referrers/{image}"),
+            format!("GET manifests/{}", referrer_tag(&image)),
+            format!("GET manifests/{sig}"),
+        ];
+        want.sort();
+        let blobs: Vec<_> = asked
+            .iter()
+            .filter(|a| a.starts_with("GET blobs/"))
+            .cloned()
+            .collect();
+        asked.retain(|a| !a.starts_with("GET blobs/"));
+        assert_eq!(asked, want, "the envelope aside, these and no others");
+        assert_eq!(blobs.len(), 1, "{blobs:?}");
+        // By digest, the descriptor is read alongside the signatures.
+        let (_dir2, cfg) = config(
+            &[&p.root_der],
+            "strict",
+            serde_json::json!({"registryScopes": [scope]}),
+        );
+        let v2 = NotationVerifier::new(cfg, stand_in::client(), Duration::from_secs(60), 8);
+        assert!(v2.digest_signed(&repo, &image).await.is_ok());
+    }
 }
