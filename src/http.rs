@@ -188,6 +188,19 @@ impl HttpClient {
         }
     }
 
+    /// One request without credentials or a token and without the auth
+    /// round trip: what may go out over plain HTTP before it is known
+    /// whether the registry answers HTTPS ([`crate::registry`]).
+    pub async fn request_anonymous(
+        &self,
+        method: Method,
+        url: &str,
+        accept: &[&str],
+        limit: usize,
+    ) -> Result<Fetched, HttpError> {
+        self.send(method, url, accept, None, limit).await
+    }
+
     async fn fetch_token(
         &self,
         url: &str,

@@ -52,16 +52,26 @@ pub struct RegistryClient {
     /// Hosts reached over plain HTTP when HTTPS fails, like dockerd's
     /// insecure registries (loopback is always insecure there).
     insecure: Vec<String>,
-    /// Insecure hosts whose HTTPS was unreachable while HTTP answered, and
-    /// until when they are asked over HTTP first: otherwise every call
-    /// pays a new connection and a failed TLS handshake before its real
-    /// request (four of them in a Notation first pull; BENCHMARKS.md
-    /// 2026-12-06). Only hosts that may be reached over HTTP anyway.
-    plain: Arc<Mutex<HashMap<String, Instant>>>,
+    /// What insecure hosts that name their port were found to speak, and
+    /// until when that is taken as known: a host found plain is asked over
+    /// HTTP first (otherwise every call pays a new connection and a failed
+    /// TLS handshake before its real request: four in a Notation first
+    /// pull; BENCHMARKS.md 2026-12-06); a host not known either way is asked
+    /// over both at once ([`RegistryClient::call`]).
+    learnt: Arc<Mutex<HashMap<String, (Speaks, Instant)>>>,
 }
 
-/// How long an insecure host found to speak only HTTP is asked over HTTP
-/// first; after that HTTPS is tried first again (it may have gained TLS).
+/// What an insecure registry's socket was found to answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Speaks {
+    /// HTTPS unreachable, HTTP answered.
+    Plain,
+    /// HTTPS answered.
+    Tls,
+}
+
+/// How long what an insecure host speaks is taken as known; after that
+/// HTTPS is tried first again (it may have gained or lost TLS).
 pub const PLAIN_FOR: Duration = Duration::from_secs(60);
 
 /// Whether `host` names its port (`reg:5000`, `[::1]:5000`).
@@ -129,29 +139,91 @@ impl RegistryClient {
         RegistryClient {
             https,
             insecure,
-            plain: Arc::default(),
+            learnt: Arc::default(),
+        }
+    }
+
+    /// What `host` was found to speak within [`PLAIN_FOR`], if anything.
+    fn speaks(&self, host: &str) -> Option<Speaks> {
+        let mut g = self.learnt.lock().unwrap_or_else(|p| p.into_inner());
+        match g.get(host) {
+            Some((s, until)) if *until > Instant::now() => Some(*s),
+            Some(_) => {
+                g.remove(host);
+                None
+            }
+            None => None,
         }
     }
 
     /// Whether `host` was found to speak only plain HTTP within [`PLAIN_FOR`].
     fn known_plain(&self, host: &str) -> bool {
-        let mut g = self.plain.lock().unwrap_or_else(|p| p.into_inner());
-        match g.get(host) {
-            Some(until) if *until > Instant::now() => true,
-            Some(_) => {
-                g.remove(host);
-                false
+        self.speaks(host) == Some(Speaks::Plain)
+    }
+
+    /// Remember what `host` speaks (only a host that names its port: without
+    /// one, HTTPS and HTTP are 443 and 80, and a moment's outage of 443
+    /// would keep the plugin reading port 80 while dockerd, HTTPS first on
+    /// every pull, pulls from 443 again). `None` forgets.
+    fn learn(&self, host: &str, s: Option<Speaks>) {
+        if !explicit_port(host) {
+            return;
+        }
+        let mut g = self.learnt.lock().unwrap_or_else(|p| p.into_inner());
+        match s {
+            Some(s) => {
+                g.insert(host.to_string(), (s, Instant::now() + PLAIN_FOR));
             }
-            None => false,
+            None => {
+                g.remove(host);
+            }
         }
     }
 
-    fn set_plain(&self, host: &str, plain: bool) {
-        let mut g = self.plain.lock().unwrap_or_else(|p| p.into_inner());
-        if plain {
-            g.insert(host.to_string(), Instant::now() + PLAIN_FOR);
-        } else {
-            g.remove(host);
+    /// HTTPS, with an anonymous plain-HTTP request of the same resource
+    /// sent at once beside it; the second result (the plain answer) is
+    /// there only when HTTPS was unreachable.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the request's parts, passed through"
+    )]
+    async fn https_beside_plain(
+        &self,
+        method: Method,
+        https: &str,
+        plain: &str,
+        accept: &[&str],
+        scope: &str,
+        domain: &str,
+        limit: usize,
+    ) -> (
+        Result<Fetched, HttpError>,
+        Option<Result<Fetched, HttpError>>,
+    ) {
+        let tls = self
+            .https
+            .request(method.clone(), https, accept, scope, domain, limit);
+        let anon = self.https.request_anonymous(method, plain, accept, limit);
+        tokio::pin!(tls);
+        tokio::pin!(anon);
+        let mut early = None;
+        let r = loop {
+            tokio::select! {
+                r = &mut tls => break r,
+                p = &mut anon, if early.is_none() => early = Some(p),
+            }
+        };
+        match r {
+            Err(HttpError::Unreachable { .. }) => {
+                let p = match early {
+                    Some(p) => p,
+                    None => anon.await,
+                };
+                (r, Some(p))
+            }
+            // Answered over HTTPS: the plain request, if still under way,
+            // is dropped (and its connection with it).
+            r => (r, None),
         }
     }
 
@@ -182,30 +254,56 @@ impl RegistryClient {
             {
                 // HTTP gone, or a 400 as a TLS-only server gives a plain
                 // request: HTTPS first again, as for an unknown host.
-                Err(HttpError::Unreachable { .. }) => self.set_plain(host, false),
-                Ok(r) if r.status == StatusCode::BAD_REQUEST => self.set_plain(host, false),
+                Err(HttpError::Unreachable { .. }) => self.learn(host, None),
+                Ok(r) if r.status == StatusCode::BAD_REQUEST => self.learn(host, None),
                 r => return Ok(r?),
             }
         }
         let https = format!("https://{host}/v2/{path}/{what}");
-        match self
-            .https
-            .request(method.clone(), &https, accept, &scope, domain, limit)
+        // An insecure registry that names its port answers HTTPS and HTTP
+        // on one socket. Not yet known which: the plain request goes out at
+        // once beside the TLS handshake, without credentials or token, and
+        // its answer counts only when HTTPS is unreachable (dockerd's order:
+        // HTTPS first). A first call then does not wait for the failed
+        // handshake before its real request.
+        let (tls, early) = if insecure && explicit_port(host) && self.speaks(host).is_none() {
+            self.https_beside_plain(
+                method.clone(),
+                &https,
+                &http(),
+                accept,
+                &scope,
+                domain,
+                limit,
+            )
             .await
-        {
-            Ok(r) => Ok(r),
-            Err(HttpError::Unreachable { .. }) if insecure => {
-                let r = self
-                    .https
-                    .request(method, &http(), accept, &scope, domain, limit)
-                    .await?;
-                // Remembered only when HTTPS and HTTP are the same socket:
-                // without a port they are 443 and 80, and a moment's outage
-                // of 443 would keep the plugin reading port 80 while dockerd
-                // (HTTPS first on every pull) pulls from 443 again.
-                if explicit_port(host) {
-                    self.set_plain(host, true);
+        } else {
+            let r = self
+                .https
+                .request(method.clone(), &https, accept, &scope, domain, limit)
+                .await;
+            (r, None)
+        };
+        match tls {
+            Ok(r) => {
+                if insecure {
+                    self.learn(host, Some(Speaks::Tls));
                 }
+                Ok(r)
+            }
+            Err(HttpError::Unreachable { .. }) if insecure => {
+                let r = match early {
+                    // A 401 needs the auth round trip, which only a full
+                    // request makes.
+                    Some(Ok(r)) if r.status != StatusCode::UNAUTHORIZED => r,
+                    Some(Err(e)) => return Err(e.into()),
+                    _ => {
+                        self.https
+                            .request(method, &http(), accept, &scope, domain, limit)
+                            .await?
+                    }
+                };
+                self.learn(host, Some(Speaks::Plain));
                 Ok(r)
             }
             Err(e) => Err(e.into()),
@@ -474,124 +572,5 @@ fn next_page(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn loopback_is_insecure_like_dockerd() {
-        assert!(is_loopback("127.0.0.1:5000"));
-        assert!(is_loopback("127.1.2.3"));
-        assert!(is_loopback("localhost:5000"));
-        assert!(is_loopback("[::1]:5000"));
-        assert!(!is_loopback("reg.local:5000"));
-        assert!(!is_loopback("10.0.0.1:5000"));
-        assert_eq!(api_host("docker.io"), "registry-1.docker.io");
-    }
-
-    #[test]
-    fn only_same_repository_referrer_pages_are_followed() {
-        let base = "referrers/sha256:ab";
-        let next = |link: &str| {
-            let mut h = reqwest::header::HeaderMap::new();
-            h.insert(reqwest::header::LINK, link.parse().unwrap());
-            next_page(&h, "reg:5000", "a/b", base)
-        };
-        let want = Some(format!("{base}?n=2&last=x"));
-        assert_eq!(
-            next(r#"</v2/a/b/referrers/sha256:ab?n=2&last=x>; rel="next""#),
-            want
-        );
-        assert_eq!(
-            next(r#"<https://reg:5000/v2/a/b/referrers/sha256:ab?n=2&last=x>; rel=next"#),
-            want
-        );
-        assert_eq!(
-            next(r#"</v2/a/b/referrers/sha256:ab?n=2&last=x>; rel="prev""#),
-            None
-        );
-        assert_eq!(
-            next(r#"<https://evil/v2/a/b/referrers/sha256:ab?n=2>; rel="next""#),
-            None
-        );
-        assert_eq!(
-            next(r#"</v2/a/c/referrers/sha256:ab?n=2>; rel="next""#),
-            None
-        );
-        assert_eq!(
-            next(r#"</v2/a/b/referrers/sha256:ab?n=2#x>; rel="next""#),
-            None
-        );
-        assert_eq!(next(r#"</v2/a/b/referrers/sha256:ab>; rel="next""#), None);
-    }
-
-    /// An insecure registry that speaks only HTTP is asked over HTTP first
-    /// once that is known: one failed TLS handshake, not one per call (each
-    /// call made one before). The answers are the same.
-    /// Review 3: only a host with its port is remembered as plain HTTP;
-    /// before, `reg.internal` was too, so a blip of its port 443 sent the
-    /// plugin to port 80 for a minute while dockerd used 443 again.
-    #[test]
-    fn only_a_host_with_its_port_is_remembered_as_plain() {
-        for (h, want) in [
-            ("127.0.0.1:5000", true),
-            ("reg.internal:5000", true),
-            ("[::1]:5000", true),
-            ("reg.internal", false),
-            ("127.0.0.1", false),
-            ("[::1]", false),
-            ("reg.internal:", false),
-        ] {
-            assert_eq!(explicit_port(h), want, "{h}");
-        }
-    }
-
-    #[tokio::test]
-    async fn a_plain_http_registry_is_not_offered_tls_on_every_call() {
-        use std::io::{BufRead as _, BufReader, Write as _};
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        let digest = format!("sha256:{}", "c".repeat(64));
-        let tls = Arc::new(AtomicUsize::new(0));
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        let (seen, d) = (tls.clone(), digest.clone());
-        std::thread::spawn(move || {
-            for s in l.incoming().flatten() {
-                let mut first = [0u8; 1];
-                if s.peek(&mut first).is_err() || first[0] == 0x16 {
-                    seen.fetch_add(1, Ordering::SeqCst);
-                    continue;
-                }
-                let Ok(mut w) = s.try_clone() else { continue };
-                let mut r = BufReader::new(s);
-                loop {
-                    let mut h = String::new();
-                    if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                        break;
-                    }
-                }
-                let _ = write!(
-                    w,
-                    "HTTP/1.1 200 OK\r\nDocker-Content-Digest: {d}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                );
-            }
-        });
-        let http = HttpClient::new(
-            crate::metrics::Upstream::Registry,
-            None,
-            Arc::new(crate::credentials::Credentials::default()),
-            Duration::from_secs(10),
-        )
-        .unwrap();
-        let client = RegistryClient::new(Arc::new(http), Vec::new());
-        let domain = format!("127.0.0.1:{port}");
-        for _ in 0..3 {
-            assert_eq!(
-                client.manifest_digest(&domain, "r", "v1").await.unwrap(),
-                digest
-            );
-        }
-        assert_eq!(tls.load(Ordering::SeqCst), 1, "TLS offered more than once");
-        // A host that may not be reached over HTTP learns nothing.
-        assert!(!client.known_plain("registry.example"));
-    }
-}
+#[path = "registry_tests.rs"]
+mod tests;
