@@ -4,10 +4,12 @@
 //! bench so that it builds with the benches' profile and dependencies.
 //!
 //! ```text
-//! load serve-allow --socket PATH
+//! load serve-allow --socket PATH [--work-us N]
 //!     An authorization plugin that allows everything, served by
 //!     img_authz::protocol::serve (the same HTTP stack, envelope parsing,
 //!     deadline task and runtime as the plugin): the protocol's floor.
+//!     With --work-us, it first spins N µs of CPU per call (a stand-in for
+//!     a decision's own work: the best ratio such a plugin can reach).
 //!
 //! load client --socket PATH --call read|read-res|pull|create
 //!             [--image REF] [--conns N] [--duration SECS] [--requests N]
@@ -36,6 +38,10 @@
 
 mod support;
 
+/// The plugin's allocator (src/main.rs): the floor is the same stack.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -50,17 +56,27 @@ use img_authz::protocol::{self, Authorize, AuthzRequest, AuthzResponse, Phase, S
 use tokio::net::UnixStream;
 
 /// Allows every call: what the plugin would cost if deciding were free.
-struct AllowAll;
+/// Allows everything, after `work` of busy CPU per call (zero: none).
+struct AllowAll {
+    work: Duration,
+}
 
 impl Authorize for AllowAll {
     async fn authorize(&self, _phase: Phase, _req: AuthzRequest) -> AuthzResponse {
+        // A stand-in for a decision's own CPU, spent where the plugin
+        // spends it (in the call's task): what ratio a plugin needing that
+        // much work per call can reach at best on this machine.
+        let start = Instant::now();
+        while start.elapsed() < self.work {
+            std::hint::spin_loop();
+        }
         AuthzResponse::allow()
     }
 }
 
 fn usage(msg: &str) -> ! {
     eprintln!("load: {msg}");
-    eprintln!("usage: load serve-allow --socket PATH");
+    eprintln!("usage: load serve-allow --socket PATH [--work-us N]");
     eprintln!(
         "       load client --socket PATH --call read|read-res|pull|create [--image REF] [--conns N] \
          [--duration SECS] [--requests N] [--warmup SECS] [--threads N] [--label TEXT] [--out FILE] \
@@ -117,6 +133,7 @@ fn main() {
 
 fn serve_allow(args: &Args) {
     let socket = PathBuf::from(args.get("socket").unwrap_or_else(|| usage("--socket")));
+    let work = Duration::from_secs_f64(args.num("work-us", 0.0f64) / 1e6);
     // The plugin's own runtime: multi-threaded, one worker per core.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -133,9 +150,14 @@ fn serve_allow(args: &Args) {
                 _ = tokio::signal::ctrl_c() => {}
             }
         };
-        protocol::serve(listener, Arc::new(AllowAll), ServerOptions::default(), stop)
-            .await
-            .expect("serve");
+        protocol::serve(
+            listener,
+            Arc::new(AllowAll { work }),
+            ServerOptions::default(),
+            stop,
+        )
+        .await
+        .expect("serve");
         let _ = std::fs::remove_file(&socket);
     });
 }

@@ -250,7 +250,10 @@ impl DaemonClient {
 
     async fn get(&self, path: &str) -> Result<(StatusCode, Bytes), DaemonError> {
         let start = std::time::Instant::now();
-        let r = match tokio::time::timeout(self.timeout, self.get_inner(path)).await {
+        // Boxed: the HTTP exchange's future is large, and every decision's
+        // future would otherwise carry it (and be copied whole) per call,
+        // reads included (BENCHMARKS.md, the decision future's size).
+        let r = match tokio::time::timeout(self.timeout, Box::pin(self.get_inner(path))).await {
             Ok(r) => r,
             Err(_) => Err(DaemonError::Timeout(self.timeout)),
         };

@@ -352,6 +352,24 @@ fn status_reports_the_mode_in_the_files_spelling() {
     }
 }
 
+/// Every call's decision future is boxed and copied once (the server's
+/// deadline task): unboxed branches that wait on dockerd or a registry made
+/// it some 12 KiB for every call, a read's too (BENCHMARKS.md). A generous
+/// bound, so that only a branch awaited unboxed again trips it.
+#[test]
+fn a_decision_future_is_small() {
+    use img_authz::protocol::{Authorize, Phase};
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = Plugin::new(policy(dir.path(), "version = 1\n"), DecisionLog::default());
+    let call = req(
+        "POST",
+        "/v1.41/images/create?fromImage=r.io%2Fapp&tag=v1",
+        None,
+    );
+    let size = std::mem::size_of_val(&plugin.authorize(Phase::Request, call));
+    assert!(size <= 4096, "the decision future is {size} bytes");
+}
+
 #[test]
 fn no_rule_means_deny() {
     let dir = tempfile::tempdir().unwrap();

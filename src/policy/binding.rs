@@ -92,7 +92,14 @@ impl Trust {
             .with_image(image);
         }
         if self.pull_ttl.is_zero() {
-            return decide_pull(verifier.as_ref(), self.registry_digest(image), image).await;
+            // Boxed: its registry exchange would make every pull's future,
+            // cached ones included, some 10 KiB to allocate and copy.
+            return Box::pin(decide_pull(
+                verifier.as_ref(),
+                self.registry_digest(image),
+                image,
+            ))
+            .await;
         }
         let key = format!("{rule}\u{0}{image}");
         // Built only on a miss: a hit (nearly every pull) clones nothing

@@ -36,6 +36,9 @@ impl Policy {
         d
     }
 
+    // The arms that wait on dockerd or a registry await boxed futures:
+    // unboxed, each call's future (reads and cached pulls included) was
+    // some 11 KiB, allocated and copied whole per call (BENCHMARKS.md).
     pub(in crate::policy) async fn decide_inner(&self, action: &Action, ctx: &Ctx) -> Decision {
         let user = ctx.user.as_str();
         if let Some(d) = self.self_protection(action).await {
@@ -58,7 +61,7 @@ impl Policy {
             Action::Control {
                 route: RouteId::ContainerRestart,
                 target,
-            } => self.container_run(target, user).await,
+            } => Box::pin(self.container_run(target, user)).await,
             Action::Control { .. } => {
                 Decision::allow(Check::Default, "does not bring in or run an image")
             }
@@ -76,7 +79,9 @@ impl Policy {
                     "a file copied into a container can replace the program it runs, which image trust does not check",
                 ))
             }
-            Action::NetworkConnect { network } => self.network_connect(network, user).await,
+            Action::NetworkConnect { network } => {
+                Box::pin(self.network_connect(network, user)).await
+            }
             // Their drivers were checked above.
             Action::NetworkCreate(_) | Action::SecretCreate { .. } => {
                 Decision::allow(Check::Default, "built-in or allowed drivers only")
@@ -85,7 +90,7 @@ impl Policy {
             Action::Pull(p) => match self.rule_for(&p.image, user) {
                 None => self.with_global_mode(self.no_rule(&p.image, "the image")),
                 Some(r) => match &r.verifier {
-                    Some(v) => self.trust.pull(p, v, &r.name).await.by_rule(r),
+                    Some(v) => Box::pin(self.trust.pull(p, v, &r.name)).await.by_rule(r),
                     None => unsigned_ok(r, &p.image),
                 },
             },
@@ -166,7 +171,9 @@ impl Policy {
                 // `repo:tag`: allowed when that digest is the one signed for
                 // the tag.
                 if let Some(v) = &rule.verifier {
-                    if let Some(d) = self.trust.signed_retag(v.as_ref(), source, target).await {
+                    if let Some(d) =
+                        Box::pin(self.trust.signed_retag(v.as_ref(), source, target)).await
+                    {
                         return d.by_rule(rule);
                     }
                 }
@@ -179,20 +186,18 @@ impl Policy {
                 let modes = c.host_configs.iter().map(|h| h.network_mode.as_str());
                 for n in modes.chain(c.endpoint_networks.iter().map(String::as_str)) {
                     if !predefined_network(n) {
-                        let d = self.network_connect(n, user).await;
+                        let d = Box::pin(self.network_connect(n, user)).await;
                         if !d.allowed() {
                             return d;
                         }
                     }
                 }
-                let d = self
-                    .image_in_use(&c.image, "the container image", user)
-                    .await;
+                let d = Box::pin(self.image_in_use(&c.image, "the container image", user)).await;
                 if !d.allowed() {
                     return d;
                 }
                 for hc in &c.host_configs {
-                    if let Some(deny) = self.image_mounts(&hc.mounts, user).await {
+                    if let Some(deny) = Box::pin(self.image_mounts(&hc.mounts, user)).await {
                         return deny;
                     }
                 }
@@ -220,14 +225,12 @@ impl Policy {
                     }
                     return self.image_named(remote, "the service plugin", user);
                 }
-                let d = self
-                    .service_image(&s.image, "the service image", user)
-                    .await;
+                let d = Box::pin(self.service_image(&s.image, "the service image", user)).await;
                 if !d.allowed() {
                     return d;
                 }
                 for m in s.mounts.iter().filter(|m| m.typ == "image") {
-                    let md = self.service_image(&m.source, "the image mount", user).await;
+                    let md = Box::pin(self.service_image(&m.source, "the image mount", user)).await;
                     if !md.allowed() {
                         return md;
                     }
@@ -270,7 +273,9 @@ impl Policy {
                 }
             },
 
-            Action::ContainerStart { container, .. } => self.container_run(container, user).await,
+            Action::ContainerStart { container, .. } => {
+                Box::pin(self.container_run(container, user)).await
+            }
             Action::Checkpoint { .. }
             | Action::ContainerUpdate { .. }
             | Action::ExecCreate { .. }

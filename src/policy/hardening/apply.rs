@@ -228,6 +228,12 @@ impl Policy {
         ) {
             return None;
         }
+        // Boxed: only the calls hardening checks carry its future.
+        Box::pin(self.hardening_checked(action, ctx)).await
+    }
+
+    /// [`Self::hardening`] of an action it covers.
+    async fn hardening_checked(&self, action: &Action, ctx: &Ctx) -> Option<Decision> {
         let layers = self.hardening_for(&ctx.user)?;
         let api = ctx.api_version.as_deref();
         // The service's host network: resolved once, for the spec in effect.
