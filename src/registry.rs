@@ -70,9 +70,15 @@ enum Speaks {
     Tls,
 }
 
-/// How long what an insecure host speaks is taken as known; after that
-/// HTTPS is tried first again (it may have gained or lost TLS).
+/// How long an insecure host found to speak only HTTP is asked over HTTP
+/// first; after that HTTPS is tried first again (it may have gained TLS).
 pub const PLAIN_FOR: Duration = Duration::from_secs(60);
+
+/// How long an insecure host found to answer HTTPS is taken to: no plain
+/// request rides beside its handshakes meanwhile (it would only show the
+/// network what is pulled). Losing TLS costs a call the sequential
+/// fallback, not a wrong answer.
+pub const TLS_FOR: Duration = Duration::from_secs(3600);
 
 /// Whether `host` names its port (`reg:5000`, `[::1]:5000`).
 fn explicit_port(host: &str) -> bool {
@@ -172,7 +178,11 @@ impl RegistryClient {
         let mut g = self.learnt.lock().unwrap_or_else(|p| p.into_inner());
         match s {
             Some(s) => {
-                g.insert(host.to_string(), (s, Instant::now() + PLAIN_FOR));
+                let ttl = match s {
+                    Speaks::Plain => PLAIN_FOR,
+                    Speaks::Tls => TLS_FOR,
+                };
+                g.insert(host.to_string(), (s, Instant::now() + ttl));
             }
             None => {
                 g.remove(host);
@@ -293,9 +303,10 @@ impl RegistryClient {
             }
             Err(HttpError::Unreachable { .. }) if insecure => {
                 let r = match early {
-                    // A 401 needs the auth round trip, which only a full
-                    // request makes.
-                    Some(Ok(r)) if r.status != StatusCode::UNAUTHORIZED => r,
+                    // Only a success stands for the full request: a 401
+                    // needs the auth round trip, and a registry may answer
+                    // an anonymous caller 403 or 404 for what a token sees.
+                    Some(Ok(r)) if r.status.is_success() => r,
                     Some(Err(e)) => return Err(e.into()),
                     _ => {
                         self.https

@@ -289,3 +289,49 @@ async fn an_insecure_registry_that_answers_https_is_read_over_https() {
         seen.lock().unwrap()
     );
 }
+
+/// Review: the anonymous answer stands in only when it is a success; a
+/// registry may answer an anonymous caller 403 or 404 for what a token
+/// sees, so anything else is asked again by the full request (with the
+/// auth round trip and a cached token, when there is one).
+#[tokio::test]
+async fn only_a_successful_anonymous_answer_is_used() {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let plain = Arc::new(AtomicUsize::new(0));
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let seen = plain.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            let mut first = [0u8; 1];
+            if s.peek(&mut first).is_err() || first[0] == 0x16 {
+                continue;
+            }
+            seen.fetch_add(1, Ordering::SeqCst);
+            let Ok(mut w) = s.try_clone() else { continue };
+            let mut r = BufReader::new(s);
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                    break;
+                }
+            }
+            let _ = write!(
+                w,
+                "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    let client = client_trusting(None);
+    let e = client
+        .manifest_digest(&format!("127.0.0.1:{port}"), "r", "v1")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RegistryError::NotFound { .. }), "{e:?}");
+    assert_eq!(
+        plain.load(Ordering::SeqCst),
+        2,
+        "the 404 was not asked again"
+    );
+}

@@ -103,11 +103,12 @@ pub trait Verifier: Send + Sync {
     }
 
     /// Whether [`signed_digest`](Self::signed_digest) judges exactly the
-    /// digest the registry serves for the tag now, because it asks the
-    /// registry itself (cosign, Notation, digest pins): a pull then needs no
-    /// second look-up of the same tag to bind the decision to what dockerd
-    /// will fetch. Never true for a verifier whose tags are signed
-    /// elsewhere (Notary), nor for a rule that combines one.
+    /// digest the registry serves for the tag now, asked as the pull's own
+    /// look-up asks it (a `HEAD` of the tag: cosign, digest pins): a pull
+    /// then needs no second look-up of the same tag to bind the decision to
+    /// what dockerd will fetch. Never true for a verifier whose tags are
+    /// signed elsewhere (Notary), nor for one that reads the tag otherwise
+    /// (Notation's GET), nor for a rule that combines one.
     fn judges_served_digest(&self) -> bool {
         false
     }

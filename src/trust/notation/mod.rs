@@ -586,9 +586,10 @@ impl Verifier for NotationVerifier {
         vec![self.cache.figures("notation")]
     }
 
-    fn judges_served_digest(&self) -> bool {
-        true
-    }
+    // Not `judges_served_digest`: the digest judged here is the hash of the
+    // tag's GET body, and the containerd store resolves a tag by HEAD; a
+    // registry answering the two differently must meet the pull's own HEAD
+    // of the tag (made at the same time, so no extra wait).
 
     async fn signed_digest(&self, repo: &Reference, tag: &str) -> Result<Signed, TrustError> {
         // The tag's manifest, not only its digest: its descriptor is what
