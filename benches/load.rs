@@ -38,10 +38,6 @@
 
 mod support;
 
-/// The plugin's allocator (src/main.rs): the floor is the same stack.
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -8,13 +8,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// mimalloc, not glibc's malloc: a decision's buffers are freed on other
-/// threads (the decision-log writer, hyper's connection tasks), where
-/// glibc's arenas take a lock and consolidate; under load that was about a
-/// tenth of the plugin's CPU per cached pull (BENCHMARKS.md).
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use cli::{check::CheckArgs, policy::PolicyCommand, runtime, serve::ServeArgs, DEFAULT_SOCKET};
 
 #[derive(Parser)]
