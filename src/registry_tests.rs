@@ -74,42 +74,18 @@ fn only_a_host_with_its_port_is_remembered_as_plain() {
 
 #[tokio::test]
 async fn a_plain_http_registry_is_not_offered_tls_on_every_call() {
-    use std::io::{BufRead as _, BufReader, Write as _};
     use std::sync::atomic::{AtomicUsize, Ordering};
     let digest = format!("sha256:{}", "c".repeat(64));
     let tls = Arc::new(AtomicUsize::new(0));
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    let (seen, d) = (tls.clone(), digest.clone());
-    std::thread::spawn(move || {
-        for s in l.incoming().flatten() {
-            let mut first = [0u8; 1];
-            if s.peek(&mut first).is_err() || first[0] == 0x16 {
-                seen.fetch_add(1, Ordering::SeqCst);
-                continue;
-            }
-            let Ok(mut w) = s.try_clone() else { continue };
-            let mut r = BufReader::new(s);
-            loop {
-                let mut h = String::new();
-                if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                    break;
-                }
-            }
-            let _ = write!(
-                w,
-                "HTTP/1.1 200 OK\r\nDocker-Content-Digest: {d}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            );
-        }
-    });
-    let http = HttpClient::new(
-        crate::metrics::Upstream::Registry,
-        None,
-        Arc::new(crate::credentials::Credentials::default()),
-        Duration::from_secs(10),
-    )
-    .unwrap();
-    let client = RegistryClient::new(Arc::new(http), Vec::new());
+    let seen = tls.clone();
+    let port = one_socket(
+        move |_| {
+            seen.fetch_add(1, Ordering::SeqCst);
+        },
+        found(&digest),
+        Arc::default(),
+    );
+    let client = client_trusting(None);
     let domain = format!("127.0.0.1:{port}");
     for _ in 0..3 {
         assert_eq!(
@@ -124,11 +100,11 @@ async fn a_plain_http_registry_is_not_offered_tls_on_every_call() {
 
 /// A registry stand-in on one loopback socket: a connection that opens
 /// with a TLS ClientHello goes to `tls` (given the stream), any other is
-/// read as plain HTTP and answered with a `Docker-Content-Digest` of
-/// `plain_digest`; each plain request's header lines are recorded.
+/// read as plain HTTP and answered `plain_head` (status line and headers,
+/// then an empty body); each plain request's header lines are recorded.
 fn one_socket(
     tls: impl Fn(std::net::TcpStream) + Send + Sync + 'static,
-    plain_digest: String,
+    plain_head: String,
     plain_seen: Arc<Mutex<Vec<String>>>,
 ) -> u16 {
     use std::io::{BufRead as _, BufReader, Write as _};
@@ -137,7 +113,7 @@ fn one_socket(
     let tls = Arc::new(tls);
     std::thread::spawn(move || {
         for s in l.incoming().flatten() {
-            let (tls, d, seen) = (tls.clone(), plain_digest.clone(), plain_seen.clone());
+            let (tls, head_out, seen) = (tls.clone(), plain_head.clone(), plain_seen.clone());
             std::thread::spawn(move || {
                 let mut first = [0u8; 1];
                 if s.peek(&mut first).is_err() {
@@ -159,12 +135,17 @@ fn one_socket(
                 seen.lock().unwrap().push(head);
                 let _ = write!(
                     w,
-                    "HTTP/1.1 200 OK\r\nDocker-Content-Digest: {d}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    "{head_out}Content-Length: 0\r\nConnection: close\r\n\r\n"
                 );
             });
         }
     });
     port
+}
+
+/// A `200` naming `digest`, as a registry answers a manifest `HEAD`.
+fn found(digest: &str) -> String {
+    format!("HTTP/1.1 200 OK\r\nDocker-Content-Digest: {digest}\r\n")
 }
 
 fn client_trusting(ca_pem: Option<&str>) -> RegistryClient {
@@ -197,7 +178,7 @@ async fn the_plain_request_does_not_wait_for_the_failed_handshake() {
             *o2.lock().unwrap() = Some(!s2.lock().unwrap().is_empty());
             drop(stream);
         },
-        digest.clone(),
+        found(&digest),
         seen.clone(),
     );
     let client = client_trusting(None);
@@ -271,7 +252,7 @@ async fn an_insecure_registry_that_answers_https_is_read_over_https() {
             tls.conn.send_close_notify();
             let _ = tls.flush();
         },
-        over_plain,
+        found(&over_plain),
         seen.clone(),
     );
     let client = client_trusting(Some(&ca.pem()));
@@ -296,33 +277,8 @@ async fn an_insecure_registry_that_answers_https_is_read_over_https() {
 /// auth round trip and a cached token, when there is one).
 #[tokio::test]
 async fn only_a_successful_anonymous_answer_is_used() {
-    use std::io::{BufRead as _, BufReader, Write as _};
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let plain = Arc::new(AtomicUsize::new(0));
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    let seen = plain.clone();
-    std::thread::spawn(move || {
-        for s in l.incoming().flatten() {
-            let mut first = [0u8; 1];
-            if s.peek(&mut first).is_err() || first[0] == 0x16 {
-                continue;
-            }
-            seen.fetch_add(1, Ordering::SeqCst);
-            let Ok(mut w) = s.try_clone() else { continue };
-            let mut r = BufReader::new(s);
-            loop {
-                let mut h = String::new();
-                if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                    break;
-                }
-            }
-            let _ = write!(
-                w,
-                "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            );
-        }
-    });
+    let plain = Arc::new(Mutex::new(Vec::new()));
+    let port = one_socket(drop, "HTTP/1.1 404 Not Found\r\n".into(), plain.clone());
     let client = client_trusting(None);
     let e = client
         .manifest_digest(&format!("127.0.0.1:{port}"), "r", "v1")
@@ -330,7 +286,7 @@ async fn only_a_successful_anonymous_answer_is_used() {
         .unwrap_err();
     assert!(matches!(e, RegistryError::NotFound { .. }), "{e:?}");
     assert_eq!(
-        plain.load(Ordering::SeqCst),
+        plain.lock().unwrap().len(),
         2,
         "the 404 was not asked again"
     );
