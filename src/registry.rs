@@ -61,6 +61,35 @@ pub struct RegistryClient {
     learnt: Arc<Mutex<HashMap<String, (Speaks, Instant)>>>,
 }
 
+/// A spawned request that ends when its caller stops waiting for it (a
+/// decision's deadline drops the decision, and with it this).
+struct AbortOnDrop(tokio::task::JoinHandle<Result<Fetched, HttpError>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl std::future::Future for AbortOnDrop {
+    type Output = Result<Fetched, HttpError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx).map(|r| {
+            // Not `Unreachable`: a task that panicked must not let the
+            // plain answer stand in for HTTPS.
+            r.unwrap_or_else(|e| {
+                Err(HttpError::Tls(format!(
+                    "the HTTPS request's task ended: {e}"
+                )))
+            })
+        })
+    }
+}
+
 /// What an insecure registry's socket was found to answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Speaks {
@@ -210,9 +239,23 @@ impl RegistryClient {
         Result<Fetched, HttpError>,
         Option<Result<Fetched, HttpError>>,
     ) {
-        let tls = self
-            .https
-            .request(method.clone(), https, accept, scope, domain, limit);
+        // The TLS attempt is a task of its own, so that the other worker
+        // can run it: polled inside this task, its set-up (a process's first
+        // handshake: code and crypto brought in) shared a worker with the
+        // plain request's connection task, which in traces waited until the
+        // handshake had failed (first Notation pull 0.3-0.7 ms faster so).
+        let tls = {
+            let (client, method, url) =
+                (Arc::clone(&self.https), method.clone(), https.to_string());
+            let accept: Vec<String> = accept.iter().map(|a| a.to_string()).collect();
+            let (scope, domain) = (scope.to_string(), domain.to_string());
+            AbortOnDrop(tokio::spawn(async move {
+                let accept: Vec<&str> = accept.iter().map(String::as_str).collect();
+                client
+                    .request(method, &url, &accept, &scope, &domain, limit)
+                    .await
+            }))
+        };
         let anon = self.https.request_anonymous(method, plain, accept, limit);
         tokio::pin!(tls);
         tokio::pin!(anon);

@@ -291,3 +291,41 @@ async fn only_a_successful_anonymous_answer_is_used() {
         "the 404 was not asked again"
     );
 }
+
+/// The TLS attempt of a first call runs as a task of its own; a caller
+/// that stops waiting (a decision's deadline) must end it too, not leave
+/// its connection open until the client's timeout (10 s here). The
+/// stand-in holds the handshake and reports when the client hangs up.
+#[tokio::test]
+async fn a_call_given_up_ends_its_tls_attempt() {
+    use std::io::Read as _;
+    let digest = format!("sha256:{}", "e".repeat(64));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let tx = Mutex::new(tx);
+    let port = one_socket(
+        move |mut stream| {
+            let mut buf = [0u8; 1024];
+            while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+            let _ = tx.lock().unwrap().send(std::time::Instant::now());
+        },
+        found(&digest),
+        Arc::default(),
+    );
+    let client = client_trusting(None);
+    let domain = format!("127.0.0.1:{port}");
+    let call = client.manifest_digest(&domain, "r", "v1");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), call)
+            .await
+            .is_err(),
+        "the call must still wait on the held handshake"
+    );
+    let gave_up = std::time::Instant::now();
+    // Waited for off the runtime's thread: the aborted task is dropped
+    // when the runtime next runs it.
+    let closed = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(5)))
+        .await
+        .unwrap()
+        .expect("the TLS connection outlived the call");
+    assert!(closed.duration_since(gave_up) < Duration::from_secs(5));
+}
