@@ -18,12 +18,16 @@ enum Slot<V, E> {
         expires: Instant,
         inserted: Instant,
     },
-    Pending(Pending<V, E>),
-    /// A failure, returned again until `expires` (negative caching).
-    Failed {
-        error: E,
-        expires: Instant,
+    /// A fetch under way, and how many callers wait for it: when the last
+    /// gives up (a decision's deadline), the slot goes and with it the
+    /// fetch, rather than being resumed by a later caller long after it
+    /// started (and a spawned request in it aborted, not left to finish).
+    Pending {
+        fetch: Pending<V, E>,
+        waiters: usize,
     },
+    /// A failure, returned again until `expires` (negative caching).
+    Failed { error: E, expires: Instant },
 }
 
 /// Hit and miss counts, as they run.
@@ -88,7 +92,7 @@ where
                 Ok(g) => g,
                 Err(p) => p.into_inner(),
             };
-            match slots.get(&key) {
+            match slots.get_mut(&key) {
                 Some(Slot::Ready { value, expires, .. }) if *expires > now => {
                     self.stats.hits.fetch_add(1, Ordering::Relaxed);
                     return Ok(value.clone());
@@ -97,25 +101,39 @@ where
                     self.stats.hits.fetch_add(1, Ordering::Relaxed);
                     return Err(error.clone());
                 }
-                Some(Slot::Pending(p)) => {
+                Some(Slot::Pending { fetch, waiters }) => {
                     self.stats.hits.fetch_add(1, Ordering::Relaxed);
-                    p.clone()
+                    *waiters += 1;
+                    fetch.clone()
                 }
                 _ => {
                     self.stats.misses.fetch_add(1, Ordering::Relaxed);
                     let p = fetch().boxed().shared();
-                    slots.insert(key.clone(), Slot::Pending(p.clone()));
+                    slots.insert(
+                        key.clone(),
+                        Slot::Pending {
+                            fetch: p.clone(),
+                            waiters: 1,
+                        },
+                    );
                     p
                 }
             }
         };
+        let mut waiting = Waiting {
+            slots: &self.slots,
+            key: Some(key.clone()),
+            pending: pending.clone(),
+        };
         let result = pending.clone().await;
+        waiting.key = None;
         let mut slots = match self.slots.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
         // Only the fetch we awaited may replace its own pending slot.
-        let ours = matches!(slots.get(&key), Some(Slot::Pending(p)) if p.ptr_eq(&pending));
+        let ours =
+            matches!(slots.get(&key), Some(Slot::Pending { fetch, .. }) if fetch.ptr_eq(&pending));
         match &result {
             Ok((value, expires)) if ours => {
                 slots.insert(
@@ -164,7 +182,7 @@ where
                 .iter()
                 .filter_map(|(k, s)| match s {
                     Slot::Ready { inserted, .. } => Some((k.clone(), *inserted)),
-                    Slot::Failed { .. } | Slot::Pending(_) => None,
+                    Slot::Failed { .. } | Slot::Pending { .. } => None,
                 })
                 .min_by_key(|(_, t)| *t)
                 .map(|(k, _)| k);
@@ -198,6 +216,37 @@ where
     pub fn clear(&self) {
         if let Ok(mut s) = self.slots.lock() {
             s.clear();
+        }
+    }
+}
+
+/// One caller's wait on a pending slot; dropped before the fetch ends (the
+/// caller gave up), it counts the caller out, and the last one out removes
+/// the slot.
+struct Waiting<'a, K: Hash + Eq, V, E> {
+    slots: &'a Mutex<HashMap<K, Slot<V, E>>>,
+    /// `None` once the fetch has ended.
+    key: Option<K>,
+    /// Never polled: `ptr_eq` names the fetch only before completion.
+    pending: Pending<V, E>,
+}
+
+impl<K: Hash + Eq, V, E> Drop for Waiting<'_, K, V, E> {
+    fn drop(&mut self) {
+        let Some(key) = self.key.take() else { return };
+        let mut slots = match self.slots.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let last = match slots.get_mut(&key) {
+            Some(Slot::Pending { fetch, waiters }) if fetch.ptr_eq(&self.pending) => {
+                *waiters = waiters.saturating_sub(1);
+                *waiters == 0
+            }
+            _ => false,
+        };
+        if last {
+            slots.remove(&key);
         }
     }
 }
@@ -248,6 +297,53 @@ mod tests {
             2,
             "an expired entry is fetched again"
         );
+    }
+
+    /// A fetch whose every waiter gave up is dropped with its slot: a
+    /// later caller starts its own instead of resuming one begun long
+    /// before (whose spawned request would have run on meanwhile).
+    #[tokio::test]
+    async fn a_fetch_everyone_gave_up_on_is_dropped() {
+        struct Flag(Arc<AtomicUsize>);
+        impl Drop for Flag {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let cache: TtlCache<&str, u32, String> = TtlCache::new(8);
+        let (calls, dropped) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let slow = || {
+            let (calls, dropped) = (calls.clone(), dropped.clone());
+            move || {
+                // Made when the fetch starts, dropped with it.
+                let flag = Flag(dropped);
+                async move {
+                    let _flag = flag;
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    Ok((1, Instant::now() + Duration::from_secs(60)))
+                }
+            }
+        };
+        // Two callers share the fetch; both give up.
+        let (a, b) = tokio::join!(
+            tokio::time::timeout(Duration::from_millis(50), cache.get_or_fetch("k", slow())),
+            tokio::time::timeout(Duration::from_millis(80), cache.get_or_fetch("k", slow())),
+        );
+        assert!(a.is_err() && b.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "the two shared one fetch");
+        assert_eq!(
+            dropped.load(Ordering::SeqCst),
+            1,
+            "the abandoned fetch lives on"
+        );
+        assert_eq!(cache.len(), 0);
+        let v = cache
+            .get_or_fetch("k", || async {
+                Ok((2, Instant::now() + Duration::from_secs(60)))
+            })
+            .await;
+        assert_eq!(v, Ok(2), "a later caller resumed the abandoned fetch");
     }
 
     #[tokio::test]
