@@ -301,31 +301,33 @@ async fn a_call_given_up_ends_its_tls_attempt() {
     use std::io::Read as _;
     let digest = format!("sha256:{}", "e".repeat(64));
     let (tx, rx) = std::sync::mpsc::channel();
-    let tx = Mutex::new(tx);
+    let (held_tx, held) = tokio::sync::oneshot::channel::<()>();
+    let (tx, held_tx) = (Mutex::new(tx), Mutex::new(Some(held_tx)));
     let port = one_socket(
         move |mut stream| {
+            if let Some(h) = held_tx.lock().unwrap().take() {
+                let _ = h.send(());
+            }
             let mut buf = [0u8; 1024];
             while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
-            let _ = tx.lock().unwrap().send(std::time::Instant::now());
+            let _ = tx.lock().unwrap().send(());
         },
         found(&digest),
         Arc::default(),
     );
     let client = client_trusting(None);
     let domain = format!("127.0.0.1:{port}");
+    // Given up once the stand-in holds the handshake (the plain answer
+    // alone does not end the call: HTTPS comes first).
     let call = client.manifest_digest(&domain, "r", "v1");
-    assert!(
-        tokio::time::timeout(Duration::from_millis(300), call)
-            .await
-            .is_err(),
-        "the call must still wait on the held handshake"
-    );
-    let gave_up = std::time::Instant::now();
+    tokio::select! {
+        r = call => panic!("the call ended while its handshake was held: {r:?}"),
+        _ = held => {}
+    }
     // Waited for off the runtime's thread: the aborted task is dropped
     // when the runtime next runs it.
-    let closed = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(5)))
+    tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(5)))
         .await
         .unwrap()
         .expect("the TLS connection outlived the call");
-    assert!(closed.duration_since(gave_up) < Duration::from_secs(5));
 }
