@@ -246,7 +246,11 @@ impl<K: Hash + Eq, V, E> Drop for Waiting<'_, K, V, E> {
             _ => false,
         };
         if last {
-            slots.remove(&key);
+            // Dropped after the lock is let go: the fetch's own drop code
+            // may reach this cache again.
+            let gone = slots.remove(&key);
+            drop(slots);
+            drop(gone);
         }
     }
 }
