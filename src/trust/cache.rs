@@ -88,10 +88,7 @@ where
     {
         let now = Instant::now();
         let pending = {
-            let mut slots = match self.slots.lock() {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
-            };
+            let mut slots = lock(&self.slots);
             match slots.get_mut(&key) {
                 Some(Slot::Ready { value, expires, .. }) if *expires > now => {
                     self.stats.hits.fetch_add(1, Ordering::Relaxed);
@@ -127,10 +124,7 @@ where
         };
         let result = pending.clone().await;
         waiting.key = None;
-        let mut slots = match self.slots.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
+        let mut slots = lock(&self.slots);
         // Only the fetch we awaited may replace its own pending slot.
         let ours =
             matches!(slots.get(&key), Some(Slot::Pending { fetch, .. }) if fetch.ptr_eq(&pending));
@@ -220,6 +214,12 @@ where
     }
 }
 
+/// The slots; a panic elsewhere while holding the lock leaves them whole
+/// (every change is one map operation), so a poisoned lock is used as is.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// One caller's wait on a pending slot; dropped before the fetch ends (the
 /// caller gave up), it counts the caller out, and the last one out removes
 /// the slot.
@@ -234,10 +234,7 @@ struct Waiting<'a, K: Hash + Eq, V, E> {
 impl<K: Hash + Eq, V, E> Drop for Waiting<'_, K, V, E> {
     fn drop(&mut self) {
         let Some(key) = self.key.take() else { return };
-        let mut slots = match self.slots.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
+        let mut slots = lock(self.slots);
         let last = match slots.get_mut(&key) {
             Some(Slot::Pending { fetch, waiters }) if fetch.ptr_eq(&self.pending) => {
                 *waiters = waiters.saturating_sub(1);
