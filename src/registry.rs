@@ -57,8 +57,41 @@ pub struct RegistryClient {
     /// HTTP first (otherwise every call pays a new connection and a failed
     /// TLS handshake before its real request: four in a Notation first
     /// pull; BENCHMARKS.md 2026-12-06); a host not known either way is asked
-    /// over both at once ([`RegistryClient::call`]).
-    learnt: Arc<Mutex<HashMap<String, (Speaks, Instant)>>>,
+    /// over both at once ([`RegistryClient::call`]), by one call at a time.
+    learnt: Arc<Mutex<HashMap<String, Host>>>,
+}
+
+/// What is known of an insecure host that names its port.
+enum Host {
+    /// Found to speak this, until then.
+    Found(Speaks, Instant),
+    /// A call is finding out (its [`Probe`]); the channel closes when it
+    /// ends, and the calls that waited for it look again.
+    Probing(tokio::sync::watch::Receiver<()>),
+}
+
+/// The one call finding out what a host speaks. Other first calls to the
+/// same host wait for it rather than race a TLS handshake and a plain
+/// request of their own (a Notation first pull's tag read and the pull's
+/// own look-up of the tag start together: two handshakes and four new
+/// connections where one handshake will do). Dropped when the call ends,
+/// however it ends.
+struct Probe {
+    learnt: Arc<Mutex<HashMap<String, Host>>>,
+    host: String,
+    /// Never sent on: its drop is the signal.
+    _done: tokio::sync::watch::Sender<()>,
+    ours: tokio::sync::watch::Receiver<()>,
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        let mut g = self.learnt.lock().unwrap_or_else(|p| p.into_inner());
+        // Unless the call learnt what the host speaks (which replaced it).
+        if matches!(g.get(&self.host), Some(Host::Probing(r)) if r.same_channel(&self.ours)) {
+            g.remove(&self.host);
+        }
+    }
 }
 
 /// A spawned request that ends when its caller stops waiting for it (a
@@ -178,22 +211,39 @@ impl RegistryClient {
         }
     }
 
-    /// What `host` was found to speak within [`PLAIN_FOR`], if anything.
-    fn speaks(&self, host: &str) -> Option<Speaks> {
-        let mut g = self.learnt.lock().unwrap_or_else(|p| p.into_inner());
-        match g.get(host) {
-            Some((s, until)) if *until > Instant::now() => Some(*s),
-            Some(_) => {
-                g.remove(host);
-                None
-            }
-            None => None,
+    /// What `host` speaks, once no other call is finding out; `Err` when
+    /// that is not known: this call is to find out, holding the [`Probe`].
+    async fn speaks_or_probe(&self, host: &str) -> Result<Speaks, Probe> {
+        loop {
+            let mut wait = {
+                let mut g = self.learnt.lock().unwrap_or_else(|p| p.into_inner());
+                match g.get(host) {
+                    Some(Host::Found(s, until)) if *until > Instant::now() => return Ok(*s),
+                    // Its channel closed: a probe that ended without
+                    // clearing its entry is no probe.
+                    Some(Host::Probing(r)) if r.has_changed().is_ok() => r.clone(),
+                    Some(Host::Found(..) | Host::Probing(_)) | None => {
+                        let (done, ours) = tokio::sync::watch::channel(());
+                        g.insert(host.to_string(), Host::Probing(ours.clone()));
+                        return Err(Probe {
+                            learnt: Arc::clone(&self.learnt),
+                            host: host.to_string(),
+                            _done: done,
+                            ours,
+                        });
+                    }
+                }
+            };
+            // Nothing is ever sent: this ends when the probing call does.
+            let _ = wait.changed().await;
         }
     }
 
     /// Whether `host` was found to speak only plain HTTP within [`PLAIN_FOR`].
+    #[cfg(test)]
     fn known_plain(&self, host: &str) -> bool {
-        self.speaks(host) == Some(Speaks::Plain)
+        let g = self.learnt.lock().unwrap_or_else(|p| p.into_inner());
+        matches!(g.get(host), Some(Host::Found(Speaks::Plain, until)) if *until > Instant::now())
     }
 
     /// Remember what `host` speaks (only a host that names its port: without
@@ -211,10 +261,13 @@ impl RegistryClient {
                     Speaks::Plain => PLAIN_FOR,
                     Speaks::Tls => TLS_FOR,
                 };
-                g.insert(host.to_string(), (s, Instant::now() + ttl));
+                g.insert(host.to_string(), Host::Found(s, Instant::now() + ttl));
             }
+            // Another call's probe stays: it will learn.
             None => {
-                g.remove(host);
+                if matches!(g.get(host), Some(Host::Found(..))) {
+                    g.remove(host);
+                }
             }
         }
     }
@@ -299,17 +352,27 @@ impl RegistryClient {
         let scope = format!("repository:{path}:pull");
         let http = || format!("http://{host}/v2/{path}/{what}");
         let insecure = self.insecure(domain);
-        if insecure && self.known_plain(host) {
-            match self
-                .https
-                .request(method.clone(), &http(), accept, &scope, domain, limit)
-                .await
-            {
-                // HTTP gone, or a 400 as a TLS-only server gives a plain
-                // request: HTTPS first again, as for an unknown host.
-                Err(HttpError::Unreachable { .. }) => self.learn(host, None),
-                Ok(r) if r.status == StatusCode::BAD_REQUEST => self.learn(host, None),
-                r => return Ok(r?),
+        // Held while this call finds out what the host speaks.
+        let mut probe = None;
+        if insecure && explicit_port(host) {
+            match self.speaks_or_probe(host).await {
+                Ok(Speaks::Plain) => {
+                    match self
+                        .https
+                        .request(method.clone(), &http(), accept, &scope, domain, limit)
+                        .await
+                    {
+                        // HTTP gone, or a 400 as a TLS-only server gives a
+                        // plain request: HTTPS first again, as for an
+                        // unknown host.
+                        Err(HttpError::Unreachable { .. }) => self.learn(host, None),
+                        Ok(r) if r.status == StatusCode::BAD_REQUEST => self.learn(host, None),
+                        r => return Ok(r?),
+                    }
+                    probe = self.speaks_or_probe(host).await.err();
+                }
+                Ok(Speaks::Tls) => {}
+                Err(p) => probe = Some(p),
             }
         }
         let https = format!("https://{host}/v2/{path}/{what}");
@@ -319,7 +382,7 @@ impl RegistryClient {
         // its answer counts only when HTTPS is unreachable (dockerd's order:
         // HTTPS first). A first call then does not wait for the failed
         // handshake before its real request.
-        let (tls, early) = if insecure && explicit_port(host) && self.speaks(host).is_none() {
+        let (tls, early) = if probe.is_some() {
             self.https_beside_plain(
                 method.clone(),
                 &https,

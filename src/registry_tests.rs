@@ -331,3 +331,77 @@ async fn a_call_given_up_ends_its_tls_attempt() {
         .unwrap()
         .expect("the TLS connection outlived the call");
 }
+
+/// Two first calls to a host not known either way (a Notation first pull
+/// reads the tag while the pull's own look-up asks for it) find out what
+/// it speaks once: one TLS handshake between them, not one each, and both
+/// get the registry's answer.
+#[tokio::test]
+async fn concurrent_first_calls_to_a_host_probe_it_once() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let digest = format!("sha256:{}", "f".repeat(64));
+    let tls = Arc::new(AtomicUsize::new(0));
+    let seen = tls.clone();
+    let port = one_socket(
+        move |stream| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            // Held a moment, as a real failed handshake takes one: the
+            // second call has started by then.
+            std::thread::sleep(Duration::from_millis(50));
+            drop(stream);
+        },
+        found(&digest),
+        Arc::default(),
+    );
+    let client = client_trusting(None);
+    let domain = format!("127.0.0.1:{port}");
+    let (a, b) = tokio::join!(
+        client.manifest_digest(&domain, "r", "v1"),
+        client.manifest_digest(&domain, "r", "v2"),
+    );
+    assert_eq!(a.unwrap(), digest);
+    assert_eq!(b.unwrap(), digest);
+    assert_eq!(tls.load(Ordering::SeqCst), 1, "each call offered TLS");
+    assert!(client.known_plain(&domain));
+}
+
+/// A call waiting for another's probe is not left waiting when that call
+/// is given up (a decision's deadline): it finds out itself.
+#[tokio::test]
+async fn a_call_waiting_for_a_probe_given_up_finds_out_itself() {
+    use std::io::Read as _;
+    let digest = format!("sha256:{}", "a".repeat(64));
+    let (held_tx, held) = tokio::sync::oneshot::channel::<()>();
+    let held_tx = Mutex::new(Some(held_tx));
+    let port = one_socket(
+        move |mut stream| {
+            // The first handshake is held until the client hangs up; any
+            // later one fails at once.
+            if let Some(h) = held_tx.lock().unwrap().take() {
+                let _ = h.send(());
+                let mut buf = [0u8; 1024];
+                while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+            }
+        },
+        found(&digest),
+        Arc::default(),
+    );
+    let client = client_trusting(None);
+    let domain = format!("127.0.0.1:{port}");
+    // Boxed, so that `drop` ends the call (a pinned local would outlive it).
+    let mut first = Box::pin(client.manifest_digest(&domain, "r", "v1"));
+    let mut second = Box::pin(client.manifest_digest(&domain, "r", "v2"));
+    // The first call probes (its handshake held); the second waits for it.
+    tokio::select! {
+        r = &mut first => panic!("the first call ended while its handshake was held: {r:?}"),
+        r = &mut second => panic!("the second call did not wait: {r:?}"),
+        _ = held => {}
+    }
+    let waited = tokio::time::timeout(Duration::from_millis(100), &mut second).await;
+    assert!(waited.is_err(), "the second call did not wait: {waited:?}");
+    drop(first);
+    let r = tokio::time::timeout(Duration::from_secs(5), second)
+        .await
+        .expect("the second call still waits for a probe given up");
+    assert_eq!(r.unwrap(), digest);
+}
