@@ -123,6 +123,17 @@ impl std::future::Future for AbortOnDrop {
     }
 }
 
+/// A manifest reference as its registry resolves it ([`RegistryClient::resolve`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// Checked to be a digest (and a GET body's own hash).
+    pub digest: String,
+    /// `Content-Type`, when the registry sent one.
+    pub media_type: Option<String>,
+    /// `Content-Length` (a GET's body length), when the registry sent one.
+    pub size: Option<u64>,
+}
+
 /// What an insecure registry's socket was found to answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Speaks {
@@ -434,6 +445,19 @@ impl RegistryClient {
         path: &str,
         reference: &str,
     ) -> Result<String, RegistryError> {
+        Ok(self.resolve(domain, path, reference).await?.digest)
+    }
+
+    /// What `domain/path:reference` resolves to at the registry now, asked
+    /// as dockerd asks before a pull (a `HEAD` of the manifest; both image
+    /// stores do) and as notation resolves a reference: the digest, and the
+    /// media type and size the registry states for it.
+    pub async fn resolve(
+        &self,
+        domain: &str,
+        path: &str,
+        reference: &str,
+    ) -> Result<Resolved, RegistryError> {
         let what = format!("{domain}/{path}:{reference}");
         let resource = format!("manifests/{reference}");
         let mut resp = self
@@ -486,7 +510,22 @@ impl RegistryClient {
                 )));
             }
         }
-        Ok(digest)
+        let header = |name| resp.headers.get(name).and_then(|v| v.to_str().ok());
+        // Without its parameters, lower case: as notation (oras) reads it.
+        let media_type = header(reqwest::header::CONTENT_TYPE)
+            .and_then(|t| t.split(';').next())
+            .map(|t| t.trim().to_ascii_lowercase())
+            .filter(|t| !t.is_empty());
+        let size = if resp.body.is_empty() {
+            header(reqwest::header::CONTENT_LENGTH).and_then(|n| n.trim().parse().ok())
+        } else {
+            Some(resp.body.len() as u64)
+        };
+        Ok(Resolved {
+            digest,
+            media_type,
+            size,
+        })
     }
 
     /// A manifest by tag or digest, with its digest (checked against the

@@ -104,11 +104,11 @@ pub trait Verifier: Send + Sync {
 
     /// Whether [`signed_digest`](Self::signed_digest) judges exactly the
     /// digest the registry serves for the tag now, asked as the pull's own
-    /// look-up asks it (a `HEAD` of the tag: cosign, digest pins): a pull
-    /// then needs no second look-up of the same tag to bind the decision to
-    /// what dockerd will fetch. Never true for a verifier whose tags are
-    /// signed elsewhere (Notary), nor for one that reads the tag otherwise
-    /// (Notation's GET), nor for a rule that combines one.
+    /// look-up asks it (a `HEAD` of the tag, as dockerd asks: cosign,
+    /// Notation, digest pins): a pull then needs no second look-up of the
+    /// same tag to bind the decision to what dockerd will fetch. Never true
+    /// for a verifier whose tags are signed elsewhere (Notary), nor for a
+    /// rule that combines one.
     fn judges_served_digest(&self) -> bool {
         false
     }
@@ -153,24 +153,19 @@ fn lookup_error(
     }
 }
 
-/// The manifest the registry serves now for `repo:tag`, with its digest
-/// (the body's own hash), for a verifier that needs the manifest too:
-/// one round trip instead of the digest's `HEAD` and then the manifest.
-/// Errors as [`registry_digest`].
-pub(crate) async fn registry_manifest(
+/// `repo:tag` as the registry resolves it now (the pull's own look-up:
+/// digest, and the media type and size it states), for a verifier that
+/// needs the descriptor too. Errors as [`registry_digest`].
+pub(crate) async fn registry_resolve(
     registry: &crate::registry::RegistryClient,
     repo: &Reference,
     tag: &str,
     what: RegistryLookup,
-) -> Result<(String, bytes::Bytes), TrustError> {
-    match registry.get_manifest(&repo.domain, &repo.path, tag).await {
-        Ok(Some(found)) => Ok(found),
-        Ok(None) => Err(NotSigned::NotInRegistry {
-            image: format!("{}:{tag}", repo.name()),
-        }
-        .into()),
-        Err(e) => Err(lookup_error(e, repo, tag, what)),
-    }
+) -> Result<crate::registry::Resolved, TrustError> {
+    registry
+        .resolve(&repo.domain, &repo.path, tag)
+        .await
+        .map_err(|e| lookup_error(e, repo, tag, what))
 }
 
 /// The digest the registry serves now for `repo:tag`, for verifiers that

@@ -586,24 +586,34 @@ impl Verifier for NotationVerifier {
         vec![self.cache.figures("notation")]
     }
 
-    // Not `judges_served_digest`: the digest judged here is the hash of the
-    // tag's GET body, and the containerd store resolves a tag by HEAD; a
-    // registry answering the two differently must meet the pull's own HEAD
-    // of the tag (made at the same time, so no extra wait).
+    /// The tag is resolved as dockerd resolves it before a pull (`HEAD`),
+    /// so the digest judged is the one dockerd will fetch.
+    fn judges_served_digest(&self) -> bool {
+        true
+    }
 
     async fn signed_digest(&self, repo: &Reference, tag: &str) -> Result<Signed, TrustError> {
-        // The tag's manifest, not only its digest: its descriptor is what
-        // the signature must name, and reading it here saves a first pull
-        // one more round trip (BENCHMARKS.md, Notation first pull).
-        let (digest, body) = super::registry_manifest(
+        // One `HEAD`, as dockerd and notation resolve a tag: the digest, and
+        // the media type and size the signature's `targetArtifact` must name
+        // (notation takes them from the same headers). A registry that does
+        // not state them: the manifest is read by digest beside the
+        // signatures.
+        let r = super::registry_resolve(
             &self.registry,
             repo,
             tag,
             crate::trust::RegistryLookup::NotationSignatures,
         )
         .await?;
-        let target = descriptor_of(repo, digest.clone(), &body);
-        self.verified(repo, &digest, Some(target)).await
+        let target = match (r.media_type, r.size) {
+            (Some(media_type), Some(size)) => Some(Ok(Descriptor {
+                media_type,
+                digest: r.digest.clone(),
+                size,
+            })),
+            _ => None,
+        };
+        self.verified(repo, &r.digest, target).await
     }
 
     async fn digest_signed(&self, repo: &Reference, digest: &str) -> Result<Signed, TrustError> {

@@ -595,80 +595,113 @@ mod discovery {
         assert!(found(reg, &image).await.is_err());
     }
 
-    /// A pull by tag reads the tag's manifest once and takes the image's
-    /// descriptor from it: a first pull asked for the digest (`HEAD`), then
-    /// for the same manifest again by digest, one more wait each time.
+    /// A pull by tag resolves the tag once, as dockerd does before it pulls
+    /// (`HEAD`), and takes the descriptor the signature must name from that
+    /// answer's headers, as notation does: no `GET` of the tag (which
+    /// dockerd never reads) and no second look-up by the pull. A registry
+    /// that does not state the type or size has the manifest read by digest
+    /// beside the signatures; a signature naming another size fails.
     #[tokio::test]
-    async fn a_pull_by_tag_reads_the_manifest_once() {
+    async fn a_pull_by_tag_resolves_the_tag_once_as_dockerd_does() {
         use super::{config, envelope, pki};
         let manifest = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":[]}"#;
-        let (mut reg, image) = registry(|_| Vec::new());
-        reg.0.insert(
-            "manifests/v1".into(),
-            (
-                200,
-                format!("Docker-Content-Digest: {image}\r\n"),
-                manifest.to_vec(),
-            ),
-        );
-        let target = Descriptor {
-            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
-            digest: image.clone(),
-            size: manifest.len() as u64,
-        };
+        let oci = "application/vnd.oci.image.manifest.v1+json";
         let p = pki("acme", |_| {});
-        let sig = stand_in::referrer(
-            &mut reg,
-            &image,
-            ARTIFACT_TYPE,
-            jws::MEDIA_TYPE,
-            &envelope(&p, serde_json::json!({}), &target),
-            serde_json::json!({}),
-        );
-        reg.put(
-            &format!("manifests/{}", referrer_tag(&image)),
-            &stand_in::index(&[(&sig, ARTIFACT_TYPE)]),
-        );
-        let asked = reg.1.clone();
-        let port = reg.serve();
-        let scope = format!("127.0.0.1:{port}/r");
-        let (_dir, cfg) = config(
-            &[&p.root_der],
-            "strict",
-            serde_json::json!({"registryScopes": [scope]}),
-        );
-        let v = NotationVerifier::new(cfg, stand_in::client(), Duration::from_secs(60), 8);
-        let repo = Reference::parse_normalized(&scope).unwrap();
-        let signed = v.signed_digest(&repo, "v1").await.unwrap();
-        assert_eq!(signed.digest(), image);
-        // Review: the digest judged is the GET body's; the pull still asks
-        // the registry's HEAD (as the containerd store resolves tags) and
-        // compares, so a registry answering the two differently is denied.
-        assert!(!v.judges_served_digest());
-        let mut asked = asked.lock().unwrap().clone();
-        asked.sort();
-        let mut want = vec![
-            "GET manifests/v1".to_string(),
-            format!("GET referrers/{image}"),
-            format!("GET manifests/{}", referrer_tag(&image)),
-            format!("GET manifests/{sig}"),
+        // (Content-Type sent, size the signature names, verifies, read by digest)
+        let cases = [
+            (Some(oci.to_string()), manifest.len(), true, false),
+            (
+                Some(format!("{}; charset=utf-8", oci.to_uppercase())),
+                manifest.len(),
+                true,
+                false,
+            ),
+            (None, manifest.len(), true, true),
+            (Some(oci.to_string()), manifest.len() + 1, false, false),
         ];
-        want.sort();
-        let blobs: Vec<_> = asked
-            .iter()
-            .filter(|a| a.starts_with("GET blobs/"))
-            .cloned()
-            .collect();
-        asked.retain(|a| !a.starts_with("GET blobs/"));
-        assert_eq!(asked, want, "the envelope aside, these and no others");
-        assert_eq!(blobs.len(), 1, "{blobs:?}");
-        // By digest, the descriptor is read alongside the signatures.
-        let (_dir2, cfg) = config(
-            &[&p.root_der],
-            "strict",
-            serde_json::json!({"registryScopes": [scope]}),
-        );
-        let v2 = NotationVerifier::new(cfg, stand_in::client(), Duration::from_secs(60), 8);
-        assert!(v2.digest_signed(&repo, &image).await.is_ok());
+        for (content_type, signed_size, verifies, by_digest) in cases {
+            let what = format!("{content_type:?}, size {signed_size}");
+            let (mut reg, image) = registry(|_| Vec::new());
+            let typed = content_type
+                .as_ref()
+                .map(|t| format!("Content-Type: {t}\r\n"))
+                .unwrap_or_default();
+            reg.0.insert(
+                "manifests/v1".into(),
+                (
+                    200,
+                    format!("Docker-Content-Digest: {image}\r\n{typed}"),
+                    manifest.to_vec(),
+                ),
+            );
+            let target = Descriptor {
+                media_type: oci.into(),
+                digest: image.clone(),
+                size: signed_size as u64,
+            };
+            let sig = stand_in::referrer(
+                &mut reg,
+                &image,
+                ARTIFACT_TYPE,
+                jws::MEDIA_TYPE,
+                &envelope(&p, serde_json::json!({}), &target),
+                serde_json::json!({}),
+            );
+            reg.put(
+                &format!("manifests/{}", referrer_tag(&image)),
+                &stand_in::index(&[(&sig, ARTIFACT_TYPE)]),
+            );
+            let asked = reg.1.clone();
+            let port = reg.serve();
+            let scope = format!("127.0.0.1:{port}/r");
+            let (_dir, cfg) = config(
+                &[&p.root_der],
+                "strict",
+                serde_json::json!({"registryScopes": [scope]}),
+            );
+            let v = NotationVerifier::new(cfg, stand_in::client(), Duration::from_secs(60), 8);
+            assert!(v.judges_served_digest());
+            let repo = Reference::parse_normalized(&scope).unwrap();
+            match v.signed_digest(&repo, "v1").await {
+                Ok(signed) => {
+                    assert!(verifies, "{what}: verified");
+                    assert_eq!(signed.digest(), image);
+                }
+                Err(e) => assert!(!verifies, "{what}: {e}"),
+            }
+            let mut asked = asked.lock().unwrap().clone();
+            asked.sort();
+            let mut want = vec![
+                "HEAD manifests/v1".to_string(),
+                format!("GET referrers/{image}"),
+                format!("GET manifests/{}", referrer_tag(&image)),
+                format!("GET manifests/{sig}"),
+            ];
+            if by_digest {
+                want.push(format!("GET manifests/{image}"));
+            }
+            want.sort();
+            let blobs: Vec<_> = asked
+                .iter()
+                .filter(|a| a.starts_with("GET blobs/"))
+                .cloned()
+                .collect();
+            asked.retain(|a| !a.starts_with("GET blobs/"));
+            assert_eq!(
+                asked, want,
+                "{what}: the envelope aside, these and no others"
+            );
+            assert_eq!(blobs.len(), 1, "{what}: {blobs:?}");
+            if verifies {
+                // By digest, the descriptor is read alongside the signatures.
+                let (_dir2, cfg) = config(
+                    &[&p.root_der],
+                    "strict",
+                    serde_json::json!({"registryScopes": [scope]}),
+                );
+                let v2 = NotationVerifier::new(cfg, stand_in::client(), Duration::from_secs(60), 8);
+                assert!(v2.digest_signed(&repo, &image).await.is_ok(), "{what}");
+            }
+        }
     }
 }
