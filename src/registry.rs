@@ -1,10 +1,7 @@
 //! Registry client: which manifest digest a registry serves for a tag now,
 //! and the manifests, blobs and referrers that carry cosign signatures.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use reqwest::{Method, StatusCode};
@@ -12,6 +9,10 @@ use sha2::{Digest as _, Sha256};
 
 use crate::http::{Fetched, HttpClient, HttpError};
 use crate::request::reference::validate_digest;
+
+mod insecure;
+
+use insecure::{explicit_port, is_loopback, AbortOnDrop, Hosts, Probe, Probed, Speaks};
 
 /// Every manifest type dockerd pulls; schema 1 is not accepted.
 pub const MANIFEST_TYPES: &[&str] = &[
@@ -52,75 +53,8 @@ pub struct RegistryClient {
     /// Hosts reached over plain HTTP when HTTPS fails, like dockerd's
     /// insecure registries (loopback is always insecure there).
     insecure: Vec<String>,
-    /// What insecure hosts that name their port were found to speak, and
-    /// until when that is taken as known: a host found plain is asked over
-    /// HTTP first (otherwise every call pays a new connection and a failed
-    /// TLS handshake before its real request: four in a Notation first
-    /// pull; BENCHMARKS.md 2026-12-06); a host not known either way is asked
-    /// over both at once ([`RegistryClient::call`]), by one call at a time.
-    learnt: Arc<Mutex<HashMap<String, Host>>>,
-}
-
-/// What is known of an insecure host that names its port.
-enum Host {
-    /// Found to speak this, until then.
-    Found(Speaks, Instant),
-    /// A call is finding out (its [`Probe`]); the channel closes when it
-    /// ends, and the calls that waited for it look again.
-    Probing(tokio::sync::watch::Receiver<()>),
-}
-
-/// The one call finding out what a host speaks. Other first calls to the
-/// same host wait for it rather than race a TLS handshake and a plain
-/// request of their own (a Notation first pull's tag read and the pull's
-/// own look-up of the tag start together: two handshakes and four new
-/// connections where one handshake will do). Dropped when the call ends,
-/// however it ends.
-struct Probe {
-    learnt: Arc<Mutex<HashMap<String, Host>>>,
-    host: String,
-    /// Never sent on: its drop is the signal.
-    _done: tokio::sync::watch::Sender<()>,
-    ours: tokio::sync::watch::Receiver<()>,
-}
-
-impl Drop for Probe {
-    fn drop(&mut self) {
-        let mut g = self.learnt.lock().unwrap_or_else(|p| p.into_inner());
-        // Unless the call learnt what the host speaks (which replaced it).
-        if matches!(g.get(&self.host), Some(Host::Probing(r)) if r.same_channel(&self.ours)) {
-            g.remove(&self.host);
-        }
-    }
-}
-
-/// A spawned request that ends when its caller stops waiting for it (a
-/// decision's deadline drops the decision, and with it this).
-struct AbortOnDrop(tokio::task::JoinHandle<Result<Fetched, HttpError>>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-impl std::future::Future for AbortOnDrop {
-    type Output = Result<Fetched, HttpError>;
-
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        std::pin::Pin::new(&mut self.0).poll(cx).map(|r| {
-            // Not `Unreachable`: a task that panicked must not let the
-            // plain answer stand in for HTTPS.
-            r.unwrap_or_else(|e| {
-                Err(HttpError::Tls(format!(
-                    "the HTTPS request's task ended: {e}"
-                )))
-            })
-        })
-    }
+    /// What insecure hosts that name their port were found to speak.
+    hosts: Hosts,
 }
 
 /// A manifest reference as its registry resolves it ([`RegistryClient::resolve`]).
@@ -132,36 +66,6 @@ pub struct Resolved {
     pub media_type: Option<String>,
     /// `Content-Length` (a GET's body length), when the registry sent one.
     pub size: Option<u64>,
-}
-
-/// What an insecure registry's socket was found to answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Speaks {
-    /// HTTPS unreachable, HTTP answered.
-    Plain,
-    /// HTTPS answered.
-    Tls,
-}
-
-/// How long an insecure host found to speak only HTTP is asked over HTTP
-/// first; after that HTTPS is tried first again (it may have gained TLS).
-pub const PLAIN_FOR: Duration = Duration::from_secs(60);
-
-/// How long an insecure host found to answer HTTPS is taken to: no plain
-/// request rides beside its handshakes meanwhile (it would only show the
-/// network what is pulled). Losing TLS costs a call the sequential
-/// fallback, not a wrong answer.
-pub const TLS_FOR: Duration = Duration::from_secs(3600);
-
-/// Whether `host` names its port (`reg:5000`, `[::1]:5000`).
-fn explicit_port(host: &str) -> bool {
-    let after = match host.strip_prefix('[') {
-        Some(v6) => v6.split_once(']').map_or("", |(_, rest)| rest),
-        None => host,
-    };
-    after
-        .rsplit_once(':')
-        .is_some_and(|(_, p)| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// The API host of a registry domain (Docker Hub's API is elsewhere).
@@ -198,17 +102,6 @@ fn not_sha256(domain: &str, what: String) -> RegistryError {
     }
 }
 
-/// dockerd treats 127.0.0.0/8 and `localhost` as insecure registries.
-fn is_loopback(domain: &str) -> bool {
-    let host = match domain.rsplit_once(':') {
-        Some((h, p)) if p.bytes().all(|c| c.is_ascii_digit()) => h,
-        _ => domain,
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
 fn sha256_of(b: &[u8]) -> String {
     format!("sha256:{:x}", Sha256::digest(b))
 }
@@ -218,74 +111,17 @@ impl RegistryClient {
         RegistryClient {
             https,
             insecure,
-            learnt: Arc::default(),
-        }
-    }
-
-    /// What `host` speaks, once no other call is finding out; `Err` when
-    /// that is not known: this call is to find out, holding the [`Probe`].
-    async fn speaks_or_probe(&self, host: &str) -> Result<Speaks, Probe> {
-        loop {
-            let mut wait = {
-                let mut g = self.learnt.lock().unwrap_or_else(|p| p.into_inner());
-                match g.get(host) {
-                    Some(Host::Found(s, until)) if *until > Instant::now() => return Ok(*s),
-                    // Its channel closed: a probe that ended without
-                    // clearing its entry is no probe.
-                    Some(Host::Probing(r)) if r.has_changed().is_ok() => r.clone(),
-                    Some(Host::Found(..) | Host::Probing(_)) | None => {
-                        let (done, ours) = tokio::sync::watch::channel(());
-                        g.insert(host.to_string(), Host::Probing(ours.clone()));
-                        return Err(Probe {
-                            learnt: Arc::clone(&self.learnt),
-                            host: host.to_string(),
-                            _done: done,
-                            ours,
-                        });
-                    }
-                }
-            };
-            // Nothing is ever sent: this ends when the probing call does.
-            let _ = wait.changed().await;
-        }
-    }
-
-    /// Whether `host` was found to speak only plain HTTP within [`PLAIN_FOR`].
-    #[cfg(test)]
-    fn known_plain(&self, host: &str) -> bool {
-        let g = self.learnt.lock().unwrap_or_else(|p| p.into_inner());
-        matches!(g.get(host), Some(Host::Found(Speaks::Plain, until)) if *until > Instant::now())
-    }
-
-    /// Remember what `host` speaks (only a host that names its port: without
-    /// one, HTTPS and HTTP are 443 and 80, and a moment's outage of 443
-    /// would keep the plugin reading port 80 while dockerd, HTTPS first on
-    /// every pull, pulls from 443 again). `None` forgets.
-    fn learn(&self, host: &str, s: Option<Speaks>) {
-        if !explicit_port(host) {
-            return;
-        }
-        let mut g = self.learnt.lock().unwrap_or_else(|p| p.into_inner());
-        match s {
-            Some(s) => {
-                let ttl = match s {
-                    Speaks::Plain => PLAIN_FOR,
-                    Speaks::Tls => TLS_FOR,
-                };
-                g.insert(host.to_string(), Host::Found(s, Instant::now() + ttl));
-            }
-            // Another call's probe stays: it will learn.
-            None => {
-                if matches!(g.get(host), Some(Host::Found(..))) {
-                    g.remove(host);
-                }
-            }
+            hosts: Hosts::default(),
         }
     }
 
     /// HTTPS, with an anonymous plain-HTTP request of the same resource
     /// sent at once beside it; the second result (the plain answer) is
-    /// there only when HTTPS was unreachable.
+    /// there only when HTTPS was unreachable. What `host` speaks is learnt,
+    /// and `probe` let go, as soon as the HTTPS attempt has ended: the
+    /// host's other first calls (a pull by digest asks for the manifest,
+    /// the referrers and the tag-scheme tag at once) do not wait for this
+    /// one's plain answer.
     #[allow(
         clippy::too_many_arguments,
         reason = "the request's parts, passed through"
@@ -299,6 +135,7 @@ impl RegistryClient {
         scope: &str,
         domain: &str,
         limit: usize,
+        (host, probe): (&str, Option<Probe>),
     ) -> (
         Result<Fetched, HttpError>,
         Option<Result<Fetched, HttpError>>,
@@ -330,6 +167,15 @@ impl RegistryClient {
                 p = &mut anon, if early.is_none() => early = Some(p),
             }
         };
+        match &r {
+            Ok(_) => self.hosts.learn(host, Some(Speaks::Tls)),
+            // dockerd's order needs only this: HTTPS unreachable. A plain
+            // side that fails too is found so by the next call, which then
+            // asks over HTTPS again.
+            Err(HttpError::Unreachable { .. }) => self.hosts.learn(host, Some(Speaks::Plain)),
+            Err(_) => {}
+        }
+        drop(probe);
         match r {
             Err(HttpError::Unreachable { .. }) => {
                 let p = match early {
@@ -363,29 +209,35 @@ impl RegistryClient {
         let scope = format!("repository:{path}:pull");
         let http = || format!("http://{host}/v2/{path}/{what}");
         let insecure = self.insecure(domain);
-        // Held while this call finds out what the host speaks.
-        let mut probe = None;
-        if insecure && explicit_port(host) {
-            match self.speaks_or_probe(host).await {
-                Ok(Speaks::Plain) => {
-                    match self
-                        .https
-                        .request(method.clone(), &http(), accept, &scope, domain, limit)
-                        .await
-                    {
-                        // HTTP gone, or a 400 as a TLS-only server gives a
-                        // plain request: HTTPS first again, as for an
-                        // unknown host.
-                        Err(HttpError::Unreachable { .. }) => self.learn(host, None),
-                        Ok(r) if r.status == StatusCode::BAD_REQUEST => self.learn(host, None),
-                        r => return Ok(r?),
-                    }
-                    probe = self.speaks_or_probe(host).await.err();
+        let probed = if insecure && explicit_port(host) {
+            Some(self.hosts.speaks_or_probe(host).await)
+        } else {
+            None
+        };
+        let probed = match probed {
+            Some(Probed::Known(Speaks::Plain)) => {
+                match self
+                    .https
+                    .request(method.clone(), &http(), accept, &scope, domain, limit)
+                    .await
+                {
+                    // HTTP gone, or a 400 as a TLS-only server gives a
+                    // plain request: HTTPS first again, as for an unknown
+                    // host.
+                    Err(HttpError::Unreachable { .. }) => self.hosts.learn(host, None),
+                    Ok(r) if r.status == StatusCode::BAD_REQUEST => self.hosts.learn(host, None),
+                    r => return Ok(r?),
                 }
-                Ok(Speaks::Tls) => {}
-                Err(p) => probe = Some(p),
+                Some(self.hosts.speaks_or_probe(host).await)
             }
-        }
+            p => p,
+        };
+        // `probe`: held while this call finds out what the host speaks.
+        let (race, probe) = match probed {
+            Some(Probed::Probe(p)) => (true, Some(p)),
+            Some(Probed::Unknown) => (true, None),
+            Some(Probed::Known(_)) | None => (false, None),
+        };
         let https = format!("https://{host}/v2/{path}/{what}");
         // An insecure registry that names its port answers HTTPS and HTTP
         // on one socket. Not yet known which: the plain request goes out at
@@ -393,7 +245,7 @@ impl RegistryClient {
         // its answer counts only when HTTPS is unreachable (dockerd's order:
         // HTTPS first). A first call then does not wait for the failed
         // handshake before its real request.
-        let (tls, early) = if probe.is_some() {
+        let (tls, early) = if race {
             self.https_beside_plain(
                 method.clone(),
                 &https,
@@ -402,6 +254,7 @@ impl RegistryClient {
                 &scope,
                 domain,
                 limit,
+                (host, probe),
             )
             .await
         } else {
@@ -414,7 +267,7 @@ impl RegistryClient {
         match tls {
             Ok(r) => {
                 if insecure {
-                    self.learn(host, Some(Speaks::Tls));
+                    self.hosts.learn(host, Some(Speaks::Tls));
                 }
                 Ok(r)
             }
@@ -431,7 +284,7 @@ impl RegistryClient {
                             .await?
                     }
                 };
-                self.learn(host, Some(Speaks::Plain));
+                self.hosts.learn(host, Some(Speaks::Plain));
                 Ok(r)
             }
             Err(e) => Err(e.into()),
@@ -517,10 +370,17 @@ impl RegistryClient {
             .map(|t| t.trim().to_ascii_lowercase())
             .filter(|t| !t.is_empty());
         let size = if resp.body.is_empty() {
-            header(reqwest::header::CONTENT_LENGTH).and_then(|n| n.trim().parse().ok())
+            header(reqwest::header::CONTENT_LENGTH).and_then(|n| n.trim().parse::<u64>().ok())
         } else {
             Some(resp.body.len() as u64)
         };
+        // dockerd would not read it: not a manifest to sign or pull.
+        if size.is_some_and(|n| n > MAX_MANIFEST as u64) {
+            return Err(bad(format!(
+                "the registry states {} bytes, over the {MAX_MANIFEST}-byte manifest limit",
+                size.unwrap_or_default()
+            )));
+        }
         Ok(Resolved {
             digest,
             media_type,

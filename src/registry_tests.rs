@@ -1,6 +1,7 @@
 //! The registry client against stand-ins on loopback.
 
 use std::sync::Mutex;
+use std::time::Duration;
 
 use super::*;
 
@@ -95,7 +96,7 @@ async fn a_plain_http_registry_is_not_offered_tls_on_every_call() {
     }
     assert_eq!(tls.load(Ordering::SeqCst), 1, "TLS offered more than once");
     // A host that may not be reached over HTTP learns nothing.
-    assert!(!client.known_plain("registry.example"));
+    assert!(!client.hosts.known_plain("registry.example"));
 }
 
 /// A registry stand-in on one loopback socket: a connection that opens
@@ -188,7 +189,7 @@ async fn the_plain_request_does_not_wait_for_the_failed_handshake() {
         digest
     );
     assert_eq!(*overlapped.lock().unwrap(), Some(true));
-    assert!(client.known_plain(&domain));
+    assert!(client.hosts.known_plain(&domain));
     for head in seen.lock().unwrap().iter() {
         assert!(
             !head.to_ascii_lowercase().contains("authorization"),
@@ -263,7 +264,7 @@ async fn an_insecure_registry_that_answers_https_is_read_over_https() {
             over_tls
         );
     }
-    assert!(!client.known_plain(&domain));
+    assert!(!client.hosts.known_plain(&domain));
     assert!(
         seen.lock().unwrap().len() <= 1,
         "asked over plain HTTP after HTTPS answered: {:?}",
@@ -362,7 +363,7 @@ async fn concurrent_first_calls_to_a_host_probe_it_once() {
     assert_eq!(a.unwrap(), digest);
     assert_eq!(b.unwrap(), digest);
     assert_eq!(tls.load(Ordering::SeqCst), 1, "each call offered TLS");
-    assert!(client.known_plain(&domain));
+    assert!(client.hosts.known_plain(&domain));
 }
 
 /// A call waiting for another's probe is not left waiting when that call
@@ -392,7 +393,9 @@ async fn a_call_waiting_for_a_probe_given_up_finds_out_itself() {
     let mut first = Box::pin(client.manifest_digest(&domain, "r", "v1"));
     let mut second = Box::pin(client.manifest_digest(&domain, "r", "v2"));
     // The first call probes (its handshake held); the second waits for it.
+    // Biased: polled first, the first call is the one that probes.
     tokio::select! {
+        biased;
         r = &mut first => panic!("the first call ended while its handshake was held: {r:?}"),
         r = &mut second => panic!("the second call did not wait: {r:?}"),
         _ = held => {}
@@ -404,4 +407,38 @@ async fn a_call_waiting_for_a_probe_given_up_finds_out_itself() {
         .await
         .expect("the second call still waits for a probe given up");
     assert_eq!(r.unwrap(), digest);
+}
+
+/// Review: a probe that ends without finding out (its call failed) lets
+/// the calls that waited for it each try on their own, at once; before, one
+/// of them took the probe and the rest waited again, so a burst of first
+/// calls behind failing ones went one after another into the deadline.
+#[tokio::test]
+async fn calls_that_waited_for_a_failed_probe_try_at_once() {
+    let client = client_trusting(None);
+    let host = "127.0.0.1:5000";
+    let Probed::Probe(probe) = client.hosts.speaks_or_probe(host).await else {
+        panic!("the first call does not probe");
+    };
+    let (a, b) = (
+        client.hosts.speaks_or_probe(host),
+        client.hosts.speaks_or_probe(host),
+    );
+    tokio::pin!(a, b);
+    for w in [&mut a, &mut b] {
+        let early = tokio::time::timeout(Duration::from_millis(50), w).await;
+        assert!(early.is_err(), "a call did not wait for the probe");
+    }
+    drop(probe);
+    let (a, b) = tokio::time::timeout(Duration::from_secs(5), async { tokio::join!(a, b) })
+        .await
+        .expect("a call waits for another after the probe ended");
+    assert!(
+        matches!(a, Probed::Unknown),
+        "the first waiter probes again"
+    );
+    assert!(
+        matches!(b, Probed::Unknown),
+        "the second waiter probes again"
+    );
 }

@@ -630,7 +630,19 @@ impl NotationVerifier {
         digest: &str,
         target: Option<Result<Descriptor, Error>>,
     ) -> Result<Signed, TrustError> {
-        let key = format!("{}@{digest}", repo.name());
+        // The descriptor the signature must name is part of what was
+        // verified: a pull by tag states it in the registry's headers, one
+        // by digest reads it from the manifest, and neither answer stands
+        // for the other.
+        let key = match &target {
+            Some(Ok(d)) => format!(
+                "{}@{digest}\u{0}{}\u{0}{}",
+                repo.name(),
+                d.media_type,
+                d.size
+            ),
+            _ => format!("{}@{digest}", repo.name()),
+        };
         let (cfg, registry, revocation, repo, digest, ttl) = (
             self.cfg.clone(),
             self.registry.clone(),
