@@ -12,7 +12,7 @@ use crate::request::reference::validate_digest;
 
 mod insecure;
 
-use insecure::{explicit_port, is_loopback, AbortOnDrop, Hosts, Probe, Probed, Speaks};
+use insecure::{explicit_port, is_loopback, AbortOnDrop, Hosts, Speaks};
 
 /// Every manifest type dockerd pulls; schema 1 is not accepted.
 pub const MANIFEST_TYPES: &[&str] = &[
@@ -117,11 +117,7 @@ impl RegistryClient {
 
     /// HTTPS, with an anonymous plain-HTTP request of the same resource
     /// sent at once beside it; the second result (the plain answer) is
-    /// there only when HTTPS was unreachable. What `host` speaks is learnt,
-    /// and `probe` let go, as soon as the HTTPS attempt has ended: the
-    /// host's other first calls (a pull by digest asks for the manifest,
-    /// the referrers and the tag-scheme tag at once) do not wait for this
-    /// one's plain answer.
+    /// there only when HTTPS was unreachable.
     #[allow(
         clippy::too_many_arguments,
         reason = "the request's parts, passed through"
@@ -135,7 +131,6 @@ impl RegistryClient {
         scope: &str,
         domain: &str,
         limit: usize,
-        (host, probe): (&str, Option<Probe>),
     ) -> (
         Result<Fetched, HttpError>,
         Option<Result<Fetched, HttpError>>,
@@ -167,15 +162,6 @@ impl RegistryClient {
                 p = &mut anon, if early.is_none() => early = Some(p),
             }
         };
-        match &r {
-            Ok(_) => self.hosts.learn(host, Some(Speaks::Tls)),
-            // dockerd's order needs only this: HTTPS unreachable. A plain
-            // side that fails too is found so by the next call, which then
-            // asks over HTTPS again.
-            Err(HttpError::Unreachable { .. }) => self.hosts.learn(host, Some(Speaks::Plain)),
-            Err(_) => {}
-        }
-        drop(probe);
         match r {
             Err(HttpError::Unreachable { .. }) => {
                 let p = match early {
@@ -209,35 +195,19 @@ impl RegistryClient {
         let scope = format!("repository:{path}:pull");
         let http = || format!("http://{host}/v2/{path}/{what}");
         let insecure = self.insecure(domain);
-        let probed = if insecure && explicit_port(host) {
-            Some(self.hosts.speaks_or_probe(host).await)
-        } else {
-            None
-        };
-        let probed = match probed {
-            Some(Probed::Known(Speaks::Plain)) => {
-                match self
-                    .https
-                    .request(method.clone(), &http(), accept, &scope, domain, limit)
-                    .await
-                {
-                    // HTTP gone, or a 400 as a TLS-only server gives a
-                    // plain request: HTTPS first again, as for an unknown
-                    // host.
-                    Err(HttpError::Unreachable { .. }) => self.hosts.learn(host, None),
-                    Ok(r) if r.status == StatusCode::BAD_REQUEST => self.hosts.learn(host, None),
-                    r => return Ok(r?),
-                }
-                Some(self.hosts.speaks_or_probe(host).await)
+        if insecure && self.hosts.known_plain(host) {
+            match self
+                .https
+                .request(method.clone(), &http(), accept, &scope, domain, limit)
+                .await
+            {
+                // HTTP gone, or a 400 as a TLS-only server gives a plain
+                // request: HTTPS first again, as for an unknown host.
+                Err(HttpError::Unreachable { .. }) => self.hosts.learn(host, None),
+                Ok(r) if r.status == StatusCode::BAD_REQUEST => self.hosts.learn(host, None),
+                r => return Ok(r?),
             }
-            p => p,
-        };
-        // `probe`: held while this call finds out what the host speaks.
-        let (race, probe) = match probed {
-            Some(Probed::Probe(p)) => (true, Some(p)),
-            Some(Probed::Unknown) => (true, None),
-            Some(Probed::Known(_)) | None => (false, None),
-        };
+        }
         let https = format!("https://{host}/v2/{path}/{what}");
         // An insecure registry that names its port answers HTTPS and HTTP
         // on one socket. Not yet known which: the plain request goes out at
@@ -245,6 +215,7 @@ impl RegistryClient {
         // its answer counts only when HTTPS is unreachable (dockerd's order:
         // HTTPS first). A first call then does not wait for the failed
         // handshake before its real request.
+        let race = insecure && explicit_port(host) && self.hosts.speaks(host).is_none();
         let (tls, early) = if race {
             self.https_beside_plain(
                 method.clone(),
@@ -254,7 +225,6 @@ impl RegistryClient {
                 &scope,
                 domain,
                 limit,
-                (host, probe),
             )
             .await
         } else {

@@ -1,7 +1,6 @@
 //! dockerd's order for insecure registries: HTTPS first, plain HTTP only
 //! when HTTPS is unreachable; loopback is always insecure. What a host that
-//! names its port was found to speak is remembered, and one call at a time
-//! finds out.
+//! names its port was found to speak is remembered.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -51,51 +50,6 @@ pub(super) fn is_loopback(domain: &str) -> bool {
         || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// What a call may do about an insecure host that names its port.
-pub(super) enum Probed {
-    /// Found to speak this.
-    Known(Speaks),
-    /// Nothing known: this call finds out, holding the probe.
-    Probe(Probe),
-    /// Another call's probe ended without finding out (it failed): this
-    /// call tries on its own, as if it were the first, without making the
-    /// host's other calls wait for it in turn.
-    Unknown,
-}
-
-/// What is known of an insecure host that names its port.
-enum Host {
-    /// Found to speak this, until then.
-    Found(Speaks, Instant),
-    /// A call is finding out (its [`Probe`]); the channel closes when it
-    /// ends, and the calls that waited for it look again.
-    Probing(tokio::sync::watch::Receiver<()>),
-}
-
-/// The one call finding out what a host speaks. Other first calls to the
-/// same host wait for it rather than race a TLS handshake and a plain
-/// request of their own (a Notation first pull's tag read and the pull's
-/// own look-up of the tag start together: two handshakes and four new
-/// connections where one handshake will do). Let go as soon as the
-/// HTTPS attempt has ended, or with the call, however that ends.
-pub(super) struct Probe {
-    learnt: Arc<Mutex<HashMap<String, Host>>>,
-    host: String,
-    /// Never sent on: its drop is the signal.
-    _done: tokio::sync::watch::Sender<()>,
-    ours: tokio::sync::watch::Receiver<()>,
-}
-
-impl Drop for Probe {
-    fn drop(&mut self) {
-        let mut g = self.learnt.lock().unwrap_or_else(|p| p.into_inner());
-        // Unless the call learnt what the host speaks (which replaced it).
-        if matches!(g.get(&self.host), Some(Host::Probing(r)) if r.same_channel(&self.ours)) {
-            g.remove(&self.host);
-        }
-    }
-}
-
 /// A spawned request that ends when its caller stops waiting for it (a
 /// decision's deadline drops the decision, and with it this).
 pub(super) struct AbortOnDrop(pub(super) tokio::task::JoinHandle<Result<Fetched, HttpError>>);
@@ -130,49 +84,27 @@ impl std::future::Future for AbortOnDrop {
 /// first (otherwise every call pays a new connection and a failed TLS
 /// handshake before its real request: four in a Notation first pull;
 /// BENCHMARKS.md 2026-12-06); a host not known either way is asked over both
-/// at once (`RegistryClient::call`), by one call at a time. Clones share it.
+/// at once (`RegistryClient::call`). Clones share it.
 #[derive(Clone, Default)]
-pub(super) struct Hosts(Arc<Mutex<HashMap<String, Host>>>);
+pub(super) struct Hosts(Arc<Mutex<HashMap<String, (Speaks, Instant)>>>);
 
 impl Hosts {
-    /// What `host` speaks, once no other call is finding out ([`Probed`]).
-    pub(super) async fn speaks_or_probe(&self, host: &str) -> Probed {
-        let mut waited = false;
-        loop {
-            let mut wait = {
-                let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
-                match g.get(host) {
-                    Some(Host::Found(s, until)) if *until > Instant::now() => {
-                        return Probed::Known(*s)
-                    }
-                    // Waited for one probe: however it ended, no more.
-                    _ if waited => return Probed::Unknown,
-                    // Its channel closed: a probe that ended without
-                    // clearing its entry is no probe.
-                    Some(Host::Probing(r)) if r.has_changed().is_ok() => r.clone(),
-                    Some(Host::Found(..) | Host::Probing(_)) | None => {
-                        let (done, ours) = tokio::sync::watch::channel(());
-                        g.insert(host.to_string(), Host::Probing(ours.clone()));
-                        return Probed::Probe(Probe {
-                            learnt: Arc::clone(&self.0),
-                            host: host.to_string(),
-                            _done: done,
-                            ours,
-                        });
-                    }
-                }
-            };
-            // Nothing is ever sent: this ends when the probing call does.
-            let _ = wait.changed().await;
-            waited = true;
+    /// What `host` was found to speak within [`PLAIN_FOR`], if anything.
+    pub(super) fn speaks(&self, host: &str) -> Option<Speaks> {
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match g.get(host) {
+            Some((s, until)) if *until > Instant::now() => Some(*s),
+            Some(_) => {
+                g.remove(host);
+                None
+            }
+            None => None,
         }
     }
 
     /// Whether `host` was found to speak only plain HTTP within [`PLAIN_FOR`].
-    #[cfg(test)]
     pub(super) fn known_plain(&self, host: &str) -> bool {
-        let g = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        matches!(g.get(host), Some(Host::Found(Speaks::Plain, until)) if *until > Instant::now())
+        self.speaks(host) == Some(Speaks::Plain)
     }
 
     /// Remember what `host` speaks (only a host that names its port: without
@@ -190,13 +122,10 @@ impl Hosts {
                     Speaks::Plain => PLAIN_FOR,
                     Speaks::Tls => TLS_FOR,
                 };
-                g.insert(host.to_string(), Host::Found(s, Instant::now() + ttl));
+                g.insert(host.to_string(), (s, Instant::now() + ttl));
             }
-            // Another call's probe stays: it will learn.
             None => {
-                if matches!(g.get(host), Some(Host::Found(..))) {
-                    g.remove(host);
-                }
+                g.remove(host);
             }
         }
     }
