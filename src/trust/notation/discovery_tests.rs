@@ -65,12 +65,35 @@ async fn an_unreadable_tag_scheme_index_fails_the_lookup() {
     assert!(found(reg, &image).await.is_err());
 }
 
+/// A JWS signature of `target` by `p`, listed under `image`'s
+/// `sha256-<hex>` tag; the signature manifest's digest.
+fn signed_by_tag_scheme(
+    reg: &mut stand_in::Reg,
+    p: &super::Pki,
+    image: &str,
+    target: &Descriptor,
+) -> String {
+    let sig = stand_in::referrer(
+        reg,
+        image,
+        ARTIFACT_TYPE,
+        jws::MEDIA_TYPE,
+        &super::envelope(p, serde_json::json!({}), target),
+        serde_json::json!({}),
+    );
+    reg.put(
+        &format!("manifests/{}", referrer_tag(image)),
+        &stand_in::index(&[(&sig, ARTIFACT_TYPE)]),
+    );
+    sig
+}
+
 /// A signed tag whose registry states the signed descriptor in its
 /// headers, and whose manifest says another media type, and the
 /// verifier asked for the tag and then for `repo@digest`, and for tags
 /// stating a size over dockerd's 4 MiB manifest limit.
 fn stated(content_type: &str, length: Option<usize>) -> (stand_in::Reg, String, Vec<u8>) {
-    use super::{envelope, pki};
+    use super::pki;
     let manifest = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":[]}"#;
     let (mut reg, image) = registry(|_| Vec::new());
     let body = match length {
@@ -91,19 +114,25 @@ fn stated(content_type: &str, length: Option<usize>) -> (stand_in::Reg, String, 
         size: manifest.len() as u64,
     };
     let p = pki("acme", |_| {});
-    let sig = stand_in::referrer(
-        &mut reg,
-        &image,
-        ARTIFACT_TYPE,
-        jws::MEDIA_TYPE,
-        &envelope(&p, serde_json::json!({}), &target),
-        serde_json::json!({}),
-    );
-    reg.put(
-        &format!("manifests/{}", referrer_tag(&image)),
-        &stand_in::index(&[(&sig, ARTIFACT_TYPE)]),
-    );
+    signed_by_tag_scheme(&mut reg, &p, &image, &target);
     (reg, image, p.root_der.clone())
+}
+
+/// `reg` served, and a strict verifier trusting `root` for its repository
+/// `r` (the directory holding its configuration, the verifier, the repository).
+fn verifier_of(
+    reg: stand_in::Reg,
+    root: &[u8],
+) -> (tempfile::TempDir, NotationVerifier, Reference) {
+    let scope = format!("127.0.0.1:{}/r", reg.serve());
+    let (dir, cfg) = super::config(
+        &[root],
+        "strict",
+        serde_json::json!({"registryScopes": [scope]}),
+    );
+    let v = NotationVerifier::new(cfg, stand_in::client(), Duration::from_secs(60), 8);
+    let repo = Reference::parse_normalized(&scope).unwrap();
+    (dir, v, repo)
 }
 
 /// Review: the cache of verifications is keyed by the descriptor the
@@ -113,18 +142,9 @@ fn stated(content_type: &str, length: Option<usize>) -> (stand_in::Reg, String, 
 /// answered from the tag's success (it was before).
 #[tokio::test]
 async fn a_pull_by_digest_is_not_answered_by_the_tag_s_verification() {
-    use super::config;
     let docker = "application/vnd.docker.distribution.manifest.v2+json";
     let (reg, image, root) = stated(docker, None);
-    let port = reg.serve();
-    let scope = format!("127.0.0.1:{port}/r");
-    let (_dir, cfg) = config(
-        &[&root],
-        "strict",
-        serde_json::json!({"registryScopes": [scope]}),
-    );
-    let v = NotationVerifier::new(cfg, stand_in::client(), Duration::from_secs(60), 8);
-    let repo = Reference::parse_normalized(&scope).unwrap();
+    let (_dir, v, repo) = verifier_of(reg, &root);
     assert_eq!(v.signed_digest(&repo, "v1").await.unwrap().digest(), image);
     let e = v.digest_signed(&repo, &image).await.unwrap_err();
     assert!(
@@ -137,18 +157,9 @@ async fn a_pull_by_digest_is_not_answered_by_the_tag_s_verification() {
 /// `HEAD` has no body for the client's read limit to cut).
 #[tokio::test]
 async fn a_tag_stating_a_size_over_the_manifest_limit_is_refused() {
-    use super::config;
     let oci = "application/vnd.oci.image.manifest.v1+json";
     let (reg, _image, root) = stated(oci, Some(crate::registry::MAX_MANIFEST + 1));
-    let port = reg.serve();
-    let scope = format!("127.0.0.1:{port}/r");
-    let (_dir, cfg) = config(
-        &[&root],
-        "strict",
-        serde_json::json!({"registryScopes": [scope]}),
-    );
-    let v = NotationVerifier::new(cfg, stand_in::client(), Duration::from_secs(60), 8);
-    let repo = Reference::parse_normalized(&scope).unwrap();
+    let (_dir, v, repo) = verifier_of(reg, &root);
     let e = v.signed_digest(&repo, "v1").await.unwrap_err();
     assert!(e.to_string().contains("manifest limit"), "{e}");
 }
@@ -161,7 +172,7 @@ async fn a_tag_stating_a_size_over_the_manifest_limit_is_refused() {
 /// beside the signatures; a signature naming another size fails.
 #[tokio::test]
 async fn a_pull_by_tag_resolves_the_tag_once_as_dockerd_does() {
-    use super::{config, envelope, pki};
+    use super::{config, pki};
     let manifest = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":[]}"#;
     let oci = "application/vnd.oci.image.manifest.v1+json";
     let p = pki("acme", |_| {});
@@ -197,18 +208,7 @@ async fn a_pull_by_tag_resolves_the_tag_once_as_dockerd_does() {
             digest: image.clone(),
             size: signed_size as u64,
         };
-        let sig = stand_in::referrer(
-            &mut reg,
-            &image,
-            ARTIFACT_TYPE,
-            jws::MEDIA_TYPE,
-            &envelope(&p, serde_json::json!({}), &target),
-            serde_json::json!({}),
-        );
-        reg.put(
-            &format!("manifests/{}", referrer_tag(&image)),
-            &stand_in::index(&[(&sig, ARTIFACT_TYPE)]),
-        );
+        let sig = signed_by_tag_scheme(&mut reg, &p, &image, &target);
         let asked = reg.1.clone();
         let port = reg.serve();
         let scope = format!("127.0.0.1:{port}/r");
