@@ -177,8 +177,5 @@ pub(crate) async fn registry_digest(
     tag: &str,
     what: RegistryLookup,
 ) -> Result<String, TrustError> {
-    registry
-        .manifest_digest(&repo.domain, &repo.path, tag)
-        .await
-        .map_err(|e| lookup_error(e, repo, tag, what))
+    Ok(registry_resolve(registry, repo, tag, what).await?.digest)
 }
